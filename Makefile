@@ -1,0 +1,54 @@
+# memscope: `make run` and `make test` set everything up on a fresh machine.
+#
+# libtorch comes from the PyPI wheel torch==$(TORCH_VERSION) in a project-local venv
+# (tch 0.26 checks that exact version). To use an existing libtorch instead, run with
+# `make LIBTORCH=/path/to/libtorch ...`: the venv is then used only for benchmarks.
+
+TORCH_VERSION := 2.13.0
+VENV          := .venv
+PYTHON        ?= python3
+STAMP         := $(VENV)/.memscope-torch-$(TORCH_VERSION)
+CARGO_FLAGS   := --release --workspace
+BIN           := target/release/memscope
+
+export VIRTUAL_ENV := $(abspath $(VENV))
+export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
+ifeq ($(LIBTORCH),)
+export LIBTORCH_USE_PYTORCH := 1
+else
+export LIBTORCH
+endif
+
+.PHONY: run test setup build lint bench-train fetch-data clean-runs
+
+run: build
+	$(BIN) run configs/digits.toml --force
+
+test: build
+	cargo test $(CARGO_FLAGS)
+
+setup: $(STAMP)
+
+# The venv holds torch (its libtorch is what we link against) and numpy for the
+# PyTorch reference benchmarks. The stamp makes this a one-time step.
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION) numpy
+	touch $@
+
+build: setup
+	cargo build $(CARGO_FLAGS)
+
+lint: setup
+	cargo clippy $(CARGO_FLAGS) --all-targets -- -D warnings
+
+# Training throughput of the reference cnn on digits: memscope vs PyTorch eager, same
+# machine, same thread count, one after the other.
+bench-train: build
+	bench/train.sh
+
+fetch-data:
+	scripts/fetch-data
+
+clean-runs:
+	rm -rf runs

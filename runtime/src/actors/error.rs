@@ -1,0 +1,73 @@
+//! Errors that end a job.
+
+use crate::data::DataError;
+use crate::model::ModelError;
+use crate::scores::ScoreError;
+use std::path::PathBuf;
+
+/// Why a job did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The dataset could not be loaded.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// Model, optimizer or checkpoint failure.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A scorer failed.
+    #[error(transparent)]
+    Score(#[from] ScoreError),
+    /// libtorch reported an error during training.
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    /// A run-directory file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The run directory cannot be used as asked.
+    #[error("run directory {path}: {message}")]
+    RunDir {
+        /// The run directory.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// The job was cancelled (Ctrl-C); checkpoints up to `epochs_done` remain.
+    #[error("cancelled after {epochs_done} completed epoch(s); resume with `memscope run --resume {}`", run_dir.display())]
+    Cancelled {
+        /// Epochs completed before the cancel.
+        epochs_done: usize,
+        /// The run directory to resume.
+        run_dir: PathBuf,
+    },
+    /// The requested device is not available.
+    #[error("device: {0}")]
+    Device(String),
+    /// A worker thread panicked; its message is kept.
+    #[error("{thread} thread panicked: {message}")]
+    Panicked {
+        /// Which thread.
+        thread: String,
+        /// The panic message.
+        message: String,
+    },
+}
+
+impl JobError {
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        JobError::Io { path: path.to_path_buf(), source }
+    }
+
+    pub(crate) fn from_panic(thread: &str, payload: Box<dyn std::any::Any + Send>) -> Self {
+        let message = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "non-text panic payload".to_string());
+        JobError::Panicked { thread: thread.to_string(), message }
+    }
+}

@@ -1,0 +1,85 @@
+//! Events of a job, one enum, delivered by the bus to every processor. Named after
+//! the hook vocabulary (`memscope_sdk::Hook`).
+
+use actix::Message;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What one epoch of training achieved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpochStats {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Total epochs of the job.
+    pub epochs: usize,
+    /// Mean training loss over the epoch (train mode, augmented).
+    pub loss: f64,
+    /// Training accuracy over the epoch (train mode, augmented).
+    pub accuracy: f64,
+    /// Seconds spent in the epoch's training steps.
+    pub seconds: f64,
+    /// Training samples per second.
+    pub samples_per_second: f64,
+    /// Learning rate used.
+    pub lr: f64,
+}
+
+/// Something that happened in a job.
+#[derive(Debug, Clone, Message)]
+#[rtype(result = "()")]
+pub enum JobEvent {
+    /// `on_job_start`: the job is configured and its data loaded.
+    JobStarted {
+        /// Run name.
+        run: String,
+        /// Training samples.
+        samples: usize,
+        /// Total epochs.
+        epochs: usize,
+        /// First epoch to train (> 0 when resuming).
+        start_epoch: usize,
+        /// Optimizer steps per epoch.
+        steps_per_epoch: usize,
+        /// Device in use.
+        device: String,
+    },
+    /// `on_train_batch_end`: one optimizer step finished.
+    TrainBatchEnd {
+        /// 0-based epoch.
+        epoch: usize,
+        /// Step within the epoch.
+        step: usize,
+        /// Samples in the batch.
+        samples: usize,
+        /// Running mean loss and accuracy of the epoch so far, reported every few
+        /// steps (reading them forces a device sync, so not every step).
+        running: Option<(f64, f64)>,
+    },
+    /// `on_train_epoch_end`.
+    TrainEpochEnd(EpochStats),
+    /// `on_scores`: a scorer finished a pass over the training set.
+    ScoresReady {
+        /// 0-based epoch of the snapshot.
+        epoch: usize,
+        /// Scorer name.
+        scorer: String,
+        /// One value per training sample.
+        values: Arc<Vec<f32>>,
+        /// Seconds the pass took.
+        seconds: f64,
+    },
+    /// A checkpoint was written.
+    CheckpointWritten {
+        /// Epochs completed at the checkpoint.
+        epochs_done: usize,
+        /// Its directory.
+        path: PathBuf,
+    },
+    /// `on_job_end`.
+    JobEnded {
+        /// Whether the job completed.
+        ok: bool,
+        /// One line on how it ended.
+        message: String,
+    },
+}

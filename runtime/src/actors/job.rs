@@ -1,0 +1,198 @@
+//! One job from config to summary, run on the job thread: load data, prepare the run
+//! directory, train (with the scorer alongside), write scores and summary.
+
+use super::trainer::{train, TrainerSetup};
+use super::{JobError, JobEvent};
+use crate::config::{DeviceChoice, JobConfig};
+use crate::data::{load_data, LoadedData};
+use crate::model::Checkpoints;
+use crate::run::{RunDir, ScoreFile, Summary, Timings};
+use crate::scores::Aggregate;
+use actix::Recipient;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+use tch::{Device, Tensor};
+
+/// What to run and where.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    /// The validated job config.
+    pub config: JobConfig,
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Continue from the newest checkpoint in `run_dir`.
+    pub resume: bool,
+    /// Replace an existing run directory.
+    pub overwrite: bool,
+    /// Set to cancel the job at the next training step.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// A completed job.
+#[derive(Debug, Clone)]
+pub struct JobOutcome {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// What was written to `summary.json`.
+    pub summary: Summary,
+}
+
+/// Runs the whole job on the calling thread.
+pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobOutcome, JobError> {
+    let started = Instant::now();
+    let config = spec.config;
+    let run = RunDir::new(spec.run_dir.clone());
+    if config.threads > 0 {
+        tch::set_num_threads(config.threads as i32);
+    }
+    let device = resolve_device(&config.device)?;
+    prepare_run_dir(&run, spec.resume, spec.overwrite)?;
+
+    let LoadedData { mut train, test } = load_data(&config.data)?;
+    if spec.resume {
+        train.labels = read_labels(&run, train.len())?;
+    } else {
+        let text = toml::to_string_pretty(&config).expect("a job config serializes to TOML");
+        std::fs::write(run.config(), text).map_err(|e| JobError::io(&run.config(), e))?;
+        Tensor::from_slice(&train.labels).write_npy(run.labels())?;
+    }
+
+    let checkpoints = Checkpoints::new(run.checkpoints(), config.checkpoint.keep);
+    let resume = if spec.resume { checkpoints.latest()? } else { None };
+    if spec.resume && resume.is_none() {
+        tracing::warn!("no checkpoint in {}: starting from epoch 0", run.checkpoints().display());
+    }
+    let dataset = train.source.clone();
+    let samples = train.len();
+    let classes = train.classes;
+    let result = train_job(&config, train, test, device, checkpoints, resume, events, spec.cancel, &run)?;
+
+    std::fs::create_dir_all(run.scores()).map_err(|e| JobError::io(&run.scores(), e))?;
+    let mut scores = Vec::new();
+    for table in &result.tables {
+        let path = table.write_npy(&run.scores())?;
+        scores.push(ScoreFile {
+            name: table.name.clone(),
+            file: path.strip_prefix(run.root()).unwrap_or(&path).display().to_string(),
+            aggregate: match table.aggregate {
+                Aggregate::Sum => "sum".into(),
+                Aggregate::Mean => "mean".into(),
+            },
+            epochs: table.epochs.clone(),
+        });
+    }
+    let state = &result.state;
+    let summary = Summary {
+        name: config.name.clone(),
+        dataset,
+        samples,
+        classes,
+        arch: config.model.arch.name().to_string(),
+        parameters: result.parameters,
+        device: format!("{device:?}").to_lowercase(),
+        epochs: state.epochs_done,
+        resumed_at_epoch: result.start_epoch,
+        train_accuracy: result.train_eval.accuracy,
+        train_loss: result.train_eval.loss,
+        test_accuracy: result.test_eval.map(|e| e.accuracy),
+        test_loss: result.test_eval.map(|e| e.loss),
+        timings: Timings {
+            train_seconds: state.train_seconds,
+            score_seconds: state.score_seconds,
+            scored_samples: state.scored_samples,
+            total_seconds: started.elapsed().as_secs_f64(),
+            train_samples_per_second: (samples * state.epochs_done) as f64 / state.train_seconds.max(1e-9),
+        },
+        scores,
+        comparisons: Vec::new(),
+    };
+    let json = serde_json::to_string_pretty(&summary).expect("the summary serializes");
+    std::fs::write(run.summary(), json).map_err(|e| JobError::io(&run.summary(), e))?;
+    Ok(JobOutcome { run_dir: spec.run_dir, summary })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_job(
+    config: &JobConfig,
+    train_set: crate::data::Dataset,
+    test: Option<crate::data::Dataset>,
+    device: Device,
+    checkpoints: Checkpoints,
+    resume: Option<crate::model::Checkpoint>,
+    events: Recipient<JobEvent>,
+    cancel: Arc<AtomicBool>,
+    run: &RunDir,
+) -> Result<super::trainer::TrainResult, JobError> {
+    train(TrainerSetup {
+        config: config.clone(),
+        train: Arc::new(train_set),
+        test,
+        device,
+        checkpoints,
+        resume,
+        events,
+        cancel,
+        run_dir: run.root().to_path_buf(),
+    })
+}
+
+fn resolve_device(choice: &DeviceChoice) -> Result<Device, JobError> {
+    match choice {
+        DeviceChoice::Auto => Ok(Device::cuda_if_available()),
+        DeviceChoice::Cpu => Ok(Device::Cpu),
+        DeviceChoice::Cuda(i) => {
+            let count = tch::Cuda::device_count() as usize;
+            if *i < count {
+                Ok(Device::Cuda(*i))
+            } else {
+                Err(JobError::Device(format!("cuda:{i} requested, but {count} CUDA device(s) are available")))
+            }
+        }
+    }
+}
+
+/// Creates the run directory, refusing to overwrite a previous run unless asked.
+fn prepare_run_dir(run: &RunDir, resume: bool, overwrite: bool) -> Result<(), JobError> {
+    let root = run.root();
+    if resume {
+        if !run.config().exists() {
+            return Err(JobError::RunDir {
+                path: root.to_path_buf(),
+                message: "not a run directory (no config.toml); nothing to resume".into(),
+            });
+        }
+        if run.summary().exists() {
+            return Err(JobError::RunDir {
+                path: root.to_path_buf(),
+                message: "this run already completed (summary.json exists); nothing to resume".into(),
+            });
+        }
+    } else if root.exists() && std::fs::read_dir(root).map(|mut d| d.next().is_some()).unwrap_or(false) {
+        if !overwrite {
+            let hint = if run.summary().exists() {
+                "holds a completed run; pass --force to replace it or choose another name/--out"
+            } else {
+                "holds an unfinished run; continue it with --resume, or pass --force to replace it"
+            };
+            return Err(JobError::RunDir { path: root.to_path_buf(), message: hint.into() });
+        }
+        std::fs::remove_dir_all(root).map_err(|e| JobError::io(root, e))?;
+    }
+    std::fs::create_dir_all(run.checkpoints()).map_err(|e| JobError::io(&run.checkpoints(), e))
+}
+
+fn read_labels(run: &RunDir, expected: usize) -> Result<Vec<i64>, JobError> {
+    let path = run.labels();
+    let labels = Tensor::read_npy(&path)
+        .map_err(|e| JobError::RunDir { path: path.clone(), message: format!("cannot read labels as trained: {e}") })?;
+    let labels = Vec::<i64>::try_from(&labels.flatten(0, -1))?;
+    if labels.len() != expected {
+        return Err(JobError::RunDir {
+            path,
+            message: format!("{} labels, but the dataset has {expected} samples", labels.len()),
+        });
+    }
+    Ok(labels)
+}

@@ -1,0 +1,18 @@
+//! The actors of a job: a supervisor (actix) that starts the job thread and waits for
+//! it, the trainer (owning model and optimizer on its own thread), the scorer (its own
+//! thread, fed weight snapshots), and the event bus delivering events to processors.
+//! libtorch work never runs on the async arbiter.
+
+mod bus;
+mod error;
+mod events;
+mod job;
+mod scorer;
+mod supervisor;
+mod trainer;
+
+pub use bus::{EventBus, EventProcessor, Flush};
+pub use error::JobError;
+pub use events::{EpochStats, JobEvent};
+pub use job::{JobOutcome, JobSpec};
+pub use supervisor::{run_job, CancelJob, JobSupervisor};

@@ -1,0 +1,183 @@
+//! The scorer thread: receives weight snapshots on the scoring schedule and runs every
+//! snapshot scorer over the whole training set in eval mode, while training goes on.
+
+use super::{JobError, JobEvent};
+use crate::config::Arch;
+use crate::data::Dataset;
+use crate::model::{Network, Snapshot};
+use crate::scores::{ScoreError, ScoreTable, SnapshotScorer};
+use actix::Recipient;
+use crossbeam_channel::{bounded, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+use tch::{Device, Tensor};
+
+/// Snapshots in flight before the trainer waits for the scorer (bounds memory).
+const SNAPSHOT_QUEUE: usize = 2;
+
+/// What the scorer has accumulated.
+#[derive(Debug, Clone)]
+pub struct ScorerReport {
+    /// One table per snapshot scorer.
+    pub tables: Vec<ScoreTable>,
+    /// Seconds spent scoring (including before a resume).
+    pub seconds: f64,
+    /// Samples scored (including before a resume).
+    pub scored_samples: u64,
+}
+
+enum Request {
+    Snapshot(Snapshot),
+    /// Answer with the report once every earlier snapshot is scored.
+    Report(Sender<ScorerReport>),
+}
+
+/// Everything the scorer thread needs.
+pub struct ScorerSetup {
+    /// Architecture, to build the scorer's own copy of the network.
+    pub arch: Arch,
+    /// The training set (labels as trained).
+    pub data: Arc<Dataset>,
+    /// Device to score on.
+    pub device: Device,
+    /// Samples per scoring batch.
+    pub batch_size: usize,
+    /// The scorers, each paired with its table (restored from a checkpoint when resuming).
+    pub scorers: Vec<(Box<dyn SnapshotScorer>, ScoreTable)>,
+    /// Accumulated time and samples from before a resume.
+    pub seconds: f64,
+    /// See `seconds`.
+    pub scored_samples: u64,
+    /// Where `ScoresReady` events go.
+    pub events: Recipient<JobEvent>,
+}
+
+/// The trainer's end of the scorer thread.
+pub struct ScorerHandle {
+    requests: Option<Sender<Request>>,
+    thread: Option<JoinHandle<Result<(), JobError>>>,
+}
+
+impl ScorerHandle {
+    /// Starts the scorer thread.
+    pub fn spawn(setup: ScorerSetup) -> Self {
+        let (tx, rx) = bounded::<Request>(SNAPSHOT_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("memscope-scorer".into())
+            .spawn(move || {
+                let ScorerSetup { arch, data, device, batch_size, mut scorers, mut seconds, mut scored_samples, events } = setup;
+                let mut network = Network::new(arch, data.shape, data.classes, device);
+                for request in rx {
+                    match request {
+                        Request::Snapshot(snapshot) => {
+                            network.load_snapshot(&snapshot)?;
+                            for (scorer, table) in &mut scorers {
+                                let start = Instant::now();
+                                let values = score_all(scorer.as_mut(), &network, &data, batch_size)?;
+                                let took = start.elapsed().as_secs_f64();
+                                seconds += took;
+                                scored_samples += data.len() as u64;
+                                table.push(snapshot.epoch, values.clone());
+                                events.do_send(JobEvent::ScoresReady {
+                                    epoch: snapshot.epoch,
+                                    scorer: table.name.clone(),
+                                    values: Arc::new(values),
+                                    seconds: took,
+                                });
+                            }
+                        }
+                        Request::Report(reply) => {
+                            let tables = scorers.iter().map(|(_, t)| t.clone()).collect();
+                            let _ = reply.send(ScorerReport { tables, seconds, scored_samples });
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .expect("spawning the scorer thread");
+        ScorerHandle { requests: Some(tx), thread: Some(thread) }
+    }
+
+    /// Queues a snapshot; blocks while the queue is full.
+    pub fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
+        let sent = self.requests.as_ref().map(|tx| tx.send(Request::Snapshot(snapshot)).is_ok());
+        if sent == Some(true) {
+            Ok(())
+        } else {
+            Err(self.failure())
+        }
+    }
+
+    /// Waits until every queued snapshot is scored and returns the accumulated tables.
+    pub fn report(&mut self) -> Result<ScorerReport, JobError> {
+        let (tx, rx) = bounded(1);
+        let sent = self.requests.as_ref().map(|r| r.send(Request::Report(tx)).is_ok());
+        match (sent, rx.recv()) {
+            (Some(true), Ok(report)) => Ok(report),
+            _ => Err(self.failure()),
+        }
+    }
+
+    /// Stops the thread after pending work and returns the final report.
+    pub fn finish(mut self) -> Result<ScorerReport, JobError> {
+        let report = self.report()?;
+        self.requests = None;
+        if let Some(thread) = self.thread.take() {
+            thread.join().map_err(|p| JobError::from_panic("scorer", p))??;
+        }
+        Ok(report)
+    }
+
+    /// The scorer thread stopped early: join it and return why.
+    fn failure(&mut self) -> JobError {
+        self.requests = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(Err(e))) => e,
+            Some(Err(panic)) => JobError::from_panic("scorer", panic),
+            _ => JobError::Panicked { thread: "scorer".into(), message: "stopped without an error".into() },
+        }
+    }
+}
+
+impl Drop for ScorerHandle {
+    fn drop(&mut self) {
+        self.requests = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// One pass of `scorer` over the training set, in order, without augmentation.
+fn score_all(
+    scorer: &mut dyn SnapshotScorer,
+    network: &Network,
+    data: &Dataset,
+    batch_size: usize,
+) -> Result<Vec<f32>, JobError> {
+    let n = data.len();
+    let d = data.shape.len();
+    let mut values = Vec::with_capacity(n);
+    let dims = [data.shape.channels as i64, data.shape.height as i64, data.shape.width as i64];
+    for start in (0..n).step_by(batch_size) {
+        let end = (start + batch_size).min(n);
+        let b = (end - start) as i64;
+        let images = Tensor::from_slice(&data.images[start * d..end * d])
+            .view([b, dims[0], dims[1], dims[2]])
+            .to_device(network.device());
+        let labels = Tensor::from_slice(&data.labels[start..end]).to_device(network.device());
+        let scores = scorer.score_batch(network, &images, &labels)?;
+        let scores = Vec::<f32>::try_from(&scores.f_to_device(Device::Cpu)?.f_flatten(0, -1)?)?;
+        if scores.len() != end - start {
+            return Err(ScoreError::WrongLength {
+                scorer: scorer.name().to_string(),
+                expected: end - start,
+                found: scores.len(),
+            }
+            .into());
+        }
+        values.extend(scores);
+    }
+    Ok(values)
+}

@@ -1,0 +1,81 @@
+//! The job supervisor: an actix actor that starts the job thread, relays cancellation,
+//! and reports the outcome once every event has been delivered.
+
+use super::job::{run_job_thread, JobOutcome, JobSpec};
+use super::{EventBus, EventProcessor, Flush, JobError, JobEvent};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Context, Handler, Message};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use tokio::sync::oneshot;
+
+/// Supervises one job.
+pub struct JobSupervisor {
+    spec: Option<JobSpec>,
+    bus: Addr<EventBus>,
+    cancel: Arc<AtomicBool>,
+    done: Option<oneshot::Sender<Result<JobOutcome, JobError>>>,
+}
+
+impl Actor for JobSupervisor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        let spec = self.spec.take().expect("a supervisor starts once");
+        let me = ctx.address();
+        let events = self.bus.clone().recipient();
+        let spawned = std::thread::Builder::new().name("memscope-trainer".into()).spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job_thread(spec, events)))
+                .unwrap_or_else(|panic| Err(JobError::from_panic("trainer", panic)));
+            me.do_send(JobFinished(result));
+        });
+        if let Err(e) = spawned {
+            ctx.notify(JobFinished(Err(JobError::Panicked { thread: "trainer".into(), message: e.to_string() })));
+        }
+    }
+}
+
+/// Sent by the job thread when it ends.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct JobFinished(Result<JobOutcome, JobError>);
+
+impl Handler<JobFinished> for JobSupervisor {
+    type Result = ();
+    fn handle(&mut self, JobFinished(result): JobFinished, ctx: &mut Context<Self>) {
+        let (ok, message) = match &result {
+            Ok(outcome) => (true, format!("completed: {}", outcome.run_dir.display())),
+            Err(e) => (false, e.to_string()),
+        };
+        self.bus.do_send(JobEvent::JobEnded { ok, message });
+        if let Some(done) = self.done.take() {
+            let _ = done.send(result);
+        }
+        ctx.stop();
+    }
+}
+
+/// Asks the job to stop at its next training step.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct CancelJob;
+
+impl Handler<CancelJob> for JobSupervisor {
+    type Result = ();
+    fn handle(&mut self, _: CancelJob, _: &mut Context<Self>) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs a job under a supervisor, delivering events to `processors`; resolves when the
+/// job has ended and every event has been processed. Must be called inside an actix
+/// system. Cancel through `spec.cancel`.
+pub async fn run_job(spec: JobSpec, processors: Vec<Box<dyn EventProcessor>>) -> Result<JobOutcome, JobError> {
+    let bus = EventBus::new(processors).start();
+    let (tx, rx) = oneshot::channel();
+    let _supervisor = JobSupervisor { cancel: spec.cancel.clone(), spec: Some(spec), bus: bus.clone(), done: Some(tx) }.start();
+    let result = rx.await.unwrap_or_else(|_| {
+        Err(JobError::Panicked { thread: "supervisor".into(), message: "stopped without a result".into() })
+    });
+    let _ = bus.send(Flush).await;
+    result
+}

@@ -1,0 +1,57 @@
+//! `memscope run`: validate the config, run the job under the supervisor, print where
+//! the results are.
+
+use super::progress::Progress;
+use super::RunArgs;
+use anyhow::Context;
+use memscope::actors::{run_job, JobSpec};
+use memscope::config::load_job_file;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let (config, run_dir, resume) = match &args.resume {
+        Some(dir) => {
+            let config = load_job_file(&dir.join("config.toml"), &args.overrides)
+                .with_context(|| format!("cannot resume {}", dir.display()))?;
+            (config, dir.clone(), true)
+        }
+        None => {
+            let path = args.config.as_ref().expect("clap requires CONFIG without --resume");
+            let config = load_job_file(path, &args.overrides)?;
+            let dir = args.out.join(&config.name);
+            (config, dir, false)
+        }
+    };
+    let cancel = Arc::new(AtomicBool::new(false));
+    let spec = JobSpec { config, run_dir, resume, overwrite: args.force, cancel: cancel.clone() };
+    let progress = Progress::new(args.quiet);
+
+    let system = actix_rt::System::new();
+    let outcome = system.block_on(async move {
+        actix_rt::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: stopping at the next step (Ctrl-C again to abort)");
+                cancel.store(true, Ordering::Relaxed);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+        run_job(spec, vec![Box::new(progress)]).await
+    })?;
+
+    let s = &outcome.summary;
+    let test = s.test_accuracy.map(|a| format!(", test accuracy {a:.4}")).unwrap_or_default();
+    if !args.quiet {
+        println!(
+            "{}: {} epochs on {} samples, train accuracy {:.4}{test}, {:.0} samples/s",
+            s.name, s.epochs, s.samples, s.train_accuracy, s.timings.train_samples_per_second
+        );
+        for score in &s.scores {
+            println!("  score {:<10} {}", score.name, outcome.run_dir.join(&score.file).display());
+        }
+        println!("  summary          {}", outcome.run_dir.join("summary.json").display());
+    }
+    Ok(())
+}

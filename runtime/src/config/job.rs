@@ -1,0 +1,338 @@
+//! The job config schema. Field doc comments are the user documentation.
+
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// One training-and-scoring job.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// Run name; the run directory is `<out>/<name>`.
+    pub name: String,
+    /// Seed for initialization, shuffling, augmentation and plugins.
+    #[serde(default)]
+    pub seed: u64,
+    /// Where tensors live: `auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`.
+    #[serde(default)]
+    pub device: DeviceChoice,
+    /// libtorch intra-op threads; 0 keeps libtorch's default (one per core).
+    #[serde(default)]
+    pub threads: usize,
+    /// The training set (and optional held-out test set).
+    pub data: DataConfig,
+    /// The network.
+    #[serde(default)]
+    pub model: ModelConfig,
+    /// Optimization.
+    #[serde(default)]
+    pub train: TrainConfig,
+    /// When and how samples are scored.
+    #[serde(default)]
+    pub score: ScoreConfig,
+    /// Checkpoints for resuming.
+    #[serde(default)]
+    pub checkpoint: CheckpointConfig,
+}
+
+/// Device selection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DeviceChoice {
+    /// CUDA device 0 when available, else CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// A CUDA device by index.
+    Cuda(usize),
+}
+
+impl std::fmt::Display for DeviceChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceChoice::Auto => f.write_str("auto"),
+            DeviceChoice::Cpu => f.write_str("cpu"),
+            DeviceChoice::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(DeviceChoice::Auto),
+            "cpu" => Ok(DeviceChoice::Cpu),
+            "cuda" => Ok(DeviceChoice::Cuda(0)),
+            other => other
+                .strip_prefix("cuda:")
+                .and_then(|i| i.parse().ok())
+                .map(DeviceChoice::Cuda)
+                .ok_or_else(|| format!("unknown device `{other}`, expected auto, cpu, cuda or cuda:N")),
+        }
+    }
+}
+
+impl Serialize for DeviceChoice {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Dataset formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DataFormat {
+    /// scikit-learn's 8x8 digits, embedded in the binary (1797 samples).
+    Digits,
+    /// IDX files as MNIST and Fashion-MNIST ship them, raw or gzipped.
+    Idx,
+    /// CIFAR-10 binary version (`data_batch_*.bin`).
+    Cifar10,
+    /// CIFAR-100 binary version (`train.bin`), fine labels.
+    Cifar100,
+    /// A NumPy `.npz` with arrays `x` (images) and `y` (integer labels).
+    Npz,
+}
+
+impl DataFormat {
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataFormat::Digits => "digits",
+            DataFormat::Idx => "idx",
+            DataFormat::Cifar10 => "cifar10",
+            DataFormat::Cifar100 => "cifar100",
+            DataFormat::Npz => "npz",
+        }
+    }
+}
+
+/// Where the data comes from.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// `digits`, `idx`, `cifar10`, `cifar100` or `npz`.
+    pub format: DataFormat,
+    /// Training images: the IDX image file, the `.npz` file, or for CIFAR a `.bin`
+    /// file or the directory holding `data_batch_*.bin` / `train.bin`. Relative paths
+    /// are relative to the config file. Not used by `digits`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// IDX only: the training label file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<PathBuf>,
+    /// Held-out test images, same format as `path` (CIFAR: `test_batch.bin` / `test.bin`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_path: Option<PathBuf>,
+    /// IDX only: the test label file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_labels: Option<PathBuf>,
+    /// Number of classes; by default the format's (10 for digits and CIFAR-10, 100 for
+    /// CIFAR-100) or the largest training label + 1. A label outside is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classes: Option<usize>,
+    /// Use only the first `limit` training samples (0 = all); handy for quick runs.
+    #[serde(default)]
+    pub limit: usize,
+    /// Training-time augmentation; scoring never augments.
+    #[serde(default)]
+    pub augment: AugmentConfig,
+}
+
+/// Augmentation applied on the loader threads, to training batches only.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AugmentConfig {
+    /// Random crop after zero-padding each side by this many pixels (0 = off).
+    #[serde(default)]
+    pub crop_padding: usize,
+    /// Flip images left-right with probability 1/2.
+    #[serde(default)]
+    pub hflip: bool,
+}
+
+/// Network architectures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Arch {
+    /// Two hidden layers (256, 128) with ReLU.
+    Mlp,
+    /// conv3x3(32)-ReLU-conv3x3(64)-ReLU-maxpool2-fc(128)-ReLU-fc(classes).
+    Cnn,
+    /// ResNet-18, CIFAR variant (3x3 stem, no max-pool).
+    Resnet18,
+}
+
+impl Arch {
+    /// The name used in configs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::Mlp => "mlp",
+            Arch::Cnn => "cnn",
+            Arch::Resnet18 => "resnet18",
+        }
+    }
+}
+
+/// The network.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `mlp`, `cnn` or `resnet18`.
+    pub arch: Arch,
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        ModelConfig { arch: Arch::Cnn }
+    }
+}
+
+/// Optimizers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// SGD with optional momentum, Nesterov momentum and weight decay.
+    Sgd,
+    /// Adam (weight decay added to the gradient, as `torch.optim.Adam`).
+    Adam,
+}
+
+/// Learning-rate schedules, stepped once per epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ScheduleKind {
+    /// The same rate throughout.
+    Constant,
+    /// Multiply by `gamma` every `step_epochs` epochs.
+    Step,
+    /// Cosine annealing from `lr` to 0 over the run.
+    Cosine,
+}
+
+/// Optimization.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    #[serde(default = "defaults::epochs")]
+    pub epochs: usize,
+    /// Samples per optimizer step.
+    #[serde(default = "defaults::batch_size")]
+    pub batch_size: usize,
+    /// `sgd` or `adam`.
+    #[serde(default = "defaults::optimizer")]
+    pub optimizer: OptimizerKind,
+    /// Learning rate.
+    #[serde(default = "defaults::lr")]
+    pub lr: f64,
+    /// SGD momentum (0 = plain SGD).
+    #[serde(default = "defaults::momentum")]
+    pub momentum: f64,
+    /// SGD: use Nesterov momentum.
+    #[serde(default)]
+    pub nesterov: bool,
+    /// L2 weight decay added to the gradient.
+    #[serde(default)]
+    pub weight_decay: f64,
+    /// `constant`, `step` or `cosine`.
+    #[serde(default = "defaults::schedule")]
+    pub schedule: ScheduleKind,
+    /// Step schedule: epochs between decays.
+    #[serde(default = "defaults::step_epochs")]
+    pub step_epochs: usize,
+    /// Step schedule: decay factor.
+    #[serde(default = "defaults::gamma")]
+    pub gamma: f64,
+    /// Batches the loader may prepare ahead of the trainer (channel capacity).
+    #[serde(default = "defaults::prefetch")]
+    pub prefetch: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: defaults::epochs(),
+            batch_size: defaults::batch_size(),
+            optimizer: defaults::optimizer(),
+            lr: defaults::lr(),
+            momentum: defaults::momentum(),
+            nesterov: false,
+            weight_decay: 0.0,
+            schedule: defaults::schedule(),
+            step_epochs: defaults::step_epochs(),
+            gamma: defaults::gamma(),
+            prefetch: defaults::prefetch(),
+        }
+    }
+}
+
+/// When samples are scored.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreConfig {
+    /// Score a weight snapshot every k-th epoch (the last epoch is always scored).
+    #[serde(default = "defaults::every")]
+    pub every: usize,
+    /// Samples per scoring batch.
+    #[serde(default = "defaults::score_batch_size")]
+    pub batch_size: usize,
+    /// Built-in scores: `loss` (cumulative training loss, free) and `eval_loss`
+    /// (per-sample loss of each snapshot in eval mode, mean over scored epochs).
+    #[serde(default = "defaults::builtin")]
+    pub builtin: Vec<String>,
+}
+
+impl Default for ScoreConfig {
+    fn default() -> Self {
+        ScoreConfig {
+            every: defaults::every(),
+            batch_size: defaults::score_batch_size(),
+            builtin: defaults::builtin(),
+        }
+    }
+}
+
+/// Checkpoints: atomic, the last `keep` kept.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointConfig {
+    /// Write a checkpoint every k epochs (0 = never; the last epoch is always written
+    /// when checkpoints are on).
+    #[serde(default = "defaults::checkpoint_every")]
+    pub every: usize,
+    /// How many checkpoints to keep.
+    #[serde(default = "defaults::keep")]
+    pub keep: usize,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig { every: defaults::checkpoint_every(), keep: defaults::keep() }
+    }
+}
+
+mod defaults {
+    use super::{OptimizerKind, ScheduleKind};
+    pub fn epochs() -> usize { 30 }
+    pub fn batch_size() -> usize { 64 }
+    pub fn optimizer() -> OptimizerKind { OptimizerKind::Sgd }
+    pub fn lr() -> f64 { 0.05 }
+    pub fn momentum() -> f64 { 0.9 }
+    pub fn schedule() -> ScheduleKind { ScheduleKind::Constant }
+    pub fn step_epochs() -> usize { 10 }
+    pub fn gamma() -> f64 { 0.1 }
+    pub fn prefetch() -> usize { 8 }
+    pub fn every() -> usize { 1 }
+    pub fn score_batch_size() -> usize { 512 }
+    pub fn builtin() -> Vec<String> { vec!["loss".to_string()] }
+    pub fn checkpoint_every() -> usize { 5 }
+    pub fn keep() -> usize { 2 }
+}

@@ -1,0 +1,136 @@
+//! Reading a job config: TOML text, `--set` overrides, paths made absolute.
+
+use super::{ConfigError, JobConfig};
+use std::path::Path;
+
+/// Reads, overrides, parses and validates a job config file. Relative data paths are
+/// resolved against the file's directory.
+pub fn load_job_file(path: &Path, overrides: &[String]) -> Result<JobConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse_job(&text, &path.display().to_string(), overrides, base)
+}
+
+/// Parses a job config from text. `origin` names it in errors.
+pub fn parse_job(
+    text: &str,
+    origin: &str,
+    overrides: &[String],
+    base_dir: &Path,
+) -> Result<JobConfig, ConfigError> {
+    let text = apply_overrides(text, origin, overrides)?;
+    let mut job: JobConfig = toml::from_str(&text)
+        .map_err(|e| ConfigError::Parse { origin: origin.to_string(), message: e.to_string() })?;
+    resolve_paths(&mut job, base_dir);
+    let problems = job.validate();
+    if problems.is_empty() {
+        Ok(job)
+    } else {
+        Err(ConfigError::Invalid { origin: origin.to_string(), problems })
+    }
+}
+
+/// Applies `key.path=value` overrides by editing the document, so the schema check
+/// that follows reports line and column in the text as edited. A value that is not
+/// valid TOML is taken as a string (`--set name=run2`).
+fn apply_overrides(text: &str, origin: &str, overrides: &[String]) -> Result<String, ConfigError> {
+    if overrides.is_empty() {
+        return Ok(text.to_string());
+    }
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|e: toml_edit::TomlError| ConfigError::Parse { origin: origin.to_string(), message: e.to_string() })?;
+    for assignment in overrides {
+        let bad = |message: &str| ConfigError::Override {
+            assignment: assignment.clone(),
+            message: message.to_string(),
+        };
+        let (key, raw) = assignment.split_once('=').ok_or_else(|| bad("expected key=value"))?;
+        let parts: Vec<&str> = key.trim().split('.').collect();
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(bad("empty key segment"));
+        }
+        let value = parse_value(raw.trim());
+        let mut table = doc.as_table_mut();
+        for part in &parts[..parts.len() - 1] {
+            let entry = table
+                .entry(part)
+                .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+            if let Some(inline) = entry.as_inline_table_mut() {
+                let owned = std::mem::take(inline).into_table();
+                *entry = toml_edit::Item::Table(owned);
+            }
+            table = entry
+                .as_table_mut()
+                .ok_or_else(|| bad(&format!("`{part}` is not a table")))?;
+        }
+        table[parts[parts.len() - 1]] = toml_edit::value(value);
+    }
+    Ok(doc.to_string())
+}
+
+fn parse_value(raw: &str) -> toml_edit::Value {
+    let probe = format!("v = {raw}");
+    match probe.parse::<toml_edit::DocumentMut>() {
+        Ok(doc) => doc["v"].as_value().cloned().unwrap_or_else(|| raw.into()),
+        Err(_) => raw.into(),
+    }
+}
+
+fn resolve_paths(job: &mut JobConfig, base: &Path) {
+    let data = &mut job.data;
+    for path in [&mut data.path, &mut data.labels, &mut data.test_path, &mut data.test_labels]
+        .into_iter()
+        .flatten()
+    {
+        if path.is_relative() {
+            *path = base.join(&*path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name = \"t\"\n[data]\nformat = \"digits\"\n";
+
+    #[test]
+    fn defaults_fill_what_is_not_given() {
+        let job = parse_job(MINIMAL, "<text>", &[], Path::new(".")).unwrap();
+        assert_eq!(job.train.epochs, 30);
+        assert_eq!(job.train.batch_size, 64);
+        assert_eq!(job.score.every, 1);
+    }
+
+    #[test]
+    fn overrides_edit_nested_keys_and_add_missing_tables() {
+        let sets = vec!["train.epochs=3".to_string(), "name=renamed".to_string()];
+        let job = parse_job(MINIMAL, "<text>", &sets, Path::new(".")).unwrap();
+        assert_eq!(job.train.epochs, 3);
+        assert_eq!(job.name, "renamed");
+    }
+
+    #[test]
+    fn unknown_key_names_key_line_and_column() {
+        let text = format!("{MINIMAL}[train]\nepochz = 3\n");
+        let err = parse_job(&text, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("epochz"), "{err}");
+        assert!(err.contains("line 5"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_reported_with_position() {
+        let text = format!("{MINIMAL}[train]\nepochs = \"many\"\n");
+        let err = parse_job(&text, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("line 5"), "{err}");
+        assert!(err.contains("integer"), "{err}");
+    }
+
+    #[test]
+    fn override_without_equals_is_an_error() {
+        let err = parse_job(MINIMAL, "<text>", &["train.epochs".into()], Path::new("."));
+        assert!(matches!(err, Err(ConfigError::Override { .. })));
+    }
+}

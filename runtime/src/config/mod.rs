@@ -1,0 +1,14 @@
+//! Typed job configuration: parsed from TOML with `deny_unknown_fields`, overridden
+//! with `--set key=value`, then checked by `validate()`, which lists every problem.
+
+mod error;
+mod job;
+mod load;
+mod validate;
+
+pub use error::{ConfigError, Problem};
+pub use job::{
+    Arch, AugmentConfig, CheckpointConfig, DataConfig, DataFormat, DeviceChoice, JobConfig,
+    ModelConfig, OptimizerKind, ScheduleKind, ScoreConfig, TrainConfig,
+};
+pub use load::{load_job_file, parse_job};

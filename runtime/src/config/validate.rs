@@ -1,0 +1,141 @@
+//! Semantic checks that the schema cannot express. Every problem is collected, so a
+//! user fixes a config in one go rather than one error per run.
+
+use super::{DataFormat, JobConfig, OptimizerKind, Problem};
+
+/// Names of the built-in scores.
+pub const BUILTIN_SCORES: [&str; 2] = ["loss", "eval_loss"];
+
+impl JobConfig {
+    /// Lists every problem with this config; empty when it can be run.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut problem = |key: &str, message: String| {
+            problems.push(Problem { key: key.to_string(), message })
+        };
+
+        if self.name.is_empty()
+            || self.name.starts_with('.')
+            || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            problem(
+                "name",
+                format!("`{}` is not a usable run directory name (letters, digits, - _ . ; not starting with .)", self.name),
+            );
+        }
+        if self.threads > 1024 {
+            problem("threads", format!("{} threads is more than 1024", self.threads));
+        }
+
+        let data = &self.data;
+        let format = data.format.name();
+        match data.format {
+            DataFormat::Digits => {
+                for (key, given) in [("data.path", &data.path), ("data.labels", &data.labels), ("data.test_path", &data.test_path), ("data.test_labels", &data.test_labels)] {
+                    if given.is_some() {
+                        problem(key, "the digits dataset is embedded; remove this key".into());
+                    }
+                }
+            }
+            DataFormat::Idx => {
+                if data.path.is_none() {
+                    problem("data.path", "format `idx` needs the image file".into());
+                }
+                if data.labels.is_none() {
+                    problem("data.labels", "format `idx` needs the label file".into());
+                }
+                if data.test_path.is_some() != data.test_labels.is_some() {
+                    problem("data.test_labels", "give both `test_path` and `test_labels`, or neither".into());
+                }
+            }
+            DataFormat::Cifar10 | DataFormat::Cifar100 | DataFormat::Npz => {
+                if data.path.is_none() {
+                    problem("data.path", format!("format `{format}` needs a path"));
+                }
+                for (key, given) in [("data.labels", &data.labels), ("data.test_labels", &data.test_labels)] {
+                    if given.is_some() {
+                        problem(key, format!("format `{format}` keeps labels with the images; remove this key"));
+                    }
+                }
+            }
+        }
+
+        if data.classes.is_some_and(|c| c < 2) {
+            problem("data.classes", "needs at least 2 classes".into());
+        }
+
+        let train = &self.train;
+        if train.epochs == 0 {
+            problem("train.epochs", "must be at least 1".into());
+        }
+        if train.batch_size == 0 {
+            problem("train.batch_size", "must be at least 1".into());
+        }
+        if !(train.lr.is_finite() && train.lr > 0.0) {
+            problem("train.lr", format!("{} is not a positive learning rate", train.lr));
+        }
+        if !(0.0..1.0).contains(&train.momentum) {
+            problem("train.momentum", format!("{} is not in [0, 1)", train.momentum));
+        }
+        if train.nesterov && (train.momentum == 0.0 || train.optimizer != OptimizerKind::Sgd) {
+            problem("train.nesterov", "Nesterov needs `optimizer = \"sgd\"` and momentum > 0".into());
+        }
+        if !(train.weight_decay.is_finite() && train.weight_decay >= 0.0) {
+            problem("train.weight_decay", format!("{} is not >= 0", train.weight_decay));
+        }
+        if train.step_epochs == 0 {
+            problem("train.step_epochs", "must be at least 1".into());
+        }
+        if !(train.gamma > 0.0 && train.gamma <= 1.0) {
+            problem("train.gamma", format!("{} is not in (0, 1]", train.gamma));
+        }
+        if train.prefetch == 0 {
+            problem("train.prefetch", "must be at least 1".into());
+        }
+
+        let score = &self.score;
+        if score.every == 0 {
+            problem("score.every", "must be at least 1".into());
+        }
+        if score.batch_size == 0 {
+            problem("score.batch_size", "must be at least 1".into());
+        }
+        for (i, name) in score.builtin.iter().enumerate() {
+            if !BUILTIN_SCORES.contains(&name.as_str()) {
+                problem("score.builtin", format!("unknown score `{name}`, expected one of {BUILTIN_SCORES:?}"));
+            } else if score.builtin[..i].contains(name) {
+                problem("score.builtin", format!("`{name}` is listed twice"));
+            }
+        }
+
+        if self.checkpoint.keep == 0 {
+            problem("checkpoint.keep", "must be at least 1".into());
+        }
+        problems
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::parse_job;
+    use std::path::Path;
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+            name = "bad/name"
+            [data]
+            format = "idx"
+            [train]
+            epochs = 0
+            lr = -1.0
+            [score]
+            builtin = ["loss", "nope"]
+        "#;
+        let err = parse_job(text, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
+        for key in ["name", "data.path", "data.labels", "train.epochs", "train.lr", "score.builtin"] {
+            assert!(err.contains(&format!("  - {key}:")), "missing {key} in:\n{err}");
+        }
+        assert!(err.contains("6 problem(s)"), "{err}");
+    }
+}

@@ -1,0 +1,15 @@
+//! memscope: trains one network on a labelled image dataset and scores, for every
+//! training sample, how strongly the network memorized it.
+//!
+//! The library is what the `memscope` binary is made of: typed configs ([`config`]),
+//! datasets and the loader ([`data`]), models, optimizers and checkpoints ([`model`]),
+//! per-sample scores ([`scores`]), the actors that run a job ([`actors`]) and the run
+//! directory they write ([`run`]).
+
+pub mod actors;
+pub mod config;
+pub mod data;
+pub mod model;
+pub mod run;
+pub mod scores;
+pub mod seeding;

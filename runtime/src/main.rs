@@ -1,0 +1,18 @@
+//! The `memscope` command line. Library errors are typed; here they become one line
+//! (`error: ...`, with causes joined by `: `) and a non-zero exit code.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_logging(args.quiet());
+    match cli::dispatch(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! A network and its variables, with snapshots for the scorer thread.
+
+use super::{zoo, ModelError};
+use crate::config::Arch;
+use crate::data::ImageShape;
+use tch::nn::{self, ModuleT};
+use tch::{Device, Tensor};
+
+/// A copy of every variable (weights and buffers such as batch-norm statistics), taken
+/// at the end of an epoch and handed to the scorer while training goes on.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The epoch (0-based) after which the copy was taken.
+    pub epoch: usize,
+    /// Variables by name, sorted by name.
+    pub variables: Vec<(String, Tensor)>,
+}
+
+/// A network built from the zoo, owning its variables.
+#[derive(Debug)]
+pub struct Network {
+    vs: nn::VarStore,
+    module: Box<dyn ModuleT>,
+}
+
+impl Network {
+    /// Builds `arch` on `device`; weights are drawn from libtorch's global generator,
+    /// which the caller seeds.
+    pub fn new(arch: Arch, shape: ImageShape, classes: usize, device: Device) -> Self {
+        let vs = nn::VarStore::new(device);
+        let module = zoo::build(arch, &vs.root(), shape, classes);
+        Network { vs, module }
+    }
+
+    /// Logits for a batch; `train` selects training behaviour (batch-norm statistics).
+    pub fn forward(&self, images: &Tensor, train: bool) -> Tensor {
+        self.module.forward_t(images, train)
+    }
+
+    /// The device the variables live on.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// Trainable variables, in creation order (stable for an architecture).
+    pub fn parameters(&self) -> Vec<Tensor> {
+        self.vs.trainable_variables()
+    }
+
+    /// Number of trainable values.
+    pub fn parameter_count(&self) -> i64 {
+        self.parameters().iter().map(|p| p.numel() as i64).sum()
+    }
+
+    /// Deep copies of every variable, detached from autograd.
+    pub fn snapshot(&self, epoch: usize) -> Snapshot {
+        let mut variables: Vec<(String, Tensor)> =
+            tch::no_grad(|| self.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect());
+        variables.sort_by(|a, b| a.0.cmp(&b.0));
+        Snapshot { epoch, variables }
+    }
+
+    /// Overwrites every variable with a snapshot's values.
+    pub fn load_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), ModelError> {
+        let mut mine = self.vs.variables();
+        if mine.len() != snapshot.variables.len() {
+            return Err(ModelError::Torch(tch::TchError::Convert(format!(
+                "snapshot has {} variables, network {}",
+                snapshot.variables.len(),
+                mine.len()
+            ))));
+        }
+        tch::no_grad(|| {
+            for (name, value) in &snapshot.variables {
+                let target = mine.get_mut(name).ok_or_else(|| {
+                    ModelError::Torch(tch::TchError::Convert(format!("snapshot variable `{name}` is not in the network")))
+                })?;
+                target.f_copy_(value)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Writes every variable to `path` (libtorch's format).
+    pub fn save(&self, path: &std::path::Path) -> Result<(), ModelError> {
+        Ok(self.vs.save(path)?)
+    }
+
+    /// Reads every variable from `path`, written by [`Network::save`].
+    pub fn load(&mut self, path: &std::path::Path) -> Result<(), ModelError> {
+        Ok(self.vs.load(path)?)
+    }
+}

@@ -1,0 +1,46 @@
+//! Paths inside a run directory (see DESIGN.md, "Run directory").
+
+use std::path::{Path, PathBuf};
+
+/// A run directory `runs/<name>/`.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    root: PathBuf,
+}
+
+impl RunDir {
+    /// The run directory at `root`.
+    pub fn new(root: PathBuf) -> Self {
+        RunDir { root }
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The resolved config, as run.
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    /// The machine-readable result.
+    pub fn summary(&self) -> PathBuf {
+        self.root.join("summary.json")
+    }
+
+    /// Labels as trained (int64), after any plugin rewrote them.
+    pub fn labels(&self) -> PathBuf {
+        self.root.join("labels.npy")
+    }
+
+    /// Per-sample scores.
+    pub fn scores(&self) -> PathBuf {
+        self.root.join("scores")
+    }
+
+    /// Checkpoints.
+    pub fn checkpoints(&self) -> PathBuf {
+        self.root.join("checkpoints")
+    }
+}

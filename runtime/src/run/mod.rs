@@ -1,0 +1,8 @@
+//! The run directory: where a job's resolved config, labels, scores, checkpoints and
+//! summary are written, and the summary's shape.
+
+mod dir;
+mod summary;
+
+pub use dir::RunDir;
+pub use summary::{Comparison, ScoreFile, Summary, Timings};

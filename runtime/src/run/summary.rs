@@ -1,0 +1,94 @@
+//! `summary.json`: the machine-readable result of a run.
+
+use serde::{Deserialize, Serialize};
+
+/// Where the time went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Seconds in training steps (all epochs, including before a resume).
+    pub train_seconds: f64,
+    /// Seconds in snapshot scoring passes (on the scorer thread, overlapping training).
+    pub score_seconds: f64,
+    /// Samples scored, summed over scorers and snapshots.
+    pub scored_samples: u64,
+    /// Wall-clock seconds of this process, from start to summary.
+    pub total_seconds: f64,
+    /// Training samples per second (samples x epochs / train_seconds).
+    pub train_samples_per_second: f64,
+}
+
+/// A score file written by the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreFile {
+    /// Score name.
+    pub name: String,
+    /// Path relative to the run directory.
+    pub file: String,
+    /// How epochs were combined (`sum` or `mean`).
+    pub aggregate: String,
+    /// Epochs (0-based) that contributed.
+    pub epochs: Vec<usize>,
+}
+
+/// A comparison of a score with a target (filled by the baseline comparer plugin).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The score compared.
+    pub score: String,
+    /// What it was compared against.
+    pub against: String,
+    /// Area under the ROC curve, for binary targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auroc: Option<f64>,
+    /// Average precision, for binary targets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub average_precision: Option<f64>,
+    /// Cosine similarity with a reference score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cosine: Option<f64>,
+    /// Spearman rank correlation with a reference score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spearman: Option<f64>,
+    /// Pearson correlation with a reference score.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pearson: Option<f64>,
+}
+
+/// The result of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Run name.
+    pub name: String,
+    /// Dataset description.
+    pub dataset: String,
+    /// Training samples.
+    pub samples: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Architecture.
+    pub arch: String,
+    /// Trainable parameters.
+    pub parameters: i64,
+    /// Device used.
+    pub device: String,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Epoch this process started at (0 unless resumed).
+    pub resumed_at_epoch: usize,
+    /// Accuracy on the training set (eval mode, labels as trained) after training.
+    pub train_accuracy: f64,
+    /// Mean training-set loss (eval mode) after training.
+    pub train_loss: f64,
+    /// Accuracy on the held-out test set, when one is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_accuracy: Option<f64>,
+    /// Mean test loss, when a test set is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test_loss: Option<f64>,
+    /// Where the time went.
+    pub timings: Timings,
+    /// Score files.
+    pub scores: Vec<ScoreFile>,
+    /// Comparisons of scores with targets.
+    pub comparisons: Vec<Comparison>,
+}

@@ -1,0 +1,35 @@
+//! Per-sample scores: the scorer trait, the built-in scores, and the tables that
+//! accumulate a score over epochs.
+
+mod error;
+mod eval_loss;
+mod table;
+
+pub use error::ScoreError;
+pub use eval_loss::EvalLoss;
+pub use table::{Aggregate, ScoreTable};
+
+use crate::model::Network;
+use tch::Tensor;
+
+/// Name of the cumulative training loss score (Cumulative Sample Loss): the sum over
+/// epochs of each sample's training loss, recorded by the trainer at no extra cost.
+pub const CUMULATIVE_LOSS: &str = "loss";
+
+/// A score computed from a weight snapshot, over the whole training set in eval mode,
+/// on the scorer thread. The plugin SDK exposes the same contract to plugins.
+pub trait SnapshotScorer: Send {
+    /// Name of the score; its files are `scores/<name>.npy` and `<name>_epochs.npy`.
+    fn name(&self) -> &str;
+
+    /// Scores of one batch: `float32 [B]`, one value per sample, in batch order.
+    fn score_batch(&mut self, network: &Network, images: &Tensor, labels: &Tensor) -> Result<Tensor, ScoreError>;
+}
+
+/// The built-in snapshot scorer called `name`, if it is one.
+pub fn builtin_snapshot_scorer(name: &str) -> Option<Box<dyn SnapshotScorer>> {
+    match name {
+        "eval_loss" => Some(Box::new(EvalLoss)),
+        _ => None,
+    }
+}

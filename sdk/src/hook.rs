@@ -1,0 +1,66 @@
+//! The hook vocabulary, named after what users know from PyTorch Lightning.
+
+use std::fmt;
+
+/// A point in a job's life at which subscribers are told what happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Hook {
+    /// The job has been configured and is about to load its data.
+    OnJobStart,
+    /// The training set is in memory; subscribers may rewrite labels (label noise).
+    OnDatasetReady,
+    /// One optimizer step finished; carries the per-sample training losses.
+    OnTrainBatchEnd,
+    /// One epoch of training finished.
+    OnTrainEpochEnd,
+    /// A scorer computes per-sample scores for one batch of a weight snapshot.
+    ScoreBatch,
+    /// A scorer finished a pass over the training set.
+    OnScores,
+    /// The job ended (successfully or not).
+    OnJobEnd,
+}
+
+impl Hook {
+    /// Every hook, in the order they happen in a job.
+    pub const ALL: [Hook; 7] = [
+        Hook::OnJobStart,
+        Hook::OnDatasetReady,
+        Hook::OnTrainBatchEnd,
+        Hook::OnTrainEpochEnd,
+        Hook::ScoreBatch,
+        Hook::OnScores,
+        Hook::OnJobEnd,
+    ];
+
+    /// The hook's name as plugin authors write it (`on_train_batch_end`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Hook::OnJobStart => "on_job_start",
+            Hook::OnDatasetReady => "on_dataset_ready",
+            Hook::OnTrainBatchEnd => "on_train_batch_end",
+            Hook::OnTrainEpochEnd => "on_train_epoch_end",
+            Hook::ScoreBatch => "score_batch",
+            Hook::OnScores => "on_scores",
+            Hook::OnJobEnd => "on_job_end",
+        }
+    }
+}
+
+impl fmt::Display for Hook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_names_are_unique_snake_case() {
+        let names: std::collections::HashSet<_> = Hook::ALL.iter().map(|h| h.name()).collect();
+        assert_eq!(names.len(), Hook::ALL.len());
+        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_lowercase() || c == '_')));
+    }
+}
