@@ -1,1 +1,149 @@
+//! Shared fixtures for the end-to-end tests: the real `memscope` binary, temporary run
+//! directories, and small datasets in real formats written by the tests themselves.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is inside the repo").to_path_buf()
+}
+
+/// The `memscope` binary of the same build profile as this test binary
+/// (`make test` builds it first).
+pub fn memscope_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let bin = profile_dir.join("memscope");
+    assert!(bin.exists(), "{} is missing: build it first (`make test` does)", bin.display());
+    bin
+}
+
+/// A finished `memscope` invocation.
+#[derive(Debug)]
+pub struct Finished {
+    /// Exit status and output.
+    pub output: Output,
+}
+
+impl Finished {
+    /// Standard error as text.
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    /// Standard output as text.
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    /// Asserts success and returns self.
+    pub fn success(self) -> Self {
+        assert!(self.output.status.success(), "memscope failed:\n{}\n{}", self.stdout(), self.stderr());
+        self
+    }
+
+    /// Asserts a clean failure (non-zero exit, an `error:` line, no panic) and returns
+    /// the error line.
+    pub fn clean_failure(self) -> String {
+        let err = self.stderr();
+        assert!(!self.output.status.success(), "expected failure, got success:\n{err}");
+        assert!(!err.contains("panicked"), "memscope panicked instead of reporting:\n{err}");
+        err.lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("no `error:` line in:\n{err}"))
+            .to_string()
+    }
+}
+
+/// Runs `memscope ARGS` from `cwd` with two libtorch threads (the CI machine's cores).
+pub fn memscope(cwd: &Path, args: &[&str]) -> Finished {
+    let output = Command::new(memscope_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("MEMSCOPE_LOG", "warn")
+        .output()
+        .expect("spawning memscope");
+    Finished { output }
+}
+
+/// A job config file `job.toml` in `dir` with the given text.
+pub fn write_job(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("job.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Reads a float `.npy` file as `f32` values (flattened) and its shape.
+pub fn read_npy_f32(path: &Path) -> (Vec<f32>, Vec<i64>) {
+    let t = tch::Tensor::read_npy(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let shape = t.size();
+    (Vec::<f32>::try_from(&t.flatten(0, -1).to_kind(tch::Kind::Float)).unwrap(), shape)
+}
+
+/// Reads an integer `.npy` file.
+pub fn read_npy_i64(path: &Path) -> Vec<i64> {
+    let t = tch::Tensor::read_npy(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    Vec::<i64>::try_from(&t.flatten(0, -1).to_kind(tch::Kind::Int64)).unwrap()
+}
+
+/// Reads `summary.json` of a run directory.
+pub fn read_summary(run_dir: &Path) -> serde_json::Value {
+    let path = run_dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Small synthetic images: class `k` is a bright bar at row/column `k`, with noise,
+/// so a network can learn them. Pixels as bytes, `n` images of `h x w x channels`
+/// (channel-planar), labels `i % classes`.
+pub fn synthetic_images(n: usize, channels: usize, h: usize, w: usize, classes: usize) -> (Vec<u8>, Vec<u8>) {
+    let mut pixels = Vec::with_capacity(n * channels * h * w);
+    let mut labels = Vec::with_capacity(n);
+    let mut state = 12345u32;
+    for i in 0..n {
+        let k = i % classes;
+        labels.push(k as u8);
+        for _ in 0..channels {
+            for r in 0..h {
+                for c in 0..w {
+                    state = state.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                    let noise = (state >> 24) as u8 / 4;
+                    let on = r == k % h || c == (k / h) % w;
+                    pixels.push(if on { 200u8.saturating_add(noise / 2) } else { noise });
+                }
+            }
+        }
+    }
+    (pixels, labels)
+}
+
+/// Writes an IDX file: `dims` big-endian after the magic for unsigned bytes.
+pub fn write_idx(path: &Path, dims: &[u32], data: &[u8], gzip: bool) {
+    let mut bytes = vec![0u8, 0, 8, dims.len() as u8];
+    for d in dims {
+        bytes.extend(d.to_be_bytes());
+    }
+    bytes.extend_from_slice(data);
+    if gzip {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&bytes).unwrap();
+        bytes = enc.finish().unwrap();
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Writes CIFAR binary records: `label_bytes` (1 for CIFAR-10; 2 for CIFAR-100: coarse
+/// then fine) followed by 3072 channel-planar pixels.
+pub fn write_cifar(path: &Path, labels: &[u8], coarse: Option<&[u8]>, pixels: &[u8]) {
+    let mut bytes = Vec::new();
+    for (i, label) in labels.iter().enumerate() {
+        if let Some(c) = coarse {
+            bytes.push(c[i]);
+        }
+        bytes.push(*label);
+        bytes.extend_from_slice(&pixels[i * 3072..(i + 1) * 3072]);
+    }
+    std::fs::write(path, bytes).unwrap();
+}

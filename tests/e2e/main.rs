@@ -1,1 +1,8 @@
-fn main(){}
+//! End-to-end tests: the real `memscope` binary on datasets from the repo or written
+//! by the tests. One test binary (linking libtorch once), one module per feature.
+
+mod test_bad_input;
+mod test_configs;
+mod test_datasets;
+mod test_resume;
+mod test_run;

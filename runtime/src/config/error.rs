@@ -47,7 +47,7 @@ pub enum ConfigError {
         message: String,
     },
     /// The config parsed but its values do not make sense together.
-    #[error("invalid config {origin}: {} problem(s):\n{}", problems.len(), list(problems))]
+    #[error("invalid config {origin}: {} problem(s): {}", problems.len(), list(problems))]
     Invalid {
         /// File name, or `<text>`.
         origin: String,
@@ -57,5 +57,5 @@ pub enum ConfigError {
 }
 
 fn list(problems: &[Problem]) -> String {
-    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")
 }

@@ -20,8 +20,10 @@ pub fn parse_job(
     base_dir: &Path,
 ) -> Result<JobConfig, ConfigError> {
     let text = apply_overrides(text, origin, overrides)?;
-    let mut job: JobConfig = toml::from_str(&text)
-        .map_err(|e| ConfigError::Parse { origin: origin.to_string(), message: e.to_string() })?;
+    let mut job: JobConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        origin: origin.to_string(),
+        message: one_line(&text, e.message(), e.span()),
+    })?;
     resolve_paths(&mut job, base_dir);
     let problems = job.validate();
     if problems.is_empty() {
@@ -38,9 +40,10 @@ fn apply_overrides(text: &str, origin: &str, overrides: &[String]) -> Result<Str
     if overrides.is_empty() {
         return Ok(text.to_string());
     }
-    let mut doc: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|e: toml_edit::TomlError| ConfigError::Parse { origin: origin.to_string(), message: e.to_string() })?;
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| ConfigError::Parse {
+        origin: origin.to_string(),
+        message: one_line(text, e.message(), e.span()),
+    })?;
     for assignment in overrides {
         let bad = |message: &str| ConfigError::Override {
             assignment: assignment.clone(),
@@ -68,6 +71,26 @@ fn apply_overrides(text: &str, origin: &str, overrides: &[String]) -> Result<Str
         table[parts[parts.len() - 1]] = toml_edit::value(value);
     }
     Ok(doc.to_string())
+}
+
+/// `line L, column C: message`, with Rust type names turned into what a TOML author
+/// writes, so the error fits on one line of a terminal.
+fn one_line(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let message = message
+        .trim()
+        .replace("expected usize", "expected a non-negative integer")
+        .replace("expected u64", "expected a non-negative integer")
+        .replace("expected f64", "expected a number")
+        .replace('\n', " ");
+    match span {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
 }
 
 fn parse_value(raw: &str) -> toml_edit::Value {
@@ -125,7 +148,8 @@ mod tests {
         let text = format!("{MINIMAL}[train]\nepochs = \"many\"\n");
         let err = parse_job(&text, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
         assert!(err.contains("line 5"), "{err}");
-        assert!(err.contains("integer"), "{err}");
+        assert!(err.contains("expected a non-negative integer"), "{err}");
+        assert!(!err.contains('\n'), "one line: {err}");
     }
 
     #[test]

@@ -134,7 +134,7 @@ mod tests {
         "#;
         let err = parse_job(text, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
         for key in ["name", "data.path", "data.labels", "train.epochs", "train.lr", "score.builtin"] {
-            assert!(err.contains(&format!("  - {key}:")), "missing {key} in:\n{err}");
+            assert!(err.contains(&format!("{key}: ")), "missing {key} in:\n{err}");
         }
         assert!(err.contains("6 problem(s)"), "{err}");
     }

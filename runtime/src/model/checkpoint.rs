@@ -1,8 +1,9 @@
 //! Checkpoints: everything needed to continue a run exactly where it stopped.
 //!
 //! A checkpoint is a directory `checkpoints/epoch-NNNNNN/` holding the network
-//! (`model.pt`), the optimizer state (`optimizer.pt`), the accumulated scores
-//! (`scores.pt`) and `state.json`. It is written under a temporary name, every file is
+//! (`model.safetensors`), the optimizer state (`optimizer.safetensors`), the
+//! accumulated scores (`scores.safetensors`) and `state.json`; safetensors so that the
+//! files open in Python too. It is written under a temporary name, every file is
 //! fsynced, then the directory is renamed into place and its parent fsynced: a crash
 //! leaves either the whole checkpoint or none. Random state needs no saving (see
 //! `seeding`). Only the newest `keep` checkpoints are kept.
@@ -13,9 +14,9 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
-const MODEL_FILE: &str = "model.pt";
-const OPTIMIZER_FILE: &str = "optimizer.pt";
-const SCORES_FILE: &str = "scores.pt";
+const MODEL_FILE: &str = "model.safetensors";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+const SCORES_FILE: &str = "scores.safetensors";
 const STATE_FILE: &str = "state.json";
 
 /// The scalar state of a run at a checkpoint.
@@ -50,7 +51,7 @@ impl Checkpoint {
         network
             .load(&self.dir.join(MODEL_FILE))
             .map_err(|e| ModelError::checkpoint(&self.dir.join(MODEL_FILE), e))?;
-        let state = Tensor::load_multi(self.dir.join(OPTIMIZER_FILE))
+        let state = Tensor::read_safetensors(self.dir.join(OPTIMIZER_FILE))
             .map_err(|e| ModelError::checkpoint(&self.dir.join(OPTIMIZER_FILE), e))?;
         optimizer.restore(state)
     }
@@ -58,7 +59,7 @@ impl Checkpoint {
     /// The accumulated scores, as named tensors.
     pub fn scores(&self) -> Result<Vec<(String, Tensor)>, ModelError> {
         let path = self.dir.join(SCORES_FILE);
-        Tensor::load_multi(&path).map_err(|e| ModelError::checkpoint(&path, e))
+        Tensor::read_safetensors(&path).map_err(|e| ModelError::checkpoint(&path, e))
     }
 }
 
@@ -93,8 +94,8 @@ impl Checkpoints {
         std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
 
         network.save(&tmp.join(MODEL_FILE))?;
-        Tensor::save_multi(&optimizer.state(), tmp.join(OPTIMIZER_FILE))?;
-        Tensor::save_multi(scores, tmp.join(SCORES_FILE))?;
+        Tensor::write_safetensors(&optimizer.state(), tmp.join(OPTIMIZER_FILE))?;
+        Tensor::write_safetensors(scores, tmp.join(SCORES_FILE))?;
         let json = serde_json::to_vec_pretty(state).expect("checkpoint state serializes");
         std::fs::write(tmp.join(STATE_FILE), json).map_err(|e| io(&tmp, e))?;
         for file in [MODEL_FILE, OPTIMIZER_FILE, SCORES_FILE, STATE_FILE] {

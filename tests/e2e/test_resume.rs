@@ -1,0 +1,72 @@
+//! A run killed after a checkpoint, then resumed, ends where an uninterrupted run ends.
+
+use memscope_tests::{memscope, memscope_bin, read_npy_f32, read_npy_i64, read_summary, repo_root};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SETS: [&str; 4] = ["train.epochs=12", "checkpoint.every=2", "threads=2", "score.builtin=[\"loss\", \"eval_loss\"]"];
+
+fn args<'a>(config: &'a str, out: &'a str, name: &'a str) -> Vec<String> {
+    let mut a = vec!["run".to_string(), config.into(), "--out".into(), out.into(), "--quiet".into()];
+    for s in SETS.iter().copied().chain([format!("name={name}").leak() as &str]) {
+        a.push("--set".into());
+        a.push(s.into());
+    }
+    a
+}
+
+fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{what}[{i}]: {x} vs {y}");
+    }
+}
+
+#[test]
+fn killed_run_resumes_from_its_checkpoint_to_the_same_result() {
+    let out = tempfile::tempdir().unwrap();
+    let config = repo_root().join("configs/digits.toml");
+    let (config, outs) = (config.to_str().unwrap(), out.path().to_str().unwrap());
+
+    let whole: Vec<String> = args(config, outs, "whole");
+    memscope(&repo_root(), &whole.iter().map(String::as_str).collect::<Vec<_>>()).success();
+
+    // Start the same job, kill -9 it as soon as its first checkpoint exists.
+    let run_dir = out.path().join("cut");
+    let mut child = Command::new(memscope_bin())
+        .args(args(config, outs, "cut"))
+        .current_dir(repo_root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = run_dir.join("checkpoints/epoch-000002/state.json");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !first.exists() {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its first checkpoint");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!run_dir.join("summary.json").exists(), "the run finished before it could be killed");
+
+    let resumed =
+        memscope(&repo_root(), &["run", "--resume", run_dir.to_str().unwrap(), "--quiet"]).success();
+    let summary = read_summary(&run_dir);
+    let at = summary["resumed_at_epoch"].as_u64().unwrap();
+    assert!((2..12).contains(&at), "resumed at epoch {at}: {}", resumed.stderr());
+    assert_eq!(summary["epochs"], 12);
+
+    let whole_dir = out.path().join("whole");
+    assert_eq!(read_npy_i64(&run_dir.join("labels.npy")), read_npy_i64(&whole_dir.join("labels.npy")));
+    for file in ["scores/loss_epochs.npy", "scores/loss.npy", "scores/eval_loss_epochs.npy", "scores/eval_loss.npy"] {
+        let (a, sa) = read_npy_f32(&whole_dir.join(file));
+        let (b, sb) = read_npy_f32(&run_dir.join(file));
+        assert_eq!(sa, sb, "{file} shape");
+        assert_close(&a, &b, file);
+    }
+    let acc = |d: &Path| read_summary(d)["train_accuracy"].as_f64().unwrap();
+    assert!((acc(&whole_dir) - acc(&run_dir)).abs() < 1e-9);
+}
