@@ -67,14 +67,23 @@ impl ScorerHandle {
             .name("memscope-scorer".into())
             .spawn(move || {
                 let ScorerSetup { arch, data, device, batch_size, mut scorers, mut seconds, mut scored_samples, events } = setup;
-                let mut network = Network::new(arch, data.shape, data.classes, device);
+                // Built on the first snapshot, not before: any libtorch work on this
+                // thread gives it its own OpenMP team, and once the process has more
+                // OpenMP threads than cores libgomp stops spin-waiting, which slows
+                // training by a third on a 2-core machine. A job without snapshot
+                // scorers thus never pays for this thread.
+                let mut network: Option<Network> = None;
                 for request in rx {
                     match request {
                         Request::Snapshot(snapshot) => {
+                            if scorers.is_empty() {
+                                continue;
+                            }
+                            let network = network.get_or_insert_with(|| Network::new(arch, data.shape, data.classes, device));
                             network.load_snapshot(&snapshot)?;
                             for (scorer, table) in &mut scorers {
                                 let start = Instant::now();
-                                let values = score_all(scorer.as_mut(), &network, &data, batch_size)?;
+                                let values = score_all(scorer.as_mut(), network, &data, batch_size)?;
                                 let took = start.elapsed().as_secs_f64();
                                 seconds += took;
                                 scored_samples += data.len() as u64;

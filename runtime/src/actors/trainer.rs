@@ -88,6 +88,7 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
         })
         .collect();
 
+    let has_snapshot_scorers = !snapshot_scorers.is_empty();
     let mut state = CheckpointState {
         epochs_done: 0,
         steps: 0,
@@ -162,9 +163,8 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
             let labels = batch.labels.f_to_device(device)?;
             let logits = network.forward(&images, true);
             let per_sample = logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::None, -100, 0.0)?;
-            optimizer.zero_grad();
-            per_sample.f_mean(Kind::Float)?.f_backward()?;
-            optimizer.step(lr)?;
+            let grads = optimizer.gradients(&per_sample.f_mean(Kind::Float)?)?;
+            optimizer.step(lr, &grads)?;
 
             let per_sample = per_sample.f_detach()?;
             if record_loss {
@@ -206,7 +206,7 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
         }));
 
         let last = epoch + 1 == epochs;
-        if (epoch + 1) % config.score.every == 0 || last {
+        if has_snapshot_scorers && ((epoch + 1) % config.score.every == 0 || last) {
             scorer.score(network.snapshot(epoch))?;
         }
         let every = config.checkpoint.every;

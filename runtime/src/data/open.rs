@@ -37,7 +37,7 @@ pub fn load_data(config: &DataConfig) -> Result<LoadedData, DataError> {
             let test = config
                 .test_path
                 .as_ref()
-                .map(|p| read_cifar_set(&[p.clone()], kind, p))
+                .map(|p| read_cifar_set(std::slice::from_ref(p), kind, p))
                 .transpose()?;
             (train, test)
         }
