@@ -24,8 +24,10 @@ endif
 run: build
 	$(BIN) run configs/digits.toml --force
 
+# End-to-end tests run one at a time: each starts memscope processes that use every
+# core, and oversubscribed OpenMP threads slow everything down far more than it gains.
 test: build
-	cargo test $(CARGO_FLAGS)
+	cargo test $(CARGO_FLAGS) -- --test-threads=1
 
 setup: $(STAMP)
 
