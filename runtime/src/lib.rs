@@ -3,13 +3,14 @@
 //!
 //! The library is what the `memscope` binary is made of: typed configs ([`config`]),
 //! datasets and the loader ([`data`]), models, optimizers and checkpoints ([`model`]),
-//! per-sample scores ([`scores`]), the actors that run a job ([`actors`]) and the run
-//! directory they write ([`run`]).
+//! per-sample scores ([`scores`]), the plugin host ([`plugins`]), the actors that run a
+//! job ([`actors`]) and the run directory they write ([`run`]).
 
 pub mod actors;
 pub mod config;
 pub mod data;
 pub mod model;
+pub mod plugins;
 pub mod run;
 pub mod scores;
 pub mod seeding;

@@ -1,12 +1,70 @@
 //! The memscope SDK: what a plugin author needs and nothing else.
 //!
-//! This crate holds the vocabulary shared by the runtime that hosts plugins and the
-//! plugins themselves: the names of the training hooks a plugin may subscribe to and
-//! the versions checked in the handshake. It performs no I/O.
+//! A plugin is a `cdylib` crate with one type implementing [`Plugin`], exported with
+//! [`export_plugin!`]. The host (`memscope`) finds it by name in its plugin
+//! directories, checks the versions in its descriptor before calling anything, and
+//! calls the hooks the plugin subscribes to. Errors and panics in a hook come back to
+//! the host as an error naming the plugin and hook; they never abort the process.
+//!
+//! A scorer in full (a per-sample margin: how far the true class's logit is below the
+//! best other class; high = the model disagrees with the label):
+//!
+//! ```no_run
+//! use memscope_sdk::{export_plugin, Hook, Host, Plugin, PluginResult, ScoreBatch};
+//! use tch::{Kind, Tensor};
+//!
+//! struct Margin;
+//!
+//! impl Plugin for Margin {
+//!     fn name() -> &'static str { "margin" }
+//!     fn hooks() -> &'static [Hook] { &[Hook::ScoreBatch] }
+//!     fn create(config: &str, _host: &Host) -> PluginResult<Self> {
+//!         if !config.trim().is_empty() {
+//!             return Err("margin takes no settings".into());
+//!         }
+//!         Ok(Margin)
+//!     }
+//!     fn score_batch(&mut self, host: &Host, _batch: &ScoreBatch, images: &Tensor, labels: &Tensor) -> PluginResult<Tensor> {
+//!         let logits = tch::no_grad(|| host.forward(images))?;
+//!         let true_logit = logits.gather(1, &labels.unsqueeze(1), false).squeeze_dim(1);
+//!         let others = logits.scatter_value(1, &labels.unsqueeze(1), f64::NEG_INFINITY);
+//!         Ok((others.amax(&[1i64][..], false) - true_logit).to_kind(Kind::Float))
+//!     }
+//! }
+//!
+//! export_plugin!(Margin);
+//! ```
+//!
+//! Build it with `cargo build --release` (crate type `cdylib`, depending on
+//! `memscope-sdk` and `tch`), put the library in a plugin directory, and name it in a
+//! job: `[[plugins]] name = "margin"`. Its scores land in `scores/margin.npy`.
 #![warn(missing_docs)]
 
+pub mod abi;
+#[doc(hidden)]
+pub mod ffi;
 mod hook;
+mod host;
+mod plugin;
 mod version;
 
 pub use hook::Hook;
+pub use host::{Host, Level};
+pub use plugin::{
+    ArrayKind, BatchInfo, DatasetView, EpochInfo, JobInfo, NamedArray, Plugin, PluginError, PluginResult, ScoreBatch,
+};
+pub use tch;
 pub use version::{ABI_VERSION, SDK_VERSION, TORCH_VERSION};
+
+/// Exports a [`Plugin`] type as this library's plugin: defines the
+/// `memscope_plugin_v1` symbol that returns its descriptor.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        #[no_mangle]
+        pub extern "C" fn memscope_plugin_v1() -> *const $crate::abi::PluginDescriptor {
+            static CELL: ::std::sync::OnceLock<$crate::ffi::DescriptorCell> = ::std::sync::OnceLock::new();
+            $crate::ffi::descriptor::<$plugin>(&CELL)
+        }
+    };
+}

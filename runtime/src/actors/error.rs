@@ -17,6 +17,9 @@ pub enum JobError {
     /// A scorer failed.
     #[error(transparent)]
     Score(#[from] ScoreError),
+    /// A plugin could not be loaded or failed in a hook.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugins::PluginError),
     /// libtorch reported an error during training.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

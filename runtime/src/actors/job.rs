@@ -6,8 +6,10 @@ use super::{JobError, JobEvent};
 use crate::config::{DeviceChoice, JobConfig};
 use crate::data::{load_data, LoadedData};
 use crate::model::Checkpoints;
-use crate::run::{RunDir, ScoreFile, Summary, Timings};
-use crate::scores::Aggregate;
+use crate::plugins::{default_plugin_dirs, PluginSet, PublishedArray};
+use crate::run::{write_bool_npy, RunDir, ScoreFile, Summary, Timings};
+use crate::scores::{Aggregate, ScoreTable};
+use memscope_sdk::ArrayKind;
 use actix::Recipient;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -51,8 +53,28 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
     prepare_run_dir(&run, spec.resume, spec.overwrite)?;
 
     let LoadedData { mut train, test } = load_data(&config.data)?;
+    let mut dirs = config.plugin_dirs.clone();
+    dirs.extend(default_plugin_dirs());
+    let plugins = Arc::new(PluginSet::load(&config.plugins, &dirs, run.root(), train.len())?);
+    plugins.job_start(&crate::plugins::JobFacts {
+        run: &config.name,
+        run_dir: run.root(),
+        samples: train.len(),
+        classes: train.classes,
+        epochs: config.train.epochs,
+        seed: config.seed,
+    })?;
+    // Plugins rewrite labels from the file's labels, on resume too: they are seeded, so
+    // they reproduce what they did, and what they published (a noise mask) with it.
+    plugins.dataset_ready(&mut train.labels, train.classes)?;
     if spec.resume {
-        train.labels = read_labels(&run, train.len())?;
+        let trained = read_labels(&run, train.len())?;
+        if trained != train.labels {
+            return Err(JobError::RunDir {
+                path: run.labels(),
+                message: "the labels as trained differ from what the data and plugins give now (was the data or a plugin config changed?)".into(),
+            });
+        }
     } else {
         let text = toml::to_string_pretty(&config).expect("a job config serializes to TOML");
         std::fs::write(run.config(), text).map_err(|e| JobError::io(&run.config(), e))?;
@@ -67,9 +89,21 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
     let dataset = train.source.clone();
     let samples = train.len();
     let classes = train.classes;
-    let result = train_job(&config, train, test, device, checkpoints, resume, events, spec.cancel, &run)?;
+    let labels: Vec<f32> = train.labels.iter().map(|&l| l as f32).collect();
+    let result = match train_job(&config, train, test, device, checkpoints, resume, events, spec.cancel, &run, plugins.clone()) {
+        Ok(result) => result,
+        Err(e) => {
+            if let Err(end) = plugins.job_end(false, &[]) {
+                tracing::warn!("after the job failed: {end}");
+            }
+            return Err(e);
+        }
+    };
 
+    plugins.job_end(true, &final_arrays(&result.tables, &plugins.outputs.lock().expect("plugin outputs").arrays, labels))?;
+    let outputs = std::mem::take(&mut *plugins.outputs.lock().expect("plugin outputs"));
     std::fs::create_dir_all(run.scores()).map_err(|e| JobError::io(&run.scores(), e))?;
+    write_published(&run, &outputs.arrays)?;
     let mut scores = Vec::new();
     for table in &result.tables {
         let path = table.write_npy(&run.scores())?;
@@ -106,7 +140,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
             train_samples_per_second: (samples * state.epochs_done) as f64 / state.train_seconds.max(1e-9),
         },
         scores,
-        comparisons: Vec::new(),
+        comparisons: outputs.comparisons,
     };
     let json = serde_json::to_string_pretty(&summary).expect("the summary serializes");
     std::fs::write(run.summary(), json).map_err(|e| JobError::io(&run.summary(), e))?;
@@ -124,6 +158,7 @@ fn train_job(
     events: Recipient<JobEvent>,
     cancel: Arc<AtomicBool>,
     run: &RunDir,
+    plugins: Arc<PluginSet>,
 ) -> Result<super::trainer::TrainResult, JobError> {
     train(TrainerSetup {
         config: config.clone(),
@@ -135,7 +170,41 @@ fn train_job(
         events,
         cancel,
         run_dir: run.root().to_path_buf(),
+        plugins,
     })
+}
+
+/// Every final per-sample array for `on_job_end`: the scores (combined over epochs),
+/// what plugins published, and the labels as trained.
+fn final_arrays(tables: &[ScoreTable], published: &[PublishedArray], labels: Vec<f32>) -> Vec<(String, ArrayKind, Vec<f32>)> {
+    let mut arrays: Vec<(String, ArrayKind, Vec<f32>)> =
+        tables.iter().map(|t| (t.name.clone(), ArrayKind::Score, t.combined())).collect();
+    arrays.extend(published.iter().map(|a| (a.name.clone(), a.kind, a.values.clone())));
+    arrays.push(("labels".into(), ArrayKind::Labels, labels));
+    arrays
+}
+
+/// Writes what plugins published: scores under `scores/`, masks (bool) and labels
+/// (int64) in the run directory.
+fn write_published(run: &RunDir, arrays: &[PublishedArray]) -> Result<(), JobError> {
+    for array in arrays {
+        match array.kind {
+            ArrayKind::Score => {
+                let path = run.scores().join(format!("{}.npy", array.name));
+                Tensor::from_slice(&array.values).write_npy(&path)?;
+            }
+            ArrayKind::Mask => {
+                let path = run.root().join(format!("{}.npy", array.name));
+                let mask: Vec<bool> = array.values.iter().map(|&v| v != 0.0).collect();
+                write_bool_npy(&path, &mask).map_err(|e| JobError::io(&path, e))?;
+            }
+            ArrayKind::Labels => {
+                let labels: Vec<i64> = array.values.iter().map(|&v| v as i64).collect();
+                Tensor::from_slice(&labels).write_npy(run.root().join(format!("{}.npy", array.name)))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn resolve_device(choice: &DeviceChoice) -> Result<Device, JobError> {

@@ -5,7 +5,8 @@ use super::{JobError, JobEvent};
 use crate::config::Arch;
 use crate::data::Dataset;
 use crate::model::{Network, Snapshot};
-use crate::scores::{ScoreError, ScoreTable, SnapshotScorer};
+use crate::plugins::PluginSet;
+use crate::scores::{BatchPosition, ScoreError, ScoreTable, SnapshotScorer};
 use actix::Recipient;
 use crossbeam_channel::{bounded, Sender};
 use std::sync::Arc;
@@ -51,6 +52,8 @@ pub struct ScorerSetup {
     pub scored_samples: u64,
     /// Where `ScoresReady` events go.
     pub events: Recipient<JobEvent>,
+    /// Plugins, told `on_scores`.
+    pub plugins: Arc<PluginSet>,
 }
 
 /// The trainer's end of the scorer thread.
@@ -66,7 +69,8 @@ impl ScorerHandle {
         let thread = std::thread::Builder::new()
             .name("memscope-scorer".into())
             .spawn(move || {
-                let ScorerSetup { arch, data, device, batch_size, mut scorers, mut seconds, mut scored_samples, events } = setup;
+                let ScorerSetup { arch, data, device, batch_size, mut scorers, mut seconds, mut scored_samples, events, plugins } =
+                    setup;
                 // Built on the first snapshot, not before: any libtorch work on this
                 // thread gives it its own OpenMP team, and once the process has more
                 // OpenMP threads than cores libgomp stops spin-waiting, which slows
@@ -81,9 +85,18 @@ impl ScorerHandle {
                             }
                             let network = network.get_or_insert_with(|| Network::new(arch, data.shape, data.classes, device));
                             network.load_snapshot(&snapshot)?;
-                            for (scorer, table) in &mut scorers {
+                            let mut dropped = Vec::new();
+                            for (k, (scorer, table)) in scorers.iter_mut().enumerate() {
                                 let start = Instant::now();
-                                let values = score_all(scorer.as_mut(), network, &data, batch_size)?;
+                                let values = match score_all(scorer.as_mut(), network, snapshot.epoch, &data, batch_size) {
+                                    Err(JobError::Score(e @ ScoreError::Disabled { .. })) => {
+                                        tracing::warn!("{e}");
+                                        dropped.push(k);
+                                        continue;
+                                    }
+                                    other => other?,
+                                };
+                                plugins.scores(snapshot.epoch, &table.name, &values)?;
                                 let took = start.elapsed().as_secs_f64();
                                 seconds += took;
                                 scored_samples += data.len() as u64;
@@ -94,6 +107,9 @@ impl ScorerHandle {
                                     values: Arc::new(values),
                                     seconds: took,
                                 });
+                            }
+                            for k in dropped.into_iter().rev() {
+                                scorers.remove(k);
                             }
                         }
                         Request::Report(reply) => {
@@ -162,6 +178,7 @@ impl Drop for ScorerHandle {
 fn score_all(
     scorer: &mut dyn SnapshotScorer,
     network: &Network,
+    epoch: usize,
     data: &Dataset,
     batch_size: usize,
 ) -> Result<Vec<f32>, JobError> {
@@ -176,7 +193,7 @@ fn score_all(
             .view([b, dims[0], dims[1], dims[2]])
             .to_device(network.device());
         let labels = Tensor::from_slice(&data.labels[start..end]).to_device(network.device());
-        let scores = scorer.score_batch(network, &images, &labels)?;
+        let scores = scorer.score_batch(network, BatchPosition { epoch, offset: start }, &images, &labels)?;
         let scores = Vec::<f32>::try_from(&scores.f_to_device(Device::Cpu)?.f_flatten(0, -1)?)?;
         if scores.len() != end - start {
             return Err(ScoreError::WrongLength {

@@ -7,7 +7,9 @@ use super::{EpochStats, JobError, JobEvent};
 use crate::config::JobConfig;
 use crate::data::{spawn_loader, Dataset};
 use crate::model::{learning_rate, Checkpoint, CheckpointState, Checkpoints, Network, Optimizer};
-use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, CUMULATIVE_LOSS};
+use crate::plugins::PluginSet;
+use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
+use memscope_sdk::Hook;
 use actix::Recipient;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -39,6 +41,8 @@ pub struct TrainerSetup {
     pub cancel: Arc<AtomicBool>,
     /// The run directory (for the cancel message).
     pub run_dir: PathBuf,
+    /// The job's plugins.
+    pub plugins: Arc<PluginSet>,
 }
 
 /// Loss and accuracy of one eval pass.
@@ -68,7 +72,7 @@ pub struct TrainResult {
 
 /// Trains to the configured number of epochs (from the checkpoint when resuming).
 pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
-    let TrainerSetup { config, train, test, device, checkpoints, resume, events, cancel, run_dir } = setup;
+    let TrainerSetup { config, train, test, device, checkpoints, resume, events, cancel, run_dir, plugins } = setup;
     let n = train.len();
     let epochs = config.train.epochs;
     tch::manual_seed(config.seed as i64);
@@ -77,11 +81,10 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
 
     let record_loss = config.score.builtin.iter().any(|b| b == CUMULATIVE_LOSS);
     let mut loss_table = ScoreTable::new(CUMULATIVE_LOSS, Aggregate::Sum, n);
-    let mut snapshot_scorers: Vec<_> = config
-        .score
-        .builtin
-        .iter()
-        .filter_map(|name| builtin_snapshot_scorer(name))
+    let builtin = config.score.builtin.iter().filter_map(|name| builtin_snapshot_scorer(name));
+    let from_plugins = plugins.scorers().into_iter().map(|s| Box::new(s) as Box<dyn SnapshotScorer>);
+    let mut snapshot_scorers: Vec<_> = builtin
+        .chain(from_plugins)
         .map(|s| {
             let table = ScoreTable::new(s.name(), Aggregate::Mean, n);
             (s, table)
@@ -123,7 +126,10 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
         seconds: state.score_seconds,
         scored_samples: state.scored_samples,
         events: events.clone(),
+        plugins: plugins.clone(),
     });
+    // Per-sample losses reach the CPU every step only when a plugin wants them.
+    let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
 
     let batch_size = config.train.batch_size;
     let steps_per_epoch = n.div_ceil(batch_size);
@@ -167,6 +173,11 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
             optimizer.step(lr, &grads)?;
 
             let per_sample = per_sample.f_detach()?;
+            if batch_hook {
+                let indices = Vec::<i64>::try_from(&batch.indices)?;
+                let losses = Vec::<f32>::try_from(&per_sample.f_to_device(Device::Cpu)?)?;
+                plugins.train_batch_end(epoch, batch.step, &indices, &losses)?;
+            }
             if record_loss {
                 let _ = epoch_losses.f_index_copy_(0, &batch.indices.f_to_device(device)?, &per_sample)?;
             }
@@ -195,6 +206,7 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
         if record_loss {
             loss_table.push(epoch, Vec::<f32>::try_from(&epoch_losses.f_to_device(Device::Cpu)?)?);
         }
+        plugins.train_epoch_end(epoch, loss, accuracy)?;
         events.do_send(JobEvent::TrainEpochEnd(EpochStats {
             epoch,
             epochs,

@@ -32,6 +32,28 @@ pub struct JobConfig {
     /// Checkpoints for resuming.
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
+    /// Extra directories to search for plugins, before `MEMSCOPE_PLUGIN_PATH` and the
+    /// directory of the `memscope` executable. Relative to the config file.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Plugins, by name, in the order their hooks run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<PluginConfig>,
+}
+
+/// A plugin the job uses, found by name in the plugin directories.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The plugin's name (its library is `libmemscope_plugin_<name>.so`).
+    pub name: String,
+    /// When true, a plugin that fails to load or fails in a hook is reported and
+    /// skipped instead of ending the job.
+    #[serde(default)]
+    pub optional: bool,
+    /// The plugin's own settings, handed to it as TOML text.
+    #[serde(default)]
+    pub config: toml::Table,
 }
 
 /// Device selection.

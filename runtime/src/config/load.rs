@@ -102,6 +102,11 @@ fn parse_value(raw: &str) -> toml_edit::Value {
 }
 
 fn resolve_paths(job: &mut JobConfig, base: &Path) {
+    for dir in &mut job.plugin_dirs {
+        if dir.is_relative() {
+            *dir = base.join(&*dir);
+        }
+    }
     let data = &mut job.data;
     for path in [&mut data.path, &mut data.labels, &mut data.test_path, &mut data.test_labels]
         .into_iter()

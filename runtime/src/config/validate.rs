@@ -108,6 +108,16 @@ impl JobConfig {
             }
         }
 
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            if plugin.name.is_empty() || !plugin.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                problem("plugins.name", format!("`{}` is not a plugin name (letters, digits, _ and -)", plugin.name));
+            } else if self.plugins[..i].iter().any(|p| p.name == plugin.name) {
+                problem("plugins.name", format!("`{}` is listed twice", plugin.name));
+            } else if BUILTIN_SCORES.contains(&plugin.name.as_str()) {
+                problem("plugins.name", format!("`{}` is the name of a built-in score", plugin.name));
+            }
+        }
+
         if self.checkpoint.keep == 0 {
             problem("checkpoint.keep", "must be at least 1".into());
         }

@@ -2,7 +2,9 @@
 //! summary are written, and the summary's shape.
 
 mod dir;
+mod npy;
 mod summary;
 
 pub use dir::RunDir;
+pub use npy::write_bool_npy;
 pub use summary::{Comparison, ScoreFile, Summary, Timings};

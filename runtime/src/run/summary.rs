@@ -30,28 +30,20 @@ pub struct ScoreFile {
     pub epochs: Vec<usize>,
 }
 
-/// A comparison of a score with a target (filled by the baseline comparer plugin).
+/// A comparison of a score with a target, published by a plugin (the baseline
+/// comparer): `auroc`, `average_precision`, `cosine`, `spearman`, `pearson`,
+/// `top_k_overlap@K`, ... appear as keys next to `score` and `against`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Comparison {
     /// The score compared.
     pub score: String,
     /// What it was compared against.
     pub against: String,
-    /// Area under the ROC curve, for binary targets.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub auroc: Option<f64>,
-    /// Average precision, for binary targets.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub average_precision: Option<f64>,
-    /// Cosine similarity with a reference score.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cosine: Option<f64>,
-    /// Spearman rank correlation with a reference score.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub spearman: Option<f64>,
-    /// Pearson correlation with a reference score.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pearson: Option<f64>,
+    /// The plugin that computed it.
+    pub plugin: String,
+    /// The measures, by name.
+    #[serde(flatten)]
+    pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
 /// The result of a run.

@@ -16,6 +16,17 @@ pub enum ScoreError {
         /// Values returned.
         found: usize,
     },
+    /// A plugin scorer failed (the message names plugin and hook).
+    #[error("{0}")]
+    Plugin(String),
+    /// An optional plugin scorer failed and is dropped from the job.
+    #[error("optional scorer `{scorer}` dropped: {reason}")]
+    Disabled {
+        /// The scorer.
+        scorer: String,
+        /// Why.
+        reason: String,
+    },
     /// A score file could not be written or a checkpointed table is malformed.
     #[error("score `{scorer}`: {message}")]
     Storage {

@@ -2,7 +2,7 @@
 //! augmentation. Averaged over scored epochs it is a cheap memorization signal and the
 //! simplest example of a snapshot scorer.
 
-use super::{ScoreError, SnapshotScorer};
+use super::{BatchPosition, ScoreError, SnapshotScorer};
 use crate::model::Network;
 use tch::{Reduction, Tensor};
 
@@ -15,7 +15,7 @@ impl SnapshotScorer for EvalLoss {
         "eval_loss"
     }
 
-    fn score_batch(&mut self, network: &Network, images: &Tensor, labels: &Tensor) -> Result<Tensor, ScoreError> {
+    fn score_batch(&mut self, network: &Network, _: BatchPosition, images: &Tensor, labels: &Tensor) -> Result<Tensor, ScoreError> {
         let logits = tch::no_grad(|| network.forward(images, false));
         Ok(logits.f_cross_entropy_loss::<Tensor>(labels, None, Reduction::None, -100, 0.0)?)
     }

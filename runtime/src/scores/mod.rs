@@ -9,6 +9,15 @@ pub use error::ScoreError;
 pub use eval_loss::EvalLoss;
 pub use table::{Aggregate, ScoreTable};
 
+/// Where a scoring batch sits: the snapshot's epoch and the index of its first sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchPosition {
+    /// 0-based epoch of the snapshot.
+    pub epoch: usize,
+    /// Index of the batch's first sample in the training set.
+    pub offset: usize,
+}
+
 use crate::model::Network;
 use tch::Tensor;
 
@@ -23,7 +32,13 @@ pub trait SnapshotScorer: Send {
     fn name(&self) -> &str;
 
     /// Scores of one batch: `float32 [B]`, one value per sample, in batch order.
-    fn score_batch(&mut self, network: &Network, images: &Tensor, labels: &Tensor) -> Result<Tensor, ScoreError>;
+    fn score_batch(
+        &mut self,
+        network: &Network,
+        position: BatchPosition,
+        images: &Tensor,
+        labels: &Tensor,
+    ) -> Result<Tensor, ScoreError>;
 }
 
 /// The built-in snapshot scorer called `name`, if it is one.

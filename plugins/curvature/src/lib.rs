@@ -1,0 +1,183 @@
+//! The input-loss curvature memorization score of Garg, Ravikumar & Roy, "Memorization
+//! Through the Lens of Curvature of Loss Function Around Samples" (ICML 2024).
+//!
+//! For a sample x with label y and loss l(x) = CE(f(x), y), with n Rademacher
+//! directions v_i in {-1, +1}^d and step h:
+//!
+//! ```text
+//! Curv(x) = (1/n) * sum_i || (grad_x l(x + h v_i) - grad_x l(x)) / h ||
+//! ```
+//!
+//! the finite-difference estimate of the size of H v (H the input Hessian of the loss);
+//! `method = "hvp"` computes H v exactly by double backward instead. The published
+//! code omits the `1/h`: a constant factor that changes no ranking, kept here so that
+//! both methods estimate the same quantity. `norm = "squared"` squares the norm (as
+//! the paper's text writes it). The model is in eval mode and inputs are not
+//! augmented (the host scores that way). The score of a sample is the host's mean over
+//! scored epochs.
+//!
+//! Faster than the published procedure, with the same estimate: the loss is
+//! sum-reduced (a sample's gradient does not depend on its batch), `grad_x l(x)` is
+//! computed once per batch rather than once per draw, and draws are stacked into one
+//! forward/backward pass (up to `batch_size` rows). Directions are drawn per sample
+//! from `(seed, epoch, sample index)`, so a score does not depend on batching and a
+//! resumed run draws the same directions.
+
+pub mod estimate;
+
+use estimate::{curvature, Method, Norm};
+use memscope_sdk::{export_plugin, Hook, Host, JobInfo, Plugin, PluginError, PluginResult, ScoreBatch};
+use rand::{RngCore, SeedableRng};
+use serde::Deserialize;
+use tch::{Reduction, Tensor};
+
+/// `[plugins.config]` of the curvature scorer.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurvatureConfig {
+    /// Rademacher directions per sample (the paper: 10).
+    #[serde(default = "default_draws")]
+    pub draws: usize,
+    /// Finite-difference step in the normalized input space (the paper: 1e-3).
+    #[serde(default = "default_h")]
+    pub h: f64,
+    /// `l2` (the published code) or `squared` (the paper's text).
+    #[serde(default)]
+    pub norm: Norm,
+    /// `finite-difference` (the published method) or `hvp` (exact, double backward).
+    #[serde(default)]
+    pub method: Method,
+    /// Most rows (samples x stacked draws) in one forward/backward pass.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// Seed of the directions (default: the job seed).
+    #[serde(default)]
+    pub seed: Option<u64>,
+}
+
+fn default_draws() -> usize {
+    10
+}
+fn default_h() -> f64 {
+    1e-3
+}
+fn default_batch_size() -> usize {
+    4096
+}
+
+/// The curvature scorer.
+pub struct Curvature {
+    config: CurvatureConfig,
+    seed: u64,
+}
+
+impl Plugin for Curvature {
+    fn name() -> &'static str {
+        "curvature"
+    }
+
+    fn version() -> &'static str {
+        env!("CARGO_PKG_VERSION")
+    }
+
+    fn hooks() -> &'static [Hook] {
+        &[Hook::OnJobStart, Hook::ScoreBatch]
+    }
+
+    fn create(config: &str, _host: &Host) -> PluginResult<Self> {
+        let config: CurvatureConfig = toml::from_str(config).map_err(|e| PluginError(format!("config: {}", e.message())))?;
+        if config.draws == 0 {
+            return Err("config: draws must be at least 1".into());
+        }
+        if !(config.h.is_finite() && config.h > 0.0) {
+            return Err(format!("config: h = {} is not a positive step", config.h).into());
+        }
+        if config.batch_size == 0 {
+            return Err("config: batch_size must be at least 1".into());
+        }
+        let seed = config.seed.unwrap_or(0);
+        Ok(Curvature { config, seed })
+    }
+
+    fn on_job_start(&mut self, _host: &Host, job: &JobInfo<'_>) -> PluginResult {
+        self.seed = self.config.seed.unwrap_or(job.seed);
+        Ok(())
+    }
+
+    fn score_batch(&mut self, host: &Host, batch: &ScoreBatch, images: &Tensor, labels: &Tensor) -> PluginResult<Tensor> {
+        let directions = self.directions(batch, images)?;
+        let loss = |inputs: &Tensor, copies: i64| -> PluginResult<Tensor> {
+            let logits = host.forward(inputs)?;
+            let targets = if copies == 1 { labels.shallow_clone() } else { labels.f_repeat([copies])? };
+            Ok(logits.f_cross_entropy_loss::<Tensor>(&targets, None, Reduction::Sum, -100, 0.0)?)
+        };
+        let c = &self.config;
+        curvature(&loss, images, &directions, c.h, c.norm, c.method, c.batch_size)
+    }
+}
+
+impl Curvature {
+    /// Rademacher directions `[draws, B, ...]`, each sample's from its own stream.
+    fn directions(&self, batch: &ScoreBatch, images: &Tensor) -> PluginResult<Tensor> {
+        let size = images.size();
+        let b = size[0] as usize;
+        let d = size[1..].iter().product::<i64>() as usize;
+        let draws = self.config.draws;
+        let mut signs = vec![0f32; b * draws * d];
+        for (j, per_sample) in signs.chunks_mut(draws * d).enumerate() {
+            let index = (batch.offset + j) as u64;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(mix(self.seed, batch.epoch as u64, index));
+            for chunk in per_sample.chunks_mut(64) {
+                let bits = rng.next_u64();
+                for (k, s) in chunk.iter_mut().enumerate() {
+                    *s = if bits >> k & 1 == 1 { 1.0 } else { -1.0 };
+                }
+            }
+        }
+        let mut shape = vec![b as i64, draws as i64];
+        shape.extend_from_slice(&size[1..]);
+        let t = Tensor::from_slice(&signs).f_view(shape.as_slice())?.f_transpose(0, 1)?.f_contiguous()?;
+        Ok(t.f_to_kind(images.kind())?.f_to_device(images.device())?)
+    }
+}
+
+/// A 64-bit mix of seed, epoch and sample index (splitmix64 steps).
+fn mix(seed: u64, epoch: u64, index: u64) -> u64 {
+    let step = |mut z: u64| {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    step(step(step(seed) ^ epoch) ^ index)
+}
+
+export_plugin!(Curvature);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Kind;
+
+    #[test]
+    fn directions_depend_on_sample_not_batch() {
+        let c = Curvature { config: toml::from_str("").unwrap(), seed: 7 };
+        let images = Tensor::zeros([4, 1, 3, 3], (Kind::Float, tch::Device::Cpu));
+        let all = c.directions(&ScoreBatch { epoch: 2, offset: 10 }, &images).unwrap();
+        let tail = c.directions(&ScoreBatch { epoch: 2, offset: 12 }, &images.narrow(0, 2, 2)).unwrap();
+        assert_eq!(all.size(), vec![10, 4, 1, 3, 3]);
+        assert!(all.narrow(1, 2, 2).equal(&tail), "sample 12's directions do not depend on its batch");
+        assert!(all.abs().eq(1.0).all().int64_value(&[]) == 1, "Rademacher signs");
+        let other_epoch = c.directions(&ScoreBatch { epoch: 3, offset: 10 }, &images).unwrap();
+        assert!(!all.equal(&other_epoch));
+    }
+
+    #[test]
+    fn config_errors_name_the_key() {
+        let host = unsafe { Host::from_raw(std::ptr::null()) };
+        let err = Curvature::create("drawz = 3", &host).err().unwrap().0;
+        assert!(err.contains("drawz"), "{err}");
+        let err = Curvature::create("h = -1.0", &host).err().unwrap().0;
+        assert!(err.contains("h = -1"), "{err}");
+    }
+}

@@ -1,0 +1,89 @@
+//! One created plugin: its descriptor, instance pointer and host context.
+
+use super::host_api::HostContext;
+use super::{PluginError, PluginInfo};
+use memscope_sdk::abi::{with_sink, ErrorSink, HostApiC, PluginDescriptor, Status, StrRef};
+use memscope_sdk::Hook;
+use std::ffi::c_void;
+use std::sync::Arc;
+
+/// A live plugin instance. Calls into it are serialized by the owner (a mutex).
+pub struct PluginInstance {
+    /// What the descriptor says.
+    pub info: PluginInfo,
+    /// Report and skip on failure instead of ending the job.
+    pub optional: bool,
+    /// Set after an optional plugin failed: it is not called again.
+    pub disabled: bool,
+    /// The host context its callbacks use.
+    pub context: Arc<HostContext>,
+    descriptor: &'static PluginDescriptor,
+    instance: *mut c_void,
+    // Boxed so its address is stable: the plugin keeps a pointer to it.
+    _api: Box<HostApiC>,
+}
+
+// SAFETY: the instance is only used under the owner's mutex, and plugins are `Send`
+// (the SDK's trait requires it).
+unsafe impl Send for PluginInstance {}
+
+impl PluginInstance {
+    /// Creates an instance from its config text.
+    pub fn create(
+        descriptor: &'static PluginDescriptor,
+        info: PluginInfo,
+        optional: bool,
+        config: &str,
+        context: Arc<HostContext>,
+    ) -> Result<Self, PluginError> {
+        let api = Box::new(context.api());
+        let mut instance: *mut c_void = std::ptr::null_mut();
+        let (status, message) =
+            with_sink(|err| unsafe { (descriptor.create)(StrRef::new(config), &*api, &mut instance, err) });
+        if status != Status::Ok || instance.is_null() {
+            return Err(PluginError::Hook {
+                plugin: info.name.clone(),
+                hook: "create".into(),
+                message: message.unwrap_or_else(|| "no instance returned".into()),
+                panicked: status == Status::Panic,
+            });
+        }
+        Ok(PluginInstance { info, optional, disabled: false, context, descriptor, instance, _api: api })
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Whether this instance should receive `hook`.
+    pub fn wants(&self, hook: Hook) -> bool {
+        !self.disabled && self.info.has(hook)
+    }
+
+    /// Calls `hook` through `call`, which receives the descriptor, instance and error
+    /// sink; maps the status to an error naming plugin and hook.
+    pub fn call(
+        &mut self,
+        hook: Hook,
+        call: impl FnOnce(&PluginDescriptor, *mut c_void, *mut ErrorSink) -> Status,
+    ) -> Result<(), PluginError> {
+        let (status, message) = with_sink(|err| call(self.descriptor, self.instance, err));
+        match status {
+            Status::Ok => Ok(()),
+            s => Err(PluginError::hook(
+                &self.info.name,
+                hook,
+                message.unwrap_or_else(|| "no message".into()),
+                s == Status::Panic,
+            )),
+        }
+    }
+}
+
+impl Drop for PluginInstance {
+    fn drop(&mut self) {
+        // SAFETY: created by this descriptor's `create`, destroyed once.
+        unsafe { (self.descriptor.destroy)(self.instance) }
+    }
+}

@@ -1,0 +1,86 @@
+//! Loading a plugin library and the version handshake.
+
+use super::PluginError;
+use memscope_sdk::abi::{DescriptorFn, PluginDescriptor, DESCRIPTOR_SYMBOL};
+use memscope_sdk::{Hook, ABI_VERSION, SDK_VERSION, TORCH_VERSION};
+use std::path::{Path, PathBuf};
+
+/// What a plugin's descriptor says about it.
+#[derive(Debug, Clone)]
+pub struct PluginInfo {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// SDK it was built with.
+    pub sdk_version: String,
+    /// libtorch it was built against.
+    pub torch_version: String,
+    /// Hooks it subscribes to.
+    pub hooks: Vec<Hook>,
+    /// Its file.
+    pub path: PathBuf,
+}
+
+impl PluginInfo {
+    /// Whether the plugin subscribes to `hook`.
+    pub fn has(&self, hook: Hook) -> bool {
+        self.hooks.contains(&hook)
+    }
+}
+
+/// Loads the library at `path`, checks its descriptor (ABI first, then torch and SDK
+/// versions) and returns it. The library stays loaded for the life of the process:
+/// tensors and code from it may be referenced anywhere.
+pub fn load_library(path: &Path) -> Result<(&'static PluginDescriptor, PluginInfo), PluginError> {
+    // SAFETY: loading runs the library's initializers; plugin libraries are trusted
+    // code from the configured plugin directories.
+    let library = unsafe { libloading::Library::new(path) }
+        .map_err(|e| PluginError::NotALibrary { path: path.to_path_buf(), message: e.to_string() })?;
+    // SAFETY: the symbol's type is fixed by the SDK's ABI.
+    let descriptor_fn = unsafe { library.get::<DescriptorFn>(DESCRIPTOR_SYMBOL) }
+        .map(|f| *f)
+        .map_err(|_| PluginError::MissingSymbol { path: path.to_path_buf() })?;
+    // Never unloaded: leak the handle.
+    std::mem::forget(library);
+    // SAFETY: the symbol returns a pointer to a static descriptor.
+    let descriptor: &'static PluginDescriptor = unsafe { &*descriptor_fn() };
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if descriptor.abi_version != ABI_VERSION {
+        // Nothing else in the descriptor can be trusted with another layout.
+        return Err(PluginError::Incompatible {
+            name: file_name,
+            path: path.to_path_buf(),
+            what: "ABI version",
+            plugin: descriptor.abi_version.to_string(),
+            host: ABI_VERSION.to_string(),
+        });
+    }
+    // SAFETY: same ABI: the strings are 'static in the plugin library, which stays loaded.
+    let (name, version, sdk, torch) = unsafe {
+        (
+            descriptor.name.as_str().to_string(),
+            descriptor.version.as_str().to_string(),
+            descriptor.sdk_version.as_str().to_string(),
+            descriptor.torch_version.as_str().to_string(),
+        )
+    };
+    if torch != TORCH_VERSION {
+        return Err(PluginError::Incompatible { name, path: path.to_path_buf(), what: "torch", plugin: torch, host: TORCH_VERSION.into() });
+    }
+    if major(&sdk) != major(SDK_VERSION) {
+        return Err(PluginError::Incompatible { name, path: path.to_path_buf(), what: "SDK", plugin: sdk, host: SDK_VERSION.into() });
+    }
+    let hooks = Hook::ALL.iter().copied().filter(|h| descriptor.hooks & h.bit() != 0).collect();
+    Ok((descriptor, PluginInfo { name, version, sdk_version: sdk, torch_version: torch, hooks, path: path.to_path_buf() }))
+}
+
+/// Compatibility class of a semver version: the major, or `0.minor` before 1.0.
+fn major(version: &str) -> String {
+    let mut parts = version.split('.');
+    match (parts.next(), parts.next()) {
+        (Some("0"), Some(minor)) => format!("0.{minor}"),
+        (Some(major), _) => major.to_string(),
+        _ => version.to_string(),
+    }
+}

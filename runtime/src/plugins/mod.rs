@@ -1,0 +1,17 @@
+//! The plugin host: finds plugin libraries by name, checks their descriptor before
+//! calling anything, creates instances with their config, and calls their hooks from
+//! the thread where each event happens, turning errors and panics into errors that
+//! name the plugin and hook. Libraries are never unloaded.
+
+mod discovery;
+mod error;
+mod host_api;
+mod instance;
+mod library;
+mod set;
+
+pub use discovery::{default_plugin_dirs, find_plugin, list_plugins};
+pub use error::PluginError;
+pub use host_api::{PluginOutputs, PublishedArray};
+pub use library::{load_library, PluginInfo};
+pub use set::{JobFacts, PluginScorer, PluginSet};

@@ -1,0 +1,241 @@
+//! The plugins of one job, and the calls into them from the job, trainer and scorer
+//! threads. Each instance sits behind a mutex, so a plugin never runs concurrently
+//! with itself. A failing hook ends the job with an error naming plugin and hook,
+//! unless the job marked the plugin `optional`: then it is reported and skipped.
+
+use super::host_api::{HostContext, PluginOutputs};
+use super::instance::PluginInstance;
+use super::{find_plugin, load_library, PluginError};
+use crate::config::PluginConfig;
+use crate::model::Network;
+use crate::scores::{BatchPosition, ScoreError, SnapshotScorer};
+use memscope_sdk::abi::{ArrayC, BatchC, DatasetC, EpochC, JobEndC, JobInfoC, ScoreBatchC, ScoresC, StrRef};
+use memscope_sdk::{ArrayKind, Hook};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex};
+use tch::Tensor;
+
+/// The job's plugins, in config order.
+#[derive(Default)]
+pub struct PluginSet {
+    instances: Vec<Mutex<PluginInstance>>,
+    /// What the plugins published.
+    pub outputs: Arc<Mutex<PluginOutputs>>,
+}
+
+/// Facts about the job handed to `on_job_start`.
+#[derive(Debug, Clone)]
+pub struct JobFacts<'a> {
+    /// Run name.
+    pub run: &'a str,
+    /// Run directory.
+    pub run_dir: &'a Path,
+    /// Training samples.
+    pub samples: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Epochs.
+    pub epochs: usize,
+    /// Job seed.
+    pub seed: u64,
+}
+
+impl PluginSet {
+    /// Finds, loads, checks and creates every configured plugin. Load errors of all
+    /// required plugins are reported together; optional ones are warned about.
+    pub fn load(configs: &[PluginConfig], dirs: &[PathBuf], run_dir: &Path, samples: usize) -> Result<Self, PluginError> {
+        let outputs = Arc::new(Mutex::new(PluginOutputs::default()));
+        let mut instances = Vec::new();
+        let mut errors = Vec::new();
+        for config in configs {
+            let created = find_plugin(&config.name, dirs).and_then(|path| {
+                let (descriptor, info) = load_library(&path)?;
+                if info.name != config.name {
+                    return Err(PluginError::WrongName { path, wanted: config.name.clone(), found: info.name });
+                }
+                let context = Arc::new(HostContext {
+                    plugin: info.name.clone(),
+                    run_dir: run_dir.to_path_buf(),
+                    network: AtomicPtr::new(std::ptr::null_mut()),
+                    outputs: outputs.clone(),
+                    samples,
+                });
+                let text = toml::to_string(&config.config).expect("a TOML table serializes");
+                PluginInstance::create(descriptor, info, config.optional, &text, context)
+            });
+            match created {
+                Ok(instance) => instances.push(Mutex::new(instance)),
+                Err(e) if config.optional => tracing::warn!("optional plugin skipped: {e}"),
+                Err(e) => errors.push(e),
+            }
+        }
+        match errors.len() {
+            0 => Ok(PluginSet { instances, outputs }),
+            1 => Err(errors.pop().expect("one error")),
+            _ => Err(PluginError::Many(errors)),
+        }
+    }
+
+    /// Names of the loaded plugins.
+    pub fn names(&self) -> Vec<String> {
+        self.instances.iter().map(|i| i.lock().expect("plugin lock").name().to_string()).collect()
+    }
+
+    /// Whether any plugin subscribes to `hook`.
+    pub fn wants(&self, hook: Hook) -> bool {
+        self.instances.iter().any(|i| i.lock().expect("plugin lock").wants(hook))
+    }
+
+    /// Calls `f` on every instance subscribed to `hook`, in order.
+    fn each(
+        &self,
+        hook: Hook,
+        mut f: impl FnMut(&mut PluginInstance) -> Result<(), PluginError>,
+    ) -> Result<(), PluginError> {
+        for slot in &self.instances {
+            let mut instance = slot.lock().expect("plugin lock");
+            if !instance.wants(hook) {
+                continue;
+            }
+            if let Err(e) = f(&mut instance) {
+                if instance.optional {
+                    tracing::warn!("{e}; the plugin is optional and is skipped from now on");
+                    instance.disabled = true;
+                } else {
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `on_job_start`.
+    pub fn job_start(&self, facts: &JobFacts<'_>) -> Result<(), PluginError> {
+        let run_dir = facts.run_dir.display().to_string();
+        let info = JobInfoC {
+            run: StrRef::new(facts.run),
+            run_dir: StrRef::new(&run_dir),
+            samples: facts.samples,
+            classes: facts.classes,
+            epochs: facts.epochs,
+            seed: facts.seed,
+        };
+        self.each(Hook::OnJobStart, |p| p.call(Hook::OnJobStart, |d, i, e| unsafe { (d.on_job_start)(i, &info, e) }))
+    }
+
+    /// `on_dataset_ready`: plugins may rewrite `labels`; out-of-range results are errors.
+    pub fn dataset_ready(&self, labels: &mut [i64], classes: usize) -> Result<(), PluginError> {
+        self.each(Hook::OnDatasetReady, |p| {
+            let mut data = DatasetC { labels: labels.as_mut_ptr(), samples: labels.len(), classes };
+            p.call(Hook::OnDatasetReady, |d, i, e| unsafe { (d.on_dataset_ready)(i, &mut data, e) })?;
+            match labels.iter().position(|&l| l < 0 || l as usize >= classes) {
+                Some(bad) => Err(PluginError::hook(
+                    p.name(),
+                    Hook::OnDatasetReady,
+                    format!("set sample {bad} to label {}, outside 0..{classes}", labels[bad]),
+                    false,
+                )),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// `on_train_batch_end`.
+    pub fn train_batch_end(&self, epoch: usize, step: usize, indices: &[i64], losses: &[f32]) -> Result<(), PluginError> {
+        let batch = BatchC { epoch, step, indices: indices.as_ptr(), losses: losses.as_ptr(), len: indices.len() };
+        self.each(Hook::OnTrainBatchEnd, |p| {
+            p.call(Hook::OnTrainBatchEnd, |d, i, e| unsafe { (d.on_train_batch_end)(i, &batch, e) })
+        })
+    }
+
+    /// `on_train_epoch_end`.
+    pub fn train_epoch_end(&self, epoch: usize, loss: f64, accuracy: f64) -> Result<(), PluginError> {
+        let info = EpochC { epoch, loss, accuracy };
+        self.each(Hook::OnTrainEpochEnd, |p| {
+            p.call(Hook::OnTrainEpochEnd, |d, i, e| unsafe { (d.on_train_epoch_end)(i, &info, e) })
+        })
+    }
+
+    /// `on_scores`.
+    pub fn scores(&self, epoch: usize, name: &str, values: &[f32]) -> Result<(), PluginError> {
+        let scores = ScoresC { epoch, array: array_c(name, ArrayKind::Score, values) };
+        self.each(Hook::OnScores, |p| p.call(Hook::OnScores, |d, i, e| unsafe { (d.on_scores)(i, &scores, e) }))
+    }
+
+    /// `on_job_end`, with every final per-sample array.
+    pub fn job_end(&self, ok: bool, arrays: &[(String, ArrayKind, Vec<f32>)]) -> Result<(), PluginError> {
+        let raw: Vec<ArrayC> = arrays.iter().map(|(n, k, v)| array_c(n, *k, v)).collect();
+        let end = JobEndC { ok, arrays: raw.as_ptr(), len: raw.len() };
+        self.each(Hook::OnJobEnd, |p| p.call(Hook::OnJobEnd, |d, i, e| unsafe { (d.on_job_end)(i, &end, e) }))
+    }
+
+    /// A snapshot scorer for every plugin that subscribes to `score_batch`.
+    pub fn scorers(self: &Arc<Self>) -> Vec<PluginScorer> {
+        self.instances
+            .iter()
+            .enumerate()
+            .filter_map(|(index, slot)| {
+                let instance = slot.lock().expect("plugin lock");
+                instance.wants(Hook::ScoreBatch).then(|| PluginScorer {
+                    set: self.clone(),
+                    index,
+                    name: instance.name().to_string(),
+                })
+            })
+            .collect()
+    }
+}
+
+fn array_c(name: &str, kind: ArrayKind, values: &[f32]) -> ArrayC {
+    let kind = match kind {
+        ArrayKind::Score => 0,
+        ArrayKind::Mask => 1,
+        ArrayKind::Labels => 2,
+    };
+    ArrayC { name: StrRef::new(name), kind, values: values.as_ptr(), len: values.len() }
+}
+
+/// A plugin that scores snapshots, seen by the scorer thread as any other scorer.
+pub struct PluginScorer {
+    set: Arc<PluginSet>,
+    index: usize,
+    name: String,
+}
+
+impl SnapshotScorer for PluginScorer {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn score_batch(
+        &mut self,
+        network: &Network,
+        position: BatchPosition,
+        images: &Tensor,
+        labels: &Tensor,
+    ) -> Result<Tensor, ScoreError> {
+        let mut instance = self.set.instances[self.index].lock().expect("plugin lock");
+        let context = instance.context.clone();
+        context.network.store(network as *const Network as *mut Network, Ordering::Release);
+        let meta = ScoreBatchC { epoch: position.epoch, offset: position.offset };
+        let mut out: *mut torch_sys::C_tensor = std::ptr::null_mut();
+        let (mut images, mut labels) = (images.shallow_clone(), labels.shallow_clone());
+        let result = instance.call(Hook::ScoreBatch, |d, i, e| unsafe {
+            (d.score_batch)(i, &meta, images.as_mut_ptr(), labels.as_mut_ptr(), &mut out, e)
+        });
+        context.network.store(std::ptr::null_mut(), Ordering::Release);
+        if let Err(e) = result {
+            if instance.optional {
+                instance.disabled = true;
+                return Err(ScoreError::Disabled { scorer: self.name.clone(), reason: e.to_string() });
+            }
+            return Err(ScoreError::Plugin(e.to_string()));
+        }
+        if out.is_null() {
+            return Err(ScoreError::Plugin(format!("plugin `{}` returned no tensor from score_batch", self.name)));
+        }
+        // SAFETY: the plugin handed over ownership of a fresh handle.
+        Ok(unsafe { Tensor::from_ptr(out) })
+    }
+}

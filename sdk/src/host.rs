@@ -1,0 +1,105 @@
+//! The host's callbacks, wrapped in safe methods.
+
+use crate::abi::{with_sink, ArrayC, HostApiC, MetricC, Status, StrRef};
+use crate::plugin::{ArrayKind, PluginError, PluginResult};
+use tch::Tensor;
+
+/// Log levels for [`Host::log`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Something failed.
+    Error = 0,
+    /// Something looks wrong.
+    Warn = 1,
+    /// Progress worth telling a user.
+    Info = 2,
+    /// Detail for debugging.
+    Debug = 3,
+}
+
+/// The host, as a plugin sees it.
+pub struct Host {
+    api: *const HostApiC,
+}
+
+// SAFETY: the host's callbacks are thread-safe; the pointer stays valid for the
+// instance's lifetime (the host owns it and never frees it before `destroy`).
+unsafe impl Send for Host {}
+
+impl Host {
+    /// Wraps the host's callback table.
+    ///
+    /// # Safety
+    /// `api` must stay valid for as long as this value is used.
+    pub unsafe fn from_raw(api: *const HostApiC) -> Self {
+        Host { api }
+    }
+
+    fn api(&self) -> &HostApiC {
+        // SAFETY: valid per `from_raw`'s contract.
+        unsafe { &*self.api }
+    }
+
+    /// Logits of the model being scored for `input` (`[B, C, H, W]`). Autograd flows
+    /// through the host's model, so gradients with respect to `input` work. Only
+    /// available inside `score_batch`.
+    pub fn forward(&self, input: &Tensor) -> PluginResult<Tensor> {
+        let mut out: *mut torch_sys::C_tensor = std::ptr::null_mut();
+        let mut input = input.shallow_clone();
+        let (status, message) = with_sink(|err| unsafe { (self.api().forward)(self.api().ctx, input.as_mut_ptr(), &mut out, err) });
+        match status {
+            // SAFETY: on success the host handed over ownership of a fresh handle.
+            Status::Ok if !out.is_null() => Ok(unsafe { Tensor::from_ptr(out) }),
+            _ => Err(PluginError(message.unwrap_or_else(|| "forward failed".into()))),
+        }
+    }
+
+    /// Logs through the host's logger, prefixed with the plugin's name.
+    pub fn log(&self, level: Level, message: &str) {
+        unsafe { (self.api().log)(self.api().ctx, level as u32, StrRef::new(message)) }
+    }
+
+    /// Publishes a named per-sample array: a score (`scores/<name>.npy`, compared by
+    /// the baseline comparer), a mask or labels (`<name>.npy` in the run directory).
+    pub fn publish_array(&self, name: &str, kind: ArrayKind, values: &[f32]) -> PluginResult {
+        let array = ArrayC { name: StrRef::new(name), kind: kind.code(), values: values.as_ptr(), len: values.len() };
+        let (status, message) = with_sink(|err| unsafe { (self.api().publish_array)(self.api().ctx, &array, err) });
+        check(status, message)
+    }
+
+    /// Publishes a scalar metric (exported with a `plugin` label).
+    pub fn publish_metric(&self, name: &str, value: f64) {
+        unsafe { (self.api().publish_metric)(self.api().ctx, StrRef::new(name), value) }
+    }
+
+    /// Publishes a comparison of `score` with `against`; it goes into `summary.json`.
+    pub fn publish_comparison(&self, score: &str, against: &str, metrics: &[(String, f64)]) -> PluginResult {
+        let metrics: Vec<MetricC> = metrics.iter().map(|(n, v)| MetricC { name: StrRef::new(n), value: *v }).collect();
+        let (status, message) = with_sink(|err| unsafe {
+            (self.api().publish_comparison)(
+                self.api().ctx,
+                StrRef::new(score),
+                StrRef::new(against),
+                metrics.as_ptr(),
+                metrics.len(),
+                err,
+            )
+        });
+        check(status, message)
+    }
+
+    /// Writes `data` to `path` relative to the run directory.
+    pub fn write_file(&self, path: &str, data: &[u8]) -> PluginResult {
+        let (status, message) = with_sink(|err| unsafe {
+            (self.api().write_file)(self.api().ctx, StrRef::new(path), data.as_ptr(), data.len(), err)
+        });
+        check(status, message)
+    }
+}
+
+fn check(status: Status, message: Option<String>) -> PluginResult {
+    match status {
+        Status::Ok => Ok(()),
+        _ => Err(PluginError(message.unwrap_or_else(|| "the host refused".into()))),
+    }
+}

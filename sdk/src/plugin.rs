@@ -1,0 +1,196 @@
+//! The plugin trait and the values its hooks receive.
+
+use crate::{Host, Hook};
+use std::fmt;
+use tch::Tensor;
+
+/// An error a plugin reports from a hook; the host names the plugin and hook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginError(pub String);
+
+impl fmt::Display for PluginError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PluginError {}
+
+impl From<tch::TchError> for PluginError {
+    fn from(e: tch::TchError) -> Self {
+        PluginError(format!("libtorch: {e}"))
+    }
+}
+
+impl From<String> for PluginError {
+    fn from(s: String) -> Self {
+        PluginError(s)
+    }
+}
+
+impl From<&str> for PluginError {
+    fn from(s: &str) -> Self {
+        PluginError(s.to_string())
+    }
+}
+
+/// What a hook returns.
+pub type PluginResult<T = ()> = Result<T, PluginError>;
+
+/// The job, as plugins see it.
+#[derive(Debug, Clone)]
+pub struct JobInfo<'a> {
+    /// Run name.
+    pub run: &'a str,
+    /// Run directory.
+    pub run_dir: &'a str,
+    /// Training samples.
+    pub samples: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Epochs.
+    pub epochs: usize,
+    /// Job seed.
+    pub seed: u64,
+}
+
+/// The training labels, rewritable in `on_dataset_ready`.
+#[derive(Debug)]
+pub struct DatasetView<'a> {
+    /// One label per sample, in `0..classes`. The rest of the job sees what is here
+    /// when the hook returns.
+    pub labels: &'a mut [i64],
+    /// Classes.
+    pub classes: usize,
+}
+
+/// One optimizer step.
+#[derive(Debug, Clone)]
+pub struct BatchInfo<'a> {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Step within the epoch.
+    pub step: usize,
+    /// Sample indices of the batch.
+    pub indices: &'a [i64],
+    /// Per-sample training losses, same order.
+    pub losses: &'a [f32],
+}
+
+/// One epoch's training statistics.
+#[derive(Debug, Clone, Copy)]
+pub struct EpochInfo {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub loss: f64,
+    /// Training accuracy.
+    pub accuracy: f64,
+}
+
+/// Where a scoring batch sits in the pass over the training set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScoreBatch {
+    /// 0-based epoch of the snapshot being scored.
+    pub epoch: usize,
+    /// Index of the batch's first sample (samples are scored in order, so sample
+    /// `offset + i` is row `i`). Seed per-sample randomness from `(epoch, index)` and a
+    /// score will not depend on batching or on a resume.
+    pub offset: usize,
+}
+
+/// What a per-sample array is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArrayKind {
+    /// A score (higher = more memorized, by convention).
+    Score,
+    /// A 0/1 mask, e.g. which samples had their label changed.
+    Mask,
+    /// Class labels.
+    Labels,
+}
+
+impl ArrayKind {
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            ArrayKind::Score => 0,
+            ArrayKind::Mask => 1,
+            ArrayKind::Labels => 2,
+        }
+    }
+
+    pub(crate) fn from_code(code: u32) -> ArrayKind {
+        match code {
+            1 => ArrayKind::Mask,
+            2 => ArrayKind::Labels,
+            _ => ArrayKind::Score,
+        }
+    }
+}
+
+/// A named per-sample array.
+#[derive(Debug, Clone)]
+pub struct NamedArray<'a> {
+    /// Its name.
+    pub name: &'a str,
+    /// What it is.
+    pub kind: ArrayKind,
+    /// One value per training sample (masks as 0/1, labels as numbers).
+    pub values: &'a [f32],
+}
+
+/// A memscope plugin. Implement `name`, `hooks` and `create`, override the hooks you
+/// subscribe to, and export it with [`crate::export_plugin!`].
+pub trait Plugin: Send + Sized + 'static {
+    /// The name jobs use to refer to the plugin.
+    fn name() -> &'static str;
+
+    /// The plugin's own version.
+    fn version() -> &'static str {
+        "0.1.0"
+    }
+
+    /// The hooks the host should call; others are never called.
+    fn hooks() -> &'static [Hook];
+
+    /// Creates the plugin from the TOML text of the job's `[plugins.config]` table.
+    /// Parse it with `deny_unknown_fields` and say what is wrong.
+    fn create(config: &str, host: &Host) -> PluginResult<Self>;
+
+    /// The job is configured and about to load its data.
+    fn on_job_start(&mut self, _host: &Host, _job: &JobInfo<'_>) -> PluginResult {
+        Ok(())
+    }
+
+    /// The training set is loaded; labels may be rewritten.
+    fn on_dataset_ready(&mut self, _host: &Host, _data: &mut DatasetView<'_>) -> PluginResult {
+        Ok(())
+    }
+
+    /// One optimizer step finished.
+    fn on_train_batch_end(&mut self, _host: &Host, _batch: &BatchInfo<'_>) -> PluginResult {
+        Ok(())
+    }
+
+    /// One epoch finished.
+    fn on_train_epoch_end(&mut self, _host: &Host, _epoch: &EpochInfo) -> PluginResult {
+        Ok(())
+    }
+
+    /// Scores one batch of a weight snapshot: return `float32 [B]`. Run the model with
+    /// [`Host::forward`]; autograd flows through it. Only called for plugins that
+    /// subscribe to [`Hook::ScoreBatch`]; the score is named after the plugin.
+    fn score_batch(&mut self, _host: &Host, _batch: &ScoreBatch, _images: &Tensor, _labels: &Tensor) -> PluginResult<Tensor> {
+        Err(PluginError("this plugin does not score".into()))
+    }
+
+    /// A scorer finished a pass over the training set.
+    fn on_scores(&mut self, _host: &Host, _epoch: usize, _scores: &NamedArray<'_>) -> PluginResult {
+        Ok(())
+    }
+
+    /// The job ended; `arrays` holds every final score, mask and the labels as trained.
+    fn on_job_end(&mut self, _host: &Host, _ok: bool, _arrays: &[NamedArray<'_>]) -> PluginResult {
+        Ok(())
+    }
+}
