@@ -56,12 +56,34 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "panic with a non-text payload".into())
 }
 
+thread_local! {
+    /// Where the last panic on this thread happened, recorded by our panic hook.
+    static PANIC_LOCATION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Replaces this library's panic hook (the plugin has its own copy of std) with one
+/// that records the location instead of printing: the panic reaches the host as an
+/// error with its message and location, printed once, by the host.
+fn quiet_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+            PANIC_LOCATION.with(|p| *p.borrow_mut() = location);
+        }))
+    });
+}
+
 /// Runs `f`, reporting errors and panics through `err`.
 fn guarded(err: *mut ErrorSink, f: impl FnOnce() -> PluginResult) -> Status {
+    quiet_panics();
     let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => return Status::Ok,
         Ok(Err(e)) => (Status::Error, e.0),
-        Err(panic) => (Status::Panic, panic_message(panic)),
+        Err(panic) => {
+            let at = PANIC_LOCATION.with(|p| p.borrow_mut().take()).map(|l| format!(" (at {l})")).unwrap_or_default();
+            (Status::Panic, format!("{}{at}", panic_message(panic)))
+        }
     };
     if !err.is_null() {
         // SAFETY: the host passes a valid sink for the duration of the call.

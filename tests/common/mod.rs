@@ -48,7 +48,7 @@ impl Finished {
     pub fn clean_failure(self) -> String {
         let err = self.stderr();
         assert!(!self.output.status.success(), "expected failure, got success:\n{err}");
-        assert!(!err.contains("panicked"), "memscope panicked instead of reporting:\n{err}");
+        assert!(!err.contains("' panicked at"), "a panic reached the terminal instead of an error:\n{err}");
         err.lines()
             .find(|l| l.starts_with("error: "))
             .unwrap_or_else(|| panic!("no `error:` line in:\n{err}"))

@@ -4,5 +4,6 @@
 mod test_bad_input;
 mod test_configs;
 mod test_datasets;
+mod test_plugins;
 mod test_resume;
 mod test_run;

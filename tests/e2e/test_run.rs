@@ -34,12 +34,31 @@ fn default_digits_job_writes_summary_labels_and_loss_scores() {
     let (eval_loss, shape) = read_npy_f32(&dir.join("scores/eval_loss.npy"));
     assert_eq!(shape, vec![1797]);
     assert!(eval_loss.iter().all(|v| v.is_finite()));
-    assert_eq!(summary["timings"]["scored_samples"], 30 * 1797);
+    assert_eq!(summary["timings"]["scored_samples"], 2 * 30 * 1797, "eval_loss and curvature, every epoch");
 
+    // The noise plugin relabelled 10 %; labels.npy holds the labels as trained.
     let labels = read_npy_i64(&dir.join("labels.npy"));
+    let original = read_npy_i64(&dir.join("original_labels.npy"));
     assert_eq!(labels.len(), 1797);
-    assert_eq!(&labels[..3], &[0, 1, 2]);
+    assert_eq!(&original[..3], &[0, 1, 2]);
+    assert_eq!(labels.iter().zip(&original).filter(|(a, b)| a != b).count(), 180);
     assert!(dir.join("config.toml").exists());
+
+    // The curvature plugin's score, loaded through libloading, finds the noisy labels.
+    let (curvature, shape) = read_npy_f32(&dir.join("scores/curvature.npy"));
+    assert_eq!(shape, vec![1797]);
+    assert!(curvature.iter().all(|v| v.is_finite() && *v >= 0.0));
+    let (_, shape) = read_npy_f32(&dir.join("scores/curvature_epochs.npy"));
+    assert_eq!(shape, vec![30, 1797]);
+    let comparison = summary["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["score"] == "curvature" && c["against"] == "noise_mask")
+        .unwrap_or_else(|| panic!("no curvature vs noise_mask comparison: {summary}"));
+    let auroc = comparison["auroc"].as_f64().unwrap();
+    assert!(auroc >= 0.97, "curvature AUROC against the noise mask {auroc}");
+    assert!(run.stdout().contains("curvature vs noise_mask: AUROC"), "{}", run.stdout());
 }
 
 #[test]

@@ -100,7 +100,9 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         }
     };
 
-    plugins.job_end(true, &final_arrays(&result.tables, &plugins.outputs.lock().expect("plugin outputs").arrays, labels))?;
+    // Copy what was published before calling plugins: they publish while in the hook.
+    let published = plugins.outputs.lock().expect("plugin outputs").arrays.clone();
+    plugins.job_end(true, &final_arrays(&result.tables, &published, labels))?;
     let outputs = std::mem::take(&mut *plugins.outputs.lock().expect("plugin outputs"));
     std::fs::create_dir_all(run.scores()).map_err(|e| JobError::io(&run.scores(), e))?;
     write_published(&run, &outputs.arrays)?;

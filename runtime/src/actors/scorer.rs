@@ -8,10 +8,10 @@ use crate::model::{Network, Snapshot};
 use crate::plugins::PluginSet;
 use crate::scores::{BatchPosition, ScoreError, ScoreTable, SnapshotScorer};
 use actix::Recipient;
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tch::{Device, Tensor};
 
 /// Snapshots in flight before the trainer waits for the scorer (bounds memory).
@@ -44,6 +44,8 @@ pub struct ScorerSetup {
     pub device: Device,
     /// Samples per scoring batch.
     pub batch_size: usize,
+    /// libtorch intra-op threads of this thread (0 = libtorch's default).
+    pub threads: usize,
     /// The scorers, each paired with its table (restored from a checkpoint when resuming).
     pub scorers: Vec<(Box<dyn SnapshotScorer>, ScoreTable)>,
     /// Accumulated time and samples from before a resume.
@@ -69,8 +71,18 @@ impl ScorerHandle {
         let thread = std::thread::Builder::new()
             .name("memscope-scorer".into())
             .spawn(move || {
-                let ScorerSetup { arch, data, device, batch_size, mut scorers, mut seconds, mut scored_samples, events, plugins } =
-                    setup;
+                let ScorerSetup {
+                    arch,
+                    data,
+                    device,
+                    batch_size,
+                    threads,
+                    mut scorers,
+                    mut seconds,
+                    mut scored_samples,
+                    events,
+                    plugins,
+                } = setup;
                 // Built on the first snapshot, not before: any libtorch work on this
                 // thread gives it its own OpenMP team, and once the process has more
                 // OpenMP threads than cores libgomp stops spin-waiting, which slows
@@ -83,7 +95,12 @@ impl ScorerHandle {
                             if scorers.is_empty() {
                                 continue;
                             }
-                            let network = network.get_or_insert_with(|| Network::new(arch, data.shape, data.classes, device));
+                            let network = network.get_or_insert_with(|| {
+                                if threads > 0 {
+                                    tch::set_num_threads(threads as i32);
+                                }
+                                Network::new(arch, data.shape, data.classes, device)
+                            });
                             network.load_snapshot(&snapshot)?;
                             let mut dropped = Vec::new();
                             for (k, (scorer, table)) in scorers.iter_mut().enumerate() {
@@ -138,9 +155,17 @@ impl ScorerHandle {
     pub fn report(&mut self) -> Result<ScorerReport, JobError> {
         let (tx, rx) = bounded(1);
         let sent = self.requests.as_ref().map(|r| r.send(Request::Report(tx)).is_ok());
-        match (sent, rx.recv()) {
-            (Some(true), Ok(report)) => Ok(report),
-            _ => Err(self.failure()),
+        if sent != Some(true) {
+            return Err(self.failure());
+        }
+        // If the scorer fails first, the request stays queued in a channel we still
+        // hold a sender of, so the reply never disconnects: watch the thread too.
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(report) => return Ok(report),
+                Err(RecvTimeoutError::Timeout) if !self.thread.as_ref().is_none_or(|t| t.is_finished()) => {}
+                Err(_) => return Err(self.failure()),
+            }
         }
     }
 

@@ -122,6 +122,7 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
         data: train.clone(),
         device,
         batch_size: config.score.batch_size,
+        threads: config.threads,
         scorers: snapshot_scorers,
         seconds: state.score_seconds,
         scored_samples: state.scored_samples,

@@ -1,5 +1,6 @@
 //! Command-line arguments and the commands they run.
 
+mod plugins;
 mod progress;
 mod run;
 
@@ -18,6 +19,25 @@ pub struct Cli {
 enum Command {
     /// Train and score a job, writing a run directory.
     Run(RunArgs),
+    /// Inspect plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+/// `memscope plugins ...`
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List the plugins found in the plugin directories, with versions and hooks.
+    List {
+        /// Extra directories to search first (repeatable).
+        #[arg(long = "dir")]
+        dirs: Vec<PathBuf>,
+    },
+    /// Say whether FILE is a loadable plugin for this memscope, and why not.
+    Check {
+        /// The shared library.
+        file: PathBuf,
+    },
 }
 
 /// Arguments of `memscope run`.
@@ -48,6 +68,7 @@ impl Cli {
     pub fn quiet(&self) -> bool {
         match &self.command {
             Command::Run(a) => a.quiet,
+            Command::Plugins(_) => false,
         }
     }
 }
@@ -64,5 +85,6 @@ pub fn init_logging(quiet: bool) {
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Plugins(command) => plugins::plugins(command),
     }
 }

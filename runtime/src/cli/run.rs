@@ -53,5 +53,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         println!("  summary          {}", outcome.run_dir.join("summary.json").display());
     }
+    // The comparisons are the job's verdict: shown even with --quiet.
+    for c in &s.comparisons {
+        println!("{}", comparison_line(c));
+    }
     Ok(())
+}
+
+/// `curvature vs noise_mask: AUROC 0.9931, AP 0.9342, ...` with the headline measures
+/// first and every other measure after them.
+fn comparison_line(c: &memscope::run::Comparison) -> String {
+    const HEADLINE: [(&str, &str); 5] =
+        [("auroc", "AUROC"), ("average_precision", "AP"), ("spearman", "Spearman"), ("pearson", "Pearson"), ("cosine", "cosine")];
+    let mut parts: Vec<String> = HEADLINE
+        .iter()
+        .filter_map(|(key, label)| c.metrics.get(*key).map(|v| format!("{label} {v:.4}")))
+        .collect();
+    parts.extend(
+        c.metrics
+            .iter()
+            .filter(|(k, _)| !HEADLINE.iter().any(|(h, _)| h == k))
+            .map(|(k, v)| format!("{k} {v:.4}")),
+    );
+    format!("{} vs {}: {}", c.score, c.against, parts.join(", "))
 }

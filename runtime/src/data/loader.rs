@@ -60,10 +60,6 @@ pub fn spawn_loader(
     let thread = std::thread::Builder::new()
         .name("memscope-loader".into())
         .spawn(move || {
-            // Never start an OpenMP team here (a large batch copy would): more OpenMP
-            // threads than cores makes libgomp stop spin-waiting, which slows the
-            // trainer's kernels (see actors/scorer.rs).
-            tch::set_num_threads(1);
             let shape = data.shape;
             let per_image = shape.len();
             let mut augmenter = Augmenter::new(augment, shape);

@@ -36,7 +36,10 @@ pub fn load_library(path: &Path) -> Result<(&'static PluginDescriptor, PluginInf
     // SAFETY: loading runs the library's initializers; plugin libraries are trusted
     // code from the configured plugin directories.
     let library = unsafe { libloading::Library::new(path) }
-        .map_err(|e| PluginError::NotALibrary { path: path.to_path_buf(), message: e.to_string() })?;
+        .map_err(|e| {
+            let detail = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+            PluginError::NotALibrary { path: path.to_path_buf(), message: format!("{e}{detail}") }
+        })?;
     // SAFETY: the symbol's type is fixed by the SDK's ABI.
     let descriptor_fn = unsafe { library.get::<DescriptorFn>(DESCRIPTOR_SYMBOL) }
         .map(|f| *f)

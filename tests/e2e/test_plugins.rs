@@ -1,0 +1,120 @@
+//! Plugins loaded from the real libraries through libloading: the seed plugins at work,
+//! and every kind of broken plugin turned into a clear error naming it.
+
+use memscope_tests::{memscope, memscope_bin, read_npy_f32, read_summary, write_job};
+use std::path::Path;
+
+/// A quick job on 300 digits with the given `[[plugins]]` text.
+fn job(plugins: &str) -> String {
+    format!(
+        "name = \"job\"\n[data]\nformat = \"digits\"\nlimit = 300\n[train]\nepochs = 1\n[score]\nbatch_size = 128\n{plugins}"
+    )
+}
+
+fn run(dir: &Path, text: &str) -> memscope_tests::Finished {
+    let path = write_job(dir, text);
+    memscope(dir, &["run", path.to_str().unwrap(), "--out", "runs", "--quiet"])
+}
+
+#[test]
+fn plugins_list_shows_the_seed_plugins_with_versions_and_hooks() {
+    let out = memscope(Path::new("."), &["plugins", "list"]).success().stdout();
+    for (name, hook) in [("curvature", "score_batch"), ("noise", "on_dataset_ready"), ("baseline", "on_job_end"), ("margin", "score_batch")] {
+        let line = out.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} missing:\n{out}"));
+        assert!(line.contains("torch 2.13.0") && line.contains(hook), "{line}");
+    }
+}
+
+#[test]
+fn the_template_scorer_writes_its_scores_and_the_comparer_ranks_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = job(
+        "[[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.2 }\n\
+         [[plugins]]\nname = \"margin\"\n\
+         [[plugins]]\nname = \"baseline\"\nconfig = { against = [\"noise_mask\", \"loss\"], k = [10] }\n",
+    );
+    let stdout = run(dir.path(), &text).success().stdout();
+    let (margin, shape) = read_npy_f32(&dir.path().join("runs/job/scores/margin.npy"));
+    assert_eq!(shape, vec![300]);
+    assert!(margin.iter().all(|v| v.is_finite()));
+    let summary = read_summary(&dir.path().join("runs/job"));
+    let comparisons = summary["comparisons"].as_array().unwrap();
+    let find = |score: &str, against: &str| {
+        comparisons.iter().find(|c| c["score"] == score && c["against"] == against).unwrap_or_else(|| panic!("{summary}"))
+    };
+    assert!(find("margin", "noise_mask")["auroc"].as_f64().unwrap() > 0.5);
+    assert!(find("margin", "loss")["spearman"].as_f64().is_some());
+    assert!(stdout.contains("margin vs noise_mask: AUROC"), "{stdout}");
+    // The noise plugin's outputs: a boolean mask and the original labels.
+    let mask = std::fs::read(dir.path().join("runs/job/noise_mask.npy")).unwrap();
+    assert!(String::from_utf8_lossy(&mask[..80]).contains("'|b1'"));
+    assert_eq!(mask.iter().rev().take(300).filter(|&&b| b == 1).count(), 60, "20 % of 300 relabelled");
+    assert!(dir.path().join("runs/job/original_labels.npy").exists());
+}
+
+#[test]
+fn unknown_plugins_are_reported_together_with_where_we_looked() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = run(dir.path(), &job("[[plugins]]\nname = \"nope\"\n[[plugins]]\nname = \"nada\"\n")).clean_failure();
+    assert!(err.contains("2 plugin(s) could not be loaded"), "{err}");
+    assert!(err.contains("`nope` not found") && err.contains("`nada` not found"), "{err}");
+    assert!(err.contains("target/release"), "{err}");
+}
+
+#[test]
+fn a_library_of_another_abi_version_is_refused_before_it_runs() {
+    let lib = memscope_bin().parent().unwrap().join("libmemscope_fixture_old_abi.so");
+    let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
+    assert!(err.contains("libmemscope_fixture_old_abi.so") && err.contains("ABI version 999") && err.contains("has 1"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let err = run(dir.path(), &job("[[plugins]]\nname = \"fixture-old-abi\"\n")).clean_failure();
+    assert!(err.contains("ABI version 999"), "{err}");
+}
+
+#[test]
+fn files_that_are_not_plugins_are_named_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::write(plugins.join("libmemscope_plugin_text.so"), "not a library").unwrap();
+    let libm = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("libm");
+    std::fs::copy(libm, plugins.join("libmemscope_plugin_nosym.so")).unwrap();
+    let text = format!("plugin_dirs = [\"plugins\"]\n{}", job("[[plugins]]\nname = \"text\"\n[[plugins]]\nname = \"nosym\"\n"));
+    let err = run(dir.path(), &text).clean_failure();
+    assert!(err.contains("libmemscope_plugin_text.so: not a loadable plugin library"), "{err}");
+    assert!(err.contains("libmemscope_plugin_nosym.so: not a memscope plugin"), "{err}");
+}
+
+#[test]
+fn a_panicking_or_failing_plugin_ends_the_job_with_its_name_and_hook() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("panic_in_score", "plugin `fixture-faulty` panicked in score_batch: fixture panics while scoring"),
+        ("panic_in_create", "plugin `fixture-faulty` panicked in create: fixture panics while being created"),
+        ("error_in_dataset_ready", "plugin `fixture-faulty` failed in on_dataset_ready: fixture refuses the dataset"),
+        ("bad_label", "plugin `fixture-faulty` failed in on_dataset_ready: set sample 3 to label 15, outside 0..10"),
+        ("wrong_length", "scorer `fixture-faulty` returned 3 values for a batch of 128"),
+        ("bad_forward", "plugin `fixture-faulty` failed in score_batch"),
+    ];
+    for (mode, expected) in cases {
+        let text = job(&format!("[[plugins]]\nname = \"fixture-faulty\"\nconfig = {{ mode = \"{mode}\" }}\n"));
+        let finished = run(dir.path(), &text.replace("name = \"job\"", &format!("name = \"{mode}\"")));
+        assert_eq!(finished.output.status.code(), Some(1), "{mode}: a clean exit, not a signal");
+        let err = finished.clean_failure();
+        assert!(err.contains(expected), "{mode}: {err}");
+    }
+}
+
+#[test]
+fn an_optional_plugin_that_panics_is_skipped_and_the_job_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = job("[[plugins]]\nname = \"fixture-faulty\"\noptional = true\nconfig = { mode = \"panic_in_score\" }\n");
+    let path = write_job(dir.path(), &text);
+    let finished = memscope(dir.path(), &["run", path.to_str().unwrap(), "--out", "runs"]).success();
+    assert!(finished.stderr().contains("optional scorer `fixture-faulty` dropped"), "{}", finished.stderr());
+    assert!(dir.path().join("runs/job/summary.json").exists());
+    assert!(!dir.path().join("runs/job/scores/fixture-faulty.npy").exists());
+}
