@@ -20,11 +20,58 @@ pub enum Norm {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
-    /// (grad l(x + h v) - grad l(x)) / h.
+    /// (grad l(x + h v) - grad l(x)) / h, the published procedure.
     #[default]
     FiniteDifference,
     /// Exact Hessian-vector product by double backward.
     Hvp,
+    /// Exact H v from the input Jacobian of the logits: for a network that is
+    /// piecewise linear in its input (ReLU, max-pool, linear and conv layers, eval-mode
+    /// batch norm: every memscope model), H = J^T (diag(p) - p p^T) J, so one forward
+    /// and one backward per class give H v for any number of draws (about twice as
+    /// fast as finite differences on 10 classes). Like `hvp`, it is the Hessian at x
+    /// itself: it misses what the finite step h sees of the ReLU kinks around x, and
+    /// that is much of the signal. On the default digits job it found the noisy
+    /// labels with AUROC 0.934 where finite differences reach 0.993.
+    Jacobian,
+}
+
+/// Mean over draws of the size of H v, with H = J^T (diag(p) - p p^T) J, the input
+/// Hessian of the cross-entropy of a network that is piecewise linear in its input.
+/// `forward` returns logits `[B, C]`; `directions` is `[draws, B, ...]`.
+pub fn curvature_jacobian(
+    forward: &dyn Fn(&Tensor) -> PluginResult<Tensor>,
+    x: &Tensor,
+    directions: &Tensor,
+    norm: Norm,
+) -> PluginResult<Tensor> {
+    let b = x.size()[0];
+    let draws = directions.size()[0];
+    let x = x.f_detach()?.set_requires_grad(true);
+    let logits = forward(&x)?;
+    let classes = logits.size()[1];
+    // Row k of J for every sample: one backward per class through the same forward.
+    let mut rows = Vec::with_capacity(classes as usize);
+    for k in 0..classes {
+        let out = logits.f_select(1, k)?.f_sum(None)?;
+        let g = Tensor::f_run_backward(&[out], &[&x], k + 1 < classes, false)?.remove(0);
+        rows.push(g.f_reshape([b, -1])?);
+    }
+    tch::no_grad(|| -> PluginResult<Tensor> {
+        let j = Tensor::f_stack(&rows, 1)?; // [B, C, d]
+        let p = logits.f_detach()?.f_softmax(-1, j.kind())?.f_unsqueeze(2)?; // [B, C, 1]
+        let v = directions.f_reshape([draws, b, -1])?.f_permute([1, 2, 0])?.f_to_kind(j.kind())?; // [B, d, n]
+        let u = j.f_bmm(&v)?; // J v: [B, C, n]
+        let pu = p.f_mul(&u)?;
+        let mu = pu.f_sub(&p.f_mul(&pu.f_sum_dim_intlist(&[1i64][..], true, None)?)?)?; // (diag(p) - p p^T) J v
+        let hv = j.f_transpose(1, 2)?.f_bmm(&mu)?; // [B, d, n]
+        let size = hv.f_to_kind(Kind::Float)?.f_norm_scalaropt_dim(2, &[1i64][..], false)?; // [B, n]
+        let size = match norm {
+            Norm::L2 => size,
+            Norm::Squared => size.f_square()?,
+        };
+        Ok(size.f_mean_dim(&[1i64][..], false, Kind::Float)?)
+    })
 }
 
 /// Mean over draws of the size of H v for each of the B samples of `x`.
@@ -54,6 +101,7 @@ pub fn curvature(
 
     // grad_x l(x), once per batch (finite differences only).
     let base_grad = match method {
+        Method::Jacobian => return Err("the jacobian method needs logits: use curvature_jacobian".into()),
         Method::FiniteDifference => {
             let x0 = x.f_detach()?.set_requires_grad(true);
             let g = Tensor::f_run_backward(&[loss(&x0, 1)?], &[&x0], false, false)?.remove(0);
@@ -75,6 +123,7 @@ pub fn curvature(
                 let base = base_grad.as_ref().expect("computed for finite differences");
                 (g.f_view([k, b, -1])? - base).f_div_scalar(h)?
             }
+            Method::Jacobian => unreachable!("returned above"),
             Method::Hvp => {
                 let xs = x.f_unsqueeze(0)?.f_expand(v.size().as_slice(), false)?.f_reshape(stacked_shape(k).as_slice())?;
                 let xs = xs.f_detach()?.set_requires_grad(true);
@@ -113,6 +162,29 @@ mod tests {
         let n = av.norm_scalaropt_dim(2, &[2i64][..], false);
         let n = if norm == Norm::Squared { n.square() } else { n };
         n.mean_dim(&[0i64][..], false, Kind::Double)
+    }
+
+    #[test]
+    fn jacobian_method_equals_double_backward_on_a_relu_network() {
+        let opts = (Kind::Double, Device::Cpu);
+        tch::manual_seed(5);
+        let (w1, w2) = (Tensor::randn([12, 4], opts), Tensor::randn([3, 12], opts));
+        let forward = |x: &Tensor| -> PluginResult<Tensor> {
+            Ok(x.reshape([x.size()[0], -1]).matmul(&w1.tr()).relu().matmul(&w2.tr()))
+        };
+        let x = Tensor::randn([6, 2, 2], opts);
+        let labels = Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2]);
+        let loss = |inputs: &Tensor, copies: i64| -> PluginResult<Tensor> {
+            let targets = labels.repeat([copies]);
+            Ok(forward(inputs)?.cross_entropy_loss::<Tensor>(&targets, None, tch::Reduction::Sum, -100, 0.0))
+        };
+        let directions = Tensor::randint(2, [9, 6, 2, 2], opts) * 2.0 - 1.0;
+        for norm in [Norm::L2, Norm::Squared] {
+            let exact = curvature(&loss, &x, &directions, 1e-3, norm, Method::Hvp, 1000).unwrap();
+            let fast = curvature_jacobian(&forward, &x, &directions, norm).unwrap();
+            let err = (&fast - &exact).abs().max().double_value(&[]);
+            assert!(err <= 1e-5 * exact.abs().max().double_value(&[]), "{norm:?}: {fast} vs {exact}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use super::{JobError, JobEvent};
 use crate::config::Arch;
 use crate::data::Dataset;
-use crate::model::{Network, Snapshot};
+use crate::model::{channels_last, Network, Snapshot};
 use crate::plugins::PluginSet;
 use crate::scores::{BatchPosition, ScoreError, ScoreTable, SnapshotScorer};
 use actix::Recipient;
@@ -99,7 +99,9 @@ impl ScorerHandle {
                                 if threads > 0 {
                                     tch::set_num_threads(threads as i32);
                                 }
-                                Network::new(arch, data.shape, data.classes, device)
+                                let mut network = Network::new(arch, data.shape, data.classes, device);
+                                network.use_channels_last();
+                                network
                             });
                             network.load_snapshot(&snapshot)?;
                             let mut dropped = Vec::new();
@@ -217,6 +219,8 @@ fn score_all(
         let images = Tensor::from_slice(&data.images[start * d..end * d])
             .view([b, dims[0], dims[1], dims[2]])
             .to_device(network.device());
+        // Scorers run many passes per batch: channels-last is the fast layout for them.
+        let images = channels_last(&images);
         let labels = Tensor::from_slice(&data.labels[start..end]).to_device(network.device());
         let scores = scorer.score_batch(network, BatchPosition { epoch, offset: start }, &images, &labels)?;
         let scores = Vec::<f32>::try_from(&scores.f_to_device(Device::Cpu)?.f_flatten(0, -1)?)?;

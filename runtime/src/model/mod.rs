@@ -10,6 +10,6 @@ mod zoo;
 
 pub use checkpoint::{Checkpoint, CheckpointState, Checkpoints};
 pub use error::ModelError;
-pub use network::{Network, Snapshot};
+pub use network::{channels_last, Network, Snapshot};
 pub use optim::Optimizer;
 pub use schedule::learning_rate;
