@@ -19,7 +19,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test setup build lint bench-train fetch-data clean-runs
+.PHONY: run test setup build lint bench-train bench-score fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -48,6 +48,11 @@ lint: setup
 # machine, same thread count, one after the other.
 bench-train: build
 	bench/train.sh
+
+# Curvature scoring throughput on digits: memscope vs the published PyTorch procedure
+# and the best eager variant, with the rank agreement of their scores.
+bench-score: build
+	bench/score.sh
 
 fetch-data:
 	scripts/fetch-data

@@ -222,7 +222,7 @@ mod tests {
         dir
     }
 
-    fn get<'a>(results: &'a [(String, f64)], name: &str) -> f64 {
+    fn get(results: &[(String, f64)], name: &str) -> f64 {
         results.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name} in {results:?}")).1
     }
 
