@@ -189,7 +189,7 @@ fn array<'a>(a: &'a ArrayC) -> NamedArray<'a> {
     unsafe {
         NamedArray {
             name: a.name.as_str(),
-            kind: ArrayKind::from_code(a.kind),
+            kind: ArrayKind::from_code(a.kind).unwrap_or(ArrayKind::Score),
             values: if a.len == 0 { &[] } else { std::slice::from_raw_parts(a.values, a.len) },
         }
     }

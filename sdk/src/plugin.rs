@@ -111,7 +111,8 @@ pub enum ArrayKind {
 }
 
 impl ArrayKind {
-    pub(crate) fn code(self) -> u32 {
+    /// Its code in [`crate::abi::ArrayC::kind`].
+    pub fn code(self) -> u32 {
         match self {
             ArrayKind::Score => 0,
             ArrayKind::Mask => 1,
@@ -119,11 +120,13 @@ impl ArrayKind {
         }
     }
 
-    pub(crate) fn from_code(code: u32) -> ArrayKind {
+    /// The kind with this code, if any.
+    pub fn from_code(code: u32) -> Option<ArrayKind> {
         match code {
-            1 => ArrayKind::Mask,
-            2 => ArrayKind::Labels,
-            _ => ArrayKind::Score,
+            0 => Some(ArrayKind::Score),
+            1 => Some(ArrayKind::Mask),
+            2 => Some(ArrayKind::Labels),
+            _ => None,
         }
     }
 }

@@ -56,9 +56,10 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
     let mut dirs = config.plugin_dirs.clone();
     dirs.extend(default_plugin_dirs());
     let plugins = Arc::new(PluginSet::load(&config.plugins, &dirs, run.root(), train.len())?);
-    plugins.job_start(&crate::plugins::JobFacts {
+    let run_dir = run.root().display().to_string();
+    plugins.job_start(&memscope_sdk::JobInfo {
         run: &config.name,
-        run_dir: run.root(),
+        run_dir: &run_dir,
         samples: train.len(),
         classes: train.classes,
         epochs: config.train.epochs,

@@ -135,12 +135,7 @@ unsafe extern "C" fn publish_array(ctx: *mut c_void, array: *const ArrayC, err: 
         if values.iter().any(|v| v.is_nan()) {
             return Err(format!("array `{name}` holds NaN"));
         }
-        let kind = match array.kind {
-            0 => ArrayKind::Score,
-            1 => ArrayKind::Mask,
-            2 => ArrayKind::Labels,
-            other => return Err(format!("array `{name}` has unknown kind {other}")),
-        };
+        let kind = ArrayKind::from_code(array.kind).ok_or_else(|| format!("array `{name}` has unknown kind {}", array.kind))?;
         let mut outputs = ctx.outputs.lock().expect("plugin outputs lock");
         outputs.arrays.retain(|a| a.name != name);
         outputs.arrays.push(PublishedArray { plugin: ctx.plugin.clone(), name, kind, values });

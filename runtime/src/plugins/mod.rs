@@ -14,4 +14,4 @@ pub use discovery::{default_plugin_dirs, find_plugin, list_plugins};
 pub use error::PluginError;
 pub use host_api::{PluginOutputs, PublishedArray};
 pub use library::{load_library, PluginInfo};
-pub use set::{JobFacts, PluginScorer, PluginSet};
+pub use set::{PluginScorer, PluginSet};

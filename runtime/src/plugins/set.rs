@@ -10,7 +10,7 @@ use crate::config::PluginConfig;
 use crate::model::Network;
 use crate::scores::{BatchPosition, ScoreError, SnapshotScorer};
 use memscope_sdk::abi::{ArrayC, BatchC, DatasetC, EpochC, JobEndC, JobInfoC, ScoreBatchC, ScoresC, StrRef};
-use memscope_sdk::{ArrayKind, Hook};
+use memscope_sdk::{ArrayKind, Hook, JobInfo};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,23 +22,6 @@ pub struct PluginSet {
     instances: Vec<Mutex<PluginInstance>>,
     /// What the plugins published.
     pub outputs: Arc<Mutex<PluginOutputs>>,
-}
-
-/// Facts about the job handed to `on_job_start`.
-#[derive(Debug, Clone)]
-pub struct JobFacts<'a> {
-    /// Run name.
-    pub run: &'a str,
-    /// Run directory.
-    pub run_dir: &'a Path,
-    /// Training samples.
-    pub samples: usize,
-    /// Classes.
-    pub classes: usize,
-    /// Epochs.
-    pub epochs: usize,
-    /// Job seed.
-    pub seed: u64,
 }
 
 impl PluginSet {
@@ -111,11 +94,10 @@ impl PluginSet {
     }
 
     /// `on_job_start`.
-    pub fn job_start(&self, facts: &JobFacts<'_>) -> Result<(), PluginError> {
-        let run_dir = facts.run_dir.display().to_string();
+    pub fn job_start(&self, facts: &JobInfo<'_>) -> Result<(), PluginError> {
         let info = JobInfoC {
             run: StrRef::new(facts.run),
-            run_dir: StrRef::new(&run_dir),
+            run_dir: StrRef::new(facts.run_dir),
             samples: facts.samples,
             classes: facts.classes,
             epochs: facts.epochs,
@@ -188,12 +170,7 @@ impl PluginSet {
 }
 
 fn array_c(name: &str, kind: ArrayKind, values: &[f32]) -> ArrayC {
-    let kind = match kind {
-        ArrayKind::Score => 0,
-        ArrayKind::Mask => 1,
-        ArrayKind::Labels => 2,
-    };
-    ArrayC { name: StrRef::new(name), kind, values: values.as_ptr(), len: values.len() }
+    ArrayC { name: StrRef::new(name), kind: kind.code(), values: values.as_ptr(), len: values.len() }
 }
 
 /// A plugin that scores snapshots, seen by the scorer thread as any other scorer.
