@@ -9,6 +9,7 @@
 pub mod actors;
 pub mod config;
 pub mod data;
+pub mod metrics;
 pub mod model;
 pub mod plugins;
 pub mod run;

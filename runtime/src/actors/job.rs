@@ -55,7 +55,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
     let LoadedData { mut train, test } = load_data(&config.data)?;
     let mut dirs = config.plugin_dirs.clone();
     dirs.extend(default_plugin_dirs());
-    let plugins = Arc::new(PluginSet::load(&config.plugins, &dirs, run.root(), train.len())?);
+    let plugins = Arc::new(PluginSet::load(&config.plugins, &dirs, &config.name, run.root(), train.len())?);
     let run_dir = run.root().display().to_string();
     plugins.job_start(&memscope_sdk::JobInfo {
         run: &config.name,

@@ -4,8 +4,9 @@
 use super::progress::Progress;
 use super::RunArgs;
 use anyhow::Context;
-use memscope::actors::{run_job, JobSpec};
-use memscope::config::load_job_file;
+use memscope::actors::{run_job, EventProcessor, JobSpec};
+use memscope::config::{load_job_file, DeviceChoice};
+use memscope::metrics::{install_exporter, MetricsSink};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -23,6 +24,19 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             (config, dir, false)
         }
     };
+    let linger = config.metrics.linger_seconds;
+    if let Some(listen) = &config.metrics.listen {
+        let addr = listen.parse().expect("validate() checked the address");
+        let device = match config.device {
+            DeviceChoice::Auto if tch::Cuda::is_available() => "cuda:0".to_string(),
+            DeviceChoice::Auto => "cpu".to_string(),
+            ref other => other.to_string(),
+        };
+        install_exporter(addr, &device)?;
+        tracing::info!("serving metrics on http://{addr}/metrics");
+    }
+    let metrics_on = config.metrics.listen.is_some();
+    let run_name = config.name.clone();
     let cancel = Arc::new(AtomicBool::new(false));
     let spec = JobSpec { config, run_dir, resume, overwrite: args.force, cancel: cancel.clone() };
     let progress = Progress::new(args.quiet);
@@ -38,8 +52,17 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
                 }
             }
         });
-        run_job(spec, vec![Box::new(progress)]).await
-    })?;
+        let mut processors: Vec<Box<dyn EventProcessor>> = vec![Box::new(progress)];
+        if metrics_on {
+            processors.push(Box::new(MetricsSink::new(&run_name)));
+        }
+        run_job(spec, processors).await
+    });
+    if metrics_on && linger > 0 {
+        tracing::info!("job ended; serving metrics for {linger} more seconds");
+        std::thread::sleep(std::time::Duration::from_secs(linger));
+    }
+    let outcome = outcome?;
 
     let s = &outcome.summary;
     let test = s.test_accuracy.map(|a| format!(", test accuracy {a:.4}")).unwrap_or_default();

@@ -32,6 +32,9 @@ pub struct JobConfig {
     /// Checkpoints for resuming.
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
+    /// Prometheus metrics.
+    #[serde(default, skip_serializing_if = "MetricsConfig::is_off")]
+    pub metrics: MetricsConfig,
     /// Extra directories to search for plugins, before `MEMSCOPE_PLUGIN_PATH` and the
     /// directory of the `memscope` executable. Relative to the config file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -39,6 +42,25 @@ pub struct JobConfig {
     /// Plugins, by name, in the order their hooks run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginConfig>,
+}
+
+/// Prometheus metrics of a job.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Serve metrics over HTTP on this address (e.g. `127.0.0.1:9464`); off when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    /// Keep serving this many seconds after the job ended, so a scraper sees the
+    /// final values.
+    #[serde(default)]
+    pub linger_seconds: u64,
+}
+
+impl MetricsConfig {
+    fn is_off(&self) -> bool {
+        self.listen.is_none() && self.linger_seconds == 0
+    }
 }
 
 /// A plugin the job uses, found by name in the plugin directories.

@@ -9,6 +9,6 @@ mod validate;
 pub use error::{ConfigError, Problem};
 pub use job::{
     Arch, AugmentConfig, CheckpointConfig, DataConfig, DataFormat, DeviceChoice, JobConfig,
-    ModelConfig, OptimizerKind, PluginConfig, ScheduleKind, ScoreConfig, TrainConfig,
+    MetricsConfig, ModelConfig, OptimizerKind, PluginConfig, ScheduleKind, ScoreConfig, TrainConfig,
 };
 pub use load::{load_job_file, parse_job};

@@ -118,6 +118,12 @@ impl JobConfig {
             }
         }
 
+        if let Some(listen) = &self.metrics.listen {
+            if listen.parse::<std::net::SocketAddr>().is_err() {
+                problem("metrics.listen", format!("`{listen}` is not an address like 127.0.0.1:9464"));
+            }
+        }
+
         if self.checkpoint.keep == 0 {
             problem("checkpoint.keep", "must be at least 1".into());
         }

@@ -41,8 +41,10 @@ pub struct PluginOutputs {
 
 /// What a plugin instance's callbacks act on.
 pub struct HostContext {
-    /// The plugin's name, for logs and errors.
+    /// The plugin's name, for logs, errors and the `plugin` metric label.
     pub plugin: String,
+    /// The run's name, for the `run` metric label.
+    pub run: String,
     /// The run directory (files are written only under it).
     pub run_dir: PathBuf,
     /// The network being scored; non-null only during `score_batch`.
@@ -147,6 +149,7 @@ unsafe extern "C" fn publish_metric(ctx: *mut c_void, name: StrRef, value: f64) 
     let _ = catch_unwind(|| {
         let (ctx, name) = unsafe { (context(ctx), name.as_str().to_string()) };
         tracing::debug!(plugin = ctx.plugin.as_str(), "metric {name} = {value}");
+        metrics::gauge!(plugin_metric_name(&name), "run" => ctx.run.clone(), "plugin" => ctx.plugin.clone()).set(value);
         ctx.outputs.lock().expect("plugin outputs lock").metrics.push((ctx.plugin.clone(), name, value));
     });
 }
@@ -188,6 +191,12 @@ unsafe extern "C" fn write_file(ctx: *mut c_void, path: StrRef, data: *const u8,
         let bytes = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(data, len) } };
         std::fs::write(&target, bytes).map_err(|e| format!("{}: {e}", target.display()))
     })
+}
+
+/// `memscope_plugin_<name>`, with anything Prometheus does not allow in a name made `_`.
+pub fn plugin_metric_name(name: &str) -> String {
+    let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    format!("memscope_plugin_{clean}")
 }
 
 fn check_name(name: &str) -> Result<(), String> {

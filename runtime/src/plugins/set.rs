@@ -27,7 +27,13 @@ pub struct PluginSet {
 impl PluginSet {
     /// Finds, loads, checks and creates every configured plugin. Load errors of all
     /// required plugins are reported together; optional ones are warned about.
-    pub fn load(configs: &[PluginConfig], dirs: &[PathBuf], run_dir: &Path, samples: usize) -> Result<Self, PluginError> {
+    pub fn load(
+        configs: &[PluginConfig],
+        dirs: &[PathBuf],
+        run: &str,
+        run_dir: &Path,
+        samples: usize,
+    ) -> Result<Self, PluginError> {
         let outputs = Arc::new(Mutex::new(PluginOutputs::default()));
         let mut instances = Vec::new();
         let mut errors = Vec::new();
@@ -39,6 +45,7 @@ impl PluginSet {
                 }
                 let context = Arc::new(HostContext {
                     plugin: info.name.clone(),
+                    run: run.to_string(),
                     run_dir: run_dir.to_path_buf(),
                     network: AtomicPtr::new(std::ptr::null_mut()),
                     outputs: outputs.clone(),

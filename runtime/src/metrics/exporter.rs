@@ -1,0 +1,44 @@
+//! Installing the Prometheus exporter: an HTTP listener on its own thread, serving
+//! whatever the process records, with explicit histogram buckets.
+
+use super::Metric;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use std::net::SocketAddr;
+
+/// Why the exporter could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("metrics exporter on {addr}: {message}")]
+pub struct MetricsError {
+    /// The listen address.
+    pub addr: SocketAddr,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// Starts serving metrics on `addr` and records `memscope_build_info`. Must be called
+/// outside an async runtime (the exporter runs its own), once per process.
+pub fn install_exporter(addr: SocketAddr, device: &str) -> Result<(), MetricsError> {
+    let error = |message: String| MetricsError { addr, message };
+    // Fail early with a clear message when the port is taken.
+    std::net::TcpListener::bind(addr).map_err(|e| error(e.to_string()))?;
+    let mut builder = PrometheusBuilder::new().with_http_listener(addr);
+    for metric in Metric::ALL {
+        if let Some(buckets) = metric.buckets() {
+            builder = builder
+                .set_buckets_for_metric(Matcher::Full(metric.name().to_string()), &buckets)
+                .map_err(|e| error(e.to_string()))?;
+        }
+    }
+    builder.install().map_err(|e| error(e.to_string()))?;
+    for metric in Metric::ALL {
+        metrics::describe_gauge!(metric.name(), metric.help());
+    }
+    metrics::gauge!(
+        Metric::BuildInfo.name(),
+        "version" => env!("CARGO_PKG_VERSION"),
+        "torch_version" => memscope_sdk::TORCH_VERSION,
+        "device" => device.to_string()
+    )
+    .set(1.0);
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Metrics: names in one enum (Prometheus conventions: `memscope_` prefix, base units,
+//! `_total` counters, labels `run`, `scorer`, `plugin`, `subset` only, never per
+//! sample), a bus processor that turns job events into them, and the exporter.
+
+mod exporter;
+mod names;
+mod sink;
+
+pub use exporter::{install_exporter, MetricsError};
+pub use names::Metric;
+pub use sink::MetricsSink;
