@@ -19,15 +19,19 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test setup build lint bench-train bench-score fetch-data clean-runs
+.PHONY: run test test-deps setup build lint bench-train bench-score fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
 
 # End-to-end tests run one at a time: each starts memscope processes that use every
 # core, and oversubscribed OpenMP threads slow everything down far more than it gains.
-test: build
+test: build test-deps
 	cargo test $(CARGO_FLAGS) -- --test-threads=1
+
+# A real Prometheus server for the dashboard test (Debian package; CI runs as root).
+test-deps:
+	@command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
 setup: $(STAMP)
 

@@ -3,6 +3,7 @@
 
 mod test_bad_input;
 mod test_configs;
+mod test_dashboard;
 mod test_datasets;
 mod test_metrics;
 mod test_plugins;
