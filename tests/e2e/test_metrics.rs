@@ -94,6 +94,12 @@ fn a_job_serves_its_metrics_during_and_after_training() {
     assert_eq!(value("memscope_scored_samples_total", "scorer=\"eval_loss\""), 6.0 * 1797.0);
     assert_eq!(value(Metric::BuildInfo.name(), "torch_version=\"2.13.0\""), 1.0);
     assert_eq!(value("memscope_plugin_noisy_samples", "plugin=\"noise\""), 180.0);
+    // Scores split by the noise mask, and their AUROC against it.
+    let noisy = value(Metric::ScoreMean.name(), "scorer=\"eval_loss\",subset=\"noisy\"");
+    let clean = value(Metric::ScoreMean.name(), "scorer=\"eval_loss\",subset=\"clean\"");
+    assert!(noisy > clean, "noisy samples have the higher loss: {noisy} vs {clean}");
+    let auroc = value(Metric::ScoreAuroc.name(), "scorer=\"eval_loss\",subset=\"noise_mask\"");
+    assert!((0.5..=1.0).contains(&auroc), "{auroc}");
     // Histograms come with explicit buckets, not as summaries.
     let score_buckets = after.iter().filter(|(n, l, _)| n == "memscope_score_value_bucket" && l.contains("scorer=\"eval_loss\"")).count();
     assert_eq!(score_buckets, Metric::ScoreValue.buckets().unwrap().len() + 1, "explicit log buckets and +Inf");

@@ -16,11 +16,10 @@
 //! ```
 //! Relative file paths are relative to the working directory of `memscope`.
 
-pub mod metrics;
 pub mod reference;
 
 use memscope_sdk::{export_plugin, ArrayKind, Hook, Host, NamedArray, Plugin, PluginError, PluginResult};
-use metrics::*;
+use memscope_stats::*;
 use serde::Deserialize;
 use std::path::PathBuf;
 

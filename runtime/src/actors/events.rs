@@ -43,6 +43,14 @@ pub enum JobEvent {
         /// Device in use.
         device: String,
     },
+    /// A plugin published a per-sample mask in `on_dataset_ready` (the noise
+    /// injector's `noise_mask`): observers can split scores by it.
+    MaskReady {
+        /// The mask's name.
+        name: String,
+        /// One flag per training sample.
+        mask: Arc<Vec<bool>>,
+    },
     /// `on_train_batch_end`: one optimizer step finished.
     TrainBatchEnd {
         /// 0-based epoch.

@@ -68,6 +68,10 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
     // Plugins rewrite labels from the file's labels, on resume too: they are seeded, so
     // they reproduce what they did, and what they published (a noise mask) with it.
     plugins.dataset_ready(&mut train.labels, train.classes)?;
+    for array in plugins.outputs.lock().expect("plugin outputs").arrays.iter().filter(|a| a.kind == ArrayKind::Mask) {
+        let mask = array.values.iter().map(|&v| v != 0.0).collect();
+        events.do_send(JobEvent::MaskReady { name: array.name.clone(), mask: Arc::new(mask) });
+    }
     if spec.resume {
         let trained = read_labels(&run, train.len())?;
         if trained != train.labels {

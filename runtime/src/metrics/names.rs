@@ -27,8 +27,11 @@ pub enum Metric {
     ScoredSamples,
     /// Distribution of per-sample scores of each pass (label `scorer`), log buckets.
     ScoreValue,
-    /// Mean score of the last pass (labels `scorer`, `subset`).
+    /// Mean score of the last pass (labels `scorer`, `subset`: `all`, or the two sides
+    /// of a mask: `noisy` / `clean` for the noise mask).
     ScoreMean,
+    /// AUROC of the last pass against a mask (labels `scorer`, `subset` = the mask).
+    ScoreAuroc,
     /// Checkpoints written.
     Checkpoints,
     /// Whether the job is running (1) or ended (0).
@@ -39,7 +42,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, for documentation and tests.
-    pub const ALL: [Metric; 16] = [
+    pub const ALL: [Metric; 17] = [
         Metric::BuildInfo,
         Metric::Epoch,
         Metric::Epochs,
@@ -53,6 +56,7 @@ impl Metric {
         Metric::ScoredSamples,
         Metric::ScoreValue,
         Metric::ScoreMean,
+        Metric::ScoreAuroc,
         Metric::Checkpoints,
         Metric::JobRunning,
         Metric::JobSucceeded,
@@ -74,6 +78,7 @@ impl Metric {
             Metric::ScoredSamples => "memscope_scored_samples_total",
             Metric::ScoreValue => "memscope_score_value",
             Metric::ScoreMean => "memscope_score_mean",
+            Metric::ScoreAuroc => "memscope_score_auroc_ratio",
             Metric::Checkpoints => "memscope_checkpoints_total",
             Metric::JobRunning => "memscope_job_running",
             Metric::JobSucceeded => "memscope_job_succeeded",
@@ -96,6 +101,7 @@ impl Metric {
             Metric::ScoredSamples => "Samples scored",
             Metric::ScoreValue => "Per-sample scores of each scoring pass",
             Metric::ScoreMean => "Mean per-sample score of the last scoring pass",
+            Metric::ScoreAuroc => "AUROC of the last scoring pass against a mask (subset = the mask)",
             Metric::Checkpoints => "Checkpoints written",
             Metric::JobRunning => "1 while the job runs, 0 once it ended",
             Metric::JobSucceeded => "1 if the job completed, 0 if it failed (set when it ends)",

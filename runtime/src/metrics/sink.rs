@@ -2,16 +2,36 @@
 
 use super::Metric;
 use crate::actors::{EventProcessor, JobEvent};
+use std::sync::Arc;
 
 /// Records a job's events as metrics labelled with its run name.
 pub struct MetricsSink {
     run: String,
+    /// Masks published by plugins, to split score means and measure AUROC.
+    masks: Vec<(String, Arc<Vec<bool>>)>,
+}
+
+/// Names of the two sides of a mask, for the `subset` label.
+fn sides(mask: &str) -> (String, String) {
+    if mask == "noise_mask" {
+        ("noisy".into(), "clean".into())
+    } else {
+        (mask.to_string(), format!("not_{mask}"))
+    }
 }
 
 impl MetricsSink {
     /// A sink for the run called `run`.
     pub fn new(run: &str) -> Self {
-        MetricsSink { run: run.to_string() }
+        MetricsSink { run: run.to_string(), masks: Vec::new() }
+    }
+
+    fn score_mean(&self, scorer: &str, subset: &str, values: impl Iterator<Item = f32>) {
+        let (sum, n) = values.fold((0.0f64, 0usize), |(s, n), v| (s + v as f64, n + 1));
+        if n > 0 {
+            metrics::gauge!(Metric::ScoreMean.name(), "run" => self.run.clone(), "scorer" => scorer.to_string(), "subset" => subset.to_string())
+                .set(sum / n as f64);
+        }
     }
 
     fn gauge(&self, metric: Metric, value: f64) {
@@ -47,8 +67,24 @@ impl EventProcessor for MetricsSink {
                 for v in values.iter() {
                     histogram.record(*v as f64);
                 }
-                let mean = values.iter().map(|&v| v as f64).sum::<f64>() / values.len().max(1) as f64;
-                metrics::gauge!(Metric::ScoreMean.name(), "run" => run, "scorer" => scorer.clone(), "subset" => "all").set(mean);
+                self.score_mean(scorer, "all", values.iter().copied());
+                for (name, mask) in &self.masks {
+                    if mask.len() != values.len() {
+                        continue;
+                    }
+                    let (inside, outside) = sides(name);
+                    self.score_mean(scorer, &inside, values.iter().zip(mask.iter()).filter(|(_, &m)| m).map(|(v, _)| *v));
+                    self.score_mean(scorer, &outside, values.iter().zip(mask.iter()).filter(|(_, &m)| !m).map(|(v, _)| *v));
+                    let scores: Vec<f64> = values.iter().map(|&v| v as f64).collect();
+                    if let Some(auroc) = memscope_stats::auroc(&scores, mask) {
+                        metrics::gauge!(Metric::ScoreAuroc.name(), "run" => run.clone(), "scorer" => scorer.clone(), "subset" => name.clone())
+                            .set(auroc);
+                    }
+                }
+            }
+            JobEvent::MaskReady { name, mask } => {
+                self.masks.retain(|(n, _)| n != name);
+                self.masks.push((name.clone(), mask.clone()));
             }
             JobEvent::CheckpointWritten { .. } => {
                 metrics::counter!(Metric::Checkpoints.name(), "run" => run).increment(1);

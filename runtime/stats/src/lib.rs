@@ -1,4 +1,5 @@
-//! The measures of agreement between a score and a target. Pure functions over slices.
+//! The measures of agreement between a per-sample score and a target: pure functions
+//! over slices, shared by the baseline comparer plugin and the runtime's metrics.
 
 /// Ranks (1-based) with ties given their average rank.
 pub fn average_ranks(values: &[f64]) -> Vec<f64> {
