@@ -89,6 +89,9 @@ fn a_job_serves_its_metrics_during_and_after_training() {
         after.iter().find(|(n, l, _)| n == name && l.contains(label)).map(|(_, _, v)| *v).unwrap_or_else(|| panic!("no {name}{{{label}}}"))
     };
     assert_eq!(value(Metric::Epoch.name(), "run=\"watched\""), 6.0);
+    assert_eq!(value(Metric::PluginErrors.name(), "plugin=\"noise\""), 0.0);
+    assert!(value(Metric::EvalAccuracy.name(), "subset=\"train\"") > 0.5);
+    assert!(after.iter().any(|(n, _, _)| n == "memscope_train_step_duration_seconds_bucket"));
     assert_eq!(value(Metric::JobSucceeded.name(), "run=\"watched\""), 1.0);
     assert_eq!(value(Metric::TrainSamples.name(), "run=\"watched\""), 6.0 * 1797.0);
     assert_eq!(value("memscope_scored_samples_total", "scorer=\"eval_loss\""), 6.0 * 1797.0);

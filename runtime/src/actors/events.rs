@@ -59,12 +59,24 @@ pub enum JobEvent {
         step: usize,
         /// Samples in the batch.
         samples: usize,
+        /// Seconds the step took (forward, backward, update).
+        seconds: f64,
         /// Running mean loss and accuracy of the epoch so far, reported every few
         /// steps (reading them forces a device sync, so not every step).
         running: Option<(f64, f64)>,
     },
     /// `on_train_epoch_end`.
     TrainEpochEnd(EpochStats),
+    /// An eval-mode pass after training over the training set (`subset = "train"`)
+    /// or the held-out test set (`"test"`).
+    Evaluated {
+        /// `train` or `test`.
+        subset: &'static str,
+        /// Mean cross-entropy.
+        loss: f64,
+        /// Fraction classified correctly.
+        accuracy: f64,
+    },
     /// `on_scores`: a scorer finished a pass over the training set.
     ScoresReady {
         /// 0-based epoch of the snapshot.

@@ -166,6 +166,7 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
                 thread: "loader".into(),
                 message: "stopped before the last epoch".into(),
             })?;
+            let step_started = Instant::now();
             let images = batch.images.f_to_device(device)?;
             let labels = batch.labels.f_to_device(device)?;
             let logits = network.forward(&images, true);
@@ -193,6 +194,7 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
                 epoch,
                 step: batch.step,
                 samples: batch.labels.size()[0] as usize,
+                seconds: step_started.elapsed().as_secs_f64(),
                 running,
             });
             if batch.last_in_epoch {
@@ -249,6 +251,11 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
     let eval_batch = config.score.batch_size;
     let train_eval = evaluate(&network, &train, eval_batch)?;
     let test_eval = test.as_ref().map(|t| evaluate(&network, t, eval_batch)).transpose()?;
+    for (subset, eval) in [("train", Some(train_eval)), ("test", test_eval)] {
+        if let Some(e) = eval {
+            events.do_send(JobEvent::Evaluated { subset, loss: e.loss, accuracy: e.accuracy });
+        }
+    }
     Ok(TrainResult {
         state,
         tables,

@@ -82,7 +82,7 @@ impl EventProcessor for Progress {
                 tracing::debug!("scored {scorer} at epoch {} in {seconds:.2}s", epoch + 1);
             }
             JobEvent::CheckpointWritten { path, .. } => tracing::debug!("checkpoint {}", path.display()),
-            JobEvent::MaskReady { .. } => {}
+            JobEvent::MaskReady { .. } | JobEvent::Evaluated { .. } => {}
             JobEvent::JobEnded { .. } => self.bar.finish_and_clear(),
         }
     }

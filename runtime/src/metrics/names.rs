@@ -21,6 +21,14 @@ pub enum Metric {
     TrainSamplesPerSecond,
     /// Duration of each epoch's training steps.
     EpochDuration,
+    /// Duration of each optimizer step.
+    StepDuration,
+    /// Eval-mode loss after training (label `subset`: `train` or `test`).
+    EvalLoss,
+    /// Eval-mode accuracy after training (label `subset`: `train` or `test`).
+    EvalAccuracy,
+    /// Hook failures of plugins (label `plugin`), optional ones included.
+    PluginErrors,
     /// Duration of each scoring pass (label `scorer`).
     ScoreDuration,
     /// Samples scored (label `scorer`).
@@ -42,7 +50,7 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, for documentation and tests.
-    pub const ALL: [Metric; 17] = [
+    pub const ALL: [Metric; 21] = [
         Metric::BuildInfo,
         Metric::Epoch,
         Metric::Epochs,
@@ -52,6 +60,10 @@ impl Metric {
         Metric::TrainSteps,
         Metric::TrainSamplesPerSecond,
         Metric::EpochDuration,
+        Metric::StepDuration,
+        Metric::EvalLoss,
+        Metric::EvalAccuracy,
+        Metric::PluginErrors,
         Metric::ScoreDuration,
         Metric::ScoredSamples,
         Metric::ScoreValue,
@@ -74,6 +86,10 @@ impl Metric {
             Metric::TrainSteps => "memscope_train_steps_total",
             Metric::TrainSamplesPerSecond => "memscope_train_samples_per_second",
             Metric::EpochDuration => "memscope_epoch_duration_seconds",
+            Metric::StepDuration => "memscope_train_step_duration_seconds",
+            Metric::EvalLoss => "memscope_eval_loss",
+            Metric::EvalAccuracy => "memscope_eval_accuracy_ratio",
+            Metric::PluginErrors => "memscope_plugin_errors_total",
             Metric::ScoreDuration => "memscope_score_duration_seconds",
             Metric::ScoredSamples => "memscope_scored_samples_total",
             Metric::ScoreValue => "memscope_score_value",
@@ -97,6 +113,10 @@ impl Metric {
             Metric::TrainSteps => "Optimizer steps taken",
             Metric::TrainSamplesPerSecond => "Training samples per second in the last epoch",
             Metric::EpochDuration => "Seconds of training per epoch",
+            Metric::StepDuration => "Seconds per optimizer step",
+            Metric::EvalLoss => "Eval-mode loss after training, on the train or test subset",
+            Metric::EvalAccuracy => "Eval-mode accuracy after training, on the train or test subset",
+            Metric::PluginErrors => "Plugin hook failures",
             Metric::ScoreDuration => "Seconds per scoring pass over the training set",
             Metric::ScoredSamples => "Samples scored",
             Metric::ScoreValue => "Per-sample scores of each scoring pass",
@@ -111,6 +131,7 @@ impl Metric {
     /// Explicit histogram buckets (histograms are otherwise exported as summaries).
     pub fn buckets(self) -> Option<Vec<f64>> {
         match self {
+            Metric::StepDuration => Some(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0]),
             Metric::EpochDuration | Metric::ScoreDuration => {
                 Some(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0])
             }

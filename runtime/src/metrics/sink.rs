@@ -48,7 +48,8 @@ impl EventProcessor for MetricsSink {
                 self.gauge(Metric::Epoch, *start_epoch as f64);
                 self.gauge(Metric::JobRunning, 1.0);
             }
-            JobEvent::TrainBatchEnd { samples, .. } => {
+            JobEvent::TrainBatchEnd { samples, seconds, .. } => {
+                metrics::histogram!(Metric::StepDuration.name(), "run" => run.clone()).record(*seconds);
                 metrics::counter!(Metric::TrainSamples.name(), "run" => run.clone()).increment(*samples as u64);
                 metrics::counter!(Metric::TrainSteps.name(), "run" => run).increment(1);
             }
@@ -81,6 +82,10 @@ impl EventProcessor for MetricsSink {
                             .set(auroc);
                     }
                 }
+            }
+            JobEvent::Evaluated { subset, loss, accuracy } => {
+                metrics::gauge!(Metric::EvalLoss.name(), "run" => run.clone(), "subset" => *subset).set(*loss);
+                metrics::gauge!(Metric::EvalAccuracy.name(), "run" => run, "subset" => *subset).set(*accuracy);
             }
             JobEvent::MaskReady { name, mask } => {
                 self.masks.retain(|(n, _)| n != name);

@@ -55,7 +55,11 @@ impl PluginSet {
                 PluginInstance::create(descriptor, info, config.optional, &text, context)
             });
             match created {
-                Ok(instance) => instances.push(Mutex::new(instance)),
+                Ok(instance) => {
+                    // Exported at 0 from the start, so a dashboard shows "no errors".
+                    plugin_errors(run, instance.name()).increment(0);
+                    instances.push(Mutex::new(instance))
+                }
                 Err(e) if config.optional => tracing::warn!("optional plugin skipped: {e}"),
                 Err(e) => errors.push(e),
             }
@@ -89,6 +93,7 @@ impl PluginSet {
                 continue;
             }
             if let Err(e) = f(&mut instance) {
+                plugin_errors(&instance.context.run, instance.name()).increment(1);
                 if instance.optional {
                     tracing::warn!("{e}; the plugin is optional and is skipped from now on");
                     instance.disabled = true;
@@ -176,6 +181,11 @@ impl PluginSet {
     }
 }
 
+/// The failure counter of a plugin.
+fn plugin_errors(run: &str, plugin: &str) -> metrics::Counter {
+    metrics::counter!(crate::metrics::Metric::PluginErrors.name(), "run" => run.to_string(), "plugin" => plugin.to_string())
+}
+
 fn array_c(name: &str, kind: ArrayKind, values: &[f32]) -> ArrayC {
     ArrayC { name: StrRef::new(name), kind: kind.code(), values: values.as_ptr(), len: values.len() }
 }
@@ -210,6 +220,7 @@ impl SnapshotScorer for PluginScorer {
         });
         context.network.store(std::ptr::null_mut(), Ordering::Release);
         if let Err(e) = result {
+            plugin_errors(&context.run, instance.name()).increment(1);
             if instance.optional {
                 instance.disabled = true;
                 return Err(ScoreError::Disabled { scorer: self.name.clone(), reason: e.to_string() });
