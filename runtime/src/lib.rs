@@ -11,6 +11,7 @@ pub mod config;
 pub mod data;
 pub mod metrics;
 pub mod model;
+mod panics;
 pub mod plugins;
 pub mod run;
 pub mod scores;

@@ -66,11 +66,6 @@ impl JobError {
     }
 
     pub(crate) fn from_panic(thread: &str, payload: Box<dyn std::any::Any + Send>) -> Self {
-        let message = payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "non-text panic payload".to_string());
-        JobError::Panicked { thread: thread.to_string(), message }
+        JobError::Panicked { thread: thread.to_string(), message: crate::panics::panic_message(payload.as_ref()) }
     }
 }

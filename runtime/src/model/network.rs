@@ -51,14 +51,8 @@ impl Network {
     /// Like [`Network::forward`], but a libtorch error (a wrong input shape, say)
     /// comes back as a message instead of a panic.
     pub fn try_forward(&self, images: &Tensor, train: bool) -> Result<Tensor, ModelError> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.forward(images, train))).map_err(|panic| {
-            let message = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_else(|| "forward failed".into());
-            ModelError::Torch(tch::TchError::Torch(message))
-        })
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.forward(images, train)))
+            .map_err(|panic| ModelError::Torch(tch::TchError::Torch(crate::panics::panic_message(panic.as_ref()))))
     }
 
     /// The device the variables live on.
