@@ -47,6 +47,14 @@ fn dashboard_is_valid_for_file_provisioning() {
     assert!(provisioning.contains(&format!("uid: {DATASOURCE_UID}")));
 }
 
+#[test]
+fn shipped_prometheus_config_is_valid() {
+    let promtool = which("promtool").expect("promtool comes with the Debian package `prometheus` (make test installs it)");
+    let config = repo_root().join("configs/prometheus.yml");
+    let out = Command::new(promtool).args(["check", "config"]).arg(&config).output().unwrap();
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+}
+
 struct KillOnDrop(Child);
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
