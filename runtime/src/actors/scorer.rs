@@ -12,7 +12,7 @@ use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tch::{Device, Tensor};
+use tch::Device;
 
 /// Snapshots in flight before the trainer waits for the scorer (bounds memory).
 const SNAPSHOT_QUEUE: usize = 2;
@@ -210,18 +210,12 @@ fn score_all(
     batch_size: usize,
 ) -> Result<Vec<f32>, JobError> {
     let n = data.len();
-    let d = data.shape.len();
     let mut values = Vec::with_capacity(n);
-    let dims = [data.shape.channels as i64, data.shape.height as i64, data.shape.width as i64];
     for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
-        let b = (end - start) as i64;
-        let images = Tensor::from_slice(&data.images[start * d..end * d])
-            .view([b, dims[0], dims[1], dims[2]])
-            .to_device(network.device());
+        let (images, labels) = data.tensors(start..end, network.device())?;
         // Scorers run many passes per batch: channels-last is the fast layout for them.
         let images = channels_last(&images);
-        let labels = Tensor::from_slice(&data.labels[start..end]).to_device(network.device());
         let scores = scorer.score_batch(network, BatchPosition { epoch, offset: start }, &images, &labels)?;
         let scores = Vec::<f32>::try_from(&scores.f_to_device(Device::Cpu)?.f_flatten(0, -1)?)?;
         if scores.len() != end - start {

@@ -269,17 +269,12 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
 /// Loss and accuracy of `network` in eval mode over `data`, without augmentation.
 fn evaluate(network: &Network, data: &Dataset, batch_size: usize) -> Result<Evaluation, JobError> {
     let device = network.device();
-    let d = data.shape.len();
-    let dims = [data.shape.channels as i64, data.shape.height as i64, data.shape.width as i64];
     let mut loss = 0.0;
     let mut correct = 0i64;
     tch::no_grad(|| -> Result<(), JobError> {
         for start in (0..data.len()).step_by(batch_size) {
             let end = (start + batch_size).min(data.len());
-            let images = Tensor::from_slice(&data.images[start * d..end * d])
-                .f_view([(end - start) as i64, dims[0], dims[1], dims[2]])?
-                .f_to_device(device)?;
-            let labels = Tensor::from_slice(&data.labels[start..end]).f_to_device(device)?;
+            let (images, labels) = data.tensors(start..end, device)?;
             let logits = network.forward(&images, false);
             loss += logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::Sum, -100, 0.0)?.f_double_value(&[])?;
             correct += logits.f_argmax(-1, false)?.f_eq_tensor(&labels)?.f_sum(Kind::Int64)?.f_int64_value(&[])?;

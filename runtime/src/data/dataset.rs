@@ -58,6 +58,19 @@ impl Dataset {
         &self.images[i * n..(i + 1) * n]
     }
 
+    /// Samples `range` in order, as images `float32 [B, C, H, W]` and labels `int64 [B]`
+    /// on `device`: what the scorer and the final evaluation pass iterate over.
+    pub fn tensors(&self, range: std::ops::Range<usize>, device: tch::Device) -> Result<(tch::Tensor, tch::Tensor), tch::TchError> {
+        let d = self.shape.len();
+        let b = range.len() as i64;
+        let s = self.shape;
+        let images = tch::Tensor::from_slice(&self.images[range.start * d..range.end * d])
+            .f_view([b, s.channels as i64, s.height as i64, s.width as i64])?
+            .f_to_device(device)?;
+        let labels = tch::Tensor::from_slice(&self.labels[range]).f_to_device(device)?;
+        Ok((images, labels))
+    }
+
     /// Keeps only the first `n` samples.
     pub fn truncate(&mut self, n: usize) {
         if n < self.len() {
