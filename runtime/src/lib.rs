@@ -8,6 +8,7 @@
 
 pub mod actors;
 pub mod config;
+pub mod daemon;
 pub mod data;
 pub mod metrics;
 pub mod model;

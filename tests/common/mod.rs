@@ -1,6 +1,8 @@
 //! Shared fixtures for the end-to-end tests: the real `memscope` binary, temporary run
 //! directories, and small datasets in real formats written by the tests themselves.
 
+pub mod daemon;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

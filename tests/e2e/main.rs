@@ -4,6 +4,7 @@
 mod test_bad_input;
 mod test_configs;
 mod test_dashboard;
+mod test_daemon;
 mod test_datasets;
 mod test_metrics;
 mod test_plugins;

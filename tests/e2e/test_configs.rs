@@ -1,6 +1,6 @@
 //! Every shipped config loads and validates; `--set` reaches nested keys.
 
-use memscope::config::load_job_file;
+use memscope::config::{load_daemon_file, load_job_file};
 use memscope_tests::repo_root;
 
 #[test]
@@ -9,7 +9,10 @@ fn every_config_in_configs_loads_and_validates() {
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "toml") {
+        if path.file_name().is_some_and(|n| n == "daemon.toml") {
+            let daemon = load_daemon_file(Some(&path)).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(daemon.listen_addr().unwrap().ip().is_loopback(), "the shipped daemon binds loopback");
+        } else if path.extension().is_some_and(|e| e == "toml") {
             load_job_file(&path, &[]).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             checked += 1;
         }

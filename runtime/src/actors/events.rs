@@ -1,12 +1,15 @@
 //! Events of a job, one enum, delivered by the bus to every processor. Named after
-//! the hook vocabulary (`memscope_sdk::Hook`).
+//! the hook vocabulary (`memscope_sdk::Hook`). They serialize as JSON lines
+//! (`memscope run --events-json`), which is how the daemon follows the jobs it runs in
+//! child processes.
 
 use actix::Message;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 /// What one epoch of training achieved.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
     /// 0-based epoch.
     pub epoch: usize,
@@ -25,8 +28,9 @@ pub struct EpochStats {
 }
 
 /// Something that happened in a job.
-#[derive(Debug, Clone, Message)]
+#[derive(Debug, Clone, Message, Serialize, Deserialize)]
 #[rtype(result = "()")]
+#[serde(tag = "event", rename_all = "snake_case")]
 pub enum JobEvent {
     /// `on_job_start`: the job is configured and its data loaded.
     JobStarted {
@@ -71,7 +75,7 @@ pub enum JobEvent {
     /// or the held-out test set (`"test"`).
     Evaluated {
         /// `train` or `test`.
-        subset: &'static str,
+        subset: String,
         /// Mean cross-entropy.
         loss: f64,
         /// Fraction classified correctly.

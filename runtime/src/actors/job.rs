@@ -30,6 +30,9 @@ pub struct JobSpec {
     pub overwrite: bool,
     /// Set to cancel the job at the next training step.
     pub cancel: Arc<AtomicBool>,
+    /// Search plugins only in `config.plugin_dirs`, not in `MEMSCOPE_PLUGIN_PATH` or
+    /// beside the executable (the daemon's rule for submitted jobs).
+    pub only_configured_plugin_dirs: bool,
 }
 
 /// A completed job.
@@ -54,7 +57,9 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
 
     let LoadedData { mut train, test } = load_data(&config.data)?;
     let mut dirs = config.plugin_dirs.clone();
-    dirs.extend(default_plugin_dirs());
+    if !spec.only_configured_plugin_dirs {
+        dirs.extend(default_plugin_dirs());
+    }
     let plugins = Arc::new(PluginSet::load(&config.plugins, &dirs, &config.name, run.root(), train.len())?);
     let run_dir = run.root().display().to_string();
     plugins.job_start(&memscope_sdk::JobInfo {

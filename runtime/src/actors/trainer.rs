@@ -253,7 +253,7 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
     let test_eval = test.as_ref().map(|t| evaluate(&network, t, eval_batch)).transpose()?;
     for (subset, eval) in [("train", Some(train_eval)), ("test", test_eval)] {
         if let Some(e) = eval {
-            events.do_send(JobEvent::Evaluated { subset, loss: e.loss, accuracy: e.accuracy });
+            events.do_send(JobEvent::Evaluated { subset: subset.to_string(), loss: e.loss, accuracy: e.accuracy });
         }
     }
     Ok(TrainResult {

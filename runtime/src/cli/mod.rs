@@ -1,5 +1,7 @@
 //! Command-line arguments and the commands they run.
 
+mod client;
+mod daemon;
 mod plugins;
 mod progress;
 mod run;
@@ -22,6 +24,61 @@ enum Command {
     /// Inspect plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// Run the job service: persistent queue, HTTP API, resume after restarts.
+    Daemon(DaemonArgs),
+    /// Submit a job config to the daemon; prints the job id.
+    Submit {
+        /// The job config (TOML). Data paths must lie under the daemon's data roots.
+        config: PathBuf,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// List the daemon's jobs.
+    Jobs {
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// Show one job: state, progress, how it ended (JSON with --json).
+    Status {
+        /// The job id.
+        id: String,
+        /// Print the job as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// Cancel a queued or running job.
+    Cancel {
+        /// The job id.
+        id: String,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+    /// Print a job's log.
+    Logs {
+        /// The job id.
+        id: String,
+        /// Only the last N lines.
+        #[arg(long)]
+        tail: Option<usize>,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
+}
+
+/// Arguments of `memscope daemon`.
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// The daemon config (TOML, see configs/daemon.toml); defaults without it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Listen address, overriding the config's `listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// State directory, overriding the config's `state_dir`.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// `memscope plugins ...`
@@ -49,6 +106,16 @@ pub struct RunArgs {
     /// Directory under which the run directory `<name>/` is created.
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
+    /// The run directory itself, instead of `<out>/<name>`.
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub run_dir: Option<PathBuf>,
+    /// Write job events as JSON lines on stdout (the human summary goes to stderr);
+    /// this is how the daemon follows its jobs.
+    #[arg(long)]
+    pub events_json: bool,
+    /// Load plugins only from the config's `plugin_dirs` (set by the daemon).
+    #[arg(long, hide = true)]
+    pub only_plugin_dirs: bool,
     /// Override a config value, e.g. `--set train.epochs=5` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
@@ -68,7 +135,7 @@ impl Cli {
     pub fn quiet(&self) -> bool {
         match &self.command {
             Command::Run(a) => a.quiet,
-            Command::Plugins(_) => false,
+            _ => false,
         }
     }
 }
@@ -78,7 +145,9 @@ pub fn init_logging(quiet: bool) {
     let default = if quiet { "warn" } else { "info" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("MEMSCOPE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    // Colours only on a terminal: the daemon's and its jobs' logs go to files.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).init();
 }
 
 /// Runs the chosen command.
@@ -86,5 +155,11 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Plugins(command) => plugins::plugins(command),
+        Command::Daemon(args) => daemon::daemon(args),
+        Command::Submit { config, server } => client::submit(&server, &config),
+        Command::Jobs { server } => client::jobs(&server),
+        Command::Status { id, json, server } => client::status(&server, &id, json),
+        Command::Cancel { id, server } => client::cancel(&server, &id),
+        Command::Logs { id, tail, server } => client::logs(&server, &id, tail),
     }
 }

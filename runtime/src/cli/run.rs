@@ -20,7 +20,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         None => {
             let path = args.config.as_ref().expect("clap requires CONFIG without --resume");
             let config = load_job_file(path, &args.overrides)?;
-            let dir = args.out.join(&config.name);
+            let dir = args.run_dir.clone().unwrap_or_else(|| args.out.join(&config.name));
             (config, dir, false)
         }
     };
@@ -38,8 +38,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics_on = config.metrics.listen.is_some();
     let run_name = config.name.clone();
     let cancel = Arc::new(AtomicBool::new(false));
-    let spec = JobSpec { config, run_dir, resume, overwrite: args.force, cancel: cancel.clone() };
-    let progress = Progress::new(args.quiet);
+    let spec = JobSpec {
+        config,
+        run_dir,
+        resume,
+        overwrite: args.force,
+        cancel: cancel.clone(),
+        only_configured_plugin_dirs: args.only_plugin_dirs,
+    };
+    let events_json = args.events_json;
+    let progress = Progress::new(args.quiet || events_json);
 
     let system = actix_rt::System::new();
     let outcome = system.block_on(async move {
@@ -53,6 +61,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         });
         let mut processors: Vec<Box<dyn EventProcessor>> = vec![Box::new(progress)];
+        if events_json {
+            processors.push(Box::new(JsonEvents));
+        }
         if metrics_on {
             processors.push(Box::new(MetricsSink::new(&run_name)));
         }
@@ -66,21 +77,37 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
     let s = &outcome.summary;
     let test = s.test_accuracy.map(|a| format!(", test accuracy {a:.4}")).unwrap_or_default();
+    // With --events-json, stdout carries only events: the verdict goes to the log.
+    let say = |line: String| if events_json { eprintln!("{line}") } else { println!("{line}") };
     if !args.quiet {
-        println!(
+        say(format!(
             "{}: {} epochs on {} samples, train accuracy {:.4}{test}, {:.0} samples/s",
             s.name, s.epochs, s.samples, s.train_accuracy, s.timings.train_samples_per_second
-        );
+        ));
         for score in &s.scores {
-            println!("  score {:<10} {}", score.name, outcome.run_dir.join(&score.file).display());
+            say(format!("  score {:<10} {}", score.name, outcome.run_dir.join(&score.file).display()));
         }
-        println!("  summary          {}", outcome.run_dir.join("summary.json").display());
+        say(format!("  summary          {}", outcome.run_dir.join("summary.json").display()));
     }
     // The comparisons are the job's verdict: shown even with --quiet.
     for c in &s.comparisons {
-        println!("{}", comparison_line(c));
+        say(comparison_line(c));
     }
     Ok(())
+}
+
+/// Writes each job event as one JSON line on stdout (`--events-json`): how the
+/// daemon follows the jobs it runs.
+struct JsonEvents;
+
+impl EventProcessor for JsonEvents {
+    fn process(&mut self, event: &memscope::actors::JobEvent) {
+        use std::io::Write;
+        let line = serde_json::to_string(event).expect("events serialize");
+        let mut out = std::io::stdout().lock();
+        // A closed stdout (the daemon went away) must not stop the job.
+        let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+    }
 }
 
 /// `curvature vs noise_mask: AUROC 0.9931, AP 0.9342, ...` with the headline measures

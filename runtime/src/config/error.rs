@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// One thing wrong with a config, located where possible.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Problem {
     /// Dotted key, e.g. `train.epochs`.
     pub key: String,

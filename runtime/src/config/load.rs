@@ -20,17 +20,24 @@ pub fn parse_job(
     base_dir: &Path,
 ) -> Result<JobConfig, ConfigError> {
     let text = apply_overrides(text, origin, overrides)?;
-    let mut job: JobConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        origin: origin.to_string(),
-        message: one_line(&text, e.message(), e.span()),
-    })?;
-    resolve_paths(&mut job, base_dir);
+    let job = parse_job_unchecked(&text, origin, base_dir)?;
     let problems = job.validate();
     if problems.is_empty() {
         Ok(job)
     } else {
         Err(ConfigError::Invalid { origin: origin.to_string(), problems })
     }
+}
+
+/// Parses a job config and makes its paths absolute, without `validate()`: for
+/// callers (the daemon) that add problems of their own to the list.
+pub fn parse_job_unchecked(text: &str, origin: &str, base_dir: &Path) -> Result<JobConfig, ConfigError> {
+    let mut job: JobConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        origin: origin.to_string(),
+        message: one_line(text, e.message(), e.span()),
+    })?;
+    resolve_paths(&mut job, base_dir);
+    Ok(job)
 }
 
 /// Applies `key.path=value` overrides by editing the document, so the schema check
@@ -75,7 +82,7 @@ fn apply_overrides(text: &str, origin: &str, overrides: &[String]) -> Result<Str
 
 /// `line L, column C: message`, with Rust type names turned into what a TOML author
 /// writes, so the error fits on one line of a terminal.
-fn one_line(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -> String {
+pub(super) fn one_line(text: &str, message: &str, span: Option<std::ops::Range<usize>>) -> String {
     let message = message
         .trim()
         .replace("expected usize", "expected a non-negative integer")

@@ -1,14 +1,16 @@
 //! Typed job configuration: parsed from TOML with `deny_unknown_fields`, overridden
 //! with `--set key=value`, then checked by `validate()`, which lists every problem.
 
+mod daemon;
 mod error;
 mod job;
 mod load;
 mod validate;
 
+pub use daemon::{load_daemon_file, DaemonConfig};
 pub use error::{ConfigError, Problem};
 pub use job::{
     Arch, AugmentConfig, CheckpointConfig, DataConfig, DataFormat, DeviceChoice, JobConfig,
     MetricsConfig, ModelConfig, OptimizerKind, PluginConfig, ScheduleKind, ScoreConfig, TrainConfig,
 };
-pub use load::{load_job_file, parse_job};
+pub use load::{load_job_file, parse_job, parse_job_unchecked};

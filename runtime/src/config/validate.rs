@@ -109,12 +109,13 @@ impl JobConfig {
         }
 
         for (i, plugin) in self.plugins.iter().enumerate() {
+            let key = format!("plugins[{i}].name");
             if plugin.name.is_empty() || !plugin.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                problem("plugins.name", format!("`{}` is not a plugin name (letters, digits, _ and -)", plugin.name));
+                problem(&key, format!("`{}` is not a plugin name (letters, digits, _ and -)", plugin.name));
             } else if self.plugins[..i].iter().any(|p| p.name == plugin.name) {
-                problem("plugins.name", format!("`{}` is listed twice", plugin.name));
+                problem(&key, format!("`{}` is listed twice", plugin.name));
             } else if BUILTIN_SCORES.contains(&plugin.name.as_str()) {
-                problem("plugins.name", format!("`{}` is the name of a built-in score", plugin.name));
+                problem(&key, format!("`{}` is the name of a built-in score", plugin.name));
             }
         }
 

@@ -2,7 +2,7 @@
 //! whatever the process records, with explicit histogram buckets.
 
 use super::Metric;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::net::SocketAddr;
 
 /// Why the exporter could not start.
@@ -21,15 +21,35 @@ pub fn install_exporter(addr: SocketAddr, device: &str) -> Result<(), MetricsErr
     let error = |message: String| MetricsError { addr, message };
     // Fail early with a clear message when the port is taken.
     std::net::TcpListener::bind(addr).map_err(|e| error(e.to_string()))?;
-    let mut builder = PrometheusBuilder::new().with_http_listener(addr);
+    with_buckets(PrometheusBuilder::new().with_http_listener(addr))
+        .map_err(error)?
+        .install()
+        .map_err(|e| error(e.to_string()))?;
+    describe(device);
+    Ok(())
+}
+
+/// Installs the recorder without a listener of its own, for a server that serves
+/// `/metrics` itself (the daemon): the handle renders the text format.
+pub fn install_recorder(device: &str) -> Result<PrometheusHandle, MetricsError> {
+    let error = |message: String| MetricsError { addr: SocketAddr::from(([0, 0, 0, 0], 0)), message };
+    let handle = with_buckets(PrometheusBuilder::new()).map_err(error)?.install_recorder().map_err(|e| error(e.to_string()))?;
+    describe(device);
+    Ok(handle)
+}
+
+fn with_buckets(mut builder: PrometheusBuilder) -> Result<PrometheusBuilder, String> {
     for metric in Metric::ALL {
         if let Some(buckets) = metric.buckets() {
             builder = builder
                 .set_buckets_for_metric(Matcher::Full(metric.name().to_string()), &buckets)
-                .map_err(|e| error(e.to_string()))?;
+                .map_err(|e| e.to_string())?;
         }
     }
-    builder.install().map_err(|e| error(e.to_string()))?;
+    Ok(builder)
+}
+
+fn describe(device: &str) {
     for metric in Metric::ALL {
         metrics::describe_gauge!(metric.name(), metric.help());
     }
@@ -40,5 +60,4 @@ pub fn install_exporter(addr: SocketAddr, device: &str) -> Result<(), MetricsErr
         "device" => device.to_string()
     )
     .set(1.0);
-    Ok(())
 }

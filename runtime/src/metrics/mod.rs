@@ -6,6 +6,6 @@ mod exporter;
 mod names;
 mod sink;
 
-pub use exporter::{install_exporter, MetricsError};
+pub use exporter::{install_exporter, install_recorder, MetricsError};
 pub use names::Metric;
 pub use sink::MetricsSink;

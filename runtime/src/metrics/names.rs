@@ -46,11 +46,17 @@ pub enum Metric {
     JobRunning,
     /// Whether the job ended successfully (1) or not (0), once ended.
     JobSucceeded,
+    /// Daemon: jobs in each state (label `state`).
+    DaemonJobs,
+    /// Daemon: jobs accepted by `POST /v1/jobs`.
+    DaemonSubmissions,
+    /// Daemon: API request latency (labels `method`, `status`).
+    ApiRequestDuration,
 }
 
 impl Metric {
     /// Every metric, for documentation and tests.
-    pub const ALL: [Metric; 21] = [
+    pub const ALL: [Metric; 24] = [
         Metric::BuildInfo,
         Metric::Epoch,
         Metric::Epochs,
@@ -72,6 +78,9 @@ impl Metric {
         Metric::Checkpoints,
         Metric::JobRunning,
         Metric::JobSucceeded,
+        Metric::DaemonJobs,
+        Metric::DaemonSubmissions,
+        Metric::ApiRequestDuration,
     ];
 
     /// The exported name.
@@ -98,6 +107,9 @@ impl Metric {
             Metric::Checkpoints => "memscope_checkpoints_total",
             Metric::JobRunning => "memscope_job_running",
             Metric::JobSucceeded => "memscope_job_succeeded",
+            Metric::DaemonJobs => "memscope_daemon_jobs",
+            Metric::DaemonSubmissions => "memscope_daemon_submissions_total",
+            Metric::ApiRequestDuration => "memscope_api_request_duration_seconds",
         }
     }
 
@@ -125,12 +137,16 @@ impl Metric {
             Metric::Checkpoints => "Checkpoints written",
             Metric::JobRunning => "1 while the job runs, 0 once it ended",
             Metric::JobSucceeded => "1 if the job completed, 0 if it failed (set when it ends)",
+            Metric::DaemonJobs => "Jobs known to the daemon, by state",
+            Metric::DaemonSubmissions => "Jobs accepted by the daemon",
+            Metric::ApiRequestDuration => "Seconds to answer an API request",
         }
     }
 
     /// Explicit histogram buckets (histograms are otherwise exported as summaries).
     pub fn buckets(self) -> Option<Vec<f64>> {
         match self {
+            Metric::ApiRequestDuration => Some(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
             Metric::StepDuration => Some(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0]),
             Metric::EpochDuration | Metric::ScoreDuration => {
                 Some(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0])

@@ -84,8 +84,8 @@ impl EventProcessor for MetricsSink {
                 }
             }
             JobEvent::Evaluated { subset, loss, accuracy } => {
-                metrics::gauge!(Metric::EvalLoss.name(), "run" => run.clone(), "subset" => *subset).set(*loss);
-                metrics::gauge!(Metric::EvalAccuracy.name(), "run" => run, "subset" => *subset).set(*accuracy);
+                metrics::gauge!(Metric::EvalLoss.name(), "run" => run.clone(), "subset" => subset.clone()).set(*loss);
+                metrics::gauge!(Metric::EvalAccuracy.name(), "run" => run, "subset" => subset.clone()).set(*accuracy);
             }
             JobEvent::MaskReady { name, mask } => {
                 self.masks.retain(|(n, _)| n != name);

@@ -10,10 +10,13 @@ pub fn default_plugin_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("MEMSCOPE_PLUGIN_PATH")
         .map(|p| std::env::split_paths(&p).filter(|d| !d.as_os_str().is_empty()).collect())
         .unwrap_or_default();
-    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
-        dirs.push(exe_dir);
-    }
+    dirs.extend(executable_dir());
     dirs
+}
+
+/// The directory of the running executable, where the workspace builds the plugins.
+pub fn executable_dir() -> Option<PathBuf> {
+    std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf))
 }
 
 /// File names a plugin called `name` may have.

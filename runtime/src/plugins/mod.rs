@@ -10,7 +10,7 @@ mod instance;
 mod library;
 mod set;
 
-pub use discovery::{default_plugin_dirs, find_plugin, list_plugins};
+pub use discovery::{default_plugin_dirs, executable_dir, find_plugin, list_plugins};
 pub use error::PluginError;
 pub use host_api::{PluginOutputs, PublishedArray};
 pub use library::{load_library, PluginInfo};

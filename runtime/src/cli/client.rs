@@ -1,0 +1,169 @@
+//! The daemon's command-line client: `submit`, `jobs`, `status`, `cancel`, `logs`.
+//! Each is one HTTP request to the API (the same one `curl` would make).
+
+use anyhow::{bail, Context};
+use memscope::daemon::JobView;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Where the daemon is, and how to authenticate.
+#[derive(Debug, clap::Args)]
+pub struct ServerArgs {
+    /// The daemon's URL.
+    #[arg(long, env = "MEMSCOPE_SERVER", default_value = "http://127.0.0.1:7464")]
+    server: String,
+    /// A file holding the daemon's bearer token.
+    #[arg(long, env = "MEMSCOPE_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<PathBuf>,
+}
+
+struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: Option<String>,
+}
+
+/// A response: status and body text.
+struct Reply {
+    status: u16,
+    body: String,
+}
+
+impl Client {
+    fn new(args: &ServerArgs) -> anyhow::Result<Client> {
+        let token = match &args.token_file {
+            Some(file) => Some(
+                std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read the token file {}", file.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .build()
+            .into();
+        Ok(Client { agent, base: args.server.trim_end_matches('/').to_string(), token })
+    }
+
+    fn request(&self, method: &str, path: &str, body: Option<String>) -> anyhow::Result<Reply> {
+        let url = format!("{}{path}", self.base);
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let result = match (method, body) {
+            ("POST", Some(body)) => {
+                let mut request = self.agent.post(&url).header("Content-Type", "application/toml");
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.send(body)
+            }
+            ("DELETE", _) => {
+                let mut request = self.agent.delete(&url);
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.call()
+            }
+            _ => {
+                let mut request = self.agent.get(&url);
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.call()
+            }
+        };
+        let mut response = result.with_context(|| format!("cannot reach the memscope daemon at {} (is it running? see --server)", self.base))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .with_context(|| format!("reading the answer of {url}"))?;
+        Ok(Reply { status, body })
+    }
+
+    /// The body of a 2xx reply, or the daemon's error as an error.
+    fn ok(&self, method: &str, path: &str, body: Option<String>) -> anyhow::Result<String> {
+        let reply = self.request(method, path, body)?;
+        if (200..300).contains(&reply.status) {
+            return Ok(reply.body);
+        }
+        let error: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
+        let message = error["error"].as_str().map(str::to_string).unwrap_or_else(|| reply.body.trim().to_string());
+        let problems: Vec<String> = error["problems"]
+            .as_array()
+            .map(|ps| ps.iter().map(|p| format!("{}: {}", p["key"].as_str().unwrap_or("?"), p["message"].as_str().unwrap_or("?"))).collect())
+            .unwrap_or_default();
+        if problems.is_empty() {
+            bail!("the daemon answered {}: {message}", reply.status)
+        }
+        bail!("the daemon answered {}: {message}: {}", reply.status, problems.join("; "))
+    }
+}
+
+pub fn submit(server: &ServerArgs, config: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let body = Client::new(server)?.ok("POST", "/v1/jobs", Some(text))?;
+    let job: JobView = serde_json::from_str(&body).context("the daemon's answer is not a job")?;
+    println!("{}", job.record.id);
+    eprintln!("queued job {} ({}); follow it with `memscope status {}`", job.record.id, job.record.name, job.record.id);
+    Ok(())
+}
+
+pub fn jobs(server: &ServerArgs) -> anyhow::Result<()> {
+    let body = Client::new(server)?.ok("GET", "/v1/jobs", None)?;
+    let list: Value = serde_json::from_str(&body).context("the daemon's answer is not a job list")?;
+    let jobs: Vec<JobView> = serde_json::from_value(list["jobs"].clone()).context("the daemon's answer is not a job list")?;
+    println!("{:<8} {:<24} {:<10} {:<9} MESSAGE", "ID", "NAME", "STATE", "EPOCH");
+    for job in jobs {
+        let r = &job.record;
+        let epoch = progress_of(&body, &r.id).unwrap_or_default();
+        println!("{:<8} {:<24} {:<10} {:<9} {}", r.id, r.name, r.state.name(), epoch, r.message.as_deref().unwrap_or(""));
+    }
+    Ok(())
+}
+
+/// `epoch/epochs` of a job in a job-list answer, when it reported progress.
+fn progress_of(list: &str, id: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(list).ok()?;
+    let job = value["jobs"].as_array()?.iter().find(|j| j["id"] == id)?;
+    Some(format!("{}/{}", job["progress"]["epoch"].as_u64()?, job["progress"]["epochs"].as_u64()?))
+}
+
+pub fn status(server: &ServerArgs, id: &str, json: bool) -> anyhow::Result<()> {
+    let body = Client::new(server)?.ok("GET", &format!("/v1/jobs/{id}"), None)?;
+    let job: Value = serde_json::from_str(&body).context("the daemon's answer is not a job")?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&job)?);
+        return Ok(());
+    }
+    println!("job {} ({}): {}", id, job["name"].as_str().unwrap_or("?"), job["state"].as_str().unwrap_or("?"));
+    if let Some(p) = job.get("progress").filter(|p| p.is_object()) {
+        let loss = p["loss"].as_f64().map(|l| format!(", loss {l:.4}")).unwrap_or_default();
+        println!("  epoch {}/{}{loss}", p["epoch"], p["epochs"]);
+    }
+    if let Some(message) = job["message"].as_str() {
+        println!("  {message}");
+    }
+    println!("  attempts {}, run directory {}", job["attempts"], job["run_dir"].as_str().unwrap_or("?"));
+    Ok(())
+}
+
+pub fn cancel(server: &ServerArgs, id: &str) -> anyhow::Result<()> {
+    let body = Client::new(server)?.ok("DELETE", &format!("/v1/jobs/{id}"), None)?;
+    let job: JobView = serde_json::from_str(&body).context("the daemon's answer is not a job")?;
+    println!("job {}: {}", id, job.record.message.as_deref().unwrap_or(job.record.state.name()));
+    Ok(())
+}
+
+pub fn logs(server: &ServerArgs, id: &str, tail: Option<usize>) -> anyhow::Result<()> {
+    let path = match tail {
+        Some(n) => format!("/v1/jobs/{id}/logs?tail={n}"),
+        None => format!("/v1/jobs/{id}/logs"),
+    };
+    print!("{}", Client::new(server)?.ok("GET", &path, None)?);
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! The HTTP API (`/v1/...`, `/healthz`, `/readyz`, `/metrics`). Every error is a JSON
+//! body `{"error": ..., "problems": [...]}` with a 4xx or 5xx status.
+
+use super::shared::{Progress, Shared};
+use super::store::{JobRecord, JobState};
+use super::{ApiError, RunnerCommand};
+use crate::metrics::Metric;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Registers every route.
+pub fn routes(routes: &mut web::ServiceConfig) {
+    routes
+        .route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
+        .service(
+            web::scope("/v1")
+                .route("/jobs", web::post().to(submit))
+                .route("/jobs", web::get().to(list))
+                .route("/jobs/{id}", web::get().to(status))
+                .route("/jobs/{id}", web::delete().to(cancel))
+                .route("/jobs/{id}/summary", web::get().to(summary))
+                .route("/jobs/{id}/scores/{scorer}", web::get().to(scores))
+                .route("/jobs/{id}/logs", web::get().to(logs))
+                .route("/jobs/{id}/config", web::get().to(config)),
+        )
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ApiError::NotFound("no such endpoint (the API is described in the README)".into()))
+        }));
+}
+
+/// Requires the bearer token on every endpoint but `/healthz`, and times requests.
+pub async fn guard(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let shared = req.app_data::<web::Data<Shared>>().expect("shared state is registered").clone();
+    if req.path() != "/healthz" {
+        if let Some(token) = shared.settings().token {
+            let given = req
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
+            match given {
+                None => return Err(ApiError::Unauthorized("this daemon requires `Authorization: Bearer <token>`").into()),
+                Some(given) if !same_secret(given.trim(), &token) => {
+                    return Err(ApiError::Unauthorized("wrong bearer token").into())
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.call(req).await?;
+    let status = response.status().as_u16().to_string();
+    metrics::histogram!(Metric::ApiRequestDuration.name(), "method" => method, "status" => status)
+        .record(started.elapsed().as_secs_f64());
+    Ok(response)
+}
+
+/// Compares secrets in time that does not depend on where they differ.
+fn same_secret(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A job as the API shows it: its record, and its progress while it runs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JobView {
+    /// The record.
+    #[serde(flatten)]
+    pub record: JobRecord,
+    /// Live progress, for jobs that ran since the daemon started.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+}
+
+fn view(shared: &Shared, record: JobRecord) -> JobView {
+    let progress = shared.progress.lock().expect("progress lock").get(&record.id).cloned();
+    JobView { record, progress }
+}
+
+fn find(shared: &Shared, id: &str) -> Result<JobRecord, ApiError> {
+    shared.store.lock().expect("store lock").get(id).cloned().ok_or_else(|| ApiError::NotFound(format!("no job `{id}`")))
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+    if shared.accepting() {
+        Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+    } else {
+        Err(ApiError::ShuttingDown)
+    }
+}
+
+async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(shared.metrics.render())
+}
+
+/// `POST /v1/jobs` with the job's TOML as the body: validated completely, stored
+/// durably, then queued. 201 with the job.
+async fn submit(shared: web::Data<Shared>, body: web::Payload) -> Result<HttpResponse, ApiError> {
+    if !shared.accepting() {
+        return Err(ApiError::ShuttingDown);
+    }
+    let settings = shared.settings();
+    let limit = settings.config.max_request_bytes;
+    let bytes = body
+        .to_bytes_limited(limit)
+        .await
+        .map_err(|_| ApiError::TooLarge { limit })?
+        .map_err(|e| ApiError::BadRequest(format!("reading the request body: {e}")))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::BadRequest("the job must be UTF-8 TOML text".into()))?.to_string();
+    let job = settings.policy.check(&text)?;
+    let stored = toml::to_string_pretty(&job).expect("a job config serializes to TOML");
+    let runs_dir = settings.config.runs_dir();
+    let staged = shared.store.lock().expect("store lock").stage(&job.name, &stored, &runs_dir);
+    let staged = web::block(move || staged.write().map(|()| staged))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let record = shared.store.lock().expect("store lock").commit(staged);
+    metrics::counter!(Metric::DaemonSubmissions.name()).increment(1);
+    tracing::info!("job {} ({}) queued", record.id, record.name);
+    let _ = shared.runner.send(RunnerCommand::Wake);
+    Ok(HttpResponse::Created().json(view(&shared, record)))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct JobList {
+    jobs: Vec<JobView>,
+}
+
+async fn list(shared: web::Data<Shared>) -> HttpResponse {
+    let records: Vec<JobRecord> = shared.store.lock().expect("store lock").list().cloned().collect();
+    let jobs = records.into_iter().map(|r| view(&shared, r)).collect();
+    HttpResponse::Ok().json(JobList { jobs })
+}
+
+async fn status(shared: web::Data<Shared>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let record = find(&shared, &id)?;
+    Ok(HttpResponse::Ok().json(view(&shared, record)))
+}
+
+/// `DELETE /v1/jobs/{id}`: a queued job is cancelled at once (200); a running one is
+/// asked to stop at its next step (202); a finished one cannot be (409).
+async fn cancel(shared: web::Data<Shared>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let record = {
+        let mut store = shared.store.lock().expect("store lock");
+        let record = store.get(&id).cloned().ok_or_else(|| ApiError::NotFound(format!("no job `{id}`")))?;
+        match record.state {
+            JobState::Queued => store.update(&id, |r| {
+                r.state = JobState::Cancelled;
+                r.cancel_requested = true;
+                r.finished_at = Some(super::store::now());
+                r.message = Some("cancelled before it started".into());
+            }),
+            JobState::Running => store.update(&id, |r| {
+                r.cancel_requested = true;
+                r.message = Some("cancelling: stops at its next training step".into());
+            }),
+            state => return Err(ApiError::Conflict(format!("job `{id}` is already {}", state.name()))),
+        }
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+    };
+    if record.state == JobState::Running {
+        let _ = shared.runner.send(RunnerCommand::Cancel(record.id.clone()));
+        Ok(HttpResponse::Accepted().json(view(&shared, record)))
+    } else {
+        Ok(HttpResponse::Ok().json(view(&shared, record)))
+    }
+}
+
+fn completed(shared: &Shared, id: &str) -> Result<JobRecord, ApiError> {
+    let record = find(shared, id)?;
+    if record.state != JobState::Completed {
+        return Err(ApiError::Conflict(format!("job `{id}` is {}, not completed", record.state.name())));
+    }
+    Ok(record)
+}
+
+async fn summary(shared: web::Data<Shared>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let record = completed(&shared, &id)?;
+    let path = record.run_dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
+    Ok(HttpResponse::Ok().content_type("application/json").body(text))
+}
+
+#[derive(Debug, Deserialize)]
+struct ScoresQuery {
+    /// `npy` (default) or `json`.
+    format: Option<String>,
+}
+
+/// `GET /v1/jobs/{id}/scores/{scorer}`: the `.npy` file, or `?format=json` for
+/// `{"scorer", "values"}`.
+async fn scores(shared: web::Data<Shared>, path: web::Path<(String, String)>, query: web::Query<ScoresQuery>) -> Result<HttpResponse, ApiError> {
+    let (id, scorer) = path.into_inner();
+    if scorer.is_empty() || !scorer.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(ApiError::BadRequest(format!("`{scorer}` is not a score name (letters, digits, - and _)")));
+    }
+    let record = completed(&shared, &id)?;
+    let file = record.run_dir.join("scores").join(format!("{scorer}.npy"));
+    if !file.is_file() {
+        let known: Vec<String> = std::fs::read_dir(record.run_dir.join("scores"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".npy")).map(str::to_string))
+            .filter(|n| !n.ends_with("_epochs"))
+            .collect();
+        return Err(ApiError::NotFound(format!("job `{id}` has no score `{scorer}` (it has: {})", known.join(", "))));
+    }
+    match query.format.as_deref().unwrap_or("npy") {
+        "npy" => {
+            let bytes = std::fs::read(&file).map_err(|e| ApiError::Internal(format!("{}: {e}", file.display())))?;
+            Ok(HttpResponse::Ok().content_type("application/octet-stream").body(bytes))
+        }
+        "json" => {
+            let values = web::block(move || read_scores(&file))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))?
+                .map_err(ApiError::Internal)?;
+            Ok(HttpResponse::Ok().json(serde_json::json!({"scorer": scorer, "values": values})))
+        }
+        other => Err(ApiError::BadRequest(format!("unknown format `{other}`: use npy or json"))),
+    }
+}
+
+fn read_scores(file: &std::path::Path) -> Result<Vec<f32>, String> {
+    let tensor = tch::Tensor::read_npy(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    Vec::<f32>::try_from(&tensor.flatten(0, -1).to_kind(tch::Kind::Float)).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+#[derive(Debug, Deserialize)]
+struct LogsQuery {
+    /// Only the last N lines.
+    tail: Option<usize>,
+}
+
+async fn logs(shared: web::Data<Shared>, id: web::Path<String>, query: web::Query<LogsQuery>) -> Result<HttpResponse, ApiError> {
+    find(&shared, &id)?;
+    let path = shared.store.lock().expect("store lock").log_path(&id);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let text = match query.tail {
+        Some(n) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(n)..].join("\n") + "\n"
+        }
+        None => text,
+    };
+    Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text))
+}
+
+async fn config(shared: web::Data<Shared>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    find(&shared, &id)?;
+    let path = shared.store.lock().expect("store lock").config_path(&id);
+    let text = std::fs::read_to_string(&path).map_err(|e| ApiError::Internal(format!("{}: {e}", path.display())))?;
+    Ok(HttpResponse::Ok().content_type("application/toml").body(text))
+}
+
+/// The shared state as handlers receive it.
+pub fn data(shared: Arc<Shared>) -> web::Data<Shared> {
+    web::Data::from(shared)
+}

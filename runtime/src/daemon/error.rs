@@ -1,0 +1,126 @@
+//! Errors of the daemon: why it could not start, and what an API request gets back.
+
+use crate::config::Problem;
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// Why the daemon could not start or had to stop.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The config is unusable.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A file or directory of the state could not be used.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Another daemon holds the state directory.
+    #[error("{path} is in use by another memscope daemon (its lock is held)")]
+    StateLocked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A job record in the state directory is unreadable.
+    #[error("job record {path}: {message}")]
+    Record {
+        /// The record file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The HTTP server could not bind or failed.
+    #[error("HTTP server on {addr}: {source}")]
+    Server {
+        /// The listen address.
+        addr: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The metrics recorder could not be installed.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+}
+
+impl DaemonError {
+    /// An I/O error on `path`.
+    pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        DaemonError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// What an API request gets when it cannot be served: a status code and a JSON body
+/// `{"error": "...", "problems": [{"key", "message"}]}`.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The submitted job is not valid TOML, does not fit the schema, or breaks a rule.
+    #[error("invalid job: {message}")]
+    InvalidJob {
+        /// The summary line.
+        message: String,
+        /// Every problem, where the config parsed far enough to list them.
+        problems: Vec<Problem>,
+    },
+    /// The request body is larger than `max_request_bytes`.
+    #[error("request body larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// No or wrong bearer token.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// No such job, or no such file of a job.
+    #[error("{0}")]
+    NotFound(String),
+    /// The job is not in a state where this makes sense.
+    #[error("{0}")]
+    Conflict(String),
+    /// A request that cannot be understood (a bad query, a body that is not UTF-8).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The daemon is shutting down.
+    #[error("the daemon is shutting down and accepts no new jobs")]
+    ShuttingDown,
+    /// Something on the daemon's side failed (a file could not be written).
+    #[error("{0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: String,
+    #[serde(skip_serializing_if = "<[Problem]>::is_empty")]
+    problems: &'a [Problem],
+}
+
+impl actix_web::ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidJob { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let problems = match self {
+            ApiError::InvalidJob { problems, .. } => problems.as_slice(),
+            _ => &[],
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(ErrorBody { error: self.to_string(), problems })
+    }
+}

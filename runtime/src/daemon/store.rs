@@ -1,0 +1,284 @@
+//! The persistent job queue: one directory per job under `<state_dir>/jobs/<id>/` with
+//! the job as submitted (`job.toml`), its record (`record.json`) and its log
+//! (`log.txt`). Every write is atomic (temp file, fsync, rename), so a crash at any
+//! point leaves each job either fully submitted or absent, and its record readable.
+
+use super::DaemonError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    /// Waiting for a slot (or to resume after a restart).
+    Queued,
+    /// Its process is training or scoring.
+    Running,
+    /// Finished; summary and scores are in the run directory.
+    Completed,
+    /// Ended with an error (see `message` and the log).
+    Failed,
+    /// Cancelled by a user.
+    Cancelled,
+}
+
+impl JobState {
+    /// Whether the job will not change any more.
+    pub fn is_final(self) -> bool {
+        matches!(self, JobState::Completed | JobState::Failed | JobState::Cancelled)
+    }
+
+    /// Every state, for the per-state job gauge.
+    pub const ALL: [JobState; 5] =
+        [JobState::Queued, JobState::Running, JobState::Completed, JobState::Failed, JobState::Cancelled];
+
+    /// The state's name, as in JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Completed => "completed",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// What the daemon remembers about a job across restarts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// Zero-padded sequence number, in submission order.
+    pub id: String,
+    /// The job's `name`.
+    pub name: String,
+    /// Where it is.
+    pub state: JobState,
+    /// Unix seconds.
+    pub submitted_at: f64,
+    /// Unix seconds of the latest start (or resume).
+    pub started_at: Option<f64>,
+    /// Unix seconds.
+    pub finished_at: Option<f64>,
+    /// How many times a process was started for it (resumes after a restart count).
+    pub attempts: u32,
+    /// How it ended, or why it waits.
+    pub message: Option<String>,
+    /// Its run directory.
+    pub run_dir: PathBuf,
+    /// A user asked to cancel it while it ran.
+    #[serde(default)]
+    pub cancel_requested: bool,
+}
+
+/// All jobs, in memory and on disk.
+#[derive(Debug)]
+pub struct Store {
+    jobs_dir: PathBuf,
+    jobs: BTreeMap<String, JobRecord>,
+    next: u64,
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+impl Store {
+    /// Opens (or creates) the queue under `state_dir`. Jobs that were running when the
+    /// daemon stopped are queued again to resume from their checkpoints, except those
+    /// whose run had in fact completed, or that a user had cancelled.
+    pub fn open(state_dir: &Path) -> Result<Store, DaemonError> {
+        let jobs_dir = state_dir.join("jobs");
+        std::fs::create_dir_all(&jobs_dir).map_err(|e| DaemonError::io(&jobs_dir, e))?;
+        let mut store = Store { jobs_dir: jobs_dir.clone(), jobs: BTreeMap::new(), next: 1 };
+        for entry in std::fs::read_dir(&jobs_dir).map_err(|e| DaemonError::io(&jobs_dir, e))? {
+            let path = entry.map_err(|e| DaemonError::io(&jobs_dir, e))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
+            if name.starts_with(".tmp-") {
+                // A submission that crashed before its rename: it was never acknowledged.
+                let _ = std::fs::remove_dir_all(&path);
+                continue;
+            }
+            let Ok(number) = name.parse::<u64>() else { continue };
+            let record_path = path.join("record.json");
+            let text = std::fs::read_to_string(&record_path).map_err(|e| DaemonError::io(&record_path, e))?;
+            let record: JobRecord = serde_json::from_str(&text)
+                .map_err(|e| DaemonError::Record { path: record_path.clone(), message: e.to_string() })?;
+            store.next = store.next.max(number + 1);
+            store.jobs.insert(record.id.clone(), record);
+        }
+        let interrupted: Vec<String> =
+            store.jobs.values().filter(|r| r.state == JobState::Running).map(|r| r.id.clone()).collect();
+        for id in interrupted {
+            store.update(&id, |r| {
+                if r.run_dir.join("summary.json").exists() {
+                    r.state = JobState::Completed;
+                    r.finished_at = Some(now());
+                    r.message = Some("completed (found after a restart)".into());
+                } else if r.cancel_requested {
+                    r.state = JobState::Cancelled;
+                    r.finished_at = Some(now());
+                    r.message = Some("cancelled".into());
+                } else {
+                    r.state = JobState::Queued;
+                    r.message = Some("interrupted by a daemon stop; resumes from its last checkpoint".into());
+                }
+            })?;
+        }
+        Ok(store)
+    }
+
+    /// Reserves the id of a new job and stages its files: `config_text` (validated)
+    /// and a queued record, with its run directory under `runs_dir`. Staging writes
+    /// and syncs files without the caller holding the store, so that concurrent
+    /// submissions share the disk's sync time; [`Store::commit`] then publishes it.
+    pub fn stage(&mut self, name: &str, config_text: &str, runs_dir: &Path) -> StagedJob {
+        let id = format!("{:06}", self.next);
+        self.next += 1;
+        let record = JobRecord {
+            id: id.clone(),
+            name: name.to_string(),
+            state: JobState::Queued,
+            submitted_at: now(),
+            started_at: None,
+            finished_at: None,
+            attempts: 0,
+            message: None,
+            run_dir: runs_dir.join(format!("{id}-{name}")),
+            cancel_requested: false,
+        };
+        StagedJob { staging: self.jobs_dir.join(format!(".tmp-{id}")), dir: self.dir(&id), record, config: config_text.to_string() }
+    }
+
+    /// Makes a staged job part of the queue.
+    pub fn commit(&mut self, staged: StagedJob) -> JobRecord {
+        self.jobs.insert(staged.record.id.clone(), staged.record.clone());
+        staged.record
+    }
+
+    /// Records a new queued job in one call (stage, write, commit). Durable when this
+    /// returns.
+    pub fn create(&mut self, name: &str, config_text: &str, runs_dir: &Path) -> Result<JobRecord, DaemonError> {
+        let staged = self.stage(name, config_text, runs_dir);
+        staged.write()?;
+        Ok(self.commit(staged))
+    }
+
+    /// Changes a job's record and writes it; returns the new record.
+    pub fn update(&mut self, id: &str, change: impl FnOnce(&mut JobRecord)) -> Result<JobRecord, DaemonError> {
+        let path = self.dir(id).join("record.json");
+        let record = self.jobs.get_mut(id).ok_or_else(|| DaemonError::Record {
+            path: path.clone(),
+            message: "no such job".into(),
+        })?;
+        let mut changed = record.clone();
+        change(&mut changed);
+        write_synced(&path, &record_json(&changed))?;
+        *record = changed.clone();
+        Ok(changed)
+    }
+
+    /// A job's record.
+    pub fn get(&self, id: &str) -> Option<&JobRecord> {
+        self.jobs.get(id)
+    }
+
+    /// Every job, oldest first.
+    pub fn list(&self) -> impl Iterator<Item = &JobRecord> {
+        self.jobs.values()
+    }
+
+    /// The job's directory in the state.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.jobs_dir.join(id)
+    }
+
+    /// The job as submitted (validated, paths resolved).
+    pub fn config_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join("job.toml")
+    }
+
+    /// What the job's processes wrote to stderr.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.dir(id).join("log.txt")
+    }
+}
+
+/// A new job whose id is reserved, not yet in the queue.
+#[derive(Debug)]
+pub struct StagedJob {
+    staging: PathBuf,
+    dir: PathBuf,
+    record: JobRecord,
+    config: String,
+}
+
+impl StagedJob {
+    /// Writes the job's directory atomically: files in a temp directory, synced, then
+    /// renamed into place and the parent synced. Durable when this returns; a crash
+    /// before the rename leaves a temp directory that the next start removes.
+    pub fn write(&self) -> Result<(), DaemonError> {
+        let _ = std::fs::remove_dir_all(&self.staging);
+        std::fs::create_dir(&self.staging).map_err(|e| DaemonError::io(&self.staging, e))?;
+        write_synced(&self.staging.join("job.toml"), self.config.as_bytes())?;
+        write_synced(&self.staging.join("record.json"), &record_json(&self.record))?;
+        std::fs::rename(&self.staging, &self.dir).map_err(|e| DaemonError::io(&self.dir, e))?;
+        sync_dir(self.dir.parent().expect("a job directory has a parent"))
+    }
+}
+
+fn record_json(record: &JobRecord) -> Vec<u8> {
+    serde_json::to_vec_pretty(record).expect("a job record serializes")
+}
+
+/// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), DaemonError> {
+    let temp = path.with_extension("tmp");
+    let mut file = File::create(&temp).map_err(|e| DaemonError::io(&temp, e))?;
+    file.write_all(bytes).and_then(|_| file.sync_all()).map_err(|e| DaemonError::io(&temp, e))?;
+    std::fs::rename(&temp, path).map_err(|e| DaemonError::io(path, e))
+}
+
+fn sync_dir(dir: &Path) -> Result<(), DaemonError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| DaemonError::io(dir, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_survive_reopening_and_interrupted_ones_are_queued_again() {
+        let state = tempfile::tempdir().unwrap();
+        let runs = state.path().join("runs");
+        let mut store = Store::open(state.path()).unwrap();
+        let a = store.create("a", "name = \"a\"\n", &runs).unwrap();
+        let b = store.create("b", "name = \"b\"\n", &runs).unwrap();
+        assert_eq!((a.id.as_str(), b.id.as_str()), ("000001", "000002"));
+        store.update(&a.id, |r| r.state = JobState::Running).unwrap();
+        drop(store);
+
+        let store = Store::open(state.path()).unwrap();
+        let states: Vec<_> = store.list().map(|r| (r.id.clone(), r.state)).collect();
+        assert_eq!(states, [("000001".into(), JobState::Queued), ("000002".into(), JobState::Queued)]);
+        assert!(store.get("000001").unwrap().message.as_deref().unwrap().contains("resumes"));
+        assert_eq!(std::fs::read_to_string(store.config_path("000002")).unwrap(), "name = \"b\"\n");
+    }
+
+    #[test]
+    fn ids_keep_increasing_after_a_restart_and_half_written_jobs_are_dropped() {
+        let state = tempfile::tempdir().unwrap();
+        let runs = state.path().join("runs");
+        let mut store = Store::open(state.path()).unwrap();
+        store.create("a", "", &runs).unwrap();
+        std::fs::create_dir(state.path().join("jobs/.tmp-000002")).unwrap();
+        drop(store);
+        let mut store = Store::open(state.path()).unwrap();
+        assert!(!state.path().join("jobs/.tmp-000002").exists());
+        assert_eq!(store.create("b", "", &runs).unwrap().id, "000002");
+    }
+}

@@ -1,0 +1,223 @@
+//! A real `memscope daemon` process for the end-to-end tests: its own loopback port
+//! and state directory, an HTTP client for its API, and kill/terminate/restart.
+
+use crate::{memscope_bin, Finished};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running daemon. Killed when dropped.
+pub struct Daemon {
+    child: Option<Child>,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Its directory: `daemon.toml`, `state/`, `daemon.log`.
+    pub dir: PathBuf,
+    agent: ureq::Agent,
+    env: Vec<(String, String)>,
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Body text.
+    pub body: String,
+}
+
+impl Reply {
+    /// The body as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Daemon {
+    /// Starts a daemon in `dir` with `settings` (daemon.toml lines) on a free port.
+    pub fn start(dir: &Path, settings: &str) -> Daemon {
+        Daemon::start_with_env(dir, settings, &[])
+    }
+
+    /// Like `start`, with extra environment variables for the daemon process.
+    pub fn start_with_env(dir: &Path, settings: &str, env: &[(&str, &str)]) -> Daemon {
+        let port = free_port();
+        let text = format!("listen = \"127.0.0.1:{port}\"\nstate_dir = \"state\"\n{settings}");
+        std::fs::write(dir.join("daemon.toml"), text).unwrap();
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .into();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut daemon = Daemon { child: None, url: format!("http://127.0.0.1:{port}"), dir: dir.to_path_buf(), agent, env };
+        daemon.restart();
+        daemon
+    }
+
+    /// (Re)starts the process on the same config and state; waits for `/healthz`.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "the daemon is still running");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("daemon.log")).unwrap();
+        let child = Command::new(memscope_bin())
+            .args(["daemon", "--config"])
+            .arg(self.dir.join("daemon.toml"))
+            .current_dir(&self.dir)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("MEMSCOPE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.child.as_mut().unwrap().try_wait() {
+                panic!("the daemon exited with {status}:\n{}", self.log());
+            }
+            if self.get("/healthz").map(|r| r.status == 200).unwrap_or(false) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "the daemon did not come up:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The daemon's own log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// `kill -9`, and wait for the process to be gone.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends a signal (`TERM`, `HUP`, ...).
+    pub fn signal(&self, name: &str) {
+        let ok = Command::new("kill").arg(format!("-{name}")).arg(self.pid().to_string()).status().unwrap().success();
+        assert!(ok, "kill -{name} failed");
+    }
+
+    /// SIGTERM, then the exit status (within `timeout`).
+    pub fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        self.signal("TERM");
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("the daemon did not exit within {timeout:?} of SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Reply, ureq::Error> {
+        let mut response = result?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().with_config().limit(1 << 30).read_to_string()?;
+        Ok(Reply { status, body })
+    }
+
+    /// `GET path`, optionally with a bearer token.
+    pub fn get_with(&self, path: &str, token: Option<&str>) -> Result<Reply, ureq::Error> {
+        let mut request = self.agent.get(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        Self::finish(request.call())
+    }
+
+    /// `GET path` of a binary body.
+    pub fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
+        let mut response = self.agent.get(format!("{}{path}", self.url)).call().unwrap();
+        let status = response.status().as_u16();
+        (status, response.body_mut().with_config().limit(1 << 30).read_to_vec().unwrap())
+    }
+
+    /// `GET path`.
+    pub fn get(&self, path: &str) -> Result<Reply, ureq::Error> {
+        self.get_with(path, None)
+    }
+
+    /// `POST path` with a body.
+    pub fn post_with(&self, path: &str, body: &str, token: Option<&str>) -> Reply {
+        let mut request = self.agent.post(format!("{}{path}", self.url));
+        if let Some(t) = token {
+            request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        Self::finish(request.send(body)).unwrap()
+    }
+
+    /// `POST /v1/jobs` with a job config.
+    pub fn submit(&self, job: &str) -> Reply {
+        self.post_with("/v1/jobs", job, None)
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> Reply {
+        Self::finish(self.agent.delete(format!("{}{path}", self.url)).call()).unwrap()
+    }
+
+    /// `memscope ARGS --server URL`.
+    pub fn cli(&self, args: &[&str]) -> Finished {
+        let output = Command::new(memscope_bin())
+            .args(args)
+            .args(["--server", &self.url])
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        Finished { output }
+    }
+
+    /// The job as `GET /v1/jobs/{id}` shows it.
+    pub fn job(&self, id: &str) -> Value {
+        let reply = self.get(&format!("/v1/jobs/{id}")).unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        reply.json()
+    }
+
+    /// Polls the job until `done(job)` holds; panics with the logs after `timeout`.
+    pub fn wait_for(&self, id: &str, timeout: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let job = self.job(id);
+            if done(&job) {
+                return job;
+            }
+            if Instant::now() > deadline {
+                let log = self.get(&format!("/v1/jobs/{id}/logs")).map(|r| r.body).unwrap_or_default();
+                panic!("job {id} did not get there in {timeout:?}: {job}\njob log:\n{log}\ndaemon log:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Waits until the job reached a final state and returns it.
+    pub fn wait_done(&self, id: &str, timeout: Duration) -> Value {
+        self.wait_for(id, timeout, |j| ["completed", "failed", "cancelled"].contains(&j["state"].as_str().unwrap_or("")))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
