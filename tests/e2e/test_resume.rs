@@ -70,3 +70,60 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_result() {
     let acc = |d: &Path| read_summary(d)["train_accuracy"].as_f64().unwrap();
     assert!((acc(&whole_dir) - acc(&run_dir)).abs() < 1e-9);
 }
+
+/// Ctrl-C between checkpoints: the run writes the last finished epoch before it stops,
+/// so `--resume` continues from there, not from the older checkpoint.
+#[test]
+fn an_interrupted_run_checkpoints_its_last_epoch_and_resumes_to_the_same_result() {
+    use std::io::BufRead;
+    let out = tempfile::tempdir().unwrap();
+    let config = repo_root().join("configs/digits.toml");
+    let (config, outs) = (config.to_str().unwrap(), out.path().to_str().unwrap());
+    let sets = ["train.epochs=10", "checkpoint.every=5", "threads=2", "model.arch=\"mlp\""];
+    let run_args = |name: &str| -> Vec<String> {
+        let mut a: Vec<String> = vec!["run".into(), config.into(), "--out".into(), outs.into(), "--quiet".into()];
+        for s in sets.iter().map(|s| s.to_string()).chain([format!("name={name}")]) {
+            a.extend(["--set".into(), s]);
+        }
+        a
+    };
+    memscope(&repo_root(), &run_args("whole").iter().map(String::as_str).collect::<Vec<_>>()).success();
+
+    let mut child = Command::new(memscope_bin())
+        .args(run_args("stopped"))
+        .arg("--events-json")
+        .current_dir(repo_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait (on the job's own events) until epoch 3 has ended, then press Ctrl-C.
+    let events = std::io::BufReader::new(child.stdout.take().unwrap());
+    for line in events.lines() {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["event"] == "train_epoch_end" && event["epoch"].as_u64().unwrap() >= 2 {
+            break;
+        }
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "an interrupted run exits non-zero");
+
+    let run_dir = out.path().join("stopped");
+    let written: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written.len(), 1, "{written:?}");
+    let at: usize = written[0].strip_prefix("epoch-").unwrap().parse().unwrap();
+    assert!((3..5).contains(&at), "the stop wrote epoch {at}, between the cadence's checkpoints (5, 10)");
+
+    memscope(&repo_root(), &["run", "--resume", run_dir.to_str().unwrap(), "--quiet"]).success();
+    assert_eq!(read_summary(&run_dir)["resumed_at_epoch"].as_u64().unwrap() as usize, at);
+    let whole_dir = out.path().join("whole");
+    for file in ["scores/loss.npy", "scores/eval_loss.npy", "scores/curvature.npy"] {
+        let (a, _) = read_npy_f32(&whole_dir.join(file));
+        let (b, _) = read_npy_f32(&run_dir.join(file));
+        assert_close(&a, &b, file);
+    }
+}

@@ -21,6 +21,14 @@ use tch::{Device, Kind, Reduction, Tensor};
 /// the device).
 const RUNNING_EVERY: usize = 10;
 
+/// Copies of what a checkpoint at an epoch's end holds, taken when no checkpoint was
+/// due then.
+struct EpochBoundary {
+    state: CheckpointState,
+    model: Vec<(String, Tensor)>,
+    optimizer: Vec<(String, Tensor)>,
+}
+
 /// Everything the trainer needs.
 pub struct TrainerSetup {
     /// The job.
@@ -151,6 +159,10 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
         config.train.prefetch,
     );
     let mut epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
+    // The state at the end of the newest epoch that no checkpoint holds yet, so that a
+    // stop (Ctrl-C, a cancel, a daemon shutdown) can still write it: a stopped job
+    // then loses at most the epoch it was in, whatever `checkpoint.every` is.
+    let mut unsaved: Option<EpochBoundary> = None;
 
     for epoch in start_epoch..epochs {
         let lr = learning_rate(&config.train, epoch);
@@ -160,6 +172,20 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
         let mut seen = 0usize;
         loop {
             if cancel.load(Ordering::Relaxed) {
+                if let Some(boundary) = unsaved.take() {
+                    // The scorer holds only snapshots up to that epoch: wait for them.
+                    let report = scorer.report()?;
+                    let mut saved = boundary.state;
+                    saved.score_seconds = report.seconds;
+                    saved.scored_samples = report.scored_samples;
+                    let mut tensors = loss_table.to_tensors();
+                    for table in &report.tables {
+                        tensors.extend(table.to_tensors());
+                    }
+                    let path = checkpoints.write(&saved, &boundary.model, &boundary.optimizer, &tensors)?;
+                    tracing::info!("stopping: wrote a checkpoint at epoch {}", saved.epochs_done);
+                    events.do_send(JobEvent::CheckpointWritten { epochs_done: saved.epochs_done, path });
+                }
                 return Err(JobError::Cancelled { epochs_done: state.epochs_done, run_dir });
             }
             let batch = loader.batches.recv().map_err(|_| JobError::Panicked {
@@ -233,8 +259,15 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
             for table in &report.tables {
                 tensors.extend(table.to_tensors());
             }
-            let path = checkpoints.write(&state, &network, &optimizer, &tensors)?;
+            let path = checkpoints.write(&state, &network.variables(), &optimizer.state(), &tensors)?;
             events.do_send(JobEvent::CheckpointWritten { epochs_done: state.epochs_done, path });
+            unsaved = None;
+        } else if every > 0 {
+            unsaved = Some(EpochBoundary {
+                state: state.clone(),
+                model: network.snapshot(epoch).variables,
+                optimizer: optimizer.state().into_iter().map(|(name, t)| (name, t.copy())).collect(),
+            });
         }
     }
     drop(loader);

@@ -80,8 +80,8 @@ impl Checkpoints {
     pub fn write(
         &self,
         state: &CheckpointState,
-        network: &Network,
-        optimizer: &Optimizer,
+        model: &[(String, Tensor)],
+        optimizer: &[(String, Tensor)],
         scores: &[(String, Tensor)],
     ) -> Result<PathBuf, ModelError> {
         let name = format!("epoch-{:06}", state.epochs_done);
@@ -93,8 +93,8 @@ impl Checkpoints {
         }
         std::fs::create_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
 
-        network.save(&tmp.join(MODEL_FILE))?;
-        Tensor::write_safetensors(&optimizer.state(), tmp.join(OPTIMIZER_FILE))?;
+        Tensor::write_safetensors(model, tmp.join(MODEL_FILE))?;
+        Tensor::write_safetensors(optimizer, tmp.join(OPTIMIZER_FILE))?;
         Tensor::write_safetensors(scores, tmp.join(SCORES_FILE))?;
         let json = serde_json::to_vec_pretty(state).expect("checkpoint state serializes");
         std::fs::write(tmp.join(STATE_FILE), json).map_err(|e| io(&tmp, e))?;

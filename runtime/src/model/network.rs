@@ -70,6 +70,13 @@ impl Network {
         self.parameters().iter().map(|p| p.numel() as i64).sum()
     }
 
+    /// Every variable by name, sorted (shallow: they share storage with the network).
+    pub fn variables(&self) -> Vec<(String, Tensor)> {
+        let mut variables: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        variables.sort_by(|a, b| a.0.cmp(&b.0));
+        variables
+    }
+
     /// Deep copies of every variable, detached from autograd.
     pub fn snapshot(&self, epoch: usize) -> Snapshot {
         let mut variables: Vec<(String, Tensor)> =
