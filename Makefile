@@ -19,7 +19,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-deps setup build lint bench-train bench-score fetch-data clean-runs
+.PHONY: run test test-deps setup build lint bench bench-deps bench-train bench-score fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -47,6 +47,17 @@ build: setup
 
 lint: setup
 	cargo clippy $(CARGO_FLAGS) --all-targets -- -D warnings
+
+# Every benchmark side by side with PyTorch eager (training, runtime overhead, curvature
+# scoring, end to end, memory) on digits and, when fetched, MNIST: prints the table and
+# writes bench/results.json and BENCHMARKS.md. Run on an idle machine.
+bench: build bench-deps
+	cargo build --release --example bare_train
+	$(VENV)/bin/python bench/bench.py --markdown BENCHMARKS.md
+
+# The reference scripts read memscope's safetensors checkpoints.
+bench-deps: setup
+	@$(VENV)/bin/python -c 'import safetensors' 2>/dev/null || $(VENV)/bin/pip install --quiet --disable-pip-version-check safetensors
 
 # Training throughput of the reference cnn on digits: memscope vs PyTorch eager, same
 # machine, same thread count, one after the other.

@@ -65,3 +65,25 @@ def load_idx(images_path, labels_path):
         raise ValueError(f"{labels_path}: {n_labels} labels for {n} images in {images_path}")
     y = torch.from_numpy(np.frombuffer(raw, dtype=np.uint8, offset=off).astype(np.int64))
     return x, y
+
+
+def add_data_args(p):
+    """The dataset options every reference script takes, as memscope's [data]."""
+    p.add_argument("--data", choices=["digits", "idx"], default="digits")
+    p.add_argument("--images", help="IDX images file (raw or gzip), for --data idx")
+    p.add_argument("--labels", help="IDX labels file (raw or gzip), for --data idx")
+    p.add_argument("--limit", type=int, default=0, help="only the first N training samples (as memscope's data.limit)")
+
+
+def load_data_args(args):
+    """(x, y, name) for the options of add_data_args."""
+    if args.data == "digits":
+        x, y, name = *load_digits(), "digits"
+    else:
+        if not (args.images and args.labels):
+            raise SystemExit("--data idx requires --images and --labels")
+        x, y = load_idx(args.images, args.labels)
+        name = f"idx:{args.images}"
+    if args.limit > 0:
+        x, y = x[: args.limit].contiguous(), y[: args.limit].contiguous()
+    return x, y, name

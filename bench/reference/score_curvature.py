@@ -43,7 +43,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import load_digits
+from common import add_data_args, load_data_args
 
 
 def log(*args):
@@ -52,7 +52,8 @@ def log(*args):
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", required=True, help="memscope model.safetensors (cnn on digits)")
+    p.add_argument("--weights", required=True, help="memscope model.safetensors (cnn)")
+    add_data_args(p)
     p.add_argument("--variant", choices=["published", "stacked"], required=True)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--draws", type=int, default=10)
@@ -96,11 +97,11 @@ class Cnn(nn.Module):
         return self.fc2(x)
 
 
-def load_model(path, inplace):
+def load_model(path, inplace, height=8, width=8):
     from safetensors.torch import load_file
 
     state = load_file(path)
-    model = Cnn(inplace=inplace)
+    model = Cnn(height, width, inplace=inplace)
     model.load_state_dict(state, strict=True)  # any missing/unexpected/misshaped tensor is an error
     return model.eval()
 
@@ -166,9 +167,9 @@ def main():
     torch.set_num_threads(args.threads)
     torch.set_num_interop_threads(args.threads)
 
-    x, y = load_digits()
+    x, y, _ = load_data_args(args)
     stacked = args.variant == "stacked"
-    model = load_model(args.weights, inplace=stacked)
+    model = load_model(args.weights, inplace=stacked, height=x.shape[2], width=x.shape[3])
     if stacked:
         # Only input gradients are needed: freezing the weights keeps autograd from
         # computing (and the engine from even considering) weight gradients.

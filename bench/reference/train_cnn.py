@@ -31,7 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from common import load_digits, load_idx
+from common import add_data_args, load_data_args
 
 
 def log(*args):
@@ -40,9 +40,7 @@ def log(*args):
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", choices=["digits", "idx"], default="digits")
-    p.add_argument("--images", help="IDX images file (raw or gzip), for --data idx")
-    p.add_argument("--labels", help="IDX labels file (raw or gzip), for --data idx")
+    add_data_args(p)
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=0.05)
@@ -93,12 +91,7 @@ def main():
     torch.set_num_interop_threads(args.threads)
     torch.manual_seed(args.seed)
 
-    if args.data == "digits":
-        x, y = load_digits()
-        data_name = "digits"
-    else:
-        x, y = load_idx(args.images, args.labels)
-        data_name = f"idx:{args.images}"
+    x, y, data_name = load_data_args(args)
     n, _, height, width = x.shape
     log(f"data: {data_name} x={tuple(x.shape)} y={tuple(y.shape)}")
 

@@ -1,11 +1,17 @@
-//! A bare tch training loop on the embedded digits: no actors, channels or loader
-//! thread, the same network and optimizer. It is the baseline for measuring the
-//! runtime's own overhead (compare with `memscope run configs/bench-digits.toml`).
+//! A bare tch training loop: no actors, channels, loader thread or plugins, the same
+//! data, network and optimizer as a job config. It is the baseline for measuring the
+//! runtime's own overhead (compare with `memscope run` on the same config, which
+//! `bench/bench.py` does).
 //!
-//!     cargo run --release --example bare_train -- [EPOCHS] [THREADS]
+//!     cargo run --release --example bare_train -- [EPOCHS] [THREADS] [CONFIG [KEY=VALUE...]]
+//!
+//! CONFIG defaults to configs/bench-digits.toml; KEY=VALUE are `--set` overrides.
+//! Prints one JSON line.
 
-use memscope::config::{Arch, DataConfig, DataFormat, TrainConfig};
+use memscope::config::load_job_file;
+use memscope::data::load_data;
 use memscope::model::{Network, Optimizer};
+use std::path::PathBuf;
 use std::time::Instant;
 use tch::{Device, Kind, Reduction, Tensor};
 
@@ -13,25 +19,20 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let epochs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
     let threads: i32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2);
+    let config = args.get(3).map(PathBuf::from).unwrap_or_else(|| "configs/bench-digits.toml".into());
+    let overrides: Vec<String> = args.iter().skip(4).cloned().collect();
+    let job = load_job_file(&config, &overrides).unwrap_or_else(|e| panic!("{e}"));
     tch::set_num_threads(threads);
-    tch::manual_seed(0);
-    let config = DataConfig {
-        format: DataFormat::Digits,
-        path: None,
-        labels: None,
-        test_path: None,
-        test_labels: None,
-        classes: None,
-        limit: 0,
-        augment: Default::default(),
-    };
-    let data = memscope::data::load_data(&config).expect("embedded digits").train;
+    tch::manual_seed(job.seed as i64);
+
+    let data = load_data(&job.data).unwrap_or_else(|e| panic!("{e}")).train;
     let n = data.len() as i64;
-    let x = Tensor::from_slice(&data.images).view([n, 1, 8, 8]);
+    let s = data.shape;
+    let x = Tensor::from_slice(&data.images).view([n, s.channels as i64, s.height as i64, s.width as i64]);
     let y = Tensor::from_slice(&data.labels);
-    let net = Network::new(Arch::Cnn, data.shape, 10, Device::Cpu);
-    let train = TrainConfig::default();
-    let mut opt = Optimizer::new(&train, net.parameters());
+    let net = Network::new(job.model.arch, data.shape, data.classes, Device::Cpu);
+    let train = &job.train;
+    let mut opt = Optimizer::new(train, net.parameters());
     let start = Instant::now();
     for _ in 0..epochs {
         let perm = Tensor::randperm(n, (Kind::Int64, Device::Cpu));
@@ -43,6 +44,9 @@ fn main() {
             opt.step(train.lr, &grads).expect("sgd step");
         }
     }
-    let s = start.elapsed().as_secs_f64();
-    println!("bare tch loop: {:.0} samples/s ({s:.2}s, {epochs} epochs, {threads} threads)", (n as usize * epochs) as f64 / s);
+    let seconds = start.elapsed().as_secs_f64();
+    println!(
+        "{{\"impl\": \"bare-tch\", \"samples\": {n}, \"epochs\": {epochs}, \"threads\": {threads}, \"train_seconds\": {seconds}, \"samples_per_second\": {}}}",
+        (n as usize * epochs) as f64 / seconds
+    );
 }

@@ -383,3 +383,34 @@ fn two_hundred_concurrent_submissions_are_each_queued_exactly_once() {
     daemon.restart();
     check(&daemon);
 }
+
+#[test]
+fn command_line_overrides_apply_and_binding_beyond_loopback_without_a_token_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = dir.path().join("daemon.log");
+    let mut child = std::process::Command::new(memscope_tests::memscope_bin())
+        .args(["daemon", "--listen", &format!("0.0.0.0:{port}"), "--state-dir"])
+        .arg(dir.path().join("elsewhere"))
+        .env("MEMSCOPE_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !dir.path().join("elsewhere/daemon.lock").exists() || std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "no daemon: {}", std::fs::read_to_string(&log).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A second daemon on the same state directory is refused.
+    let second = std::process::Command::new(memscope_tests::memscope_bin())
+        .args(["daemon", "--listen", "127.0.0.1:0", "--state-dir"])
+        .arg(dir.path().join("elsewhere"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success() && err.contains("in use by another memscope daemon"), "{err}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("which is not loopback, without `auth_token_file`"), "{text}");
+}
