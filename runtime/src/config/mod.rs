@@ -9,6 +9,7 @@ mod validate;
 pub use error::{ConfigError, Problem};
 pub use job::{
     Arch, AugmentConfig, CheckpointConfig, DataConfig, DataFormat, DeviceChoice, JobConfig,
-    MetricsConfig, ModelConfig, OptimizerKind, PluginConfig, ScheduleKind, ScoreConfig, TrainConfig,
+    MetricsConfig, ModelConfig, OptimizerKind, PluginConfig, ReportConfig, ScheduleKind, ScoreConfig, TrainConfig,
 };
 pub use load::{load_job_file, parse_job};
+pub use validate::MAX_TOP_K;
