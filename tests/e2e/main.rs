@@ -7,5 +7,6 @@ mod test_dashboard;
 mod test_datasets;
 mod test_metrics;
 mod test_plugins;
+mod test_report;
 mod test_resume;
 mod test_run;
