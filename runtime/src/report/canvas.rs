@@ -151,7 +151,7 @@ pub fn render_chart(
 
 fn write_png(path: &Path, width: u32, height: u32, rgb: &[u8]) -> Result<(), ReportError> {
     image::save_buffer_with_format(path, rgb, width, height, image::ExtendedColorType::Rgb8, image::ImageFormat::Png)
-        .map_err(|source| ReportError::Image { path: path.to_path_buf(), source })
+        .map_err(|cause| ReportError::Image { path: path.to_path_buf(), cause })
 }
 
 #[cfg(test)]

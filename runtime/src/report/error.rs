@@ -1,4 +1,7 @@
 //! Errors of the report module. Each names the file and what is wrong with it.
+//!
+//! Underlying errors are part of the message and not also returned as `source()`:
+//! the binary prints the whole cause chain on one line, which would repeat them.
 
 use std::path::PathBuf;
 
@@ -19,21 +22,12 @@ pub enum ReportError {
         /// What is missing.
         message: String,
     },
-    /// The run's `config.toml` could not be read or is invalid.
-    #[error("run config {path}: {source}")]
-    Config {
-        /// The config file.
-        path: PathBuf,
-        /// Why.
-        source: crate::config::ConfigError,
-    },
+    /// The run's `config.toml` is invalid (the message names the file, key, line and column).
+    #[error("{0}")]
+    Config(crate::config::ConfigError),
     /// The dataset the run's config names could not be opened again.
-    #[error("cannot re-open the run's dataset: {source}")]
-    Data {
-        /// Why.
-        #[from]
-        source: crate::data::DataError,
-    },
+    #[error("cannot re-open the run's dataset: {0}")]
+    Data(crate::data::DataError),
     /// A file of the run (labels, mask, scores, summary) is unreadable or does not fit
     /// the run (wrong length, shape or type, values that are not finite).
     #[error("{path}: {message}")]
@@ -68,29 +62,41 @@ pub enum ReportError {
         message: String,
     },
     /// A PNG could not be encoded or written.
-    #[error("cannot write image {path}: {source}")]
+    #[error("cannot write image {path}: {cause}")]
     Image {
         /// The PNG.
         path: PathBuf,
         /// The encoder's error.
-        source: image::ImageError,
+        cause: image::ImageError,
     },
     /// A file of the report could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {cause}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// libtorch failed while projecting images for the duplicates search.
     #[error("duplicates search: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
+}
+
+impl From<crate::data::DataError> for ReportError {
+    fn from(e: crate::data::DataError) -> Self {
+        ReportError::Data(e)
+    }
+}
+
+impl From<tch::TchError> for ReportError {
+    fn from(e: tch::TchError) -> Self {
+        ReportError::Torch(e)
+    }
 }
 
 impl ReportError {
-    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        ReportError::Io { path: path.to_path_buf(), source }
+    pub(crate) fn io(path: &std::path::Path, cause: std::io::Error) -> Self {
+        ReportError::Io { path: path.to_path_buf(), cause }
     }
 
     pub(crate) fn run_file(path: &std::path::Path, message: impl Into<String>) -> Self {

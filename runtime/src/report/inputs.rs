@@ -122,10 +122,9 @@ impl RunInputs {
 /// The config as run. Paths in it were made absolute when the run was created; a
 /// relative path (from an older run) is taken relative to the working directory.
 fn read_config(path: &Path) -> Result<JobConfig, ReportError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ReportError::Config { path: path.to_path_buf(), source: crate::config::ConfigError::Read { path: path.to_path_buf(), source } })?;
+    let text = std::fs::read_to_string(path).map_err(|e| ReportError::run_file(path, format!("cannot read: {e}")))?;
     parse_job(&text, &path.display().to_string(), &[], Path::new("."))
-        .map_err(|source| ReportError::Config { path: path.to_path_buf(), source })
+        .map_err(ReportError::Config)
 }
 
 fn read_summary(path: &Path) -> Result<Option<Summary>, ReportError> {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 /// Groups the `images` (`dim` values each) into sets of exact copies. Every image is
 /// in exactly one group; groups and their members are in index order.
 pub fn exact_groups(images: &[f32], dim: usize) -> Vec<Vec<usize>> {
-    let count = if dim == 0 { 0 } else { images.len() / dim };
+    let count = images.len().checked_div(dim).unwrap_or(0);
     let image = |i: usize| &images[i * dim..(i + 1) * dim];
     let mut groups: Vec<Vec<usize>> = Vec::new();
     // hash -> indices into `groups` of the groups whose images have that hash

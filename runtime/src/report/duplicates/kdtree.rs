@@ -27,7 +27,7 @@ impl KdTree {
     /// Builds the tree over `points` (`dims` coordinates per point, row after row);
     /// point `i` is reported as `i` by [`KdTree::within`].
     pub fn build(points: &[f32], dims: usize) -> Self {
-        let len = if dims == 0 { 0 } else { points.len() / dims };
+        let len = points.len().checked_div(dims).unwrap_or(0);
         let mut ids: Vec<usize> = (0..len).collect();
         let mut nodes = Vec::new();
         if len > 0 {
