@@ -172,6 +172,10 @@ fn clean_digits_have_no_conflicting_pairs_even_with_label_noise_and_the_report_s
     for file in ["roc_curvature.png", "hist_curvature.png", "vs_flipped_curvature.png", "roc_loss.png"] {
         assert!(pictures.iter().any(|p| p == file), "{file} is not on the page: {pictures:?}");
     }
+    for chart in ["roc_curvature.png", "hist_loss.png", "epochs_curvature.png", "vs_flipped_curvature.png"] {
+        let decoded = image::open(report.join(chart)).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (640, 420), "{chart}");
+    }
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.contains("AUROC against the noise mask") && html.contains("Spearman with flipped"), "{html}");
     // The top grid frames noisy samples in red: most of the top curvature samples are noisy.
