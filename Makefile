@@ -19,7 +19,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-deps setup build lint bench bench-deps bench-train bench-score fetch-data clean-runs
+.PHONY: run test test-deps setup build lint bench bench-deps bench-train bench-score bench-duplicates fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -68,6 +68,11 @@ bench-train: build
 # and the best eager variant, with the rank agreement of their scores.
 bench-score: build
 	bench/score.sh
+
+# Duplicates finder (the report's search for copies with conflicting labels) on the
+# 60,000 MNIST training images; fetches MNIST first when it is missing.
+bench-duplicates: setup
+	bench/duplicates.sh
 
 fetch-data:
 	scripts/fetch-data

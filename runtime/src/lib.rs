@@ -4,7 +4,8 @@
 //! The library is what the `memscope` binary is made of: typed configs ([`config`]),
 //! datasets and the loader ([`data`]), models, optimizers and checkpoints ([`model`]),
 //! per-sample scores ([`scores`]), the plugin host ([`plugins`]), the actors that run a
-//! job ([`actors`]) and the run directory they write ([`run`]).
+//! job ([`actors`]), the run directory they write ([`run`]) and the report made from
+//! it ([`report`]).
 
 pub mod actors;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod metrics;
 pub mod model;
 mod panics;
 pub mod plugins;
+pub mod report;
 pub mod run;
 pub mod scores;
 pub mod seeding;

@@ -8,5 +8,6 @@ mod test_daemon;
 mod test_datasets;
 mod test_metrics;
 mod test_plugins;
+mod test_report;
 mod test_resume;
 mod test_run;

@@ -4,6 +4,7 @@ mod client;
 mod daemon;
 mod plugins;
 mod progress;
+mod report;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,8 @@ pub struct Cli {
 enum Command {
     /// Train and score a job, writing a run directory.
     Run(RunArgs),
+    /// Write the HTML/PNG report of a finished run into RUN_DIR/report/.
+    Report(ReportArgs),
     /// Inspect plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -128,6 +131,31 @@ pub struct RunArgs {
     /// No progress bar; only warnings and errors.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Do not write the report at the end (`memscope report RUN_DIR` writes it later).
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+/// Arguments of `memscope report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The run directory (e.g. runs/digits).
+    pub run_dir: PathBuf,
+    /// A reference score to plot each score against, binned: FILE.npy, FILE.npz:KEY or
+    /// FILE.csv, one value per sample (repeatable). The files in the baseline
+    /// comparer's `against` list are used too.
+    #[arg(long = "reference", value_name = "FILE")]
+    pub references: Vec<String>,
+    /// Samples per top/bottom grid (default: the run's `report.top_k`).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Near-duplicate threshold, RMS pixel difference in [0, 1] (default: the run's
+    /// `report.duplicate_distance`).
+    #[arg(long)]
+    pub duplicate_distance: Option<f64>,
+    /// Only warnings and errors.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 impl Cli {
@@ -135,6 +163,7 @@ impl Cli {
     pub fn quiet(&self) -> bool {
         match &self.command {
             Command::Run(a) => a.quiet,
+            Command::Report(a) => a.quiet,
             _ => false,
         }
     }
@@ -154,6 +183,7 @@ pub fn init_logging(quiet: bool) {
 pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(args),
+        Command::Report(args) => report::report(args),
         Command::Plugins(command) => plugins::plugins(command),
         Command::Daemon(args) => daemon::daemon(args),
         Command::Submit { config, server } => client::submit(&server, &config),

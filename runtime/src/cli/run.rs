@@ -36,6 +36,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!("serving metrics on http://{addr}/metrics");
     }
     let metrics_on = config.metrics.listen.is_some();
+    let write_report = config.report.enabled && !args.no_report;
     let run_name = config.name.clone();
     let cancel = Arc::new(AtomicBool::new(false));
     let spec = JobSpec {
@@ -89,9 +90,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
         say(format!("  summary          {}", outcome.run_dir.join("summary.json").display()));
     }
-    // The comparisons are the job's verdict: shown even with --quiet.
+    // The comparisons are the job's verdict: shown even with --quiet, and before the
+    // report, so that a failing report does not hide them.
     for c in &s.comparisons {
         say(comparison_line(c));
+    }
+    if write_report {
+        super::report::write_run_report(&outcome.run_dir, args.quiet)?;
     }
     Ok(())
 }

@@ -35,6 +35,9 @@ pub struct JobConfig {
     /// Prometheus metrics.
     #[serde(default, skip_serializing_if = "MetricsConfig::is_off")]
     pub metrics: MetricsConfig,
+    /// The HTML/PNG report written to `<run>/report/` when the job ends.
+    #[serde(default)]
+    pub report: ReportConfig,
     /// Extra directories to search for plugins, before `MEMSCOPE_PLUGIN_PATH` and the
     /// directory of the `memscope` executable. Relative to the config file.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -60,6 +63,42 @@ pub struct MetricsConfig {
 impl MetricsConfig {
     fn is_off(&self) -> bool {
         self.listen.is_none() && self.linger_seconds == 0
+    }
+}
+
+/// The report (`<run>/report/index.html`, PNGs and CSVs), written at the end of
+/// `memscope run` and by `memscope report RUN_DIR`, which reads these settings from the
+/// run's `config.toml`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportConfig {
+    /// Write the report when the job ends (`memscope run --no-report` skips it once).
+    #[serde(default = "defaults::report_enabled")]
+    pub enabled: bool,
+    /// Samples in each grid of the highest and lowest scores.
+    #[serde(default = "defaults::top_k")]
+    pub top_k: usize,
+    /// Two images are near-duplicates when the root-mean-square difference of their
+    /// pixels (in `[0, 1]`, the values the network sees) is at most this. The default
+    /// 0.03 catches exact copies and copies with slight noise or re-encoding (uniform
+    /// noise of +-0.01 gives about 0.006); in sklearn digits and MNIST no two images
+    /// with different labels are within 0.05 of each other. 0 keeps exact copies only.
+    #[serde(default = "defaults::duplicate_distance")]
+    pub duplicate_distance: f64,
+    /// Conflicting duplicate pairs shown in the report's picture and table
+    /// (`conflicting_duplicates.csv` lists them all).
+    #[serde(default = "defaults::pairs_shown")]
+    pub pairs_shown: usize,
+}
+
+impl Default for ReportConfig {
+    fn default() -> Self {
+        ReportConfig {
+            enabled: defaults::report_enabled(),
+            top_k: defaults::top_k(),
+            duplicate_distance: defaults::duplicate_distance(),
+            pairs_shown: defaults::pairs_shown(),
+        }
     }
 }
 
@@ -379,4 +418,8 @@ mod defaults {
     pub fn builtin() -> Vec<String> { vec!["loss".to_string()] }
     pub fn checkpoint_every() -> usize { 5 }
     pub fn keep() -> usize { 2 }
+    pub fn report_enabled() -> bool { true }
+    pub fn top_k() -> usize { 40 }
+    pub fn duplicate_distance() -> f64 { 0.03 }
+    pub fn pairs_shown() -> usize { 24 }
 }

@@ -4,12 +4,15 @@ use super::{ConfigError, JobConfig};
 use std::path::Path;
 
 /// Reads, overrides, parses and validates a job config file. Relative data paths are
-/// resolved against the file's directory.
+/// resolved against the file's directory, made absolute: the resolved config is
+/// written into the run directory, and `memscope report` / `--resume` read it back
+/// from another directory and possibly another working directory.
 pub fn load_job_file(path: &Path, overrides: &[String]) -> Result<JobConfig, ConfigError> {
     let text = std::fs::read_to_string(path)
         .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    let base = path.parent().unwrap_or(Path::new("."));
-    parse_job(&text, &path.display().to_string(), overrides, base)
+    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
+    parse_job(&text, &path.display().to_string(), overrides, &base)
 }
 
 /// Parses a job config from text. `origin` names it in errors.

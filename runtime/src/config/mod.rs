@@ -11,6 +11,7 @@ pub use daemon::{load_daemon_file, DaemonConfig};
 pub use error::{ConfigError, Problem};
 pub use job::{
     Arch, AugmentConfig, CheckpointConfig, DataConfig, DataFormat, DeviceChoice, JobConfig,
-    MetricsConfig, ModelConfig, OptimizerKind, PluginConfig, ScheduleKind, ScoreConfig, TrainConfig,
+    MetricsConfig, ModelConfig, OptimizerKind, PluginConfig, ReportConfig, ScheduleKind, ScoreConfig, TrainConfig,
 };
 pub use load::{load_job_file, parse_job, parse_job_unchecked};
+pub use validate::MAX_TOP_K;

@@ -1,7 +1,7 @@
 //! Semantic checks that the schema cannot express. Every problem is collected, so a
 //! user fixes a config in one go rather than one error per run.
 
-use super::{DataFormat, JobConfig, OptimizerKind, Problem};
+use super::{DataFormat, JobConfig, OptimizerKind, Problem, ReportConfig};
 
 /// Names of the built-in scores.
 pub const BUILTIN_SCORES: [&str; 2] = ["loss", "eval_loss"];
@@ -128,6 +128,31 @@ impl JobConfig {
         if self.checkpoint.keep == 0 {
             problem("checkpoint.keep", "must be at least 1".into());
         }
+
+        for (key, message) in self.report.problems() {
+            problem(&format!("report.{key}"), message);
+        }
+        problems
+    }
+}
+
+/// The largest `report.top_k`: a grid of more samples is no longer readable.
+pub const MAX_TOP_K: usize = 1000;
+
+impl ReportConfig {
+    /// `(key, message)` for every report setting out of range. Shared with
+    /// `memscope report`, whose command-line values override the run's.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        if self.top_k == 0 || self.top_k > MAX_TOP_K {
+            problems.push(("top_k", format!("{} is not in 1..={MAX_TOP_K}", self.top_k)));
+        }
+        if !(self.duplicate_distance.is_finite() && (0.0..=1.0).contains(&self.duplicate_distance)) {
+            problems.push(("duplicate_distance", format!("{} is not in [0, 1] (RMS pixel difference)", self.duplicate_distance)));
+        }
+        if self.pairs_shown == 0 {
+            problems.push(("pairs_shown", "must be at least 1".into()));
+        }
         problems
     }
 }
@@ -154,5 +179,25 @@ mod tests {
             assert!(err.contains(&format!("{key}: ")), "missing {key} in:\n{err}");
         }
         assert!(err.contains("6 problem(s)"), "{err}");
+    }
+
+    #[test]
+    fn report_settings_out_of_range_are_problems() {
+        let text = "name = \"t\"\n[data]\nformat = \"digits\"\n[report]\ntop_k = 0\nduplicate_distance = -0.1\npairs_shown = 0\n";
+        let err = parse_job(text, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
+        for key in ["report.top_k", "report.duplicate_distance", "report.pairs_shown"] {
+            assert!(err.contains(&format!("{key}: ")), "missing {key} in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn report_is_on_by_default_and_unknown_report_keys_are_errors() {
+        let job = parse_job("name = \"t\"\n[data]\nformat = \"digits\"\n", "job.toml", &[], Path::new(".")).unwrap();
+        assert!(job.report.enabled);
+        assert_eq!(job.report.top_k, 40);
+        let err = parse_job("name = \"t\"\n[data]\nformat = \"digits\"\n[report]\ntopk = 3\n", "job.toml", &[], Path::new("."))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("topk") && err.contains("line 5"), "{err}");
     }
 }
