@@ -62,6 +62,14 @@ fn a_job_submitted_with_the_cli_runs_and_its_results_are_served() {
     assert_eq!(missing.status, 404);
     assert!(missing.json()["error"].as_str().unwrap().contains("it has: curvature"), "{}", missing.body);
 
+    // The run's report, as a page whose relative links resolve under the same path.
+    let page = daemon.get(&format!("/v1/jobs/{id}/report/index.html")).unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("top_curvature.png"), "{}", page.body);
+    let (status, png) = daemon.get_bytes(&format!("/v1/jobs/{id}/report/top_curvature.png"));
+    assert_eq!((status, &png[1..4]), (200, &b"PNG"[..]));
+    assert_eq!(daemon.get(&format!("/v1/jobs/{id}/report/..%2Fsummary.json")).unwrap().status, 400);
+
     let logs = daemon.cli(&["logs", &id]).success().stdout();
     assert!(logs.contains("attempt 1, starting") && logs.contains("first: 3 epochs"), "{logs}");
     let metrics = daemon.get("/metrics").unwrap().body;
@@ -76,7 +84,7 @@ fn queued_and_running_jobs_can_be_cancelled() {
     let daemon = Daemon::start(dir.path(), "");
     let long = submitted(&daemon, &job("long", "cnn", 500));
     let waiting = submitted(&daemon, &job("waiting", "mlp", 2));
-    daemon.wait_for(&long, MINUTE, |j| j["state"] == "running");
+    daemon.wait_for(&long, MINUTE, |j| j["progress"]["epoch"].as_u64().is_some_and(|e| e >= 1));
 
     // One job at a time by default: the second waits, and is cancelled at once.
     let reply = daemon.delete(&format!("/v1/jobs/{waiting}"));

@@ -27,6 +27,7 @@ pub fn routes(routes: &mut web::ServiceConfig) {
                 .route("/jobs/{id}", web::delete().to(cancel))
                 .route("/jobs/{id}/summary", web::get().to(summary))
                 .route("/jobs/{id}/scores/{scorer}", web::get().to(scores))
+                .route("/jobs/{id}/report/{file}", web::get().to(report))
                 .route("/jobs/{id}/logs", web::get().to(logs))
                 .route("/jobs/{id}/config", web::get().to(config)),
         )
@@ -237,6 +238,26 @@ async fn scores(shared: web::Data<Shared>, path: web::Path<(String, String)>, qu
 fn read_scores(file: &std::path::Path) -> Result<Vec<f32>, String> {
     let tensor = tch::Tensor::read_npy(file).map_err(|e| format!("{}: {e}", file.display()))?;
     Vec::<f32>::try_from(&tensor.flatten(0, -1).to_kind(tch::Kind::Float)).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// `GET /v1/jobs/{id}/report/{file}`: a file of the run's report (`index.html` links
+/// the others by relative name, so the page works when opened from here).
+async fn report(shared: web::Data<Shared>, path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
+    let (id, file) = path.into_inner();
+    let plain = !file.starts_with('.') && file.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !plain {
+        return Err(ApiError::BadRequest(format!("`{file}` is not a report file name")));
+    }
+    let record = completed(&shared, &id)?;
+    let path = record.run_dir.join("report").join(&file);
+    let bytes = std::fs::read(&path).map_err(|_| ApiError::NotFound(format!("job `{id}` has no report file `{file}`")))?;
+    let content_type = match path.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("png") => "image/png",
+        Some("csv") => "text/csv; charset=utf-8",
+        _ => "application/octet-stream",
+    };
+    Ok(HttpResponse::Ok().content_type(content_type).body(bytes))
 }
 
 #[derive(Debug, Deserialize)]
