@@ -9,7 +9,6 @@ use super::ReportError;
 use crate::config::JobConfig;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use tch::{Kind, Tensor};
 
 /// Where a reference comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,79 +74,21 @@ impl ReferenceSpec {
     /// Reads the reference and checks that it has one value per sample.
     pub fn read(&self, samples: usize) -> Result<Reference, ReportError> {
         let path = &self.path;
-        if !path.exists() {
-            return Err(ReportError::reference(path, "no such file"));
-        }
-        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-        let values = match ext {
-            "npy" => tensor_values(&Tensor::read_npy(path).map_err(|e| ReportError::reference(path, e.to_string()))?, path)?,
-            "npz" => {
-                let key = self.key.as_deref().ok_or_else(|| ReportError::reference(path, "an .npz needs a key: FILE.npz:KEY"))?;
-                let arrays = Tensor::read_npz(path).map_err(|e| ReportError::reference(path, e.to_string()))?;
-                let names: Vec<String> = arrays.iter().map(|(n, _)| n.clone()).collect();
-                let tensor = arrays
-                    .into_iter()
-                    .find(|(n, _)| n == key || *n == format!("{key}.npy"))
-                    .map(|(_, t)| t)
-                    .ok_or_else(|| ReportError::reference(path, format!("no array `{key}` (has {names:?})")))?;
-                tensor_values(&tensor, path)?
-            }
-            "csv" | "txt" => csv_values(path)?,
-            other => return Err(ReportError::reference(path, format!("unknown extension `{other}` (npy, npz or csv)"))),
-        };
+        let values = memscope_reference::read_values(path, self.key.as_deref()).map_err(|e| ReportError::reference(path, e.to_string()))?;
         if values.len() != samples {
             return Err(ReportError::reference(path, format!("{} values, but the run has {samples} samples", values.len())));
         }
-        let values = if self.ranking { ranking_to_score(&values, path)? } else { values };
+        let values = if self.ranking {
+            memscope_reference::ranking_to_score(&values).map_err(|e| ReportError::reference(path, e.to_string()))?
+        } else {
+            values
+        };
         Ok(Reference { name: self.name.clone(), values })
     }
 }
 
 fn stem(path: &Path) -> String {
     path.file_stem().and_then(|s| s.to_str()).unwrap_or("reference").to_string()
-}
-
-fn tensor_values(tensor: &Tensor, path: &Path) -> Result<Vec<f64>, ReportError> {
-    if tensor.dim() != 1 {
-        return Err(ReportError::reference(path, format!("expected a 1-D array, found shape {:?}", tensor.size())));
-    }
-    let values = Vec::<f64>::try_from(&tensor.to_kind(Kind::Double)).map_err(|e| ReportError::reference(path, e.to_string()))?;
-    match values.iter().position(|v| !v.is_finite()) {
-        Some(i) => Err(ReportError::reference(path, format!("value {i} is {} (not finite)", values[i]))),
-        None => Ok(values),
-    }
-}
-
-fn csv_values(path: &Path) -> Result<Vec<f64>, ReportError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ReportError::reference(path, e.to_string()))?;
-    let mut values = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let cell = line.split(',').next_back().unwrap_or("").trim();
-        if cell.is_empty() {
-            continue;
-        }
-        match cell.parse::<f64>() {
-            Ok(v) if v.is_finite() => values.push(v),
-            Ok(v) => return Err(ReportError::reference(path, format!("line {}: {v} is not finite", n + 1))),
-            Err(_) if n == 0 => {} // a header
-            Err(_) => return Err(ReportError::reference(path, format!("line {}: `{cell}` is not a number", n + 1))),
-        }
-    }
-    Ok(values)
-}
-
-/// A ranking (sample indices by ascending score) as a score: each sample's position.
-fn ranking_to_score(ranking: &[f64], path: &Path) -> Result<Vec<f64>, ReportError> {
-    let n = ranking.len();
-    let mut score = vec![f64::NAN; n];
-    for (position, &index) in ranking.iter().enumerate() {
-        let i = index as usize;
-        if index < 0.0 || index.fract() != 0.0 || i >= n || !score[i].is_nan() {
-            return Err(ReportError::reference(path, format!("ranking entry {position} is {index}, not a new sample index in 0..{n}")));
-        }
-        score[i] = position as f64;
-    }
-    Ok(score)
 }
 
 #[cfg(test)]
@@ -190,9 +131,4 @@ mod tests {
         assert!(err.contains("ref.csv") && err.contains("2 values") && err.contains("3 samples"), "{err}");
     }
 
-    #[test]
-    fn a_ranking_becomes_positions() {
-        assert_eq!(ranking_to_score(&[2.0, 0.0, 1.0], Path::new("r")).unwrap(), vec![1.0, 2.0, 0.0]);
-        assert!(ranking_to_score(&[0.0, 0.0], Path::new("r")).is_err());
-    }
 }
