@@ -248,6 +248,7 @@ def main():
     p.add_argument("--threads", type=int, default=int(os.environ.get("THREADS", 2)))
     p.add_argument("--mnist-limit", type=int, default=int(os.environ.get("MNIST_LIMIT", 2000)))
     p.add_argument("--results", default=os.path.join(REPO, "bench", "results.json"))
+    p.add_argument("--only", help="run only this dataset (digits, or mnist)")
     p.add_argument("--markdown", help="also write the table and the machine to this file (BENCHMARKS.md)")
     args = p.parse_args()
     for path in (BIN, BARE):
@@ -258,7 +259,7 @@ def main():
     log(f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, memscope {info['commit']}; {args.rounds} rounds, {args.threads} threads")
     all_runs, rows, agreements = [], [], {}
     with tempfile.TemporaryDirectory() as tmp:
-        for data in datasets(args.mnist_limit):
+        for data in (d for d in datasets(args.mnist_limit) if not args.only or d.name.startswith(args.only)):
             runs, agreement = bench_dataset(data, args.rounds, args.threads, tmp)
             runs += bench_memory(data, args.threads, tmp)
             for r in runs:

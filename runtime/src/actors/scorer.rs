@@ -1,5 +1,6 @@
-//! The scorer thread: receives weight snapshots on the scoring schedule and runs every
-//! snapshot scorer over the whole training set in eval mode, while training goes on.
+//! The scorer: receives weight snapshots on the scoring schedule and runs every
+//! snapshot scorer over the whole training set in eval mode, on a thread of its own
+//! while training goes on (GPU), or on the trainer's thread between epochs (CPU).
 
 use super::{JobError, JobEvent};
 use crate::config::Arch;
@@ -58,93 +59,115 @@ pub struct ScorerSetup {
     pub plugins: Arc<PluginSet>,
 }
 
-/// The trainer's end of the scorer thread.
+/// The scoring work, on whichever thread runs it.
+struct Scorer {
+    setup: ScorerSetup,
+    /// Built on the first snapshot, not before: any libtorch work on a thread gives it
+    /// its own OpenMP team, and once the process has more OpenMP threads than cores
+    /// libgomp stops spin-waiting, which slows training by a third on a 2-core machine.
+    /// A job without snapshot scorers thus never pays for it.
+    network: Option<Network>,
+    /// Whether this runs on a thread of its own (which then sets its thread count).
+    own_thread: bool,
+}
+
+impl Scorer {
+    /// Runs every scorer over the training set with the snapshot's weights.
+    fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
+        let ScorerSetup { arch, data, device, batch_size, threads, scorers, seconds, scored_samples, events, plugins } =
+            &mut self.setup;
+        if scorers.is_empty() {
+            return Ok(());
+        }
+        let own_thread = self.own_thread;
+        let network = self.network.get_or_insert_with(|| {
+            if own_thread && *threads > 0 {
+                tch::set_num_threads(*threads as i32);
+            }
+            let mut network = Network::new(*arch, data.shape, data.classes, *device);
+            network.use_channels_last();
+            network
+        });
+        network.load_snapshot(&snapshot)?;
+        let mut dropped = Vec::new();
+        for (k, (scorer, table)) in scorers.iter_mut().enumerate() {
+            let start = Instant::now();
+            let values = match score_all(scorer.as_mut(), network, snapshot.epoch, data, *batch_size) {
+                Err(JobError::Score(e @ ScoreError::Disabled { .. })) => {
+                    tracing::warn!("{e}");
+                    dropped.push(k);
+                    continue;
+                }
+                other => other?,
+            };
+            plugins.scores(snapshot.epoch, &table.name, &values)?;
+            let took = start.elapsed().as_secs_f64();
+            *seconds += took;
+            *scored_samples += data.len() as u64;
+            table.push(snapshot.epoch, values.clone());
+            events.do_send(JobEvent::ScoresReady {
+                epoch: snapshot.epoch,
+                scorer: table.name.clone(),
+                values: Arc::new(values),
+                seconds: took,
+            });
+        }
+        for k in dropped.into_iter().rev() {
+            scorers.remove(k);
+        }
+        Ok(())
+    }
+
+    fn report(&self) -> ScorerReport {
+        let s = &self.setup;
+        ScorerReport { tables: s.scorers.iter().map(|(_, t)| t.clone()).collect(), seconds: s.seconds, scored_samples: s.scored_samples }
+    }
+}
+
+/// The trainer's end of the scorer: a thread of its own fed through a bounded queue,
+/// or the trainer's own thread.
 pub struct ScorerHandle {
     requests: Option<Sender<Request>>,
     thread: Option<JoinHandle<Result<(), JobError>>>,
+    inline: Option<Box<Scorer>>,
 }
 
 impl ScorerHandle {
-    /// Starts the scorer thread.
+    /// Starts the scorer thread: scoring overlaps training (on a GPU, the scorer's
+    /// kernels fill the gaps of the trainer's).
     pub fn spawn(setup: ScorerSetup) -> Self {
         let (tx, rx) = bounded::<Request>(SNAPSHOT_QUEUE);
         let thread = std::thread::Builder::new()
             .name("memscope-scorer".into())
             .spawn(move || {
-                let ScorerSetup {
-                    arch,
-                    data,
-                    device,
-                    batch_size,
-                    threads,
-                    mut scorers,
-                    mut seconds,
-                    mut scored_samples,
-                    events,
-                    plugins,
-                } = setup;
-                // Built on the first snapshot, not before: any libtorch work on this
-                // thread gives it its own OpenMP team, and once the process has more
-                // OpenMP threads than cores libgomp stops spin-waiting, which slows
-                // training by a third on a 2-core machine. A job without snapshot
-                // scorers thus never pays for this thread.
-                let mut network: Option<Network> = None;
+                let mut scorer = Scorer { setup, network: None, own_thread: true };
                 for request in rx {
                     match request {
-                        Request::Snapshot(snapshot) => {
-                            if scorers.is_empty() {
-                                continue;
-                            }
-                            let network = network.get_or_insert_with(|| {
-                                if threads > 0 {
-                                    tch::set_num_threads(threads as i32);
-                                }
-                                let mut network = Network::new(arch, data.shape, data.classes, device);
-                                network.use_channels_last();
-                                network
-                            });
-                            network.load_snapshot(&snapshot)?;
-                            let mut dropped = Vec::new();
-                            for (k, (scorer, table)) in scorers.iter_mut().enumerate() {
-                                let start = Instant::now();
-                                let values = match score_all(scorer.as_mut(), network, snapshot.epoch, &data, batch_size) {
-                                    Err(JobError::Score(e @ ScoreError::Disabled { .. })) => {
-                                        tracing::warn!("{e}");
-                                        dropped.push(k);
-                                        continue;
-                                    }
-                                    other => other?,
-                                };
-                                plugins.scores(snapshot.epoch, &table.name, &values)?;
-                                let took = start.elapsed().as_secs_f64();
-                                seconds += took;
-                                scored_samples += data.len() as u64;
-                                table.push(snapshot.epoch, values.clone());
-                                events.do_send(JobEvent::ScoresReady {
-                                    epoch: snapshot.epoch,
-                                    scorer: table.name.clone(),
-                                    values: Arc::new(values),
-                                    seconds: took,
-                                });
-                            }
-                            for k in dropped.into_iter().rev() {
-                                scorers.remove(k);
-                            }
-                        }
+                        Request::Snapshot(snapshot) => scorer.score(snapshot)?,
                         Request::Report(reply) => {
-                            let tables = scorers.iter().map(|(_, t)| t.clone()).collect();
-                            let _ = reply.send(ScorerReport { tables, seconds, scored_samples });
+                            let _ = reply.send(scorer.report());
                         }
                     }
                 }
                 Ok(())
             })
             .expect("spawning the scorer thread");
-        ScorerHandle { requests: Some(tx), thread: Some(thread) }
+        ScorerHandle { requests: Some(tx), thread: Some(thread), inline: None }
     }
 
-    /// Queues a snapshot; blocks while the queue is full.
+    /// Scores on the caller's thread, between epochs. On a CPU whose cores the
+    /// trainer already uses, overlapping gains no compute, and a second OpenMP team
+    /// makes libgomp stop spin-waiting for both: measured a quarter slower scoring on
+    /// digits.
+    pub fn inline(setup: ScorerSetup) -> Self {
+        ScorerHandle { requests: None, thread: None, inline: Some(Box::new(Scorer { setup, network: None, own_thread: false })) }
+    }
+
+    /// Queues a snapshot (blocks while the queue is full), or scores it now.
     pub fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
+        if let Some(scorer) = &mut self.inline {
+            return scorer.score(snapshot);
+        }
         let sent = self.requests.as_ref().map(|tx| tx.send(Request::Snapshot(snapshot)).is_ok());
         if sent == Some(true) {
             Ok(())
@@ -155,6 +178,9 @@ impl ScorerHandle {
 
     /// Waits until every queued snapshot is scored and returns the accumulated tables.
     pub fn report(&mut self) -> Result<ScorerReport, JobError> {
+        if let Some(scorer) = &self.inline {
+            return Ok(scorer.report());
+        }
         let (tx, rx) = bounded(1);
         let sent = self.requests.as_ref().map(|r| r.send(Request::Report(tx)).is_ok());
         if sent != Some(true) {

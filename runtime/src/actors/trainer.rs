@@ -125,7 +125,7 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
     }
     let start_epoch = state.epochs_done;
 
-    let mut scorer = ScorerHandle::spawn(ScorerSetup {
+    let scorer_setup = ScorerSetup {
         arch: config.model.arch,
         data: train.clone(),
         device,
@@ -136,7 +136,8 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
         scored_samples: state.scored_samples,
         events: events.clone(),
         plugins: plugins.clone(),
-    });
+    };
+    let mut scorer = if device == Device::Cpu { ScorerHandle::inline(scorer_setup) } else { ScorerHandle::spawn(scorer_setup) };
     // Per-sample losses reach the CPU every step only when a plugin wants them.
     let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
 
