@@ -29,6 +29,34 @@ struct EpochBoundary {
     optimizer: Vec<(String, Tensor)>,
 }
 
+/// What a checkpoint holds besides the counters and the scorer's tables.
+struct CheckpointParts<'a> {
+    model: &'a [(String, Tensor)],
+    optimizer: &'a [(String, Tensor)],
+    loss: &'a ScoreTable,
+}
+
+/// Waits for the scorer's queued snapshots, records its totals in `state`, and writes
+/// a checkpoint of `state`, the parts and every score table.
+fn write_checkpoint(
+    checkpoints: &Checkpoints,
+    scorer: &mut ScorerHandle,
+    state: &mut CheckpointState,
+    parts: CheckpointParts<'_>,
+    events: &Recipient<JobEvent>,
+) -> Result<(), JobError> {
+    let report = scorer.report()?;
+    state.score_seconds = report.seconds;
+    state.scored_samples = report.scored_samples;
+    let mut tensors = parts.loss.to_tensors();
+    for table in &report.tables {
+        tensors.extend(table.to_tensors());
+    }
+    let path = checkpoints.write(state, parts.model, parts.optimizer, &tensors)?;
+    events.do_send(JobEvent::CheckpointWritten { epochs_done: state.epochs_done, path });
+    Ok(())
+}
+
 /// Everything the trainer needs.
 pub struct TrainerSetup {
     /// The job.
@@ -173,19 +201,12 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
         let mut seen = 0usize;
         loop {
             if cancel.load(Ordering::Relaxed) {
-                if let Some(boundary) = unsaved.take() {
-                    // The scorer holds only snapshots up to that epoch: wait for them.
-                    let report = scorer.report()?;
-                    let mut saved = boundary.state;
-                    saved.score_seconds = report.seconds;
-                    saved.scored_samples = report.scored_samples;
-                    let mut tensors = loss_table.to_tensors();
-                    for table in &report.tables {
-                        tensors.extend(table.to_tensors());
-                    }
-                    let path = checkpoints.write(&saved, &boundary.model, &boundary.optimizer, &tensors)?;
-                    tracing::info!("stopping: wrote a checkpoint at epoch {}", saved.epochs_done);
-                    events.do_send(JobEvent::CheckpointWritten { epochs_done: saved.epochs_done, path });
+                if let Some(mut boundary) = unsaved.take() {
+                    // The scorer holds only snapshots up to that epoch: the checkpoint
+                    // waits for them, as at any epoch end.
+                    let saved = CheckpointParts { model: &boundary.model, optimizer: &boundary.optimizer, loss: &loss_table };
+                    write_checkpoint(&checkpoints, &mut scorer, &mut boundary.state, saved, &events)?;
+                    tracing::info!("stopping: wrote a checkpoint at epoch {}", boundary.state.epochs_done);
                 }
                 return Err(JobError::Cancelled { epochs_done: state.epochs_done, run_dir });
             }
@@ -253,15 +274,9 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
         }
         let every = config.checkpoint.every;
         if every > 0 && ((epoch + 1) % every == 0 || last) {
-            let report = scorer.report()?;
-            state.score_seconds = report.seconds;
-            state.scored_samples = report.scored_samples;
-            let mut tensors = loss_table.to_tensors();
-            for table in &report.tables {
-                tensors.extend(table.to_tensors());
-            }
-            let path = checkpoints.write(&state, &network.variables(), &optimizer.state(), &tensors)?;
-            events.do_send(JobEvent::CheckpointWritten { epochs_done: state.epochs_done, path });
+            let (model, optimizer_state) = (network.variables(), optimizer.state());
+            let parts = CheckpointParts { model: &model, optimizer: &optimizer_state, loss: &loss_table };
+            write_checkpoint(&checkpoints, &mut scorer, &mut state, parts, &events)?;
             unsaved = None;
         } else if every > 0 {
             unsaved = Some(EpochBoundary {
