@@ -116,21 +116,18 @@ pub fn submit(server: &ServerArgs, config: &Path) -> anyhow::Result<()> {
 pub fn jobs(server: &ServerArgs) -> anyhow::Result<()> {
     let body = Client::new(server)?.ok("GET", "/v1/jobs", None)?;
     let list: Value = serde_json::from_str(&body).context("the daemon's answer is not a job list")?;
-    let jobs: Vec<JobView> = serde_json::from_value(list["jobs"].clone()).context("the daemon's answer is not a job list")?;
+    let jobs = list["jobs"].as_array().context("the daemon's answer is not a job list")?;
     println!("{:<8} {:<24} {:<10} {:<9} MESSAGE", "ID", "NAME", "STATE", "EPOCH");
     for job in jobs {
-        let r = &job.record;
-        let epoch = progress_of(&body, &r.id).unwrap_or_default();
-        println!("{:<8} {:<24} {:<10} {:<9} {}", r.id, r.name, r.state.name(), epoch, r.message.as_deref().unwrap_or(""));
+        let text = |key: &str| job[key].as_str().unwrap_or("").to_string();
+        let progress = &job["progress"];
+        let epoch = match (progress["epoch"].as_u64(), progress["epochs"].as_u64()) {
+            (Some(e), Some(n)) => format!("{e}/{n}"),
+            _ => String::new(),
+        };
+        println!("{:<8} {:<24} {:<10} {:<9} {}", text("id"), text("name"), text("state"), epoch, text("message"));
     }
     Ok(())
-}
-
-/// `epoch/epochs` of a job in a job-list answer, when it reported progress.
-fn progress_of(list: &str, id: &str) -> Option<String> {
-    let value: Value = serde_json::from_str(list).ok()?;
-    let job = value["jobs"].as_array()?.iter().find(|j| j["id"] == id)?;
-    Some(format!("{}/{}", job["progress"]["epoch"].as_u64()?, job["progress"]["epochs"].as_u64()?))
 }
 
 pub fn status(server: &ServerArgs, id: &str, json: bool) -> anyhow::Result<()> {
