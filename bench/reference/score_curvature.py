@@ -66,6 +66,12 @@ def parse_args():
         help="stacked: most rows (samples x draws) per forward/backward; 0 = all draws of a batch in one pass",
     )
     p.add_argument("--warmup", type=int, default=0, help="untimed scoring passes before the timed one")
+    p.add_argument("--channels-last", action="store_true", help="keep the network and inputs channels-last (NHWC strides), as memscope")
+    p.add_argument(
+        "--pool-first",
+        action="store_true",
+        help="max-pool before the second ReLU, as memscope's cnn does: the same function, with the ReLU on a quarter of the values",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="where to np.save the [N] float32 scores")
     args = p.parse_args()
@@ -79,29 +85,32 @@ def parse_args():
 class Cnn(nn.Module):
     """memscope's `cnn` (runtime/src/model/zoo.rs), with its parameter names."""
 
-    def __init__(self, height=8, width=8, classes=10, inplace=False):
+    def __init__(self, height=8, width=8, classes=10, inplace=False, pool_first=False):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
         self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
         self.fc1 = nn.Linear(64 * (height // 2) * (width // 2), 128)
         self.fc2 = nn.Linear(128, classes)
         self.inplace = inplace
+        self.pool_first = pool_first
 
     def forward(self, x):
         relu = lambda t: F.relu(t, inplace=self.inplace)  # noqa: E731
         x = relu(self.conv1(x))
-        x = relu(self.conv2(x))
-        x = F.max_pool2d(x, 2)
+        if self.pool_first:
+            x = relu(F.max_pool2d(self.conv2(x), 2))
+        else:
+            x = F.max_pool2d(relu(self.conv2(x)), 2)
         x = x.flatten(1)  # NCHW order, as memscope (tch) flattens
         x = relu(self.fc1(x))
         return self.fc2(x)
 
 
-def load_model(path, inplace, height=8, width=8):
+def load_model(path, inplace, height=8, width=8, pool_first=False):
     from safetensors.torch import load_file
 
     state = load_file(path)
-    model = Cnn(height, width, inplace=inplace)
+    model = Cnn(height, width, inplace=inplace, pool_first=pool_first)
     model.load_state_dict(state, strict=True)  # any missing/unexpected/misshaped tensor is an error
     return model.eval()
 
@@ -169,7 +178,10 @@ def main():
 
     x, y, _ = load_data_args(args)
     stacked = args.variant == "stacked"
-    model = load_model(args.weights, inplace=stacked, height=x.shape[2], width=x.shape[3])
+    model = load_model(args.weights, inplace=stacked, height=x.shape[2], width=x.shape[3], pool_first=args.pool_first)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
     if stacked:
         # Only input gradients are needed: freezing the weights keeps autograd from
         # computing (and the engine from even considering) weight gradients.
@@ -206,6 +218,8 @@ def main():
                 "batch_size": args.batch_size,
                 "max_rows": args.max_rows,
                 "warmup": args.warmup,
+                "channels_last": args.channels_last,
+                "pool_first": args.pool_first,
                 "threads": args.threads,
                 "seed": args.seed,
                 "eval_loss": loss,

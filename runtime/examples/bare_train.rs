@@ -16,6 +16,9 @@ use std::time::Instant;
 use tch::{Device, Kind, Reduction, Tensor};
 
 fn main() {
+    // The same allocator settings as the `memscope` binary: a process setting, not
+    // part of the runtime's overhead.
+    memscope::allocator::tune();
     let args: Vec<String> = std::env::args().collect();
     let epochs: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
     let threads: i32 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(2);

@@ -8,6 +8,7 @@
 //! it ([`report`]).
 
 pub mod actors;
+pub mod allocator;
 pub mod config;
 pub mod daemon;
 pub mod data;

@@ -6,6 +6,7 @@ mod cli;
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    memscope::allocator::tune();
     let args = cli::Cli::parse();
     cli::init_logging(args.quiet());
     match cli::dispatch(args) {

@@ -74,6 +74,18 @@ pub fn curvature_jacobian(
     })
 }
 
+/// Scores `b` samples in chunks of at most `rows` samples, in order, and joins the
+/// parts: `score(start, n)` scores samples `start..start + n`. A sum-reduced loss
+/// makes a sample's score independent of the chunk it is in.
+pub fn in_chunks(b: i64, rows: usize, mut score: impl FnMut(i64, i64) -> PluginResult<Tensor>) -> PluginResult<Tensor> {
+    let chunk = (rows as i64).clamp(1, b.max(1));
+    let mut parts = Vec::with_capacity((b / chunk + 1) as usize);
+    for start in (0..b).step_by(chunk as usize) {
+        parts.push(score(start, chunk.min(b - start))?);
+    }
+    Ok(Tensor::f_cat(&parts, 0)?)
+}
+
 /// Mean over draws of the size of H v for each of the B samples of `x`.
 ///
 /// `loss(inputs, copies)` must return the **sum** of per-sample losses of `inputs`,
@@ -184,6 +196,27 @@ mod tests {
             let fast = curvature_jacobian(&forward, &x, &directions, norm).unwrap();
             let err = (&fast - &exact).abs().max().double_value(&[]);
             assert!(err <= 1e-5 * exact.abs().max().double_value(&[]), "{norm:?}: {fast} vs {exact}");
+        }
+    }
+
+    #[test]
+    fn scoring_in_chunks_of_samples_gives_each_sample_the_same_score() {
+        let opts = (Kind::Double, Device::Cpu);
+        tch::manual_seed(4);
+        let m = Tensor::randn([6, 6], opts);
+        let a = m.matmul(&m.transpose(0, 1));
+        let x = Tensor::randn([7, 2, 3], opts);
+        let directions = Tensor::randint(2, [4, 7, 2, 3], opts) * 2.0 - 1.0;
+        let whole = curvature(&quadratic(&a), &x, &directions, 1e-3, Norm::L2, Method::FiniteDifference, 1000).unwrap();
+        for rows in [1, 3, 7, 50] {
+            let chunked = in_chunks(7, rows, |start, n| {
+                let (x, v) = (x.narrow(0, start, n), directions.narrow(1, start, n));
+                curvature(&quadratic(&a), &x, &v, 1e-3, Norm::L2, Method::FiniteDifference, rows)
+            })
+            .unwrap();
+            assert_eq!(chunked.size(), vec![7]);
+            let err = (&chunked - &whole).abs().max().double_value(&[]);
+            assert!(err <= 1e-9 * whole.abs().max().double_value(&[]), "rows {rows}: {chunked} vs {whole}");
         }
     }
 
