@@ -12,6 +12,11 @@
 //! samples/s on digits and 122-139 to 165-167 on MNIST; training on MNIST 807-819 to
 //! 870-962 samples/s. jemalloc with its defaults was slower than glibc's defaults
 //! (it returns pages even more eagerly: 10M faults on MNIST).
+//!
+//! `MEMSCOPE_DEFAULT_MALLOC=1` in the environment keeps glibc's defaults (to compare,
+//! or where returning freed memory to the system matters more than speed). Measured
+//! with it, MNIST[:2000] training ran 754-871 samples/s against 1,013-1,024 without,
+//! while the bare tch loop (main thread, one arena either way) ran about 1,000-1,070.
 
 /// Freed memory above this at the top of the heap goes back to the system.
 const TRIM_THRESHOLD: i32 = 1 << 30;
@@ -19,6 +24,9 @@ const TRIM_THRESHOLD: i32 = 1 << 30;
 /// Applies the settings above. Call it first thing in `main`, before any thread
 /// starts (threads pick their arena when they first allocate).
 pub fn tune() {
+    if std::env::var_os("MEMSCOPE_DEFAULT_MALLOC").is_some() {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; it is called before any other
     // thread exists.
