@@ -84,7 +84,7 @@ def datasets(mnist_limit):
     if os.path.exists(images) and os.path.exists(labels):
         toml = f'format = "idx"\npath = "{images}"\nlabels = "{labels}"\nlimit = {mnist_limit}'
         ref = ["--data", "idx", "--images", images, "--labels", labels, "--limit", str(mnist_limit)]
-        found.append(Dataset(f"mnist[:{mnist_limit}]", toml, ref, (1, 28, 28), 2, 2, 4, 2))
+        found.append(Dataset(f"mnist[:{mnist_limit}]", toml, ref, (1, 28, 28), 4, 2, 4, 2))
     else:
         log("bench: no MNIST under data/mnist (run `make fetch-data`): digits only")
     return found
