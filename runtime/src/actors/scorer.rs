@@ -60,7 +60,7 @@ pub struct ScorerSetup {
 }
 
 /// The scoring work, on whichever thread runs it.
-struct Scorer {
+pub struct Scorer {
     setup: ScorerSetup,
     /// Built on the first snapshot, not before: any libtorch work on a thread gives it
     /// its own OpenMP team, and once the process has more OpenMP threads than cores
@@ -124,18 +124,65 @@ impl Scorer {
     }
 }
 
-/// The trainer's end of the scorer: a thread of its own fed through a bounded queue,
-/// or the trainer's own thread.
-pub struct ScorerHandle {
-    requests: Option<Sender<Request>>,
-    thread: Option<JoinHandle<Result<(), JobError>>>,
-    inline: Option<Box<Scorer>>,
+/// The trainer's end of the scorer: the trainer's own thread, or a thread of its own
+/// fed through a bounded queue.
+pub enum ScorerHandle {
+    /// Scores on the caller's thread, between epochs. On a CPU whose cores the
+    /// trainer already uses, overlapping gains no compute, and a second OpenMP team
+    /// makes libgomp stop spin-waiting for both: measured a quarter slower scoring on
+    /// digits.
+    Inline(Box<Scorer>),
+    /// Scoring overlaps training (on a GPU, the scorer's kernels fill the gaps of the
+    /// trainer's).
+    Thread(ScorerThread),
 }
 
 impl ScorerHandle {
-    /// Starts the scorer thread: scoring overlaps training (on a GPU, the scorer's
-    /// kernels fill the gaps of the trainer's).
+    /// Scores on the caller's thread: see [`ScorerHandle::Inline`].
+    pub fn inline(setup: ScorerSetup) -> Self {
+        ScorerHandle::Inline(Box::new(Scorer { setup, network: None, own_thread: false }))
+    }
+
+    /// Starts the scorer thread: see [`ScorerHandle::Thread`].
     pub fn spawn(setup: ScorerSetup) -> Self {
+        ScorerHandle::Thread(ScorerThread::spawn(setup))
+    }
+
+    /// Scores a snapshot now, or queues it (blocks while the queue is full).
+    pub fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
+        match self {
+            ScorerHandle::Inline(scorer) => scorer.score(snapshot),
+            ScorerHandle::Thread(thread) => thread.score(snapshot),
+        }
+    }
+
+    /// Waits until every queued snapshot is scored and returns the accumulated tables.
+    pub fn report(&mut self) -> Result<ScorerReport, JobError> {
+        match self {
+            ScorerHandle::Inline(scorer) => Ok(scorer.report()),
+            ScorerHandle::Thread(thread) => thread.report(),
+        }
+    }
+
+    /// Stops the scorer after pending work and returns the final report.
+    pub fn finish(self) -> Result<ScorerReport, JobError> {
+        match self {
+            ScorerHandle::Inline(scorer) => Ok(scorer.report()),
+            ScorerHandle::Thread(thread) => thread.finish(),
+        }
+    }
+}
+
+/// A scorer on a thread of its own.
+pub struct ScorerThread {
+    /// Dropped to tell the thread to stop once its queue is empty.
+    requests: Option<Sender<Request>>,
+    /// Taken when the thread is joined.
+    thread: Option<JoinHandle<Result<(), JobError>>>,
+}
+
+impl ScorerThread {
+    fn spawn(setup: ScorerSetup) -> Self {
         let (tx, rx) = bounded::<Request>(SNAPSHOT_QUEUE);
         let thread = std::thread::Builder::new()
             .name("memscope-scorer".into())
@@ -152,22 +199,10 @@ impl ScorerHandle {
                 Ok(())
             })
             .expect("spawning the scorer thread");
-        ScorerHandle { requests: Some(tx), thread: Some(thread), inline: None }
+        ScorerThread { requests: Some(tx), thread: Some(thread) }
     }
 
-    /// Scores on the caller's thread, between epochs. On a CPU whose cores the
-    /// trainer already uses, overlapping gains no compute, and a second OpenMP team
-    /// makes libgomp stop spin-waiting for both: measured a quarter slower scoring on
-    /// digits.
-    pub fn inline(setup: ScorerSetup) -> Self {
-        ScorerHandle { requests: None, thread: None, inline: Some(Box::new(Scorer { setup, network: None, own_thread: false })) }
-    }
-
-    /// Queues a snapshot (blocks while the queue is full), or scores it now.
-    pub fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
-        if let Some(scorer) = &mut self.inline {
-            return scorer.score(snapshot);
-        }
+    fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
         let sent = self.requests.as_ref().map(|tx| tx.send(Request::Snapshot(snapshot)).is_ok());
         if sent == Some(true) {
             Ok(())
@@ -176,11 +211,7 @@ impl ScorerHandle {
         }
     }
 
-    /// Waits until every queued snapshot is scored and returns the accumulated tables.
-    pub fn report(&mut self) -> Result<ScorerReport, JobError> {
-        if let Some(scorer) = &self.inline {
-            return Ok(scorer.report());
-        }
+    fn report(&mut self) -> Result<ScorerReport, JobError> {
         let (tx, rx) = bounded(1);
         let sent = self.requests.as_ref().map(|r| r.send(Request::Report(tx)).is_ok());
         if sent != Some(true) {
@@ -197,8 +228,7 @@ impl ScorerHandle {
         }
     }
 
-    /// Stops the thread after pending work and returns the final report.
-    pub fn finish(mut self) -> Result<ScorerReport, JobError> {
+    fn finish(mut self) -> Result<ScorerReport, JobError> {
         let report = self.report()?;
         self.requests = None;
         if let Some(thread) = self.thread.take() {
@@ -218,7 +248,7 @@ impl ScorerHandle {
     }
 }
 
-impl Drop for ScorerHandle {
+impl Drop for ScorerThread {
     fn drop(&mut self) {
         self.requests = None;
         if let Some(thread) = self.thread.take() {
