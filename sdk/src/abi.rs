@@ -187,6 +187,16 @@ pub struct HostApiC {
     ) -> Status,
     /// Writes a file under the run directory (relative path, no `..`).
     pub write_file: unsafe extern "C" fn(ctx: *mut c_void, path: StrRef, data: *const u8, len: usize, err: *mut ErrorSink) -> Status,
+    /// Gradient with respect to `input` of the summed cross-entropy of the model's
+    /// logits for `input` against `labels` (`[B]`, int64), in eval mode. Only valid
+    /// during `score_batch`.
+    pub input_gradient: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        input: *mut C_tensor,
+        labels: *mut C_tensor,
+        out: *mut *mut C_tensor,
+        err: *mut ErrorSink,
+    ) -> Status,
 }
 
 /// Signature shared by the simple hooks: instance, argument, error sink.

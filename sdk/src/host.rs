@@ -54,6 +54,25 @@ impl Host {
         }
     }
 
+    /// Gradient with respect to `input` (`[B, C, H, W]`) of the **summed**
+    /// cross-entropy of the model's logits against `labels` (`[B]`, int64), in eval
+    /// mode: what `forward`, a sum-reduced cross-entropy and a backward pass give,
+    /// but where the host knows a faster way for its model (the `cnn` on the CPU,
+    /// without autograd), it takes it. The result does not require grad. Only
+    /// available inside `score_batch`.
+    pub fn input_gradient(&self, input: &Tensor, labels: &Tensor) -> PluginResult<Tensor> {
+        let mut out: *mut torch_sys::C_tensor = std::ptr::null_mut();
+        let (mut input, mut labels) = (input.shallow_clone(), labels.shallow_clone());
+        let (status, message) = with_sink(|err| unsafe {
+            (self.api().input_gradient)(self.api().ctx, input.as_mut_ptr(), labels.as_mut_ptr(), &mut out, err)
+        });
+        match status {
+            // SAFETY: on success the host handed over ownership of a fresh handle.
+            Status::Ok if !out.is_null() => Ok(unsafe { Tensor::from_ptr(out) }),
+            _ => Err(PluginError(message.unwrap_or_else(|| "input_gradient failed".into()))),
+        }
+    }
+
     /// Logs through the host's logger, prefixed with the plugin's name.
     pub fn log(&self, level: Level, message: &str) {
         unsafe { (self.api().log)(self.api().ctx, level as u32, StrRef::new(message)) }

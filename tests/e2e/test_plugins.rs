@@ -65,7 +65,7 @@ fn unknown_plugins_are_reported_together_with_where_we_looked() {
 fn a_library_of_another_abi_version_is_refused_before_it_runs() {
     let lib = memscope_bin().parent().unwrap().join("libmemscope_fixture_old_abi.so");
     let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
-    assert!(err.contains("libmemscope_fixture_old_abi.so") && err.contains("ABI version 999") && err.contains("has 1"), "{err}");
+    assert!(err.contains("libmemscope_fixture_old_abi.so") && err.contains("ABI version 999") && err.contains("has 2"), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let err = run(dir.path(), &job("[[plugins]]\nname = \"fixture-old-abi\"\n")).clean_failure();
     assert!(err.contains("ABI version 999"), "{err}");

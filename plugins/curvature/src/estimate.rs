@@ -74,6 +74,27 @@ pub fn curvature_jacobian(
     })
 }
 
+/// The summed per-sample loss the estimate differentiates, and its input gradient.
+pub trait Objective {
+    /// The **sum** of per-sample losses of `inputs`, which are `copies` stacked
+    /// copies of the batch (labels repeated to match).
+    fn loss(&self, inputs: &Tensor, copies: i64) -> PluginResult<Tensor>;
+
+    /// Gradient of [`Objective::loss`] with respect to `inputs`, detached. By
+    /// default through autograd; an objective that knows a faster way overrides it.
+    fn input_gradient(&self, inputs: &Tensor, copies: i64) -> PluginResult<Tensor> {
+        let x = inputs.f_detach()?.set_requires_grad(true);
+        Ok(Tensor::f_run_backward(&[self.loss(&x, copies)?], &[&x], false, false)?.remove(0))
+    }
+}
+
+/// Any summed loss, differentiated by autograd.
+impl<F: Fn(&Tensor, i64) -> PluginResult<Tensor>> Objective for F {
+    fn loss(&self, inputs: &Tensor, copies: i64) -> PluginResult<Tensor> {
+        self(inputs, copies)
+    }
+}
+
 /// Scores `b` samples in chunks of at most `rows` samples, in order, and joins the
 /// parts: `score(start, n)` scores samples `start..start + n`. A sum-reduced loss
 /// makes a sample's score independent of the chunk it is in.
@@ -86,13 +107,14 @@ pub fn in_chunks(b: i64, rows: usize, mut score: impl FnMut(i64, i64) -> PluginR
     Ok(Tensor::f_cat(&parts, 0)?)
 }
 
-/// Mean over draws of the size of H v for each of the B samples of `x`.
+/// Mean over draws of the size of H v for each of the B samples of `x`, H the
+/// input Hessian of `objective`.
 ///
-/// `loss(inputs, copies)` must return the **sum** of per-sample losses of `inputs`,
-/// which are `copies` stacked copies of the batch (labels repeated to match).
 /// `directions` is `[draws, B, ...]`. At most `max_rows` rows go through one pass.
+/// Finite differences need only input gradients ([`Objective::input_gradient`]);
+/// `hvp` differentiates [`Objective::loss`] twice.
 pub fn curvature(
-    loss: &dyn Fn(&Tensor, i64) -> PluginResult<Tensor>,
+    objective: &dyn Objective,
     x: &Tensor,
     directions: &Tensor,
     h: f64,
@@ -114,11 +136,7 @@ pub fn curvature(
     // grad_x l(x), once per batch (finite differences only).
     let base_grad = match method {
         Method::Jacobian => return Err("the jacobian method needs logits: use curvature_jacobian".into()),
-        Method::FiniteDifference => {
-            let x0 = x.f_detach()?.set_requires_grad(true);
-            let g = Tensor::f_run_backward(&[loss(&x0, 1)?], &[&x0], false, false)?.remove(0);
-            Some(g.f_view([1, b, -1])?)
-        }
+        Method::FiniteDifference => Some(objective.input_gradient(&x, 1)?.f_reshape([1, b, -1])?),
         Method::Hvp => None,
     };
 
@@ -130,16 +148,15 @@ pub fn curvature(
         let hv = match method {
             Method::FiniteDifference => {
                 let shifted = (x.f_unsqueeze(0)? + v.f_mul_scalar(h)?).f_reshape(stacked_shape(k).as_slice())?;
-                let xs = shifted.f_detach()?.set_requires_grad(true);
-                let g = Tensor::f_run_backward(&[loss(&xs, k)?], &[&xs], false, false)?.remove(0);
+                let g = objective.input_gradient(&shifted, k)?;
                 let base = base_grad.as_ref().expect("computed for finite differences");
-                (g.f_view([k, b, -1])? - base).f_div_scalar(h)?
+                (g.f_reshape([k, b, -1])? - base).f_div_scalar(h)?
             }
             Method::Jacobian => unreachable!("returned above"),
             Method::Hvp => {
                 let xs = x.f_unsqueeze(0)?.f_expand(v.size().as_slice(), false)?.f_reshape(stacked_shape(k).as_slice())?;
                 let xs = xs.f_detach()?.set_requires_grad(true);
-                let g = Tensor::f_run_backward(&[loss(&xs, k)?], &[&xs], true, true)?.remove(0);
+                let g = Tensor::f_run_backward(&[objective.loss(&xs, k)?], &[&xs], true, true)?.remove(0);
                 let gv = (g * v.f_reshape(stacked_shape(k).as_slice())?).f_sum(None)?;
                 Tensor::f_run_backward(&[gv], &[&xs], false, false)?.remove(0).f_view([k, b, -1])?
             }
@@ -197,6 +214,47 @@ mod tests {
             let err = (&fast - &exact).abs().max().double_value(&[]);
             assert!(err <= 1e-5 * exact.abs().max().double_value(&[]), "{norm:?}: {fast} vs {exact}");
         }
+    }
+
+    /// A quadratic whose input gradient comes in closed form (A x), not from
+    /// autograd, as the host's does for the cnn.
+    struct ClosedForm<'a>(&'a Tensor);
+
+    impl Objective for ClosedForm<'_> {
+        fn loss(&self, inputs: &Tensor, copies: i64) -> PluginResult<Tensor> {
+            quadratic(self.0)(inputs, copies)
+        }
+
+        fn input_gradient(&self, inputs: &Tensor, _copies: i64) -> PluginResult<Tensor> {
+            let flat = inputs.reshape([inputs.size()[0], -1]);
+            Ok(flat.matmul(self.0).reshape(inputs.size().as_slice()))
+        }
+    }
+
+    #[test]
+    fn finite_differences_take_the_objectives_own_input_gradient() {
+        let opts = (Kind::Double, Device::Cpu);
+        tch::manual_seed(6);
+        let m = Tensor::randn([6, 6], opts);
+        let a = m.matmul(&m.transpose(0, 1));
+        let x = Tensor::randn([5, 2, 3], opts);
+        let directions = Tensor::randint(2, [4, 5, 2, 3], opts) * 2.0 - 1.0;
+        let want = exact(&a, &directions, Norm::L2);
+        let got = curvature(&ClosedForm(&a), &x, &directions, 1e-3, Norm::L2, Method::FiniteDifference, 10).unwrap();
+        let err = (&got - &want).abs().max().double_value(&[]);
+        assert!(err <= 1e-6 * want.abs().max().double_value(&[]), "{got} vs {want}");
+        // A wrong gradient shows: the estimate really uses the objective's.
+        struct Doubled<'a>(ClosedForm<'a>);
+        impl Objective for Doubled<'_> {
+            fn loss(&self, inputs: &Tensor, copies: i64) -> PluginResult<Tensor> {
+                self.0.loss(inputs, copies)
+            }
+            fn input_gradient(&self, inputs: &Tensor, copies: i64) -> PluginResult<Tensor> {
+                Ok(self.0.input_gradient(inputs, copies)? * 2.0)
+            }
+        }
+        let doubled = curvature(&Doubled(ClosedForm(&a)), &x, &directions, 1e-3, Norm::L2, Method::FiniteDifference, 10).unwrap();
+        assert!((doubled / &want - 2.0).abs().max().double_value(&[]) < 1e-6);
     }
 
     #[test]

@@ -29,7 +29,7 @@
 
 pub mod estimate;
 
-use estimate::{curvature, curvature_jacobian, in_chunks, Method, Norm};
+use estimate::{curvature, curvature_jacobian, in_chunks, Method, Norm, Objective};
 use memscope_sdk::{export_plugin, Hook, Host, JobInfo, Plugin, PluginError, PluginResult, ScoreBatch};
 use rand::{RngCore, SeedableRng};
 use serde::Deserialize;
@@ -128,16 +128,36 @@ impl Plugin for Curvature {
         let rows = c.batch_size.unwrap_or_else(|| auto_rows(images.device(), values, b as usize, c.draws));
         in_chunks(b, rows, |start, n| {
             let (x, y, v) = (images.f_narrow(0, start, n)?, labels.f_narrow(0, start, n)?, directions.f_narrow(1, start, n)?);
-            let loss = |inputs: &Tensor, copies: i64| -> PluginResult<Tensor> {
-                let logits = host.forward(inputs)?;
-                let targets = if copies == 1 { y.shallow_clone() } else { y.f_repeat([copies])? };
-                Ok(logits.f_cross_entropy_loss::<Tensor>(&targets, None, Reduction::Sum, -100, 0.0)?)
-            };
             match c.method {
                 Method::Jacobian => curvature_jacobian(&|inputs| host.forward(inputs), &x, &v, c.norm),
-                method => curvature(&loss, &x, &v, c.h, c.norm, method, rows),
+                method => curvature(&HostLoss { host, labels: &y }, &x, &v, c.h, c.norm, method, rows),
             }
         })
+    }
+}
+
+/// The summed cross-entropy of the host's model against a chunk's labels. Its input
+/// gradient comes from the host, which has a faster way than autograd for some
+/// models (the `cnn` on the CPU).
+struct HostLoss<'a> {
+    host: &'a Host,
+    labels: &'a Tensor,
+}
+
+impl HostLoss<'_> {
+    fn targets(&self, copies: i64) -> PluginResult<Tensor> {
+        Ok(if copies == 1 { self.labels.shallow_clone() } else { self.labels.f_repeat([copies])? })
+    }
+}
+
+impl Objective for HostLoss<'_> {
+    fn loss(&self, inputs: &Tensor, copies: i64) -> PluginResult<Tensor> {
+        let logits = self.host.forward(inputs)?;
+        Ok(logits.f_cross_entropy_loss::<Tensor>(&self.targets(copies)?, None, Reduction::Sum, -100, 0.0)?)
+    }
+
+    fn input_gradient(&self, inputs: &Tensor, copies: i64) -> PluginResult<Tensor> {
+        self.host.input_gradient(inputs, &self.targets(copies)?)
     }
 }
 

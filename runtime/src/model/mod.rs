@@ -2,6 +2,7 @@
 
 mod checkpoint;
 mod error;
+mod input_grad;
 mod network;
 mod optim;
 mod resnet;

@@ -30,6 +30,7 @@ pub fn channels_last(t: &Tensor) -> Tensor {
 /// A network built from the zoo, owning its variables.
 #[derive(Debug)]
 pub struct Network {
+    arch: Arch,
     vs: nn::VarStore,
     module: Box<dyn ModuleT>,
 }
@@ -40,7 +41,12 @@ impl Network {
     pub fn new(arch: Arch, shape: ImageShape, classes: usize, device: Device) -> Self {
         let vs = nn::VarStore::new(device);
         let module = zoo::build(arch, &vs.root(), shape, classes);
-        Network { vs, module }
+        Network { arch, vs, module }
+    }
+
+    /// The architecture it was built as.
+    pub fn arch(&self) -> Arch {
+        self.arch
     }
 
     /// Logits for a batch; `train` selects training behaviour (batch-norm statistics).

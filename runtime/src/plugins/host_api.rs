@@ -66,6 +66,7 @@ impl HostContext {
             publish_metric,
             publish_comparison,
             write_file,
+            input_gradient,
         }
     }
 }
@@ -107,6 +108,35 @@ unsafe extern "C" fn forward(ctx: *mut c_void, input: *mut C_tensor, out: *mut *
         // Hand the result to the plugin for good.
         unsafe { *out = logits.as_mut_ptr() };
         std::mem::forget(logits);
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn input_gradient(
+    ctx: *mut c_void,
+    input: *mut C_tensor,
+    labels: *mut C_tensor,
+    out: *mut *mut C_tensor,
+    err: *mut ErrorSink,
+) -> Status {
+    guarded(err, || {
+        let ctx = unsafe { context(ctx) };
+        let network = ctx.network.load(Ordering::Acquire);
+        if network.is_null() {
+            return Err("input_gradient is only available inside score_batch".into());
+        }
+        // SAFETY: the scorer sets the pointer for the duration of score_batch only.
+        let network = unsafe { &*network };
+        // Borrowed handles: take our own shallow copies.
+        let (input, labels) = unsafe { (Tensor::clone_from_ptr(input), Tensor::clone_from_ptr(labels)) };
+        let rows = input.size().first().copied().unwrap_or(0);
+        if labels.kind() != tch::Kind::Int64 || labels.size() != [rows] {
+            return Err(format!("input_gradient: labels must be int64 [{rows}], one per input row; got {:?} {:?}", labels.kind(), labels.size()));
+        }
+        let mut grad = network.input_gradient(&input, &labels).map_err(|e| e.to_string())?;
+        // Hand the result to the plugin for good.
+        unsafe { *out = grad.as_mut_ptr() };
+        std::mem::forget(grad);
         Ok(())
     })
 }
