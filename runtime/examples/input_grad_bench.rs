@@ -3,7 +3,7 @@
 //! (`Network::input_gradient`) against autograd through the model, on the
 //! scorer's channels-last network, at the rows per pass the curvature plugin picks.
 //!
-//!     cargo run --release --example input_grad_bench -- [THREADS] [REPEATS]
+//!     cargo run --release --example input_grad_bench -- [THREADS] [REPEATS] [DIGITS_ROWS] [MNIST_ROWS]
 //!
 //! Prints one line per image size: median milliseconds per pass of each, and the
 //! ratio.
@@ -19,9 +19,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let threads: i32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(2);
     let repeats: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(15);
+    let digits_rows: i64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(1024);
+    let mnist_rows: i64 = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(334);
     tch::set_num_threads(threads);
     // digits (8x8) at 1,024 rows and MNIST (28x28) at 334: the plugin's auto_rows.
-    for (side, rows) in [(8i64, 1024i64), (28, 334)] {
+    for (side, rows) in [(8i64, digits_rows), (28, mnist_rows)] {
         tch::manual_seed(0);
         let shape = ImageShape { channels: 1, height: side as usize, width: side as usize };
         let mut network = Network::new(Arch::Cnn, shape, 10, Device::Cpu);
@@ -46,6 +48,11 @@ fn main() {
             v[v.len() / 2]
         };
         let (a, b) = (median(&mut a), median(&mut b));
-        println!("{side}x{side}, {rows} rows, {threads} threads: fused {a:.2} ms, autograd {b:.2} ms per pass: {:.2}x", b / a);
+        println!(
+            "{side}x{side}, {rows} rows, {threads} threads: fused {a:.2} ms, autograd {b:.2} ms per pass ({:.0} vs {:.0} rows/s): {:.2}x",
+            rows as f64 * 1e3 / a,
+            rows as f64 * 1e3 / b,
+            b / a
+        );
     }
 }

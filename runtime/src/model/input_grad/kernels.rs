@@ -319,18 +319,18 @@ unsafe fn conv1_backward_avx2<const T: usize, const P: usize>(dr1: &[f32], r1: &
 #[inline(always)]
 fn conv1_backward_rows<M: Mac, const T: usize, const P: usize>(dr1: &[f32], r1: &[f32], dims: Dims, taps: &[[f32; T]; CONV1], dx: &mut [f32]) {
     let Dims { c, h, w } = dims;
-    let (pw, plane, in_row) = (w + 2, (h + 2) * (w + 2), h * w * CONV1);
-    // The gradient of the padded input; its interior is dx.
-    let mut padded = vec![0f32; c * plane];
+    let in_row = h * w * CONV1;
+    // Per pixel of conv1's output, what each of its taps sends back to the input.
+    let mut sent = vec![[0f32; T]; h * w];
     for ((dr1, r1), dx) in dr1.chunks_exact(in_row).zip(r1.chunks_exact(in_row)).zip(dx.chunks_exact_mut(c * h * w)) {
-        padded.fill(0.0);
         for first in (0..h * w).step_by(P) {
             // dr1 where conv1's ReLU let it through.
             let mut d = [[0f32; CONV1]; P];
             for (p, d) in d.iter_mut().enumerate() {
                 let (g, r) = (block::<f32, CONV1>(dr1, (first + p) * CONV1), block::<f32, CONV1>(r1, (first + p) * CONV1));
                 for o in 0..CONV1 {
-                    d[o] = if r[o] > 0.0 { g[o] } else { 0.0 };
+                    // Branch-free (a bit mask), so that it vectorizes.
+                    d[o] = f32::from_bits(g[o].to_bits() & (-((r[o] > 0.0) as i32)) as u32);
                 }
             }
             let mut acc = [[0f32; T]; P];
@@ -341,21 +341,27 @@ fn conv1_backward_rows<M: Mac, const T: usize, const P: usize>(dr1: &[f32], r1: 
                     }
                 }
             }
-            // Pixel (i, j) of conv1's output saw padded input (ci, i + di, j + dj) through tap (ci, di, dj).
-            for (p, acc) in acc.iter().enumerate() {
-                let (i, j) = ((first + p) / w, (first + p) % w);
-                for ci in 0..c {
-                    for di in 0..3 {
-                        for dj in 0..3 {
-                            padded[ci * plane + (i + di) * pw + j + dj] += acc[(ci * 3 + di) * 3 + dj];
+            sent[first..first + P].copy_from_slice(&acc);
+        }
+        // Output pixel (i, j) saw input (ci, i + di - 1, j + dj - 1) through tap (ci, di, dj):
+        // gather, per input pixel, from the output pixels that saw it.
+        dx.fill(0.0);
+        for ci in 0..c {
+            let plane = &mut dx[ci * h * w..][..h * w];
+            for di in 0..3 {
+                for dj in 0..3 {
+                    let k = (ci * 3 + di) * 3 + dj;
+                    // Input rows y = i + di - 1 and columns x = j + dj - 1 inside the image.
+                    let (y0, y1) = ((di as isize - 1).max(0) as usize, (h + di - 1).min(h));
+                    let (x0, x1) = ((dj as isize - 1).max(0) as usize, (w + dj - 1).min(w));
+                    for y in y0..y1 {
+                        let i = y + 1 - di;
+                        let row = &mut plane[y * w..][..w];
+                        for x in x0..x1 {
+                            row[x] += sent[i * w + x + 1 - dj][k];
                         }
                     }
                 }
-            }
-        }
-        for ci in 0..c {
-            for i in 0..h {
-                dx[(ci * h + i) * w..][..w].copy_from_slice(&padded[ci * plane + (i + 1) * pw + 1..][..w]);
             }
         }
     }
