@@ -85,7 +85,7 @@ def parse_args():
 class Cnn(nn.Module):
     """memscope's `cnn` (runtime/src/model/zoo.rs), with its parameter names."""
 
-    def __init__(self, height=8, width=8, classes=10, inplace=False, pool_first=False):
+    def __init__(self, height=8, width=8, classes=10, inplace=False, pool_first=False, channels_last=False):
         super().__init__()
         self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
         self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
@@ -93,10 +93,18 @@ class Cnn(nn.Module):
         self.fc2 = nn.Linear(128, classes)
         self.inplace = inplace
         self.pool_first = pool_first
+        self.channels_last = channels_last
 
     def forward(self, x):
         relu = lambda t: F.relu(t, inplace=self.inplace)  # noqa: E731
-        x = relu(self.conv1(x))
+        x = self.conv1(x)
+        if self.channels_last:
+            # With one input channel, conv1 returns NCHW even from channels-last
+            # weights; conv2 then returns channels-last gradients, and ReLU's backward
+            # meets two layouts (a slow strided loop plus copies). Converting here
+            # made a forward/input-backward pass about 12 % faster.
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = relu(x)
         if self.pool_first:
             x = relu(F.max_pool2d(self.conv2(x), 2))
         else:
@@ -106,11 +114,11 @@ class Cnn(nn.Module):
         return self.fc2(x)
 
 
-def load_model(path, inplace, height=8, width=8, pool_first=False):
+def load_model(path, inplace, height=8, width=8, pool_first=False, channels_last=False):
     from safetensors.torch import load_file
 
     state = load_file(path)
-    model = Cnn(height, width, inplace=inplace, pool_first=pool_first)
+    model = Cnn(height, width, inplace=inplace, pool_first=pool_first, channels_last=channels_last)
     model.load_state_dict(state, strict=True)  # any missing/unexpected/misshaped tensor is an error
     return model.eval()
 
@@ -178,7 +186,7 @@ def main():
 
     x, y, _ = load_data_args(args)
     stacked = args.variant == "stacked"
-    model = load_model(args.weights, inplace=stacked, height=x.shape[2], width=x.shape[3], pool_first=args.pool_first)
+    model = load_model(args.weights, inplace=stacked, height=x.shape[2], width=x.shape[3], pool_first=args.pool_first, channels_last=args.channels_last)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
