@@ -345,11 +345,12 @@ How to read it, and what is measured:
 - **curvature scoring**: samples/s of one scoring pass (10 Rademacher draws, h = 1e-3) over
   the same checkpoint. *published*: the authors' loop (per draw: forward at x + h v and at
   x, gradient of the difference, batch 512); *best eager*: the gradient at x once per
-  batch, draws stacked, weights frozen, channels-last, the same rows per pass as
-  memscope's plugin (about 2^18 input values: 1,024 rows on digits, 334 on MNIST);
+  batch, draws stacked, weights frozen, channels-last (conv1's output converted too, so
+  that ReLU's backward sees one layout), the same rows per pass as memscope's plugin
+  (about 2^18 input values: 1,024 rows on digits, 334 on MNIST);
   *memscope's layer order*: the same, with the `cnn` pooling before its second ReLU as
   memscope's does (the same function; the ReLU then runs on a quarter of the values), so
-  that both sides run the same kernels. **score agreement**: Spearman rank correlation
+  that both sides run the same libtorch convolutions. **score agreement**: Spearman rank correlation
   of memscope's scores with the best eager variant's on that checkpoint; the reference
   against itself with other random directions is the best any implementation can reach.
 - **scoring ceiling**: this machine's float32 matmul peak (2048 x 2048, same threads)
@@ -366,11 +367,16 @@ How to read it, and what is measured:
 Where the speed comes from: per sample, the published loop runs 20 forwards and 20
 backwards (2 per draw), the stacked estimate 11 and 11 (the gradient at x once, then one
 per draw), so at equal efficiency per pass stacking alone gives 40/22 = 1.82x. On top of
-that memscope sizes its passes to stay near the caches (the published loop's 2 x 512-row
-graphs of 28 x 28 images do not), pools before the ReLU, and tunes glibc's allocator so
-that each pass reuses the buffers of the last instead of page-faulting fresh ones
-(`runtime/src/allocator.rs`). On digits the published loop already runs near the
-machine's arithmetic peak, so the ceiling row, not the implementation, sets the limit
+that, memscope computes the `cnn`'s input gradients without autograd
+(`runtime/src/model/input_grad/`): conv2 and its transpose and the linear layers run in
+libtorch, and conv1, the pool and the ReLUs, with their backwards, run as one-pass loops
+on libtorch's OpenMP team, each activation in the layout the next layer reads (a pass
+of 1,024 digits rows: 36 ms against autograd's 50; `input_grad_bench`). It also sizes its
+passes to stay near the caches (the published loop's 2 x 512-row graphs of 28 x 28
+images do not), pools before the ReLU, and tunes glibc's allocator so that each pass
+reuses the buffers of the last instead of page-faulting fresh ones
+(`runtime/src/allocator.rs`). What is left on digits is mostly conv2 and its transpose,
+which oneDNN already runs near the arithmetic peak: the ceiling row sets the limit
 there. On a GPU the published loop is bound by per-call latency rather than arithmetic,
 which is where stacking gains most.
 
