@@ -17,7 +17,8 @@ same model (`cnn`), data, optimizer, batch sizes and thread count:
   memory       peak RSS of each process (GNU time).
 
 Runs are interleaved round by round (memscope, reference, memscope, ...) so that drift of
-a shared machine hits both sides; the table shows medians. Run it on an idle machine:
+a shared machine hits both sides, in reverse order every other round (a process tends to
+run a few percent faster right after another one); the table shows medians. Run it on an idle machine:
 libtorch's OpenMP workers spin, so a busy core distorts every number.
 
 Writes bench/results.json (every run, the summary and the machine) and, with
@@ -142,44 +143,71 @@ def bench_dataset(data, rounds, threads, tmp):
     scores = {}
     for r in range(1, rounds + 1):
         log(f"[{data.name}] round {r}/{rounds}")
-        # Training throughput, and the runtime's overhead against a bare loop.
-        summary, _, seconds, rss = memscope_run(tmp, job(tmp, "train", data, threads, data.train_epochs, data.train_epochs, False, 0))
-        runs.append(dict(bench="training", impl="memscope", round=r, samples_per_second=summary["timings"]["train_samples_per_second"], rss_mib=rss))
-        out, _, rss = run([PY, os.path.join(REF, "train_cnn.py"), *data.ref_args, "--epochs", str(data.train_epochs), "--threads", str(threads)], tmp)
-        runs.append(dict(bench="training", impl="pytorch-eager", round=r, samples_per_second=last_json(out)["samples_per_second"], rss_mib=rss))
-        overrides = [f"data.{line.split(' = ')[0]}={line.split(' = ')[1]}" for line in data.toml.splitlines()]
-        out, _, rss = run([BARE, str(data.train_epochs), str(threads), "configs/bench-digits.toml", *overrides], tmp)
-        runs.append(dict(bench="training", impl="bare-tch", round=r, samples_per_second=last_json(out)["samples_per_second"], rss_mib=rss))
+        # A process tends to run a few percent faster right after another one than
+        # first in a round, so every other round runs the implementations in
+        # reverse order.
+        forward = r % 2 == 1
 
-        # Scoring throughput on one checkpoint, and agreement of the estimates.
-        config = job(tmp, "score", data, threads, data.score_epochs, data.score_epochs, True, data.score_epochs)
-        summary, run_dir, _, rss = memscope_run(tmp, config)
-        t = summary["timings"]
-        runs.append(dict(bench="scoring", impl="memscope", round=r, samples_per_second=t["scored_samples"] / t["score_seconds"], rss_mib=rss))
-        scores.setdefault("memscope", np.load(os.path.join(run_dir, "scores", "curvature_epochs.npy"))[-1])
-        if weights is None:
-            ckpt = os.path.join(run_dir, "checkpoints", f"epoch-{data.score_epochs:06d}", "model.safetensors")
-            weights = os.path.join(tmp, f"weights-{data.name.replace('[', '_').replace(']', '_').replace(':', '_')}.safetensors")
-            os.replace(ckpt, weights)
-        # The eager stacked variants get the rows per pass memscope's plugin picks.
-        rows = auto_rows(data.values_per_sample)
-        stacked = ["--variant", "stacked", "--batch-size", str(min(512, rows)), "--max-rows", str(rows), "--channels-last"]
-        for impl, args in [("published", ["--variant", "published"]), ("stacked", stacked), ("stacked-pool-first", [*stacked, "--pool-first"])]:
-            npy = os.path.join(tmp, f"{impl}-{r}.npy")
-            cmd = [PY, os.path.join(REF, "score_curvature.py"), "--weights", weights, *data.ref_args, *args,
-                   "--threads", str(threads), "--seed", str(r), "--out", npy]
-            out, _, rss = run(cmd, tmp)
-            runs.append(dict(bench="scoring", impl=f"pytorch-{impl}", round=r, samples_per_second=last_json(out)["samples_per_second"], rss_mib=rss))
-            scores.setdefault(f"{impl}-{r}", np.load(npy))
+        # Training throughput, and the runtime's overhead against a bare loop.
+        def train_memscope():
+            summary, _, _, rss = memscope_run(tmp, job(tmp, "train", data, threads, data.train_epochs, data.train_epochs, False, 0))
+            runs.append(dict(bench="training", impl="memscope", round=r, samples_per_second=summary["timings"]["train_samples_per_second"], rss_mib=rss))
+
+        def train_eager():
+            out, _, rss = run([PY, os.path.join(REF, "train_cnn.py"), *data.ref_args, "--epochs", str(data.train_epochs), "--threads", str(threads)], tmp)
+            runs.append(dict(bench="training", impl="pytorch-eager", round=r, samples_per_second=last_json(out)["samples_per_second"], rss_mib=rss))
+
+        def train_bare():
+            overrides = [f"data.{line.split(' = ')[0]}={line.split(' = ')[1]}" for line in data.toml.splitlines()]
+            out, _, rss = run([BARE, str(data.train_epochs), str(threads), "configs/bench-digits.toml", *overrides], tmp)
+            runs.append(dict(bench="training", impl="bare-tch", round=r, samples_per_second=last_json(out)["samples_per_second"], rss_mib=rss))
+
+        for step in [train_memscope, train_eager, train_bare] if forward else [train_bare, train_eager, train_memscope]:
+            step()
+
+        # Scoring throughput on one checkpoint, and agreement of the estimates. The
+        # first memscope run writes the checkpoint that every scoring run reads.
+        def score_memscope():
+            nonlocal weights
+            config = job(tmp, "score", data, threads, data.score_epochs, data.score_epochs, True, data.score_epochs)
+            summary, run_dir, _, rss = memscope_run(tmp, config)
+            t = summary["timings"]
+            runs.append(dict(bench="scoring", impl="memscope", round=r, samples_per_second=t["scored_samples"] / t["score_seconds"], rss_mib=rss))
+            scores.setdefault("memscope", np.load(os.path.join(run_dir, "scores", "curvature_epochs.npy"))[-1])
+            if weights is None:
+                ckpt = os.path.join(run_dir, "checkpoints", f"epoch-{data.score_epochs:06d}", "model.safetensors")
+                weights = os.path.join(tmp, f"weights-{data.name.replace('[', '_').replace(']', '_').replace(':', '_')}.safetensors")
+                os.replace(ckpt, weights)
+
+        def score_references():
+            # The eager stacked variants get the rows per pass memscope's plugin picks.
+            rows = auto_rows(data.values_per_sample)
+            stacked = ["--variant", "stacked", "--batch-size", str(min(512, rows)), "--max-rows", str(rows), "--channels-last"]
+            for impl, args in [("published", ["--variant", "published"]), ("stacked", stacked), ("stacked-pool-first", [*stacked, "--pool-first"])]:
+                npy = os.path.join(tmp, f"{impl}-{r}.npy")
+                cmd = [PY, os.path.join(REF, "score_curvature.py"), "--weights", weights, *data.ref_args, *args,
+                       "--threads", str(threads), "--seed", str(r), "--out", npy]
+                out, _, rss = run(cmd, tmp)
+                runs.append(dict(bench="scoring", impl=f"pytorch-{impl}", round=r, samples_per_second=last_json(out)["samples_per_second"], rss_mib=rss))
+                scores.setdefault(f"{impl}-{r}", np.load(npy))
+
+        for step in [score_memscope, score_references] if forward or weights is None else [score_references, score_memscope]:
+            step()
 
         # End to end: train and score every k-th epoch, one process each side.
-        config = job(tmp, "e2e", data, threads, data.e2e_epochs, data.e2e_every, True, 0)
-        _, _, seconds, rss = memscope_run(tmp, config)
-        runs.append(dict(bench="end-to-end", impl="memscope", round=r, seconds=seconds, rss_mib=rss))
-        cmd = [PY, os.path.join(REF, "pipeline.py"), *data.ref_args, "--epochs", str(data.e2e_epochs), "--every", str(data.e2e_every),
-               "--threads", str(threads), "--out", os.path.join(tmp, "pipeline.npy")]
-        _, seconds, rss = run(cmd, tmp)
-        runs.append(dict(bench="end-to-end", impl="pytorch-published-pipeline", round=r, seconds=seconds, rss_mib=rss))
+        def e2e_memscope():
+            config = job(tmp, "e2e", data, threads, data.e2e_epochs, data.e2e_every, True, 0)
+            _, _, seconds, rss = memscope_run(tmp, config)
+            runs.append(dict(bench="end-to-end", impl="memscope", round=r, seconds=seconds, rss_mib=rss))
+
+        def e2e_published():
+            cmd = [PY, os.path.join(REF, "pipeline.py"), *data.ref_args, "--epochs", str(data.e2e_epochs), "--every", str(data.e2e_every),
+                   "--threads", str(threads), "--out", os.path.join(tmp, "pipeline.npy")]
+            _, seconds, rss = run(cmd, tmp)
+            runs.append(dict(bench="end-to-end", impl="pytorch-published-pipeline", round=r, seconds=seconds, rss_mib=rss))
+
+        for step in [e2e_memscope, e2e_published] if forward else [e2e_published, e2e_memscope]:
+            step()
 
     agreement = {"memscope_vs_stacked_seed1": spearman(scores["memscope"], scores["stacked-1"]),
                  "published_vs_stacked_seed1": spearman(scores["published-1"], scores["stacked-1"])}
@@ -330,7 +358,7 @@ def main():
 
 MARKDOWN = """# Benchmarks
 
-The latest `make bench` (medians of {rounds} interleaved rounds, {threads} threads):
+The latest `make bench` (medians of {rounds} interleaved rounds in alternating order, {threads} threads):
 
 {table}
 

@@ -64,7 +64,26 @@ impl Mac for Plain {
     }
 }
 
+std::thread_local! {
+    /// Set by tests on the calling thread to run the portable build of the loops on a
+    /// CPU that has AVX2.
+    static PORTABLE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with the kernels it calls (from this thread) on their portable build.
+#[cfg(test)]
+pub fn portable_only<R>(f: impl FnOnce() -> R) -> R {
+    PORTABLE_ONLY.with(|p| p.set(true));
+    let result = f();
+    PORTABLE_ONLY.with(|p| p.set(false));
+    result
+}
+
+/// Whether to run the AVX2/FMA build of the loops: where the CPU has both.
 fn has_avx2_fma() -> bool {
+    if PORTABLE_ONLY.with(|p| p.get()) {
+        return false;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")

@@ -81,6 +81,19 @@ mod tests {
         }
     }
 
+    /// The loops' portable build (for CPUs without AVX2 and FMA) is the same gradient.
+    #[test]
+    fn the_portable_build_of_the_loops_gives_the_same_gradient() {
+        let shape = ImageShape { channels: 1, height: 8, width: 8 };
+        let network = cnn(shape, true);
+        let x = Tensor::randn([11, 1, 8, 8], (Kind::Float, Device::Cpu));
+        let labels = Tensor::randint(10, [11], (Kind::Int64, Device::Cpu));
+        kernels::portable_only(|| assert_same_gradient(&network, &x, &labels));
+        let colour = cnn(ImageShape { channels: 3, height: 4, width: 6 }, true);
+        let x = Tensor::randn([5, 3, 4, 6], (Kind::Float, Device::Cpu));
+        kernels::portable_only(|| assert_same_gradient(&colour, &x, &labels.narrow(0, 0, 5)));
+    }
+
     /// Colour images take the three-channel kernels; blank regions make max-pool
     /// windows tie, where the gradient must go to the first maximum, as libtorch's.
     #[test]
