@@ -210,7 +210,7 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
                 }
                 return Err(JobError::Cancelled { epochs_done: state.epochs_done, run_dir });
             }
-            let batch = loader.batches.recv().map_err(|_| JobError::Panicked {
+            let batch = loader.next().map_err(|_| JobError::Panicked {
                 thread: "loader".into(),
                 message: "stopped before the last epoch".into(),
             })?;

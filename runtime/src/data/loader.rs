@@ -4,7 +4,7 @@
 use super::{Augmenter, Dataset};
 use crate::config::AugmentConfig;
 use crate::seeding::{rng_for, Stream};
-use crossbeam_channel::{bounded, Receiver};
+use crossbeam_channel::{bounded, Receiver, RecvError, Sender};
 use rand::seq::SliceRandom;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -31,15 +31,35 @@ pub struct Batch {
 #[derive(Debug)]
 pub struct LoaderHandle {
     /// Batches in training order.
-    pub batches: Receiver<Batch>,
+    batches: Receiver<Batch>,
+    /// Tells a loader waiting on a full queue that it has drained to its low mark.
+    refill: Option<Sender<()>>,
+    /// Queue length at or below which the loader is woken to refill it.
+    low_mark: usize,
     thread: Option<JoinHandle<()>>,
+}
+
+impl LoaderHandle {
+    /// The next batch, in training order; an error once the loader has stopped
+    /// (after the last epoch, or if it panicked).
+    pub fn next(&self) -> Result<Batch, RecvError> {
+        let batch = self.batches.recv()?;
+        if self.batches.len() <= self.low_mark {
+            if let Some(refill) = &self.refill {
+                let _ = refill.try_send(());
+            }
+        }
+        Ok(batch)
+    }
 }
 
 impl Drop for LoaderHandle {
     fn drop(&mut self) {
-        // Disconnect first so a loader blocked on a full channel wakes and exits.
+        // Disconnect first so a loader blocked on a full channel, or waiting to
+        // refill it, wakes and exits.
         let (_, dead) = bounded(0);
         drop(std::mem::replace(&mut self.batches, dead));
+        self.refill = None;
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -57,6 +77,12 @@ pub fn spawn_loader(
     capacity: usize,
 ) -> LoaderHandle {
     let (tx, rx) = bounded(capacity);
+    // The loader refills the queue in bursts: once full, it sleeps until the trainer
+    // has drained it to a quarter. Woken for every batch instead, it preempted one of
+    // the trainer's OpenMP threads each step, stalling the whole parallel region
+    // (digits training, 6.4 ms steps: about 6 % slower).
+    let (refill_tx, refill_rx) = bounded::<()>(1);
+    let low_mark = capacity / 4;
     let thread = std::thread::Builder::new()
         .name("memscope-loader".into())
         .spawn(move || {
@@ -88,6 +114,10 @@ pub fn spawn_loader(
                         images: images_tensor(&pixels, [b, shape.channels as i64, shape.height as i64, shape.width as i64]),
                         labels: Tensor::from_slice(&labels),
                     };
+                    // (A rendezvous channel, capacity 0, is always full: no bursts there.)
+                    if capacity > 0 && tx.is_full() && refill_rx.recv().is_err() {
+                        return; // the trainer stopped
+                    }
                     if tx.send(batch).is_err() {
                         return; // the trainer stopped
                     }
@@ -95,7 +125,7 @@ pub fn spawn_loader(
             }
         })
         .expect("spawning the loader thread");
-    LoaderHandle { batches: rx, thread: Some(thread) }
+    LoaderHandle { batches: rx, refill: Some(refill_tx), low_mark, thread: Some(thread) }
 }
 
 /// A float tensor of `shape` holding `values`, built without any libtorch parallel
@@ -129,7 +159,7 @@ mod tests {
 
     fn epoch_indices(handle: &LoaderHandle, epoch: usize) -> Vec<i64> {
         let mut seen = Vec::new();
-        for batch in handle.batches.iter() {
+        while let Ok(batch) = handle.next() {
             assert_eq!(batch.epoch, epoch);
             seen.extend(Vec::<i64>::try_from(&batch.indices).unwrap());
             if batch.last_in_epoch {
@@ -159,5 +189,28 @@ mod tests {
         // Starting at epoch 1 (a resumed run) gives epoch 1's order.
         let b = spawn_loader(tiny(10), AugmentConfig::default(), 3, 4, 1..2, 2);
         assert_eq!(epoch_indices(&b, 1), e1);
+    }
+
+    /// The queue refills in bursts: whatever its capacity and however slow the
+    /// consumer, every batch of every epoch arrives, in order, and the loader ends.
+    #[test]
+    fn bursty_refills_deliver_every_batch_at_any_capacity() {
+        for capacity in [1, 2, 3, 4, 8, 50] {
+            let (done_tx, done_rx) = bounded(1);
+            std::thread::spawn(move || {
+                let handle = spawn_loader(tiny(23), AugmentConfig::default(), 5, 2, 0..3, capacity);
+                let mut steps = Vec::new();
+                while let Ok(batch) = handle.next() {
+                    if batch.step % 3 == 0 {
+                        std::thread::sleep(std::time::Duration::from_millis(1)); // a slow step now and then
+                    }
+                    steps.push((batch.epoch, batch.step));
+                }
+                let _ = done_tx.send(steps);
+            });
+            let steps = done_rx.recv_timeout(std::time::Duration::from_secs(20)).expect("the loader neither stalled nor hung");
+            let want: Vec<(usize, usize)> = (0..3).flat_map(|e| (0..12).map(move |s| (e, s))).collect();
+            assert_eq!(steps, want, "capacity {capacity}");
+        }
     }
 }
