@@ -93,21 +93,29 @@ fn guarded(err: *mut ErrorSink, f: impl FnOnce() -> Result<(), String>) -> Statu
     }
 }
 
+/// The network being scored, for the callback `name`: only set during `score_batch`.
+fn scored_network<'a>(ctx: &'a HostContext, name: &str) -> Result<&'a Network, String> {
+    let network = ctx.network.load(Ordering::Acquire);
+    if network.is_null() {
+        return Err(format!("{name} is only available inside score_batch"));
+    }
+    // SAFETY: the scorer sets the pointer for the duration of score_batch only.
+    Ok(unsafe { &*network })
+}
+
+/// Hands a result tensor to the plugin for good (it adopts it with `from_ptr`).
+fn hand_over(mut tensor: Tensor, out: *mut *mut C_tensor) {
+    // SAFETY: `out` is the plugin's out-parameter for this call.
+    unsafe { *out = tensor.as_mut_ptr() };
+    std::mem::forget(tensor);
+}
+
 unsafe extern "C" fn forward(ctx: *mut c_void, input: *mut C_tensor, out: *mut *mut C_tensor, err: *mut ErrorSink) -> Status {
     guarded(err, || {
-        let ctx = unsafe { context(ctx) };
-        let network = ctx.network.load(Ordering::Acquire);
-        if network.is_null() {
-            return Err("forward is only available inside score_batch".into());
-        }
-        // SAFETY: the scorer sets the pointer for the duration of score_batch only.
-        let network = unsafe { &*network };
+        let network = scored_network(unsafe { context(ctx) }, "forward")?;
         // A borrowed handle: take our own shallow copy.
         let input = unsafe { Tensor::clone_from_ptr(input) };
-        let mut logits = network.try_forward(&input, false).map_err(|e| e.to_string())?;
-        // Hand the result to the plugin for good.
-        unsafe { *out = logits.as_mut_ptr() };
-        std::mem::forget(logits);
+        hand_over(network.try_forward(&input, false).map_err(|e| e.to_string())?, out);
         Ok(())
     })
 }
@@ -120,23 +128,14 @@ unsafe extern "C" fn input_gradient(
     err: *mut ErrorSink,
 ) -> Status {
     guarded(err, || {
-        let ctx = unsafe { context(ctx) };
-        let network = ctx.network.load(Ordering::Acquire);
-        if network.is_null() {
-            return Err("input_gradient is only available inside score_batch".into());
-        }
-        // SAFETY: the scorer sets the pointer for the duration of score_batch only.
-        let network = unsafe { &*network };
+        let network = scored_network(unsafe { context(ctx) }, "input_gradient")?;
         // Borrowed handles: take our own shallow copies.
         let (input, labels) = unsafe { (Tensor::clone_from_ptr(input), Tensor::clone_from_ptr(labels)) };
         let rows = input.size().first().copied().unwrap_or(0);
         if labels.kind() != tch::Kind::Int64 || labels.size() != [rows] {
             return Err(format!("input_gradient: labels must be int64 [{rows}], one per input row; got {:?} {:?}", labels.kind(), labels.size()));
         }
-        let mut grad = network.input_gradient(&input, &labels).map_err(|e| e.to_string())?;
-        // Hand the result to the plugin for good.
-        unsafe { *out = grad.as_mut_ptr() };
-        std::mem::forget(grad);
+        hand_over(network.input_gradient(&input, &labels).map_err(|e| e.to_string())?, out);
         Ok(())
     })
 }
