@@ -1,8 +1,9 @@
 //! The `cnn`'s input gradient without autograd: the forward pass keeps what the
-//! backward needs (conv1's output, the pool's winners, fc1's output), the
-//! compute-bound layers (conv2 and its transpose, the linear layers) run in
-//! libtorch, and the rest in [`super::kernels`].
+//! backward needs (conv1's output, the pool's winners, fc1's output). The linear
+//! layers run in libtorch, the convolutions, pool and ReLUs in hand-written loops
+//! ([`super::kernels`], [`super::conv2`]).
 
+use super::conv2::{conv2_conv1_backward, conv2_pool_relu};
 use super::kernels::{self, Dims, CONV1, CONV2};
 use tch::{Device, Kind, Tensor};
 
@@ -20,14 +21,15 @@ pub struct CnnWeights {
 
 impl CnnWeights {
     /// Picks the cnn's variables out of a network's; `None` when one is missing or
-    /// not a contiguous float tensor on the CPU (conv2's weight may be channels-last).
+    /// not a float tensor on the CPU (the convolutions' weights are made contiguous:
+    /// the scorer's network keeps them channels-last).
     pub fn from_variables(variables: &[(String, Tensor)]) -> Option<CnnWeights> {
         let get = |name: &str| variables.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone());
         let weights = CnnWeights {
             conv1_weight: get("conv1.weight")?.contiguous(),
             conv1_bias: get("conv1.bias")?,
-            conv2_weight: get("conv2.weight")?,
-            conv2_bias: get("conv2.bias")?,
+            conv2_weight: get("conv2.weight")?.contiguous(),
+            conv2_bias: get("conv2.bias")?.contiguous(),
             fc1_weight: get("fc1.weight")?,
             fc1_bias: get("fc1.bias")?,
             fc2_weight: get("fc2.weight")?,
@@ -46,7 +48,7 @@ impl CnnWeights {
         let usable = all.iter().all(|t| t.kind() == Kind::Float && t.device() == Device::Cpu)
             && weights.conv1_bias.is_contiguous()
             && weights.conv1_weight.size()[0] == CONV1 as i64
-            && weights.conv2_weight.size()[0] == CONV2 as i64;
+            && weights.conv2_weight.size()[..2] == [CONV2 as i64, CONV1 as i64];
         usable.then_some(weights)
     }
 
@@ -71,13 +73,11 @@ pub fn input_gradient(weights: &CnnWeights, x: &Tensor, labels: &Tensor) -> Resu
         // Forward, keeping conv1's output, the pool's winners and fc1's output.
         let mut r1 = Tensor::f_empty([rows, h, w, CONV1 as i64], (Kind::Float, Device::Cpu))?;
         kernels::conv1_relu(floats(&x), dims, floats(&weights.conv1_weight), floats(&weights.conv1_bias), floats_mut(&mut r1), threads);
-        let a2 = r1.f_permute([0, 3, 1, 2])?.f_conv2d(&weights.conv2_weight, Some(&weights.conv2_bias), [1, 1], [1, 1], [1, 1], 1)?;
-        let a2 = nhwc(&a2)?;
         let pooled = (h / 2) * (w / 2) * CONV2 as i64;
         let mut features = Tensor::f_empty([rows, pooled], (Kind::Float, Device::Cpu))?;
         let mut winner = vec![0u8; (rows * pooled) as usize];
-        kernels::pool_relu(floats(&a2), dims, floats_mut(&mut features), &mut winner, threads);
-        drop(a2);
+        let conv2_weight = floats(&weights.conv2_weight);
+        conv2_pool_relu(floats(&r1), dims, conv2_weight, floats(&weights.conv2_bias), floats_mut(&mut features), &mut winner, threads);
         // fc1's columns in the features' NHWC order.
         let fc1_weight = weights.fc1_weight.f_view([-1, CONV2 as i64, h / 2, w / 2])?.f_permute([0, 2, 3, 1])?.f_reshape([-1, pooled])?;
         let hidden = weights.fc1_bias.f_addmm(&features, &fc1_weight.f_tr()?)?.f_relu()?;
@@ -88,20 +88,11 @@ pub fn input_gradient(weights: &CnnWeights, x: &Tensor, labels: &Tensor) -> Resu
         let d_logits = logits.f_softmax(1, Kind::Float)?.f_sub(&labels.f_one_hot(classes)?.f_to_kind(Kind::Float)?)?;
         let d_hidden = hidden.f_threshold_backward(&d_logits.f_mm(&weights.fc2_weight)?, 0.0)?;
         let d_features = d_hidden.f_mm(&fc1_weight)?.f_contiguous()?;
-        let mut d_a2 = Tensor::f_empty([rows, h, w, CONV2 as i64], (Kind::Float, Device::Cpu))?;
-        kernels::pool_relu_backward(floats(&d_features), &winner, dims, floats_mut(&mut d_a2), threads);
-        let dr1 = d_a2.f_permute([0, 3, 1, 2])?.f_conv_transpose2d(&weights.conv2_weight, None::<Tensor>, [1, 1], [1, 1], [0, 0], 1, [1, 1])?;
-        let dr1 = nhwc(&dr1)?;
         let mut dx = Tensor::f_empty([rows, dims.c as i64, h, w], (Kind::Float, Device::Cpu))?;
-        kernels::conv1_relu_backward(floats(&dr1), floats(&r1), dims, floats(&weights.conv1_weight), floats_mut(&mut dx), threads);
+        let conv1_weight = floats(&weights.conv1_weight);
+        conv2_conv1_backward(floats(&d_features), &winner, floats(&r1), dims, conv2_weight, conv1_weight, floats_mut(&mut dx), threads);
         Ok(dx)
     })
-}
-
-/// The NHWC-contiguous data of an NCHW-shaped activation: a view when libtorch
-/// returned it channels-last, a copy otherwise.
-fn nhwc(t: &Tensor) -> Result<Tensor, tch::TchError> {
-    t.f_permute([0, 2, 3, 1])?.f_contiguous()
 }
 
 /// The values of a contiguous float CPU tensor.

@@ -2,11 +2,13 @@
 //! curvature estimate computes 2 + `draws` times per batch, so most of scoring.
 //!
 //! For the `cnn` on the CPU it runs without autograd ([`cnn`]): one pass per layer,
-//! every activation in the layout the next layer reads, the memory-bound layers as
-//! hand-written loops ([`kernels`]). Any other model, device or input shape goes
+//! every activation in the layout the next layer reads, the convolutions, pool and
+//! ReLUs as hand-written loops ([`kernels`], [`conv2`]: those skip the zeros the
+//! ReLUs and the pool leave), the linear layers in libtorch. Any other model, device or input shape goes
 //! through autograd. Both give the same gradient; tests hold them to it.
 
 mod cnn;
+mod conv2;
 mod kernels;
 mod parallel;
 
@@ -104,6 +106,25 @@ mod tests {
         let _ = x.narrow(0, 0, 4).narrow(3, 0, 6).zero_(); // blank left part of 4 images
         let labels = Tensor::randint(10, [9], (Kind::Int64, Device::Cpu));
         assert_same_gradient(&network, &x, &labels);
+    }
+
+    /// The convolutions visit nonzero values only: a conv1 that lets every value
+    /// through and one that lets none through both give autograd's gradient.
+    #[test]
+    fn all_or_none_of_conv1s_outputs_alive_match_autograd() {
+        let x = Tensor::rand([6, 1, 8, 8], (Kind::Float, Device::Cpu));
+        let labels = Tensor::randint(10, [6], (Kind::Int64, Device::Cpu));
+        for bias in [8.0, -8.0] {
+            let network = cnn(ImageShape { channels: 1, height: 8, width: 8 }, true);
+            let (_, conv1_bias) = network.variables().into_iter().find(|(name, _)| name == "conv1.bias").expect("conv1.bias");
+            let _ = tch::no_grad(|| conv1_bias.shallow_clone().fill_(bias));
+            if bias > 0.0 {
+                assert_same_gradient(&network, &x, &labels);
+            } else {
+                let fused = network.input_gradient(&x, &labels).unwrap();
+                assert!(fused.equal(&network.autograd_input_gradient(&x, &labels).unwrap()) && fused.abs().max().double_value(&[]) == 0.0);
+            }
+        }
     }
 
     /// Odd sizes, other models and doubles go through autograd, with the same result.
