@@ -421,7 +421,8 @@ that, memscope computes the `cnn`'s input gradients without autograd
 transpose, which dominate the arithmetic, skip zeros: conv1's ReLU zeroes about half of
 conv2's input, and conv2's output gradient is nonzero only at each pool window's winner
 whose pooled value survived its ReLU (about 15 % of the positions on the digits
-checkpoint). Hand-written loops find each image's nonzero channels as bit masks and
+checkpoint; on MNIST, whose background is blank, 84 % of conv2's input is zero and 4 %
+of its output positions get a gradient, hence the larger gain there). Hand-written loops find each image's nonzero channels as bit masks and
 multiply only those, one kernel tap at a time with its weights in L1; conv1, the pool
 and the ReLUs run in the same per-image loops, on libtorch's OpenMP team, each
 activation in the layout the next layer reads. A pass of 1,024 digits rows takes 18 ms
