@@ -3,7 +3,7 @@
 //! layers run in libtorch, the convolutions, pool and ReLUs in hand-written loops
 //! ([`super::kernels`], [`super::conv2`]).
 
-use super::conv2::{conv2_conv1_backward, conv2_pool_relu};
+use super::conv2::{conv2_conv1_backward, conv2_pool_relu, BackwardInput};
 use super::kernels::{self, Dims, CONV1, CONV2};
 use tch::{Device, Kind, Tensor};
 
@@ -89,8 +89,15 @@ pub fn input_gradient(weights: &CnnWeights, x: &Tensor, labels: &Tensor) -> Resu
         let d_hidden = hidden.f_threshold_backward(&d_logits.f_mm(&weights.fc2_weight)?, 0.0)?;
         let d_features = d_hidden.f_mm(&fc1_weight)?.f_contiguous()?;
         let mut dx = Tensor::f_empty([rows, dims.c as i64, h, w], (Kind::Float, Device::Cpu))?;
-        let conv1_weight = floats(&weights.conv1_weight);
-        conv2_conv1_backward(floats(&d_features), &winner, floats(&r1), dims, conv2_weight, conv1_weight, floats_mut(&mut dx), threads);
+        let input = BackwardInput {
+            d_features: floats(&d_features),
+            winner: &winner,
+            r1: floats(&r1),
+            dims,
+            conv2_weight,
+            conv1_weight: floats(&weights.conv1_weight),
+        };
+        conv2_conv1_backward(&input, floats_mut(&mut dx), threads);
         Ok(dx)
     })
 }

@@ -127,35 +127,36 @@ fn conv2_pool_relu_rows<M: Isa>(r1: &[f32], dims: Dims, taps: &[[f32; CONV2]], b
     }
 }
 
-/// The input gradient of conv1, its ReLU, [`conv2_pool_relu`] behind it: NHWC
-/// `d_features` (the pooled features' gradient) to NCHW `dx` (overwritten), given
-/// the forward's `winner` and NHWC `r1`.
-///
-/// `conv2_weight` is `[CONV2, CONV1, 3, 3]`, `conv1_weight` `[CONV1, C, 3, 3]`.
-#[allow(clippy::too_many_arguments)]
-pub fn conv2_conv1_backward(
-    d_features: &[f32],
-    winner: &[u8],
-    r1: &[f32],
-    dims: Dims,
-    conv2_weight: &[f32],
-    conv1_weight: &[f32],
-    dx: &mut [f32],
-    threads: usize,
-) {
-    let args = (d_features, winner, r1, dims, conv2_weight, conv1_weight, dx, threads);
+/// What [`conv2_conv1_backward`] reads: the forward's kept values and the two
+/// convolutions' weights.
+pub struct BackwardInput<'a> {
+    /// NHWC gradient of the pooled features.
+    pub d_features: &'a [f32],
+    /// The pool's winners, from [`conv2_pool_relu`].
+    pub winner: &'a [u8],
+    /// conv1's NHWC ReLU output.
+    pub r1: &'a [f32],
+    /// The input images' size.
+    pub dims: Dims,
+    /// `[CONV2, CONV1, 3, 3]`.
+    pub conv2_weight: &'a [f32],
+    /// `[CONV1, C, 3, 3]`.
+    pub conv1_weight: &'a [f32],
+}
+
+/// The input gradient of conv1, its ReLU, and [`conv2_pool_relu`] behind it: the
+/// pooled features' gradient to NCHW `dx` (overwritten).
+pub fn conv2_conv1_backward(input: &BackwardInput, dx: &mut [f32], threads: usize) {
     // conv1's taps, 9 per input channel, in whole vectors; pixels per step.
-    match dims.c {
-        1 => backward_with::<16, 4>(args),
-        2 | 3 => backward_with::<32, 2>(args),
+    match input.dims.c {
+        1 => backward_with::<16, 4>(input, dx, threads),
+        2 | 3 => backward_with::<32, 2>(input, dx, threads),
         c => panic!("conv2_conv1_backward: {c} input channels (1 to 3 are supported)"),
     }
 }
 
-type BackwardArgs<'a> = (&'a [f32], &'a [u8], &'a [f32], Dims, &'a [f32], &'a [f32], &'a mut [f32], usize);
-
-fn backward_with<const T: usize, const P: usize>(args: BackwardArgs) {
-    let (d_features, winner, r1, dims, conv2_weight, conv1_weight, dx, threads) = args;
+fn backward_with<const T: usize, const P: usize>(input: &BackwardInput, dx: &mut [f32], threads: usize) {
+    let BackwardInput { d_features, winner, r1, dims, conv2_weight, conv1_weight } = *input;
     let (pooled_row, r1_row, dx_row) = (dims.pooled() * CONV2, dims.pixels() * CONV1, dims.c * dims.pixels());
     let rows = r1.len() / r1_row;
     assert!(d_features.len() == rows * pooled_row && winner.len() == rows * pooled_row && dx.len() == rows * dx_row);
@@ -166,7 +167,7 @@ fn backward_with<const T: usize, const P: usize>(args: BackwardArgs) {
     let fast = has_avx2_fma();
     in_parallel(jobs, |(range, dx)| {
         let pooled = range.start * pooled_row..range.end * pooled_row;
-        let input = Backward {
+        let rows = BackwardRows {
             d_features: &d_features[pooled.clone()],
             winner: &winner[pooled],
             r1: &r1[range.start * r1_row..range.end * r1_row],
@@ -177,15 +178,15 @@ fn backward_with<const T: usize, const P: usize>(args: BackwardArgs) {
         #[cfg(target_arch = "x86_64")]
         if fast {
             // SAFETY: the CPU has AVX2 and FMA (checked above).
-            return unsafe { backward_avx2::<T, P>(&input, dx) };
+            return unsafe { backward_avx2::<T, P>(&rows, dx) };
         }
         let _ = fast;
-        backward_rows::<Portable, T, P>(&input, dx)
+        backward_rows::<Portable, T, P>(&rows, dx)
     });
 }
 
-/// What the backward of a range of rows reads.
-struct Backward<'a, const T: usize> {
+/// What the backward of a range of rows reads, the weights regrouped.
+struct BackwardRows<'a, const T: usize> {
     d_features: &'a [f32],
     winner: &'a [u8],
     r1: &'a [f32],
@@ -196,13 +197,13 @@ struct Backward<'a, const T: usize> {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn backward_avx2<const T: usize, const P: usize>(input: &Backward<T>, dx: &mut [f32]) {
-    backward_rows::<Avx2, T, P>(input, dx)
+unsafe fn backward_avx2<const T: usize, const P: usize>(rows: &BackwardRows<T>, dx: &mut [f32]) {
+    backward_rows::<Avx2, T, P>(rows, dx)
 }
 
 #[inline(always)]
-fn backward_rows<M: Isa, const T: usize, const P: usize>(input: &Backward<T>, dx: &mut [f32]) {
-    let Backward { d_features, winner, r1, dims, taps2, taps1 } = *input;
+fn backward_rows<M: Isa, const T: usize, const P: usize>(rows: &BackwardRows<T>, dx: &mut [f32]) {
+    let BackwardRows { d_features, winner, r1, dims, taps2, taps1 } = *rows;
     let (h, w, w2, pooled) = (dims.h, dims.w, dims.w / 2, dims.pooled() * CONV2);
     let mut dr1 = vec![[0f32; CONV1]; h * w];
     let mut sent = vec![[0f32; T]; h * w];
