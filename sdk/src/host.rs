@@ -1,6 +1,6 @@
 //! The host's callbacks, wrapped in safe methods.
 
-use crate::abi::{with_sink, ArrayC, HostApiC, MetricC, Status, StrRef};
+use crate::abi::{with_sink, ArrayC, ErrorSink, HostApiC, MetricC, Status, StrRef};
 use crate::plugin::{ArrayKind, PluginError, PluginResult};
 use tch::Tensor;
 
@@ -44,14 +44,9 @@ impl Host {
     /// through the host's model, so gradients with respect to `input` work. Only
     /// available inside `score_batch`.
     pub fn forward(&self, input: &Tensor) -> PluginResult<Tensor> {
-        let mut out: *mut torch_sys::C_tensor = std::ptr::null_mut();
         let mut input = input.shallow_clone();
-        let (status, message) = with_sink(|err| unsafe { (self.api().forward)(self.api().ctx, input.as_mut_ptr(), &mut out, err) });
-        match status {
-            // SAFETY: on success the host handed over ownership of a fresh handle.
-            Status::Ok if !out.is_null() => Ok(unsafe { Tensor::from_ptr(out) }),
-            _ => Err(PluginError(message.unwrap_or_else(|| "forward failed".into()))),
-        }
+        // SAFETY: the callback table is valid (`from_raw`); `input` outlives the call.
+        tensor_from("forward", |out, err| unsafe { (self.api().forward)(self.api().ctx, input.as_mut_ptr(), out, err) })
     }
 
     /// Gradient with respect to `input` (`[B, C, H, W]`) of the **summed**
@@ -61,16 +56,11 @@ impl Host {
     /// without autograd), it takes it. The result does not require grad. Only
     /// available inside `score_batch`.
     pub fn input_gradient(&self, input: &Tensor, labels: &Tensor) -> PluginResult<Tensor> {
-        let mut out: *mut torch_sys::C_tensor = std::ptr::null_mut();
         let (mut input, mut labels) = (input.shallow_clone(), labels.shallow_clone());
-        let (status, message) = with_sink(|err| unsafe {
-            (self.api().input_gradient)(self.api().ctx, input.as_mut_ptr(), labels.as_mut_ptr(), &mut out, err)
-        });
-        match status {
-            // SAFETY: on success the host handed over ownership of a fresh handle.
-            Status::Ok if !out.is_null() => Ok(unsafe { Tensor::from_ptr(out) }),
-            _ => Err(PluginError(message.unwrap_or_else(|| "input_gradient failed".into()))),
-        }
+        // SAFETY: as in `forward`.
+        tensor_from("input_gradient", |out, err| unsafe {
+            (self.api().input_gradient)(self.api().ctx, input.as_mut_ptr(), labels.as_mut_ptr(), out, err)
+        })
     }
 
     /// Logs through the host's logger, prefixed with the plugin's name.
@@ -120,5 +110,17 @@ fn check(status: Status, message: Option<String>) -> PluginResult {
     match status {
         Status::Ok => Ok(()),
         _ => Err(PluginError(message.unwrap_or_else(|| "the host refused".into()))),
+    }
+}
+
+/// Runs a host callback named `name` that hands over a tensor through its
+/// out-parameter, and adopts that tensor.
+fn tensor_from(name: &str, call: impl FnOnce(*mut *mut torch_sys::C_tensor, *mut ErrorSink) -> Status) -> PluginResult<Tensor> {
+    let mut out: *mut torch_sys::C_tensor = std::ptr::null_mut();
+    let (status, message) = with_sink(|err| call(&mut out, err));
+    match status {
+        // SAFETY: on success the host handed over ownership of a fresh handle.
+        Status::Ok if !out.is_null() => Ok(unsafe { Tensor::from_ptr(out) }),
+        _ => Err(PluginError(message.unwrap_or_else(|| format!("{name} failed")))),
     }
 }
