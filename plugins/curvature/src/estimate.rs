@@ -185,6 +185,18 @@ mod tests {
         }
     }
 
+    /// From `seed`: a random symmetric positive semi-definite `A` (6 x 6), `samples`
+    /// inputs of shape [2, 3] and `draws` Rademacher directions for them.
+    fn problem(seed: i64, samples: i64, draws: i64) -> (Tensor, Tensor, Tensor) {
+        let opts = (Kind::Double, Device::Cpu);
+        tch::manual_seed(seed);
+        let m = Tensor::randn([6, 6], opts);
+        let a = m.matmul(&m.transpose(0, 1));
+        let x = Tensor::randn([samples, 2, 3], opts);
+        let directions = Tensor::randint(2, [draws, samples, 2, 3], opts) * 2.0 - 1.0;
+        (a, x, directions)
+    }
+
     fn exact(a: &Tensor, directions: &Tensor, norm: Norm) -> Tensor {
         let v = directions.reshape([directions.size()[0], directions.size()[1], -1]);
         let av = v.matmul(a); // A symmetric
@@ -233,12 +245,7 @@ mod tests {
 
     #[test]
     fn finite_differences_take_the_objectives_own_input_gradient() {
-        let opts = (Kind::Double, Device::Cpu);
-        tch::manual_seed(6);
-        let m = Tensor::randn([6, 6], opts);
-        let a = m.matmul(&m.transpose(0, 1));
-        let x = Tensor::randn([5, 2, 3], opts);
-        let directions = Tensor::randint(2, [4, 5, 2, 3], opts) * 2.0 - 1.0;
+        let (a, x, directions) = problem(6, 5, 4);
         let want = exact(&a, &directions, Norm::L2);
         let got = curvature(&ClosedForm(&a), &x, &directions, 1e-3, Norm::L2, Method::FiniteDifference, 10).unwrap();
         let err = (&got - &want).abs().max().double_value(&[]);
@@ -259,12 +266,7 @@ mod tests {
 
     #[test]
     fn scoring_in_chunks_of_samples_gives_each_sample_the_same_score() {
-        let opts = (Kind::Double, Device::Cpu);
-        tch::manual_seed(4);
-        let m = Tensor::randn([6, 6], opts);
-        let a = m.matmul(&m.transpose(0, 1));
-        let x = Tensor::randn([7, 2, 3], opts);
-        let directions = Tensor::randint(2, [4, 7, 2, 3], opts) * 2.0 - 1.0;
+        let (a, x, directions) = problem(4, 7, 4);
         let whole = curvature(&quadratic(&a), &x, &directions, 1e-3, Norm::L2, Method::FiniteDifference, 1000).unwrap();
         for rows in [1, 3, 7, 50] {
             let chunked = in_chunks(7, rows, |start, n| {
@@ -280,12 +282,8 @@ mod tests {
 
     #[test]
     fn finite_difference_and_hvp_equal_the_exact_hessian_vector_size() {
-        let opts = (Kind::Double, Device::Cpu);
-        tch::manual_seed(3);
-        let m = Tensor::randn([6, 6], opts);
-        let a = m.matmul(&m.transpose(0, 1)) + Tensor::eye(6, opts); // symmetric positive definite
-        let x = Tensor::randn([5, 2, 3], opts);
-        let directions = Tensor::randint(2, [7, 5, 2, 3], opts) * 2.0 - 1.0;
+        let (a, x, directions) = problem(3, 5, 7);
+        let a = a + Tensor::eye(6, (Kind::Double, Device::Cpu)); // positive definite
         for norm in [Norm::L2, Norm::Squared] {
             let want = exact(&a, &directions, norm);
             for method in [Method::FiniteDifference, Method::Hvp] {
