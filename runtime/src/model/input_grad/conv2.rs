@@ -43,6 +43,18 @@ fn taps<const INNER: usize, const OUTER: usize>(weight: &[f32], forward: bool) -
     taps
 }
 
+/// Takes the lowest set bit `i` off `bits` and adds `values[i] * rows[i]` to `acc`:
+/// one nonzero input channel's contribution through one tap.
+#[inline(always)]
+fn add_lowest<M: Isa, const N: usize>(bits: &mut u64, values: &[f32], rows: &[[f32; N]], acc: &mut [f32; N]) {
+    let i = bits.trailing_zeros() as usize;
+    *bits &= *bits - 1;
+    let (v, row) = (values[i], &rows[i]);
+    for k in 0..N {
+        acc[k] = M::mac(acc[k], v, row[k]);
+    }
+}
+
 /// The rows (or columns) of conv2's output that read input row `y + d - 1` through
 /// tap offset `d` in 0..3, for an image of `n` rows: those where it is inside.
 fn reading(d: usize, n: usize) -> std::ops::Range<usize> {
@@ -110,14 +122,9 @@ fn conv2_pool_relu_rows<M: Isa>(r1: &[f32], dims: Dims, taps: &[[f32; CONV2]], b
                     let (q, p) = (y * w + x, (y + di - 1) * w + x + dj - 1);
                     let input: &[f32; CONV1] = block(r1, p * CONV1);
                     let mut acc = a2[q];
-                    let mut bits = alive[p];
+                    let mut bits = u64::from(alive[p]);
                     while bits != 0 {
-                        let ci = bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        let (v, weights) = (input[ci], &tap[ci]);
-                        for o in 0..CONV2 {
-                            acc[o] = M::mac(acc[o], v, weights[o]);
-                        }
+                        add_lowest::<M, CONV2>(&mut bits, input, tap, &mut acc);
                     }
                     a2[q] = acc;
                 }
@@ -235,21 +242,11 @@ fn backward_rows<M: Isa, const T: usize, const P: usize>(rows: &BackwardRows<T>,
                     // multiply-add latency (4 cycles) with half the units idle.
                     let (mut even, mut odd) = (dr1[y * w + x], [0f32; CONV1]);
                     while bits != 0 {
-                        let o = bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        let (g, weights) = (gradient[o], &tap[o]);
-                        for ci in 0..CONV1 {
-                            even[ci] = M::mac(even[ci], g, weights[ci]);
-                        }
+                        add_lowest::<M, CONV1>(&mut bits, gradient, tap, &mut even);
                         if bits == 0 {
                             break;
                         }
-                        let o = bits.trailing_zeros() as usize;
-                        bits &= bits - 1;
-                        let (g, weights) = (gradient[o], &tap[o]);
-                        for ci in 0..CONV1 {
-                            odd[ci] = M::mac(odd[ci], g, weights[ci]);
-                        }
+                        add_lowest::<M, CONV1>(&mut bits, gradient, tap, &mut odd);
                     }
                     let out = &mut dr1[y * w + x];
                     for ci in 0..CONV1 {
