@@ -8,6 +8,7 @@ mod test_daemon;
 mod test_datasets;
 mod test_metrics;
 mod test_plugins;
+mod test_relocation;
 mod test_report;
 mod test_resume;
 mod test_run;

@@ -8,11 +8,16 @@
 //!   used directly, and then CUDA is silently unavailable (tch-rs issue 907), so we
 //!   link it with `--no-as-needed`.
 //!
+//! When libtorch is the project's own (the wheel in the checkout's `.venv`), the rpath
+//! is relative to the binary (`$ORIGIN/...`): a checkout that is moved or renamed
+//! keeps working, where an absolute path into the old location would not. A libtorch
+//! outside the checkout (`make LIBTORCH=/opt/libtorch`) keeps its absolute rpath.
+//!
 //! Call [`link_libtorch`] from `build.rs` of a crate that depends on `torch-sys`
 //! directly: cargo then hands it `DEP_TCH_LIBTORCH_LIB`, the directory torch-sys
 //! linked against.
 
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 /// Emits the `cargo:rustc-link-arg` lines for rpath and CUDA linking.
 pub fn link_libtorch() {
@@ -24,11 +29,66 @@ pub fn link_libtorch() {
         return;
     };
     let lib_dir = Path::new(&lib_dir);
-    println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
+    for rpath in rpaths(lib_dir) {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{rpath}");
+    }
     if lib_dir.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
         println!("cargo:rustc-link-arg=-L{}", lib_dir.display());
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    }
+}
+
+/// The rpath entries for a binary of this build: relative ones when both libtorch
+/// and the target directory lie inside the workspace, else the absolute directory.
+fn rpaths(lib_dir: &Path) -> Vec<String> {
+    let absolute = vec![lib_dir.display().to_string()];
+    let (Some(profile), Some(workspace)) = (profile_dir(), workspace_root()) else { return absolute };
+    let Ok(lib_dir) = lib_dir.canonicalize() else { return absolute };
+    if !lib_dir.starts_with(&workspace) || !profile.starts_with(&workspace) {
+        return absolute;
+    }
+    let Some(up) = relative(&profile, &lib_dir) else { return absolute };
+    // Binaries and plugin libraries land in the profile directory itself; test
+    // binaries and examples one level down (`deps/`, `examples/`).
+    vec![format!("$ORIGIN/{}", up.display()), format!("$ORIGIN/../{}", up.display())]
+}
+
+/// `target/<profile>`, from this build script's `OUT_DIR`
+/// (`target/<profile>/build/<crate>-<hash>/out`).
+fn profile_dir() -> Option<PathBuf> {
+    let out = PathBuf::from(std::env::var_os("OUT_DIR")?);
+    out.ancestors().nth(3)?.canonicalize().ok()
+}
+
+/// The nearest directory above the calling crate that holds `Cargo.lock`.
+fn workspace_root() -> Option<PathBuf> {
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?).canonicalize().ok()?;
+    manifest.ancestors().find(|d| d.join("Cargo.lock").exists()).map(Path::to_path_buf)
+}
+
+/// The path from directory `from` to `to`, both absolute and canonical.
+fn relative(from: &Path, to: &Path) -> Option<PathBuf> {
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = to.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return None;
+    }
+    let mut path: PathBuf = from[common..].iter().map(|_| Component::ParentDir).collect();
+    path.extend(&to[common..]);
+    Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_climb_to_the_common_ancestor() {
+        let rel = relative(Path::new("/w/main/target/release"), Path::new("/w/main/.venv/lib/torch/lib")).unwrap();
+        assert_eq!(rel, Path::new("../../.venv/lib/torch/lib"));
+        assert_eq!(relative(Path::new("/a/b"), Path::new("/a/b/c")).unwrap(), Path::new("c"));
     }
 }
