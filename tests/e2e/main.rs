@@ -11,4 +11,5 @@ mod test_plugins;
 mod test_relocation;
 mod test_report;
 mod test_resume;
+mod test_signal;
 mod test_run;

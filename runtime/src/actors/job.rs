@@ -8,7 +8,7 @@ use crate::data::{load_data, LoadedData};
 use crate::model::Checkpoints;
 use crate::plugins::{default_plugin_dirs, PluginSet, PublishedArray};
 use crate::run::{write_bool_npy, RunDir, ScoreFile, Summary, Timings};
-use crate::scores::{Aggregate, ScoreTable};
+use crate::scores::{epoch_curves, Aggregate, ScoreTable};
 use memscope_sdk::ArrayKind;
 use actix::Recipient;
 use std::path::PathBuf;
@@ -91,6 +91,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         Tensor::from_slice(&train.labels).write_npy(run.labels())?;
     }
 
+    check_aggregated_scores(&config, &plugins)?;
     let checkpoints = Checkpoints::new(run.checkpoints(), config.checkpoint.keep);
     let resume = if spec.resume { checkpoints.latest()? } else { None };
     if spec.resume && resume.is_none() {
@@ -100,7 +101,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
     let samples = train.len();
     let classes = train.classes;
     let labels: Vec<f32> = train.labels.iter().map(|&l| l as f32).collect();
-    let result = match train_job(&config, train, test, device, checkpoints, resume, events, spec.cancel, &run, plugins.clone()) {
+    let mut result = match train_job(&config, train, test, device, checkpoints, resume, events, spec.cancel, &run, plugins.clone()) {
         Ok(result) => result,
         Err(e) => {
             if let Err(end) = plugins.job_end(false, &[]) {
@@ -110,6 +111,11 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         }
     };
 
+    for table in &mut result.tables {
+        if let Some(aggregate) = config.score.aggregate.get(&table.name) {
+            table.set_aggregation(aggregate);
+        }
+    }
     // Copy what was published before calling plugins: they publish while in the hook.
     let published = plugins.outputs.lock().expect("plugin outputs").arrays.clone();
     plugins.job_end(true, &final_arrays(&result.tables, &published, labels))?;
@@ -119,6 +125,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
     let mut scores = Vec::new();
     for table in &result.tables {
         let path = table.write_npy(&run.scores())?;
+        let weights = table.weights();
         scores.push(ScoreFile {
             name: table.name.clone(),
             file: path.strip_prefix(run.root()).unwrap_or(&path).display().to_string(),
@@ -126,9 +133,17 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
                 Aggregate::Sum => "sum".into(),
                 Aggregate::Mean => "mean".into(),
             },
-            epochs: table.epochs.clone(),
+            epochs: weights.iter().map(|&(e, _)| e).collect(),
+            weights: (!table.window.is_uniform()).then(|| weights.iter().map(|&(_, w)| w).collect()),
         });
     }
+    let masks: Vec<(String, Vec<bool>)> = outputs
+        .arrays
+        .iter()
+        .filter(|a| a.kind == ArrayKind::Mask)
+        .map(|a| (a.name.clone(), a.values.iter().map(|&v| v != 0.0).collect()))
+        .collect();
+    let curves = epoch_curves(&result.tables, &masks);
     let state = &result.state;
     let summary = Summary {
         name: config.name.clone(),
@@ -152,6 +167,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
             train_samples_per_second: (samples * state.epochs_done) as f64 / state.train_seconds.max(1e-9),
         },
         scores,
+        curves,
         comparisons: outputs.comparisons,
     };
     let json = serde_json::to_string_pretty(&summary).expect("the summary serializes");
@@ -184,6 +200,21 @@ fn train_job(
         run_dir: run.root().to_path_buf(),
         plugins,
     })
+}
+
+/// Every `[score.aggregate.<name>]` must name a score this job records: the built-in
+/// ones it lists, or a plugin scorer. Checked before training, so a misspelt name costs
+/// nothing.
+fn check_aggregated_scores(config: &JobConfig, plugins: &Arc<PluginSet>) -> Result<(), JobError> {
+    let mut known: Vec<String> = config.score.builtin.clone();
+    known.extend(plugins.scorers().iter().map(|s| crate::scores::SnapshotScorer::name(s).to_string()));
+    match config.score.aggregate.keys().find(|name| !known.contains(name)) {
+        Some(name) => Err(JobError::Setting {
+            key: format!("score.aggregate.{name}"),
+            message: format!("this job records no score `{name}` (its scores: {})", known.join(", ")),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Every final per-sample array for `on_job_end`: the scores (combined over epochs),

@@ -371,6 +371,13 @@ pub struct ScoreConfig {
     /// (per-sample loss of each snapshot in eval mode, mean over scored epochs).
     #[serde(default = "defaults::builtin")]
     pub builtin: Vec<String>,
+    /// How a score's per-epoch values combine into its one value per sample, by score
+    /// name (e.g. `[score.aggregate.curvature] to = 6`). A score not listed keeps its
+    /// default: `loss` sums every epoch (Cumulative Sample Loss), every other score is
+    /// the mean over all scored epochs (the curvature paper's choice). Per-epoch values
+    /// are always kept in `scores/<name>_epochs.npy`, whatever is chosen here.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub aggregate: std::collections::BTreeMap<String, AggregateConfig>,
 }
 
 impl Default for ScoreConfig {
@@ -379,8 +386,58 @@ impl Default for ScoreConfig {
             every: defaults::every(),
             batch_size: defaults::score_batch_size(),
             builtin: defaults::builtin(),
+            aggregate: Default::default(),
         }
     }
+}
+
+/// How one score's per-epoch values combine. Choosing without a ground-truth mask: the
+/// report's `signal_<score>.png` (and `curves` in `summary.json`) show, per scored
+/// epoch, the mean of the highest values; a window that ends where that mean starts to
+/// fall (the network has begun to fit the hard samples) keeps the epochs where the
+/// memorization signal is strongest.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateConfig {
+    /// `mean` or `sum` over the chosen epochs; by default the score's own (see
+    /// `score.aggregate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce: Option<Reduce>,
+    /// First epoch used (1-based, inclusive); by default the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<usize>,
+    /// Last epoch used (1-based, inclusive); by default the last. `to = 6` is "the
+    /// first 6 epochs".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<usize>,
+    /// Weighting of the epochs in the window: `uniform` (the default) or `decay`
+    /// (epoch `e` weighs `0.5^((e - first) / half_life)`: the early epochs count most).
+    #[serde(default)]
+    pub weighting: Weighting,
+    /// `decay` only: epochs over which the weight halves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_life: Option<f64>,
+}
+
+/// How per-epoch values reduce to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reduce {
+    /// The (weighted) mean.
+    Mean,
+    /// The (weighted) sum.
+    Sum,
+}
+
+/// Weights of the epochs in an aggregation window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weighting {
+    /// Every epoch counts the same.
+    #[default]
+    Uniform,
+    /// Exponential decay from the window's first epoch (see `half_life`).
+    Decay,
 }
 
 /// Checkpoints: atomic, the last `keep` kept.

@@ -10,8 +10,8 @@ mod validate;
 pub use daemon::{load_daemon_file, DaemonConfig};
 pub use error::{ConfigError, Problem};
 pub use job::{
-    Arch, AugmentConfig, CheckpointConfig, DataConfig, DataFormat, DeviceChoice, JobConfig,
-    MetricsConfig, ModelConfig, OptimizerKind, PluginConfig, ReportConfig, ScheduleKind, ScoreConfig, TrainConfig,
+    AggregateConfig, Arch, AugmentConfig, CheckpointConfig, DataConfig, DataFormat, DeviceChoice, JobConfig,
+    MetricsConfig, ModelConfig, OptimizerKind, PluginConfig, Reduce, ReportConfig, ScheduleKind, ScoreConfig, TrainConfig, Weighting,
 };
 pub use load::{load_job_file, parse_job, parse_job_unchecked};
 pub use validate::MAX_TOP_K;

@@ -1,7 +1,8 @@
 //! Semantic checks that the schema cannot express. Every problem is collected, so a
 //! user fixes a config in one go rather than one error per run.
 
-use super::{DataFormat, JobConfig, OptimizerKind, Problem, ReportConfig};
+use super::{AggregateConfig, DataFormat, JobConfig, OptimizerKind, Problem, ReportConfig, Weighting};
+use crate::scores::CUMULATIVE_LOSS;
 
 /// Names of the built-in scores.
 pub const BUILTIN_SCORES: [&str; 2] = ["loss", "eval_loss"];
@@ -108,6 +109,12 @@ impl JobConfig {
             }
         }
 
+        for (name, aggregate) in &score.aggregate {
+            for (key, message) in aggregate.problems(name, self.train.epochs, score.every) {
+                problem(&format!("score.aggregate.{name}.{key}"), message);
+            }
+        }
+
         for (i, plugin) in self.plugins.iter().enumerate() {
             let key = format!("plugins[{i}].name");
             if plugin.name.is_empty() || !plugin.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -131,6 +138,43 @@ impl JobConfig {
 
         for (key, message) in self.report.problems() {
             problem(&format!("report.{key}"), message);
+        }
+        problems
+    }
+}
+
+impl AggregateConfig {
+    /// `(key, message)` for every setting of score `name` that cannot be applied to a
+    /// run of `epochs` epochs scored every `every` epochs.
+    pub fn problems(&self, name: &str, epochs: usize, every: usize) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        let from = self.from.unwrap_or(1);
+        let to = self.to.unwrap_or(epochs);
+        if from == 0 {
+            problems.push(("from", "epochs count from 1".to_string()));
+        }
+        if self.to == Some(0) {
+            problems.push(("to", "epochs count from 1".to_string()));
+        } else if to > epochs {
+            problems.push(("to", format!("{to} is past the last epoch ({epochs})")));
+        }
+        if from > to {
+            problems.push(("from", format!("{from} is after `to` ({to})")));
+        }
+        match (self.weighting, self.half_life) {
+            (Weighting::Decay, None) => problems.push(("half_life", "`weighting = \"decay\"` needs `half_life` (epochs)".into())),
+            (Weighting::Decay, Some(h)) if !(h.is_finite() && h > 0.0) => {
+                problems.push(("half_life", format!("{h} is not a positive number of epochs")))
+            }
+            (Weighting::Uniform, Some(_)) => problems.push(("half_life", "only used with `weighting = \"decay\"`".into())),
+            _ => {}
+        }
+        // The training loss is recorded every epoch; snapshot scores on the schedule.
+        if problems.is_empty() && name != CUMULATIVE_LOSS && every > 0 {
+            let scored = (from..=to).any(|e| e % every == 0 || e == epochs);
+            if !scored {
+                problems.push(("to", format!("no epoch in {from}..={to} is scored (`score.every = {every}`)")));
+            }
         }
         problems
     }
@@ -179,6 +223,43 @@ mod tests {
             assert!(err.contains(&format!("{key}: ")), "missing {key} in:\n{err}");
         }
         assert!(err.contains("6 problem(s)"), "{err}");
+    }
+
+    #[test]
+    fn aggregation_windows_outside_the_run_are_problems() {
+        let text = r#"
+            name = "t"
+            [data]
+            format = "digits"
+            [train]
+            epochs = 10
+            [score]
+            every = 4
+            builtin = ["loss", "eval_loss"]
+            [score.aggregate.eval_loss]
+            from = 1
+            to = 3
+            [score.aggregate.curvature]
+            to = 12
+            weighting = "decay"
+            [score.aggregate.margin]
+            from = 5
+            to = 2
+            half_life = 2.0
+        "#;
+        let err = parse_job(text, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
+        for wanted in [
+            "score.aggregate.eval_loss.to: no epoch in 1..=3 is scored",
+            "score.aggregate.curvature.to: 12 is past the last epoch (10)",
+            "score.aggregate.curvature.half_life: `weighting = \"decay\"` needs `half_life`",
+            "score.aggregate.margin.from: 5 is after `to` (2)",
+            "score.aggregate.margin.half_life: only used with",
+        ] {
+            assert!(err.contains(wanted), "missing `{wanted}` in:\n{err}");
+        }
+        // The training loss is recorded every epoch: any window holds one.
+        let ok = "name = \"t\"\n[data]\nformat = \"digits\"\n[score]\nevery = 4\n[score.aggregate.loss]\nfrom = 2\nto = 3\n";
+        parse_job(ok, "job.toml", &[], Path::new(".")).unwrap();
     }
 
     #[test]

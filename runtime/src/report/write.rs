@@ -7,7 +7,7 @@ use super::duplicates::{find_conflicting_pairs, ConflictingPair, DuplicateFindin
 use super::grid::{write_pairs, write_sample_grid};
 use super::html::write_index;
 use super::inputs::{RunInputs, Score};
-use super::plots;
+use super::{plots, signal};
 use super::ranking::descending;
 use super::reference::{Reference, ReferenceSpec};
 use super::tiles::TileStyle;
@@ -175,6 +175,9 @@ fn score_section(out: &Path, score: &Score, inputs: &RunInputs, style: &TileStyl
         auroc = Some(value);
     }
     pictures.extend(plots::epochs(out, &format!("epochs_{name}.png"), score)?);
+    if let Some(curve) = signal::curve(score, mask) {
+        pictures.push(signal::plot(out, &format!("signal_{name}.png"), &curve)?);
+    }
     let mut spearman = Vec::new();
     for reference in references {
         let file = format!("vs_{}_{name}.png", file_part(&reference.name));
