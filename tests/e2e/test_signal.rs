@@ -108,3 +108,32 @@ fn an_aggregation_for_a_score_the_job_does_not_record_fails_before_training() {
     assert!(err.contains("score.aggregate.curvatur") && err.contains("no score `curvatur`"), "{err}");
     assert!(!dir.path().join("runs/job/checkpoints/epoch-000001").exists());
 }
+
+#[test]
+fn snapshot_scores_combine_the_first_40_percent_of_epochs_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = JOB
+        .replace("[score.aggregate.eval_loss]\nfrom = 2\nto = 3\n", "")
+        .replace("[score.aggregate.loss]\nweighting = \"decay\"\nhalf_life = 1.0\n", "")
+        .replace("epochs = 4", "epochs = 5");
+    assert!(!text.contains("aggregate"), "{text}");
+    let job = write_job(dir.path(), &text);
+    memscope(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet", "--no-report"]).success();
+    let run = dir.path().join("runs/job");
+    let summary = read_summary(&run);
+    let files = summary["scores"].as_array().unwrap();
+    let file = |name: &str| files.iter().find(|f| f["name"] == name).unwrap().clone();
+    // 40 % of 5 epochs is 2: epochs 1 and 2 (0-based 0 and 1); `loss` sums all five.
+    assert_eq!(file("eval_loss")["epochs"], serde_json::json!([0, 1]));
+    assert_eq!(file("loss")["epochs"], serde_json::json!([0, 1, 2, 3, 4]));
+    let (rows, shape) = read_npy_f32(&run.join("scores/eval_loss_epochs.npy"));
+    assert_eq!(shape, vec![5, 600], "every scored epoch is kept");
+    let (combined, _) = read_npy_f32(&run.join("scores/eval_loss.npy"));
+    let want = (rows[42] + rows[600 + 42]) / 2.0;
+    assert!((combined[42] - want).abs() <= 1e-6 * want.abs().max(1.0), "{} vs {want}", combined[42]);
+    // `--set score.window=100%` is the paper's mean over every scored epoch.
+    memscope(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet", "--no-report", "--force", "--set", "score.window=\"100%\""]).success();
+    let summary = read_summary(&run);
+    let all = summary["scores"].as_array().unwrap().iter().find(|f| f["name"] == "eval_loss").unwrap().clone();
+    assert_eq!(all["epochs"], serde_json::json!([0, 1, 2, 3, 4]));
+}

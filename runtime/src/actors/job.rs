@@ -8,7 +8,7 @@ use crate::data::{load_data, LoadedData};
 use crate::model::Checkpoints;
 use crate::plugins::{default_plugin_dirs, PluginSet, PublishedArray};
 use crate::run::{write_bool_npy, RunDir, ScoreFile, Summary, Timings};
-use crate::scores::{epoch_curves, Aggregate, ScoreTable};
+use crate::scores::{epoch_curves, Aggregate, ScoreTable, CUMULATIVE_LOSS};
 use memscope_sdk::ArrayKind;
 use actix::Recipient;
 use std::path::PathBuf;
@@ -111,9 +111,12 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         }
     };
 
+    let epochs = config.train.epochs;
     for table in &mut result.tables {
         if let Some(aggregate) = config.score.aggregate.get(&table.name) {
-            table.set_aggregation(aggregate);
+            table.set_aggregation(aggregate, epochs);
+        } else if table.name != CUMULATIVE_LOSS {
+            table.set_window_end(config.score.window.resolve(epochs));
         }
     }
     // Copy what was published before calling plugins: they publish while in the hook.

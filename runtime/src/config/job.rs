@@ -378,6 +378,16 @@ pub struct ScoreConfig {
     /// are always kept in `scores/<name>_epochs.npy`, whatever is chosen here.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub aggregate: std::collections::BTreeMap<String, AggregateConfig>,
+    /// Snapshot scores (curvature, `eval_loss`, plugin scores) combine their scored
+    /// epochs from the first up to this one: an epoch, or a share of `train.epochs`.
+    /// The default `"40%"` was chosen by measurement (README, "Which score, which
+    /// recipe"): once the network has fitted the mislabeled samples, their curvature
+    /// and loss fall to those of clean ones, so late epochs dilute the signal. `"100%"`
+    /// is the curvature paper's mean over all scored epochs. When no scored epoch falls
+    /// inside (a sparse `every`), the first scored epoch is used. `loss` sums every
+    /// epoch; `[score.aggregate.<score>]` overrides either per score.
+    #[serde(default = "defaults::window")]
+    pub window: EpochBound,
 }
 
 impl Default for ScoreConfig {
@@ -387,6 +397,7 @@ impl Default for ScoreConfig {
             batch_size: defaults::score_batch_size(),
             builtin: defaults::builtin(),
             aggregate: Default::default(),
+            window: defaults::window(),
         }
     }
 }
@@ -406,10 +417,11 @@ pub struct AggregateConfig {
     /// First epoch used (1-based, inclusive); by default the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<usize>,
-    /// Last epoch used (1-based, inclusive); by default the last. `to = 6` is "the
-    /// first 6 epochs".
+    /// Last epoch used (1-based, inclusive): an epoch (`to = 6` is "the first 6
+    /// epochs") or a share of `train.epochs` (`to = "40%"`, rounded up); by default
+    /// `score.window` for snapshot scores, the last epoch for `loss`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<usize>,
+    pub to: Option<EpochBound>,
     /// Weighting of the epochs in the window: `uniform` (the default) or `decay`
     /// (epoch `e` weighs `0.5^((e - first) / half_life)`: the early epochs count most).
     #[serde(default)]
@@ -417,6 +429,69 @@ pub struct AggregateConfig {
     /// `decay` only: epochs over which the weight halves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub half_life: Option<f64>,
+}
+
+/// The last epoch of a window: an epoch number, or a share of the run's epochs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EpochBound {
+    /// This epoch (1-based).
+    Epoch(usize),
+    /// This percentage of `train.epochs`, rounded up, at least epoch 1 (`"40%"`).
+    Percent(f64),
+}
+
+impl EpochBound {
+    /// The epoch (1-based) this bound is in a run of `epochs` epochs.
+    pub fn resolve(self, epochs: usize) -> usize {
+        match self {
+            EpochBound::Epoch(e) => e,
+            EpochBound::Percent(p) => ((p / 100.0 * epochs as f64 - 1e-9).ceil() as usize).max(1),
+        }
+    }
+}
+
+impl std::fmt::Display for EpochBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EpochBound::Epoch(e) => write!(f, "{e}"),
+            EpochBound::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl Serialize for EpochBound {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EpochBound::Epoch(e) => s.serialize_u64(*e as u64),
+            EpochBound::Percent(_) => s.serialize_str(&self.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EpochBound {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = EpochBound;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an epoch (1-based) or a percentage of the epochs like \"40%\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<EpochBound, E> {
+                usize::try_from(v).map(EpochBound::Epoch).map_err(|_| E::custom(format!("{v} is not an epoch")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<EpochBound, E> {
+                Ok(EpochBound::Epoch(v as usize))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EpochBound, E> {
+                let percent = v.trim().strip_suffix('%').and_then(|p| p.trim().parse::<f64>().ok());
+                match percent {
+                    Some(p) if p > 0.0 && p <= 100.0 => Ok(EpochBound::Percent(p)),
+                    _ => Err(E::custom(format!("`{v}` is not a percentage in (0%, 100%] like \"40%\""))),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 /// How per-epoch values reduce to one.
@@ -473,6 +548,7 @@ mod defaults {
     pub fn every() -> usize { 1 }
     pub fn score_batch_size() -> usize { 512 }
     pub fn builtin() -> Vec<String> { vec!["loss".to_string()] }
+    pub fn window() -> super::EpochBound { super::EpochBound::Percent(40.0) }
     pub fn checkpoint_every() -> usize { 5 }
     pub fn keep() -> usize { 2 }
     pub fn report_enabled() -> bool { true }

@@ -10,7 +10,7 @@ mod validate;
 pub use daemon::{load_daemon_file, DaemonConfig};
 pub use error::{ConfigError, Problem};
 pub use job::{
-    AggregateConfig, Arch, AugmentConfig, CheckpointConfig, DataConfig, DataFormat, DeviceChoice, JobConfig,
+    AggregateConfig, Arch, AugmentConfig, CheckpointConfig, DataConfig, DataFormat, DeviceChoice, EpochBound, JobConfig,
     MetricsConfig, ModelConfig, OptimizerKind, PluginConfig, Reduce, ReportConfig, ScheduleKind, ScoreConfig, TrainConfig, Weighting,
 };
 pub use load::{load_job_file, parse_job, parse_job_unchecked};

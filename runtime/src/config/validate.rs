@@ -1,7 +1,7 @@
 //! Semantic checks that the schema cannot express. Every problem is collected, so a
 //! user fixes a config in one go rather than one error per run.
 
-use super::{AggregateConfig, DataFormat, JobConfig, OptimizerKind, Problem, ReportConfig, Weighting};
+use super::{AggregateConfig, DataFormat, EpochBound, JobConfig, OptimizerKind, Problem, ReportConfig, Weighting};
 use crate::scores::CUMULATIVE_LOSS;
 
 /// Names of the built-in scores.
@@ -109,6 +109,11 @@ impl JobConfig {
             }
         }
 
+        if let EpochBound::Epoch(e) = score.window {
+            if e == 0 || e > self.train.epochs {
+                problem("score.window", format!("epoch {e} is not in 1..={}", self.train.epochs));
+            }
+        }
         for (name, aggregate) in &score.aggregate {
             for (key, message) in aggregate.problems(name, self.train.epochs, score.every) {
                 problem(&format!("score.aggregate.{name}.{key}"), message);
@@ -149,11 +154,11 @@ impl AggregateConfig {
     pub fn problems(&self, name: &str, epochs: usize, every: usize) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
         let from = self.from.unwrap_or(1);
-        let to = self.to.unwrap_or(epochs);
+        let to = self.to.map_or(epochs, |t| t.resolve(epochs));
         if from == 0 {
             problems.push(("from", "epochs count from 1".to_string()));
         }
-        if self.to == Some(0) {
+        if self.to == Some(EpochBound::Epoch(0)) {
             problems.push(("to", "epochs count from 1".to_string()));
         } else if to > epochs {
             problems.push(("to", format!("{to} is past the last epoch ({epochs})")));
@@ -257,6 +262,14 @@ mod tests {
         ] {
             assert!(err.contains(wanted), "missing `{wanted}` in:\n{err}");
         }
+        // A share of the epochs is resolved against train.epochs (40 % of 10 = 4:
+        // not scored with every = 4... until epoch 4 is: 4 % 4 == 0).
+        let shares = text.replace("to = 3\n", "to = \"40%\"\n");
+        let err = parse_job(&shares, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
+        assert!(!err.contains("eval_loss"), "{err}");
+        let bad = text.replace("to = 3\n", "to = \"140%\"\n");
+        let err = parse_job(&bad, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("`140%` is not a percentage"), "{err}");
         // The training loss is recorded every epoch: any window holds one.
         let ok = "name = \"t\"\n[data]\nformat = \"digits\"\n[score]\nevery = 4\n[score.aggregate.loss]\nfrom = 2\nto = 3\n";
         parse_job(ok, "job.toml", &[], Path::new(".")).unwrap();

@@ -26,11 +26,12 @@ pub struct EpochWindow {
 }
 
 impl EpochWindow {
-    /// The window a job's `[score.aggregate.<name>]` asks for (1-based epochs there).
-    pub fn from_config(config: &AggregateConfig) -> Self {
+    /// The window a job's `[score.aggregate.<name>]` asks for (1-based epochs there)
+    /// in a run of `epochs` epochs.
+    pub fn from_config(config: &AggregateConfig, epochs: usize) -> Self {
         let from = config.from.unwrap_or(1).saturating_sub(1);
         let half_life = (config.weighting == Weighting::Decay).then_some(config.half_life.unwrap_or(1.0));
-        EpochWindow { from, to: config.to.map(|t| t.saturating_sub(1)), half_life }
+        EpochWindow { from, to: config.to.map(|t| t.resolve(epochs).saturating_sub(1)), half_life }
     }
 
     /// Whether `epoch` (0-based) is inside.
@@ -75,15 +76,22 @@ impl ScoreTable {
         ScoreTable { name: name.to_string(), aggregate, window: EpochWindow::default(), samples, epochs: Vec::new(), rows: Vec::new() }
     }
 
-    /// Applies a job's `[score.aggregate.<name>]` setting.
-    pub fn set_aggregation(&mut self, config: &AggregateConfig) {
+    /// Combines the epochs up to `to` (1-based `score.window`), or the first scored
+    /// epoch when none is that early.
+    pub fn set_window_end(&mut self, to: usize) {
+        let first = self.epochs.iter().min().map_or(0, |&e| e + 1);
+        self.window = EpochWindow { to: Some(to.max(first).saturating_sub(1)), ..EpochWindow::default() };
+    }
+
+    /// Applies a job's `[score.aggregate.<name>]` setting for a run of `epochs` epochs.
+    pub fn set_aggregation(&mut self, config: &AggregateConfig, epochs: usize) {
         if let Some(reduce) = config.reduce {
             self.aggregate = match reduce {
                 Reduce::Mean => Aggregate::Mean,
                 Reduce::Sum => Aggregate::Sum,
             };
         }
-        self.window = EpochWindow::from_config(config);
+        self.window = EpochWindow::from_config(config, epochs);
     }
 
     /// The scored epochs (0-based) that combine, each with its weight, in row order.
@@ -196,7 +204,7 @@ mod tests {
 
     fn with(aggregate: Aggregate, config: &str) -> ScoreTable {
         let mut t = six_epochs(aggregate);
-        t.set_aggregation(&toml::from_str::<AggregateConfig>(config).unwrap());
+        t.set_aggregation(&toml::from_str::<AggregateConfig>(config).unwrap(), 6);
         t
     }
 
@@ -220,6 +228,23 @@ mod tests {
         let late = with(Aggregate::Sum, "from = 3\nto = 5\nweighting = \"decay\"\nhalf_life = 2.0");
         let want = 3.0 + 4.0 * 0.5f64.sqrt() + 5.0 * 0.5;
         assert!((late.combined()[0] as f64 - want).abs() < 1e-5, "{:?} vs {want}", late.combined());
+    }
+
+    #[test]
+    fn shares_of_the_epochs_round_up_and_a_default_window_reaches_a_scored_epoch() {
+        // 40 % of 6 epochs is 2.4: epochs 1..=3.
+        assert_eq!(with(Aggregate::Mean, "to = \"40%\"").combined(), vec![2.0, 14.0 / 3.0]);
+        assert_eq!(crate::config::EpochBound::Percent(40.0).resolve(15), 6);
+        assert_eq!(crate::config::EpochBound::Percent(40.0).resolve(10), 4);
+        assert_eq!(crate::config::EpochBound::Percent(1.0).resolve(10), 1);
+        // Scored at epochs 3 and 6 only (every = 3): a window to epoch 2 takes epoch 3.
+        let mut sparse = ScoreTable::new("s", Aggregate::Mean, 1);
+        sparse.push(2, vec![3.0]);
+        sparse.push(5, vec![6.0]);
+        sparse.set_window_end(2);
+        assert_eq!(sparse.combined(), vec![3.0]);
+        sparse.set_window_end(6);
+        assert_eq!(sparse.combined(), vec![4.5]);
     }
 
     #[test]
