@@ -2,6 +2,7 @@
 //! with `--set key=value`, then checked by `validate()`, which lists every problem.
 
 mod daemon;
+mod data;
 mod error;
 mod job;
 mod load;
@@ -9,8 +10,9 @@ mod validate;
 
 pub use daemon::{load_daemon_file, DaemonConfig};
 pub use error::{ConfigError, Problem};
+pub use data::{AugmentConfig, BadImagePolicy, DataConfig, DataFormat, ImageSize, Normalize, ResizeMode, MAX_IMAGE_SIDE};
 pub use job::{
-    Arch, AugmentConfig, CheckpointConfig, DataConfig, DataFormat, DeviceChoice, JobConfig,
+    Arch, CheckpointConfig, DeviceChoice, JobConfig,
     MetricsConfig, ModelConfig, OptimizerKind, PluginConfig, ReportConfig, ScheduleKind, ScoreConfig, TrainConfig,
 };
 pub use load::{load_job_file, parse_job, parse_job_unchecked};

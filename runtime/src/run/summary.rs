@@ -83,4 +83,8 @@ pub struct Summary {
     pub scores: Vec<ScoreFile>,
     /// Comparisons of scores with targets.
     pub comparisons: Vec<Comparison>,
+    /// Image files (or Parquet rows) left out as unreadable under
+    /// `data.on_bad_image = "skip"`, each with the decoder's message.
+    #[serde(default)]
+    pub skipped_images: Vec<crate::data::SkippedImage>,
 }
