@@ -167,7 +167,7 @@ fn check_labels(data: &Dataset, classes: usize) -> Result<(), DataError> {
     if let Some((i, &label)) = data.labels.iter().enumerate().find(|(_, &l)| l < 0 || l as usize >= classes) {
         return Err(DataError::Mismatch {
             what: data.description.clone(),
-            message: format!("sample {i} ({}) has label {label}, outside the {classes} classes 0..{classes}", data.source(i)),
+            message: format!("sample {i} has label {label}, outside the {classes} classes 0..{classes} (source {})", data.source(i)),
         });
     }
     Ok(())
