@@ -5,10 +5,12 @@
 #  2. decoding: loads the 60,000-image folder with an empty cache (images/s), then again
 #     from the cache (the cached start);
 #  3. training from the folder vs from the IDX files, the same job otherwise
-#     (`cnn`, EPOCHS epochs, the `loss` score only), alternating, ROUNDS pairs; each
-#     run's samples/s (summary.json's train_samples_per_second);
+#     (`cnn`, EPOCHS epochs, the `loss` score only, the first TRAIN_N images: the
+#     folder of that size, IDX with `limit`), alternating, ROUNDS pairs; each run's
+#     samples/s (summary.json's train_samples_per_second);
 #  4. peak RSS (/usr/bin/time -v) and peak anonymous RSS (RssAnon, polled) of a 1-epoch
-#     job on the cached folders of 10k, 30k and 60k images, and on IDX 60k.
+#     job (`mlp`: the network is not what is measured) on the cached folders of 10k,
+#     30k and 60k images, and on IDX 60k.
 # Writes bench/decode-results.txt. THREADS (default 2) sets the jobs' libtorch threads,
 # EPOCHS (default 1) and ROUNDS (default 3) the training comparison.
 set -euo pipefail
@@ -16,6 +18,7 @@ cd "$(dirname "$0")/.."
 THREADS=${THREADS:-2}
 EPOCHS=${EPOCHS:-1}
 ROUNDS=${ROUNDS:-3}
+TRAIN_N=${TRAIN_N:-10000}
 ROOT=$PWD
 OUT=bench/decode-results.txt
 MEMSCOPE=target/release/memscope
@@ -32,7 +35,7 @@ for n in 10000 30000 60000; do
     fi
 done
 
-job() { # NAME DATA_LINES EPOCHS
+job() { # NAME DATA_LINES EPOCHS [ARCH]
     cat > "$WORK/$1.toml" <<TOML
 name = "$1"
 seed = 0
@@ -40,7 +43,7 @@ threads = $THREADS
 [data]
 $2
 [model]
-arch = "cnn"
+arch = "${4:-cnn}"
 [train]
 epochs = $3
 batch_size = 128
@@ -70,9 +73,10 @@ echo "first run (empty cache): $($TOOL load "$(job load "$(folder 60000)" 1)")"
 echo "cached start:            $($TOOL load "$WORK/load.toml")"
 echo "cached start:            $($TOOL load "$WORK/load.toml")"
 
-echo "## training, cnn, $EPOCHS epoch(s), 60,000 images: folder vs IDX (samples/s), $ROUNDS alternating pairs"
-job train-folder "$(folder 60000)" "$EPOCHS" >/dev/null
-job train-idx "$IDX" "$EPOCHS" >/dev/null
+echo "## training, cnn, $EPOCHS epoch(s), $TRAIN_N images: folder vs IDX (samples/s), $ROUNDS alternating pairs"
+$TOOL load "$(job train-folder "$(folder "$TRAIN_N")" "$EPOCHS")" > /dev/null   # cached before timing
+job train-idx "$IDX
+limit = $TRAIN_N" "$EPOCHS" >/dev/null
 for round in $(seq "$ROUNDS"); do
     for kind in folder idx; do
         $MEMSCOPE run "$WORK/train-$kind.toml" --out "$WORK/runs" --force --quiet --no-report >/dev/null
@@ -97,8 +101,8 @@ rss() { # NAME CONFIG
     printf '%-12s peak RSS %7d kB, peak anonymous RSS %7d kB\n' "$1" "$(awk '/Maximum resident/ {print $6}' "$WORK/time.txt")" "$anon"
 }
 for n in 10000 30000 60000; do
-    $TOOL load "$(job rss-$n "$(folder $n)" 1)" > /dev/null   # make sure it is cached
+    $TOOL load "$(job rss-$n "$(folder $n)" 1 mlp)" > /dev/null   # make sure it is cached
     rss "folder $n" "$WORK/rss-$n.toml"
 done
-rss "idx 60000" "$(job rss-idx "$IDX" 1)"
+rss "idx 60000" "$(job rss-idx "$IDX" 1 mlp)"
 } | tee "$OUT"

@@ -103,7 +103,7 @@ pub fn materialize(listing: Listing, config: &DataConfig, access: &Access, progr
         }
         None => {
             tracing::info!("{description}: decoding {} images to {:?} (cache {})", labels.len(), [shape.channels, shape.height, shape.width], entry.data.display());
-            let record = decode_all(&mut *reader, labels.len(), &sources, size, config, access, &entry, progress)?;
+            let record = decode_all(&mut *reader, &sources, config, access, &entry, progress)?;
             entry.open(dim).filter(|(r, _)| r.samples == record.samples).ok_or_else(|| DataError::Cache {
                 path: entry.data.clone(),
                 message: "the cache entry just written cannot be read back".into(),
@@ -129,18 +129,18 @@ pub fn materialize(listing: Listing, config: &DataConfig, access: &Access, progr
     Ok(Decoded { dataset, skipped: record.skipped })
 }
 
-/// Decodes every image into a new cache entry; returns its record.
-#[allow(clippy::too_many_arguments)]
+/// Decodes the images `reader` hands out (one per source) into a new cache entry;
+/// returns its record.
 fn decode_all(
     reader: &mut dyn EncodedReader,
-    total: usize,
     sources: &[String],
-    size: ImageSize,
     config: &DataConfig,
     access: &Access,
     entry: &CacheEntry,
     progress: Option<&ProgressFn>,
 ) -> Result<CacheRecord, DataError> {
+    let size: ImageSize = config.image_size().expect("validate() checked image_size for image formats");
+    let total = sources.len();
     let dim = size.channels * size.height * size.width;
     let (file, tmp) = entry.create_temporary()?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
@@ -149,6 +149,9 @@ fn decode_all(
     let result = reader.read_chunks(access, CHUNK, &mut |chunk: Vec<Encoded>| {
         let first = done;
         let count = chunk.len();
+        if first + count > total {
+            return Err(DataError::Mismatch { what: sources[0].clone(), message: format!("more images than the {total} listed") });
+        }
         let decoded: Vec<Result<Vec<u8>, DataError>> = chunk
             .into_par_iter()
             .enumerate()
@@ -184,6 +187,13 @@ fn decode_all(
             progress(DecodeProgress { done, total });
         }
         Ok(())
+    });
+    let result = result.and_then(|()| {
+        if done == total {
+            Ok(())
+        } else {
+            Err(DataError::Mismatch { what: sources[0].clone(), message: format!("{done} images read, {total} listed") })
+        }
     });
     let finished = result.and_then(|()| {
         let file = out.into_inner().map_err(|e| cache::cache_error(&tmp, e.into_error()))?;
