@@ -332,6 +332,10 @@ fn bad_image_datasets_each_get_one_clear_error() {
     let line = fails(d, &job(&format!("format = \"parquet\"\npath = \"other.parquet\"\nimage_column = \"picture\"\nlabel_column = \"y\"\n{size}")));
     assert!(line.contains("other.parquet: no column `y` (columns: picture, label)"), "{line}");
 
+    // Normalization with another number of channels than the images have.
+    let line = fails(d, &job("format = \"digits\"\nnormalize = { mean = [0.5, 0.5, 0.5], std = [0.2, 0.2, 0.2] }"));
+    assert!(line.contains("`normalize` gives 3 mean(s) and 3 std(s), but the images have 1 channel(s)"), "{line}");
+
     // image_size missing or invalid.
     let line = fails(d, &job("format = \"folder\"\npath = \"pets\""));
     assert!(line.contains("data.image_size: format `folder` needs the size images are decoded to"), "{line}");
