@@ -104,3 +104,35 @@ pub fn sample_grid_size(samples: usize, style: &TileStyle) -> (u32, u32) {
     let rows = samples.div_ceil(columns as usize).max(1) as u32;
     (GAP + columns * (style.tile_width() + GAP), TITLE + GAP + rows * (style.tile_height(2) + GAP))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{Dataset, ImageShape, PixelStore, Sources};
+
+    fn inputs(labels: Vec<i64>, original: Vec<i64>, names: &[&str]) -> RunInputs {
+        let n = labels.len();
+        let shape = ImageShape { channels: 1, height: 2, width: 2 };
+        let mut dataset = Dataset::new("test".into(), shape, PixelStore::floats(vec![0.5; 4 * n], 4), original.clone(), names.len(), Sources::records("pets", n));
+        dataset.class_names = names.iter().map(|s| s.to_string()).collect();
+        RunInputs {
+            dir: "run".into(),
+            config: crate::config::parse_job("name = \"t\"\n[data]\nformat = \"digits\"\n", "t", &[], Path::new(".")).unwrap(),
+            summary: None,
+            noise_mask: Some(labels.iter().zip(&original).map(|(a, b)| a != b).collect()),
+            labels,
+            original_labels: Some(original),
+            scores: vec![Score { name: "loss".into(), values: vec![0.25; n], epochs: None }],
+            dataset,
+        }
+    }
+
+    #[test]
+    fn captions_name_the_classes_and_the_label_a_sample_had_before_the_noise() {
+        let run = inputs(vec![1, 0], vec![0, 0], &["cat", "a-very-long-class-name"]);
+        let caption = sample_caption(&run, 0, Some(&run.scores[0]));
+        assert_eq!(caption[0].0, "#0  0.250");
+        assert_eq!(caption[1], ("label a-very-lo… (was cat)".to_string(), RED));
+        assert_eq!(sample_caption(&run, 1, None)[1], ("label cat".to_string(), INK));
+    }
+}
