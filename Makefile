@@ -19,7 +19,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-deps setup build lint bench bench-deps bench-train bench-score bench-duplicates fetch-data clean-runs
+.PHONY: run test test-deps setup build lint bench bench-deps bench-train bench-score bench-duplicates bench-decode fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -73,6 +73,11 @@ bench-score: build
 # 60,000 MNIST training images; fetches MNIST first when it is missing.
 bench-duplicates: setup
 	bench/duplicates.sh
+
+# Own images (image folder of the 60,000 MNIST training images as PNG files): decoding
+# speed first and cached, training from the folder vs IDX, peak RSS for N = 10k..60k.
+bench-decode: build
+	bench/decode.sh
 
 fetch-data:
 	scripts/fetch-data

@@ -368,10 +368,19 @@ def main():
             agreement=agreements, runs=all_runs), f, indent=2)
     log(f"wrote {args.results}")
     if args.markdown:
+        # Sections measured by other scripts (bench/decode.sh) follow KEEP and are kept.
+        kept = ""
+        if os.path.exists(args.markdown):
+            with open(args.markdown) as f:
+                old = f.read()
+            if KEEP in old:
+                kept = "\n" + old[old.index(KEEP):]
         with open(args.markdown, "w") as f:
-            f.write(MARKDOWN.format(table=text, rounds=args.rounds, threads=args.threads, pairs=OVERHEAD_PAIRS, **info))
+            f.write(MARKDOWN.format(table=text, rounds=args.rounds, threads=args.threads, pairs=OVERHEAD_PAIRS, **info) + kept)
         log(f"wrote {args.markdown}")
 
+
+KEEP = "<!-- bench.py keeps what follows: figures of other benchmark scripts -->"
 
 MARKDOWN = """# Benchmarks
 

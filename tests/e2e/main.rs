@@ -6,6 +6,7 @@ mod test_configs;
 mod test_dashboard;
 mod test_daemon;
 mod test_datasets;
+mod test_images;
 mod test_metrics;
 mod test_plugins;
 mod test_relocation;

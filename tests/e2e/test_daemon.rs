@@ -3,7 +3,8 @@
 //! graceful stop, config reload, bad submissions refused, and a bounded load test.
 
 use memscope_tests::daemon::Daemon;
-use memscope_tests::{memscope, read_npy_f32};
+use memscope_tests::images::png;
+use memscope_tests::{memscope, read_npy_f32, synthetic_images, write_cifar};
 use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -421,4 +422,64 @@ fn command_line_overrides_apply_and_binding_beyond_loopback_without_a_token_warn
     let _ = child.wait();
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("which is not loopback, without `auth_token_file`"), "{text}");
+}
+
+/// Issue 16, finding 3: a dataset directory inside a root may hold a symlink that
+/// points outside. Every file a job opens is checked where it really is, when it is
+/// opened, so the job fails naming the file as the job knows it and saying only that
+/// it is outside; a dataset wholly inside trains, and its scores come with sources.
+#[test]
+fn every_data_file_a_job_opens_must_be_inside_the_roots_even_through_a_symlink() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, outside) = (dir.path().join("data"), tempfile::tempdir().unwrap());
+    let (pixels, labels) = synthetic_images(24, 3, 32, 32, 10);
+    std::fs::create_dir_all(data.join("cifar")).unwrap();
+    write_cifar(&data.join("cifar/data_batch_1.bin"), &labels[..12], None, &pixels[..12 * 3072]);
+    write_cifar(&outside.path().join("stolen.bin"), &labels[12..], None, &pixels[12 * 3072..]);
+    std::os::unix::fs::symlink(outside.path().join("stolen.bin"), data.join("cifar/data_batch_2.bin")).unwrap();
+    for (folder, classes) in [("pets", ["cat", "dog"]), ("good", ["cat", "dog"])] {
+        for (c, class) in classes.iter().enumerate() {
+            std::fs::create_dir_all(data.join(folder).join(class)).unwrap();
+            for i in 0..4 {
+                let image: Vec<u8> = (0..64).map(|p| if p % 8 == c * 4 + i { 250 } else { 10 }).collect();
+                std::fs::write(data.join(folder).join(class).join(format!("{i}.png")), png(&image)).unwrap();
+            }
+        }
+    }
+    std::fs::write(outside.path().join("secret.png"), png(&[7; 64])).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.png"), data.join("pets/dog/secret.png")).unwrap();
+    let cache = dir.path().join("cache");
+    let daemon = Daemon::start_with_env(dir.path(), "data_roots = [\"data\"]\n", &[("XDG_CACHE_HOME", cache.to_str().unwrap())]);
+    let tail = "[train]\nepochs = 1\nbatch_size = 4\n[score]\nbuiltin = [\"loss\"]\n";
+    let folder = |path: &str| format!("name = \"f\"\nthreads = 2\n[data]\nformat = \"folder\"\npath = \"{path}\"\nimage_size = [1, 8, 8]\n{tail}");
+
+    // Both directories are inside the root, so both are accepted; the jobs fail when
+    // they open the link.
+    let refused = [
+        (format!("name = \"c\"\nthreads = 2\n[data]\nformat = \"cifar10\"\npath = \"cifar\"\n{tail}"), "/cifar/data_batch_2.bin"),
+        (folder("pets"), "/pets/dog/secret.png"),
+    ];
+    for (text, link) in &refused {
+        let id = submitted(&daemon, text);
+        let job = daemon.wait_done(&id, MINUTE);
+        assert_eq!(job["state"], "failed", "{job}");
+        let message = job["message"].as_str().unwrap();
+        assert!(message.contains(&format!("{link} is outside the data roots")), "{message}");
+        assert!(!message.contains(&outside.path().display().to_string()), "the real target leaked: {message}");
+    }
+    let decoded = std::fs::read_dir(&cache).map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "u8")).count()).unwrap_or(0);
+    assert_eq!(decoded, 0, "nothing was decoded from a folder holding a link outside");
+
+    let id = submitted(&daemon, &folder("good"));
+    let job = daemon.wait_done(&id, MINUTE);
+    assert_eq!(job["state"], "completed", "{job}");
+    let scores = daemon.get(&format!("/v1/jobs/{id}/scores/loss?format=json")).unwrap().json();
+    let root = data.canonicalize().unwrap().join("good");
+    let sources: Vec<&str> = scores["sources"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    assert_eq!(sources.len(), 8);
+    assert_eq!(sources[0], root.join("cat/0.png").display().to_string());
+    assert_eq!(sources[7], root.join("dog/3.png").display().to_string());
+    assert_eq!(scores["class_names"], serde_json::json!(["cat", "dog"]));
+    assert_eq!(scores["labels"], serde_json::json!([0, 0, 0, 0, 1, 1, 1, 1]));
+    assert_eq!(scores["values"].as_array().unwrap().len(), 8);
 }

@@ -4,7 +4,7 @@
 use super::trainer::{train, TrainerSetup};
 use super::{JobError, JobEvent};
 use crate::config::{DeviceChoice, JobConfig};
-use crate::data::{load_data, LoadedData};
+use crate::data::{load_data, Access, DecodeProgress, LoadOptions, LoadedData};
 use crate::model::Checkpoints;
 use crate::plugins::{default_plugin_dirs, PluginSet, PublishedArray};
 use crate::run::{write_bool_npy, RunDir, ScoreFile, Summary, Timings};
@@ -33,6 +33,8 @@ pub struct JobSpec {
     /// Search plugins only in `config.plugin_dirs`, not in `MEMSCOPE_PLUGIN_PATH` or
     /// beside the executable (the daemon's rule for submitted jobs).
     pub only_configured_plugin_dirs: bool,
+    /// Which data files the job may open (the daemon's data roots for its jobs).
+    pub data_access: Access,
 }
 
 /// A completed job.
@@ -55,7 +57,12 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
     let device = resolve_device(&config.device)?;
     prepare_run_dir(&run, spec.resume, spec.overwrite)?;
 
-    let LoadedData { mut train, test } = load_data(&config.data)?;
+    let progress_events = events.clone();
+    let options = LoadOptions {
+        access: spec.data_access.clone(),
+        progress: Some(Arc::new(move |p: DecodeProgress| progress_events.do_send(JobEvent::DataDecoding { done: p.done, total: p.total }))),
+    };
+    let LoadedData { mut train, test, skipped } = load_data(&config.data, &options)?;
     let mut dirs = config.plugin_dirs.clone();
     if !spec.only_configured_plugin_dirs {
         dirs.extend(default_plugin_dirs());
@@ -90,6 +97,8 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         std::fs::write(run.config(), text).map_err(|e| JobError::io(&run.config(), e))?;
         Tensor::from_slice(&train.labels).write_npy(run.labels())?;
     }
+    write_json(&run.classes(), &train.class_names)?;
+    write_json(&run.sources(), &train.sources.to_vec())?;
 
     check_aggregated_scores(&config, &plugins)?;
     let checkpoints = Checkpoints::new(run.checkpoints(), config.checkpoint.keep);
@@ -97,7 +106,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
     if spec.resume && resume.is_none() {
         tracing::warn!("no checkpoint in {}: starting from epoch 0", run.checkpoints().display());
     }
-    let dataset = train.source.clone();
+    let dataset = train.description.clone();
     let samples = train.len();
     let classes = train.classes;
     let labels: Vec<f32> = train.labels.iter().map(|&l| l as f32).collect();
@@ -172,6 +181,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         scores,
         curves,
         comparisons: outputs.comparisons,
+        skipped_images: skipped,
     };
     let json = serde_json::to_string_pretty(&summary).expect("the summary serializes");
     std::fs::write(run.summary(), json).map_err(|e| JobError::io(&run.summary(), e))?;
@@ -251,6 +261,12 @@ fn write_published(run: &RunDir, arrays: &[PublishedArray]) -> Result<(), JobErr
         }
     }
     Ok(())
+}
+
+/// Writes `value` as JSON to `path`.
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), JobError> {
+    let text = serde_json::to_string(value).expect("names serialize");
+    std::fs::write(path, text).map_err(|e| JobError::io(path, e))
 }
 
 fn resolve_device(choice: &DeviceChoice) -> Result<Device, JobError> {

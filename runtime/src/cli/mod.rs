@@ -119,6 +119,10 @@ pub struct RunArgs {
     /// Load plugins only from the config's `plugin_dirs` (set by the daemon).
     #[arg(long, hide = true)]
     pub only_plugin_dirs: bool,
+    /// Open data files only inside this directory (repeatable; set by the daemon to
+    /// its `data_roots`): every file is checked where it really is when it is opened.
+    #[arg(long = "data-root", value_name = "DIR")]
+    pub data_roots: Vec<PathBuf>,
     /// Override a config value, e.g. `--set train.epochs=5` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,

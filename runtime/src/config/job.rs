@@ -1,5 +1,6 @@
 //! The job config schema. Field doc comments are the user documentation.
 
+use super::DataConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -166,79 +167,6 @@ impl<'de> Deserialize<'de> for DeviceChoice {
         let text = String::deserialize(d)?;
         text.parse().map_err(serde::de::Error::custom)
     }
-}
-
-/// Dataset formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DataFormat {
-    /// scikit-learn's 8x8 digits, embedded in the binary (1797 samples).
-    Digits,
-    /// IDX files as MNIST and Fashion-MNIST ship them, raw or gzipped.
-    Idx,
-    /// CIFAR-10 binary version (`data_batch_*.bin`).
-    Cifar10,
-    /// CIFAR-100 binary version (`train.bin`), fine labels.
-    Cifar100,
-    /// A NumPy `.npz` with arrays `x` (images) and `y` (integer labels).
-    Npz,
-}
-
-impl DataFormat {
-    /// The name used in configs.
-    pub fn name(self) -> &'static str {
-        match self {
-            DataFormat::Digits => "digits",
-            DataFormat::Idx => "idx",
-            DataFormat::Cifar10 => "cifar10",
-            DataFormat::Cifar100 => "cifar100",
-            DataFormat::Npz => "npz",
-        }
-    }
-}
-
-/// Where the data comes from.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// `digits`, `idx`, `cifar10`, `cifar100` or `npz`.
-    pub format: DataFormat,
-    /// Training images: the IDX image file, the `.npz` file, or for CIFAR a `.bin`
-    /// file or the directory holding `data_batch_*.bin` / `train.bin`. Relative paths
-    /// are relative to the config file. Not used by `digits`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    /// IDX only: the training label file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<PathBuf>,
-    /// Held-out test images, same format as `path` (CIFAR: `test_batch.bin` / `test.bin`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_path: Option<PathBuf>,
-    /// IDX only: the test label file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_labels: Option<PathBuf>,
-    /// Number of classes; by default the format's (10 for digits and CIFAR-10, 100 for
-    /// CIFAR-100) or the largest training label + 1. A label outside is an error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub classes: Option<usize>,
-    /// Use only the first `limit` training samples (0 = all); handy for quick runs.
-    #[serde(default)]
-    pub limit: usize,
-    /// Training-time augmentation; scoring never augments.
-    #[serde(default)]
-    pub augment: AugmentConfig,
-}
-
-/// Augmentation applied on the loader threads, to training batches only.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AugmentConfig {
-    /// Random crop after zero-padding each side by this many pixels (0 = off).
-    #[serde(default)]
-    pub crop_padding: usize,
-    /// Flip images left-right with probability 1/2.
-    #[serde(default)]
-    pub hflip: bool,
 }
 
 /// Network architectures.

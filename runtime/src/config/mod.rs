@@ -2,6 +2,7 @@
 //! with `--set key=value`, then checked by `validate()`, which lists every problem.
 
 mod daemon;
+mod data;
 mod error;
 mod job;
 mod load;
@@ -9,9 +10,10 @@ mod validate;
 
 pub use daemon::{load_daemon_file, DaemonConfig};
 pub use error::{ConfigError, Problem};
+pub use data::{AugmentConfig, BadImagePolicy, DataConfig, DataFormat, ImageSize, Normalize, ResizeMode, MAX_IMAGE_SIDE};
 pub use job::{
-    AggregateConfig, Arch, AugmentConfig, CheckpointConfig, DataConfig, DataFormat, DeviceChoice, EpochBound, JobConfig,
-    MetricsConfig, ModelConfig, OptimizerKind, PluginConfig, Reduce, ReportConfig, ScheduleKind, ScoreConfig, TrainConfig, Weighting,
+    AggregateConfig, Arch, CheckpointConfig, DeviceChoice, EpochBound, JobConfig, MetricsConfig, ModelConfig,
+    OptimizerKind, PluginConfig, Reduce, ReportConfig, ScheduleKind, ScoreConfig, TrainConfig, Weighting,
 };
 pub use load::{load_job_file, parse_job, parse_job_unchecked};
 pub use validate::MAX_TOP_K;

@@ -1,7 +1,7 @@
 //! Semantic checks that the schema cannot express. Every problem is collected, so a
 //! user fixes a config in one go rather than one error per run.
 
-use super::{AggregateConfig, DataFormat, EpochBound, JobConfig, OptimizerKind, Problem, ReportConfig, Weighting};
+use super::{AggregateConfig, EpochBound, JobConfig, OptimizerKind, Problem, ReportConfig, Weighting};
 use crate::scores::CUMULATIVE_LOSS;
 
 /// Names of the built-in scores.
@@ -28,41 +28,8 @@ impl JobConfig {
             problem("threads", format!("{} threads is more than 1024", self.threads));
         }
 
-        let data = &self.data;
-        let format = data.format.name();
-        match data.format {
-            DataFormat::Digits => {
-                for (key, given) in [("data.path", &data.path), ("data.labels", &data.labels), ("data.test_path", &data.test_path), ("data.test_labels", &data.test_labels)] {
-                    if given.is_some() {
-                        problem(key, "the digits dataset is embedded; remove this key".into());
-                    }
-                }
-            }
-            DataFormat::Idx => {
-                if data.path.is_none() {
-                    problem("data.path", "format `idx` needs the image file".into());
-                }
-                if data.labels.is_none() {
-                    problem("data.labels", "format `idx` needs the label file".into());
-                }
-                if data.test_path.is_some() != data.test_labels.is_some() {
-                    problem("data.test_labels", "give both `test_path` and `test_labels`, or neither".into());
-                }
-            }
-            DataFormat::Cifar10 | DataFormat::Cifar100 | DataFormat::Npz => {
-                if data.path.is_none() {
-                    problem("data.path", format!("format `{format}` needs a path"));
-                }
-                for (key, given) in [("data.labels", &data.labels), ("data.test_labels", &data.test_labels)] {
-                    if given.is_some() {
-                        problem(key, format!("format `{format}` keeps labels with the images; remove this key"));
-                    }
-                }
-            }
-        }
-
-        if data.classes.is_some_and(|c| c < 2) {
-            problem("data.classes", "needs at least 2 classes".into());
+        for (key, message) in self.data.problems() {
+            problem(&format!("data.{key}"), message);
         }
 
         let train = &self.train;

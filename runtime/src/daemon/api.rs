@@ -201,7 +201,9 @@ struct ScoresQuery {
 }
 
 /// `GET /v1/jobs/{id}/scores/{scorer}`: the `.npy` file, or `?format=json` for
-/// `{"scorer", "values"}`.
+/// `{"scorer", "values", "labels", "sources", "class_names"}`: with each value the
+/// sample's label as trained and its source (the file to open to check it), and the
+/// class names that the labels index (runs made before these files existed lack them).
 async fn scores(shared: web::Data<Shared>, path: web::Path<(String, String)>, query: web::Query<ScoresQuery>) -> Result<HttpResponse, ApiError> {
     let (id, scorer) = path.into_inner();
     if scorer.is_empty() || !scorer.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -225,14 +227,40 @@ async fn scores(shared: web::Data<Shared>, path: web::Path<(String, String)>, qu
             Ok(HttpResponse::Ok().content_type("application/octet-stream").body(bytes))
         }
         "json" => {
-            let values = web::block(move || read_scores(&file))
+            let run_dir = record.run_dir.clone();
+            let (values, names) = web::block(move || Ok::<_, String>((read_scores(&file)?, read_names(&run_dir)?)))
                 .await
                 .map_err(|e| ApiError::Internal(e.to_string()))?
                 .map_err(ApiError::Internal)?;
-            Ok(HttpResponse::Ok().json(serde_json::json!({"scorer": scorer, "values": values})))
+            let mut body = serde_json::json!({"scorer": scorer, "values": values});
+            for (key, value) in names {
+                body[key] = value;
+            }
+            Ok(HttpResponse::Ok().json(body))
         }
         other => Err(ApiError::BadRequest(format!("unknown format `{other}`: use npy or json"))),
     }
+}
+
+/// The run's labels as trained (`labels.npy`), `sources.json` and `classes.json`, for
+/// those that exist.
+fn read_names(run_dir: &std::path::Path) -> Result<Vec<(&'static str, serde_json::Value)>, String> {
+    let mut names = Vec::new();
+    let labels = run_dir.join("labels.npy");
+    if labels.is_file() {
+        let tensor = tch::Tensor::read_npy(&labels).map_err(|e| format!("{}: {e}", labels.display()))?;
+        let values = Vec::<i64>::try_from(&tensor.flatten(0, -1).to_kind(tch::Kind::Int64)).map_err(|e| format!("{}: {e}", labels.display()))?;
+        names.push(("labels", serde_json::json!(values)));
+    }
+    for (key, file) in [("sources", "sources.json"), ("class_names", "classes.json")] {
+        let path = run_dir.join(file);
+        if path.is_file() {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let value: Vec<String> = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            names.push((key, serde_json::json!(value)));
+        }
+    }
+    Ok(names)
 }
 
 fn read_scores(file: &std::path::Path) -> Result<Vec<f32>, String> {

@@ -40,6 +40,16 @@ impl JobProcess {
             command.arg("run").arg(config).arg("--run-dir").arg(run_dir).arg("--force");
         }
         command.args(["--events-json", "--only-plugin-dirs"]);
+        // The job checks every data file it opens against the roots, so a symlink
+        // inside a root that points outside is refused when it is read.
+        // Without roots nothing may be read: a root that does not exist matches no file.
+        let roots = shared.settings().policy.data_roots;
+        if roots.is_empty() {
+            command.arg("--data-root").arg("/nonexistent-data-root");
+        }
+        for root in &roots {
+            command.arg("--data-root").arg(root);
+        }
         let mut log_file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
         writeln!(
             log_file,

@@ -90,4 +90,8 @@ pub struct Summary {
     pub curves: Vec<crate::scores::EpochCurve>,
     /// Comparisons of scores with targets.
     pub comparisons: Vec<Comparison>,
+    /// Image files (or Parquet rows) left out as unreadable under
+    /// `data.on_bad_image = "skip"`, each with the decoder's message.
+    #[serde(default)]
+    pub skipped_images: Vec<crate::data::SkippedImage>,
 }
