@@ -13,6 +13,9 @@ use std::path::Path;
 const AUROC: RGBColor = RGBColor(31, 119, 180);
 const AP: RGBColor = RGBColor(255, 127, 14);
 
+/// One line of the chart: its legend, colour and values per epoch.
+type Line<'a> = (&'static str, RGBColor, &'a Vec<f64>);
+
 /// The curve of `score` per scored epoch, against `mask` when given. `None` when the
 /// run kept no per-epoch values.
 pub fn curve(score: &Score, mask: Option<&[bool]>) -> Option<EpochCurve> {
@@ -28,7 +31,7 @@ pub fn curve(score: &Score, mask: Option<&[bool]>) -> Option<EpochCurve> {
 /// Draws the curve; the best epoch is named in the title.
 pub fn plot(dir: &Path, file: &str, curve: &EpochCurve) -> Result<Picture, ReportError> {
     let x: Vec<f64> = curve.epochs.iter().map(|&e| (e + 1) as f64).collect();
-    let (lines, y_desc, title): (Vec<(&str, RGBColor, &Vec<f64>)>, String, String) = match (&curve.auroc, &curve.average_precision, &curve.top_k_mean) {
+    let (lines, y_desc, title): (Vec<Line<'_>>, String, String) = match (&curve.auroc, &curve.average_precision, &curve.top_k_mean) {
         (Some(auroc), Some(ap), _) => {
             let best = best(&x, auroc);
             let title = format!("{} per epoch vs noise mask: best AUROC {:.4} at epoch {:.0}", curve.score, best.1, best.0);
@@ -44,7 +47,7 @@ pub fn plot(dir: &Path, file: &str, curve: &EpochCurve) -> Result<Picture, Repor
     };
     let values = || lines.iter().flat_map(|(_, _, v)| v.iter().copied()).filter(|v| v.is_finite());
     let (mut y_lo, mut y_hi) = (values().fold(f64::INFINITY, f64::min), values().fold(f64::NEG_INFINITY, f64::max));
-    if !(y_lo < y_hi) {
+    if y_lo.partial_cmp(&y_hi) != Some(std::cmp::Ordering::Less) {
         (y_lo, y_hi) = (y_lo.min(0.0) - 0.5, y_hi.max(0.0) + 0.5);
     }
     let pad = (y_hi - y_lo) * 0.08;
