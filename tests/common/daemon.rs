@@ -4,7 +4,7 @@
 use crate::{memscope_bin, Finished};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running daemon. Killed when dropped.
@@ -46,6 +46,14 @@ impl Daemon {
 
     /// Like `start`, with extra environment variables for the daemon process.
     pub fn start_with_env(dir: &Path, settings: &str, env: &[(&str, &str)]) -> Daemon {
+        let mut daemon = Daemon::configure(dir, settings, env);
+        daemon.restart();
+        daemon
+    }
+
+    /// Writes `daemon.toml` for a free port without starting the process: `restart`
+    /// or `spawn` start it.
+    pub fn configure(dir: &Path, settings: &str, env: &[(&str, &str)]) -> Daemon {
         let port = free_port();
         let text = format!("listen = \"127.0.0.1:{port}\"\nstate_dir = \"state\"\n{settings}");
         std::fs::write(dir.join("daemon.toml"), text).unwrap();
@@ -55,15 +63,20 @@ impl Daemon {
             .build()
             .into();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut daemon = Daemon { child: None, url: format!("http://127.0.0.1:{port}"), dir: dir.to_path_buf(), agent, env };
-        daemon.restart();
-        daemon
+        Daemon { child: None, url: format!("http://127.0.0.1:{port}"), dir: dir.to_path_buf(), agent, env }
     }
 
-    /// (Re)starts the process on the same config and state; waits for `/healthz`.
+    /// (Re)starts the process on the same config and state, its stderr appended to
+    /// `daemon.log`; waits for `/healthz`.
     pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "the daemon is still running");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("daemon.log")).unwrap();
+        self.spawn(Stdio::from(log));
+    }
+
+    /// Starts the process with this stderr; waits for `/healthz`. Returns the read end
+    /// of stderr when it is piped.
+    pub fn spawn(&mut self, stderr: Stdio) -> Option<ChildStderr> {
+        assert!(self.child.is_none(), "the daemon is still running");
         let child = Command::new(memscope_bin())
             .args(["daemon", "--config"])
             .arg(self.dir.join("daemon.toml"))
@@ -71,7 +84,7 @@ impl Daemon {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("MEMSCOPE_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
+            .stderr(stderr)
             .spawn()
             .unwrap();
         self.child = Some(child);
@@ -81,7 +94,7 @@ impl Daemon {
                 panic!("the daemon exited with {status}:\n{}", self.log());
             }
             if self.get("/healthz").map(|r| r.status == 200).unwrap_or(false) {
-                return;
+                return self.child.as_mut().unwrap().stderr.take();
             }
             assert!(Instant::now() < deadline, "the daemon did not come up:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
@@ -169,6 +182,13 @@ impl Daemon {
     /// `POST /v1/jobs` with a job config.
     pub fn submit(&self, job: &str) -> Reply {
         self.post_with("/v1/jobs", job, None)
+    }
+
+    /// Submits a job that must be accepted (201); returns its id.
+    pub fn submit_ok(&self, job: &str) -> String {
+        let reply = self.submit(job);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.json()["id"].as_str().unwrap().to_string()
     }
 
     /// `DELETE path`.

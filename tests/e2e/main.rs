@@ -5,6 +5,7 @@ mod test_bad_input;
 mod test_configs;
 mod test_dashboard;
 mod test_daemon;
+mod test_daemon_faults;
 mod test_datasets;
 mod test_metrics;
 mod test_plugins;

@@ -34,7 +34,15 @@ pub enum DaemonError {
         /// What is wrong.
         message: String,
     },
-    /// The HTTP server could not bind or failed.
+    /// The listen address cannot be bound (in use, not an address of this machine).
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The listen address.
+        addr: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
     #[error("HTTP server on {addr}: {source}")]
     Server {
         /// The listen address.
