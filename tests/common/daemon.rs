@@ -25,9 +25,19 @@ pub struct Reply {
     pub status: u16,
     /// Body text.
     pub body: String,
+    /// Header lines (`Name: value`), for answers of [`Daemon::raw`].
+    pub headers: Vec<String>,
 }
 
 impl Reply {
+    /// The value of header `name` (case-insensitive), for answers of [`Daemon::raw`].
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.iter().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
@@ -146,7 +156,7 @@ impl Daemon {
         let mut response = result?;
         let status = response.status().as_u16();
         let body = response.body_mut().with_config().limit(1 << 30).read_to_string()?;
-        Ok(Reply { status, body })
+        Ok(Reply { status, body, headers: Vec::new() })
     }
 
     /// `GET path`, optionally with a bearer token.
@@ -170,9 +180,9 @@ impl Daemon {
         self.get_with(path, None)
     }
 
-    /// `POST path` with a body.
+    /// `POST path` with a body (as `application/toml`, the type of a job).
     pub fn post_with(&self, path: &str, body: &str, token: Option<&str>) -> Reply {
-        let mut request = self.agent.post(format!("{}{path}", self.url));
+        let mut request = self.agent.post(format!("{}{path}", self.url)).header("Content-Type", "application/toml");
         if let Some(t) = token {
             request = request.header("Authorization", format!("Bearer {t}"));
         }
@@ -189,6 +199,29 @@ impl Daemon {
         let reply = self.submit(job);
         assert_eq!(reply.status, 201, "{}", reply.body);
         reply.json()["id"].as_str().unwrap().to_string()
+    }
+
+    /// One request exactly as given: `METHOD path HTTP/1.1`, these headers (`Host` is
+    /// the daemon's address unless given) and body, on a connection of its own.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut request = format!("{method} {path} HTTP/1.1\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            request += &format!("Host: {addr}\r\n");
+        }
+        for (key, value) in headers {
+            request += &format!("{key}: {value}\r\n");
+        }
+        request += &format!("Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status: {answer}"));
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        Reply { status, body: body.to_string(), headers: head.lines().skip(1).map(str::to_string).collect() }
     }
 
     /// `DELETE path`.

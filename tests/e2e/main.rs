@@ -6,6 +6,7 @@ mod test_configs;
 mod test_dashboard;
 mod test_daemon;
 mod test_daemon_faults;
+mod test_daemon_http;
 mod test_datasets;
 mod test_metrics;
 mod test_plugins;

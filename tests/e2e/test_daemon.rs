@@ -340,7 +340,7 @@ fn two_hundred_concurrent_submissions_are_each_queued_exactly_once() {
                         .map(|i| {
                             let name = format!("load-{c}-{i}");
                             let t = Instant::now();
-                            let mut reply = agent.post(format!("{url}/v1/jobs")).send(job(&name, "mlp", 1)).unwrap();
+                            let mut reply = agent.post(format!("{url}/v1/jobs")).header("Content-Type", "application/toml").send(job(&name, "mlp", 1)).unwrap();
                             let took = t.elapsed();
                             let body = reply.body_mut().read_to_string().unwrap();
                             assert_eq!(reply.status().as_u16(), 201, "{body}");

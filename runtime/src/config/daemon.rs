@@ -39,6 +39,14 @@ pub struct DaemonConfig {
     /// libtorch's default (one per core).
     #[serde(default)]
     pub job_threads: usize,
+    /// Other names (`host` or `host:port`) clients may use for the daemon in the HTTP
+    /// `Host` header, e.g. behind a reverse proxy. Without them, only the listen
+    /// address itself is accepted (and `localhost` when it is a loopback address):
+    /// a request naming another host is refused, which stops web pages that rebind
+    /// a DNS name of theirs to this address. Pages of an allowed host may also send
+    /// requests (their `Origin`); pages of other origins never can.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
     /// A file holding the bearer token that every endpoint but `/healthz` requires.
     /// No authentication when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,6 +114,15 @@ impl DaemonConfig {
                 problems.push(Problem {
                     key: format!("plugin_dirs[{i}]"),
                     message: format!("{} is not a directory", dir.display()),
+                });
+            }
+        }
+        for (i, host) in self.allowed_hosts.iter().enumerate() {
+            let plain = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+            if !plain {
+                problems.push(Problem {
+                    key: format!("allowed_hosts[{i}]"),
+                    message: format!("`{host}` is not a host name or host:port (no scheme, no path)"),
                 });
             }
         }

@@ -6,6 +6,7 @@
 mod api;
 mod child;
 mod error;
+mod guard;
 mod policy;
 mod runner;
 mod shared;
@@ -13,7 +14,9 @@ mod signals;
 mod store;
 
 pub use api::JobView;
+pub use api::JOB_MEDIA_TYPE;
 pub use error::{ApiError, DaemonError};
+pub use guard::HostRules;
 pub use policy::Policy;
 pub use runner::RunnerCommand;
 pub use store::{JobRecord, JobState, Store};
@@ -94,7 +97,7 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     let result = system.block_on(async move {
         let data = api::data(shared.clone());
         let server = HttpServer::new(move || {
-            App::new().app_data(data.clone()).wrap(middleware::from_fn(api::guard)).configure(api::routes)
+            App::new().app_data(data.clone()).wrap(middleware::from_fn(guard::guard)).configure(api::routes)
         })
         .disable_signals()
         .listen(listener)
