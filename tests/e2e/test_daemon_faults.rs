@@ -82,3 +82,71 @@ fn a_port_in_use_is_a_clear_error_before_the_state_is_touched_or_a_job_started()
     assert_eq!((record["state"].as_str(), record["attempts"].as_u64()), (Some("queued"), Some(0)), "{record}");
     assert!(!dir.path().join(format!("state/runs/{id}-waiting")).exists());
 }
+
+#[test]
+fn damaged_job_records_are_set_aside_as_broken_and_the_other_jobs_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(dir.path(), "max_running_jobs = 0\n");
+    let ids: Vec<String> = ["good", "corrupt", "empty", "missing", "moved"].iter().map(|n| daemon.submit_ok(&quick_job(n))).collect();
+    assert!(daemon.terminate(MINUTE).success());
+
+    let jobs = dir.path().join("state/jobs");
+    let record = |id: &str| jobs.join(id).join("record.json");
+    std::fs::write(record(&ids[1]), "{\"id\": \"000002\", \"name\": ").unwrap();
+    std::fs::write(record(&ids[2]), "").unwrap();
+    std::fs::remove_file(record(&ids[3])).unwrap();
+    std::fs::copy(record(&ids[0]), record(&ids[4])).unwrap();
+    let config = dir.path().join("daemon.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace("max_running_jobs = 0\n", "");
+    std::fs::write(&config, text).unwrap();
+
+    daemon.restart();
+    assert_eq!(daemon.wait_done(&ids[0], MINUTE)["state"], "completed", "the intact job runs");
+    let listed = daemon.get("/v1/jobs").unwrap().json();
+    let states: Vec<(&str, &str)> = listed["jobs"].as_array().unwrap().iter().map(|j| (j["name"].as_str().unwrap(), j["state"].as_str().unwrap())).collect();
+    assert_eq!(states, [("good", "completed"), ("corrupt", "broken"), ("empty", "broken"), ("missing", "broken"), ("moved", "broken")]);
+    let why = |i: usize| daemon.job(&ids[i])["message"].as_str().unwrap().to_string();
+    assert!(why(1).contains("record.json: EOF while parsing"), "{}", why(1));
+    assert!(why(2).ends_with("record.json is empty"), "{}", why(2));
+    assert!(why(3).contains("record.json: No such file"), "{}", why(3));
+    assert!(why(4).contains("names job `000001`, but its directory is job `000005`"), "{}", why(4));
+
+    let table = daemon.cli(&["jobs"]).success().stdout();
+    assert!(table.lines().any(|l| l.starts_with(&ids[2]) && l.contains("broken") && l.contains("is empty")), "{table}");
+    // A broken job is not retried or cancelled: its record needs a person.
+    let retry = daemon.cli(&["retry", &ids[2]]).clean_failure();
+    assert!(retry.contains("409") && retry.contains("broken"), "{retry}");
+    assert_eq!(daemon.delete(&format!("/v1/jobs/{}", ids[2])).status, 409);
+    assert!(daemon.log().contains(&format!("job {} set aside as broken", ids[2])), "{}", daemon.log());
+}
+
+#[test]
+fn failed_and_cancelled_jobs_can_be_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/bad.npz"), b"not an npz file").unwrap();
+    let daemon = Daemon::start(dir.path(), "data_roots = [\"data\"]\n");
+    let fails = daemon.submit_ok("name = \"bad\"\n[data]\nformat = \"npz\"\npath = \"bad.npz\"\n");
+    let failed = daemon.wait_done(&fails, MINUTE);
+    assert_eq!((failed["state"].as_str(), failed["attempts"].as_u64()), (Some("failed"), Some(1)), "{failed}");
+
+    let said = daemon.cli(&["retry", &fails]).success().stdout();
+    assert!(said.contains("queued again by a retry (it was failed)"), "{said}");
+    let again = daemon.wait_for(&fails, MINUTE, |j| j["state"] == "failed" && j["attempts"] == 2);
+    assert!(again["message"].as_str().unwrap().contains("bad.npz"), "{again}");
+
+    // Cancelled while queued, retried, then it runs to the end.
+    let long = daemon.submit_ok(&format!("name = \"long\"\nthreads = 1\n[data]\nformat = \"digits\"\n[train]\nepochs = 500\n"));
+    let quick = daemon.submit_ok(&quick_job("quick"));
+    assert_eq!(daemon.delete(&format!("/v1/jobs/{quick}")).json()["state"], "cancelled");
+    let reply = daemon.raw("POST", &format!("/v1/jobs/{quick}/retry"), &[], "");
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["state"], "queued");
+    daemon.delete(&format!("/v1/jobs/{long}"));
+    assert_eq!(daemon.wait_done(&quick, MINUTE)["state"], "completed");
+
+    let done = daemon.raw("POST", &format!("/v1/jobs/{quick}/retry"), &[], "");
+    assert_eq!(done.status, 409, "{}", done.body);
+    assert!(done.json()["error"].as_str().unwrap().contains("only failed or cancelled jobs"), "{}", done.body);
+    assert_eq!(daemon.raw("POST", "/v1/jobs/999999/retry", &[], "").status, 404);
+}

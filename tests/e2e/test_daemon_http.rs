@@ -91,3 +91,112 @@ fn wrong_methods_schemes_and_queries_get_json_errors() {
     }
     assert_eq!(daemon.raw("GET", "/nowhere", &[auth], "").json()["error"].as_str().map(|e| e.contains("no such endpoint")), Some(true));
 }
+
+#[test]
+fn a_submission_retried_with_its_idempotency_key_is_queued_once_even_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut daemon = Daemon::start(dir.path(), "max_running_jobs = 0\n");
+    let post = |daemon: &Daemon, key: &str, body: &str| {
+        daemon.raw("POST", "/v1/jobs", &[("Content-Type", "application/toml"), ("Idempotency-Key", key)], body)
+    };
+
+    let first = post(&daemon, "k-1", DIGITS);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = post(&daemon, "k-1", DIGITS);
+    assert_eq!(again.status, 200, "the same key and body: the same job, {}", again.body);
+    assert_eq!(again.json()["id"], first.json()["id"]);
+    let other = post(&daemon, "k-1", &DIGITS.replace("\"t\"", "\"u\""));
+    assert_eq!(other.status, 409, "{}", other.body);
+    assert!(other.json()["error"].as_str().unwrap().contains("another body"), "{}", other.body);
+    assert_eq!(post(&daemon, "k-2", DIGITS).status, 201, "another key is another job");
+    let bad_key = post(&daemon, &"x".repeat(300), DIGITS);
+    assert_eq!(bad_key.status, 400, "{}", bad_key.body);
+    assert_eq!(job_count(&daemon), 2);
+
+    daemon.kill();
+    daemon.restart();
+    let after = post(&daemon, "k-1", DIGITS);
+    assert_eq!((after.status, &after.json()["id"]), (200, &first.json()["id"]), "keys are kept with their jobs");
+    assert_eq!(job_count(&daemon), 2);
+}
+
+/// Reads one HTTP request (head and `Content-Length` body) from a connection.
+fn read_request(stream: &mut std::net::TcpStream) -> String {
+    use std::io::Read;
+    let mut data = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "the client closed the connection early");
+        data.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&data).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()));
+            if body.len() >= length.unwrap_or(0) {
+                return text;
+            }
+        }
+    }
+}
+
+#[test]
+fn memscope_submit_retries_a_lost_answer_with_the_same_idempotency_key() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("job.toml"), DIGITS).unwrap();
+    // A server that takes the first request and closes without answering (the
+    // answer lost), then answers the second.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut lost, _) = listener.accept().unwrap();
+        let first = read_request(&mut lost);
+        drop(lost);
+        let (mut answered, _) = listener.accept().unwrap();
+        let second = read_request(&mut answered);
+        let job = r#"{"id":"000007","name":"t","state":"queued","submitted_at":1.0,"started_at":null,"finished_at":null,"attempts":0,"message":null,"run_dir":"/r"}"#;
+        write!(answered, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{job}", job.len()).unwrap();
+        (first, second)
+    });
+    let out = std::process::Command::new(memscope_tests::memscope_bin())
+        .args(["submit", "job.toml", "--server", &url])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "000007");
+    let (first, second) = server.join().unwrap();
+    let header = |request: &str, name: &str| {
+        request.lines().find_map(|l| l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string()))
+    };
+    let key = header(&first, "idempotency-key").expect("the CLI sends an Idempotency-Key");
+    assert_eq!(key.len(), 32, "{key}");
+    assert_eq!(header(&second, "idempotency-key").as_deref(), Some(key.as_str()), "the retry reuses the key");
+    for request in [&first, &second] {
+        assert_eq!(header(request, "content-type").as_deref(), Some("application/toml"));
+        assert!(request.ends_with(DIGITS));
+    }
+    assert!(stderr.contains("retrying"), "{stderr}");
+
+    // Each invocation has a key of its own.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let keys = std::thread::spawn(move || {
+        (0..2)
+            .map(|_| {
+                let (mut stream, _) = listener.accept().unwrap();
+                let request = read_request(&mut stream);
+                let body = r#"{"error":"no"}"#;
+                write!(stream, "HTTP/1.1 400 Bad Request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+                request.lines().find(|l| l.to_ascii_lowercase().starts_with("idempotency-key")).unwrap().to_string()
+            })
+            .collect::<Vec<_>>()
+    });
+    for _ in 0..2 {
+        let out = std::process::Command::new(memscope_tests::memscope_bin()).args(["submit", "job.toml", "--server", &url]).current_dir(dir.path()).output().unwrap();
+        assert!(!out.status.success());
+    }
+    let keys = keys.join().unwrap();
+    assert_ne!(keys[0], keys[1]);
+}

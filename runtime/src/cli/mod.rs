@@ -58,6 +58,13 @@ enum Command {
         #[command(flatten)]
         server: client::ServerArgs,
     },
+    /// Queue a failed or cancelled job again (it resumes from its last checkpoint).
+    Retry {
+        /// The job id.
+        id: String,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
     /// Print a job's log.
     Logs {
         /// The job id.
@@ -186,6 +193,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs { server } => client::jobs(&server),
         Command::Status { id, json, server } => client::status(&server, &id, json),
         Command::Cancel { id, server } => client::cancel(&server, &id),
+        Command::Retry { id, server } => client::retry(&server, &id),
         Command::Logs { id, tail, server } => client::logs(&server, &id, tail),
     }
 }

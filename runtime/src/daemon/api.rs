@@ -2,11 +2,12 @@
 //! body `{"error": ..., "problems": [...]}` with a 4xx or 5xx status.
 
 use super::shared::{Progress, Shared};
-use super::store::{JobRecord, JobState};
+use super::store::{Idempotency, JobRecord, JobState, KeyLookup, Store};
 use super::{ApiError, RunnerCommand};
 use crate::metrics::Metric;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// Registers every route. A known path with another method is 405 with `Allow`; bad
@@ -101,19 +102,78 @@ async fn submit(shared: web::Data<Shared>, request: HttpRequest, body: web::Payl
         .map_err(|_| ApiError::TooLarge { limit })?
         .map_err(|e| ApiError::BadRequest(format!("reading the request body: {e}")))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::BadRequest("the job must be UTF-8 TOML text".into()))?.to_string();
+    let idempotency = idempotency(&request, &bytes)?;
+    // A retried submission is answered before it is checked again: the policy may
+    // have changed since, and the job exists either way.
+    if let Some(used) = &idempotency {
+        if let Some(answer) = replay(&shared, used)? {
+            return Ok(answer);
+        }
+    }
     let job = settings.policy.check(&text)?;
     let stored = toml::to_string_pretty(&job).expect("a job config serializes to TOML");
     let runs_dir = settings.config.runs_dir();
-    let staged = shared.store.lock().expect("store lock").stage(&job.name, &stored, &runs_dir);
-    let staged = web::block(move || staged.write().map(|()| staged))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let staged = {
+        let mut store = shared.store.lock().expect("store lock");
+        // Checked again under the lock that stages: two copies of one request may race.
+        if let Some(used) = &idempotency {
+            if let Some(answer) = replay_locked(&shared, &store, used)? {
+                return Ok(answer);
+            }
+        }
+        store.stage(&job.name, &stored, &runs_dir, idempotency)
+    };
+    let (staged, written) = web::block(move || {
+        let written = staged.write();
+        (staged, written)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Err(e) = written {
+        shared.store.lock().expect("store lock").abandon(&staged);
+        return Err(ApiError::Internal(e.to_string()));
+    }
     let record = shared.store.lock().expect("store lock").commit(staged);
     metrics::counter!(Metric::DaemonSubmissions.name()).increment(1);
     tracing::info!("job {} ({}) queued", record.id, record.name);
     let _ = shared.runner.send(RunnerCommand::Wake);
     Ok(HttpResponse::Created().json(view(&shared, record)))
+}
+
+/// The longest `Idempotency-Key` accepted.
+const MAX_KEY_LENGTH: usize = 200;
+
+/// The request's `Idempotency-Key` (1 to 200 visible ASCII characters) with the
+/// SHA-256 of its body.
+fn idempotency(request: &HttpRequest, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
+    let Some(value) = request.headers().get("idempotency-key") else { return Ok(None) };
+    let key = value.to_str().unwrap_or("");
+    if key.is_empty() || key.len() > MAX_KEY_LENGTH || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest(format!("`Idempotency-Key` must be 1 to {MAX_KEY_LENGTH} visible ASCII characters")));
+    }
+    let body_sha256 = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
+    Ok(Some(Idempotency { key: key.to_string(), body_sha256 }))
+}
+
+/// The answer to a submission whose key was seen before, if it was.
+fn replay(shared: &Shared, used: &Idempotency) -> Result<Option<HttpResponse>, ApiError> {
+    let store = shared.store.lock().expect("store lock");
+    replay_locked(shared, &store, used)
+}
+
+/// [`replay`] with the store already locked: 200 with the job for the same key and
+/// body, 409 for the same key with another body or while the first copy is stored.
+fn replay_locked(shared: &Shared, store: &Store, used: &Idempotency) -> Result<Option<HttpResponse>, ApiError> {
+    match store.lookup_key(&used.key, &used.body_sha256) {
+        KeyLookup::Free => Ok(None),
+        KeyLookup::Same(record) => Ok(Some(HttpResponse::Ok().json(view(shared, record)))),
+        KeyLookup::Pending(id) => {
+            Err(ApiError::Conflict(format!("a submission with this Idempotency-Key (job `{id}`) is still being stored; retry")))
+        }
+        KeyLookup::OtherBody(id) => Err(ApiError::Conflict(format!(
+            "this Idempotency-Key was used for job `{id}` with another body; use a new key for a new job"
+        ))),
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
