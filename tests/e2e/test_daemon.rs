@@ -246,6 +246,8 @@ fn bad_submissions_are_refused_with_a_clear_json_error_and_nothing_is_queued() {
         ("data outside by a symlink", npz("link.npz"), 400, "outside the daemon's data roots"),
         ("plugin setting naming a file outside", format!("{digits}[[plugins]]\nname = \"baseline\"\nconfig = {{ against = [\"/etc/passwd\"] }}\n"), 400, "plugins[0].config.against[0]"),
         ("own metrics listener", format!("{digits}[metrics]\nlisten = \"127.0.0.1:9999\"\n"), 400, "metrics.listen"),
+        ("a 250-character name", format!("name = \"{}\"\n[data]\nformat = \"digits\"\n", "n".repeat(250)), 400, "250 is more than 100 characters"),
+        ("a 56 GB loader queue", format!("{digits}[train]\nprefetch = 1000000000\n"), 400, "train.prefetch"),
         ("oversized request", format!("{digits}# {}\n", "x".repeat(10_000)), 413, "larger than the limit of 4096 bytes"),
     ];
     for (what, body, status, says) in &cases {
