@@ -312,6 +312,23 @@ fn a_failing_job_does_not_take_the_daemon_or_other_jobs_down() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = Daemon::start(dir.path(), "");
     let faulty = format!("{}[[plugins]]\nname = \"fixture-faulty\"\nconfig = {{ mode = \"panic_in_score\" }}\n", job("faulty", "mlp", 2));
+    // The build's test fixtures lie beside the binary, the default plugin directory,
+    // under names discovery never takes: they do not ship as plugins.
+    let refused = daemon.submit(&faulty);
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("no plugin `fixture-faulty`"), "{}", refused.body);
+    // An operator who wants them names their directory.
+    let fixtures = memscope_tests::fixture_plugins(dir.path());
+    let config = dir.path().join("daemon.toml");
+    let exe_dir = memscope_tests::memscope_bin().parent().unwrap().to_path_buf();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}plugin_dirs = [{:?}, {:?}]\n", exe_dir, fixtures)).unwrap();
+    daemon.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !daemon.log().contains("reloaded the config") {
+        assert!(Instant::now() < deadline, "no reload: {}", daemon.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let bad = submitted(&daemon, &faulty);
     let good = submitted(&daemon, &job("good", "mlp", 2));
 
