@@ -150,3 +150,33 @@ fn failed_and_cancelled_jobs_can_be_retried() {
     assert!(done.json()["error"].as_str().unwrap().contains("only failed or cancelled jobs"), "{}", done.body);
     assert_eq!(daemon.raw("POST", "/v1/jobs/999999/retry", &[], "").status, 404);
 }
+
+#[test]
+fn a_finished_runs_metric_series_expire_so_a_hundred_jobs_leave_metrics_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), "max_running_jobs = 2\nmetrics_retention_seconds = 2\n");
+    let job = |name: &str| {
+        format!("name = \"{name}\"\nthreads = 1\n[data]\nformat = \"digits\"\nlimit = 64\n[model]\narch = \"mlp\"\n[train]\nepochs = 1\n[report]\nenabled = false\n")
+    };
+    let lines = |page: &str| page.lines().filter(|l| l.starts_with("memscope_")).count();
+    let first = daemon.submit_ok(&job("m0"));
+    assert_eq!(daemon.wait_done(&first, MINUTE)["state"], "completed");
+    let page = daemon.get("/metrics").unwrap().body;
+    assert!(page.contains(&format!("memscope_epoch{{run=\"m0-{first}\"}} 1")), "a finished run is shown during its retention:\n{page}");
+    assert_eq!(page.matches("# TYPE memscope_epoch gauge").count(), 1, "{page}");
+    let with_one_run = lines(&page);
+
+    let started = Instant::now();
+    let ids: Vec<String> = (1..100).map(|i| daemon.submit_ok(&job(&format!("m{i}")))).collect();
+    for id in &ids {
+        assert_eq!(daemon.wait_done(id, 5 * MINUTE)["state"], "completed");
+    }
+    println!("99 quick jobs in {:.1} s", started.elapsed().as_secs_f64());
+    std::thread::sleep(Duration::from_millis(2600));
+    let page = daemon.get("/metrics").unwrap().body;
+    let after = lines(&page);
+    println!("memscope_ lines: {with_one_run} with one run shown, {after} after 100 runs expired");
+    assert!(!page.contains("run=\""), "every run's series expired:\n{page}");
+    assert!(page.contains("memscope_daemon_jobs{state=\"completed\"} 100"), "{page}");
+    assert!(after < with_one_run, "{after} lines after 100 runs, {with_one_run} with one");
+}

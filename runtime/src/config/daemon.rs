@@ -54,6 +54,12 @@ pub struct DaemonConfig {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: usize,
+    /// How long a finished job's metric series stay in `/metrics`, in seconds: long
+    /// enough for Prometheus to scrape the final values (its default interval is a
+    /// minute). Then they are dropped, so a long-lived daemon does not grow with
+    /// every run it ever ran. 0 drops them as soon as the job ends.
+    #[serde(default = "default_metrics_retention")]
+    pub metrics_retention_seconds: u64,
     /// On SIGTERM, how long running jobs get to stop at their next step before they
     /// are killed. They resume from their last checkpoint when the daemon restarts.
     #[serde(default = "default_grace")]
@@ -71,6 +77,9 @@ fn default_max_running_jobs() -> usize {
 }
 fn default_max_request_bytes() -> usize {
     1 << 20
+}
+fn default_metrics_retention() -> u64 {
+    3600
 }
 fn default_grace() -> u64 {
     30

@@ -73,7 +73,7 @@ async fn readyz(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
 }
 
 async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(shared.metrics.render())
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(shared.run_metrics.render(&shared.metrics))
 }
 
 /// The media type of a submission. A browser form can only send

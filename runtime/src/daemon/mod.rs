@@ -8,6 +8,7 @@ mod child;
 mod error;
 mod guard;
 mod policy;
+mod run_metrics;
 mod runner;
 mod shared;
 mod signals;
