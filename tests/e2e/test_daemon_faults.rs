@@ -136,7 +136,7 @@ fn failed_and_cancelled_jobs_can_be_retried() {
     assert!(again["message"].as_str().unwrap().contains("bad.npz"), "{again}");
 
     // Cancelled while queued, retried, then it runs to the end.
-    let long = daemon.submit_ok(&format!("name = \"long\"\nthreads = 1\n[data]\nformat = \"digits\"\n[train]\nepochs = 500\n"));
+    let long = daemon.submit_ok("name = \"long\"\nthreads = 1\n[data]\nformat = \"digits\"\n[train]\nepochs = 500\n");
     let quick = daemon.submit_ok(&quick_job("quick"));
     assert_eq!(daemon.delete(&format!("/v1/jobs/{quick}")).json()["state"], "cancelled");
     let reply = daemon.raw("POST", &format!("/v1/jobs/{quick}/retry"), &[], "");
