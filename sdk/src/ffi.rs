@@ -4,7 +4,7 @@
 
 use crate::abi::*;
 use crate::plugin::{ArrayKind, BatchInfo, DatasetView, EpochInfo, JobInfo, NamedArray, Plugin, PluginResult, ScoreBatch};
-use crate::{Hook, Host, ABI_VERSION, SDK_VERSION, TORCH_VERSION};
+use crate::{Hook, Host, ABI_VERSION, SDK_VERSION, TORCH_BUILT_WITH};
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
@@ -32,7 +32,7 @@ pub fn descriptor<P: Plugin>(cell: &'static OnceLock<DescriptorCell>) -> *const 
         DescriptorCell(PluginDescriptor {
             abi_version: ABI_VERSION,
             sdk_version: StrRef::new(SDK_VERSION),
-            torch_version: StrRef::new(TORCH_VERSION),
+            torch_version: StrRef::new(TORCH_BUILT_WITH),
             name: StrRef::new(P::name()),
             version: StrRef::new(P::version()),
             hooks,

@@ -66,12 +66,27 @@ fn unknown_plugins_are_reported_together_with_where_we_looked() {
 fn a_library_of_another_abi_version_is_refused_before_it_runs() {
     let lib = memscope_bin().parent().unwrap().join("libmemscope_fixture_old_abi.so");
     let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
-    assert!(err.contains("libmemscope_fixture_old_abi.so") && err.contains("ABI version 999") && err.contains("has 2"), "{err}");
+    assert!(
+        err.contains("libmemscope_fixture_old_abi.so") && err.contains("built for ABI version 1 (it exports `memscope_plugin_v1`), this memscope has 2"),
+        "{err}"
+    );
     let dir = tempfile::tempdir().unwrap();
     fixture_plugins(dir.path());
     let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job("[[plugins]]\nname = \"fixture-old-abi\"\n"));
     let err = run(dir.path(), &text).clean_failure();
-    assert!(err.contains("ABI version 999"), "{err}");
+    assert!(err.contains("built for ABI version 1"), "{err}");
+}
+
+#[test]
+fn a_plugin_built_against_another_libtorch_is_refused_before_it_runs() {
+    let lib = memscope_bin().parent().unwrap().join("libmemscope_fixture_other_torch.so");
+    let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
+    // The host's side is the libtorch it runs with, read from the loaded library.
+    assert!(err.contains("plugin `fixture-other-torch`") && err.contains("built for libtorch 2.12.1+cpu, this memscope has 2.13.0"), "{err}");
+    // The seed plugins carry the version of the libtorch they were built against.
+    let out = memscope(Path::new("."), &["plugins", "list"]).success().stdout();
+    let curvature = out.lines().find(|l| l.starts_with("curvature ")).unwrap();
+    assert!(curvature.contains("torch 2.13.0"), "{curvature}");
 }
 
 #[test]
