@@ -62,6 +62,16 @@ pub enum ReferenceError {
     },
 }
 
+/// Reads every array of an `.npz` file. tch's reader unwraps the archive's entries and
+/// panics on some damaged or unusual archives (an entry flagged as encrypted, found by
+/// `make fuzz`); here that is an error like any other.
+pub fn read_npz(path: &Path) -> Result<Vec<(String, Tensor)>, String> {
+    match std::panic::catch_unwind(|| Tensor::read_npz(path)) {
+        Ok(read) => read.map_err(|e| e.to_string()),
+        Err(_) => Err("a damaged or unsupported zip archive".into()),
+    }
+}
+
 /// Reads a 1-D array of finite numbers from `path`; `key` selects an `.npz` member.
 pub fn read_values(path: &Path, key: Option<&str>) -> Result<Vec<f64>, ReferenceError> {
     if !path.exists() {
@@ -72,7 +82,7 @@ pub fn read_values(path: &Path, key: Option<&str>) -> Result<Vec<f64>, Reference
         "npy" => Tensor::read_npy(path).map_err(unreadable)?,
         "npz" => {
             let key = key.ok_or(ReferenceError::NoKey)?;
-            let arrays = Tensor::read_npz(path).map_err(unreadable)?;
+            let arrays = read_npz(path).map_err(ReferenceError::Unreadable)?;
             let names: Vec<String> = arrays.iter().map(|(n, _)| n.clone()).collect();
             arrays
                 .into_iter()

@@ -5,7 +5,7 @@
 
 use super::{DataError, ImageShape};
 use std::path::Path;
-use tch::{Kind, Tensor};
+use tch::Kind;
 
 /// Reads images (channels first, `f32`) and labels from an `.npz` file.
 pub fn read_npz(path: &Path) -> Result<(ImageShape, Vec<f32>, Vec<i64>), DataError> {
@@ -15,7 +15,7 @@ pub fn read_npz(path: &Path) -> Result<(ImageShape, Vec<f32>, Vec<i64>), DataErr
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
         });
     }
-    let arrays = Tensor::read_npz(path).map_err(|e| DataError::format(path, format!("not a readable .npz: {e}")))?;
+    let arrays = memscope_reference::read_npz(path).map_err(|e| DataError::format(path, format!("not a readable .npz: {e}")))?;
     let names: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
     let find = |key: &str| {
         arrays
