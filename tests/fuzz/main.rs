@@ -278,6 +278,7 @@ fn an_npz_entry_flagged_as_encrypted_is_an_error_not_a_panic() {
     assert!(err.contains("damaged or unsupported zip archive") || err.contains("ncrypt") || err.contains("assword"), "{err}");
     let text = format!("name = \"f\"\n[data]\nformat = \"npz\"\npath = {:?}\n", path.display().to_string());
     let job = parse_job(&text, "job.toml", &[], Path::new("/")).unwrap();
-    let err = memscope::data::load_data(&job.data).err().expect("an error, not a dataset").to_string();
+    let Err(err) = memscope::data::load_data(&job.data) else { panic!("an error, not a dataset") };
+    let err = err.to_string();
     assert!(err.contains("data.npz") && err.contains("not a readable .npz"), "{err}");
 }
