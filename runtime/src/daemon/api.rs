@@ -306,7 +306,7 @@ async fn scores(shared: web::Data<Shared>, path: web::Path<(String, String)>, qu
 }
 
 fn read_scores(file: &std::path::Path) -> Result<Vec<f32>, String> {
-    let tensor = tch::Tensor::read_npy(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let tensor = memscope_reference::read_npy(file).map_err(|e| format!("{}: {e}", file.display()))?;
     Vec::<f32>::try_from(&tensor.flatten(0, -1).to_kind(tch::Kind::Float)).map_err(|e| format!("{}: {e}", file.display()))
 }
 
