@@ -22,6 +22,23 @@ pub fn memscope_bin() -> PathBuf {
     bin
 }
 
+/// The test fixture plugins (`tests/fixtures/*`), copied into `dir/fixture-plugins/`
+/// under names discovery finds (`libfixture_faulty.so` for `fixture-faulty`); returns
+/// that directory. The build leaves them beside the binary as
+/// `libmemscope_fixture_*.so`, names discovery never takes, so they do not ship.
+pub fn fixture_plugins(dir: &Path) -> PathBuf {
+    let plugins = dir.join("fixture-plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let built = memscope_bin().parent().unwrap().to_path_buf();
+    for entry in std::fs::read_dir(&built).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_prefix("libmemscope_fixture_").and_then(|n| n.strip_suffix(".so")) {
+            std::fs::copy(entry.path(), plugins.join(format!("libfixture_{stem}.so"))).unwrap();
+        }
+    }
+    plugins
+}
+
 /// A finished `memscope` invocation.
 #[derive(Debug)]
 pub struct Finished {

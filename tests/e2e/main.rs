@@ -5,6 +5,8 @@ mod test_bad_input;
 mod test_configs;
 mod test_dashboard;
 mod test_daemon;
+mod test_daemon_faults;
+mod test_daemon_http;
 mod test_datasets;
 mod test_images;
 mod test_metrics;

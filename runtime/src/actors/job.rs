@@ -316,7 +316,7 @@ fn prepare_run_dir(run: &RunDir, resume: bool, overwrite: bool) -> Result<(), Jo
 
 fn read_labels(run: &RunDir, expected: usize) -> Result<Vec<i64>, JobError> {
     let path = run.labels();
-    let labels = Tensor::read_npy(&path)
+    let labels = memscope_reference::read_npy(&path)
         .map_err(|e| JobError::RunDir { path: path.clone(), message: format!("cannot read labels as trained: {e}") })?;
     let labels = Vec::<i64>::try_from(&labels.flatten(0, -1))?;
     if labels.len() != expected {

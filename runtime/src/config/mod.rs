@@ -1,6 +1,7 @@
 //! Typed job configuration: parsed from TOML with `deny_unknown_fields`, overridden
 //! with `--set key=value`, then checked by `validate()`, which lists every problem.
 
+mod bounds;
 mod daemon;
 mod data;
 mod error;
@@ -8,6 +9,7 @@ mod job;
 mod load;
 mod validate;
 
+pub use bounds::{MAX_BATCH_SIZE, MAX_NAME_LENGTH, MAX_PREFETCH};
 pub use daemon::{load_daemon_file, DaemonConfig};
 pub use error::{ConfigError, Problem};
 pub use data::{AugmentConfig, BadImagePolicy, DataConfig, DataFormat, ImageSize, Normalize, ResizeMode, MAX_IMAGE_SIDE};

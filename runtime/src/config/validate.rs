@@ -111,6 +111,7 @@ impl JobConfig {
         for (key, message) in self.report.problems() {
             problem(&format!("report.{key}"), message);
         }
+        problems.extend(self.bound_problems());
         problems
     }
 }

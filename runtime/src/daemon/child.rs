@@ -76,12 +76,14 @@ impl JobProcess {
                 Ok(())
             });
         }
+        let recorder = shared.run_metrics.recorder(id).map_err(std::io::Error::other)?;
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let (shared, job) = (shared.clone(), id.to_string());
+        // The job's series go to its own registry (see `run_metrics`).
         let events = std::thread::Builder::new()
             .name(format!("memscope-job-{id}"))
-            .spawn(move || follow_events(stdout, &shared, &job, &run_label))?;
+            .spawn(move || metrics::with_local_recorder(&*recorder, || follow_events(stdout, &shared, &job, &run_label)))?;
         Ok(JobProcess { id: id.to_string(), child, events: Some(events), interrupted_at: None })
     }
 

@@ -113,6 +113,8 @@ impl Policy {
 
     /// Plugin settings are opaque to the host, so any string that looks like a path
     /// (a separator, `..`, or a data file extension) must lie under the data roots too.
+    /// A refusal says only that: not where a symlink really leads, nor whether the
+    /// file exists, which would tell a client about the disk outside the roots.
     fn check_config_paths(&self, key: &str, value: &mut toml::Value, problems: &mut Vec<Problem>) {
         match value {
             toml::Value::String(text) if looks_like_path(text) => {
@@ -120,7 +122,10 @@ impl Policy {
                 let path = if path.is_relative() { self.base_dir().join(path) } else { path.to_path_buf() };
                 match self.inside_roots(&path) {
                     Ok(real) => *text = real.display().to_string(),
-                    Err(message) => problems.push(Problem { key: key.into(), message }),
+                    Err(_) => problems.push(Problem {
+                        key: key.into(),
+                        message: format!("`{text}` is outside the daemon's data roots (or not a file under them)"),
+                    }),
                 }
             }
             toml::Value::Array(items) => {
@@ -263,5 +268,25 @@ mod tests {
         let p = policy(root.path());
         let text = "name = \"t\"\n[data]\nformat = \"digits\"\n[[plugins]]\nname = \"x/../y\"\nconfig = { against = [\"noise_mask\", \"/etc/passwd\"] }\n";
         assert_eq!(keys(p.check(text).unwrap_err()), ["plugins[0].name", "plugins[0].config.against[1]"]);
+    }
+
+    #[test]
+    fn plugin_setting_refusals_tell_nothing_about_the_disk_outside_the_roots() {
+        let (root, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(outside.path().join("secret.npy"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.npy"), root.path().join("link.npy")).unwrap();
+        let p = policy(root.path());
+        let job = |value: &str| format!("name = \"t\"\n[data]\nformat = \"digits\"\n[[plugins]]\nname = \"x\"\nconfig = {{ file = \"{value}\" }}\n");
+        let message = |value: &str| match p.check(&job(value)).unwrap_err() {
+            ApiError::InvalidJob { problems, .. } => problems.into_iter().find(|p| p.key == "plugins[0].config.file").unwrap().message,
+            other => panic!("{other}"),
+        };
+        let secret = outside.path().join("secret.npy").display().to_string();
+        let missing = outside.path().join("missing.npy").display().to_string();
+        for given in ["link.npy", secret.as_str(), missing.as_str(), "/proc/self/cwd/x.npy"] {
+            let said = message(given);
+            assert_eq!(said, format!("`{given}` is outside the daemon's data roots (or not a file under them)"));
+            assert!(!said.contains(outside.path().to_str().unwrap()) || given != "link.npy", "{said}");
+        }
     }
 }

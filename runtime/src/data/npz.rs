@@ -6,13 +6,14 @@
 use super::files::fd_path;
 use super::{Access, DataError, Dataset, ImageShape, PixelStore, Sources};
 use std::path::Path;
-use tch::{Kind, Tensor};
+use tch::Kind;
 
 /// Reads images (channels first, `f32`) and labels from an `.npz` file.
 pub fn read_npz(path: &Path, access: &Access) -> Result<(ImageShape, Vec<f32>, Vec<i64>), DataError> {
-    // libtorch opens the file by name: give it the descriptor that was checked.
+    // Read through the descriptor that was checked against the data roots.
     let file = access.open(path)?;
-    let arrays = Tensor::read_npz(fd_path(&file)).map_err(|e| DataError::format(path, format!("not a readable .npz: {e}")))?;
+    let arrays =
+        memscope_reference::read_npz(&fd_path(&file)).map_err(|e| DataError::format(path, format!("not a readable .npz: {e}")))?;
     drop(file);
     let names: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
     let find = |key: &str| {

@@ -138,7 +138,7 @@ fn read_summary(path: &Path) -> Result<Option<Summary>, ReportError> {
 }
 
 fn read_npy(path: &Path) -> Result<Tensor, ReportError> {
-    Tensor::read_npy(path).map_err(|e| ReportError::run_file(path, format!("not a readable .npy file: {e}")))
+    memscope_reference::read_npy(path).map_err(|e| ReportError::run_file(path, format!("not a readable .npy file: {e}")))
 }
 
 fn to_vec<T>(tensor: &Tensor, path: &Path) -> Result<Vec<T>, ReportError>
