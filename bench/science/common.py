@@ -84,9 +84,9 @@ def epochs_of(run_dir, score):
     """(0-based epochs, rows [E, N]) of a score's per-epoch values."""
     summary = json.load(open(os.path.join(run_dir, "summary.json")))
     rows = np.load(os.path.join(run_dir, "scores", f"{score}_epochs.npy")).astype(np.float64)
-    # summary's `epochs` lists the epochs in the aggregation window; the rows hold every
-    # scored epoch: with the default window they are the same.
-    epochs = next(s["epochs"] for s in summary["scores"] if s["name"] == score)
+    # The rows hold every scored epoch (the `curves` list them); the `scores` entry
+    # lists only those in the score's aggregation window.
+    epochs = next(c["epochs"] for c in summary["curves"] if c["score"] == score)
     assert len(epochs) == rows.shape[0], (score, epochs, rows.shape)
     return np.array(epochs), rows
 

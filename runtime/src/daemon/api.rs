@@ -318,7 +318,7 @@ fn read_names(run_dir: &std::path::Path) -> Result<Vec<(&'static str, serde_json
     let mut names = Vec::new();
     let labels = run_dir.join("labels.npy");
     if labels.is_file() {
-        let tensor = tch::Tensor::read_npy(&labels).map_err(|e| format!("{}: {e}", labels.display()))?;
+        let tensor = memscope_reference::read_npy(&labels).map_err(|e| format!("{}: {e}", labels.display()))?;
         let values = Vec::<i64>::try_from(&tensor.flatten(0, -1).to_kind(tch::Kind::Int64)).map_err(|e| format!("{}: {e}", labels.display()))?;
         names.push(("labels", serde_json::json!(values)));
     }
