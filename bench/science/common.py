@@ -38,9 +38,10 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-def job_toml(name, dataset, limit, noise, train, h=1e-3, every=1, threads=1, seed=0, draws=10):
+def job_toml(name, dataset, limit, noise, train, h=1e-3, every=1, threads=1, seed=0, draws=10, margin=False):
     """A job: `dataset` (first `limit` images), `noise` = (fraction, kind), `train` = dict of
-    [train] keys; loss, eval_loss and curvature scored every `every` epochs; no report."""
+    [train] keys; loss, eval_loss and curvature (and the margin plugin's score) scored
+    every `every` epochs; no report."""
     d = DATASETS[dataset]
     fraction, kind = noise
     lines = [
@@ -54,6 +55,7 @@ def job_toml(name, dataset, limit, noise, train, h=1e-3, every=1, threads=1, see
         "[report]", "enabled = false",
         "[[plugins]]", 'name = "noise"', f'config = {{ fraction = {fraction}, kind = "{kind}", seed = {seed} }}',
         "[[plugins]]", 'name = "curvature"', f"config = {{ draws = {draws}, h = {h} }}",
+        *(["[[plugins]]", 'name = "margin"'] if margin else []),
     ]
     return "\n".join(lines) + "\n"
 

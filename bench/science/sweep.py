@@ -81,11 +81,14 @@ def main():
     parser.add_argument("--out", default=os.path.join(REPO, "data", "science", "sweep"))
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--only", help="run only names containing this")
+    parser.add_argument("--analyse-only", action="store_true", help="measure the runs already made, start none")
     args = parser.parse_args()
     path = os.path.join(REPO, "bench", "science", "sweep.json")
     results = json.load(open(path)) if os.path.exists(path) else {}
     for name, train, h in runs():
         if args.only and args.only not in name:
+            continue
+        if args.analyse_only and not os.path.exists(os.path.join(args.out, name, "summary.json")):
             continue
         text = job_toml(name, "mnist", 10000, (0.1, "symmetric"), train, h=h, threads=args.threads)
         results[name] = analyse(run_job(args.out, name, text))
