@@ -16,6 +16,8 @@ pub enum Stream {
     Shuffle = 1,
     /// Augmentation of one batch.
     Augment = 2,
+    /// libtorch's global generator during an epoch's training steps (dropout).
+    Torch = 3,
 }
 
 /// A generator for `stream` at `coords` (e.g. `[epoch]` or `[epoch, step]`).
@@ -25,6 +27,15 @@ pub fn rng_for(seed: u64, stream: Stream, coords: &[u64]) -> ChaCha8Rng {
         state = splitmix(state ^ splitmix(c.wrapping_add(0x9e37_79b9)));
     }
     ChaCha8Rng::seed_from_u64(state)
+}
+
+/// The seed of libtorch's global generator for `epoch`'s training steps. The trainer
+/// seeds it before each epoch, so that what draws from it while training (dropout in
+/// a user's model) draws the same in a resumed run as in an uninterrupted one.
+pub fn torch_seed(seed: u64, epoch: usize) -> i64 {
+    use rand::RngCore;
+    // libtorch takes any u64, tch an i64: keep it non-negative.
+    (rng_for(seed, Stream::Torch, &[epoch as u64]).next_u64() >> 1) as i64
 }
 
 fn splitmix(mut z: u64) -> u64 {

@@ -2,6 +2,7 @@
 //! directories, and small datasets in real formats written by the tests themselves.
 
 pub mod daemon;
+pub mod torchscript;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -12,3 +12,4 @@ mod test_relocation;
 mod test_report;
 mod test_resume;
 mod test_run;
+mod test_torchscript;

@@ -115,7 +115,7 @@ unsafe extern "C" fn forward(ctx: *mut c_void, input: *mut C_tensor, out: *mut *
         let network = scored_network(unsafe { context(ctx) }, "forward")?;
         // A borrowed handle: take our own shallow copy.
         let input = unsafe { Tensor::clone_from_ptr(input) };
-        hand_over(network.try_forward(&input, false).map_err(|e| e.to_string())?, out);
+        hand_over(network.forward(&input, false).map_err(|e| e.to_string())?, out);
         Ok(())
     })
 }

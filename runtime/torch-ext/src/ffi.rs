@@ -41,7 +41,7 @@ pub fn call(what: &'static str, f: impl FnOnce(*mut *mut c_char) -> c_int) -> Re
         return Ok(());
     }
     let message = if error.is_null() {
-        "failed without a message".to_string()
+        String::new()
     } else {
         // SAFETY: a failing shim call stores a NUL-terminated malloc'd string, which
         // we copy and then free exactly once.
@@ -51,5 +51,5 @@ pub fn call(what: &'static str, f: impl FnOnce(*mut *mut c_char) -> c_int) -> Re
             text
         }
     };
-    Err(crate::ExtError::Torch { call: what, message })
+    Err(crate::ExtError::torch(what, message))
 }

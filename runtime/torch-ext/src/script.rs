@@ -57,7 +57,7 @@ impl ScriptModule {
         let mut raw: *mut ffi::Module = std::ptr::null_mut();
         // SAFETY: `c_path` lives through the call; `raw` is an out-parameter.
         call("load", |error| unsafe { ffi::mste_script_load(c_path.as_ptr(), device_number(device), &mut raw, error) })?;
-        let raw = NonNull::new(raw).ok_or(ExtError::Torch { call: "load", message: "no module returned".into() })?;
+        let raw = NonNull::new(raw).ok_or_else(|| ExtError::torch("load", "no module returned".into()))?;
         Ok(ScriptModule { raw })
     }
 
@@ -69,7 +69,7 @@ impl ScriptModule {
         // `out` receives a new handle on success.
         call("forward", |error| unsafe { ffi::mste_script_forward(self.raw.as_ptr(), input.as_ptr(), &mut out, error) })?;
         if out.is_null() {
-            return Err(ExtError::Torch { call: "forward", message: "no tensor returned".into() });
+            return Err(ExtError::torch("forward", "no tensor returned".into()));
         }
         // SAFETY: the shim handed over a new handle that nobody else owns.
         Ok(unsafe { Tensor::from_ptr(out) })
