@@ -178,6 +178,10 @@ fn a_torchscript_model_with_batch_norm_and_dropout_resumes_to_the_same_scores() 
     assert!(positive > curvature.len() * 9 / 10, "hvp through the TorchScript module: {positive} of {} positive", curvature.len());
     let loss_after = |run: &Path| read_summary(run)["train_loss"].as_f64().unwrap();
     assert!((loss_after(&whole) - loss_after(&stopped)).abs() <= 1e-6 * loss_after(&whole), "the final eval pass differs");
+    // The report re-reads the run and names the model.
+    memscope(dir.path(), &["report", whole.to_str().unwrap()]).success();
+    let page = std::fs::read_to_string(whole.join("report/index.html")).unwrap();
+    assert!(page.contains("model torchscript bn.pt"), "the report names the model");
     let summary = read_summary(&whole);
     let last_eval = *row_means(&whole.join("scores/eval_loss_epochs.npy")).last().unwrap();
     let train_loss = summary["train_loss"].as_f64().unwrap();
