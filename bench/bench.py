@@ -370,6 +370,12 @@ def main():
     if args.markdown:
         with open(args.markdown, "w") as f:
             f.write(MARKDOWN.format(table=text, rounds=args.rounds, threads=args.threads, pairs=OVERHEAD_PAIRS, **info))
+            # Benchmarks with a script of their own (`make bench` runs bench/torchscript.sh
+            # first) keep their section from their last run.
+            section = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-torchscript.md")
+            if os.path.exists(section):
+                with open(section) as part:
+                    f.write(part.read())
         log(f"wrote {args.markdown}")
 
 

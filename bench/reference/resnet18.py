@@ -5,6 +5,8 @@ benchmark (bench/torchscript.sh). torchvision is not needed.
 
     resnet18.py export --out net.pt [--classes 10] [--seed 0]
         torch.jit.script(ResNet18).save(out): the model memscope trains and scores.
+    resnet18.py script-weights --weights model.safetensors --out trained.pt
+        the same with a memscope checkpoint's weights (a trained model to start from).
     resnet18.py data --out data.npz [--n 256] [--classes 10] [--seed 0] [--flip 0.1]
         CIFAR-shaped random data: x uint8 [N, 3, 32, 32], y int64 [N] (memscope's npz):
         a random pattern per class, noise per image, a fraction of labels flipped.
@@ -92,6 +94,15 @@ def export(args):
     print(f"saved {args.out}", file=sys.stderr)
 
 
+def script_weights(args):
+    """The model with a memscope checkpoint's weights, scripted again: a trained model
+    to start later benchmark rounds from."""
+    model = ResNet18(3, args.classes)
+    model.load_state_dict(read_safetensors(args.weights), strict=True)
+    torch.jit.script(model).save(args.out)
+    print(f"saved {args.out} with the weights of {args.weights}", file=sys.stderr)
+
+
 def data(args):
     """Random images a network can learn: a random pattern per class plus each image's
     own noise, with `--flip` of the labels changed to another class (those it can only
@@ -136,6 +147,10 @@ def main():
     e.add_argument("--out", required=True)
     e.add_argument("--classes", type=int, default=10)
     e.add_argument("--seed", type=int, default=0)
+    w = sub.add_parser("script-weights")
+    w.add_argument("--weights", required=True, help="a memscope checkpoint's model.safetensors of this model")
+    w.add_argument("--out", required=True)
+    w.add_argument("--classes", type=int, default=10)
     d = sub.add_parser("data")
     d.add_argument("--out", required=True)
     d.add_argument("--n", type=int, default=256)
@@ -153,7 +168,7 @@ def main():
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
-    {"export": export, "data": data, "score": score}[args.command](args)
+    {"export": export, "script-weights": script_weights, "data": data, "score": score}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ use tch::Tensor;
 
 /// What trainer, scorer, checkpoints and plugins need of a network: forward in
 /// training or eval mode, its trainable parameters, and every variable by name.
-/// Built-in architectures ([`super::builtin::BuiltinModel`]) and TorchScript modules
+/// tch modules over a `VarStore` such as the built-ins
+/// ([`super::varstore::VarStoreModel`]) and TorchScript modules
 /// ([`super::torchscript::TorchScriptModel`]) implement it; [`super::Network`] wraps
 /// one and adds what is the same for all (snapshots, loading by name).
 pub trait Model: Send + std::fmt::Debug {

@@ -1,9 +1,9 @@
 //! A network built from a [`ModelSource`], with the surface trainer, scorer,
 //! checkpoints and plugins share: forward, parameters, variables by name, snapshots.
 
-use super::builtin::BuiltinModel;
 use super::base::Model;
 use super::torchscript::TorchScriptModel;
+use super::varstore::VarStoreModel;
 use super::{ModelError, ModelSource};
 use crate::config::Arch;
 use crate::data::ImageShape;
@@ -47,7 +47,7 @@ impl Network {
     /// checked against `shape` and `classes` first.
     pub fn build(source: &ModelSource, shape: ImageShape, classes: usize, device: Device) -> Result<Self, ModelError> {
         let model: Box<dyn Model> = match source {
-            ModelSource::Builtin(arch) => Box::new(BuiltinModel::new(*arch, shape, classes, device)),
+            ModelSource::Builtin(arch) => Box::new(VarStoreModel::builtin(*arch, shape, classes, device)),
             ModelSource::TorchScript(path) => Box::new(TorchScriptModel::load(path, shape, classes, device)?),
         };
         Ok(Network { source: source.clone(), model, device, channels_last: false })
@@ -55,7 +55,7 @@ impl Network {
 
     /// The built-in `arch` (cannot fail): [`Network::build`] of `ModelSource::Builtin`.
     pub fn builtin(arch: Arch, shape: ImageShape, classes: usize, device: Device) -> Self {
-        let model = Box::new(BuiltinModel::new(arch, shape, classes, device));
+        let model = Box::new(VarStoreModel::builtin(arch, shape, classes, device));
         Network { source: ModelSource::Builtin(arch), model, device, channels_last: false }
     }
 

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 /// ([`super::Network::build`]); everything downstream sees the same `Network`.
 ///
 /// Meant to grow: a library user's own module is one more variant (a builder called
-/// with the `VarStore` path, the image shape and the number of classes).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// with the `VarStore` path, the image shape and the number of classes, built into a
+/// `VarStoreModel` as the built-ins are), which is why it is not `PartialEq`.
+#[derive(Debug, Clone)]
 pub enum ModelSource {
     /// One of the built-in architectures, initialized from libtorch's global generator.
     Builtin(Arch),
