@@ -44,3 +44,23 @@ fn splitmix(mut z: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// libtorch's generator gets one seed per (job seed, epoch): the same in a resumed
+    /// process, another for the next epoch or another job seed, and never negative
+    /// (tch takes an i64).
+    #[test]
+    fn torch_seeds_follow_the_job_seed_and_the_epoch() {
+        assert_eq!(torch_seed(7, 3), torch_seed(7, 3));
+        let seeds: Vec<i64> = (0..100).map(|epoch| torch_seed(7, epoch)).collect();
+        let mut distinct = seeds.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), seeds.len());
+        assert_ne!(torch_seed(7, 0), torch_seed(8, 0));
+        assert!(seeds.iter().all(|&s| s >= 0));
+    }
+}
