@@ -19,7 +19,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-deps setup build lint bench bench-deps bench-train bench-score bench-torchscript bench-duplicates fetch-data clean-runs
+.PHONY: run test test-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -28,6 +28,13 @@ run: build
 # core, and oversubscribed OpenMP threads slow everything down far more than it gains.
 test: build test-deps
 	cargo test $(CARGO_FLAGS) -- --test-threads=1
+
+# Every fuzz target (tests/fuzz: config and job parsing, dataset readers, reference
+# arrays, checkpoints, submitted bodies) for FUZZ_SECONDS each, printing the inputs
+# tried; `make test` runs a short round and the recorded regressions.
+FUZZ_SECONDS ?= 60
+fuzz: build
+	MEMSCOPE_FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test $(CARGO_FLAGS) --test fuzz -- --test-threads=1 --nocapture
 
 # A real Prometheus server for the dashboard test (Debian package; CI runs as root).
 test-deps:
@@ -80,6 +87,11 @@ bench-torchscript: build
 # 60,000 MNIST training images; fetches MNIST first when it is missing.
 bench-duplicates: setup
 	bench/duplicates.sh
+
+# Own images (image folder of the 60,000 MNIST training images as PNG files): decoding
+# speed first and cached, training from the folder vs IDX, peak RSS for N = 10k..60k.
+bench-decode: build
+	bench/decode.sh
 
 fetch-data:
 	scripts/fetch-data

@@ -368,6 +368,13 @@ def main():
             agreement=agreements, runs=all_runs), f, indent=2)
     log(f"wrote {args.results}")
     if args.markdown:
+        # Sections measured by other scripts (bench/decode.sh) follow KEEP and are kept.
+        kept = ""
+        if os.path.exists(args.markdown):
+            with open(args.markdown) as f:
+                old = f.read()
+            if KEEP in old:
+                kept = "\n" + old[old.index(KEEP):]
         with open(args.markdown, "w") as f:
             f.write(MARKDOWN.format(table=text, rounds=args.rounds, threads=args.threads, pairs=OVERHEAD_PAIRS, **info))
             # Benchmarks with a script of their own (`make bench` runs bench/torchscript.sh
@@ -376,8 +383,11 @@ def main():
             if os.path.exists(section):
                 with open(section) as part:
                     f.write(part.read())
+            f.write(kept)
         log(f"wrote {args.markdown}")
 
+
+KEEP = "<!-- bench.py keeps what follows: figures of other benchmark scripts -->"
 
 MARKDOWN = """# Benchmarks
 

@@ -28,10 +28,13 @@ fn main() {
     tch::set_num_threads(threads);
     tch::manual_seed(job.seed as i64);
 
-    let data = load_data(&job.data).unwrap_or_else(|e| panic!("{e}")).train;
+    let data = load_data(&job.data, &Default::default()).unwrap_or_else(|e| panic!("{e}")).train;
     let n = data.len() as i64;
     let s = data.shape;
-    let x = Tensor::from_slice(&data.images).view([n, s.channels as i64, s.height as i64, s.width as i64]);
+    let mut pixels = vec![0.0f32; data.len() * s.len()];
+    data.pixels.read_range(0..data.len(), &mut pixels);
+    data.normalize(&mut pixels);
+    let x = Tensor::from_slice(&pixels).view([n, s.channels as i64, s.height as i64, s.width as i64]);
     let y = Tensor::from_slice(&data.labels);
     let net = Network::build(&ModelSource::from_config(&job.model), data.shape, data.classes, Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
     let train = &job.train;

@@ -10,7 +10,7 @@
 
 use memscope::config::parse_job;
 use memscope::data::load_data;
-use memscope::report::duplicates::{find_conflicting_pairs, DuplicateFindings};
+use memscope::report::duplicates::{find_conflicting_pairs, DuplicateFindings, FlatRows};
 use std::path::Path;
 use std::time::Instant;
 
@@ -63,7 +63,7 @@ fn main() {
 
 fn timed(images: &[f32], labels: &[i64], distance: f32) -> (DuplicateFindings, f64) {
     let started = Instant::now();
-    let findings = find_conflicting_pairs(images, PIXELS, labels, distance).expect("the duplicates search");
+    let findings = find_conflicting_pairs(&FlatRows::new(images, PIXELS), labels, distance).expect("the duplicates search");
     (findings, started.elapsed().as_secs_f64())
 }
 
@@ -84,8 +84,8 @@ fn mnist() -> Option<(String, Vec<f32>, Vec<i64>)> {
     }
     let text = format!("name = \"mnist\"\n[data]\nformat = \"idx\"\npath = {:?}\nlabels = {:?}\n", images, labels);
     let config = parse_job(&text, "<bench>", &[], Path::new(".")).expect("an idx config");
-    let data = load_data(&config.data).expect("MNIST as fetched by scripts/fetch-data").train;
-    Some(("MNIST train".into(), (*data.images).clone(), data.labels))
+    let data = load_data(&config.data, &Default::default()).expect("MNIST as fetched by scripts/fetch-data").train;
+    Some(("MNIST train".into(), (0..data.len()).flat_map(|i| data.image(i)).collect(), data.labels))
 }
 
 /// 60,000 synthetic 28x28 images: a few soft strokes each at seeded places, so that

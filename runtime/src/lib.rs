@@ -12,6 +12,7 @@ pub mod allocator;
 pub mod config;
 pub mod daemon;
 pub mod data;
+pub mod logging;
 pub mod metrics;
 pub mod model;
 mod panics;

@@ -202,7 +202,7 @@ pub struct HostApiC {
 /// Signature shared by the simple hooks: instance, argument, error sink.
 pub type HookFn<T> = unsafe extern "C" fn(instance: *mut c_void, arg: *const T, err: *mut ErrorSink) -> Status;
 
-/// The one thing a plugin library exports (as `memscope_plugin_v1`). The host reads
+/// The one thing a plugin library exports (as [`DESCRIPTOR_SYMBOL`]). The host reads
 /// the versions before calling anything else.
 #[repr(C)]
 pub struct PluginDescriptor {
@@ -210,7 +210,8 @@ pub struct PluginDescriptor {
     pub abi_version: u32,
     /// SDK version the plugin was built with.
     pub sdk_version: StrRef,
-    /// libtorch version the plugin was built against.
+    /// libtorch version the plugin was built against ([`crate::TORCH_BUILT_WITH`] of
+    /// its build).
     pub torch_version: StrRef,
     /// The plugin's name.
     pub name: StrRef,
@@ -245,8 +246,20 @@ pub struct PluginDescriptor {
     pub on_job_end: HookFn<JobEndC>,
 }
 
-/// Name of the exported symbol: `extern "C" fn() -> *const PluginDescriptor`.
-pub const DESCRIPTOR_SYMBOL: &[u8] = b"memscope_plugin_v1";
+/// Name of the exported symbol: `extern "C" fn() -> *const PluginDescriptor`. It
+/// names the ABI version, so a library of another ABI does not even have it (and the
+/// host can say which ABI it does have, see [`older_descriptor_symbol`]).
+pub const DESCRIPTOR_SYMBOL: &[u8] = b"memscope_plugin_v2";
+
+// The symbol and the version must tell one story: bumping ABI_VERSION means renaming
+// the symbol here and in `export_plugin!`.
+const _: () = assert!(crate::ABI_VERSION == 2, "rename DESCRIPTOR_SYMBOL and export_plugin!'s function to memscope_plugin_v<ABI_VERSION>");
+
+/// The descriptor symbol of ABI version `abi` (for the host's message about a library
+/// built for another one).
+pub fn older_descriptor_symbol(abi: u32) -> String {
+    format!("memscope_plugin_v{abi}")
+}
 
 /// Type of the exported symbol.
 pub type DescriptorFn = unsafe extern "C" fn() -> *const PluginDescriptor;

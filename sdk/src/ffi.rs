@@ -4,7 +4,7 @@
 
 use crate::abi::*;
 use crate::plugin::{ArrayKind, BatchInfo, DatasetView, EpochInfo, JobInfo, NamedArray, Plugin, PluginResult, ScoreBatch};
-use crate::{Hook, Host, ABI_VERSION, SDK_VERSION, TORCH_VERSION};
+use crate::{Hook, Host, ABI_VERSION, SDK_VERSION, TORCH_BUILT_WITH};
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::OnceLock;
@@ -19,8 +19,10 @@ struct Instance<P> {
 
 /// Wraps the descriptor so it can live in a static (its pointers are to statics).
 pub struct DescriptorCell(pub PluginDescriptor);
-// SAFETY: the descriptor only holds pointers to 'static data and functions.
+// SAFETY: the descriptor only holds pointers to 'static data and functions, never
+// written after it is built.
 unsafe impl Sync for DescriptorCell {}
+// SAFETY: as for Sync: nothing in it belongs to a thread.
 unsafe impl Send for DescriptorCell {}
 
 /// The descriptor for `P`, built once.
@@ -30,7 +32,7 @@ pub fn descriptor<P: Plugin>(cell: &'static OnceLock<DescriptorCell>) -> *const 
         DescriptorCell(PluginDescriptor {
             abi_version: ABI_VERSION,
             sdk_version: StrRef::new(SDK_VERSION),
-            torch_version: StrRef::new(TORCH_VERSION),
+            torch_version: StrRef::new(TORCH_BUILT_WITH),
             name: StrRef::new(P::name()),
             version: StrRef::new(P::version()),
             hooks,
@@ -92,22 +94,35 @@ fn guarded(err: *mut ErrorSink, f: impl FnOnce() -> PluginResult) -> Status {
     status
 }
 
+/// The instance behind a hook's `ptr`.
+///
+/// # Safety
+/// `ptr` must come from `create::<P>` and not be destroyed yet, and no other call may
+/// use it at the same time (the host calls each instance under a mutex).
 unsafe fn instance<'a, P>(ptr: *mut c_void) -> &'a mut Instance<P> {
     // SAFETY: `ptr` came from `create::<P>` and the host serializes calls.
     unsafe { &mut *(ptr as *mut Instance<P>) }
 }
 
+/// # Safety
+/// Called by the host only, as the ABI says: `ptr` from `create::<P>` (for `create`,
+/// `host` alive as long as the instance), every other pointer valid for the call.
 unsafe extern "C" fn create<P: Plugin>(config: StrRef, host: *const HostApiC, out: *mut *mut c_void, err: *mut ErrorSink) -> Status {
     guarded(err, || {
         // SAFETY: the host passes valid arguments for the call; `host` outlives the instance.
         let (config, host) = unsafe { (config.as_str(), Host::from_raw(host)) };
         let plugin = P::create(config, &host)?;
         let boxed = Box::new(Instance { plugin, host });
+        assert!(!out.is_null(), "the host passed a null out-parameter to create");
+        // SAFETY: `out` is the host's non-null out-parameter, valid for one write.
         unsafe { *out = Box::into_raw(boxed) as *mut c_void };
         Ok(())
     })
 }
 
+/// # Safety
+/// Called by the host only, as the ABI says: `ptr` from `create::<P>` (for `create`,
+/// `host` alive as long as the instance), every other pointer valid for the call.
 unsafe extern "C" fn destroy<P: Plugin>(ptr: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: `ptr` came from `create::<P>` and is destroyed once.
@@ -115,9 +130,15 @@ unsafe extern "C" fn destroy<P: Plugin>(ptr: *mut c_void) {
     }));
 }
 
+/// # Safety
+/// Called by the host only, as the ABI says: `ptr` from `create::<P>` (for `create`,
+/// `host` alive as long as the instance), every other pointer valid for the call.
 unsafe extern "C" fn on_job_start<P: Plugin>(ptr: *mut c_void, job: *const JobInfoC, err: *mut ErrorSink) -> Status {
     guarded(err, || {
+        // SAFETY: `ptr` from `create::<P>`, called under the host's mutex; `job` points
+        // to the host's `JobInfoC` for this call.
         let (me, job) = unsafe { (instance::<P>(ptr), &*job) };
+        // SAFETY: the host builds both strings with `StrRef::new`, alive for the call.
         let info = unsafe {
             JobInfo {
                 run: job.run.as_str(),
@@ -132,37 +153,57 @@ unsafe extern "C" fn on_job_start<P: Plugin>(ptr: *mut c_void, job: *const JobIn
     })
 }
 
+/// # Safety
+/// Called by the host only, as the ABI says: `ptr` from `create::<P>` (for `create`,
+/// `host` alive as long as the instance), every other pointer valid for the call.
 unsafe extern "C" fn on_dataset_ready<P: Plugin>(ptr: *mut c_void, data: *mut DatasetC, err: *mut ErrorSink) -> Status {
     guarded(err, || {
+        // SAFETY: `ptr` from `create::<P>`, called under the host's mutex; `data` is the
+        // host's `DatasetC`, exclusively ours for the call.
         let (me, data) = unsafe { (instance::<P>(ptr), &mut *data) };
-        let labels = unsafe { std::slice::from_raw_parts_mut(data.labels, data.samples) };
+        let labels: &mut [i64] = if data.samples == 0 {
+            &mut []
+        } else {
+            assert!(!data.labels.is_null(), "the host passed null labels for {} samples", data.samples);
+            // SAFETY: non-null; the host lends its `samples` labels, mutably and only to
+            // this call, from a live `Vec<i64>`.
+            unsafe { std::slice::from_raw_parts_mut(data.labels, data.samples) }
+        };
         let mut view = DatasetView { labels, classes: data.classes };
         me.plugin.on_dataset_ready(&me.host, &mut view)
     })
 }
 
+/// # Safety
+/// Called by the host only, as the ABI says: `ptr` from `create::<P>` (for `create`,
+/// `host` alive as long as the instance), every other pointer valid for the call.
 unsafe extern "C" fn on_train_batch_end<P: Plugin>(ptr: *mut c_void, batch: *const BatchC, err: *mut ErrorSink) -> Status {
     guarded(err, || {
+        // SAFETY: `ptr` from `create::<P>`, called under the host's mutex; `batch` is
+        // the host's `BatchC` for this call.
         let (me, b) = unsafe { (instance::<P>(ptr), &*batch) };
-        let info = unsafe {
-            BatchInfo {
-                epoch: b.epoch,
-                step: b.step,
-                indices: std::slice::from_raw_parts(b.indices, b.len),
-                losses: std::slice::from_raw_parts(b.losses, b.len),
-            }
-        };
+        // SAFETY: the host lends `len` indices and losses from live vectors for the call.
+        let (indices, losses) = unsafe { (lent(b.indices, b.len), lent(b.losses, b.len)) };
+        let info = BatchInfo { epoch: b.epoch, step: b.step, indices, losses };
         me.plugin.on_train_batch_end(&me.host, &info)
     })
 }
 
+/// # Safety
+/// Called by the host only, as the ABI says: `ptr` from `create::<P>` (for `create`,
+/// `host` alive as long as the instance), every other pointer valid for the call.
 unsafe extern "C" fn on_train_epoch_end<P: Plugin>(ptr: *mut c_void, epoch: *const EpochC, err: *mut ErrorSink) -> Status {
     guarded(err, || {
+        // SAFETY: `ptr` from `create::<P>`, called under the host's mutex; `epoch` is the
+        // host's `EpochC` for this call.
         let (me, e) = unsafe { (instance::<P>(ptr), &*epoch) };
         me.plugin.on_train_epoch_end(&me.host, &EpochInfo { epoch: e.epoch, loss: e.loss, accuracy: e.accuracy })
     })
 }
 
+/// # Safety
+/// Called by the host only, as the ABI says: `ptr` from `create::<P>` (for `create`,
+/// `host` alive as long as the instance), every other pointer valid for the call.
 unsafe extern "C" fn score_batch<P: Plugin>(
     ptr: *mut c_void,
     batch: *const ScoreBatchC,
@@ -172,41 +213,77 @@ unsafe extern "C" fn score_batch<P: Plugin>(
     err: *mut ErrorSink,
 ) -> Status {
     guarded(err, || {
+        // SAFETY: `ptr` from `create::<P>`, called under the host's mutex; `batch` is the
+        // host's `ScoreBatchC` for this call.
         let (me, batch) = unsafe { (instance::<P>(ptr), &*batch) };
         let batch = ScoreBatch { epoch: batch.epoch, offset: batch.offset };
+        assert!(!images.is_null() && !labels.is_null() && !out.is_null(), "the host passed a null tensor handle");
         // Borrowed handles: take shallow copies with handles of our own.
+        // SAFETY: non-null handles of tensors the host holds alive for the call.
         let (images, labels) = unsafe { (Tensor::clone_from_ptr(images), Tensor::clone_from_ptr(labels)) };
         let mut scores = me.plugin.score_batch(&me.host, &batch, &images, &labels)?;
         // Hand the result over for good: the host takes ownership of the handle.
+        // SAFETY: `out` is the host's non-null out-parameter, valid for one write.
         unsafe { *out = scores.as_mut_ptr() };
         std::mem::forget(scores);
         Ok(())
     })
 }
 
-fn array<'a>(a: &'a ArrayC) -> NamedArray<'a> {
-    // SAFETY: the host's arrays are valid for the duration of the call.
-    unsafe {
-        NamedArray {
-            name: a.name.as_str(),
-            kind: ArrayKind::from_code(a.kind).unwrap_or(ArrayKind::Score),
-            values: if a.len == 0 { &[] } else { std::slice::from_raw_parts(a.values, a.len) },
-        }
+/// A slice the host lends for one call: empty when `len` is 0 (the pointer may then be
+/// null or dangling).
+///
+/// # Safety
+/// When `len > 0`, `ptr` must point to `len` initialized values alive for `'a`.
+unsafe fn lent<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
+    if len == 0 {
+        return &[];
+    }
+    assert!(!ptr.is_null(), "the host lent a null pointer for {len} values");
+    // SAFETY: non-null; the caller guarantees `len` values alive for 'a.
+    unsafe { std::slice::from_raw_parts(ptr, len) }
+}
+
+/// The host's array as the plugin sees it.
+///
+/// # Safety
+/// `a` must be an array the host built for the current call: its name a `StrRef::new`
+/// and its values a live slice, both alive for `'a`.
+unsafe fn array<'a>(a: &'a ArrayC) -> NamedArray<'a> {
+    NamedArray {
+        // SAFETY: guaranteed by the caller.
+        name: unsafe { a.name.as_str() },
+        kind: ArrayKind::from_code(a.kind).unwrap_or(ArrayKind::Score),
+        // SAFETY: guaranteed by the caller.
+        values: unsafe { lent(a.values, a.len) },
     }
 }
 
+/// # Safety
+/// Called by the host only, as the ABI says: `ptr` from `create::<P>` (for `create`,
+/// `host` alive as long as the instance), every other pointer valid for the call.
 unsafe extern "C" fn on_scores<P: Plugin>(ptr: *mut c_void, scores: *const ScoresC, err: *mut ErrorSink) -> Status {
     guarded(err, || {
+        // SAFETY: `ptr` from `create::<P>`, called under the host's mutex; `scores` is the
+        // host's `ScoresC` for this call.
         let (me, s) = unsafe { (instance::<P>(ptr), &*scores) };
-        me.plugin.on_scores(&me.host, s.epoch, &array(&s.array))
+        // SAFETY: the host built the array for this call.
+        me.plugin.on_scores(&me.host, s.epoch, &unsafe { array(&s.array) })
     })
 }
 
+/// # Safety
+/// Called by the host only, as the ABI says: `ptr` from `create::<P>` (for `create`,
+/// `host` alive as long as the instance), every other pointer valid for the call.
 unsafe extern "C" fn on_job_end<P: Plugin>(ptr: *mut c_void, end: *const JobEndC, err: *mut ErrorSink) -> Status {
     guarded(err, || {
+        // SAFETY: `ptr` from `create::<P>`, called under the host's mutex; `end` is the
+        // host's `JobEndC` for this call.
         let (me, e) = unsafe { (instance::<P>(ptr), &*end) };
-        let raw = if e.len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(e.arrays, e.len) } };
-        let arrays: Vec<NamedArray<'_>> = raw.iter().map(array).collect();
+        // SAFETY: the host lends `len` arrays from a live vector for the call.
+        let raw = unsafe { lent(e.arrays, e.len) };
+        // SAFETY: each array was built by the host for this call.
+        let arrays: Vec<NamedArray<'_>> = raw.iter().map(|a| unsafe { array(a) }).collect();
         me.plugin.on_job_end(&me.host, e.ok, &arrays)
     })
 }

@@ -65,6 +65,8 @@ impl Host {
 
     /// Logs through the host's logger, prefixed with the plugin's name.
     pub fn log(&self, level: Level, message: &str) {
+        // SAFETY: the host's callback table outlives the instance (see `from_raw`); the
+        // message is borrowed for the call only.
         unsafe { (self.api().log)(self.api().ctx, level as u32, StrRef::new(message)) }
     }
 
@@ -72,18 +74,23 @@ impl Host {
     /// the baseline comparer), a mask or labels (`<name>.npy` in the run directory).
     pub fn publish_array(&self, name: &str, kind: ArrayKind, values: &[f32]) -> PluginResult {
         let array = ArrayC { name: StrRef::new(name), kind: kind.code(), values: values.as_ptr(), len: values.len() };
+        // SAFETY: the table outlives the instance; `array` and what it points to live
+        // on this stack frame for the whole call.
         let (status, message) = with_sink(|err| unsafe { (self.api().publish_array)(self.api().ctx, &array, err) });
         check(status, message)
     }
 
     /// Publishes a scalar metric (exported with a `plugin` label).
     pub fn publish_metric(&self, name: &str, value: f64) {
+        // SAFETY: the table outlives the instance; `name` is borrowed for the call.
         unsafe { (self.api().publish_metric)(self.api().ctx, StrRef::new(name), value) }
     }
 
     /// Publishes a comparison of `score` with `against`; it goes into `summary.json`.
     pub fn publish_comparison(&self, score: &str, against: &str, metrics: &[(String, f64)]) -> PluginResult {
         let metrics: Vec<MetricC> = metrics.iter().map(|(n, v)| MetricC { name: StrRef::new(n), value: *v }).collect();
+        // SAFETY: the table outlives the instance; the strings and `metrics` live on this
+        // stack frame for the whole call.
         let (status, message) = with_sink(|err| unsafe {
             (self.api().publish_comparison)(
                 self.api().ctx,
@@ -99,6 +106,8 @@ impl Host {
 
     /// Writes `data` to `path` relative to the run directory.
     pub fn write_file(&self, path: &str, data: &[u8]) -> PluginResult {
+        // SAFETY: the table outlives the instance; `path` and `data` are borrowed for the
+        // call.
         let (status, message) = with_sink(|err| unsafe {
             (self.api().write_file)(self.api().ctx, StrRef::new(path), data.as_ptr(), data.len(), err)
         });

@@ -54,15 +54,16 @@ pub use plugin::{
     ArrayKind, BatchInfo, DatasetView, EpochInfo, JobInfo, NamedArray, Plugin, PluginError, PluginResult, ScoreBatch,
 };
 pub use tch;
-pub use version::{ABI_VERSION, SDK_VERSION, TORCH_VERSION};
+pub use version::{torch_release, ABI_VERSION, SDK_VERSION, TORCH_BUILT_WITH, TORCH_VERSION};
 
 /// Exports a [`Plugin`] type as this library's plugin: defines the
-/// `memscope_plugin_v1` symbol that returns its descriptor.
+/// `memscope_plugin_v2` symbol (`v` + [`ABI_VERSION`], see
+/// [`abi::DESCRIPTOR_SYMBOL`]) that returns its descriptor.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
         #[no_mangle]
-        pub extern "C" fn memscope_plugin_v1() -> *const $crate::abi::PluginDescriptor {
+        pub extern "C" fn memscope_plugin_v2() -> *const $crate::abi::PluginDescriptor {
             static CELL: ::std::sync::OnceLock<$crate::ffi::DescriptorCell> = ::std::sync::OnceLock::new();
             $crate::ffi::descriptor::<$plugin>(&CELL)
         }

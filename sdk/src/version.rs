@@ -8,6 +8,19 @@ pub const ABI_VERSION: u32 = 2;
 /// Version of this SDK crate.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The libtorch version host and plugins must share (tensors cross the boundary as
-/// libtorch handles, so both sides must use the same library).
+/// The libtorch version tch 0.26 is written for (host and plugins must share one
+/// libtorch: tensors cross the boundary as libtorch handles).
 pub const TORCH_VERSION: &str = "2.13.0";
+
+/// The libtorch this build compiled and linked against, read from that libtorch itself
+/// at build time (`build.rs`; e.g. `2.13.0+cu130`, or `unknown`). A plugin's descriptor
+/// carries its own build's value, which the host compares with the libtorch it runs
+/// with: a plugin built against another libtorch has its own copy of tch's C++ glue,
+/// compiled for another libtorch's headers and ABI.
+pub const TORCH_BUILT_WITH: &str = env!("MEMSCOPE_SDK_TORCH_BUILT_WITH");
+
+/// The release part of a libtorch version (`2.13.0` of `2.13.0+cu130`): builds for
+/// CPU and CUDA of one release share the C++ ABI.
+pub fn torch_release(version: &str) -> &str {
+    version.split('+').next().unwrap_or(version).trim()
+}

@@ -4,7 +4,7 @@
 use crate::{memscope_bin, Finished};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A running daemon. Killed when dropped.
@@ -25,9 +25,19 @@ pub struct Reply {
     pub status: u16,
     /// Body text.
     pub body: String,
+    /// Header lines (`Name: value`), for answers of [`Daemon::raw`].
+    pub headers: Vec<String>,
 }
 
 impl Reply {
+    /// The value of header `name` (case-insensitive), for answers of [`Daemon::raw`].
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.iter().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
@@ -46,6 +56,14 @@ impl Daemon {
 
     /// Like `start`, with extra environment variables for the daemon process.
     pub fn start_with_env(dir: &Path, settings: &str, env: &[(&str, &str)]) -> Daemon {
+        let mut daemon = Daemon::configure(dir, settings, env);
+        daemon.restart();
+        daemon
+    }
+
+    /// Writes `daemon.toml` for a free port without starting the process: `restart`
+    /// or `spawn` start it.
+    pub fn configure(dir: &Path, settings: &str, env: &[(&str, &str)]) -> Daemon {
         let port = free_port();
         let text = format!("listen = \"127.0.0.1:{port}\"\nstate_dir = \"state\"\n{settings}");
         std::fs::write(dir.join("daemon.toml"), text).unwrap();
@@ -55,15 +73,20 @@ impl Daemon {
             .build()
             .into();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut daemon = Daemon { child: None, url: format!("http://127.0.0.1:{port}"), dir: dir.to_path_buf(), agent, env };
-        daemon.restart();
-        daemon
+        Daemon { child: None, url: format!("http://127.0.0.1:{port}"), dir: dir.to_path_buf(), agent, env }
     }
 
-    /// (Re)starts the process on the same config and state; waits for `/healthz`.
+    /// (Re)starts the process on the same config and state, its stderr appended to
+    /// `daemon.log`; waits for `/healthz`.
     pub fn restart(&mut self) {
-        assert!(self.child.is_none(), "the daemon is still running");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("daemon.log")).unwrap();
+        self.spawn(Stdio::from(log));
+    }
+
+    /// Starts the process with this stderr; waits for `/healthz`. Returns the read end
+    /// of stderr when it is piped.
+    pub fn spawn(&mut self, stderr: Stdio) -> Option<ChildStderr> {
+        assert!(self.child.is_none(), "the daemon is still running");
         let child = Command::new(memscope_bin())
             .args(["daemon", "--config"])
             .arg(self.dir.join("daemon.toml"))
@@ -71,7 +94,7 @@ impl Daemon {
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("MEMSCOPE_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
+            .stderr(stderr)
             .spawn()
             .unwrap();
         self.child = Some(child);
@@ -81,7 +104,7 @@ impl Daemon {
                 panic!("the daemon exited with {status}:\n{}", self.log());
             }
             if self.get("/healthz").map(|r| r.status == 200).unwrap_or(false) {
-                return;
+                return self.child.as_mut().unwrap().stderr.take();
             }
             assert!(Instant::now() < deadline, "the daemon did not come up:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(50));
@@ -133,7 +156,7 @@ impl Daemon {
         let mut response = result?;
         let status = response.status().as_u16();
         let body = response.body_mut().with_config().limit(1 << 30).read_to_string()?;
-        Ok(Reply { status, body })
+        Ok(Reply { status, body, headers: Vec::new() })
     }
 
     /// `GET path`, optionally with a bearer token.
@@ -157,9 +180,9 @@ impl Daemon {
         self.get_with(path, None)
     }
 
-    /// `POST path` with a body.
+    /// `POST path` with a body (as `application/toml`, the type of a job).
     pub fn post_with(&self, path: &str, body: &str, token: Option<&str>) -> Reply {
-        let mut request = self.agent.post(format!("{}{path}", self.url));
+        let mut request = self.agent.post(format!("{}{path}", self.url)).header("Content-Type", "application/toml");
         if let Some(t) = token {
             request = request.header("Authorization", format!("Bearer {t}"));
         }
@@ -169,6 +192,36 @@ impl Daemon {
     /// `POST /v1/jobs` with a job config.
     pub fn submit(&self, job: &str) -> Reply {
         self.post_with("/v1/jobs", job, None)
+    }
+
+    /// Submits a job that must be accepted (201); returns its id.
+    pub fn submit_ok(&self, job: &str) -> String {
+        let reply = self.submit(job);
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.json()["id"].as_str().unwrap().to_string()
+    }
+
+    /// One request exactly as given: `METHOD path HTTP/1.1`, these headers (`Host` is
+    /// the daemon's address unless given) and body, on a connection of its own.
+    pub fn raw(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Reply {
+        use std::io::{Read, Write};
+        let addr = self.url.trim_start_matches("http://");
+        let mut request = format!("{method} {path} HTTP/1.1\r\n");
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
+            request += &format!("Host: {addr}\r\n");
+        }
+        for (key, value) in headers {
+            request += &format!("{key}: {value}\r\n");
+        }
+        request += &format!("Content-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let status = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status: {answer}"));
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        Reply { status, body: body.to_string(), headers: head.lines().skip(1).map(str::to_string).collect() }
     }
 
     /// `DELETE path`.

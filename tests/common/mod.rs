@@ -2,6 +2,7 @@
 //! directories, and small datasets in real formats written by the tests themselves.
 
 pub mod daemon;
+pub mod images;
 pub mod torchscript;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,23 @@ pub fn memscope_bin() -> PathBuf {
     let bin = profile_dir.join("memscope");
     assert!(bin.exists(), "{} is missing: build it first (`make test` does)", bin.display());
     bin
+}
+
+/// The test fixture plugins (`tests/fixtures/*`), copied into `dir/fixture-plugins/`
+/// under names discovery finds (`libfixture_faulty.so` for `fixture-faulty`); returns
+/// that directory. The build leaves them beside the binary as
+/// `libmemscope_fixture_*.so`, names discovery never takes, so they do not ship.
+pub fn fixture_plugins(dir: &Path) -> PathBuf {
+    let plugins = dir.join("fixture-plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let built = memscope_bin().parent().unwrap().to_path_buf();
+    for entry in std::fs::read_dir(&built).unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_prefix("libmemscope_fixture_").and_then(|n| n.strip_suffix(".so")) {
+            std::fs::copy(entry.path(), plugins.join(format!("libfixture_{stem}.so"))).unwrap();
+        }
+    }
+    plugins
 }
 
 /// A finished `memscope` invocation.

@@ -1,7 +1,7 @@
 //! Plugins loaded from the real libraries through libloading: the seed plugins at work,
 //! and every kind of broken plugin turned into a clear error naming it.
 
-use memscope_tests::{memscope, memscope_bin, read_npy_f32, read_summary, write_job};
+use memscope_tests::{fixture_plugins, memscope, memscope_bin, read_npy_f32, read_summary, write_job};
 use std::path::Path;
 
 /// A quick job on 300 digits with the given `[[plugins]]` text.
@@ -23,6 +23,7 @@ fn plugins_list_shows_the_seed_plugins_with_versions_and_hooks() {
         let line = out.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} missing:\n{out}"));
         assert!(line.contains("torch 2.13.0") && line.contains(hook), "{line}");
     }
+    assert!(!out.contains("fixture"), "test fixtures are not plugins of the build:\n{out}");
 }
 
 #[test]
@@ -65,10 +66,27 @@ fn unknown_plugins_are_reported_together_with_where_we_looked() {
 fn a_library_of_another_abi_version_is_refused_before_it_runs() {
     let lib = memscope_bin().parent().unwrap().join("libmemscope_fixture_old_abi.so");
     let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
-    assert!(err.contains("libmemscope_fixture_old_abi.so") && err.contains("ABI version 999") && err.contains("has 2"), "{err}");
+    assert!(
+        err.contains("libmemscope_fixture_old_abi.so") && err.contains("built for ABI version 1 (it exports `memscope_plugin_v1`), this memscope has 2"),
+        "{err}"
+    );
     let dir = tempfile::tempdir().unwrap();
-    let err = run(dir.path(), &job("[[plugins]]\nname = \"fixture-old-abi\"\n")).clean_failure();
-    assert!(err.contains("ABI version 999"), "{err}");
+    fixture_plugins(dir.path());
+    let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job("[[plugins]]\nname = \"fixture-old-abi\"\n"));
+    let err = run(dir.path(), &text).clean_failure();
+    assert!(err.contains("built for ABI version 1"), "{err}");
+}
+
+#[test]
+fn a_plugin_built_against_another_libtorch_is_refused_before_it_runs() {
+    let lib = memscope_bin().parent().unwrap().join("libmemscope_fixture_other_torch.so");
+    let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
+    // The host's side is the libtorch it runs with, read from the loaded library.
+    assert!(err.contains("plugin `fixture-other-torch`") && err.contains("built for libtorch 2.12.1+cpu, this memscope has 2.13.0"), "{err}");
+    // The seed plugins carry the version of the libtorch they were built against.
+    let out = memscope(Path::new("."), &["plugins", "list"]).success().stdout();
+    let curvature = out.lines().find(|l| l.starts_with("curvature ")).unwrap();
+    assert!(curvature.contains("torch 2.13.0"), "{curvature}");
 }
 
 #[test]
@@ -91,6 +109,7 @@ fn files_that_are_not_plugins_are_named_with_the_reason() {
 #[test]
 fn a_panicking_or_failing_plugin_ends_the_job_with_its_name_and_hook() {
     let dir = tempfile::tempdir().unwrap();
+    fixture_plugins(dir.path());
     let cases = [
         ("panic_in_score", "plugin `fixture-faulty` panicked in score_batch: fixture panics while scoring"),
         ("panic_in_create", "plugin `fixture-faulty` panicked in create: fixture panics while being created"),
@@ -100,7 +119,7 @@ fn a_panicking_or_failing_plugin_ends_the_job_with_its_name_and_hook() {
         ("bad_forward", "plugin `fixture-faulty` failed in score_batch"),
     ];
     for (mode, expected) in cases {
-        let text = job(&format!("[[plugins]]\nname = \"fixture-faulty\"\nconfig = {{ mode = \"{mode}\" }}\n"));
+        let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job(&format!("[[plugins]]\nname = \"fixture-faulty\"\nconfig = {{ mode = \"{mode}\" }}\n")));
         let finished = run(dir.path(), &text.replace("name = \"job\"", &format!("name = \"{mode}\"")));
         assert_eq!(finished.output.status.code(), Some(1), "{mode}: a clean exit, not a signal");
         let err = finished.clean_failure();
@@ -111,7 +130,8 @@ fn a_panicking_or_failing_plugin_ends_the_job_with_its_name_and_hook() {
 #[test]
 fn an_optional_plugin_that_panics_is_skipped_and_the_job_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let text = job("[[plugins]]\nname = \"fixture-faulty\"\noptional = true\nconfig = { mode = \"panic_in_score\" }\n");
+    fixture_plugins(dir.path());
+    let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job("[[plugins]]\nname = \"fixture-faulty\"\noptional = true\nconfig = { mode = \"panic_in_score\" }\n"));
     let path = write_job(dir.path(), &text);
     let finished = memscope(dir.path(), &["run", path.to_str().unwrap(), "--out", "runs"]).success();
     assert!(finished.stderr().contains("optional scorer `fixture-faulty` dropped"), "{}", finished.stderr());

@@ -127,3 +127,60 @@ fn an_interrupted_run_checkpoints_its_last_epoch_and_resumes_to_the_same_result(
         assert_close(&a, &b, file);
     }
 }
+
+/// A disk damaged the newest checkpoint (its weights truncated) after the run stopped:
+/// `--resume` says so, falls back to the older one (`keep = 2`) and still ends where
+/// an uninterrupted run ends.
+#[test]
+fn a_truncated_newest_checkpoint_resumes_from_the_one_before_to_the_same_result() {
+    let out = tempfile::tempdir().unwrap();
+    let config = repo_root().join("configs/digits.toml");
+    let (config, outs) = (config.to_str().unwrap(), out.path().to_str().unwrap());
+    let sets = ["train.epochs=8", "checkpoint.every=2", "checkpoint.keep=2", "threads=2", "model.arch=\"mlp\""];
+    let run_args = |name: &str| -> Vec<String> {
+        let mut a: Vec<String> = vec!["run".into(), config.into(), "--out".into(), outs.into(), "--quiet".into()];
+        for s in sets.iter().map(|s| s.to_string()).chain([format!("name={name}")]) {
+            a.extend(["--set".into(), s]);
+        }
+        a
+    };
+    memscope(&repo_root(), &run_args("whole").iter().map(String::as_str).collect::<Vec<_>>()).success();
+
+    // kill -9 once two checkpoints exist.
+    let run_dir = out.path().join("damaged");
+    let mut child = Command::new(memscope_bin()).args(run_args("damaged")).current_dir(repo_root()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let second = run_dir.join("checkpoints/epoch-000004/state.json");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !second.exists() {
+        assert!(Instant::now() < deadline, "no second checkpoint appeared");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its second checkpoint");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!run_dir.join("summary.json").exists(), "the run finished before it could be killed");
+
+    let mut kept: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("epoch-"))
+        .collect();
+    kept.sort();
+    assert_eq!(kept.len(), 2, "keep = 2: {kept:?}");
+    let newest = run_dir.join("checkpoints").join(&kept[1]).join("model.safetensors");
+    let length = std::fs::metadata(&newest).unwrap().len();
+    std::fs::File::options().write(true).open(&newest).unwrap().set_len(length / 2).unwrap();
+
+    let resumed = memscope(&repo_root(), &["run", "--resume", run_dir.to_str().unwrap(), "--quiet"]).success();
+    let said = resumed.stderr();
+    assert!(said.contains(&format!("checkpoint {} is damaged", run_dir.join("checkpoints").join(&kept[1]).display())), "{said}");
+    assert!(said.contains("model.safetensors does not match its SHA-256") && said.contains(&kept[0]), "{said}");
+    let older: u64 = kept[0].strip_prefix("epoch-").unwrap().parse().unwrap();
+    assert_eq!(read_summary(&run_dir)["resumed_at_epoch"].as_u64(), Some(older));
+    let whole_dir = out.path().join("whole");
+    for file in ["scores/loss.npy", "scores/eval_loss.npy", "scores/curvature.npy"] {
+        let (a, _) = read_npy_f32(&whole_dir.join(file));
+        let (b, _) = read_npy_f32(&run_dir.join(file));
+        assert_close(&a, &b, file);
+    }
+}

@@ -229,6 +229,8 @@ mod tests {
 
     #[test]
     fn config_errors_name_the_key() {
+        // SAFETY: `create` fails on the config before it calls the host, so the null
+        // table is never read.
         let host = unsafe { Host::from_raw(std::ptr::null()) };
         let err = Curvature::create("drawz = 3", &host).err().unwrap().0;
         assert!(err.contains("drawz"), "{err}");

@@ -5,8 +5,11 @@
 //!
 //! Errors say what is wrong with the file; callers put the file's name in front.
 
+mod npy;
+
+pub use npy::{parse_npy, read_npy, read_npz};
 use std::path::Path;
-use tch::{Kind, Tensor};
+use tch::Kind;
 
 /// What is wrong with a reference file.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -69,10 +72,10 @@ pub fn read_values(path: &Path, key: Option<&str>) -> Result<Vec<f64>, Reference
     }
     let unreadable = |e: tch::TchError| ReferenceError::Unreadable(e.to_string());
     let tensor = match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
-        "npy" => Tensor::read_npy(path).map_err(unreadable)?,
+        "npy" => read_npy(path).map_err(ReferenceError::Unreadable)?,
         "npz" => {
             let key = key.ok_or(ReferenceError::NoKey)?;
-            let arrays = Tensor::read_npz(path).map_err(unreadable)?;
+            let arrays = read_npz(path).map_err(ReferenceError::Unreadable)?;
             let names: Vec<String> = arrays.iter().map(|(n, _)| n.clone()).collect();
             arrays
                 .into_iter()
@@ -130,6 +133,7 @@ pub fn ranking_to_score(ranking: &[f64]) -> Result<Vec<f64>, ReferenceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Tensor;
 
     #[test]
     fn a_ranking_becomes_positions_and_repeats_are_refused() {

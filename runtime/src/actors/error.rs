@@ -47,6 +47,15 @@ pub enum JobError {
         /// The run directory to resume.
         run_dir: PathBuf,
     },
+    /// A setting names something the job does not have (found once plugins are
+    /// loaded, before training starts).
+    #[error("{key}: {message}")]
+    Setting {
+        /// The config key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
     /// The requested device is not available.
     #[error("device: {0}")]
     Device(String),

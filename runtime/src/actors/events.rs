@@ -47,6 +47,14 @@ pub enum JobEvent {
         /// Device in use.
         device: String,
     },
+    /// Images of an image dataset decoded so far (first run on a dataset; later runs
+    /// read the decoded-image cache and send none).
+    DataDecoding {
+        /// Images decoded (or skipped) so far.
+        done: usize,
+        /// Images to decode.
+        total: usize,
+    },
     /// A plugin published a per-sample mask in `on_dataset_ready` (the noise
     /// injector's `noise_mask`): observers can split scores by it.
     MaskReady {

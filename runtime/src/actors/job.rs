@@ -5,11 +5,11 @@
 use super::trainer::{train, TrainerSetup};
 use super::{JobError, JobEvent};
 use crate::config::{DeviceChoice, JobConfig};
-use crate::data::{load_data, LoadedData};
+use crate::data::{load_data, Access, DecodeProgress, LoadOptions, LoadedData};
 use crate::model::{Checkpoints, ModelSource, Network};
 use crate::plugins::{default_plugin_dirs, PluginSet, PublishedArray};
 use crate::run::{write_bool_npy, RunDir, ScoreFile, Summary, Timings};
-use crate::scores::{Aggregate, ScoreTable};
+use crate::scores::{epoch_curves, Aggregate, ScoreTable, CUMULATIVE_LOSS};
 use memscope_sdk::ArrayKind;
 use actix::Recipient;
 use std::path::PathBuf;
@@ -34,6 +34,8 @@ pub struct JobSpec {
     /// Search plugins only in `config.plugin_dirs`, not in `MEMSCOPE_PLUGIN_PATH` or
     /// beside the executable (the daemon's rule for submitted jobs).
     pub only_configured_plugin_dirs: bool,
+    /// Which data files the job may open (the daemon's data roots for its jobs).
+    pub data_access: Access,
 }
 
 /// A completed job.
@@ -56,12 +58,22 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
     let device = resolve_device(&config.device)?;
     check_run_dir(&run, spec.resume, spec.overwrite)?;
 
-    let LoadedData { mut train, test } = load_data(&config.data)?;
+    let progress_events = events.clone();
+    let options = LoadOptions {
+        access: spec.data_access.clone(),
+        progress: Some(Arc::new(move |p: DecodeProgress| progress_events.do_send(JobEvent::DataDecoding { done: p.done, total: p.total }))),
+    };
+    let LoadedData { mut train, test, skipped } = load_data(&config.data, &options)?;
     // Built before the run directory is touched, so that a model file that cannot
     // work (checked when loaded) leaves nothing behind. A built-in's initial weights
-    // come from the job seed, a TorchScript module's from its file.
+    // come from the job seed, a TorchScript module's from its file, which must lie
+    // where the job may read (the daemon's data roots), like its data.
+    let source = ModelSource::from_config(&config.model);
+    if let ModelSource::TorchScript(path) = &source {
+        spec.data_access.check(path)?;
+    }
     tch::manual_seed(config.seed as i64);
-    let network = Network::build(&ModelSource::from_config(&config.model), train.shape, train.classes, device)?;
+    let network = Network::build(&source, train.shape, train.classes, device)?;
     prepare_run_dir(&run, spec.resume, spec.overwrite)?;
     let mut dirs = config.plugin_dirs.clone();
     if !spec.only_configured_plugin_dirs {
@@ -97,17 +109,20 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         std::fs::write(run.config(), text).map_err(|e| JobError::io(&run.config(), e))?;
         Tensor::from_slice(&train.labels).write_npy(run.labels())?;
     }
+    write_json(&run.classes(), &train.class_names)?;
+    write_json(&run.sources(), &train.sources.to_vec())?;
 
+    check_aggregated_scores(&config, &plugins)?;
     let checkpoints = Checkpoints::new(run.checkpoints(), config.checkpoint.keep);
     let resume = if spec.resume { checkpoints.latest()? } else { None };
     if spec.resume && resume.is_none() {
         tracing::warn!("no checkpoint in {}: starting from epoch 0", run.checkpoints().display());
     }
-    let dataset = train.source.clone();
+    let dataset = train.description.clone();
     let samples = train.len();
     let classes = train.classes;
     let labels: Vec<f32> = train.labels.iter().map(|&l| l as f32).collect();
-    let result = match train_job(&config, network, train, test, device, checkpoints, resume, events, spec.cancel, &run, plugins.clone()) {
+    let mut result = match train_job(&config, network, train, test, device, checkpoints, resume, events, spec.cancel, &run, plugins.clone()) {
         Ok(result) => result,
         Err(e) => {
             if let Err(end) = plugins.job_end(false, &[]) {
@@ -117,6 +132,14 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         }
     };
 
+    let epochs = config.train.epochs;
+    for table in &mut result.tables {
+        if let Some(aggregate) = config.score.aggregate.get(&table.name) {
+            table.set_aggregation(aggregate, epochs);
+        } else if table.name != CUMULATIVE_LOSS {
+            table.set_window_end(config.score.window.resolve(epochs));
+        }
+    }
     // Copy what was published before calling plugins: they publish while in the hook.
     let published = plugins.outputs.lock().expect("plugin outputs").arrays.clone();
     plugins.job_end(true, &final_arrays(&result.tables, &published, labels))?;
@@ -126,6 +149,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
     let mut scores = Vec::new();
     for table in &result.tables {
         let path = table.write_npy(&run.scores())?;
+        let weights = table.weights();
         scores.push(ScoreFile {
             name: table.name.clone(),
             file: path.strip_prefix(run.root()).unwrap_or(&path).display().to_string(),
@@ -133,9 +157,17 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
                 Aggregate::Sum => "sum".into(),
                 Aggregate::Mean => "mean".into(),
             },
-            epochs: table.epochs.clone(),
+            epochs: weights.iter().map(|&(e, _)| e).collect(),
+            weights: (!table.window.is_uniform()).then(|| weights.iter().map(|&(_, w)| w).collect()),
         });
     }
+    let masks: Vec<(String, Vec<bool>)> = outputs
+        .arrays
+        .iter()
+        .filter(|a| a.kind == ArrayKind::Mask)
+        .map(|a| (a.name.clone(), a.values.iter().map(|&v| v != 0.0).collect()))
+        .collect();
+    let curves = epoch_curves(&result.tables, &masks);
     let state = &result.state;
     let summary = Summary {
         name: config.name.clone(),
@@ -159,7 +191,9 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
             train_samples_per_second: (samples * state.epochs_done) as f64 / state.train_seconds.max(1e-9),
         },
         scores,
+        curves,
         comparisons: outputs.comparisons,
+        skipped_images: skipped,
     };
     let json = serde_json::to_string_pretty(&summary).expect("the summary serializes");
     std::fs::write(run.summary(), json).map_err(|e| JobError::io(&run.summary(), e))?;
@@ -195,6 +229,21 @@ fn train_job(
     })
 }
 
+/// Every `[score.aggregate.<name>]` must name a score this job records: the built-in
+/// ones it lists, or a plugin scorer. Checked before training, so a misspelt name costs
+/// nothing.
+fn check_aggregated_scores(config: &JobConfig, plugins: &Arc<PluginSet>) -> Result<(), JobError> {
+    let mut known: Vec<String> = config.score.builtin.clone();
+    known.extend(plugins.scorers().iter().map(|s| crate::scores::SnapshotScorer::name(s).to_string()));
+    match config.score.aggregate.keys().find(|name| !known.contains(name)) {
+        Some(name) => Err(JobError::Setting {
+            key: format!("score.aggregate.{name}"),
+            message: format!("this job records no score `{name}` (its scores: {})", known.join(", ")),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Every final per-sample array for `on_job_end`: the scores (combined over epochs),
 /// what plugins published, and the labels as trained.
 fn final_arrays(tables: &[ScoreTable], published: &[PublishedArray], labels: Vec<f32>) -> Vec<(String, ArrayKind, Vec<f32>)> {
@@ -226,6 +275,12 @@ fn write_published(run: &RunDir, arrays: &[PublishedArray]) -> Result<(), JobErr
         }
     }
     Ok(())
+}
+
+/// Writes `value` as JSON to `path`.
+fn write_json(path: &std::path::Path, value: &impl serde::Serialize) -> Result<(), JobError> {
+    let text = serde_json::to_string(value).expect("names serialize");
+    std::fs::write(path, text).map_err(|e| JobError::io(path, e))
 }
 
 fn resolve_device(choice: &DeviceChoice) -> Result<Device, JobError> {
@@ -281,7 +336,7 @@ fn holds_files(dir: &std::path::Path) -> bool {
 
 fn read_labels(run: &RunDir, expected: usize) -> Result<Vec<i64>, JobError> {
     let path = run.labels();
-    let labels = Tensor::read_npy(&path)
+    let labels = memscope_reference::read_npy(&path)
         .map_err(|e| JobError::RunDir { path: path.clone(), message: format!("cannot read labels as trained: {e}") })?;
     let labels = Vec::<i64>::try_from(&labels.flatten(0, -1))?;
     if labels.len() != expected {

@@ -1,4 +1,5 @@
-//! The daemon's command-line client: `submit`, `jobs`, `status`, `cancel`, `logs`.
+//! The daemon's command-line client: `submit`, `jobs`, `status`, `cancel`, `retry`,
+//! `logs`.
 //! Each is one HTTP request to the API (the same one `curl` would make).
 
 use anyhow::{bail, Context};
@@ -48,31 +49,21 @@ impl Client {
         Ok(Client { agent, base: args.server.trim_end_matches('/').to_string(), token })
     }
 
-    fn request(&self, method: &str, path: &str, body: Option<String>) -> anyhow::Result<Reply> {
+    fn request(&self, method: &str, path: &str, body: Option<String>, headers: &[(&str, &str)]) -> anyhow::Result<Reply> {
         let url = format!("{}{path}", self.base);
-        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
-        let result = match (method, body) {
-            ("POST", Some(body)) => {
-                let mut request = self.agent.post(&url).header("Content-Type", "application/toml");
-                if let Some(auth) = &auth {
-                    request = request.header("Authorization", auth);
-                }
-                request.send(body)
+        let mut request = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        for (key, value) in headers {
+            request = request.header(*key, *value);
+        }
+        let result = match body {
+            Some(body) => {
+                let request = request.header("Content-Type", memscope::daemon::JOB_MEDIA_TYPE).body(body).context("building the request")?;
+                self.agent.run(request)
             }
-            ("DELETE", _) => {
-                let mut request = self.agent.delete(&url);
-                if let Some(auth) = &auth {
-                    request = request.header("Authorization", auth);
-                }
-                request.call()
-            }
-            _ => {
-                let mut request = self.agent.get(&url);
-                if let Some(auth) = &auth {
-                    request = request.header("Authorization", auth);
-                }
-                request.call()
-            }
+            None => self.agent.run(request.body(()).context("building the request")?),
         };
         let mut response = result.with_context(|| format!("cannot reach the memscope daemon at {} (is it running? see --server)", self.base))?;
         let status = response.status().as_u16();
@@ -87,7 +78,12 @@ impl Client {
 
     /// The body of a 2xx reply, or the daemon's error as an error.
     fn ok(&self, method: &str, path: &str, body: Option<String>) -> anyhow::Result<String> {
-        let reply = self.request(method, path, body)?;
+        let reply = self.request(method, path, body, &[])?;
+        Self::answer(reply)
+    }
+
+    /// The body of a 2xx reply, or the daemon's error as an error.
+    fn answer(reply: Reply) -> anyhow::Result<String> {
         if (200..300).contains(&reply.status) {
             return Ok(reply.body);
         }
@@ -104,12 +100,42 @@ impl Client {
     }
 }
 
+/// How long `submit` waits before each retry after a connection error.
+const SUBMIT_RETRY_DELAYS_MS: [u64; 4] = [250, 500, 1000, 2000];
+
+/// Submits a job with a fresh `Idempotency-Key`, and retries with the same key when
+/// the connection fails: a submission that reached the daemon but whose answer was
+/// lost is then answered with the job it created, not queued twice.
 pub fn submit(server: &ServerArgs, config: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
-    let body = Client::new(server)?.ok("POST", "/v1/jobs", Some(text))?;
+    let client = Client::new(server)?;
+    let key = format!("{:032x}", rand::random::<u128>());
+    let headers = [("Idempotency-Key", key.as_str())];
+    let mut delays = SUBMIT_RETRY_DELAYS_MS.iter();
+    let reply = loop {
+        match client.request("POST", "/v1/jobs", Some(text.clone()), &headers) {
+            Ok(reply) => break reply,
+            Err(e) => match delays.next() {
+                Some(ms) => {
+                    tracing::warn!("{e:#}; retrying in {ms} ms (same Idempotency-Key)");
+                    std::thread::sleep(std::time::Duration::from_millis(*ms));
+                }
+                None => return Err(e),
+            },
+        }
+    };
+    let body = Client::answer(reply)?;
     let job: JobView = serde_json::from_str(&body).context("the daemon's answer is not a job")?;
     println!("{}", job.record.id);
     eprintln!("queued job {} ({}); follow it with `memscope status {}`", job.record.id, job.record.name, job.record.id);
+    Ok(())
+}
+
+/// Queues a failed or cancelled job again.
+pub fn retry(server: &ServerArgs, id: &str) -> anyhow::Result<()> {
+    let body = Client::new(server)?.ok("POST", &format!("/v1/jobs/{id}/retry"), None)?;
+    let job: JobView = serde_json::from_str(&body).context("the daemon's answer is not a job")?;
+    println!("job {}: {}", id, job.record.message.as_deref().unwrap_or(job.record.state.name()));
     Ok(())
 }
 

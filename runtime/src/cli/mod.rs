@@ -58,6 +58,13 @@ enum Command {
         #[command(flatten)]
         server: client::ServerArgs,
     },
+    /// Queue a failed or cancelled job again (it resumes from its last checkpoint).
+    Retry {
+        /// The job id.
+        id: String,
+        #[command(flatten)]
+        server: client::ServerArgs,
+    },
     /// Print a job's log.
     Logs {
         /// The job id.
@@ -119,6 +126,10 @@ pub struct RunArgs {
     /// Load plugins only from the config's `plugin_dirs` (set by the daemon).
     #[arg(long, hide = true)]
     pub only_plugin_dirs: bool,
+    /// Open data files only inside this directory (repeatable; set by the daemon to
+    /// its `data_roots`): every file is checked where it really is when it is opened.
+    #[arg(long = "data-root", value_name = "DIR")]
+    pub data_roots: Vec<PathBuf>,
     /// Override a config value, e.g. `--set train.epochs=5` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
@@ -169,14 +180,10 @@ impl Cli {
     }
 }
 
-/// Logs go to stderr; `MEMSCOPE_LOG` (a tracing filter) overrides the level.
+/// Logs go to stderr (and, for the daemon, its log file); `MEMSCOPE_LOG` (a tracing
+/// filter) overrides the level.
 pub fn init_logging(quiet: bool) {
-    let default = if quiet { "warn" } else { "info" };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("MEMSCOPE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    // Colours only on a terminal: the daemon's and its jobs' logs go to files.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).with_target(false).init();
+    memscope::logging::init(if quiet { "warn" } else { "info" });
 }
 
 /// Runs the chosen command.
@@ -190,6 +197,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Jobs { server } => client::jobs(&server),
         Command::Status { id, json, server } => client::status(&server, &id, json),
         Command::Cancel { id, server } => client::cancel(&server, &id),
+        Command::Retry { id, server } => client::retry(&server, &id),
         Command::Logs { id, tail, server } => client::logs(&server, &id, tail),
     }
 }

@@ -36,6 +36,8 @@ impl EventProcessor for Progress {
         match event {
             JobEvent::JobStarted { run, samples, epochs, start_epoch, steps_per_epoch, device } => {
                 self.epochs = *epochs;
+                self.bar.set_position(0);
+                self.bar.reset_eta();
                 self.bar.set_length((*steps_per_epoch * (epochs - start_epoch)) as u64);
                 self.bar.set_prefix(format!("epoch {}/{epochs}", start_epoch + 1));
                 self.window = (Instant::now(), 0);
@@ -82,6 +84,18 @@ impl EventProcessor for Progress {
                 tracing::debug!("scored {scorer} at epoch {} in {seconds:.2}s", epoch + 1);
             }
             JobEvent::CheckpointWritten { path, .. } => tracing::debug!("checkpoint {}", path.display()),
+            JobEvent::DataDecoding { done, total } => {
+                if self.bar.length() != Some(*total as u64) {
+                    self.bar.set_length(*total as u64);
+                    self.bar.set_prefix("decoding images");
+                    self.bar.set_message("");
+                    self.bar.reset_eta();
+                }
+                self.bar.set_position(*done as u64);
+                if self.bar.is_hidden() && !self.quiet && (*done == *total || *done % 10_000 < 256) {
+                    tracing::info!("decoded {done} of {total} images");
+                }
+            }
             JobEvent::MaskReady { .. } | JobEvent::Evaluated { .. } => {}
             JobEvent::JobEnded { .. } => self.bar.finish_and_clear(),
         }

@@ -2,6 +2,7 @@
 //! `memscope run` calls [`write_run_report`] at the end of a job.
 
 use super::ReportArgs;
+use memscope::data::Access;
 use memscope::report::{write_report, ReferenceSpec, ReportRequest};
 use std::path::Path;
 
@@ -11,6 +12,7 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
         top_k: args.top_k,
         duplicate_distance: args.duplicate_distance,
         references: args.references.iter().map(|r| ReferenceSpec::parse(r)).collect(),
+        data_access: Access::Anything,
     };
     let outcome = write_report(&request)?;
     if !args.quiet {
@@ -19,9 +21,10 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The report at the end of `memscope run`, with the run's own settings.
-pub fn write_run_report(run_dir: &Path, quiet: bool) -> anyhow::Result<()> {
-    let request = ReportRequest { run_dir: run_dir.to_path_buf(), ..ReportRequest::default() };
+/// The report at the end of `memscope run`, with the run's own settings and the job's
+/// data access.
+pub fn write_run_report(run_dir: &Path, data_access: Access, quiet: bool) -> anyhow::Result<()> {
+    let request = ReportRequest { run_dir: run_dir.to_path_buf(), data_access, ..ReportRequest::default() };
     let outcome = write_report(&request).map_err(|e| {
         anyhow::Error::new(e).context(format!("the run completed, but its report failed (retry with `memscope report {}`)", run_dir.display()))
     })?;

@@ -6,6 +6,7 @@ use super::RunArgs;
 use anyhow::Context;
 use memscope::actors::{run_job, EventProcessor, JobSpec};
 use memscope::config::{load_job_file, DeviceChoice};
+use memscope::data::Access;
 use memscope::metrics::{install_exporter, MetricsSink};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let write_report = config.report.enabled && !args.no_report;
     let run_name = config.name.clone();
     let cancel = Arc::new(AtomicBool::new(false));
+    // The daemon names its data roots; a job run by hand reads any file.
+    let data_access = if args.data_roots.is_empty() { Access::Anything } else { Access::inside(&args.data_roots) };
     let spec = JobSpec {
         config,
         run_dir,
@@ -46,6 +49,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         overwrite: args.force,
         cancel: cancel.clone(),
         only_configured_plugin_dirs: args.only_plugin_dirs,
+        data_access: data_access.clone(),
     };
     let events_json = args.events_json;
     let progress = Progress::new(args.quiet || events_json);
@@ -96,7 +100,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         say(comparison_line(c));
     }
     if write_report {
-        super::report::write_run_report(&outcome.run_dir, args.quiet)?;
+        super::report::write_run_report(&outcome.run_dir, data_access, args.quiet)?;
     }
     Ok(())
 }

@@ -39,6 +39,14 @@ pub struct DaemonConfig {
     /// libtorch's default (one per core).
     #[serde(default)]
     pub job_threads: usize,
+    /// Other names (`host` or `host:port`) clients may use for the daemon in the HTTP
+    /// `Host` header, e.g. behind a reverse proxy. Without them, only the listen
+    /// address itself is accepted (and `localhost` when it is a loopback address):
+    /// a request naming another host is refused, which stops web pages that rebind
+    /// a DNS name of theirs to this address. Pages of an allowed host may also send
+    /// requests (their `Origin`); pages of other origins never can.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_hosts: Vec<String>,
     /// A file holding the bearer token that every endpoint but `/healthz` requires.
     /// No authentication when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,6 +54,12 @@ pub struct DaemonConfig {
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: usize,
+    /// How long a finished job's metric series stay in `/metrics`, in seconds: long
+    /// enough for Prometheus to scrape the final values (its default interval is a
+    /// minute). Then they are dropped, so a long-lived daemon does not grow with
+    /// every run it ever ran. 0 drops them as soon as the job ends.
+    #[serde(default = "default_metrics_retention")]
+    pub metrics_retention_seconds: u64,
     /// On SIGTERM, how long running jobs get to stop at their next step before they
     /// are killed. They resume from their last checkpoint when the daemon restarts.
     #[serde(default = "default_grace")]
@@ -63,6 +77,9 @@ fn default_max_running_jobs() -> usize {
 }
 fn default_max_request_bytes() -> usize {
     1 << 20
+}
+fn default_metrics_retention() -> u64 {
+    3600
 }
 fn default_grace() -> u64 {
     30
@@ -106,6 +123,15 @@ impl DaemonConfig {
                 problems.push(Problem {
                     key: format!("plugin_dirs[{i}]"),
                     message: format!("{} is not a directory", dir.display()),
+                });
+            }
+        }
+        for (i, host) in self.allowed_hosts.iter().enumerate() {
+            let plain = !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+            if !plain {
+                problems.push(Problem {
+                    key: format!("allowed_hosts[{i}]"),
+                    message: format!("`{host}` is not a host name or host:port (no scheme, no path)"),
                 });
             }
         }

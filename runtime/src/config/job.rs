@@ -1,5 +1,6 @@
 //! The job config schema. Field doc comments are the user documentation.
 
+use super::DataConfig;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -168,79 +169,6 @@ impl<'de> Deserialize<'de> for DeviceChoice {
     }
 }
 
-/// Dataset formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum DataFormat {
-    /// scikit-learn's 8x8 digits, embedded in the binary (1797 samples).
-    Digits,
-    /// IDX files as MNIST and Fashion-MNIST ship them, raw or gzipped.
-    Idx,
-    /// CIFAR-10 binary version (`data_batch_*.bin`).
-    Cifar10,
-    /// CIFAR-100 binary version (`train.bin`), fine labels.
-    Cifar100,
-    /// A NumPy `.npz` with arrays `x` (images) and `y` (integer labels).
-    Npz,
-}
-
-impl DataFormat {
-    /// The name used in configs.
-    pub fn name(self) -> &'static str {
-        match self {
-            DataFormat::Digits => "digits",
-            DataFormat::Idx => "idx",
-            DataFormat::Cifar10 => "cifar10",
-            DataFormat::Cifar100 => "cifar100",
-            DataFormat::Npz => "npz",
-        }
-    }
-}
-
-/// Where the data comes from.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataConfig {
-    /// `digits`, `idx`, `cifar10`, `cifar100` or `npz`.
-    pub format: DataFormat,
-    /// Training images: the IDX image file, the `.npz` file, or for CIFAR a `.bin`
-    /// file or the directory holding `data_batch_*.bin` / `train.bin`. Relative paths
-    /// are relative to the config file. Not used by `digits`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
-    /// IDX only: the training label file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub labels: Option<PathBuf>,
-    /// Held-out test images, same format as `path` (CIFAR: `test_batch.bin` / `test.bin`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_path: Option<PathBuf>,
-    /// IDX only: the test label file.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub test_labels: Option<PathBuf>,
-    /// Number of classes; by default the format's (10 for digits and CIFAR-10, 100 for
-    /// CIFAR-100) or the largest training label + 1. A label outside is an error.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub classes: Option<usize>,
-    /// Use only the first `limit` training samples (0 = all); handy for quick runs.
-    #[serde(default)]
-    pub limit: usize,
-    /// Training-time augmentation; scoring never augments.
-    #[serde(default)]
-    pub augment: AugmentConfig,
-}
-
-/// Augmentation applied on the loader threads, to training batches only.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AugmentConfig {
-    /// Random crop after zero-padding each side by this many pixels (0 = off).
-    #[serde(default)]
-    pub crop_padding: usize,
-    /// Flip images left-right with probability 1/2.
-    #[serde(default)]
-    pub hflip: bool,
-}
-
 /// Network architectures.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -374,6 +302,23 @@ pub struct ScoreConfig {
     /// (per-sample loss of each snapshot in eval mode, mean over scored epochs).
     #[serde(default = "defaults::builtin")]
     pub builtin: Vec<String>,
+    /// How a score's per-epoch values combine into its one value per sample, by score
+    /// name (e.g. `[score.aggregate.curvature] to = 6`). A score not listed keeps its
+    /// default: `loss` sums every epoch (Cumulative Sample Loss), every other score is
+    /// the mean over all scored epochs (the curvature paper's choice). Per-epoch values
+    /// are always kept in `scores/<name>_epochs.npy`, whatever is chosen here.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub aggregate: std::collections::BTreeMap<String, AggregateConfig>,
+    /// Snapshot scores (curvature, `eval_loss`, plugin scores) combine their scored
+    /// epochs from the first up to this one: an epoch, or a share of `train.epochs`.
+    /// The default `"40%"` was chosen by measurement (README, "Which score, which
+    /// recipe"): once the network has fitted the mislabeled samples, their curvature
+    /// and loss fall to those of clean ones, so late epochs dilute the signal. `"100%"`
+    /// is the curvature paper's mean over all scored epochs. When no scored epoch falls
+    /// inside (a sparse `every`), the first scored epoch is used. `loss` sums every
+    /// epoch; `[score.aggregate.<score>]` overrides either per score.
+    #[serde(default = "defaults::window")]
+    pub window: EpochBound,
 }
 
 impl Default for ScoreConfig {
@@ -382,8 +327,123 @@ impl Default for ScoreConfig {
             every: defaults::every(),
             batch_size: defaults::score_batch_size(),
             builtin: defaults::builtin(),
+            aggregate: Default::default(),
+            window: defaults::window(),
         }
     }
+}
+
+/// How one score's per-epoch values combine. Choosing without a ground-truth mask: the
+/// report's `signal_<score>.png` (and `curves` in `summary.json`) show, per scored
+/// epoch, the mean of the highest values; a window that ends where that mean starts to
+/// fall (the network has begun to fit the hard samples) keeps the epochs where the
+/// memorization signal is strongest.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregateConfig {
+    /// `mean` or `sum` over the chosen epochs; by default the score's own (see
+    /// `score.aggregate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce: Option<Reduce>,
+    /// First epoch used (1-based, inclusive); by default the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<usize>,
+    /// Last epoch used (1-based, inclusive): an epoch (`to = 6` is "the first 6
+    /// epochs") or a share of `train.epochs` (`to = "40%"`, rounded up); by default
+    /// `score.window` for snapshot scores, the last epoch for `loss`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<EpochBound>,
+    /// Weighting of the epochs in the window: `uniform` (the default) or `decay`
+    /// (epoch `e` weighs `0.5^((e - first) / half_life)`: the early epochs count most).
+    #[serde(default)]
+    pub weighting: Weighting,
+    /// `decay` only: epochs over which the weight halves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub half_life: Option<f64>,
+}
+
+/// The last epoch of a window: an epoch number, or a share of the run's epochs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EpochBound {
+    /// This epoch (1-based).
+    Epoch(usize),
+    /// This percentage of `train.epochs`, rounded up, at least epoch 1 (`"40%"`).
+    Percent(f64),
+}
+
+impl EpochBound {
+    /// The epoch (1-based) this bound is in a run of `epochs` epochs.
+    pub fn resolve(self, epochs: usize) -> usize {
+        match self {
+            EpochBound::Epoch(e) => e,
+            EpochBound::Percent(p) => ((p / 100.0 * epochs as f64 - 1e-9).ceil() as usize).max(1),
+        }
+    }
+}
+
+impl std::fmt::Display for EpochBound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            EpochBound::Epoch(e) => write!(f, "{e}"),
+            EpochBound::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl Serialize for EpochBound {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            EpochBound::Epoch(e) => s.serialize_u64(*e as u64),
+            EpochBound::Percent(_) => s.serialize_str(&self.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EpochBound {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = EpochBound;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an epoch (1-based) or a percentage of the epochs like \"40%\"")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<EpochBound, E> {
+                usize::try_from(v).map(EpochBound::Epoch).map_err(|_| E::custom(format!("{v} is not an epoch")))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<EpochBound, E> {
+                Ok(EpochBound::Epoch(v as usize))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<EpochBound, E> {
+                let percent = v.trim().strip_suffix('%').and_then(|p| p.trim().parse::<f64>().ok());
+                match percent {
+                    Some(p) if p > 0.0 && p <= 100.0 => Ok(EpochBound::Percent(p)),
+                    _ => Err(E::custom(format!("`{v}` is not a percentage in (0%, 100%] like \"40%\""))),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// How per-epoch values reduce to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reduce {
+    /// The (weighted) mean.
+    Mean,
+    /// The (weighted) sum.
+    Sum,
+}
+
+/// Weights of the epochs in an aggregation window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Weighting {
+    /// Every epoch counts the same.
+    #[default]
+    Uniform,
+    /// Exponential decay from the window's first epoch (see `half_life`).
+    Decay,
 }
 
 /// Checkpoints: atomic, the last `keep` kept.
@@ -419,6 +479,7 @@ mod defaults {
     pub fn every() -> usize { 1 }
     pub fn score_batch_size() -> usize { 512 }
     pub fn builtin() -> Vec<String> { vec!["loss".to_string()] }
+    pub fn window() -> super::EpochBound { super::EpochBound::Percent(40.0) }
     pub fn checkpoint_every() -> usize { 5 }
     pub fn keep() -> usize { 2 }
     pub fn report_enabled() -> bool { true }

@@ -123,7 +123,7 @@ fn resolve_paths(job: &mut JobConfig, base: &Path) {
         }
     }
     let data = &mut job.data;
-    for path in [&mut data.path, &mut data.labels, &mut data.test_path, &mut data.test_labels]
+    for path in [&mut data.path, &mut data.labels, &mut data.test_path, &mut data.test_labels, &mut data.cache_dir]
         .into_iter()
         .flatten()
     {

@@ -1,7 +1,8 @@
 //! Semantic checks that the schema cannot express. Every problem is collected, so a
 //! user fixes a config in one go rather than one error per run.
 
-use super::{DataFormat, JobConfig, OptimizerKind, Problem, ReportConfig};
+use super::{AggregateConfig, EpochBound, JobConfig, OptimizerKind, Problem, ReportConfig, Weighting};
+use crate::scores::CUMULATIVE_LOSS;
 
 /// Names of the built-in scores.
 pub const BUILTIN_SCORES: [&str; 2] = ["loss", "eval_loss"];
@@ -27,41 +28,8 @@ impl JobConfig {
             problem("threads", format!("{} threads is more than 1024", self.threads));
         }
 
-        let data = &self.data;
-        let format = data.format.name();
-        match data.format {
-            DataFormat::Digits => {
-                for (key, given) in [("data.path", &data.path), ("data.labels", &data.labels), ("data.test_path", &data.test_path), ("data.test_labels", &data.test_labels)] {
-                    if given.is_some() {
-                        problem(key, "the digits dataset is embedded; remove this key".into());
-                    }
-                }
-            }
-            DataFormat::Idx => {
-                if data.path.is_none() {
-                    problem("data.path", "format `idx` needs the image file".into());
-                }
-                if data.labels.is_none() {
-                    problem("data.labels", "format `idx` needs the label file".into());
-                }
-                if data.test_path.is_some() != data.test_labels.is_some() {
-                    problem("data.test_labels", "give both `test_path` and `test_labels`, or neither".into());
-                }
-            }
-            DataFormat::Cifar10 | DataFormat::Cifar100 | DataFormat::Npz => {
-                if data.path.is_none() {
-                    problem("data.path", format!("format `{format}` needs a path"));
-                }
-                for (key, given) in [("data.labels", &data.labels), ("data.test_labels", &data.test_labels)] {
-                    if given.is_some() {
-                        problem(key, format!("format `{format}` keeps labels with the images; remove this key"));
-                    }
-                }
-            }
-        }
-
-        if data.classes.is_some_and(|c| c < 2) {
-            problem("data.classes", "needs at least 2 classes".into());
+        for (key, message) in self.data.problems() {
+            problem(&format!("data.{key}"), message);
         }
 
         if self.model.arch.is_some() && self.model.torchscript.is_some() {
@@ -112,6 +80,17 @@ impl JobConfig {
             }
         }
 
+        if let EpochBound::Epoch(e) = score.window {
+            if e == 0 || e > self.train.epochs {
+                problem("score.window", format!("epoch {e} is not in 1..={}", self.train.epochs));
+            }
+        }
+        for (name, aggregate) in &score.aggregate {
+            for (key, message) in aggregate.problems(name, self.train.epochs, score.every) {
+                problem(&format!("score.aggregate.{name}.{key}"), message);
+            }
+        }
+
         for (i, plugin) in self.plugins.iter().enumerate() {
             let key = format!("plugins[{i}].name");
             if plugin.name.is_empty() || !plugin.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
@@ -135,6 +114,44 @@ impl JobConfig {
 
         for (key, message) in self.report.problems() {
             problem(&format!("report.{key}"), message);
+        }
+        problems.extend(self.bound_problems());
+        problems
+    }
+}
+
+impl AggregateConfig {
+    /// `(key, message)` for every setting of score `name` that cannot be applied to a
+    /// run of `epochs` epochs scored every `every` epochs.
+    pub fn problems(&self, name: &str, epochs: usize, every: usize) -> Vec<(&'static str, String)> {
+        let mut problems = Vec::new();
+        let from = self.from.unwrap_or(1);
+        let to = self.to.map_or(epochs, |t| t.resolve(epochs));
+        if from == 0 {
+            problems.push(("from", "epochs count from 1".to_string()));
+        }
+        if self.to == Some(EpochBound::Epoch(0)) {
+            problems.push(("to", "epochs count from 1".to_string()));
+        } else if to > epochs {
+            problems.push(("to", format!("{to} is past the last epoch ({epochs})")));
+        }
+        if from > to {
+            problems.push(("from", format!("{from} is after `to` ({to})")));
+        }
+        match (self.weighting, self.half_life) {
+            (Weighting::Decay, None) => problems.push(("half_life", "`weighting = \"decay\"` needs `half_life` (epochs)".into())),
+            (Weighting::Decay, Some(h)) if !(h.is_finite() && h > 0.0) => {
+                problems.push(("half_life", format!("{h} is not a positive number of epochs")))
+            }
+            (Weighting::Uniform, Some(_)) => problems.push(("half_life", "only used with `weighting = \"decay\"`".into())),
+            _ => {}
+        }
+        // The training loss is recorded every epoch; snapshot scores on the schedule.
+        if problems.is_empty() && name != CUMULATIVE_LOSS && every > 0 {
+            let scored = (from..=to).any(|e| e % every == 0 || e == epochs);
+            if !scored {
+                problems.push(("to", format!("no epoch in {from}..={to} is scored (`score.every = {every}`)")));
+            }
         }
         problems
     }
@@ -193,6 +210,51 @@ mod tests {
         let one = parse_job(&text.replace("arch = \"cnn\"\n", ""), "job.toml", &[], Path::new("/models")).unwrap();
         assert_eq!(one.model.torchscript.as_deref(), Some(Path::new("/models/net.pt")), "relative to the config file");
         assert_eq!(one.model.arch, None);
+    }
+
+    #[test]
+    fn aggregation_windows_outside_the_run_are_problems() {
+        let text = r#"
+            name = "t"
+            [data]
+            format = "digits"
+            [train]
+            epochs = 10
+            [score]
+            every = 4
+            builtin = ["loss", "eval_loss"]
+            [score.aggregate.eval_loss]
+            from = 1
+            to = 3
+            [score.aggregate.curvature]
+            to = 12
+            weighting = "decay"
+            [score.aggregate.margin]
+            from = 5
+            to = 2
+            half_life = 2.0
+        "#;
+        let err = parse_job(text, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
+        for wanted in [
+            "score.aggregate.eval_loss.to: no epoch in 1..=3 is scored",
+            "score.aggregate.curvature.to: 12 is past the last epoch (10)",
+            "score.aggregate.curvature.half_life: `weighting = \"decay\"` needs `half_life`",
+            "score.aggregate.margin.from: 5 is after `to` (2)",
+            "score.aggregate.margin.half_life: only used with",
+        ] {
+            assert!(err.contains(wanted), "missing `{wanted}` in:\n{err}");
+        }
+        // A share of the epochs is resolved against train.epochs (40 % of 10 = 4:
+        // not scored with every = 4... until epoch 4 is: 4 % 4 == 0).
+        let shares = text.replace("to = 3\n", "to = \"40%\"\n");
+        let err = parse_job(&shares, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
+        assert!(!err.contains("eval_loss"), "{err}");
+        let bad = text.replace("to = 3\n", "to = \"140%\"\n");
+        let err = parse_job(&bad, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("`140%` is not a percentage"), "{err}");
+        // The training loss is recorded every epoch: any window holds one.
+        let ok = "name = \"t\"\n[data]\nformat = \"digits\"\n[score]\nevery = 4\n[score.aggregate.loss]\nfrom = 2\nto = 3\n";
+        parse_job(ok, "job.toml", &[], Path::new(".")).unwrap();
     }
 
     #[test]

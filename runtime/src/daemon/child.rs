@@ -40,6 +40,16 @@ impl JobProcess {
             command.arg("run").arg(config).arg("--run-dir").arg(run_dir).arg("--force");
         }
         command.args(["--events-json", "--only-plugin-dirs"]);
+        // The job checks every data file it opens against the roots, so a symlink
+        // inside a root that points outside is refused when it is read.
+        // Without roots nothing may be read: a root that does not exist matches no file.
+        let roots = shared.settings().policy.data_roots;
+        if roots.is_empty() {
+            command.arg("--data-root").arg("/nonexistent-data-root");
+        }
+        for root in &roots {
+            command.arg("--data-root").arg(root);
+        }
         let mut log_file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
         writeln!(
             log_file,
@@ -66,12 +76,14 @@ impl JobProcess {
                 Ok(())
             });
         }
+        let recorder = shared.run_metrics.recorder(id).map_err(std::io::Error::other)?;
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
         let (shared, job) = (shared.clone(), id.to_string());
+        // The job's series go to its own registry (see `run_metrics`).
         let events = std::thread::Builder::new()
             .name(format!("memscope-job-{id}"))
-            .spawn(move || follow_events(stdout, &shared, &job, &run_label))?;
+            .spawn(move || metrics::with_local_recorder(&*recorder, || follow_events(stdout, &shared, &job, &run_label)))?;
         Ok(JobProcess { id: id.to_string(), child, events: Some(events), interrupted_at: None })
     }
 

@@ -34,7 +34,15 @@ pub enum DaemonError {
         /// What is wrong.
         message: String,
     },
-    /// The HTTP server could not bind or failed.
+    /// The listen address cannot be bound (in use, not an address of this machine).
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The listen address.
+        addr: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed.
     #[error("HTTP server on {addr}: {source}")]
     Server {
         /// The listen address.
@@ -84,6 +92,18 @@ pub enum ApiError {
     /// A request that cannot be understood (a bad query, a body that is not UTF-8).
     #[error("{0}")]
     BadRequest(String),
+    /// The `Host` header names neither the listen address nor an allowed host.
+    #[error("`Host: {0}` does not name this daemon (its listen address, localhost for a loopback address, or `allowed_hosts`)")]
+    WrongHost(String),
+    /// A page of another origin sent the request.
+    #[error("requests from pages of origin `{0}` are refused")]
+    ForeignOrigin(String),
+    /// A submission that is not `application/toml`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The path exists, the method does not; these are the methods it has.
+    #[error("method not allowed here; allowed: {0}")]
+    MethodNotAllowed(&'static str),
     /// The daemon is shutting down.
     #[error("the daemon is shutting down and accepts no new jobs")]
     ShuttingDown,
@@ -105,6 +125,10 @@ impl actix_web::ResponseError for ApiError {
             ApiError::InvalidJob { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::WrongHost(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::ForeignOrigin(_) => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
@@ -118,8 +142,14 @@ impl actix_web::ResponseError for ApiError {
             _ => &[],
         };
         let mut response = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unauthorized(_)) {
-            response.insert_header(("WWW-Authenticate", "Bearer"));
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            ApiError::MethodNotAllowed(allow) => {
+                response.insert_header(("Allow", *allow));
+            }
+            _ => {}
         }
         response.json(ErrorBody { error: self.to_string(), problems })
     }

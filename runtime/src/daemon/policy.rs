@@ -4,7 +4,8 @@
 //! with every problem listed instead of queued to fail later.
 
 use super::ApiError;
-use crate::config::{parse_job_unchecked, JobConfig, Problem};
+use crate::config::{parse_job_unchecked, DataFormat, JobConfig, Problem};
+use crate::data::{shard_files, DataError};
 use crate::plugins::find_plugin;
 use std::path::{Path, PathBuf};
 
@@ -20,7 +21,8 @@ pub struct Policy {
 }
 
 /// File extensions that make a plugin-config string a path to check.
-const DATA_EXTENSIONS: [&str; 10] = ["npy", "npz", "csv", "bin", "gz", "ubyte", "idx", "json", "toml", "txt"];
+const DATA_EXTENSIONS: [&str; 16] =
+    ["npy", "npz", "csv", "bin", "gz", "ubyte", "idx", "json", "toml", "txt", "parquet", "png", "jpg", "jpeg", "bmp", "webp"];
 
 impl Policy {
     /// The rules for these roots and directories; roots are canonicalized so that
@@ -52,6 +54,13 @@ impl Policy {
             });
         }
         let data = &mut job.data;
+        if data.cache_dir.is_some() {
+            problems.push(Problem {
+                key: "data.cache_dir".into(),
+                message: "the daemon keeps decoded images in its own cache directory; remove this key".into(),
+            });
+        }
+        let parquet = data.format == DataFormat::Parquet;
         for (key, path) in [
             ("data.path", &mut data.path),
             ("data.labels", &mut data.labels),
@@ -59,7 +68,8 @@ impl Policy {
             ("data.test_labels", &mut data.test_labels),
         ] {
             if let Some(path) = path {
-                match self.inside_roots(path) {
+                let checked = if parquet { self.inside_roots_glob(path) } else { self.inside_roots(path) };
+                match checked {
                     Ok(real) => *path = real,
                     Err(message) => problems.push(Problem { key: key.into(), message }),
                 }
@@ -110,6 +120,8 @@ impl Policy {
 
     /// Plugin settings are opaque to the host, so any string that looks like a path
     /// (a separator, `..`, or a data file extension) must lie under the data roots too.
+    /// A refusal says only that: not where a symlink really leads, nor whether the
+    /// file exists, which would tell a client about the disk outside the roots.
     fn check_config_paths(&self, key: &str, value: &mut toml::Value, problems: &mut Vec<Problem>) {
         match value {
             toml::Value::String(text) if looks_like_path(text) => {
@@ -117,7 +129,10 @@ impl Policy {
                 let path = if path.is_relative() { self.base_dir().join(path) } else { path.to_path_buf() };
                 match self.inside_roots(&path) {
                     Ok(real) => *text = real.display().to_string(),
-                    Err(message) => problems.push(Problem { key: key.into(), message }),
+                    Err(_) => problems.push(Problem {
+                        key: key.into(),
+                        message: format!("`{text}` is outside the daemon's data roots (or not a file under them)"),
+                    }),
                 }
             }
             toml::Value::Array(items) => {
@@ -134,17 +149,50 @@ impl Policy {
         }
     }
 
-    /// The real location of `path` when it exists under a data root.
+    /// The real location of `path` when it exists under a data root. Outside the
+    /// roots, the message says only that (not where a symlink points, nor whether
+    /// the path exists there).
     pub fn inside_roots(&self, path: &Path) -> Result<PathBuf, String> {
-        let real = path.canonicalize().map_err(|e| format!("{}: {e}", path.display()))?;
-        if self.data_roots.iter().any(|root| real.starts_with(root)) {
-            Ok(real)
-        } else if self.data_roots.is_empty() {
-            Err(format!("{} is outside the daemon's data roots (none are configured: set `data_roots`)", path.display()))
+        let inside = |p: &Path| self.data_roots.iter().any(|root| p.starts_with(root));
+        match path.canonicalize() {
+            Ok(real) if inside(&real) => Ok(real),
+            Err(e) if path.parent().and_then(|p| p.canonicalize().ok()).is_some_and(|p| inside(&p)) => {
+                Err(format!("{}: {e}", path.display()))
+            }
+            _ => Err(self.outside(path)),
+        }
+    }
+
+    /// A Parquet path: a file, or a glob whose every match lies under a data root.
+    /// Returned with its directory made canonical when the glob is in the file name;
+    /// the job checks each shard again when it opens it.
+    fn inside_roots_glob(&self, pattern: &Path) -> Result<PathBuf, String> {
+        let text = pattern.to_string_lossy();
+        if !text.contains(['*', '?', '[']) {
+            return self.inside_roots(pattern);
+        }
+        let dir = pattern.parent().unwrap_or(Path::new("/"));
+        let dir_is_plain = !dir.to_string_lossy().contains(['*', '?', '[']);
+        let real_dir = if dir_is_plain { Some(self.inside_roots(dir)?) } else { None };
+        let files = shard_files(pattern).map_err(|e| match e {
+            DataError::Format { message, .. } => format!("{}: {message}", pattern.display()),
+            other => other.to_string(),
+        })?;
+        for file in &files {
+            self.inside_roots(file).map_err(|_| self.outside(file))?;
+        }
+        match (real_dir, pattern.file_name()) {
+            (Some(dir), Some(name)) => Ok(dir.join(name)),
+            _ => Ok(pattern.to_path_buf()),
+        }
+    }
+
+    fn outside(&self, path: &Path) -> String {
+        if self.data_roots.is_empty() {
+            format!("{} is outside the daemon's data roots (none are configured: set `data_roots`)", path.display())
         } else {
             let roots: Vec<String> = self.data_roots.iter().map(|r| r.display().to_string()).collect();
-            let shown = if real == path { path.display().to_string() } else { format!("{} (really {})", path.display(), real.display()) };
-            Err(format!("{shown} is outside the daemon's data roots ({})", roots.join(", ")))
+            format!("{} is outside the daemon's data roots ({})", path.display(), roots.join(", "))
         }
     }
 }
@@ -205,10 +253,64 @@ mod tests {
     }
 
     #[test]
+    fn image_datasets_are_checked_and_outside_says_only_outside() {
+        let outside = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("images")).unwrap();
+        std::fs::write(root.path().join("train-0.parquet"), b"x").unwrap();
+        std::fs::write(outside.path().join("train-1.parquet"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("train-1.parquet"), root.path().join("train-1.parquet")).unwrap();
+        let p = policy(root.path());
+        let job = |format: &str, path: &str, extra: &str| {
+            format!("name = \"t\"\n[data]\nformat = \"{format}\"\npath = \"{path}\"\nimage_size = [1, 8, 8]\n{extra}")
+        };
+        let checked = p.check(&job("folder", "images", "")).unwrap();
+        assert_eq!(checked.data.path.unwrap(), root.path().canonicalize().unwrap().join("images"));
+        assert_eq!(keys(p.check(&job("folder", "images", "cache_dir = \"/tmp\"")).unwrap_err()), ["data.cache_dir"]);
+        assert!(p.check(&job("parquet", "train-0.parquet", "")).is_ok());
+        // One shard of the glob links outside: the message names it, and only says outside.
+        match p.check(&job("parquet", "train-*.parquet", "")).unwrap_err() {
+            ApiError::InvalidJob { problems, .. } => {
+                assert_eq!(problems.len(), 1);
+                let message = &problems[0].message;
+                assert!(message.contains("train-1.parquet is outside the daemon's data roots"), "{message}");
+                assert!(!message.contains(&outside.path().display().to_string()), "the real target leaked: {message}");
+            }
+            other => panic!("expected an invalid job, got {other}"),
+        }
+        // A missing file outside reads as outside, not as missing.
+        let missing = outside.path().join("nothing.csv").display().to_string();
+        match p.check(&job("csv", &missing, "")).unwrap_err() {
+            ApiError::InvalidJob { problems, .. } => assert!(problems[0].message.ends_with(&format!("{missing} is outside the daemon's data roots ({})", root.path().canonicalize().unwrap().display())), "{}", problems[0].message),
+            other => panic!("expected an invalid job, got {other}"),
+        }
+    }
+
+    #[test]
     fn plugin_settings_that_name_files_are_checked_too() {
         let root = tempfile::tempdir().unwrap();
         let p = policy(root.path());
         let text = "name = \"t\"\n[data]\nformat = \"digits\"\n[[plugins]]\nname = \"x/../y\"\nconfig = { against = [\"noise_mask\", \"/etc/passwd\"] }\n";
         assert_eq!(keys(p.check(text).unwrap_err()), ["plugins[0].name", "plugins[0].config.against[1]"]);
+    }
+
+    #[test]
+    fn plugin_setting_refusals_tell_nothing_about_the_disk_outside_the_roots() {
+        let (root, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(outside.path().join("secret.npy"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret.npy"), root.path().join("link.npy")).unwrap();
+        let p = policy(root.path());
+        let job = |value: &str| format!("name = \"t\"\n[data]\nformat = \"digits\"\n[[plugins]]\nname = \"x\"\nconfig = {{ file = \"{value}\" }}\n");
+        let message = |value: &str| match p.check(&job(value)).unwrap_err() {
+            ApiError::InvalidJob { problems, .. } => problems.into_iter().find(|p| p.key == "plugins[0].config.file").unwrap().message,
+            other => panic!("{other}"),
+        };
+        let secret = outside.path().join("secret.npy").display().to_string();
+        let missing = outside.path().join("missing.npy").display().to_string();
+        for given in ["link.npy", secret.as_str(), missing.as_str(), "/proc/self/cwd/x.npy"] {
+            let said = message(given);
+            assert_eq!(said, format!("`{given}` is outside the daemon's data roots (or not a file under them)"));
+            assert!(!said.contains(outside.path().to_str().unwrap()) || given != "link.npy", "{said}");
+        }
     }
 }

@@ -52,6 +52,8 @@ impl Runner {
                 Err(RecvTimeoutError::Disconnected) => return,
             }
             self.reap(false);
+            let retention = self.shared.settings().config.metrics_retention_seconds;
+            self.shared.run_metrics.expire(Duration::from_secs(retention));
             self.kill_overdue();
             self.start_queued();
             self.publish_counts();
@@ -116,6 +118,7 @@ impl Runner {
             };
             let mut process = self.running.swap_remove(index);
             process.join_events();
+            self.shared.run_metrics.finished(&process.id);
             let mut store = self.shared.store.lock().expect("store lock");
             let log = store.log_path(&process.id);
             let result = store.update(&process.id, |r| {

@@ -1,6 +1,7 @@
 //! What the HTTP handlers and the job runner share: the queue, live progress of
 //! running jobs, the reloadable settings, and the channel to the runner.
 
+use super::run_metrics::RunMetrics;
 use super::{Policy, RunnerCommand, Store};
 use crate::actors::JobEvent;
 use crate::config::DaemonConfig;
@@ -81,8 +82,10 @@ pub struct Shared {
     accepting: AtomicBool,
     /// Commands to the runner thread.
     pub runner: crossbeam_channel::Sender<RunnerCommand>,
-    /// Renders the metrics registry for `/metrics`.
+    /// Renders the daemon's own metrics registry for `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Each job's series, dropped after the retention once it finished.
+    pub run_metrics: RunMetrics,
 }
 
 impl Shared {
@@ -100,6 +103,7 @@ impl Shared {
             accepting: AtomicBool::new(true),
             runner,
             metrics,
+            run_metrics: RunMetrics::default(),
         }
     }
 

@@ -5,7 +5,7 @@
 
 use super::DaemonError;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,17 +24,21 @@ pub enum JobState {
     Failed,
     /// Cancelled by a user.
     Cancelled,
+    /// Its `record.json` in the state directory is missing, unreadable, or names
+    /// another job: set aside (the reason is its message) so that the daemon and the
+    /// other jobs go on. Nothing is written over it; repair or remove the directory.
+    Broken,
 }
 
 impl JobState {
     /// Whether the job will not change any more.
     pub fn is_final(self) -> bool {
-        matches!(self, JobState::Completed | JobState::Failed | JobState::Cancelled)
+        matches!(self, JobState::Completed | JobState::Failed | JobState::Cancelled | JobState::Broken)
     }
 
     /// Every state, for the per-state job gauge.
-    pub const ALL: [JobState; 5] =
-        [JobState::Queued, JobState::Running, JobState::Completed, JobState::Failed, JobState::Cancelled];
+    pub const ALL: [JobState; 6] =
+        [JobState::Queued, JobState::Running, JobState::Completed, JobState::Failed, JobState::Cancelled, JobState::Broken];
 
     /// The state's name, as in JSON.
     pub fn name(self) -> &'static str {
@@ -44,6 +48,7 @@ impl JobState {
             JobState::Completed => "completed",
             JobState::Failed => "failed",
             JobState::Cancelled => "cancelled",
+            JobState::Broken => "broken",
         }
     }
 }
@@ -72,6 +77,32 @@ pub struct JobRecord {
     /// A user asked to cancel it while it ran.
     #[serde(default)]
     pub cancel_requested: bool,
+    /// The `Idempotency-Key` it was submitted with: a client that retries a
+    /// submission with the same key and body gets this job instead of a second one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency: Option<Idempotency>,
+}
+
+/// A submission's `Idempotency-Key` and the SHA-256 of its body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Idempotency {
+    /// The key the client chose.
+    pub key: String,
+    /// Hex SHA-256 of the request body.
+    pub body_sha256: String,
+}
+
+/// What a submission's `Idempotency-Key` finds in the queue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum KeyLookup {
+    /// The key is new.
+    Free,
+    /// A job with this key and body exists (committed).
+    Same(JobRecord),
+    /// A job with this key and body is being stored right now.
+    Pending(String),
+    /// The key was used with another body, for this job id.
+    OtherBody(String),
 }
 
 /// All jobs, in memory and on disk.
@@ -80,6 +111,8 @@ pub struct Store {
     jobs_dir: PathBuf,
     jobs: BTreeMap<String, JobRecord>,
     next: u64,
+    /// Idempotency keys of stored and staged jobs: key -> (job id, body SHA-256).
+    keys: HashMap<String, (String, String)>,
 }
 
 /// Seconds since the Unix epoch.
@@ -94,7 +127,7 @@ impl Store {
     pub fn open(state_dir: &Path) -> Result<Store, DaemonError> {
         let jobs_dir = state_dir.join("jobs");
         std::fs::create_dir_all(&jobs_dir).map_err(|e| DaemonError::io(&jobs_dir, e))?;
-        let mut store = Store { jobs_dir: jobs_dir.clone(), jobs: BTreeMap::new(), next: 1 };
+        let mut store = Store { jobs_dir: jobs_dir.clone(), jobs: BTreeMap::new(), next: 1, keys: HashMap::new() };
         for entry in std::fs::read_dir(&jobs_dir).map_err(|e| DaemonError::io(&jobs_dir, e))? {
             let path = entry.map_err(|e| DaemonError::io(&jobs_dir, e))?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_string();
@@ -104,12 +137,18 @@ impl Store {
                 continue;
             }
             let Ok(number) = name.parse::<u64>() else { continue };
-            let record_path = path.join("record.json");
-            let text = std::fs::read_to_string(&record_path).map_err(|e| DaemonError::io(&record_path, e))?;
-            let record: JobRecord = serde_json::from_str(&text)
-                .map_err(|e| DaemonError::Record { path: record_path.clone(), message: e.to_string() })?;
             store.next = store.next.max(number + 1);
-            store.jobs.insert(record.id.clone(), record);
+            let record = match read_record(&path, &name) {
+                Ok(record) => record,
+                Err(why) => {
+                    tracing::error!("job {name} set aside as broken: {why}");
+                    broken_record(&path, &name, why)
+                }
+            };
+            if let Some(used) = &record.idempotency {
+                store.keys.insert(used.key.clone(), (name.clone(), used.body_sha256.clone()));
+            }
+            store.jobs.insert(name, record);
         }
         let interrupted: Vec<String> =
             store.jobs.values().filter(|r| r.state == JobState::Running).map(|r| r.id.clone()).collect();
@@ -136,9 +175,12 @@ impl Store {
     /// and a queued record, with its run directory under `runs_dir`. Staging writes
     /// and syncs files without the caller holding the store, so that concurrent
     /// submissions share the disk's sync time; [`Store::commit`] then publishes it.
-    pub fn stage(&mut self, name: &str, config_text: &str, runs_dir: &Path) -> StagedJob {
+    pub fn stage(&mut self, name: &str, config_text: &str, runs_dir: &Path, idempotency: Option<Idempotency>) -> StagedJob {
         let id = format!("{:06}", self.next);
         self.next += 1;
+        if let Some(used) = &idempotency {
+            self.keys.insert(used.key.clone(), (id.clone(), used.body_sha256.clone()));
+        }
         let record = JobRecord {
             id: id.clone(),
             name: name.to_string(),
@@ -150,6 +192,7 @@ impl Store {
             message: None,
             run_dir: runs_dir.join(format!("{id}-{name}")),
             cancel_requested: false,
+            idempotency,
         };
         StagedJob { staging: self.jobs_dir.join(format!(".tmp-{id}")), dir: self.dir(&id), record, config: config_text.to_string() }
     }
@@ -160,21 +203,44 @@ impl Store {
         staged.record
     }
 
+    /// Forgets a staged job whose files could not be written (its id stays unused).
+    pub fn abandon(&mut self, staged: &StagedJob) {
+        if let Some(used) = &staged.record.idempotency {
+            self.keys.remove(&used.key);
+        }
+    }
+
+    /// What a submission with `key` and a body of this SHA-256 finds.
+    pub fn lookup_key(&self, key: &str, body_sha256: &str) -> KeyLookup {
+        match self.keys.get(key) {
+            None => KeyLookup::Free,
+            Some((id, sha)) if sha != body_sha256 => KeyLookup::OtherBody(id.clone()),
+            Some((id, _)) => match self.jobs.get(id) {
+                Some(record) => KeyLookup::Same(record.clone()),
+                None => KeyLookup::Pending(id.clone()),
+            },
+        }
+    }
+
     /// Records a new queued job in one call (stage, write, commit). Durable when this
     /// returns.
     pub fn create(&mut self, name: &str, config_text: &str, runs_dir: &Path) -> Result<JobRecord, DaemonError> {
-        let staged = self.stage(name, config_text, runs_dir);
+        let staged = self.stage(name, config_text, runs_dir, None);
         staged.write()?;
         Ok(self.commit(staged))
     }
 
-    /// Changes a job's record and writes it; returns the new record.
+    /// Changes a job's record and writes it; returns the new record. A broken job's
+    /// record is never written over.
     pub fn update(&mut self, id: &str, change: impl FnOnce(&mut JobRecord)) -> Result<JobRecord, DaemonError> {
         let path = self.dir(id).join("record.json");
         let record = self.jobs.get_mut(id).ok_or_else(|| DaemonError::Record {
             path: path.clone(),
             message: "no such job".into(),
         })?;
+        if record.state == JobState::Broken {
+            return Err(DaemonError::Record { path, message: "the job is broken; its record is left as it is".into() });
+        }
         let mut changed = record.clone();
         change(&mut changed);
         write_synced(&path, &record_json(&changed))?;
@@ -231,6 +297,43 @@ impl StagedJob {
     }
 }
 
+/// The record in job directory `dir` (named `id`), or why it cannot be used.
+fn read_record(dir: &Path, id: &str) -> Result<JobRecord, String> {
+    let path = dir.join("record.json");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if text.trim().is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    let record: JobRecord = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    if record.id != id {
+        return Err(format!("{} names job `{}`, but its directory is job `{id}`", path.display(), record.id));
+    }
+    Ok(record)
+}
+
+/// A stand-in for a job whose record cannot be used: its id, the name from its
+/// `job.toml` when that still reads, and the reason.
+fn broken_record(dir: &Path, id: &str, why: String) -> JobRecord {
+    let name = std::fs::read_to_string(dir.join("job.toml"))
+        .ok()
+        .and_then(|text| text.parse::<toml::Table>().ok())
+        .and_then(|table| table.get("name").and_then(|n| n.as_str()).map(str::to_string))
+        .unwrap_or_default();
+    JobRecord {
+        id: id.to_string(),
+        name,
+        state: JobState::Broken,
+        submitted_at: 0.0,
+        started_at: None,
+        finished_at: None,
+        attempts: 0,
+        message: Some(why),
+        run_dir: PathBuf::new(),
+        cancel_requested: false,
+        idempotency: None,
+    }
+}
+
 fn record_json(record: &JobRecord) -> Vec<u8> {
     serde_json::to_vec_pretty(record).expect("a job record serializes")
 }
@@ -280,5 +383,44 @@ mod tests {
         let mut store = Store::open(state.path()).unwrap();
         assert!(!state.path().join("jobs/.tmp-000002").exists());
         assert_eq!(store.create("b", "", &runs).unwrap().id, "000002");
+    }
+
+    #[test]
+    fn damaged_records_set_their_job_aside_and_the_others_load() {
+        let state = tempfile::tempdir().unwrap();
+        let runs = state.path().join("runs");
+        let mut store = Store::open(state.path()).unwrap();
+        for name in ["good", "corrupt", "empty", "missing", "other-id"] {
+            store.create(name, &format!("name = \"{name}\"\n"), &runs).unwrap();
+        }
+        drop(store);
+        let jobs = state.path().join("jobs");
+        std::fs::write(jobs.join("000002/record.json"), b"{\"id\": \"000002\", \"na").unwrap();
+        std::fs::write(jobs.join("000003/record.json"), b"").unwrap();
+        std::fs::remove_file(jobs.join("000004/record.json")).unwrap();
+        let moved = std::fs::read_to_string(jobs.join("000001/record.json")).unwrap();
+        std::fs::write(jobs.join("000005/record.json"), moved).unwrap();
+
+        let mut store = Store::open(state.path()).unwrap();
+        let seen: Vec<(&str, &str, JobState)> = store.list().map(|r| (r.id.as_str(), r.name.as_str(), r.state)).collect();
+        assert_eq!(
+            seen,
+            [
+                ("000001", "good", JobState::Queued),
+                ("000002", "corrupt", JobState::Broken),
+                ("000003", "empty", JobState::Broken),
+                ("000004", "missing", JobState::Broken),
+                ("000005", "other-id", JobState::Broken),
+            ]
+        );
+        let why = |id: &str| store.get(id).unwrap().message.clone().unwrap();
+        assert!(why("000002").contains("record.json: EOF while parsing"), "{}", why("000002"));
+        assert!(why("000003").ends_with("record.json is empty"), "{}", why("000003"));
+        assert!(why("000004").contains("No such file"), "{}", why("000004"));
+        assert!(why("000005").ends_with("names job `000001`, but its directory is job `000005`"), "{}", why("000005"));
+        // The evidence stays as it is, and ids go on after the broken ones.
+        assert!(store.update("000003", |r| r.state = JobState::Queued).is_err());
+        assert_eq!(std::fs::read(jobs.join("000003/record.json")).unwrap(), b"");
+        assert_eq!(store.create("next", "", &runs).unwrap().id, "000006");
     }
 }

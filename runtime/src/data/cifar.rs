@@ -1,7 +1,7 @@
 //! CIFAR-10 and CIFAR-100, binary version: fixed-size records of label byte(s) then a
 //! 32x32x3 image stored channel-planar (all red, all green, all blue).
 
-use super::{idx::read_maybe_gz, DataError};
+use super::{idx::read_maybe_gz, Access, DataError, Dataset, ImageShape, PixelStore, Sources};
 use std::path::{Path, PathBuf};
 
 const PIXELS: usize = 3 * 32 * 32;
@@ -40,7 +40,7 @@ pub fn train_files(path: &Path, kind: CifarKind) -> Result<Vec<PathBuf>, DataErr
     }
     let mut files: Vec<PathBuf> = match kind {
         CifarKind::Ten => std::fs::read_dir(path)
-            .map_err(|source| DataError::Read { path: path.to_path_buf(), source })?
+            .map_err(|source| DataError::read(path, source))?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.file_name()
@@ -57,13 +57,24 @@ pub fn train_files(path: &Path, kind: CifarKind) -> Result<Vec<PathBuf>, DataErr
     Ok(files)
 }
 
-/// Reads CIFAR records from `files` in order: images in `[0, 1]` and (fine) labels.
-pub fn read_cifar(files: &[PathBuf], kind: CifarKind) -> Result<(Vec<f32>, Vec<i64>), DataError> {
+/// The records of some CIFAR files.
+struct Records {
+    /// Pixels as bytes, channel-planar, record after record.
+    images: Vec<u8>,
+    /// (Fine) labels.
+    labels: Vec<i64>,
+    /// Records of each file.
+    counts: Vec<usize>,
+}
+
+/// Reads CIFAR records from `files` in order.
+fn read_cifar(files: &[PathBuf], kind: CifarKind, access: &Access) -> Result<Records, DataError> {
     let record = kind.label_bytes() + PIXELS;
     let mut images = Vec::new();
     let mut labels = Vec::new();
+    let mut counts = Vec::new();
     for path in files {
-        let bytes = read_maybe_gz(path)?;
+        let bytes = read_maybe_gz(path, access)?;
         if bytes.is_empty() || bytes.len() % record != 0 {
             return Err(DataError::format(
                 path,
@@ -87,8 +98,23 @@ pub fn read_cifar(files: &[PathBuf], kind: CifarKind) -> Result<(Vec<f32>, Vec<i
                 return Err(DataError::format(path, format!("record {i}: coarse label {} is out of range 0..20", rec[0])));
             }
             labels.push(label as i64);
-            images.extend(rec[kind.label_bytes()..].iter().map(|&b| b as f32 / 255.0));
+            images.extend_from_slice(&rec[kind.label_bytes()..]);
         }
+        counts.push(bytes.len() / record);
     }
-    Ok((images, labels))
+    Ok(Records { images, labels, counts })
+}
+
+/// The CIFAR records of `files` as a dataset of bytes (source `FILE#record`).
+pub fn read_cifar_set(files: &[PathBuf], kind: CifarKind, path: &Path, access: &Access) -> Result<Dataset, DataError> {
+    let Records { images, labels, counts } = read_cifar(files, kind, access)?;
+    let sources = Sources::Records(files.iter().map(|f| f.display().to_string()).zip(counts).collect());
+    Ok(Dataset::new(
+        format!("cifar{} {}", kind.classes(), path.display()),
+        ImageShape { channels: 3, height: 32, width: 32 },
+        PixelStore::bytes(images, PIXELS),
+        labels,
+        kind.classes(),
+        sources,
+    ))
 }

@@ -1,6 +1,8 @@
-//! An in-memory image classification dataset.
+//! An image classification dataset: pixels (in memory or memory-mapped), labels, class
+//! names, the source of every sample, and the normalization the network sees.
 
-use std::sync::Arc;
+use super::{PixelStore, Sources};
+use std::borrow::Cow;
 
 /// Shape of one image, channels first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,23 +27,60 @@ impl ImageShape {
     }
 }
 
-/// Images as `f32` in `[0, 1]`, channels first, with integer labels. Sample `i` is the
-/// `i`-th record of the source file; every per-sample output is indexed the same way.
+/// Per-channel `(pixel - mean) / std`, applied to what the network sees.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Normalization {
+    /// One mean per channel.
+    pub mean: Vec<f32>,
+    /// One standard deviation per channel.
+    pub std: Vec<f32>,
+}
+
+impl Normalization {
+    /// Normalizes consecutive images of `shape` in place.
+    pub fn apply(&self, shape: ImageShape, images: &mut [f32]) {
+        let plane = shape.height * shape.width;
+        for image in images.chunks_exact_mut(shape.len()) {
+            for (c, values) in image.chunks_exact_mut(plane).enumerate() {
+                let (mean, std) = (self.mean[c], self.std[c]);
+                values.iter_mut().for_each(|v| *v = (*v - mean) / std);
+            }
+        }
+    }
+}
+
+/// Images (channels first) with integer labels. Sample `i` is the `i`-th record,
+/// file or row of the source; every per-sample output is indexed the same way.
 #[derive(Debug, Clone)]
 pub struct Dataset {
-    /// Where the data came from (format and file), for summaries and errors.
-    pub source: String,
+    /// What the data is (format and path), for summaries and errors.
+    pub description: String,
     /// Shape of each image.
     pub shape: ImageShape,
-    /// `len() * shape.len()` values; shared read-only by the loader and scorer threads.
-    pub images: Arc<Vec<f32>>,
+    /// The pixels, `[0, 1]`; shared read-only by the loader and scorer threads.
+    pub pixels: PixelStore,
     /// One label per sample, in `0..classes`.
     pub labels: Vec<i64>,
     /// Number of classes.
     pub classes: usize,
+    /// The name of each class, in label order (the integers as text when the data
+    /// has no names).
+    pub class_names: Vec<String>,
+    /// Where each sample came from.
+    pub sources: Sources,
+    /// Applied to the images the network sees (batches and `tensors`), not to
+    /// `image`/`read_image`, which stay in `[0, 1]` for the report.
+    pub normalization: Option<Normalization>,
 }
 
 impl Dataset {
+    /// A dataset with classes named by their integers and no normalization.
+    pub fn new(description: String, shape: ImageShape, pixels: PixelStore, labels: Vec<i64>, classes: usize, sources: Sources) -> Self {
+        assert_eq!(pixels.len(), labels.len(), "{description}: pixels and labels of different lengths");
+        assert_eq!(sources.len(), labels.len(), "{description}: sources and labels of different lengths");
+        Dataset { description, shape, pixels, labels, classes, class_names: numbered(classes), sources, normalization: None }
+    }
+
     /// Number of samples.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -52,19 +91,46 @@ impl Dataset {
         self.labels.is_empty()
     }
 
-    /// The pixels of sample `i`.
-    pub fn image(&self, i: usize) -> &[f32] {
-        let n = self.shape.len();
-        &self.images[i * n..(i + 1) * n]
+    /// The pixels of sample `i` in `[0, 1]` (not normalized), as a new vector.
+    pub fn image(&self, i: usize) -> Vec<f32> {
+        self.pixels.sample(i)
     }
 
-    /// Samples `range` in order, as images `float32 [B, C, H, W]` and labels `int64 [B]`
-    /// on `device`: what the scorer and the final evaluation pass iterate over.
+    /// Copies sample `i` in `[0, 1]` (not normalized) into `out`.
+    pub fn read_image(&self, i: usize, out: &mut [f32]) {
+        self.pixels.read(i, out)
+    }
+
+    /// The source of sample `i`.
+    pub fn source(&self, i: usize) -> Cow<'_, str> {
+        self.sources.get(i)
+    }
+
+    /// The name of class `label` (the integer itself when out of range).
+    pub fn class_name(&self, label: i64) -> Cow<'_, str> {
+        match usize::try_from(label).ok().and_then(|l| self.class_names.get(l)) {
+            Some(name) => Cow::Borrowed(name),
+            None => Cow::Owned(label.to_string()),
+        }
+    }
+
+    /// Normalizes images that were read with `read_image` (no-op without normalization).
+    pub fn normalize(&self, images: &mut [f32]) {
+        if let Some(n) = &self.normalization {
+            n.apply(self.shape, images);
+        }
+    }
+
+    /// Samples `range` in order, as images `float32 [B, C, H, W]` (normalized) and
+    /// labels `int64 [B]` on `device`: what the scorer and the final evaluation pass
+    /// iterate over.
     pub fn tensors(&self, range: std::ops::Range<usize>, device: tch::Device) -> Result<(tch::Tensor, tch::Tensor), tch::TchError> {
-        let d = self.shape.len();
         let b = range.len() as i64;
         let s = self.shape;
-        let images = tch::Tensor::from_slice(&self.images[range.start * d..range.end * d])
+        let mut values = vec![0.0f32; range.len() * s.len()];
+        self.pixels.read_range(range.clone(), &mut values);
+        self.normalize(&mut values);
+        let images = tch::Tensor::from_slice(&values)
             .f_view([b, s.channels as i64, s.height as i64, s.width as i64])?
             .f_to_device(device)?;
         let labels = tch::Tensor::from_slice(&self.labels[range]).f_to_device(device)?;
@@ -75,9 +141,13 @@ impl Dataset {
     pub fn truncate(&mut self, n: usize) {
         if n < self.len() {
             self.labels.truncate(n);
-            let mut images = (*self.images).clone();
-            images.truncate(n * self.shape.len());
-            self.images = Arc::new(images);
+            self.pixels.truncate(n);
+            self.sources.truncate(n);
         }
     }
+}
+
+/// `["0", "1", ...]`: the names of classes that have none.
+pub fn numbered(classes: usize) -> Vec<String> {
+    (0..classes).map(|c| c.to_string()).collect()
 }

@@ -1,9 +1,8 @@
 //! scikit-learn's 8x8 handwritten digits, embedded in the binary so that the default
 //! job needs no download. Sample `i` is row `i` of sklearn's `digits.csv.gz`.
 
-use super::{Dataset, ImageShape};
+use super::{Dataset, ImageShape, PixelStore, Sources};
 use std::io::Read;
-use std::sync::Arc;
 
 const DIGITS_CSV_GZ: &[u8] = include_bytes!("../../assets/digits.csv.gz");
 
@@ -27,13 +26,15 @@ pub fn load_digits() -> Dataset {
         images.extend(values[..64].iter().map(|v| v / 16.0));
         labels.push(values[64] as i64);
     }
-    Dataset {
-        source: "digits (embedded sklearn digits.csv.gz)".to_string(),
-        shape: ImageShape { channels: 1, height: 8, width: 8 },
-        images: Arc::new(images),
+    let sources = Sources::records("digits.csv", labels.len());
+    Dataset::new(
+        "digits (embedded sklearn digits.csv.gz)".to_string(),
+        ImageShape { channels: 1, height: 8, width: 8 },
+        PixelStore::floats(images, 64),
         labels,
-        classes: 10,
-    }
+        10,
+        sources,
+    )
 }
 
 #[cfg(test)]
@@ -44,8 +45,9 @@ mod tests {
     fn digits_has_1797_samples_in_unit_range_with_ten_classes() {
         let d = load_digits();
         assert_eq!(d.len(), DIGITS_SAMPLES);
-        assert_eq!(d.images.len(), DIGITS_SAMPLES * 64);
-        assert!(d.images.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert_eq!(d.pixels.len(), DIGITS_SAMPLES);
+        assert!((0..d.len()).all(|i| d.image(i).iter().all(|v| (0.0..=1.0).contains(v))));
+        assert_eq!(d.source(123), "digits.csv#123");
         // First row of sklearn's file is a 0, second a 1.
         assert_eq!(&d.labels[..3], &[0, 1, 2]);
         assert_eq!(*d.labels.iter().max().unwrap(), 9);

@@ -21,6 +21,29 @@ pub enum DataError {
         /// What was expected and what was found.
         message: String,
     },
+    /// A data file resolves outside the directories this job may read (a daemon
+    /// job's data roots). Says nothing about where the path really points.
+    #[error("dataset file {path} is outside the data roots")]
+    OutsideRoots {
+        /// The path as the job named it.
+        path: PathBuf,
+    },
+    /// An image file or Parquet row could not be decoded.
+    #[error("cannot decode image {source_name}: {message}")]
+    Image {
+        /// The file, or Parquet file and row.
+        source_name: String,
+        /// The decoder's message.
+        message: String,
+    },
+    /// The decoded-image cache could not be read or written.
+    #[error("image cache {path}: {message}")]
+    Cache {
+        /// The cache file or directory.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
     /// Images and labels disagree, or a label is out of range.
     #[error("dataset {what}: {message}")]
     Mismatch {
@@ -32,6 +55,10 @@ pub enum DataError {
 }
 
 impl DataError {
+    pub(crate) fn read(path: &std::path::Path, source: std::io::Error) -> Self {
+        DataError::Read { path: path.to_path_buf(), source }
+    }
+
     pub(crate) fn format(path: &std::path::Path, message: impl Into<String>) -> Self {
         DataError::Format { path: path.to_path_buf(), message: message.into() }
     }

@@ -3,7 +3,7 @@
 //! Header: two zero bytes, a type byte (0x08 = unsigned byte), the number of
 //! dimensions, then each dimension as a big-endian u32; then the data.
 
-use super::DataError;
+use super::{Access, DataError, Dataset, ImageShape, PixelStore, Sources};
 use std::io::Read;
 use std::path::Path;
 
@@ -17,8 +17,8 @@ pub struct IdxArray {
 }
 
 /// Reads a whole file, un-gzipping it when it starts with the gzip magic.
-pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
-    let raw = std::fs::read(path).map_err(|source| DataError::Read { path: path.to_path_buf(), source })?;
+pub fn read_maybe_gz(path: &Path, access: &Access) -> Result<Vec<u8>, DataError> {
+    let raw = access.read(path)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(&raw[..])
@@ -31,8 +31,8 @@ pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>, DataError> {
 }
 
 /// Parses an IDX file with `expected_dims` dimensions (3 for images, 1 for labels).
-pub fn read_idx(path: &Path, expected_dims: usize) -> Result<IdxArray, DataError> {
-    let bytes = read_maybe_gz(path)?;
+pub fn read_idx(path: &Path, expected_dims: usize, access: &Access) -> Result<IdxArray, DataError> {
+    let bytes = read_maybe_gz(path, access)?;
     if bytes.len() < 4 {
         return Err(DataError::format(path, format!("truncated: {} bytes, shorter than the 4-byte IDX magic", bytes.len())));
     }
@@ -66,6 +66,23 @@ pub fn read_idx(path: &Path, expected_dims: usize) -> Result<IdxArray, DataError
     Ok(IdxArray { dims, data: bytes[header..].to_vec() })
 }
 
+/// An IDX image file and its label file as a dataset of bytes; sample `i` is record
+/// `i` of both (source `FILE#i`).
+pub fn read_idx_pair(images: &Path, labels: &Path, access: &Access) -> Result<Dataset, DataError> {
+    let x = read_idx(images, 3, access)?;
+    let y = read_idx(labels, 1, access)?;
+    if x.dims[0] != y.dims[0] {
+        return Err(DataError::Mismatch {
+            what: format!("{} and {}", images.display(), labels.display()),
+            message: format!("{} images but {} labels", x.dims[0], y.dims[0]),
+        });
+    }
+    let shape = ImageShape { channels: 1, height: x.dims[1], width: x.dims[2] };
+    let labels: Vec<i64> = y.data.iter().map(|&b| b as i64).collect();
+    let sources = Sources::records(images.display().to_string(), labels.len());
+    Ok(Dataset::new(format!("idx {}", images.display()), shape, PixelStore::bytes(x.data, shape.len()), labels, 0, sources))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,11 +98,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut ok = vec![0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2];
         ok.extend([1u8, 2, 3, 4, 5, 6, 7, 8]);
-        let arr = read_idx(&write(dir.path(), "ok", &ok), 3).unwrap();
+        let arr = read_idx(&write(dir.path(), "ok", &ok), 3, &Access::Anything).unwrap();
         assert_eq!(arr.dims, vec![2, 2, 2]);
-        let err = read_idx(&write(dir.path(), "short", &ok[..ok.len() - 3]), 3).unwrap_err().to_string();
+        let err = read_idx(&write(dir.path(), "short", &ok[..ok.len() - 3]), 3, &Access::Anything).unwrap_err().to_string();
         assert!(err.contains("short") && err.contains("needs 8 data bytes, found 5"), "{err}");
-        let err = read_idx(&write(dir.path(), "labels", &ok), 1).unwrap_err().to_string();
+        let err = read_idx(&write(dir.path(), "labels", &ok), 1, &Access::Anything).unwrap_err().to_string();
         assert!(err.contains("expected 0x00000801") && err.contains("found 0x00000803"), "{err}");
     }
 }

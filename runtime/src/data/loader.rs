@@ -95,14 +95,17 @@ pub fn spawn_loader(
                 order.shuffle(&mut rng_for(seed, Stream::Shuffle, &[epoch as u64]));
                 let steps = order.len().div_ceil(batch_size);
                 for (step, chunk) in order.chunks(batch_size).enumerate() {
-                    let mut pixels = Vec::with_capacity(chunk.len() * per_image);
-                    for &i in chunk {
-                        pixels.extend_from_slice(data.image(i));
+                    let mut pixels = vec![0.0f32; chunk.len() * per_image];
+                    for (&i, out) in chunk.iter().zip(pixels.chunks_exact_mut(per_image)) {
+                        data.read_image(i, out);
                     }
                     if augmenter.is_active() {
                         let mut rng = rng_for(seed, Stream::Augment, &[epoch as u64, step as u64]);
                         augmenter.apply(&mut pixels, &mut rng);
                     }
+                    // Augmentation pads with zeros in [0, 1] space, as torchvision's
+                    // RandomCrop before Normalize does; then the network's view.
+                    data.normalize(&mut pixels);
                     let b = chunk.len() as i64;
                     let indices: Vec<i64> = chunk.iter().map(|&i| i as i64).collect();
                     let labels: Vec<i64> = chunk.iter().map(|&i| data.labels[i]).collect();
@@ -145,16 +148,17 @@ fn images_tensor(values: &[f32], shape: [i64; 4]) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::ImageShape;
+    use crate::data::{ImageShape, PixelStore, Sources};
 
     fn tiny(n: usize) -> Arc<Dataset> {
-        Arc::new(Dataset {
-            source: "tiny".into(),
-            shape: ImageShape { channels: 1, height: 2, width: 2 },
-            images: Arc::new((0..n * 4).map(|v| v as f32).collect()),
-            labels: (0..n as i64).map(|i| i % 2).collect(),
-            classes: 2,
-        })
+        Arc::new(Dataset::new(
+            "tiny".into(),
+            ImageShape { channels: 1, height: 2, width: 2 },
+            PixelStore::floats((0..n * 4).map(|v| v as f32).collect(), 4),
+            (0..n as i64).map(|i| i % 2).collect(),
+            2,
+            Sources::records("tiny", n),
+        ))
     }
 
     fn epoch_indices(handle: &LoaderHandle, epoch: usize) -> Vec<i64> {

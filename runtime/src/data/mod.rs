@@ -1,17 +1,37 @@
-//! Datasets: formats, augmentation, and the loader that feeds training batches.
+//! Datasets: formats, the pixel store, where samples came from, how files are opened,
+//! augmentation, and the loader that feeds training batches.
+//!
+//! Built-in formats each have a file (`digits.rs`, `idx.rs`, `cifar.rs`, `npz.rs`); the
+//! encoded image formats list their images (`folder.rs`, `manifest.rs`, `parquet.rs`)
+//! and `images/` decodes them once into a memory-mapped cache. Every data file is
+//! opened through `files::Access`.
 
 mod augment;
 mod cifar;
 mod dataset;
 mod digits;
 mod error;
+mod files;
+mod folder;
+pub mod images;
 mod idx;
 mod loader;
+mod manifest;
 mod npz;
 mod open;
+mod parquet;
+mod pixels;
+mod sources;
 
 pub use augment::Augmenter;
-pub use dataset::{Dataset, ImageShape};
+pub use dataset::{Dataset, ImageShape, Normalization};
 pub use error::DataError;
+pub use files::Access;
+pub use folder::IMAGE_EXTENSIONS;
+pub use images::{DecodeProgress, ProgressFn, SkippedImage};
 pub use loader::{spawn_loader, Batch, LoaderHandle};
-pub use open::{load_data, LoadedData};
+pub use manifest::{csv_field, parse_csv};
+pub use open::{load_data, LoadOptions, LoadedData};
+pub use parquet::shard_files;
+pub use pixels::PixelStore;
+pub use sources::Sources;

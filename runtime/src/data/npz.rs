@@ -3,19 +3,18 @@
 //! `x` may be `(N, H, W)` (one channel), `(N, C, H, W)` or `(N, H, W, C)` with C in
 //! {1, 3}; `uint8` pixels are scaled by 1/255, floating-point pixels are taken as they are.
 
-use super::{DataError, ImageShape};
+use super::files::fd_path;
+use super::{Access, DataError, Dataset, ImageShape, PixelStore, Sources};
 use std::path::Path;
-use tch::{Kind, Tensor};
+use tch::Kind;
 
 /// Reads images (channels first, `f32`) and labels from an `.npz` file.
-pub fn read_npz(path: &Path) -> Result<(ImageShape, Vec<f32>, Vec<i64>), DataError> {
-    if !path.exists() {
-        return Err(DataError::Read {
-            path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        });
-    }
-    let arrays = Tensor::read_npz(path).map_err(|e| DataError::format(path, format!("not a readable .npz: {e}")))?;
+pub fn read_npz(path: &Path, access: &Access) -> Result<(ImageShape, Vec<f32>, Vec<i64>), DataError> {
+    // Read through the descriptor that was checked against the data roots.
+    let file = access.open(path)?;
+    let arrays =
+        memscope_reference::read_npz(&fd_path(&file)).map_err(|e| DataError::format(path, format!("not a readable .npz: {e}")))?;
+    drop(file);
     let names: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
     let find = |key: &str| {
         arrays
@@ -57,4 +56,11 @@ pub fn read_npz(path: &Path) -> Result<(ImageShape, Vec<f32>, Vec<i64>), DataErr
         other => return Err(DataError::format(path, format!("`y` has dtype {other:?}; expected integers"))),
     };
     Ok((shape, images, labels))
+}
+
+/// An `.npz` file as a dataset of floats (source `FILE#i`: row `i` of `x` and `y`).
+pub fn read_npz_set(path: &Path, access: &Access) -> Result<Dataset, DataError> {
+    let (shape, images, labels) = read_npz(path, access)?;
+    let sources = Sources::records(path.display().to_string(), labels.len());
+    Ok(Dataset::new(format!("npz {}", path.display()), shape, PixelStore::floats(images, shape.len()), labels, 0, sources))
 }

@@ -1,13 +1,18 @@
-//! Opening the dataset a job names: training set, optional test set, label checks.
+//! Opening the dataset a job names: training set, optional test set, label checks,
+//! normalization. Every file is opened through the job's [`Access`].
 
-use super::cifar::{read_cifar, train_files, CifarKind};
+use super::cifar::{read_cifar_set, train_files, CifarKind};
+use super::dataset::numbered;
 use super::digits::load_digits;
-use super::idx::read_idx;
-use super::npz::read_npz;
-use super::{DataError, Dataset, ImageShape};
+use super::folder::list_folder;
+use super::idx::read_idx_pair;
+use super::images::{materialize, Decoded, Listing, ProgressFn, SkippedImage};
+use super::manifest::list_manifest;
+use super::npz::read_npz_set;
+use super::parquet::list_parquet;
+use super::{Access, DataError, Dataset, Normalization};
 use crate::config::{DataConfig, DataFormat};
 use std::path::Path;
-use std::sync::Arc;
 
 /// The training set and, when configured, the held-out test set.
 #[derive(Debug)]
@@ -16,16 +21,35 @@ pub struct LoadedData {
     pub train: Dataset,
     /// Samples used only to report test accuracy.
     pub test: Option<Dataset>,
+    /// Images left out under `on_bad_image = "skip"` (training set, then test set).
+    pub skipped: Vec<SkippedImage>,
+}
+
+/// How to open data: which files may be read, and who hears about decoding progress.
+#[derive(Clone, Default)]
+pub struct LoadOptions {
+    /// Which files may be opened.
+    pub access: Access,
+    /// Called as images are decoded (image formats, on a cache miss).
+    pub progress: Option<ProgressFn>,
+}
+
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadOptions").field("access", &self.access).field("progress", &self.progress.is_some()).finish()
+    }
 }
 
 /// Loads what `config` describes and checks that labels fit the class count.
-pub fn load_data(config: &DataConfig) -> Result<LoadedData, DataError> {
+pub fn load_data(config: &DataConfig, options: &LoadOptions) -> Result<LoadedData, DataError> {
+    let access = &options.access;
+    let mut skipped = Vec::new();
     let (mut train, test) = match config.format {
         DataFormat::Digits => (load_digits(), None),
         DataFormat::Idx => {
-            let train = read_idx_pair(req(&config.path), req(&config.labels))?;
+            let train = read_idx_pair(req(&config.path), req(&config.labels), access)?;
             let test = match (&config.test_path, &config.test_labels) {
-                (Some(x), Some(y)) => Some(read_idx_pair(x, y)?),
+                (Some(x), Some(y)) => Some(read_idx_pair(x, y, access)?),
                 _ => None,
             };
             (train, test)
@@ -33,17 +57,33 @@ pub fn load_data(config: &DataConfig) -> Result<LoadedData, DataError> {
         DataFormat::Cifar10 | DataFormat::Cifar100 => {
             let kind = if config.format == DataFormat::Cifar10 { CifarKind::Ten } else { CifarKind::Hundred };
             let path = req(&config.path);
-            let train = read_cifar_set(&train_files(path, kind)?, kind, path)?;
+            access.check(path)?;
+            let train = read_cifar_set(&train_files(path, kind)?, kind, path, access)?;
             let test = config
                 .test_path
                 .as_ref()
-                .map(|p| read_cifar_set(std::slice::from_ref(p), kind, p))
+                .map(|p| read_cifar_set(std::slice::from_ref(p), kind, p, access))
                 .transpose()?;
             (train, test)
         }
         DataFormat::Npz => {
-            let train = read_npz_set(req(&config.path))?;
-            let test = config.test_path.as_ref().map(|p| read_npz_set(p)).transpose()?;
+            let train = read_npz_set(req(&config.path), access)?;
+            let test = config.test_path.as_ref().map(|p| read_npz_set(p, access)).transpose()?;
+            (train, test)
+        }
+        DataFormat::Folder | DataFormat::Csv | DataFormat::Parquet => {
+            let listing = list(config, req(&config.path), None, access)?;
+            let Decoded { dataset: train, skipped: train_skipped } = materialize(listing, config, access, options.progress.as_ref())?;
+            skipped.extend(train_skipped);
+            let test = match &config.test_path {
+                Some(path) => {
+                    let listing = list(config, path, Some(&train.class_names), access)?;
+                    let Decoded { dataset, skipped: test_skipped } = materialize(listing, config, access, options.progress.as_ref())?;
+                    skipped.extend(test_skipped);
+                    Some(dataset)
+                }
+                None => None,
+            };
             (train, test)
         }
     };
@@ -57,23 +97,45 @@ pub fn load_data(config: &DataConfig) -> Result<LoadedData, DataError> {
         }
         None => train.classes,
     };
-    check_labels(&train, classes)?;
-    train.classes = classes;
+    let normalization = normalization(config, &train)?;
+    let finish = |data: &mut Dataset| -> Result<(), DataError> {
+        check_labels(data, classes)?;
+        if data.class_names.len() < classes {
+            let mut names = numbered(classes);
+            names[..data.class_names.len()].clone_from_slice(&data.class_names);
+            data.class_names = names;
+        }
+        data.class_names.truncate(classes);
+        data.classes = classes;
+        data.normalization = normalization.clone();
+        Ok(())
+    };
+    finish(&mut train)?;
     let test = match test {
         Some(mut t) => {
-            check_labels(&t, classes)?;
             if t.shape != train.shape {
                 return Err(DataError::Mismatch {
-                    what: t.source.clone(),
+                    what: t.description.clone(),
                     message: format!("test images are {:?}, training images {:?}", t.shape, train.shape),
                 });
             }
-            t.classes = classes;
+            finish(&mut t)?;
             Some(t)
         }
         None => None,
     };
-    Ok(LoadedData { train, test })
+    Ok(LoadedData { train, test, skipped })
+}
+
+/// The listing of an image format at `path`; `known` are the training classes when
+/// listing a test set.
+fn list(config: &DataConfig, path: &Path, known: Option<&[String]>, access: &Access) -> Result<Listing, DataError> {
+    match config.format {
+        DataFormat::Folder => list_folder(path, known, config, access),
+        DataFormat::Csv => list_manifest(path, known, config, access),
+        DataFormat::Parquet => list_parquet(path, config, access),
+        other => unreachable!("{} is not an image format", other.name()),
+    }
 }
 
 /// Paths that `validate()` guarantees are present for the format.
@@ -81,49 +143,32 @@ fn req(path: &Option<std::path::PathBuf>) -> &Path {
     path.as_deref().expect("validate() requires this path for the format")
 }
 
+/// The configured normalization, with one value per channel of the images.
+fn normalization(config: &DataConfig, data: &Dataset) -> Result<Option<Normalization>, DataError> {
+    let Some(n) = &config.normalize else { return Ok(None) };
+    if n.mean.len() != data.shape.channels || n.std.len() != data.shape.channels {
+        return Err(DataError::Mismatch {
+            what: data.description.clone(),
+            message: format!(
+                "`normalize` gives {} mean(s) and {} std(s), but the images have {} channel(s)",
+                n.mean.len(),
+                n.std.len(),
+                data.shape.channels
+            ),
+        });
+    }
+    Ok(Some(Normalization { mean: n.mean.iter().map(|&v| v as f32).collect(), std: n.std.iter().map(|&v| v as f32).collect() }))
+}
+
 fn check_labels(data: &Dataset, classes: usize) -> Result<(), DataError> {
     if data.is_empty() {
-        return Err(DataError::Mismatch { what: data.source.clone(), message: "no samples".into() });
+        return Err(DataError::Mismatch { what: data.description.clone(), message: "no samples".into() });
     }
     if let Some((i, &label)) = data.labels.iter().enumerate().find(|(_, &l)| l < 0 || l as usize >= classes) {
         return Err(DataError::Mismatch {
-            what: data.source.clone(),
-            message: format!("sample {i} has label {label}, outside the {classes} classes 0..{classes}"),
+            what: data.description.clone(),
+            message: format!("sample {i} has label {label}, outside the {classes} classes 0..{classes} (source {})", data.source(i)),
         });
     }
     Ok(())
-}
-
-fn read_idx_pair(images: &Path, labels: &Path) -> Result<Dataset, DataError> {
-    let x = read_idx(images, 3)?;
-    let y = read_idx(labels, 1)?;
-    if x.dims[0] != y.dims[0] {
-        return Err(DataError::Mismatch {
-            what: format!("{} and {}", images.display(), labels.display()),
-            message: format!("{} images but {} labels", x.dims[0], y.dims[0]),
-        });
-    }
-    Ok(Dataset {
-        source: format!("idx {}", images.display()),
-        shape: ImageShape { channels: 1, height: x.dims[1], width: x.dims[2] },
-        images: Arc::new(x.data.iter().map(|&b| b as f32 / 255.0).collect()),
-        labels: y.data.iter().map(|&b| b as i64).collect(),
-        classes: 0,
-    })
-}
-
-fn read_cifar_set(files: &[std::path::PathBuf], kind: CifarKind, path: &Path) -> Result<Dataset, DataError> {
-    let (images, labels) = read_cifar(files, kind)?;
-    Ok(Dataset {
-        source: format!("cifar{} {}", kind.classes(), path.display()),
-        shape: ImageShape { channels: 3, height: 32, width: 32 },
-        images: Arc::new(images),
-        labels,
-        classes: kind.classes(),
-    })
-}
-
-fn read_npz_set(path: &Path) -> Result<Dataset, DataError> {
-    let (shape, images, labels) = read_npz(path)?;
-    Ok(Dataset { source: format!("npz {}", path.display()), shape, images: Arc::new(images), labels, classes: 0 })
 }

@@ -2,7 +2,7 @@
 //! whatever the process records, with explicit histogram buckets.
 
 use super::Metric;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use std::net::SocketAddr;
 
 /// Why the exporter could not start.
@@ -36,6 +36,20 @@ pub fn install_recorder(device: &str) -> Result<PrometheusHandle, MetricsError> 
     let handle = with_buckets(PrometheusBuilder::new()).map_err(error)?.install_recorder().map_err(|e| error(e.to_string()))?;
     describe(device);
     Ok(handle)
+}
+
+/// A recorder of its own for one run's series (not installed): record into it with
+/// `metrics::with_local_recorder`, render it with its handle. The daemon keeps one per
+/// job, so that a finished run's series can be dropped as a whole.
+pub fn run_recorder() -> Result<PrometheusRecorder, MetricsError> {
+    let error = |message: String| MetricsError { addr: SocketAddr::from(([0, 0, 0, 0], 0)), message };
+    let recorder = with_buckets(PrometheusBuilder::new()).map_err(error)?.build_recorder();
+    metrics::with_local_recorder(&recorder, || {
+        for metric in Metric::ALL {
+            metrics::describe_gauge!(metric.name(), metric.help());
+        }
+    });
+    Ok(recorder)
 }
 
 fn with_buckets(mut builder: PrometheusBuilder) -> Result<PrometheusBuilder, String> {

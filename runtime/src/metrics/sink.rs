@@ -91,6 +91,8 @@ impl EventProcessor for MetricsSink {
                 self.masks.retain(|(n, _)| n != name);
                 self.masks.push((name.clone(), mask.clone()));
             }
+            // Decoding happens once per dataset, before training: a log line, not a series.
+            JobEvent::DataDecoding { .. } => {}
             JobEvent::CheckpointWritten { .. } => {
                 metrics::counter!(Metric::Checkpoints.name(), "run" => run).increment(1);
             }

@@ -7,9 +7,17 @@
 //! fsynced, then the directory is renamed into place and its parent fsynced: a crash
 //! leaves either the whole checkpoint or none. Random state needs no saving (see
 //! `seeding`). Only the newest `keep` checkpoints are kept.
+//!
+//! A disk can still damage a checkpoint later (a truncated copy, a bad sector, a full
+//! disk during a backup restore), so `state.json` also records the SHA-256 of every
+//! other file. A resume verifies the newest checkpoint and falls back to the newest
+//! intact one, saying which it skipped and why: with `keep = 2` one damaged file costs
+//! a few epochs, not the run.
 
 use super::{ModelError, Network, Optimizer};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
@@ -18,6 +26,8 @@ const MODEL_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const SCORES_FILE: &str = "scores.safetensors";
 const STATE_FILE: &str = "state.json";
+/// The files whose checksums `state.json` records.
+const DATA_FILES: [&str; 3] = [MODEL_FILE, OPTIMIZER_FILE, SCORES_FILE];
 
 /// The scalar state of a run at a checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,6 +44,17 @@ pub struct CheckpointState {
     pub score_seconds: f64,
     /// Samples scored so far (summed over scorers and snapshots).
     pub scored_samples: u64,
+}
+
+/// What `state.json` holds: the state, and the checksum of each other file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StateFile {
+    #[serde(flatten)]
+    state: CheckpointState,
+    /// Hex SHA-256 of each data file, by file name. Empty in checkpoints written
+    /// before checksums existed: those are only checked for their files' presence.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    sha256: BTreeMap<String, String>,
 }
 
 /// A checkpoint found on disk.
@@ -96,7 +117,12 @@ impl Checkpoints {
         Tensor::write_safetensors(model, tmp.join(MODEL_FILE))?;
         Tensor::write_safetensors(optimizer, tmp.join(OPTIMIZER_FILE))?;
         Tensor::write_safetensors(scores, tmp.join(SCORES_FILE))?;
-        let json = serde_json::to_vec_pretty(state).expect("checkpoint state serializes");
+        let mut sha256 = BTreeMap::new();
+        for file in DATA_FILES {
+            let path = tmp.join(file);
+            sha256.insert(file.to_string(), file_sha256(&path).map_err(|e| io(&path, e))?);
+        }
+        let json = serde_json::to_vec_pretty(&StateFile { state: state.clone(), sha256 }).expect("checkpoint state serializes");
         std::fs::write(tmp.join(STATE_FILE), json).map_err(|e| io(&tmp, e))?;
         for file in [MODEL_FILE, OPTIMIZER_FILE, SCORES_FILE, STATE_FILE] {
             let path = tmp.join(file);
@@ -112,14 +138,29 @@ impl Checkpoints {
         Ok(fin)
     }
 
-    /// The newest complete checkpoint, if any. Leftover temporary directories from an
-    /// interrupted write are ignored.
+    /// The newest intact checkpoint, if any. Leftover temporary directories from an
+    /// interrupted write are ignored; a damaged checkpoint (see [`verify`]) is skipped
+    /// with a warning naming it and what is wrong, and the next older one is tried.
     pub fn latest(&self) -> Result<Option<Checkpoint>, ModelError> {
-        let Some(dir) = self.complete()?.pop() else { return Ok(None) };
-        let path = dir.join(STATE_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| ModelError::checkpoint(&path, e))?;
-        let state = serde_json::from_str(&text).map_err(|e| ModelError::checkpoint(&path, e))?;
-        Ok(Some(Checkpoint { dir, state }))
+        let mut skipped = Vec::new();
+        for dir in self.complete()?.into_iter().rev() {
+            match verify(&dir) {
+                Ok(checkpoint) => {
+                    if !skipped.is_empty() {
+                        tracing::warn!("resuming from the older checkpoint {}, the newest intact one", dir.display());
+                    }
+                    return Ok(Some(checkpoint));
+                }
+                Err(why) => {
+                    tracing::warn!("checkpoint {} is damaged, skipping it: {why}", dir.display());
+                    skipped.push(dir);
+                }
+            }
+        }
+        if !skipped.is_empty() {
+            tracing::warn!("no intact checkpoint in {}: training starts over from epoch 0", self.dir.display());
+        }
+        Ok(None)
     }
 
     /// Complete checkpoint directories, oldest first.
@@ -147,6 +188,95 @@ impl Checkpoints {
     }
 }
 
+/// Reads a checkpoint directory's state and checks every data file against the
+/// checksum `state.json` records; the reason when it is damaged.
+pub fn verify(dir: &Path) -> Result<Checkpoint, String> {
+    let path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{STATE_FILE}: {e}"))?;
+    let file: StateFile = serde_json::from_str(&text).map_err(|e| format!("{STATE_FILE}: {e}"))?;
+    for name in DATA_FILES {
+        let path = dir.join(name);
+        if !path.is_file() {
+            return Err(format!("{name} is missing"));
+        }
+        match file.sha256.get(name) {
+            Some(expected) => {
+                let found = file_sha256(&path).map_err(|e| format!("{name}: {e}"))?;
+                if &found != expected {
+                    return Err(format!("{name} does not match its SHA-256 in {STATE_FILE} (damaged or changed since it was written)"));
+                }
+            }
+            None if !file.sha256.is_empty() => return Err(format!("{STATE_FILE} records no SHA-256 of {name}")),
+            None => {}
+        }
+    }
+    Ok(Checkpoint { dir: dir.to_path_buf(), state: file.state })
+}
+
+/// Hex SHA-256 of a file's bytes.
+fn file_sha256(path: &Path) -> std::io::Result<String> {
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut File::open(path)?, &mut hasher)?;
+    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(epochs_done: usize) -> CheckpointState {
+        CheckpointState { epochs_done, steps: 10 * epochs_done as u64, samples: 4, train_seconds: 1.0, score_seconds: 0.0, scored_samples: 0 }
+    }
+
+    fn write(checkpoints: &Checkpoints, epochs_done: usize) -> PathBuf {
+        let t = |v: f32| vec![("w".to_string(), Tensor::from_slice(&[v, v + 1.0]))];
+        checkpoints.write(&state(epochs_done), &t(epochs_done as f32), &t(0.5), &t(2.0)).unwrap()
+    }
+
+    #[test]
+    fn state_json_records_each_files_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let written = write(&Checkpoints::new(dir.path().to_path_buf(), 2), 1);
+        let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(written.join(STATE_FILE)).unwrap()).unwrap();
+        assert_eq!(json["epochs_done"], 1);
+        for file in DATA_FILES {
+            assert_eq!(json["sha256"][file].as_str().unwrap(), file_sha256(&written.join(file)).unwrap());
+        }
+    }
+
+    #[test]
+    fn a_damaged_newest_checkpoint_falls_back_to_the_newest_intact_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoints = Checkpoints::new(dir.path().to_path_buf(), 3);
+        let (_, second, third) = (write(&checkpoints, 1), write(&checkpoints, 2), write(&checkpoints, 3));
+        assert_eq!(checkpoints.latest().unwrap().unwrap().state.epochs_done, 3);
+
+        let model = third.join(MODEL_FILE);
+        let length = std::fs::metadata(&model).unwrap().len();
+        File::options().write(true).open(&model).unwrap().set_len(length / 2).unwrap();
+        assert!(verify(&third).unwrap_err().contains("model.safetensors does not match its SHA-256"));
+        assert_eq!(checkpoints.latest().unwrap().unwrap().state.epochs_done, 2);
+
+        std::fs::remove_file(second.join(SCORES_FILE)).unwrap();
+        assert_eq!(verify(&second).unwrap_err(), "scores.safetensors is missing");
+        assert_eq!(checkpoints.latest().unwrap().unwrap().state.epochs_done, 1);
+    }
+
+    #[test]
+    fn a_corrupt_state_json_is_skipped_and_old_checkpoints_without_checksums_still_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoints = Checkpoints::new(dir.path().to_path_buf(), 3);
+        let (first, second) = (write(&checkpoints, 1), write(&checkpoints, 2));
+        std::fs::write(second.join(STATE_FILE), b"{ not json").unwrap();
+        assert!(verify(&second).unwrap_err().starts_with("state.json: "));
+        // A checkpoint of an older memscope: state.json without checksums.
+        std::fs::write(first.join(STATE_FILE), serde_json::to_vec(&state(1)).unwrap()).unwrap();
+        assert_eq!(checkpoints.latest().unwrap().unwrap().state.epochs_done, 1);
+        std::fs::remove_dir_all(&first).unwrap();
+        assert!(checkpoints.latest().unwrap().is_none());
+    }
 }

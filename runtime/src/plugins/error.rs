@@ -23,7 +23,7 @@ pub enum PluginError {
         message: String,
     },
     /// The library does not export the plugin symbol.
-    #[error("{}: not a memscope plugin (no `memscope_plugin_v1` symbol; was it built with `export_plugin!`?)", path.display())]
+    #[error("{}: not a memscope plugin (no `memscope_plugin_v2` symbol; was it built with `export_plugin!`?)", path.display())]
     MissingSymbol {
         /// The file.
         path: PathBuf,
@@ -35,7 +35,7 @@ pub enum PluginError {
         name: String,
         /// The file.
         path: PathBuf,
-        /// `ABI version`, `torch` or `SDK`.
+        /// `ABI version`, `libtorch` or `SDK`.
         what: &'static str,
         /// The plugin's version of it.
         plugin: String,

@@ -71,6 +71,12 @@ impl HostContext {
     }
 }
 
+/// The context behind a callback's `ctx`.
+///
+/// # Safety
+/// `ctx` must be the pointer [`HostContext::api`] put in the callback table, and the
+/// `Arc<HostContext>` it came from must still be alive (the plugin set holds it for
+/// as long as the plugin instance exists).
 unsafe fn context<'a>(ctx: *mut c_void) -> &'a HostContext {
     // SAFETY: ctx is the `Arc<HostContext>` pointer given in `api`, kept alive by the set.
     unsafe { &*(ctx as *const HostContext) }
@@ -78,7 +84,8 @@ unsafe fn context<'a>(ctx: *mut c_void) -> &'a HostContext {
 
 fn fail(err: *mut ErrorSink, message: &str) -> Status {
     if !err.is_null() {
-        // SAFETY: the plugin passes a valid sink for the call.
+        // SAFETY: a non-null sink is the one the SDK passes for this call; its `write`
+        // copies the message before returning.
         unsafe { ((*err).write)((*err).ctx, StrRef::new(message)) };
     }
     Status::Error
@@ -104,22 +111,60 @@ fn scored_network<'a>(ctx: &'a HostContext, name: &str) -> Result<&'a Network, S
 }
 
 /// Hands a result tensor to the plugin for good (it adopts it with `from_ptr`).
-fn hand_over(mut tensor: Tensor, out: *mut *mut C_tensor) {
-    // SAFETY: `out` is the plugin's out-parameter for this call.
+fn hand_over(mut tensor: Tensor, out: *mut *mut C_tensor) -> Result<(), String> {
+    if out.is_null() {
+        return Err("the out-parameter for the result tensor is null".into());
+    }
+    // SAFETY: `out` is the plugin's non-null out-parameter for this call (the SDK
+    // passes the address of a local), valid for one write.
     unsafe { *out = tensor.as_mut_ptr() };
     std::mem::forget(tensor);
+    Ok(())
 }
 
+/// A slice the plugin lends for one call: empty when `len` is 0 (the pointer may then
+/// be null or dangling, which `from_raw_parts` does not allow), an error when the
+/// pointer is null for a non-empty one.
+///
+/// # Safety
+/// When `len > 0` and `ptr` is not null, `ptr` must point to `len` initialized values
+/// that stay valid and unchanged for `'a` (the duration of the callback).
+unsafe fn borrowed<'a, T>(ptr: *const T, len: usize, what: &str) -> Result<&'a [T], String> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if ptr.is_null() || !ptr.is_aligned() {
+        return Err(format!("{what}: a null or misaligned pointer for {len} values"));
+    }
+    if len.checked_mul(std::mem::size_of::<T>()).is_none_or(|bytes| bytes > isize::MAX as usize) {
+        return Err(format!("{what}: {len} values is more than memory can hold"));
+    }
+    // SAFETY: non-null, aligned, at most isize::MAX bytes (checked above); the caller
+    // guarantees `len` initialized values alive for 'a.
+    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
+}
+
+/// # Safety
+/// Called by the SDK only: `ctx` from [`HostContext::api`], tensor handles alive for the
+/// call, `out` and `err` valid for one write. The other callbacks follow the same rule.
 unsafe extern "C" fn forward(ctx: *mut c_void, input: *mut C_tensor, out: *mut *mut C_tensor, err: *mut ErrorSink) -> Status {
     guarded(err, || {
+        // SAFETY: `ctx` is the pointer from `HostContext::api`; the set keeps it alive.
         let network = scored_network(unsafe { context(ctx) }, "forward")?;
+        if input.is_null() {
+            return Err("forward: the input tensor is null".into());
+        }
         // A borrowed handle: take our own shallow copy.
+        // SAFETY: a non-null libtorch tensor handle the plugin owns for the call (the
+        // SDK's `Host::forward` passes `as_ptr` of a live tensor); the copy has its own
+        // reference count.
         let input = unsafe { Tensor::clone_from_ptr(input) };
-        hand_over(network.forward(&input, false).map_err(|e| e.to_string())?, out);
-        Ok(())
+        hand_over(network.forward(&input, false).map_err(|e| e.to_string())?, out)
     })
 }
 
+/// # Safety
+/// As [`forward`]: arguments as the SDK passes them, alive for the call.
 unsafe extern "C" fn input_gradient(
     ctx: *mut c_void,
     input: *mut C_tensor,
@@ -128,20 +173,28 @@ unsafe extern "C" fn input_gradient(
     err: *mut ErrorSink,
 ) -> Status {
     guarded(err, || {
+        // SAFETY: `ctx` is the pointer from `HostContext::api`; the set keeps it alive.
         let network = scored_network(unsafe { context(ctx) }, "input_gradient")?;
+        if input.is_null() || labels.is_null() {
+            return Err("input_gradient: a tensor handle is null".into());
+        }
         // Borrowed handles: take our own shallow copies.
+        // SAFETY: non-null handles of live tensors the plugin holds for the call.
         let (input, labels) = unsafe { (Tensor::clone_from_ptr(input), Tensor::clone_from_ptr(labels)) };
         let rows = input.size().first().copied().unwrap_or(0);
         if labels.kind() != tch::Kind::Int64 || labels.size() != [rows] {
             return Err(format!("input_gradient: labels must be int64 [{rows}], one per input row; got {:?} {:?}", labels.kind(), labels.size()));
         }
-        hand_over(network.input_gradient(&input, &labels).map_err(|e| e.to_string())?, out);
-        Ok(())
+        hand_over(network.input_gradient(&input, &labels).map_err(|e| e.to_string())?, out)
     })
 }
 
+/// # Safety
+/// As [`forward`]: arguments as the SDK passes them, alive for the call.
 unsafe extern "C" fn log(ctx: *mut c_void, level: u32, message: StrRef) {
     let _ = catch_unwind(|| {
+        // SAFETY: `ctx` is the pointer from `HostContext::api`; `message` is a string the
+        // plugin lends for the call (the SDK builds it with `StrRef::new`).
         let (ctx, message) = unsafe { (context(ctx), message.as_str()) };
         let plugin = ctx.plugin.as_str();
         match level {
@@ -154,15 +207,24 @@ unsafe extern "C" fn log(ctx: *mut c_void, level: u32, message: StrRef) {
     });
 }
 
+/// # Safety
+/// As [`forward`]: arguments as the SDK passes them, alive for the call.
 unsafe extern "C" fn publish_array(ctx: *mut c_void, array: *const ArrayC, err: *mut ErrorSink) -> Status {
     guarded(err, || {
+        if array.is_null() {
+            return Err("publish_array: the array is null".into());
+        }
+        // SAFETY: `ctx` is the pointer from `HostContext::api`; `array` is non-null and
+        // points to the `ArrayC` the SDK builds on its stack for this call.
         let (ctx, array) = unsafe { (context(ctx), &*array) };
+        // SAFETY: the SDK fills `name` with `StrRef::new` of a string alive for the call.
         let name = unsafe { array.name.as_str() }.to_string();
         check_name(&name)?;
         if array.len != ctx.samples {
             return Err(format!("array `{name}` has {} values for {} samples", array.len, ctx.samples));
         }
-        let values = unsafe { std::slice::from_raw_parts(array.values, array.len) }.to_vec();
+        // SAFETY: the SDK passes a slice's pointer and length, alive for the call.
+        let values = unsafe { borrowed(array.values, array.len, &format!("array `{name}`")) }?.to_vec();
         if values.iter().any(|v| v.is_nan()) {
             return Err(format!("array `{name}` holds NaN"));
         }
@@ -174,8 +236,11 @@ unsafe extern "C" fn publish_array(ctx: *mut c_void, array: *const ArrayC, err: 
     })
 }
 
+/// # Safety
+/// As [`forward`]: arguments as the SDK passes them, alive for the call.
 unsafe extern "C" fn publish_metric(ctx: *mut c_void, name: StrRef, value: f64) {
     let _ = catch_unwind(|| {
+        // SAFETY: `ctx` is the pointer from `HostContext::api`; `name` is lent for the call.
         let (ctx, name) = unsafe { (context(ctx), name.as_str().to_string()) };
         tracing::debug!(plugin = ctx.plugin.as_str(), "metric {name} = {value}");
         metrics::gauge!(plugin_metric_name(&name), "run" => ctx.run.clone(), "plugin" => ctx.plugin.clone()).set(value);
@@ -183,6 +248,8 @@ unsafe extern "C" fn publish_metric(ctx: *mut c_void, name: StrRef, value: f64) 
     });
 }
 
+/// # Safety
+/// As [`forward`]: arguments as the SDK passes them, alive for the call.
 unsafe extern "C" fn publish_comparison(
     ctx: *mut c_void,
     score: StrRef,
@@ -192,11 +259,16 @@ unsafe extern "C" fn publish_comparison(
     err: *mut ErrorSink,
 ) -> Status {
     guarded(err, || {
+        // SAFETY: `ctx` is the pointer from `HostContext::api`; the set keeps it alive.
         let ctx = unsafe { context(ctx) };
-        let raw = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(metrics, len) } };
+        // SAFETY: the SDK passes a slice's pointer and length, alive for the call.
+        let raw = unsafe { borrowed(metrics, len, "publish_comparison") }?;
+        // SAFETY: each metric's name is a `StrRef::new` of a string alive for the call.
         let metrics: BTreeMap<String, f64> = raw.iter().map(|m| (unsafe { m.name.as_str() }.to_string(), m.value)).collect();
         let comparison = Comparison {
+            // SAFETY: strings lent for the call, as above.
             score: unsafe { score.as_str() }.to_string(),
+            // SAFETY: strings lent for the call, as above.
             against: unsafe { against.as_str() }.to_string(),
             plugin: ctx.plugin.clone(),
             metrics,
@@ -206,8 +278,11 @@ unsafe extern "C" fn publish_comparison(
     })
 }
 
+/// # Safety
+/// As [`forward`]: arguments as the SDK passes them, alive for the call.
 unsafe extern "C" fn write_file(ctx: *mut c_void, path: StrRef, data: *const u8, len: usize, err: *mut ErrorSink) -> Status {
     guarded(err, || {
+        // SAFETY: `ctx` is the pointer from `HostContext::api`; `path` is lent for the call.
         let (ctx, rel) = unsafe { (context(ctx), path.as_str()) };
         let rel_path = Path::new(rel);
         if rel.is_empty() || !rel_path.components().all(|c| matches!(c, Component::Normal(_))) {
@@ -217,7 +292,8 @@ unsafe extern "C" fn write_file(ctx: *mut c_void, path: StrRef, data: *const u8,
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }
-        let bytes = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(data, len) } };
+        // SAFETY: the SDK passes a slice's pointer and length, alive for the call.
+        let bytes = unsafe { borrowed(data, len, "write_file") }?;
         std::fs::write(&target, bytes).map_err(|e| format!("{}: {e}", target.display()))
     })
 }

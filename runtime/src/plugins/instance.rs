@@ -38,6 +38,8 @@ impl PluginInstance {
     ) -> Result<Self, PluginError> {
         let api = Box::new(context.api());
         let mut instance: *mut c_void = std::ptr::null_mut();
+        // SAFETY: the descriptor passed the handshake; `config` is borrowed for the call;
+        // `api` is boxed and kept with the instance, so it outlives it as `create` requires.
         let (status, message) =
             with_sink(|err| unsafe { (descriptor.create)(StrRef::new(config), &*api, &mut instance, err) });
         if status != Status::Ok || instance.is_null() {

@@ -1,8 +1,10 @@
 //! Loading a plugin library and the version handshake.
 
 use super::PluginError;
-use memscope_sdk::abi::{DescriptorFn, PluginDescriptor, DESCRIPTOR_SYMBOL};
-use memscope_sdk::{Hook, ABI_VERSION, SDK_VERSION, TORCH_VERSION};
+use super::torch::runtime_torch_version;
+use memscope_sdk::abi::{older_descriptor_symbol, DescriptorFn, PluginDescriptor, DESCRIPTOR_SYMBOL};
+use memscope_sdk::{torch_release, Hook, ABI_VERSION, SDK_VERSION};
+use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 
 /// What a plugin's descriptor says about it.
@@ -40,15 +42,33 @@ pub fn load_library(path: &Path) -> Result<(&'static PluginDescriptor, PluginInf
             let detail = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
             PluginError::NotALibrary { path: path.to_path_buf(), message: format!("{e}{detail}") }
         })?;
-    // SAFETY: the symbol's type is fixed by the SDK's ABI.
-    let descriptor_fn = unsafe { library.get::<DescriptorFn>(DESCRIPTOR_SYMBOL) }
-        .map(|f| *f)
-        .map_err(|_| PluginError::MissingSymbol { path: path.to_path_buf() })?;
+    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // SAFETY: the symbol's type is fixed by the SDK's ABI version, which its name says.
+    let descriptor_fn = match unsafe { library.get::<DescriptorFn>(DESCRIPTOR_SYMBOL) } {
+        Ok(f) => *f,
+        Err(_) => {
+            // A library of another ABI exports another symbol: say which, without
+            // calling it (its descriptor has another layout).
+            let other = (1..=9).filter(|v| *v != ABI_VERSION).find(|v| {
+                // SAFETY: only looked up, never called: the type is irrelevant.
+                unsafe { library.get::<*const c_void>(older_descriptor_symbol(*v).as_bytes()) }.is_ok()
+            });
+            return Err(match other {
+                Some(abi) => PluginError::Incompatible {
+                    name: file_name,
+                    path: path.to_path_buf(),
+                    what: "ABI version",
+                    plugin: format!("{abi} (it exports `{}`)", older_descriptor_symbol(abi)),
+                    host: ABI_VERSION.to_string(),
+                },
+                None => PluginError::MissingSymbol { path: path.to_path_buf() },
+            });
+        }
+    };
     // Never unloaded: leak the handle.
     std::mem::forget(library);
-    // SAFETY: the symbol returns a pointer to a static descriptor.
+    // SAFETY: the symbol of this ABI returns a pointer to a static descriptor.
     let descriptor: &'static PluginDescriptor = unsafe { &*descriptor_fn() };
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if descriptor.abi_version != ABI_VERSION {
         // Nothing else in the descriptor can be trusted with another layout.
         return Err(PluginError::Incompatible {
@@ -68,8 +88,11 @@ pub fn load_library(path: &Path) -> Result<(&'static PluginDescriptor, PluginInf
             descriptor.torch_version.as_str().to_string(),
         )
     };
-    if torch != TORCH_VERSION {
-        return Err(PluginError::Incompatible { name, path: path.to_path_buf(), what: "torch", plugin: torch, host: TORCH_VERSION.into() });
+    // What the plugin was built against, against what this process runs with (both
+    // read from the libtorch files, not from a constant of the SDK).
+    let running = runtime_torch_version();
+    if torch_release(&torch) != torch_release(running) {
+        return Err(PluginError::Incompatible { name, path: path.to_path_buf(), what: "libtorch", plugin: torch, host: running.into() });
     }
     if major(&sdk) != major(SDK_VERSION) {
         return Err(PluginError::Incompatible { name, path: path.to_path_buf(), what: "SDK", plugin: sdk, host: SDK_VERSION.into() });

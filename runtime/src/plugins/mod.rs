@@ -9,9 +9,11 @@ mod host_api;
 mod instance;
 mod library;
 mod set;
+mod torch;
 
 pub use discovery::{default_plugin_dirs, executable_dir, find_plugin, list_plugins};
 pub use error::PluginError;
 pub use host_api::{PluginOutputs, PublishedArray};
 pub use library::{load_library, PluginInfo};
 pub use set::{PluginScorer, PluginSet};
+pub use torch::runtime_torch_version;

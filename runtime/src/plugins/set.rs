@@ -115,6 +115,8 @@ impl PluginSet {
             epochs: facts.epochs,
             seed: facts.seed,
         };
+        // SAFETY: `d` is the descriptor checked at load and `i` the instance it created;
+        // `info` and its strings live on this frame for the call (the same holds below).
         self.each(Hook::OnJobStart, |p| p.call(Hook::OnJobStart, |d, i, e| unsafe { (d.on_job_start)(i, &info, e) }))
     }
 
@@ -122,6 +124,8 @@ impl PluginSet {
     pub fn dataset_ready(&self, labels: &mut [i64], classes: usize) -> Result<(), PluginError> {
         self.each(Hook::OnDatasetReady, |p| {
             let mut data = DatasetC { labels: labels.as_mut_ptr(), samples: labels.len(), classes };
+            // SAFETY: `data` lends `labels` mutably to this one call, which has no other
+            // access to them while it runs.
             p.call(Hook::OnDatasetReady, |d, i, e| unsafe { (d.on_dataset_ready)(i, &mut data, e) })?;
             match labels.iter().position(|&l| l < 0 || l as usize >= classes) {
                 Some(bad) => Err(PluginError::hook(
@@ -139,6 +143,7 @@ impl PluginSet {
     pub fn train_batch_end(&self, epoch: usize, step: usize, indices: &[i64], losses: &[f32]) -> Result<(), PluginError> {
         let batch = BatchC { epoch, step, indices: indices.as_ptr(), losses: losses.as_ptr(), len: indices.len() };
         self.each(Hook::OnTrainBatchEnd, |p| {
+            // SAFETY: `batch` points into `indices` and `losses`, borrowed for this call.
             p.call(Hook::OnTrainBatchEnd, |d, i, e| unsafe { (d.on_train_batch_end)(i, &batch, e) })
         })
     }
@@ -147,6 +152,7 @@ impl PluginSet {
     pub fn train_epoch_end(&self, epoch: usize, loss: f64, accuracy: f64) -> Result<(), PluginError> {
         let info = EpochC { epoch, loss, accuracy };
         self.each(Hook::OnTrainEpochEnd, |p| {
+            // SAFETY: `info` is plain data on this frame.
             p.call(Hook::OnTrainEpochEnd, |d, i, e| unsafe { (d.on_train_epoch_end)(i, &info, e) })
         })
     }
@@ -154,6 +160,7 @@ impl PluginSet {
     /// `on_scores`.
     pub fn scores(&self, epoch: usize, name: &str, values: &[f32]) -> Result<(), PluginError> {
         let scores = ScoresC { epoch, array: array_c(name, ArrayKind::Score, values) };
+        // SAFETY: `scores` points into `name` and `values`, borrowed for this call.
         self.each(Hook::OnScores, |p| p.call(Hook::OnScores, |d, i, e| unsafe { (d.on_scores)(i, &scores, e) }))
     }
 
@@ -161,6 +168,7 @@ impl PluginSet {
     pub fn job_end(&self, ok: bool, arrays: &[(String, ArrayKind, Vec<f32>)]) -> Result<(), PluginError> {
         let raw: Vec<ArrayC> = arrays.iter().map(|(n, k, v)| array_c(n, *k, v)).collect();
         let end = JobEndC { ok, arrays: raw.as_ptr(), len: raw.len() };
+        // SAFETY: `end` points into `raw`, which points into `arrays`; both outlive the call.
         self.each(Hook::OnJobEnd, |p| p.call(Hook::OnJobEnd, |d, i, e| unsafe { (d.on_job_end)(i, &end, e) }))
     }
 
@@ -215,6 +223,8 @@ impl SnapshotScorer for PluginScorer {
         let meta = ScoreBatchC { epoch: position.epoch, offset: position.offset };
         let mut out: *mut torch_sys::C_tensor = std::ptr::null_mut();
         let (mut images, mut labels) = (images.shallow_clone(), labels.shallow_clone());
+        // SAFETY: the tensors are shallow clones alive for the call, `out` a local for one
+        // write; the network pointer in the context is valid until it is cleared below.
         let result = instance.call(Hook::ScoreBatch, |d, i, e| unsafe {
             (d.score_batch)(i, &meta, images.as_mut_ptr(), labels.as_mut_ptr(), &mut out, e)
         });

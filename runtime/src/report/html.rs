@@ -39,7 +39,7 @@ pub fn write_index(path: &Path, inputs: &RunInputs, sections: &[ScoreSection], d
     run_facts(w, inputs);
 
     writeln!(w, "<h2>Files</h2>\n<ul>").expect("writing to a String");
-    writeln!(w, "<li><a href=\"scores.csv\">scores.csv</a>: every sample with its label as trained, original label, every score and its rank (1 = highest)</li>").expect("writing to a String");
+    writeln!(w, "<li><a href=\"scores.csv\">scores.csv</a>: every sample with its source, its label as trained and original label (number and class name), every score and its rank (1 = highest)</li>").expect("writing to a String");
     writeln!(w, "<li><a href=\"conflicting_duplicates.csv\">conflicting_duplicates.csv</a>: every duplicate pair with conflicting labels, ranked</li>\n</ul>").expect("writing to a String");
 
     duplicates_section(w, inputs, duplicates);
@@ -67,7 +67,7 @@ pub fn write_index(path: &Path, inputs: &RunInputs, sections: &[ScoreSection], d
 /// Dataset, training result and the comparer's verdicts, from `summary.json`.
 fn run_facts(w: &mut String, inputs: &RunInputs) {
     let mut facts = vec![
-        format!("dataset {}", escape(&inputs.dataset.source)),
+        format!("dataset {}", escape(&inputs.dataset.description)),
         format!("{} samples", inputs.samples()),
         format!("model {}", escape(&crate::model::ModelSource::from_config(&inputs.config.model).to_string())),
     ];
@@ -128,8 +128,8 @@ fn duplicates_section(w: &mut String, inputs: &RunInputs, duplicates: &Duplicate
             w,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{distance}</td><td>{:.4}</td><td>{:.4}</td></tr>",
             n + 1,
-            p.a,
-            p.b,
+            sample(inputs, p.a),
+            sample(inputs, p.b),
             label(inputs, p.a),
             label(inputs, p.b),
             main.values[p.a],
@@ -140,10 +140,16 @@ fn duplicates_section(w: &mut String, inputs: &RunInputs, duplicates: &Duplicate
     writeln!(w, "</table>").expect("writing to a String");
 }
 
-/// The label as trained, with the original when a plugin changed it.
+/// The sample's index and, under it, its source (the file to open to fix its label).
+fn sample(inputs: &RunInputs, i: usize) -> String {
+    format!("{i}<br><span class=\"note\">{}</span>", escape(&inputs.dataset.source(i)))
+}
+
+/// The label as trained by class name, with the original when a plugin changed it.
 fn label(inputs: &RunInputs, i: usize) -> String {
     let (label, original) = (inputs.labels[i], inputs.original_label(i));
-    if label == original { label.to_string() } else { format!("{label} (was {original})") }
+    let name = |l: i64| escape(&inputs.dataset.class_name(l));
+    if label == original { name(label) } else { format!("{} (was {})", name(label), name(original)) }
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use super::ReportError;
 use crate::config::{parse_job, JobConfig};
-use crate::data::{load_data, Dataset};
+use crate::data::{load_data, Access, Dataset, LoadOptions};
 use crate::run::{RunDir, Summary};
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
@@ -54,8 +54,9 @@ pub struct RunInputs {
 }
 
 impl RunInputs {
-    /// Reads the run directory `dir` and re-opens its dataset.
-    pub fn read(dir: &Path) -> Result<Self, ReportError> {
+    /// Reads the run directory `dir` and re-opens its dataset (image formats: from
+    /// the decoded-image cache when it is still there), opening files through `access`.
+    pub fn read(dir: &Path, access: &Access) -> Result<Self, ReportError> {
         if !dir.exists() {
             return Err(ReportError::RunDirMissing { path: dir.to_path_buf() });
         }
@@ -87,11 +88,12 @@ impl RunInputs {
             return Err(not_a_run("no score files in scores/ (did the run finish?)"));
         }
 
-        let dataset = load_data(&config.data)?.train;
+        let options = LoadOptions { access: access.clone(), progress: None };
+        let dataset = load_data(&config.data, &options)?.train;
         if dataset.len() != samples {
             return Err(ReportError::run_file(
                 &run.labels(),
-                format!("the run trained on {samples} samples, but its dataset ({}) now has {}; was the data changed?", dataset.source, dataset.len()),
+                format!("the run trained on {samples} samples, but its dataset ({}) now has {}; was the data changed?", dataset.description, dataset.len()),
             ));
         }
         Ok(RunInputs { dir: dir.to_path_buf(), config, summary, labels, original_labels, noise_mask, scores, dataset })
@@ -136,7 +138,7 @@ fn read_summary(path: &Path) -> Result<Option<Summary>, ReportError> {
 }
 
 fn read_npy(path: &Path) -> Result<Tensor, ReportError> {
-    Tensor::read_npy(path).map_err(|e| ReportError::run_file(path, format!("not a readable .npy file: {e}")))
+    memscope_reference::read_npy(path).map_err(|e| ReportError::run_file(path, format!("not a readable .npy file: {e}")))
 }
 
 fn to_vec<T>(tensor: &Tensor, path: &Path) -> Result<Vec<T>, ReportError>

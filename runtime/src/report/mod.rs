@@ -10,7 +10,9 @@
 //!   the original label where the noise injector changed it, framed red when it did),
 //!   `hist_<name>.png` (distribution, noisy vs clean when the mask is known),
 //!   `roc_<name>.png` (against the noise mask), `epochs_<name>.png` (per scored epoch,
-//!   top samples) and `vs_<reference>_<name>.png` (binned against each reference);
+//!   top samples), `signal_<name>.png` (AUROC and AP against the noise mask per scored
+//!   epoch, or the mean of the top values: where the memorization signal peaks) and
+//!   `vs_<reference>_<name>.png` (binned against each reference);
 //! - `conflicting_duplicates.png` / `.csv`: identical or near-identical images with
 //!   different labels as trained, ranked by curvature (or the first score);
 //! - `scores.csv`: every sample, its labels, every score and its rank.
@@ -25,6 +27,7 @@ mod inputs;
 mod plots;
 mod ranking;
 mod reference;
+mod signal;
 mod tiles;
 mod write;
 

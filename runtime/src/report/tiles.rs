@@ -40,9 +40,15 @@ pub struct TileStyle {
 pub type Caption = (String, Rgb);
 
 impl TileStyle {
-    /// The style for `dataset`: its value range, shape and upscaling.
+    /// The style for `dataset`: its value range (read one image at a time), shape and
+    /// upscaling.
     pub fn for_dataset(dataset: &Dataset) -> Self {
-        let (low, high) = dataset.images.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let mut image = vec![0.0f32; dataset.shape.len()];
+        let (mut low, mut high) = (f32::INFINITY, f32::NEG_INFINITY);
+        for i in 0..dataset.len() {
+            dataset.read_image(i, &mut image);
+            (low, high) = image.iter().fold((low, high), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        }
         let (low, high) = if low.is_finite() && high > low { (low, high) } else { (0.0, 1.0) };
         let shape = dataset.shape;
         let side = shape.height.max(shape.width).max(1);
@@ -113,17 +119,12 @@ pub fn short(value: f32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::ImageShape;
-    use std::sync::Arc;
+    use crate::data::{ImageShape, PixelStore, Sources};
 
     fn dataset(channels: usize, side: usize, values: Vec<f32>) -> Dataset {
-        Dataset {
-            source: "test".into(),
-            shape: ImageShape { channels, height: side, width: side },
-            images: Arc::new(values),
-            labels: vec![0],
-            classes: 2,
-        }
+        let shape = ImageShape { channels, height: side, width: side };
+        let n = values.len() / shape.len();
+        Dataset::new("test".into(), shape, PixelStore::floats(values, shape.len()), vec![0; n], 2, Sources::records("test", n))
     }
 
     #[test]

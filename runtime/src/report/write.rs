@@ -7,12 +7,13 @@ use super::duplicates::{find_conflicting_pairs, ConflictingPair, DuplicateFindin
 use super::grid::{write_pairs, write_sample_grid};
 use super::html::write_index;
 use super::inputs::{RunInputs, Score};
-use super::plots;
+use super::{plots, signal};
 use super::ranking::descending;
 use super::reference::{Reference, ReferenceSpec};
 use super::tiles::TileStyle;
 use super::ReportError;
 use crate::config::ReportConfig;
+use crate::data::Access;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -31,6 +32,9 @@ pub struct ReportRequest {
     pub duplicate_distance: Option<f64>,
     /// References in addition to those of the run's baseline comparer.
     pub references: Vec<ReferenceSpec>,
+    /// Which data files the report may open when it re-opens the run's dataset (a
+    /// daemon job's data roots; anything for `memscope report`).
+    pub data_access: Access,
 }
 
 /// What was written.
@@ -76,7 +80,7 @@ pub struct DuplicatesSection {
 /// `conflicting_duplicates.csv`. The directory is replaced as a whole, so no stale
 /// picture of an earlier report remains.
 pub fn write_report(request: &ReportRequest) -> Result<ReportOutcome, ReportError> {
-    let inputs = RunInputs::read(&request.run_dir)?;
+    let inputs = RunInputs::read(&request.run_dir, &request.data_access)?;
     let settings = settings(&inputs.config.report, request)?;
     let references = read_references(&inputs, request)?;
     let out = inputs.dir.join(REPORT_DIR);
@@ -93,8 +97,7 @@ pub fn write_report(request: &ReportRequest) -> Result<ReportOutcome, ReportErro
         .collect::<Result<Vec<_>, _>>()?;
 
     let started = Instant::now();
-    let dim = inputs.dataset.shape.len();
-    let findings = find_conflicting_pairs(&inputs.dataset.images, dim, &inputs.labels, settings.duplicate_distance as f32)?;
+    let findings = find_conflicting_pairs(&inputs.dataset, &inputs.labels, settings.duplicate_distance as f32)?;
     let duplicates_seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         "duplicates: {} images, {} conflicting pairs ({} exact groups, {} candidates) in {duplicates_seconds:.2} s",
@@ -175,6 +178,9 @@ fn score_section(out: &Path, score: &Score, inputs: &RunInputs, style: &TileStyl
         auroc = Some(value);
     }
     pictures.extend(plots::epochs(out, &format!("epochs_{name}.png"), score)?);
+    if let Some(curve) = signal::curve(score, mask) {
+        pictures.push(signal::plot(out, &format!("signal_{name}.png"), &curve)?);
+    }
     let mut spearman = Vec::new();
     for reference in references {
         let file = format!("vs_{}_{name}.png", file_part(&reference.name));

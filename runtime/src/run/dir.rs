@@ -34,6 +34,17 @@ impl RunDir {
         self.root.join("labels.npy")
     }
 
+    /// Class names in label order (JSON array of strings).
+    pub fn classes(&self) -> PathBuf {
+        self.root.join("classes.json")
+    }
+
+    /// Where each sample came from (JSON array of strings, one per sample: a file
+    /// path, or a file and record/row as `FILE#N`).
+    pub fn sources(&self) -> PathBuf {
+        self.root.join("sources.json")
+    }
+
     /// Per-sample scores.
     pub fn scores(&self) -> PathBuf {
         self.root.join("scores")

@@ -26,8 +26,11 @@ pub struct ScoreFile {
     pub file: String,
     /// How epochs were combined (`sum` or `mean`).
     pub aggregate: String,
-    /// Epochs (0-based) that contributed.
+    /// Epochs (0-based) that contributed (those in its `[score.aggregate]` window).
     pub epochs: Vec<usize>,
+    /// The weight of each contributing epoch, when they differ (`weighting = "decay"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weights: Option<Vec<f64>>,
 }
 
 /// A comparison of a score with a target, published by a plugin (the baseline
@@ -81,6 +84,14 @@ pub struct Summary {
     pub timings: Timings,
     /// Score files.
     pub scores: Vec<ScoreFile>,
+    /// Each score's signal per scored epoch: AUROC and AP against each mask (the noise
+    /// injector's), or without one the mean of its highest values.
+    #[serde(default)]
+    pub curves: Vec<crate::scores::EpochCurve>,
     /// Comparisons of scores with targets.
     pub comparisons: Vec<Comparison>,
+    /// Image files (or Parquet rows) left out as unreadable under
+    /// `data.on_bad_image = "skip"`, each with the decoder's message.
+    #[serde(default)]
+    pub skipped_images: Vec<crate::data::SkippedImage>,
 }

@@ -3,11 +3,13 @@
 
 mod error;
 mod eval_loss;
+mod curves;
 mod table;
 
 pub use error::ScoreError;
 pub use eval_loss::EvalLoss;
-pub use table::{Aggregate, ScoreTable};
+pub use curves::{epoch_curves, EpochCurve};
+pub use table::{Aggregate, EpochWindow, ScoreTable};
 
 /// Where a scoring batch sits: the snapshot's epoch and the index of its first sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@
 //!   features' gradient, then conv1's ReLU mask and input gradient.
 
 use super::kernels::{
-    block, conv1_backward_taps, conv1_relu_backward_image, has_avx2_fma, pool_relu_image, Avx2, Dims, Isa, Portable, CONV1,
+    block, conv1_backward_taps, conv1_relu_backward_image, pool_relu_image, Avx2, Dims, Isa, Portable, CONV1,
     CONV2,
 };
 use super::parallel::{in_parallel, row_ranges};
@@ -46,12 +46,12 @@ fn taps<const INNER: usize, const OUTER: usize>(weight: &[f32], forward: bool) -
 /// Takes the lowest set bit `i` off `bits` and adds `values[i] * rows[i]` to `acc`:
 /// one nonzero input channel's contribution through one tap.
 #[inline(always)]
-fn add_lowest<M: Isa, const N: usize>(bits: &mut u64, values: &[f32], rows: &[[f32; N]], acc: &mut [f32; N]) {
+fn add_lowest<M: Isa, const N: usize>(isa: M, bits: &mut u64, values: &[f32], rows: &[[f32; N]], acc: &mut [f32; N]) {
     let i = bits.trailing_zeros() as usize;
     *bits &= *bits - 1;
     let (v, row) = (values[i], &rows[i]);
     for k in 0..N {
-        acc[k] = M::mac(acc[k], v, row[k]);
+        acc[k] = isa.mac(acc[k], v, row[k]);
     }
 }
 
@@ -83,27 +83,32 @@ pub fn conv2_pool_relu(r1: &[f32], dims: Dims, weight: &[f32], bias: &[f32], fea
         .zip(features.chunks_mut(per * out_row))
         .zip(winner.chunks_mut(per * out_row))
         .collect();
-    let fast = has_avx2_fma();
+    let avx2 = Avx2::detect();
     in_parallel(jobs, |((range, features), winner)| {
         let r1 = &r1[range.start * in_row..range.end * in_row];
         #[cfg(target_arch = "x86_64")]
-        if fast {
-            // SAFETY: the CPU has AVX2 and FMA (checked above).
-            return unsafe { conv2_pool_relu_avx2(r1, dims, &taps, &bias, features, winner) };
+        if let Some(isa) = avx2 {
+            // SAFETY: an `Avx2` token exists only where the CPU has AVX2 and FMA, the
+            // features the wrapper is compiled for.
+            return unsafe { conv2_pool_relu_avx2(isa, r1, dims, &taps, &bias, features, winner) };
         }
-        let _ = fast;
-        conv2_pool_relu_rows::<Portable>(r1, dims, &taps, &bias, features, winner)
+        let _ = avx2;
+        conv2_pool_relu_rows(Portable, r1, dims, &taps, &bias, features, winner)
     });
 }
 
+/// [`conv2_pool_relu_rows`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; holding `isa` proves it.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn conv2_pool_relu_avx2(r1: &[f32], dims: Dims, taps: &[[f32; CONV2]], bias: &[f32; CONV2], features: &mut [f32], winner: &mut [u8]) {
-    conv2_pool_relu_rows::<Avx2>(r1, dims, taps, bias, features, winner)
+unsafe fn conv2_pool_relu_avx2(isa: Avx2, r1: &[f32], dims: Dims, taps: &[[f32; CONV2]], bias: &[f32; CONV2], features: &mut [f32], winner: &mut [u8]) {
+    conv2_pool_relu_rows(isa, r1, dims, taps, bias, features, winner)
 }
 
 #[inline(always)]
-fn conv2_pool_relu_rows<M: Isa>(r1: &[f32], dims: Dims, taps: &[[f32; CONV2]], bias: &[f32; CONV2], features: &mut [f32], winner: &mut [u8]) {
+fn conv2_pool_relu_rows<M: Isa>(isa: M, r1: &[f32], dims: Dims, taps: &[[f32; CONV2]], bias: &[f32; CONV2], features: &mut [f32], winner: &mut [u8]) {
     let (h, w, pooled) = (dims.h, dims.w, dims.pooled() * CONV2);
     let mut a2 = vec![[0f32; CONV2]; h * w];
     let mut alive = vec![0u32; h * w];
@@ -111,7 +116,7 @@ fn conv2_pool_relu_rows<M: Isa>(r1: &[f32], dims: Dims, taps: &[[f32; CONV2]], b
     for ((r1, features), winner) in images {
         // Per pixel, the channels conv1's ReLU let through.
         for (p, bits) in alive.iter_mut().enumerate() {
-            *bits = M::positive_bits(block(r1, p * CONV1));
+            *bits = isa.positive_bits(block(r1, p * CONV1));
         }
         a2.fill(*bias);
         for t in 0..9 {
@@ -124,7 +129,7 @@ fn conv2_pool_relu_rows<M: Isa>(r1: &[f32], dims: Dims, taps: &[[f32; CONV2]], b
                     let mut acc = a2[q];
                     let mut bits = u64::from(alive[p]);
                     while bits != 0 {
-                        add_lowest::<M, CONV2>(&mut bits, input, tap, &mut acc);
+                        add_lowest::<M, CONV2>(isa, &mut bits, input, tap, &mut acc);
                     }
                     a2[q] = acc;
                 }
@@ -171,7 +176,7 @@ fn backward_with<const T: usize, const P: usize>(input: &BackwardInput, dx: &mut
     let taps1 = conv1_backward_taps::<T>(conv1_weight, dims.c);
     let (per, ranges) = row_ranges(rows, threads);
     let jobs: Vec<_> = ranges.into_iter().zip(dx.chunks_mut(per * dx_row)).collect();
-    let fast = has_avx2_fma();
+    let avx2 = Avx2::detect();
     in_parallel(jobs, |(range, dx)| {
         let pooled = range.start * pooled_row..range.end * pooled_row;
         let rows = BackwardRows {
@@ -183,12 +188,13 @@ fn backward_with<const T: usize, const P: usize>(input: &BackwardInput, dx: &mut
             taps1: &taps1,
         };
         #[cfg(target_arch = "x86_64")]
-        if fast {
-            // SAFETY: the CPU has AVX2 and FMA (checked above).
-            return unsafe { backward_avx2::<T, P>(&rows, dx) };
+        if let Some(isa) = avx2 {
+            // SAFETY: an `Avx2` token exists only where the CPU has AVX2 and FMA, the
+            // features the wrapper is compiled for.
+            return unsafe { backward_avx2::<T, P>(isa, &rows, dx) };
         }
-        let _ = fast;
-        backward_rows::<Portable, T, P>(&rows, dx)
+        let _ = avx2;
+        backward_rows::<Portable, T, P>(Portable, &rows, dx)
     });
 }
 
@@ -202,14 +208,18 @@ struct BackwardRows<'a, const T: usize> {
     taps1: &'a [[f32; T]; CONV1],
 }
 
+/// [`backward_rows`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; holding `isa` proves it.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn backward_avx2<const T: usize, const P: usize>(rows: &BackwardRows<T>, dx: &mut [f32]) {
-    backward_rows::<Avx2, T, P>(rows, dx)
+unsafe fn backward_avx2<const T: usize, const P: usize>(isa: Avx2, rows: &BackwardRows<T>, dx: &mut [f32]) {
+    backward_rows::<Avx2, T, P>(isa, rows, dx)
 }
 
 #[inline(always)]
-fn backward_rows<M: Isa, const T: usize, const P: usize>(rows: &BackwardRows<T>, dx: &mut [f32]) {
+fn backward_rows<M: Isa, const T: usize, const P: usize>(isa: M, rows: &BackwardRows<T>, dx: &mut [f32]) {
     let BackwardRows { d_features, winner, r1, dims, taps2, taps1 } = *rows;
     let (h, w, w2, pooled) = (dims.h, dims.w, dims.w / 2, dims.pooled() * CONV2);
     let mut dr1 = vec![[0f32; CONV1]; h * w];
@@ -224,7 +234,7 @@ fn backward_rows<M: Isa, const T: usize, const P: usize>(rows: &BackwardRows<T>,
             // A loop, not a closure: a closure is a function of its own, compiled
             // without AVX2, and the intrinsics would not be inlined into it.
             for (k, bits) in places.iter_mut().enumerate() {
-                *bits = M::equal_bits(block(winner, cell * CONV2), k as u8);
+                *bits = isa.equal_bits(block(winner, cell * CONV2), k as u8);
             }
         }
         dr1.fill([0.0; CONV1]);
@@ -242,11 +252,11 @@ fn backward_rows<M: Isa, const T: usize, const P: usize>(rows: &BackwardRows<T>,
                     // multiply-add latency (4 cycles) with half the units idle.
                     let (mut even, mut odd) = (dr1[y * w + x], [0f32; CONV1]);
                     while bits != 0 {
-                        add_lowest::<M, CONV1>(&mut bits, gradient, tap, &mut even);
+                        add_lowest::<M, CONV1>(isa, &mut bits, gradient, tap, &mut even);
                         if bits == 0 {
                             break;
                         }
-                        add_lowest::<M, CONV1>(&mut bits, gradient, tap, &mut odd);
+                        add_lowest::<M, CONV1>(isa, &mut bits, gradient, tap, &mut odd);
                     }
                     let out = &mut dr1[y * w + x];
                     for ci in 0..CONV1 {
@@ -255,6 +265,6 @@ fn backward_rows<M: Isa, const T: usize, const P: usize>(rows: &BackwardRows<T>,
                 }
             }
         }
-        conv1_relu_backward_image::<M, T, P>(dr1.as_flattened(), r1, dims, taps1, &mut sent, dx);
+        conv1_relu_backward_image::<M, T, P>(isa, dr1.as_flattened(), r1, dims, taps1, &mut sent, dx);
     }
 }

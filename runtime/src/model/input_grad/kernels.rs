@@ -46,36 +46,59 @@ impl Dims {
 }
 
 /// The few operations whose best form depends on the instruction set; each loop is
-/// generic over it and compiled twice, for [`Avx2`] and [`Portable`].
-pub(super) trait Isa {
+/// generic over it and compiled twice, for [`Avx2`] and [`Portable`]. The methods take
+/// the instruction set as a value: running AVX2 code needs an [`Avx2`], and only CPU
+/// detection makes one.
+pub(super) trait Isa: Copy {
     /// `acc + a * b`.
-    fn mac(acc: f32, a: f32, b: f32) -> f32;
+    fn mac(self, acc: f32, a: f32, b: f32) -> f32;
     /// Bit `i` set where `v[i] > 0`.
-    fn positive_bits(v: &[f32; 32]) -> u32;
+    fn positive_bits(self, v: &[f32; 32]) -> u32;
     /// Bit `i` set where `bytes[i] == k`.
-    fn equal_bits(bytes: &[u8; 64], k: u8) -> u64;
+    fn equal_bits(self, bytes: &[u8; 64], k: u8) -> u64;
 }
 
-/// AVX2 and FMA: only inside functions compiled with both (the `*_avx2` wrappers),
-/// called where [`has_avx2_fma`] said yes.
-pub(super) struct Avx2;
+/// Proof that this CPU has AVX2 and FMA: [`Avx2::detect`] is the only way to get one
+/// (the field is private), so a function holding it may run those instructions. The
+/// loops compiled for them (the `*_avx2` wrappers) take it as their first argument.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Avx2 {
+    _detected: (),
+}
+
 /// Any CPU.
+#[derive(Debug, Clone, Copy)]
 pub(super) struct Portable;
+
+impl Avx2 {
+    /// The token, when the CPU has AVX2 and FMA (and the calling thread did not ask
+    /// for the portable loops, see `portable_only`).
+    pub(super) fn detect() -> Option<Avx2> {
+        if PORTABLE_ONLY.with(|p| p.get()) {
+            return None;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return Some(Avx2 { _detected: () });
+        }
+        None
+    }
+}
 
 impl Isa for Avx2 {
     /// One instruction where FMA is enabled (a slow library call where it is not).
     #[inline(always)]
-    fn mac(acc: f32, a: f32, b: f32) -> f32 {
+    fn mac(self, acc: f32, a: f32, b: f32) -> f32 {
         a.mul_add(b, acc)
     }
 
     #[inline(always)]
-    fn positive_bits(v: &[f32; 32]) -> u32 {
+    fn positive_bits(self, v: &[f32; 32]) -> u32 {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::*;
             // SAFETY: unaligned loads of 4 x 8 floats inside `v`; the instructions are
-            // AVX, which callers of `Avx2` have.
+            // AVX, which the CPU has: `self` exists only where detection found AVX2.
             unsafe {
                 let zero = _mm256_setzero_ps();
                 let mut bits = 0u32;
@@ -87,16 +110,16 @@ impl Isa for Avx2 {
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        Portable::positive_bits(v)
+        Portable.positive_bits(v)
     }
 
     #[inline(always)]
-    fn equal_bits(bytes: &[u8; 64], k: u8) -> u64 {
+    fn equal_bits(self, bytes: &[u8; 64], k: u8) -> u64 {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::x86_64::*;
-            // SAFETY: unaligned loads of 2 x 32 bytes inside `bytes`; AVX2, which
-            // callers of `Avx2` have.
+            // SAFETY: unaligned loads of 2 x 32 bytes inside `bytes`; AVX2, which the
+            // CPU has: `self` exists only where detection found it.
             unsafe {
                 let key = _mm256_set1_epi8(k as i8);
                 let lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_loadu_si256(bytes.as_ptr().cast()), key)) as u32;
@@ -105,23 +128,23 @@ impl Isa for Avx2 {
             }
         }
         #[cfg(not(target_arch = "x86_64"))]
-        Portable::equal_bits(bytes, k)
+        Portable.equal_bits(bytes, k)
     }
 }
 
 impl Isa for Portable {
     #[inline(always)]
-    fn mac(acc: f32, a: f32, b: f32) -> f32 {
+    fn mac(self, acc: f32, a: f32, b: f32) -> f32 {
         acc + a * b
     }
 
     #[inline(always)]
-    fn positive_bits(v: &[f32; 32]) -> u32 {
+    fn positive_bits(self, v: &[f32; 32]) -> u32 {
         v.iter().enumerate().fold(0, |bits, (i, x)| bits | ((*x > 0.0) as u32) << i)
     }
 
     #[inline(always)]
-    fn equal_bits(bytes: &[u8; 64], k: u8) -> u64 {
+    fn equal_bits(self, bytes: &[u8; 64], k: u8) -> u64 {
         bytes.iter().enumerate().fold(0, |bits, (i, b)| bits | ((*b == k) as u64) << i)
     }
 }
@@ -139,21 +162,6 @@ pub fn portable_only<R>(f: impl FnOnce() -> R) -> R {
     let result = f();
     PORTABLE_ONLY.with(|p| p.set(false));
     result
-}
-
-/// Whether to run the AVX2/FMA build of the loops: where the CPU has both.
-pub(super) fn has_avx2_fma() -> bool {
-    if PORTABLE_ONLY.with(|p| p.get()) {
-        return false;
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
 }
 
 /// The `N` values of `s` from `at`, as an array (checked once, not per element).
@@ -198,27 +206,32 @@ pub fn conv1_relu(x: &[f32], dims: Dims, weight: &[f32], bias: &[f32], r1: &mut 
     let bias: [f32; CONV1] = bias.try_into().expect("checked above");
     let (per, ranges) = row_ranges(rows, threads);
     let jobs: Vec<_> = ranges.into_iter().zip(r1.chunks_mut(per * out_row)).collect();
-    let fast = has_avx2_fma();
+    let avx2 = Avx2::detect();
     in_parallel(jobs, |(range, out)| {
         let x = &x[range.start * in_row..range.end * in_row];
         #[cfg(target_arch = "x86_64")]
-        if fast {
-            // SAFETY: the CPU has AVX2 and FMA (checked above).
-            return unsafe { conv1_relu_avx2(x, dims, &taps, &bias, out) };
+        if let Some(isa) = avx2 {
+            // SAFETY: an `Avx2` token exists only where the CPU has AVX2 and FMA, the
+            // features the wrapper is compiled for.
+            return unsafe { conv1_relu_avx2(isa, x, dims, &taps, &bias, out) };
         }
-        let _ = fast;
-        conv1_relu_rows::<Portable>(x, dims, &taps, &bias, out)
+        let _ = avx2;
+        conv1_relu_rows(Portable, x, dims, &taps, &bias, out)
     });
 }
 
+/// [`conv1_relu_rows`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA; holding `isa` proves it.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn conv1_relu_avx2(x: &[f32], dims: Dims, taps: &[[f32; CONV1]], bias: &[f32; CONV1], out: &mut [f32]) {
-    conv1_relu_rows::<Avx2>(x, dims, taps, bias, out)
+unsafe fn conv1_relu_avx2(isa: Avx2, x: &[f32], dims: Dims, taps: &[[f32; CONV1]], bias: &[f32; CONV1], out: &mut [f32]) {
+    conv1_relu_rows(isa, x, dims, taps, bias, out)
 }
 
 #[inline(always)]
-fn conv1_relu_rows<M: Isa>(x: &[f32], dims: Dims, taps: &[[f32; CONV1]], bias: &[f32; CONV1], out: &mut [f32]) {
+fn conv1_relu_rows<M: Isa>(isa: M, x: &[f32], dims: Dims, taps: &[[f32; CONV1]], bias: &[f32; CONV1], out: &mut [f32]) {
     let Dims { c, h, w } = dims;
     let (pw, plane) = (w + 2, (h + 2) * (w + 2));
     let mut padded = vec![0f32; c * plane];
@@ -235,7 +248,7 @@ fn conv1_relu_rows<M: Isa>(x: &[f32], dims: Dims, taps: &[[f32; CONV1]], bias: &
                             let (i, j) = ((first + p) / w, (first + p) % w);
                             let v = padded[ci * plane + (i + di) * pw + j + dj];
                             for o in 0..CONV1 {
-                                acc[o] = M::mac(acc[o], v, tap[o]);
+                                acc[o] = isa.mac(acc[o], v, tap[o]);
                             }
                         }
                     }
@@ -295,6 +308,7 @@ pub(super) fn conv1_backward_taps<const T: usize>(weight: &[f32], channels: usiz
 /// `sent` is scratch for `H * W` pixels.
 #[inline(always)]
 pub(super) fn conv1_relu_backward_image<M: Isa, const T: usize, const P: usize>(
+    isa: M,
     dr1: &[f32],
     r1: &[f32],
     dims: Dims,
@@ -319,7 +333,7 @@ pub(super) fn conv1_relu_backward_image<M: Isa, const T: usize, const P: usize>(
         for (o, tap) in taps.iter().enumerate() {
             for p in 0..P {
                 for k in 0..T {
-                    acc[p][k] = M::mac(acc[p][k], d[p][o], tap[k]);
+                    acc[p][k] = isa.mac(acc[p][k], d[p][o], tap[k]);
                 }
             }
         }

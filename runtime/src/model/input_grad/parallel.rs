@@ -86,6 +86,7 @@ unsafe extern "C" fn region_body<J>(data: *mut c_void) {
     // SAFETY: `data` is the `Region` that `on_openmp_team` keeps alive until
     // GOMP_parallel returns, after every thread of the team has left this body.
     let region = unsafe { &*(data as *const Region<'_, J>) };
+    // SAFETY: `omp_get_thread_num` from libgomp: no arguments, no preconditions.
     let t = unsafe { (region.thread_num)() }.max(0) as usize;
     let job = region.jobs.get(t).and_then(|slot| slot.lock().ok()?.take());
     if let Some(job) = job {

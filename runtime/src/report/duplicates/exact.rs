@@ -2,21 +2,26 @@
 //! by a hash of their bits and compared within a bucket, so a hash collision never
 //! merges two different images. One pass, O(N * D).
 
+use super::rows::ImageRows;
 use std::collections::HashMap;
 
-/// Groups the `images` (`dim` values each) into sets of exact copies. Every image is
-/// in exactly one group; groups and their members are in index order.
-pub fn exact_groups(images: &[f32], dim: usize) -> Vec<Vec<usize>> {
-    let count = images.len().checked_div(dim).unwrap_or(0);
-    let image = |i: usize| &images[i * dim..(i + 1) * dim];
+/// Groups the `images` into sets of exact copies. Every image is in exactly one
+/// group; groups and their members are in index order. Rows are read one at a time.
+pub fn exact_groups(images: &dyn ImageRows) -> Vec<Vec<usize>> {
+    let count = images.rows();
+    let (mut pixels, mut other) = (vec![0.0f32; images.dim()], vec![0.0f32; images.dim()]);
     let mut groups: Vec<Vec<usize>> = Vec::new();
     // hash -> indices into `groups` of the groups whose images have that hash
     let mut buckets: HashMap<u64, Vec<usize>> = HashMap::with_capacity(count);
     for i in 0..count {
-        let pixels = image(i);
-        let bucket = buckets.entry(bits_hash(pixels)).or_default();
-        match bucket.iter().find(|&&g| same_bits(image(groups[g][0]), pixels)) {
-            Some(&g) => groups[g].push(i),
+        images.read_row(i, &mut pixels);
+        let bucket = buckets.entry(bits_hash(&pixels)).or_default();
+        let same = bucket.iter().copied().find(|&g| {
+            images.read_row(groups[g][0], &mut other);
+            same_bits(&other, &pixels)
+        });
+        match same {
+            Some(g) => groups[g].push(i),
             None => {
                 bucket.push(groups.len());
                 groups.push(vec![i]);
@@ -39,6 +44,7 @@ fn same_bits(a: &[f32], b: &[f32]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::duplicates::FlatRows;
 
     #[test]
     fn copies_share_a_group_and_near_copies_do_not() {
@@ -49,6 +55,6 @@ mod tests {
             0.0, 0.5, 1.0 + f32::EPSILON, // 3: one ulp away from 0
             0.2, 0.2, 0.2, // 4: copy of 1
         ];
-        assert_eq!(exact_groups(&images, 3), vec![vec![0, 2], vec![1, 4], vec![3]]);
+        assert_eq!(exact_groups(&FlatRows::new(&images, 3)), vec![vec![0, 2], vec![1, 4], vec![3]]);
     }
 }

@@ -8,6 +8,8 @@
 mod exact;
 mod kdtree;
 mod projection;
+mod rows;
 mod search;
 
+pub use rows::{FlatRows, ImageRows};
 pub use search::{find_conflicting_pairs, rms_distance, ConflictingPair, DuplicateFindings, PROJECTED_DIMS};

@@ -12,6 +12,7 @@
 //! two-core machine (0.15 s with one), while the iteration takes a fraction of a
 //! second whatever the load, and it never touches libtorch's global thread settings.
 
+use super::rows::ImageRows;
 use tch::{Kind, Tensor};
 
 /// Rows used to estimate the covariance: enough for a stable subspace, and the
@@ -29,10 +30,11 @@ const CHUNK_ROWS: usize = 8192;
 /// the images `rows` (`dim` values each). Columns are the dominant directions first;
 /// a direction the data do not span is left as a zero column, which keeps the
 /// projection a contraction.
-pub fn principal_axes(images: &[f32], dim: usize, rows: &[usize], k: usize) -> Result<Tensor, tch::TchError> {
+pub fn principal_axes(images: &dyn ImageRows, rows: &[usize], k: usize) -> Result<Tensor, tch::TchError> {
+    let dim = images.dim();
     let step = rows.len().div_ceil(COVARIANCE_ROWS).max(1);
     let sample: Vec<usize> = rows.iter().copied().step_by(step).collect();
-    let x = gather(images, dim, &sample)?;
+    let x = gather(images, &sample)?;
     let centered = x.f_sub(&x.f_mean_dim(0, true, Kind::Float)?)?;
     let covariance = centered.f_transpose(0, 1)?.f_matmul(&centered)?.f_div_scalar(sample.len().max(1) as f64)?;
     let covariance = Vec::<f32>::try_from(&covariance.f_flatten(0, -1)?)?;
@@ -41,21 +43,22 @@ pub fn principal_axes(images: &[f32], dim: usize, rows: &[usize], k: usize) -> R
 }
 
 /// The images `rows` projected onto `axes` (`[dim, k]`): `rows.len() * k` values.
-pub fn project(images: &[f32], dim: usize, rows: &[usize], axes: &Tensor) -> Result<Vec<f32>, tch::TchError> {
+pub fn project(images: &dyn ImageRows, rows: &[usize], axes: &Tensor) -> Result<Vec<f32>, tch::TchError> {
     let k = axes.size()[1] as usize;
     let mut projected = Vec::with_capacity(rows.len() * k);
     for chunk in rows.chunks(CHUNK_ROWS) {
-        let product = gather(images, dim, chunk)?.f_matmul(axes)?;
+        let product = gather(images, chunk)?.f_matmul(axes)?;
         projected.extend(Vec::<f32>::try_from(&product.f_flatten(0, -1)?)?);
     }
     Ok(projected)
 }
 
 /// The images `rows` as a `[rows, dim]` float tensor.
-fn gather(images: &[f32], dim: usize, rows: &[usize]) -> Result<Tensor, tch::TchError> {
-    let mut values = Vec::with_capacity(rows.len() * dim);
-    for &r in rows {
-        values.extend_from_slice(&images[r * dim..(r + 1) * dim]);
+fn gather(images: &dyn ImageRows, rows: &[usize]) -> Result<Tensor, tch::TchError> {
+    let dim = images.dim();
+    let mut values = vec![0.0f32; rows.len() * dim];
+    for (&r, out) in rows.iter().zip(values.chunks_exact_mut(dim.max(1))) {
+        images.read_row(r, out);
     }
     Tensor::from_slice(&values).f_view([rows.len() as i64, dim as i64])
 }
@@ -120,6 +123,7 @@ fn orthonormalize(q: &mut [f32], dim: usize, k: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::duplicates::FlatRows;
     use rand::{Rng, SeedableRng};
 
     #[test]
@@ -131,7 +135,7 @@ mod tests {
             .map(|i| if i % dim == 0 { rng.random::<f32>() * 10.0 } else { rng.random::<f32>() * 0.1 })
             .collect();
         let rows: Vec<usize> = (0..500).collect();
-        let axes = principal_axes(&images, dim, &rows, 3).unwrap();
+        let axes = principal_axes(&FlatRows::new(&images, dim), &rows, 3).unwrap();
         assert_eq!(axes.size(), vec![dim as i64, 3]);
         let basis: Vec<f32> = Vec::try_from(&axes.flatten(0, -1)).unwrap();
         assert!(basis[0].abs() > 0.99, "the first column is the main direction: {:?}", &basis[..3]);
@@ -141,7 +145,7 @@ mod tests {
                 assert!((dot - if s == t { 1.0 } else { 0.0 }).abs() < 1e-5, "columns {s}, {t}: {dot}");
             }
         }
-        let projected = project(&images, dim, &rows, &axes).unwrap();
+        let projected = project(&FlatRows::new(&images, dim), &rows, &axes).unwrap();
         for (a, b) in [(0, 1), (10, 300), (42, 499)] {
             let true_distance: f32 = (0..dim).map(|d| (images[a * dim + d] - images[b * dim + d]).powi(2)).sum::<f32>().sqrt();
             let projected_distance: f32 = (0..3).map(|d| (projected[a * 3 + d] - projected[b * 3 + d]).powi(2)).sum::<f32>().sqrt();
@@ -154,15 +158,15 @@ mod tests {
         let dim = 6;
         let rows: Vec<usize> = (0..50).collect();
         let same = vec![0.5f32; 50 * dim];
-        let basis: Vec<f32> = Vec::try_from(&principal_axes(&same, dim, &rows, 3).unwrap().flatten(0, -1)).unwrap();
+        let basis: Vec<f32> = Vec::try_from(&principal_axes(&FlatRows::new(&same, dim), &rows, 3).unwrap().flatten(0, -1)).unwrap();
         assert!(basis.iter().all(|&v| v == 0.0), "no variance, no direction: {basis:?}");
 
         // Rank 1: every image is a multiple of the same vector.
         let images: Vec<f32> = (0..50).flat_map(|i| (0..dim).map(move |d| i as f32 * (d + 1) as f32 / 300.0)).collect();
-        let axes = principal_axes(&images, dim, &rows, 3).unwrap();
+        let axes = principal_axes(&FlatRows::new(&images, dim), &rows, 3).unwrap();
         let basis: Vec<f32> = Vec::try_from(&axes.flatten(0, -1)).unwrap();
         assert!(basis.iter().all(|v| v.is_finite()));
-        let projected = project(&images, dim, &rows, &axes).unwrap();
+        let projected = project(&FlatRows::new(&images, dim), &rows, &axes).unwrap();
         for (a, b) in [(0, 49), (3, 4)] {
             let true_distance: f32 = (0..dim).map(|d| (images[a * dim + d] - images[b * dim + d]).powi(2)).sum::<f32>().sqrt();
             let projected_distance: f32 = (0..3).map(|d| (projected[a * 3 + d] - projected[b * 3 + d]).powi(2)).sum::<f32>().sqrt();

@@ -7,6 +7,7 @@
 //! looks at all pairs.
 
 use super::exact::exact_groups;
+use super::rows::ImageRows;
 use super::kdtree::KdTree;
 use super::projection::{principal_axes, project};
 use std::collections::BTreeMap;
@@ -60,9 +61,10 @@ pub fn rms_distance(a: &[f32], b: &[f32]) -> f32 {
 /// sample is paired with the first sample of every other label among its copies and
 /// among the copies of each near neighbour, so a group of many identical images gives
 /// O(group size x labels) pairs rather than every pair.
-pub fn find_conflicting_pairs(images: &[f32], dim: usize, labels: &[i64], max_distance: f32) -> Result<DuplicateFindings, tch::TchError> {
+pub fn find_conflicting_pairs(images: &dyn ImageRows, labels: &[i64], max_distance: f32) -> Result<DuplicateFindings, tch::TchError> {
     let started = Instant::now();
-    let groups: Vec<Group> = exact_groups(images, dim).into_iter().map(|members| Group::new(members, labels)).collect();
+    let dim = images.dim();
+    let groups: Vec<Group> = exact_groups(images).into_iter().map(|members| Group::new(members, labels)).collect();
     let mut pairs = PairSet::default();
     for group in groups.iter().filter(|g| g.first_by_label.len() > 1) {
         pair_groups(group, group, 0.0, true, labels, &mut pairs);
@@ -75,10 +77,10 @@ pub fn find_conflicting_pairs(images: &[f32], dim: usize, labels: &[i64], max_di
         let started = Instant::now();
         let representatives: Vec<usize> = groups.iter().map(|g| g.members[0]).collect();
         let (points, dims) = if dim <= PROJECTED_DIMS {
-            (representatives.iter().flat_map(|&r| images[r * dim..(r + 1) * dim].iter().copied()).collect(), dim)
+            (representatives.iter().flat_map(|&r| images.row(r)).collect(), dim)
         } else {
-            let axes = principal_axes(images, dim, &representatives, PROJECTED_DIMS)?;
-            (project(images, dim, &representatives, &axes)?, PROJECTED_DIMS)
+            let axes = principal_axes(images, &representatives, PROJECTED_DIMS)?;
+            (project(images, &representatives, &axes)?, PROJECTED_DIMS)
         };
         projection_seconds = started.elapsed().as_secs_f64();
 
@@ -88,6 +90,7 @@ pub fn find_conflicting_pairs(images: &[f32], dim: usize, labels: &[i64], max_di
         // the projection cannot drop a pair that lies exactly on the threshold.
         let radius = max_distance * (dim as f32).sqrt() * (1.0 + 1e-4) + 1e-6;
         let mut near = Vec::new();
+        let (mut row_a, mut row_b) = (vec![0.0f32; dim], vec![0.0f32; dim]);
         for (i, group) in groups.iter().enumerate() {
             near.clear();
             tree.within(&points[i * dims..(i + 1) * dims], radius, &mut near);
@@ -98,7 +101,9 @@ pub fn find_conflicting_pairs(images: &[f32], dim: usize, labels: &[i64], max_di
                 }
                 candidates += 1;
                 let (a, b) = (group.members[0], other.members[0]);
-                let distance = rms_distance(&images[a * dim..(a + 1) * dim], &images[b * dim..(b + 1) * dim]);
+                images.read_row(a, &mut row_a);
+                images.read_row(b, &mut row_b);
+                let distance = rms_distance(&row_a, &row_b);
                 if distance <= max_distance {
                     pair_groups(group, other, distance, false, labels, &mut pairs);
                 }
@@ -172,6 +177,7 @@ fn pair_groups(g: &Group, h: &Group, distance: f32, exact: bool, labels: &[i64],
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::duplicates::FlatRows;
     use rand::{Rng, SeedableRng};
     use std::collections::BTreeSet;
 
@@ -224,7 +230,7 @@ mod tests {
         copy(500, 0.0, labels[500], &mut images, &mut labels);
         copy(600, 0.3, (labels[600] + 1) % 10, &mut images, &mut labels);
 
-        let findings = find_conflicting_pairs(&images, dim, &labels, 0.03).unwrap();
+        let findings = find_conflicting_pairs(&FlatRows::new(&images, dim), &labels, 0.03).unwrap();
         assert_eq!(pair_set(&findings), expected);
         assert_eq!(findings.exact_groups, 11, "10 conflicting copies and 1 same-label copy");
         assert!(findings.pairs.iter().filter(|p| p.exact).all(|p| p.distance == 0.0));
@@ -232,7 +238,7 @@ mod tests {
         assert!(findings.pairs.iter().filter(|p| !p.exact).all(|p| p.distance > 0.0 && p.distance < 0.01));
 
         // With threshold 0 only the exact copies remain.
-        let exact_only = find_conflicting_pairs(&images, dim, &labels, 0.0).unwrap();
+        let exact_only = find_conflicting_pairs(&FlatRows::new(&images, dim), &labels, 0.0).unwrap();
         assert_eq!(exact_only.pairs.len(), 10);
         assert!(exact_only.pairs.iter().all(|p| p.exact));
     }
@@ -254,7 +260,7 @@ mod tests {
             }
         }
         let max_distance = 0.03;
-        let findings = find_conflicting_pairs(&images, dim, &labels, max_distance).unwrap();
+        let findings = find_conflicting_pairs(&FlatRows::new(&images, dim), &labels, max_distance).unwrap();
         let expected = brute_force(&images, dim, &labels, max_distance);
         assert!(expected.len() > 100, "the test needs many pairs near the threshold, has {}", expected.len());
         assert_eq!(pair_set(&findings), expected);
@@ -265,7 +271,7 @@ mod tests {
         let dim = 4;
         let images = [0.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5, 0.01, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5, 0.5];
         let labels = [0, 1, 1, 2];
-        let findings = find_conflicting_pairs(&images, dim, &labels, 0.03).unwrap();
+        let findings = find_conflicting_pairs(&FlatRows::new(&images, dim), &labels, 0.03).unwrap();
         assert_eq!(pair_set(&findings), BTreeSet::from([(0, 2), (1, 3)]));
         assert!(findings.pairs[1].exact && !findings.pairs[0].exact);
     }
@@ -277,7 +283,7 @@ mod tests {
         let dim = 5;
         let images = vec![0.25f32; 30 * dim];
         let labels: Vec<i64> = (0..30).map(|i| i % 3).collect();
-        let findings = find_conflicting_pairs(&images, dim, &labels, 0.03).unwrap();
+        let findings = find_conflicting_pairs(&FlatRows::new(&images, dim), &labels, 0.03).unwrap();
         assert_eq!(findings.exact_groups, 1);
         assert!(findings.pairs.len() <= 30 * 2, "{} pairs", findings.pairs.len());
         for i in 0..30 {

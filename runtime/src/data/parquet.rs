@@ -1,0 +1,153 @@
+//! Parquet in the Hugging Face `datasets` layout: an `image` struct column with
+//! `bytes` (the encoded file) and `path`, and an integer `label` column (names
+//! configurable; a plain binary image column is read too). `path` may be a glob naming
+//! several shards, read in sorted order. Read with the `parquet` crate's row API
+//! (no Arrow), one projected column at a time: labels at listing, image bytes only
+//! when the cache misses.
+
+use super::dataset::numbered;
+use super::images::{CacheKey, Encoded, EncodedReader, Listing};
+use super::{Access, DataError};
+use crate::config::DataConfig;
+use parquet::basic::Type as PhysicalType;
+use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::record::Field;
+use parquet::schema::types::{Type, TypePtr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The shard files `pattern` names: the file itself, or the sorted matches of a glob.
+pub fn shard_files(pattern: &Path) -> Result<Vec<PathBuf>, DataError> {
+    let text = pattern.to_string_lossy();
+    if !text.contains(['*', '?', '[']) {
+        return Ok(vec![pattern.to_path_buf()]);
+    }
+    let matches = glob::glob(&text).map_err(|e| DataError::format(pattern, format!("not a valid glob: {e}")))?;
+    let mut files: Vec<PathBuf> = matches.filter_map(Result::ok).filter(|p| p.is_file()).collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(DataError::format(pattern, "no Parquet files match this pattern"));
+    }
+    Ok(files)
+}
+
+/// Lists the rows of the shards `pattern` names.
+pub fn list_parquet(pattern: &Path, config: &DataConfig, access: &Access) -> Result<Listing, DataError> {
+    let image_column = config.image_column.as_deref().unwrap_or("image");
+    let label_column = config.label_column.as_deref().unwrap_or("label");
+    let mut key = CacheKey::new(config.image_size().expect("validate() checked image_size"), config.resize, config.on_bad_image);
+    key.text(image_column);
+    let (mut labels, mut sources, mut shards) = (Vec::new(), Vec::new(), Vec::new());
+    for path in shard_files(pattern)? {
+        let file = access.open(&path)?;
+        let metadata = file.metadata().map_err(|e| DataError::read(&path, e))?;
+        let reader = SerializedFileReader::new(file).map_err(|e| DataError::format(&path, format!("not a readable Parquet file: {e}")))?;
+        let schema = reader.metadata().file_metadata().schema();
+        let image = image_field(&path, schema, image_column)?;
+        let label = column(&path, schema, label_column)?;
+        if !label.is_primitive() || !matches!(label.get_physical_type(), PhysicalType::INT32 | PhysicalType::INT64) {
+            return Err(DataError::format(&path, format!("column `{label_column}` does not hold integers")));
+        }
+        let rows = reader.metadata().file_metadata().num_rows() as usize;
+        key.file(&path, &metadata);
+        key.number(rows as u64);
+        let before = labels.len();
+        for (row, value) in rows_of(&path, &reader, &label)?.enumerate() {
+            let value = value?;
+            let label = match value.get_column_iter().next().map(|(_, f)| f) {
+                Some(Field::Int(v)) => *v as i64,
+                Some(Field::Long(v)) => *v,
+                Some(Field::Null) | None => return Err(DataError::format(&path, format!("row {row}: `{label_column}` is null"))),
+                Some(other) => return Err(DataError::format(&path, format!("row {row}: `{label_column}` is {other}, not an integer"))),
+            };
+            labels.push(label);
+            sources.push(format!("{}#{row}", path.display()));
+        }
+        if labels.len() - before != rows {
+            return Err(DataError::format(&path, format!("{} label rows, but the file says {rows} rows", labels.len() - before)));
+        }
+        shards.push((path, image));
+    }
+    if labels.is_empty() {
+        return Err(DataError::format(pattern, "the Parquet files hold no rows"));
+    }
+    let class_names = match &config.class_names {
+        Some(names) => names.clone(),
+        None => numbered(config.classes.unwrap_or_else(|| labels.iter().max().map_or(0, |m| (*m + 1).max(2) as usize))),
+    };
+    Ok(Listing {
+        description: format!("parquet {}", pattern.display()),
+        labels,
+        sources,
+        class_names,
+        key,
+        reader: Box::new(ParquetImages { shards, column: image_column.to_string() }),
+    })
+}
+
+/// The top-level column `name`.
+fn column(path: &Path, schema: &Type, name: &str) -> Result<TypePtr, DataError> {
+    schema.get_fields().iter().find(|f| f.name() == name).cloned().ok_or_else(|| {
+        let names: Vec<&str> = schema.get_fields().iter().map(|f| f.name()).collect();
+        DataError::format(path, format!("no column `{name}` (columns: {})", names.join(", ")))
+    })
+}
+
+/// The image column: a struct with a binary `bytes` field, or a binary column.
+fn image_field(path: &Path, schema: &Type, name: &str) -> Result<TypePtr, DataError> {
+    let field = column(path, schema, name)?;
+    let binary = |t: &Type| t.is_primitive() && t.get_physical_type() == PhysicalType::BYTE_ARRAY;
+    let ok = if field.is_group() { field.get_fields().iter().any(|f| f.name() == "bytes" && binary(f)) } else { binary(&field) };
+    if !ok {
+        return Err(DataError::format(path, format!("column `{name}` is neither a struct with a binary `bytes` field (the Hugging Face image layout) nor binary")));
+    }
+    Ok(field)
+}
+
+/// The rows of one projected column.
+fn rows_of<'a>(path: &Path, reader: &'a SerializedFileReader<std::fs::File>, field: &TypePtr) -> Result<impl Iterator<Item = Result<parquet::record::Row, DataError>> + 'a, DataError> {
+    let projection = Type::group_type_builder("schema").with_fields(vec![Arc::clone(field)]).build().map_err(|e| DataError::format(path, e.to_string()))?;
+    let rows = reader.get_row_iter(Some(projection)).map_err(|e| DataError::format(path, format!("cannot read column `{}`: {e}", field.name())))?;
+    let path = path.to_path_buf();
+    Ok(rows.map(move |row| row.map_err(|e| DataError::format(&path, e.to_string()))))
+}
+
+/// The image bytes of every row, shard after shard.
+struct ParquetImages {
+    shards: Vec<(PathBuf, TypePtr)>,
+    column: String,
+}
+
+impl EncodedReader for ParquetImages {
+    fn read_chunks(&mut self, access: &Access, chunk: usize, each: &mut dyn FnMut(Vec<Encoded>) -> Result<(), DataError>) -> Result<(), DataError> {
+        let mut pending = Vec::with_capacity(chunk);
+        for (path, field) in &self.shards {
+            let file = access.open(path)?;
+            let reader = SerializedFileReader::new(file).map_err(|e| DataError::format(path, format!("not a readable Parquet file: {e}")))?;
+            for row in rows_of(path, &reader, field)? {
+                let row = row?;
+                let value = row.get_column_iter().next().map(|(_, f)| f);
+                pending.push(Encoded::Bytes(image_bytes(value, &self.column)));
+                if pending.len() == chunk {
+                    each(std::mem::replace(&mut pending, Vec::with_capacity(chunk)))?;
+                }
+            }
+        }
+        if !pending.is_empty() {
+            each(pending)?;
+        }
+        Ok(())
+    }
+}
+
+/// The encoded bytes of one image cell, or why there are none.
+fn image_bytes(value: Option<&Field>, column: &str) -> Result<Vec<u8>, String> {
+    match value {
+        Some(Field::Bytes(b)) => Ok(b.data().to_vec()),
+        Some(Field::Group(group)) => match group.get_column_iter().find(|(n, _)| n.as_str() == "bytes").map(|(_, f)| f) {
+            Some(Field::Bytes(b)) => Ok(b.data().to_vec()),
+            _ => Err(format!("`{column}.bytes` is null (an image stored only by path is not supported)")),
+        },
+        _ => Err(format!("`{column}` is null")),
+    }
+}
