@@ -19,7 +19,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-duplicates bench-decode fetch-data clean-runs
+.PHONY: run test test-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -60,6 +60,7 @@ lint: setup
 # writes bench/results.json and BENCHMARKS.md. Run on an idle machine.
 bench: build bench-deps
 	cargo build --release --example bare_train
+	bench/torchscript.sh
 	$(VENV)/bin/python bench/bench.py --markdown BENCHMARKS.md
 
 # The reference scripts read memscope's safetensors checkpoints.
@@ -75,6 +76,12 @@ bench-train: build
 # and the best eager variant, with the rank agreement of their scores.
 bench-score: build
 	bench/score.sh
+
+# Curvature scoring of a TorchScript ResNet-18 (exported by the venv's torch) vs the
+# published PyTorch loop on the same checkpoint, and the built-in resnet18 on the same
+# data; writes bench/results-torchscript.{json,md} (the .md becomes part of BENCHMARKS.md).
+bench-torchscript: build
+	bench/torchscript.sh
 
 # Duplicates finder (the report's search for copies with conflicting labels) on the
 # 60,000 MNIST training images; fetches MNIST first when it is missing.

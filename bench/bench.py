@@ -376,7 +376,14 @@ def main():
             if KEEP in old:
                 kept = "\n" + old[old.index(KEEP):]
         with open(args.markdown, "w") as f:
-            f.write(MARKDOWN.format(table=text, rounds=args.rounds, threads=args.threads, pairs=OVERHEAD_PAIRS, **info) + kept)
+            f.write(MARKDOWN.format(table=text, rounds=args.rounds, threads=args.threads, pairs=OVERHEAD_PAIRS, **info))
+            # Benchmarks with a script of their own (`make bench` runs bench/torchscript.sh
+            # first) keep their section from their last run.
+            section = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results-torchscript.md")
+            if os.path.exists(section):
+                with open(section) as part:
+                    f.write(part.read())
+            f.write(kept)
         log(f"wrote {args.markdown}")
 
 

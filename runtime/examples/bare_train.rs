@@ -10,7 +10,7 @@
 
 use memscope::config::load_job_file;
 use memscope::data::load_data;
-use memscope::model::{Network, Optimizer};
+use memscope::model::{ModelSource, Network, Optimizer};
 use std::path::PathBuf;
 use std::time::Instant;
 use tch::{Device, Kind, Reduction, Tensor};
@@ -36,15 +36,15 @@ fn main() {
     data.normalize(&mut pixels);
     let x = Tensor::from_slice(&pixels).view([n, s.channels as i64, s.height as i64, s.width as i64]);
     let y = Tensor::from_slice(&data.labels);
-    let net = Network::new(job.model.arch, data.shape, data.classes, Device::Cpu);
+    let net = Network::build(&ModelSource::from_config(&job.model), data.shape, data.classes, Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
     let train = &job.train;
-    let mut opt = Optimizer::new(train, net.parameters());
+    let mut opt = Optimizer::new(train, net.parameters().expect("parameters"));
     let start = Instant::now();
     for _ in 0..epochs {
         let perm = Tensor::randperm(n, (Kind::Int64, Device::Cpu));
         for b in (0..n).step_by(train.batch_size) {
             let idx = perm.narrow(0, b, (train.batch_size as i64).min(n - b));
-            let logits = net.forward(&x.index_select(0, &idx), true);
+            let logits = net.forward(&x.index_select(0, &idx), true).expect("forward");
             let per = logits.cross_entropy_loss::<Tensor>(&y.index_select(0, &idx), None, Reduction::None, -100, 0.0);
             let grads = opt.gradients(&per.mean(Kind::Float)).expect("gradients");
             opt.step(train.lr, &grads).expect("sgd step");

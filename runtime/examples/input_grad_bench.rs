@@ -26,8 +26,8 @@ fn main() {
     for (side, rows) in [(8i64, digits_rows), (28, mnist_rows)] {
         tch::manual_seed(0);
         let shape = ImageShape { channels: 1, height: side as usize, width: side as usize };
-        let mut network = Network::new(Arch::Cnn, shape, 10, Device::Cpu);
-        network.use_channels_last();
+        let mut network = Network::builtin(Arch::Cnn, shape, 10, Device::Cpu);
+        network.use_channels_last().expect("channels-last");
         let x = Tensor::rand([rows, 1, side, side], (Kind::Float, Device::Cpu));
         let labels = Tensor::randint(10, [rows], (Kind::Int64, Device::Cpu));
         let time = |f: &dyn Fn() -> Tensor| {

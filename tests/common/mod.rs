@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod images;
+pub mod torchscript;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -16,3 +16,4 @@ mod test_report;
 mod test_resume;
 mod test_signal;
 mod test_run;
+mod test_torchscript;

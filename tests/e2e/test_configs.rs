@@ -25,5 +25,5 @@ fn overrides_apply_to_the_shipped_default() {
     let path = repo_root().join("configs/digits.toml");
     let job = load_job_file(&path, &["train.epochs=2".into(), "model.arch=\"mlp\"".into()]).unwrap();
     assert_eq!(job.train.epochs, 2);
-    assert_eq!(job.model.arch.name(), "mlp");
+    assert_eq!(job.model.arch.map(|a| a.name()), Some("mlp"));
 }

@@ -1,11 +1,12 @@
-//! One job from config to summary, run on the job thread: load data, prepare the run
-//! directory, train (with the scorer alongside), write scores and summary.
+//! One job from config to summary, run on the job thread: load data, build the
+//! network, prepare the run directory, train (with the scorer alongside), write scores
+//! and summary.
 
 use super::trainer::{train, TrainerSetup};
 use super::{JobError, JobEvent};
 use crate::config::{DeviceChoice, JobConfig};
 use crate::data::{load_data, Access, DecodeProgress, LoadOptions, LoadedData};
-use crate::model::Checkpoints;
+use crate::model::{Checkpoints, ModelSource, Network};
 use crate::plugins::{default_plugin_dirs, PluginSet, PublishedArray};
 use crate::run::{write_bool_npy, RunDir, ScoreFile, Summary, Timings};
 use crate::scores::{epoch_curves, Aggregate, ScoreTable, CUMULATIVE_LOSS};
@@ -55,7 +56,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         tch::set_num_threads(config.threads as i32);
     }
     let device = resolve_device(&config.device)?;
-    prepare_run_dir(&run, spec.resume, spec.overwrite)?;
+    check_run_dir(&run, spec.resume, spec.overwrite)?;
 
     let progress_events = events.clone();
     let options = LoadOptions {
@@ -63,6 +64,17 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         progress: Some(Arc::new(move |p: DecodeProgress| progress_events.do_send(JobEvent::DataDecoding { done: p.done, total: p.total }))),
     };
     let LoadedData { mut train, test, skipped } = load_data(&config.data, &options)?;
+    // Built before the run directory is touched, so that a model file that cannot
+    // work (checked when loaded) leaves nothing behind. A built-in's initial weights
+    // come from the job seed, a TorchScript module's from its file, which must lie
+    // where the job may read (the daemon's data roots), like its data.
+    let source = ModelSource::from_config(&config.model);
+    if let ModelSource::TorchScript(path) = &source {
+        spec.data_access.check(path)?;
+    }
+    tch::manual_seed(config.seed as i64);
+    let network = Network::build(&source, train.shape, train.classes, device)?;
+    prepare_run_dir(&run, spec.resume, spec.overwrite)?;
     let mut dirs = config.plugin_dirs.clone();
     if !spec.only_configured_plugin_dirs {
         dirs.extend(default_plugin_dirs());
@@ -110,7 +122,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
     let samples = train.len();
     let classes = train.classes;
     let labels: Vec<f32> = train.labels.iter().map(|&l| l as f32).collect();
-    let mut result = match train_job(&config, train, test, device, checkpoints, resume, events, spec.cancel, &run, plugins.clone()) {
+    let mut result = match train_job(&config, network, train, test, device, checkpoints, resume, events, spec.cancel, &run, plugins.clone()) {
         Ok(result) => result,
         Err(e) => {
             if let Err(end) = plugins.job_end(false, &[]) {
@@ -162,7 +174,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         dataset,
         samples,
         classes,
-        arch: config.model.arch.name().to_string(),
+        arch: ModelSource::from_config(&config.model).to_string(),
         parameters: result.parameters,
         device: format!("{device:?}").to_lowercase(),
         epochs: state.epochs_done,
@@ -191,6 +203,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
 #[allow(clippy::too_many_arguments)]
 fn train_job(
     config: &JobConfig,
+    network: Network,
     train_set: crate::data::Dataset,
     test: Option<crate::data::Dataset>,
     device: Device,
@@ -203,6 +216,7 @@ fn train_job(
 ) -> Result<super::trainer::TrainResult, JobError> {
     train(TrainerSetup {
         config: config.clone(),
+        network,
         train: Arc::new(train_set),
         test,
         device,
@@ -284,34 +298,40 @@ fn resolve_device(choice: &DeviceChoice) -> Result<Device, JobError> {
     }
 }
 
-/// Creates the run directory, refusing to overwrite a previous run unless asked.
-fn prepare_run_dir(run: &RunDir, resume: bool, overwrite: bool) -> Result<(), JobError> {
+/// Refuses a run directory that cannot be used as asked, before any work is done (a
+/// previous run is not overwritten unless asked).
+fn check_run_dir(run: &RunDir, resume: bool, overwrite: bool) -> Result<(), JobError> {
     let root = run.root();
+    let refuse = |message: &str| Err(JobError::RunDir { path: root.to_path_buf(), message: message.into() });
     if resume {
         if !run.config().exists() {
-            return Err(JobError::RunDir {
-                path: root.to_path_buf(),
-                message: "not a run directory (no config.toml); nothing to resume".into(),
-            });
+            return refuse("not a run directory (no config.toml); nothing to resume");
         }
         if run.summary().exists() {
-            return Err(JobError::RunDir {
-                path: root.to_path_buf(),
-                message: "this run already completed (summary.json exists); nothing to resume".into(),
-            });
+            return refuse("this run already completed (summary.json exists); nothing to resume");
         }
-    } else if root.exists() && std::fs::read_dir(root).map(|mut d| d.next().is_some()).unwrap_or(false) {
-        if !overwrite {
-            let hint = if run.summary().exists() {
-                "holds a completed run; pass --force to replace it or choose another name/--out"
-            } else {
-                "holds an unfinished run; continue it with --resume, or pass --force to replace it"
-            };
-            return Err(JobError::RunDir { path: root.to_path_buf(), message: hint.into() });
-        }
+    } else if !overwrite && holds_files(root) {
+        return refuse(if run.summary().exists() {
+            "holds a completed run; pass --force to replace it or choose another name/--out"
+        } else {
+            "holds an unfinished run; continue it with --resume, or pass --force to replace it"
+        });
+    }
+    Ok(())
+}
+
+/// Creates the run directory that [`check_run_dir`] accepted, first removing a
+/// previous run when asked to overwrite it.
+fn prepare_run_dir(run: &RunDir, resume: bool, overwrite: bool) -> Result<(), JobError> {
+    let root = run.root();
+    if !resume && overwrite && holds_files(root) {
         std::fs::remove_dir_all(root).map_err(|e| JobError::io(root, e))?;
     }
     std::fs::create_dir_all(run.checkpoints()).map_err(|e| JobError::io(&run.checkpoints(), e))
+}
+
+fn holds_files(dir: &std::path::Path) -> bool {
+    std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false)
 }
 
 fn read_labels(run: &RunDir, expected: usize) -> Result<Vec<i64>, JobError> {

@@ -3,9 +3,8 @@
 //! while training goes on (GPU), or on the trainer's thread between epochs (CPU).
 
 use super::{JobError, JobEvent};
-use crate::config::Arch;
 use crate::data::Dataset;
-use crate::model::{channels_last, Network, Snapshot};
+use crate::model::{channels_last, ModelSource, Network, Snapshot};
 use crate::plugins::PluginSet;
 use crate::scores::{BatchPosition, ScoreError, ScoreTable, SnapshotScorer};
 use actix::Recipient;
@@ -37,8 +36,8 @@ enum Request {
 
 /// Everything the scorer thread needs.
 pub struct ScorerSetup {
-    /// Architecture, to build the scorer's own copy of the network.
-    pub arch: Arch,
+    /// Where the network comes from, to build the scorer's own copy of it.
+    pub model: ModelSource,
     /// The training set (labels as trained).
     pub data: Arc<Dataset>,
     /// Device to score on.
@@ -74,20 +73,25 @@ pub struct Scorer {
 impl Scorer {
     /// Runs every scorer over the training set with the snapshot's weights.
     fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
-        let ScorerSetup { arch, data, device, batch_size, threads, scorers, seconds, scored_samples, events, plugins } =
+        let ScorerSetup { model, data, device, batch_size, threads, scorers, seconds, scored_samples, events, plugins } =
             &mut self.setup;
         if scorers.is_empty() {
             return Ok(());
         }
-        let own_thread = self.own_thread;
-        let network = self.network.get_or_insert_with(|| {
-            if own_thread && *threads > 0 {
-                tch::set_num_threads(*threads as i32);
+        let network = match &mut self.network {
+            Some(network) => network,
+            empty => {
+                if self.own_thread && *threads > 0 {
+                    tch::set_num_threads(*threads as i32);
+                }
+                let mut network = Network::build(model, data.shape, data.classes, *device)?;
+                // Built-ins score fastest channels-last (see `score_all`).
+                if network.arch().is_some() {
+                    network.use_channels_last()?;
+                }
+                empty.insert(network)
             }
-            let mut network = Network::new(*arch, data.shape, data.classes, *device);
-            network.use_channels_last();
-            network
-        });
+        };
         network.load_snapshot(&snapshot)?;
         let mut dropped = Vec::new();
         for (k, (scorer, table)) in scorers.iter_mut().enumerate() {
@@ -270,8 +274,9 @@ fn score_all(
     for start in (0..n).step_by(batch_size) {
         let end = (start + batch_size).min(n);
         let (images, labels) = data.tensors(start..end, network.device())?;
-        // Scorers run many passes per batch: channels-last is the fast layout for them.
-        let images = channels_last(&images);
+        // Scorers run many passes per batch: channels-last is the fast layout for a
+        // channels-last network.
+        let images = if network.is_channels_last() { channels_last(&images) } else { images };
         let scores = scorer.score_batch(network, BatchPosition { epoch, offset: start }, &images, &labels)?;
         let scores = Vec::<f32>::try_from(&scores.f_to_device(Device::Cpu)?.f_flatten(0, -1)?)?;
         if scores.len() != end - start {

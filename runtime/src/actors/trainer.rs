@@ -9,6 +9,7 @@ use crate::data::{spawn_loader, Dataset};
 use crate::model::{learning_rate, Checkpoint, CheckpointState, Checkpoints, Network, Optimizer};
 use crate::plugins::PluginSet;
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
+use crate::seeding;
 use memscope_sdk::Hook;
 use actix::Recipient;
 use std::path::PathBuf;
@@ -61,6 +62,9 @@ fn write_checkpoint(
 pub struct TrainerSetup {
     /// The job.
     pub config: JobConfig,
+    /// The network, built from the job's model source with its initial weights (the
+    /// trainer loads a checkpoint's over them when resuming).
+    pub network: Network,
     /// Training set, labels as trained.
     pub train: Arc<Dataset>,
     /// Held-out test set.
@@ -108,12 +112,10 @@ pub struct TrainResult {
 
 /// Trains to the configured number of epochs (from the checkpoint when resuming).
 pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
-    let TrainerSetup { config, train, test, device, checkpoints, resume, events, cancel, run_dir, plugins } = setup;
+    let TrainerSetup { config, mut network, train, test, device, checkpoints, resume, events, cancel, run_dir, plugins } = setup;
     let n = train.len();
     let epochs = config.train.epochs;
-    tch::manual_seed(config.seed as i64);
-    let mut network = Network::new(config.model.arch, train.shape, train.classes, device);
-    let mut optimizer = Optimizer::new(&config.train, network.parameters());
+    let mut optimizer = Optimizer::new(&config.train, network.parameters()?);
 
     let record_loss = config.score.builtin.iter().any(|b| b == CUMULATIVE_LOSS);
     let mut loss_table = ScoreTable::new(CUMULATIVE_LOSS, Aggregate::Sum, n);
@@ -154,7 +156,7 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
     let start_epoch = state.epochs_done;
 
     let scorer_setup = ScorerSetup {
-        arch: config.model.arch,
+        model: network.source().clone(),
         data: train.clone(),
         device,
         batch_size: config.score.batch_size,
@@ -195,6 +197,9 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
 
     for epoch in start_epoch..epochs {
         let lr = learning_rate(&config.train, epoch);
+        // What draws from libtorch's generator while training (dropout) draws the
+        // same in epoch k whether or not the process restarted before it.
+        tch::manual_seed(seeding::torch_seed(config.seed, epoch));
         let started = Instant::now();
         let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
         let mut correct = Tensor::zeros([], (Kind::Int64, device));
@@ -217,7 +222,7 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
             let step_started = Instant::now();
             let images = batch.images.f_to_device(device)?;
             let labels = batch.labels.f_to_device(device)?;
-            let logits = network.forward(&images, true);
+            let logits = network.forward(&images, true)?;
             let per_sample = logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::None, -100, 0.0)?;
             let grads = optimizer.gradients(&per_sample.f_mean(Kind::Float)?)?;
             optimizer.step(lr, &grads)?;
@@ -270,18 +275,18 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
 
         let last = epoch + 1 == epochs;
         if has_snapshot_scorers && ((epoch + 1) % config.score.every == 0 || last) {
-            scorer.score(network.snapshot(epoch))?;
+            scorer.score(network.snapshot(epoch)?)?;
         }
         let every = config.checkpoint.every;
         if every > 0 && ((epoch + 1) % every == 0 || last) {
-            let (model, optimizer_state) = (network.variables(), optimizer.state());
+            let (model, optimizer_state) = (network.variables()?, optimizer.state());
             let parts = CheckpointParts { model: &model, optimizer: &optimizer_state, loss: &loss_table };
             write_checkpoint(&checkpoints, &mut scorer, &mut state, parts, &events)?;
             unsaved = None;
         } else if every > 0 {
             unsaved = Some(EpochBoundary {
                 state: state.clone(),
-                model: network.snapshot(epoch).variables,
+                model: network.snapshot(epoch)?.variables,
                 optimizer: optimizer.state().into_iter().map(|(name, t)| (name, t.copy())).collect(),
             });
         }
@@ -310,7 +315,7 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
         tables,
         train_eval,
         test_eval,
-        parameters: network.parameter_count(),
+        parameters: network.parameter_count()?,
         start_epoch,
     })
 }
@@ -324,7 +329,7 @@ fn evaluate(network: &Network, data: &Dataset, batch_size: usize) -> Result<Eval
         for start in (0..data.len()).step_by(batch_size) {
             let end = (start + batch_size).min(data.len());
             let (images, labels) = data.tensors(start..end, device)?;
-            let logits = network.forward(&images, false);
+            let logits = network.forward(&images, false)?;
             loss += logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::Sum, -100, 0.0)?.f_double_value(&[])?;
             correct += logits.f_argmax(-1, false)?.f_eq_tensor(&labels)?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
         }

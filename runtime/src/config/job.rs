@@ -170,12 +170,13 @@ impl<'de> Deserialize<'de> for DeviceChoice {
 }
 
 /// Network architectures.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Arch {
     /// Two hidden layers (256, 128) with ReLU.
     Mlp,
     /// conv3x3(32)-ReLU-conv3x3(64)-ReLU-maxpool2-fc(128)-ReLU-fc(classes).
+    #[default]
     Cnn,
     /// ResNet-18, CIFAR variant (3x3 stem, no max-pool).
     Resnet18,
@@ -192,18 +193,20 @@ impl Arch {
     }
 }
 
-/// The network.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// The network: a built-in architecture (`arch`, the default) or your own model
+/// (`torchscript`), not both.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// `mlp`, `cnn` or `resnet18`.
-    pub arch: Arch,
-}
-
-impl Default for ModelConfig {
-    fn default() -> Self {
-        ModelConfig { arch: Arch::Cnn }
-    }
+    /// A built-in architecture: `mlp`, `cnn` (the default) or `resnet18`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<Arch>,
+    /// Your own model: a TorchScript file saved by `torch.jit.script(model).save(path)`.
+    /// Its `forward` takes a float batch `[B, C, H, W]` (the dataset's images) and returns
+    /// logits `[B, classes]`. Training starts from the weights in the file (fine-tuning
+    /// a pretrained model is a normal use). Relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torchscript: Option<PathBuf>,
 }
 
 /// Optimizers.

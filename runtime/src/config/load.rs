@@ -3,7 +3,7 @@
 use super::{ConfigError, JobConfig};
 use std::path::Path;
 
-/// Reads, overrides, parses and validates a job config file. Relative data paths are
+/// Reads, overrides, parses and validates a job config file. Relative data and model paths are
 /// resolved against the file's directory, made absolute: the resolved config is
 /// written into the run directory, and `memscope report` / `--resume` read it back
 /// from another directory and possibly another working directory.
@@ -115,6 +115,11 @@ fn resolve_paths(job: &mut JobConfig, base: &Path) {
     for dir in &mut job.plugin_dirs {
         if dir.is_relative() {
             *dir = base.join(&*dir);
+        }
+    }
+    if let Some(path) = &mut job.model.torchscript {
+        if path.is_relative() {
+            *path = base.join(&*path);
         }
     }
     let data = &mut job.data;

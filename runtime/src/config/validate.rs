@@ -32,6 +32,10 @@ impl JobConfig {
             problem(&format!("data.{key}"), message);
         }
 
+        if self.model.arch.is_some() && self.model.torchscript.is_some() {
+            problem("model.torchscript", "give either `arch` (a built-in architecture) or `torchscript` (your own model), not both".into());
+        }
+
         let train = &self.train;
         if train.epochs == 0 {
             problem("train.epochs", "must be at least 1".into());
@@ -196,6 +200,16 @@ mod tests {
             assert!(err.contains(&format!("{key}: ")), "missing {key} in:\n{err}");
         }
         assert!(err.contains("6 problem(s)"), "{err}");
+    }
+
+    #[test]
+    fn a_model_is_a_builtin_or_a_torchscript_file_not_both() {
+        let text = "name = \"t\"\n[data]\nformat = \"digits\"\n[model]\narch = \"cnn\"\ntorchscript = \"net.pt\"\n";
+        let err = parse_job(text, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("model.torchscript: give either `arch`") && err.contains("1 problem(s)"), "{err}");
+        let one = parse_job(&text.replace("arch = \"cnn\"\n", ""), "job.toml", &[], Path::new("/models")).unwrap();
+        assert_eq!(one.model.torchscript.as_deref(), Some(Path::new("/models/net.pt")), "relative to the config file");
+        assert_eq!(one.model.arch, None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! What a submitted job may do: read data only under the daemon's data roots, load
-//! plugins by name only from the daemon's plugin directories, never open its own
-//! metrics listener. Checked at submission, so a job that breaks a rule is refused
+//! What a submitted job may do: read data and model files only under the daemon's
+//! data roots, load plugins by name only from the daemon's plugin directories, never
+//! open its own metrics listener. Checked at submission, so a job that breaks a rule is refused
 //! with every problem listed instead of queued to fail later.
 
 use super::ApiError;
@@ -73,6 +73,13 @@ impl Policy {
                     Ok(real) => *path = real,
                     Err(message) => problems.push(Problem { key: key.into(), message }),
                 }
+            }
+        }
+        // The model file is read by the job like data: it must lie under a data root.
+        if let Some(path) = &mut job.model.torchscript {
+            match self.inside_roots(path) {
+                Ok(real) => *path = real,
+                Err(message) => problems.push(Problem { key: "model.torchscript".into(), message }),
             }
         }
         for (i, plugin) in job.plugins.iter_mut().enumerate() {
@@ -225,6 +232,23 @@ mod tests {
         let dotdot = format!("../{}/secret.npz", outside.path().file_name().unwrap().to_str().unwrap());
         for bad in [outside.path().join("secret.npz").display().to_string(), dotdot, "link.npz".into()] {
             assert_eq!(keys(p.check(&job(&bad)).unwrap_err()), ["data.path"], "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn a_torchscript_model_outside_the_roots_is_refused_and_one_inside_made_canonical() {
+        let outside = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("net.pt"), b"x").unwrap();
+        std::fs::write(root.path().join("mine.pt"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("net.pt"), root.path().join("link.pt")).unwrap();
+        let p = policy(root.path());
+        let job = |path: &str| format!("name = \"t\"\n[data]\nformat = \"digits\"\n[model]\ntorchscript = \"{path}\"\n");
+
+        let accepted = p.check(&job("mine.pt")).unwrap();
+        assert_eq!(accepted.model.torchscript, Some(root.path().canonicalize().unwrap().join("mine.pt")));
+        for bad in [outside.path().join("net.pt").display().to_string(), "link.pt".into(), "missing.pt".into()] {
+            assert_eq!(keys(p.check(&job(&bad)).unwrap_err()), ["model.torchscript"], "{bad} was accepted");
         }
     }
 

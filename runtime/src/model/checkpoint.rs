@@ -67,11 +67,11 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Restores network weights and optimizer state.
+    /// Restores every network variable (buffers too) and the optimizer state.
     pub fn restore(&self, network: &mut Network, optimizer: &mut Optimizer) -> Result<(), ModelError> {
-        network
-            .load(&self.dir.join(MODEL_FILE))
-            .map_err(|e| ModelError::checkpoint(&self.dir.join(MODEL_FILE), e))?;
+        let path = self.dir.join(MODEL_FILE);
+        let values = Tensor::read_safetensors(&path).map_err(|e| ModelError::checkpoint(&path, e))?;
+        network.load_variables(&values, &format!("checkpoint {}", path.display()))?;
         let state = Tensor::read_safetensors(self.dir.join(OPTIMIZER_FILE))
             .map_err(|e| ModelError::checkpoint(&self.dir.join(OPTIMIZER_FILE), e))?;
         optimizer.restore(state)

@@ -8,6 +8,25 @@ pub enum ModelError {
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// libtorch reported an error through memscope's shim (TorchScript modules).
+    #[error("libtorch: {0}")]
+    TorchExt(#[from] memscope_torch_ext::ExtError),
+    /// A TorchScript file cannot be trained on this dataset.
+    #[error("TorchScript model {path}: {message}")]
+    TorchScript {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it, with the shapes involved.
+        message: String,
+    },
+    /// Values to load (a snapshot, a checkpoint) do not fit the network's variables.
+    #[error("{origin} does not fit the network: {message}")]
+    Variables {
+        /// Where the values came from.
+        origin: String,
+        /// Which variable and how.
+        message: String,
+    },
     /// A checkpoint could not be written or read.
     #[error("checkpoint {path}: {message}")]
     Checkpoint {

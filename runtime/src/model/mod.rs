@@ -1,5 +1,7 @@
-//! The model zoo, optimizers, learning-rate schedules and checkpoints.
+//! Networks and where they come from (built-in architectures, TorchScript files),
+//! optimizers, learning-rate schedules and checkpoints.
 
+mod base;
 mod checkpoint;
 mod error;
 mod input_grad;
@@ -7,10 +9,15 @@ mod network;
 mod optim;
 mod resnet;
 mod schedule;
+mod source;
+mod torchscript;
+mod varstore;
 mod zoo;
 
+pub use base::Model;
 pub use checkpoint::{Checkpoint, CheckpointState, Checkpoints};
 pub use error::ModelError;
 pub use network::{channels_last, Network, Snapshot};
 pub use optim::Optimizer;
 pub use schedule::learning_rate;
+pub use source::ModelSource;

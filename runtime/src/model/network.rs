@@ -1,9 +1,13 @@
-//! A network and its variables, with snapshots for the scorer thread.
+//! A network built from a [`ModelSource`], with the surface trainer, scorer,
+//! checkpoints and plugins share: forward, parameters, variables by name, snapshots.
 
-use super::{zoo, ModelError};
+use super::base::Model;
+use super::torchscript::TorchScriptModel;
+use super::varstore::VarStoreModel;
+use super::{ModelError, ModelSource};
 use crate::config::Arch;
 use crate::data::ImageShape;
-use tch::nn::{self, ModuleT};
+use std::collections::BTreeMap;
 use tch::{Device, Tensor};
 
 /// A copy of every variable (weights and buffers such as batch-norm statistics), taken
@@ -27,86 +31,104 @@ pub fn channels_last(t: &Tensor) -> Tensor {
     }
 }
 
-/// A network built from the zoo, owning its variables.
+/// A network and its variables, whatever its source.
 #[derive(Debug)]
 pub struct Network {
-    arch: Arch,
-    vs: nn::VarStore,
-    module: Box<dyn ModuleT>,
+    source: ModelSource,
+    model: Box<dyn Model>,
+    device: Device,
+    channels_last: bool,
 }
 
 impl Network {
-    /// Builds `arch` on `device`; weights are drawn from libtorch's global generator,
-    /// which the caller seeds.
-    pub fn new(arch: Arch, shape: ImageShape, classes: usize, device: Device) -> Self {
-        let vs = nn::VarStore::new(device);
-        let module = zoo::build(arch, &vs.root(), shape, classes);
-        Network { arch, vs, module }
+    /// Builds the network `source` names for images of `shape` and `classes` outputs,
+    /// on `device`. A built-in draws its weights from libtorch's global generator,
+    /// which the caller seeds; a TorchScript module keeps the file's weights and is
+    /// checked against `shape` and `classes` first.
+    pub fn build(source: &ModelSource, shape: ImageShape, classes: usize, device: Device) -> Result<Self, ModelError> {
+        let model: Box<dyn Model> = match source {
+            ModelSource::Builtin(arch) => Box::new(VarStoreModel::builtin(*arch, shape, classes, device)),
+            ModelSource::TorchScript(path) => Box::new(TorchScriptModel::load(path, shape, classes, device)?),
+        };
+        Ok(Network { source: source.clone(), model, device, channels_last: false })
     }
 
-    /// The architecture it was built as.
-    pub fn arch(&self) -> Arch {
-        self.arch
+    /// The built-in `arch` (cannot fail): [`Network::build`] of `ModelSource::Builtin`.
+    pub fn builtin(arch: Arch, shape: ImageShape, classes: usize, device: Device) -> Self {
+        let model = Box::new(VarStoreModel::builtin(arch, shape, classes, device));
+        Network { source: ModelSource::Builtin(arch), model, device, channels_last: false }
     }
 
-    /// Logits for a batch; `train` selects training behaviour (batch-norm statistics).
-    pub fn forward(&self, images: &Tensor, train: bool) -> Tensor {
-        self.module.forward_t(images, train)
+    /// Where it came from.
+    pub fn source(&self) -> &ModelSource {
+        &self.source
     }
 
-    /// Like [`Network::forward`], but a libtorch error (a wrong input shape, say)
-    /// comes back as a message instead of a panic.
-    pub fn try_forward(&self, images: &Tensor, train: bool) -> Result<Tensor, ModelError> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.forward(images, train)))
-            .map_err(|panic| ModelError::Torch(tch::TchError::Torch(crate::panics::panic_message(panic.as_ref()))))
+    /// The built-in architecture, if it is one.
+    pub fn arch(&self) -> Option<Arch> {
+        self.source.builtin()
+    }
+
+    /// Logits for a batch; `train` selects training behaviour (dropout, batch-norm
+    /// statistics). A libtorch error (a wrong input shape, say) is an error, not a panic.
+    pub fn forward(&self, images: &Tensor, train: bool) -> Result<Tensor, ModelError> {
+        self.model.forward(images, train)
     }
 
     /// The device the variables live on.
     pub fn device(&self) -> Device {
-        self.vs.device()
+        self.device
     }
 
-    /// Trainable variables, in creation order (stable for an architecture).
-    pub fn parameters(&self) -> Vec<Tensor> {
-        self.vs.trainable_variables()
+    /// Trainable variables, in a stable order (creation order for a built-in,
+    /// registration order for a TorchScript module).
+    pub fn parameters(&self) -> Result<Vec<Tensor>, ModelError> {
+        self.model.parameters()
     }
 
     /// Number of trainable values.
-    pub fn parameter_count(&self) -> i64 {
-        self.parameters().iter().map(|p| p.numel() as i64).sum()
+    pub fn parameter_count(&self) -> Result<i64, ModelError> {
+        Ok(self.parameters()?.iter().map(|p| p.numel() as i64).sum())
     }
 
-    /// Every variable by name, sorted (shallow: they share storage with the network).
-    pub fn variables(&self) -> Vec<(String, Tensor)> {
-        let mut variables: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+    /// Every variable by name, buffers included, sorted (shallow: they share storage
+    /// with the network).
+    pub fn variables(&self) -> Result<Vec<(String, Tensor)>, ModelError> {
+        let mut variables = self.model.variables()?;
         variables.sort_by(|a, b| a.0.cmp(&b.0));
-        variables
+        Ok(variables)
     }
 
     /// Deep copies of every variable, detached from autograd.
-    pub fn snapshot(&self, epoch: usize) -> Snapshot {
-        let mut variables: Vec<(String, Tensor)> =
-            tch::no_grad(|| self.vs.variables().into_iter().map(|(n, t)| (n, t.detach().copy())).collect());
-        variables.sort_by(|a, b| a.0.cmp(&b.0));
-        Snapshot { epoch, variables }
+    pub fn snapshot(&self, epoch: usize) -> Result<Snapshot, ModelError> {
+        let variables = tch::no_grad(|| {
+            self.variables()?.into_iter().map(|(n, t)| Ok((n, t.f_detach()?.copy()))).collect::<Result<_, ModelError>>()
+        })?;
+        Ok(Snapshot { epoch, variables })
     }
 
     /// Overwrites every variable with a snapshot's values.
     pub fn load_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), ModelError> {
-        let mut mine = self.vs.variables();
-        if mine.len() != snapshot.variables.len() {
-            return Err(ModelError::Torch(tch::TchError::Convert(format!(
-                "snapshot has {} variables, network {}",
-                snapshot.variables.len(),
-                mine.len()
-            ))));
+        self.load_variables(&snapshot.variables, "snapshot")
+    }
+
+    /// Overwrites every variable with the value of the same name in `values` (a
+    /// snapshot, a checkpoint), which must hold exactly this network's variables with
+    /// their shapes. `origin` names the values in errors.
+    pub fn load_variables(&mut self, values: &[(String, Tensor)], origin: &str) -> Result<(), ModelError> {
+        let mine: BTreeMap<String, Tensor> = self.variables()?.into_iter().collect();
+        let given: BTreeMap<&str, &Tensor> = values.iter().map(|(n, t)| (n.as_str(), t)).collect();
+        let mismatch = |message: String| ModelError::Variables { origin: origin.to_string(), message };
+        if let Some(extra) = given.keys().find(|name| !mine.contains_key(**name)) {
+            return Err(mismatch(format!("`{extra}` is not a variable of this network ({})", self.source)));
         }
         tch::no_grad(|| {
-            for (name, value) in &snapshot.variables {
-                let target = mine.get_mut(name).ok_or_else(|| {
-                    ModelError::Torch(tch::TchError::Convert(format!("snapshot variable `{name}` is not in the network")))
-                })?;
-                target.f_copy_(value)?;
+            for (name, target) in &mine {
+                let value = given.get(name.as_str()).ok_or_else(|| mismatch(format!("it lacks the network's variable `{name}`")))?;
+                if value.size() != target.size() {
+                    return Err(mismatch(format!("`{name}` is {:?}, the network's is {:?}", value.size(), target.size())));
+                }
+                target.shallow_clone().f_copy_(value)?;
             }
             Ok(())
         })
@@ -116,24 +138,24 @@ impl Network {
     /// same shape). With channels-last inputs, oneDNN then runs convolutions on its
     /// fast NHWC path: on small images, forward and input-gradient passes take about
     /// half the time. Values are unchanged; later copies into the variables keep it.
-    pub fn use_channels_last(&mut self) {
+    /// The scorer does this for built-ins only.
+    pub fn use_channels_last(&mut self) -> Result<(), ModelError> {
         tch::no_grad(|| {
-            for (_, mut var) in self.vs.variables() {
+            for (_, mut var) in self.variables()? {
                 if var.dim() == 4 {
                     let nhwc = channels_last(&var);
                     var.set_data(&nhwc);
                 }
             }
-        })
+            Ok::<_, ModelError>(())
+        })?;
+        self.channels_last = true;
+        Ok(())
     }
 
-    /// Writes every variable to `path` (libtorch's format).
-    pub fn save(&self, path: &std::path::Path) -> Result<(), ModelError> {
-        Ok(self.vs.save(path)?)
-    }
-
-    /// Reads every variable from `path`, written by [`Network::save`].
-    pub fn load(&mut self, path: &std::path::Path) -> Result<(), ModelError> {
-        Ok(self.vs.load(path)?)
+    /// Whether [`Network::use_channels_last`] was applied: inputs should then be
+    /// channels-last too.
+    pub fn is_channels_last(&self) -> bool {
+        self.channels_last
     }
 }

@@ -159,7 +159,7 @@ unsafe extern "C" fn forward(ctx: *mut c_void, input: *mut C_tensor, out: *mut *
         // SDK's `Host::forward` passes `as_ptr` of a live tensor); the copy has its own
         // reference count.
         let input = unsafe { Tensor::clone_from_ptr(input) };
-        hand_over(network.try_forward(&input, false).map_err(|e| e.to_string())?, out)
+        hand_over(network.forward(&input, false).map_err(|e| e.to_string())?, out)
     })
 }
 

@@ -69,7 +69,7 @@ fn run_facts(w: &mut String, inputs: &RunInputs) {
     let mut facts = vec![
         format!("dataset {}", escape(&inputs.dataset.description)),
         format!("{} samples", inputs.samples()),
-        format!("model {}", inputs.config.model.arch.name()),
+        format!("model {}", escape(&crate::model::ModelSource::from_config(&inputs.config.model).to_string())),
     ];
     if let Some(noisy) = &inputs.noise_mask {
         facts.push(format!("{} labels changed by the noise injector", noisy.iter().filter(|&&m| m).count()));

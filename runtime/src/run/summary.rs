@@ -60,7 +60,7 @@ pub struct Summary {
     pub samples: usize,
     /// Classes.
     pub classes: usize,
-    /// Architecture.
+    /// The model: a built-in architecture (`cnn`) or `torchscript <file name>`.
     pub arch: String,
     /// Trainable parameters.
     pub parameters: i64,

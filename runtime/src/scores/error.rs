@@ -6,6 +6,9 @@ pub enum ScoreError {
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    /// The network failed.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
     /// A scorer returned the wrong number of values.
     #[error("scorer `{scorer}` returned {found} values for a batch of {expected}")]
     WrongLength {

@@ -16,7 +16,7 @@ impl SnapshotScorer for EvalLoss {
     }
 
     fn score_batch(&mut self, network: &Network, _: BatchPosition, images: &Tensor, labels: &Tensor) -> Result<Tensor, ScoreError> {
-        let logits = tch::no_grad(|| network.forward(images, false));
+        let logits = tch::no_grad(|| network.forward(images, false))?;
         Ok(logits.f_cross_entropy_loss::<Tensor>(labels, None, Reduction::None, -100, 0.0)?)
     }
 }

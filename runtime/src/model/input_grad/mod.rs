@@ -1,11 +1,12 @@
 //! The input gradient of the summed cross-entropy, `grad_x sum_i l(x_i)`: what the
 //! curvature estimate computes 2 + `draws` times per batch, so most of scoring.
 //!
-//! For the `cnn` on the CPU it runs without autograd ([`cnn`]): one pass per layer,
-//! every activation in the layout the next layer reads, the convolutions, pool and
-//! ReLUs as hand-written loops ([`kernels`], [`conv2`]: those skip the zeros the
-//! ReLUs and the pool leave), the linear layers in libtorch. Any other model, device or input shape goes
-//! through autograd. Both give the same gradient; tests hold them to it.
+//! For the built-in `cnn` on the CPU it runs without autograd ([`cnn`]): one pass per
+//! layer, every activation in the layout the next layer reads, the convolutions, pool
+//! and ReLUs as hand-written loops ([`kernels`], [`conv2`]: those skip the zeros the
+//! ReLUs and the pool leave), the linear layers in libtorch. Any other model (a
+//! TorchScript module too, even one that computes the same function), device or input
+//! shape goes through autograd. Both give the same gradient; tests hold them to it.
 
 mod cnn;
 mod conv2;
@@ -20,8 +21,8 @@ impl Network {
     /// Gradient of the summed cross-entropy of `images` against `labels` with respect
     /// to `images`, in eval mode: a sample's gradient does not depend on its batch.
     pub fn input_gradient(&self, images: &Tensor, labels: &Tensor) -> Result<Tensor, ModelError> {
-        if self.arch() == Arch::Cnn && images.kind() == Kind::Float && images.device() == Device::Cpu {
-            if let Some(weights) = cnn::CnnWeights::from_variables(&self.variables()) {
+        if self.arch() == Some(Arch::Cnn) && images.kind() == Kind::Float && images.device() == Device::Cpu {
+            if let Some(weights) = cnn::CnnWeights::from_variables(&self.variables()?) {
                 if weights.handles(&images.size()) && labels.kind() == Kind::Int64 && labels.size() == [images.size()[0]] {
                     return Ok(cnn::input_gradient(&weights, images, labels)?);
                 }
@@ -33,7 +34,7 @@ impl Network {
     /// [`Network::input_gradient`] through autograd, for every model.
     pub fn autograd_input_gradient(&self, images: &Tensor, labels: &Tensor) -> Result<Tensor, ModelError> {
         let x = images.f_detach()?.set_requires_grad(true);
-        let logits = self.try_forward(&x, false)?;
+        let logits = self.forward(&x, false)?;
         let loss = logits.f_cross_entropy_loss::<Tensor>(labels, None, Reduction::Sum, -100, 0.0)?;
         Ok(Tensor::f_run_backward(&[loss], &[&x], false, false)?.remove(0))
     }
@@ -46,15 +47,15 @@ mod tests {
 
     fn cnn(shape: ImageShape, channels_last: bool) -> Network {
         tch::manual_seed(21);
-        let mut network = Network::new(Arch::Cnn, shape, 10, Device::Cpu);
+        let mut network = Network::builtin(Arch::Cnn, shape, 10, Device::Cpu);
         if channels_last {
-            network.use_channels_last();
+            network.use_channels_last().unwrap();
         }
         network
     }
 
     fn assert_same_gradient(network: &Network, x: &Tensor, labels: &Tensor) {
-        let weights = cnn::CnnWeights::from_variables(&network.variables()).expect("a cnn's variables");
+        let weights = cnn::CnnWeights::from_variables(&network.variables().unwrap()).expect("a cnn's variables");
         assert!(weights.handles(&x.size()));
         let fused = cnn::input_gradient(&weights, x, labels).unwrap();
         assert!(fused.equal(&network.input_gradient(x, labels).unwrap()), "input_gradient takes the fused path");
@@ -116,7 +117,7 @@ mod tests {
         let labels = Tensor::randint(10, [6], (Kind::Int64, Device::Cpu));
         for bias in [8.0, -8.0] {
             let network = cnn(ImageShape { channels: 1, height: 8, width: 8 }, true);
-            let (_, conv1_bias) = network.variables().into_iter().find(|(name, _)| name == "conv1.bias").expect("conv1.bias");
+            let (_, conv1_bias) = network.variables().unwrap().into_iter().find(|(name, _)| name == "conv1.bias").expect("conv1.bias");
             let _ = tch::no_grad(|| conv1_bias.shallow_clone().fill_(bias));
             if bias > 0.0 {
                 assert_same_gradient(&network, &x, &labels);

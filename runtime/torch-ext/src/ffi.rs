@@ -1,0 +1,55 @@
+//! The shim's C interface (`csrc/*.cpp`). Every function returns 0 on success; on
+//! failure 1, with a message in `*error` to be freed by `mste_error_free`.
+
+use std::ffi::{c_char, c_int, c_void};
+use torch_sys::C_tensor;
+
+/// `torch::jit::Module`, only ever behind a pointer.
+#[repr(C)]
+pub struct Module {
+    _private: [u8; 0],
+}
+
+/// Receives one named tensor (a new handle the callee owns).
+pub type EachTensor = unsafe extern "C" fn(ctx: *mut c_void, name: *const c_char, tensor: *mut C_tensor);
+
+unsafe extern "C" {
+    pub fn mste_error_free(error: *mut c_char);
+    pub fn mste_script_load(path: *const c_char, device: c_int, out: *mut *mut Module, error: *mut *mut c_char) -> c_int;
+    pub fn mste_script_free(module: *mut Module);
+    pub fn mste_script_forward(
+        module: *mut Module,
+        input: *const C_tensor,
+        out: *mut *mut C_tensor,
+        error: *mut *mut c_char,
+    ) -> c_int;
+    pub fn mste_script_train(module: *mut Module, on: bool, error: *mut *mut c_char) -> c_int;
+    pub fn mste_script_named_tensors(
+        module: *mut Module,
+        buffers: bool,
+        ctx: *mut c_void,
+        each: EachTensor,
+        error: *mut *mut c_char,
+    ) -> c_int;
+}
+
+/// Runs one shim call that reports failure through an error out-parameter, and turns
+/// its status into a `Result` carrying the message.
+pub fn call(what: &'static str, f: impl FnOnce(*mut *mut c_char) -> c_int) -> Result<(), crate::ExtError> {
+    let mut error: *mut c_char = std::ptr::null_mut();
+    if f(&mut error) == 0 {
+        return Ok(());
+    }
+    let message = if error.is_null() {
+        String::new()
+    } else {
+        // SAFETY: a failing shim call stores a NUL-terminated malloc'd string, which
+        // we copy and then free exactly once.
+        unsafe {
+            let text = std::ffi::CStr::from_ptr(error).to_string_lossy().into_owned();
+            mste_error_free(error);
+            text
+        }
+    };
+    Err(crate::ExtError::torch(what, message))
+}

@@ -1,0 +1,23 @@
+//! libtorch features that tch does not expose, through a small C++ shim of our own
+//! (`csrc/`, compiled by `build.rs` against the headers of the libtorch that torch-sys
+//! links).
+//!
+//! - [`ScriptModule`]: a TorchScript module (`torch.jit.script(model).save(...)`) for
+//!   training: forward, train/eval, and its parameters **and buffers** (BatchNorm's
+//!   running statistics) as tensors that share storage with the module. tch's
+//!   `TrainableCModule` registers only parameters and ignores the train flag.
+//!
+//! The C interface is narrow: every function returns a status and, on failure, a
+//! message (C++ exceptions never cross into Rust). Tensors cross as libtorch handles,
+//! as between the host and its plugins: a handle the shim returns is adopted with
+//! `Tensor::from_ptr`; one we pass is borrowed for the call.
+
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod error;
+mod ffi;
+mod script;
+
+pub use error::ExtError;
+pub use script::ScriptModule;
