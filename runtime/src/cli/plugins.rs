@@ -23,6 +23,11 @@ pub fn plugins(command: PluginsCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        PluginsCommand::New { name, dir } => {
+            let root = memscope::plugins::template::new_plugin(&name, &dir)?;
+            println!("wrote {}: build it with `cargo build --release` there (see its README.md)", root.display());
+            Ok(())
+        }
         PluginsCommand::Check { file } => {
             let (_, info) = load_library(&file)?;
             println!("ok: {}", describe(&info));

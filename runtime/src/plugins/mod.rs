@@ -9,6 +9,7 @@ mod host_api;
 mod instance;
 mod library;
 mod set;
+pub mod template;
 mod torch;
 
 pub use discovery::{default_plugin_dirs, executable_dir, find_plugin, list_plugins, locate_plugin, plugin_file_names, Listed, Located};
