@@ -11,6 +11,7 @@ mod test_datasets;
 mod test_images;
 mod test_metrics;
 mod test_plugin_discovery;
+mod test_plugin_suite;
 mod test_plugin_template;
 mod test_plugins;
 mod test_relocation;

@@ -19,7 +19,15 @@ fn run(dir: &Path, text: &str) -> memscope_tests::Finished {
 #[test]
 fn plugins_list_shows_the_seed_plugins_with_versions_and_hooks() {
     let out = memscope(Path::new("."), &["plugins", "list"]).success().stdout();
-    for (name, hook) in [("curvature", "score_batch"), ("noise", "on_dataset_ready"), ("baseline", "on_job_end"), ("margin", "score_batch")] {
+    let expected = [
+        ("curvature", "score_batch"),
+        ("noise", "on_dataset_ready"),
+        ("baseline", "on_job_end"),
+        ("margin", "score_batch"),
+        ("el2n", "score_batch"),
+        ("in-confidence", "score_batch"),
+    ];
+    for (name, hook) in expected {
         let line = out.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} missing:\n{out}"));
         assert!(line.contains("torch 2.13.0") && line.contains(hook), "{line}");
     }
