@@ -1,4 +1,4 @@
-//! `memscope plugins list` and `memscope plugins check FILE`.
+//! `memscope plugins list`, `memscope plugins new NAME` and `memscope plugins check FILE`.
 
 use super::PluginsCommand;
 use memscope::plugins::{default_plugin_dirs, list_plugins, load_library, Listed, PluginInfo};
