@@ -193,6 +193,7 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         scores,
         curves,
         comparisons: outputs.comparisons,
+        plugins: plugins.provenance(),
         skipped_images: skipped,
     };
     let json = serde_json::to_string_pretty(&summary).expect("the summary serializes");

@@ -5,7 +5,7 @@
 
 use super::host_api::{HostContext, PluginOutputs};
 use super::instance::PluginInstance;
-use super::{find_plugin, load_library, PluginError};
+use super::{open_plugin, PluginError, PluginRecord};
 use crate::config::PluginConfig;
 use crate::model::Network;
 use crate::scores::{BatchPosition, ScoreError, SnapshotScorer};
@@ -38,11 +38,7 @@ impl PluginSet {
         let mut instances = Vec::new();
         let mut errors = Vec::new();
         for config in configs {
-            let created = find_plugin(&config.name, dirs).and_then(|path| {
-                let (descriptor, info) = load_library(&path)?;
-                if info.name != config.name {
-                    return Err(PluginError::WrongName { path, wanted: config.name.clone(), found: info.name });
-                }
+            let created = open_plugin(&config.name, dirs).and_then(|(descriptor, info)| {
                 let context = Arc::new(HostContext {
                     plugin: info.name.clone(),
                     run: run.to_string(),
@@ -69,6 +65,11 @@ impl PluginSet {
             1 => Err(errors.pop().expect("one error")),
             _ => Err(PluginError::Many(errors)),
         }
+    }
+
+    /// Which file each loaded plugin came from, for `summary.json`.
+    pub fn provenance(&self) -> Vec<PluginRecord> {
+        self.instances.iter().map(|i| i.lock().expect("plugin lock").info.record()).collect()
     }
 
     /// Names of the loaded plugins.
