@@ -15,4 +15,4 @@ pub use bus::{EventBus, EventProcessor, Flush};
 pub use error::JobError;
 pub use events::{EpochStats, JobEvent};
 pub use job::{JobOutcome, JobSpec};
-pub use supervisor::{run_job, CancelJob, JobSupervisor};
+pub use supervisor::{run_job, JobSupervisor};
