@@ -41,7 +41,10 @@ impl Handler<JobFinished> for JobSupervisor {
     type Result = ();
     fn handle(&mut self, JobFinished(result): JobFinished, ctx: &mut Context<Self>) {
         let (ok, message) = match &result {
-            Ok(outcome) => (true, format!("completed: {}", outcome.run_dir.display())),
+            Ok(outcome) => match &outcome.run_dir {
+                Some(dir) => (true, format!("completed: {}", dir.display())),
+                None => (true, "completed (in memory)".to_string()),
+            },
             Err(e) => (false, e.to_string()),
         };
         self.bus.do_send(JobEvent::JobEnded { ok, message });

@@ -54,8 +54,8 @@ pub struct TrainerSetup {
     pub test: Option<Dataset>,
     /// Device for model and batches.
     pub device: Device,
-    /// Where checkpoints go.
-    pub checkpoints: Checkpoints,
+    /// Where checkpoints go; none for a job in memory (then none is written).
+    pub checkpoints: Option<Checkpoints>,
     /// The checkpoint to continue from.
     pub resume: Option<Checkpoint>,
     /// Where events go.
@@ -63,7 +63,7 @@ pub struct TrainerSetup {
     /// Set to stop at the next step.
     pub cancel: Arc<AtomicBool>,
     /// The run directory (for the cancel message).
-    pub run_dir: PathBuf,
+    pub run_dir: Option<PathBuf>,
     /// The job's plugins.
     pub plugins: Arc<PluginSet>,
 }
@@ -108,10 +108,10 @@ pub struct Trainer {
     train: Arc<Dataset>,
     test: Option<Dataset>,
     device: Device,
-    checkpoints: Checkpoints,
+    checkpoints: Option<Checkpoints>,
     events: Recipient<JobEvent>,
     cancel: Arc<AtomicBool>,
-    run_dir: PathBuf,
+    run_dir: Option<PathBuf>,
     plugins: Arc<PluginSet>,
     scorer: ScorerHandle,
     /// Counters and timings, as a checkpoint records them.
@@ -131,11 +131,6 @@ pub struct Trainer {
     /// stop (Ctrl-C, a cancel, a daemon shutdown) can still write it: a stopped job
     /// then loses at most the epoch it was in, whatever `checkpoint.every` is.
     unsaved: Option<EpochBoundary>,
-}
-
-/// Trains to the configured number of epochs (from the checkpoint when resuming).
-pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
-    Trainer::new(setup)?.run()
 }
 
 impl Trainer {
@@ -342,14 +337,14 @@ impl Trainer {
         }));
 
         let last = epoch + 1 == epochs;
-        if self.has_snapshot_scorers && ((epoch + 1) % self.config.score.every == 0 || last) {
+        if self.has_snapshot_scorers && ((epoch + 1).is_multiple_of(self.config.score.every) || last) {
             self.scorer.score(self.network.snapshot(epoch)?)?;
         }
-        let every = self.config.checkpoint.every;
-        if every > 0 && ((epoch + 1) % every == 0 || last) {
+        let every = if self.checkpoints.is_some() { self.config.checkpoint.every } else { 0 };
+        if every > 0 && ((epoch + 1).is_multiple_of(every) || last) {
             let (model, optimizer) = (self.network.variables()?, self.optimizer.state());
             let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table };
-            write_checkpoint(&self.checkpoints, &mut self.scorer, &mut self.state, parts, &self.events)?;
+            write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut self.state, parts, &self.events)?;
             self.unsaved = None;
         } else if every > 0 {
             self.unsaved = Some(EpochBoundary {
@@ -368,7 +363,7 @@ impl Trainer {
             // The scorer holds only snapshots up to that epoch: the checkpoint waits
             // for them, as at any epoch end.
             let saved = CheckpointParts { model: &boundary.model, optimizer: &boundary.optimizer, loss: &self.loss_table };
-            if let Err(e) = write_checkpoint(&self.checkpoints, &mut self.scorer, &mut boundary.state, saved, &self.events) {
+            if let Err(e) = write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut boundary.state, saved, &self.events) {
                 return e;
             }
             tracing::info!("stopping: wrote a checkpoint at epoch {}", boundary.state.epochs_done);
@@ -402,14 +397,16 @@ impl Trainer {
 }
 
 /// Waits for the scorer's queued snapshots, records its totals in `state`, and writes
-/// a checkpoint of `state`, the parts and every score table.
+/// a checkpoint of `state`, the parts and every score table (nothing without a place
+/// for checkpoints: a job in memory).
 fn write_checkpoint(
-    checkpoints: &Checkpoints,
+    checkpoints: Option<&Checkpoints>,
     scorer: &mut ScorerHandle,
     state: &mut CheckpointState,
     parts: CheckpointParts<'_>,
     events: &Recipient<JobEvent>,
 ) -> Result<(), JobError> {
+    let Some(checkpoints) = checkpoints else { return Ok(()) };
     let report = scorer.report()?;
     state.score_seconds = report.seconds;
     state.scored_samples = report.scored_samples;

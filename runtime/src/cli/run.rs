@@ -1,15 +1,14 @@
-//! `memscope run`: validate the config, run the job under the supervisor, print where
-//! the results are.
+//! `memscope run`: validate the config, run the job through the library's
+//! [`memscope::Job`] builder, print where the results are.
 
 use super::progress::Progress;
 use super::RunArgs;
 use anyhow::Context;
-use memscope::actors::{run_job, EventProcessor, JobSpec};
+use memscope::actors::EventProcessor;
 use memscope::config::{load_job_file, DeviceChoice};
 use memscope::data::Access;
 use memscope::metrics::{install_exporter, MetricsSink};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use memscope::Job;
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let (config, run_dir, resume) = match &args.resume {
@@ -39,46 +38,44 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let metrics_on = config.metrics.listen.is_some();
     let write_report = config.report.enabled && !args.no_report;
     let run_name = config.name.clone();
-    let cancel = Arc::new(AtomicBool::new(false));
     // The daemon names its data roots; a job run by hand reads any file.
     let data_access = if args.data_roots.is_empty() { Access::Anything } else { Access::inside(&args.data_roots) };
-    let spec = JobSpec {
-        config,
-        run_dir,
-        resume,
-        overwrite: args.force,
-        cancel: cancel.clone(),
-        only_configured_plugin_dirs: args.only_plugin_dirs,
-        data_access: data_access.clone(),
-    };
     let events_json = args.events_json;
-    let progress = Progress::new(args.quiet || events_json);
-
-    let system = actix_rt::System::new();
-    let outcome = system.block_on(async move {
-        actix_rt::spawn(async move {
+    let mut job = Job::new(config)
+        .run_dir(Some(run_dir))
+        .resume(resume)
+        .overwrite(args.force)
+        .only_configured_plugin_dirs(args.only_plugin_dirs)
+        .data_access(data_access.clone())
+        .processor(Box::new(Progress::new(args.quiet || events_json)));
+    if events_json {
+        job = job.processor(Box::new(JsonEvents));
+    }
+    if metrics_on {
+        job = job.processor(Box::new(MetricsSink::new(&run_name)));
+    }
+    let handle = job.spawn()?;
+    let canceller = handle.canceller();
+    // Ctrl-C (and the daemon's SIGINT) stops the job at its next step; a second one
+    // ends the process. The watcher is never joined: it ends with the process.
+    std::thread::Builder::new().name("memscope-signals".into()).spawn(move || {
+        actix_rt::System::new().block_on(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 tracing::warn!("interrupted: stopping at the next step (Ctrl-C again to abort)");
-                cancel.store(true, Ordering::Relaxed);
+                canceller.cancel();
                 if tokio::signal::ctrl_c().await.is_ok() {
                     std::process::exit(130);
                 }
             }
-        });
-        let mut processors: Vec<Box<dyn EventProcessor>> = vec![Box::new(progress)];
-        if events_json {
-            processors.push(Box::new(JsonEvents));
-        }
-        if metrics_on {
-            processors.push(Box::new(MetricsSink::new(&run_name)));
-        }
-        run_job(spec, processors).await
-    });
+        })
+    })?;
+    let outcome = handle.join();
     if metrics_on && linger > 0 {
         tracing::info!("job ended; serving metrics for {linger} more seconds");
         std::thread::sleep(std::time::Duration::from_secs(linger));
     }
     let outcome = outcome?;
+    let run_dir = outcome.run_dir.clone().expect("a job given a run directory writes it");
 
     let s = &outcome.summary;
     let test = s.test_accuracy.map(|a| format!(", test accuracy {a:.4}")).unwrap_or_default();
@@ -90,9 +87,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             s.name, s.epochs, s.samples, s.train_accuracy, s.timings.train_samples_per_second
         ));
         for score in &s.scores {
-            say(format!("  score {:<10} {}", score.name, outcome.run_dir.join(&score.file).display()));
+            let file = score.file.as_deref().unwrap_or_default();
+            say(format!("  score {:<10} {}", score.name, run_dir.join(file).display()));
         }
-        say(format!("  summary          {}", outcome.run_dir.join("summary.json").display()));
+        say(format!("  summary          {}", run_dir.join("summary.json").display()));
     }
     // The comparisons are the job's verdict: shown even with --quiet, and before the
     // report, so that a failing report does not hide them.
@@ -100,7 +98,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         say(comparison_line(c));
     }
     if write_report {
-        super::report::write_run_report(&outcome.run_dir, data_access, args.quiet)?;
+        super::report::write_run_report(&run_dir, data_access, args.quiet)?;
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 //! unless the job marked the plugin `optional`: then it is reported and skipped.
 
 use super::host_api::{HostContext, PluginOutputs};
+use super::in_process::InProcessPlugin;
 use super::instance::PluginInstance;
 use super::{find_plugin, load_library, PluginError};
 use crate::config::PluginConfig;
@@ -25,28 +26,38 @@ pub struct PluginSet {
 }
 
 impl PluginSet {
-    /// Finds, loads, checks and creates every configured plugin. Load errors of all
-    /// required plugins are reported together; optional ones are warned about.
+    /// Finds, loads, checks and creates every configured plugin, then every
+    /// in-process one (after them, in the order given). Load errors of all required
+    /// plugins are reported together; optional ones are warned about. `run_dir` is
+    /// where plugins may write files (none for a run in memory).
     pub fn load(
         configs: &[PluginConfig],
+        in_process: &[InProcessPlugin],
         dirs: &[PathBuf],
         run: &str,
-        run_dir: &Path,
+        run_dir: Option<&Path>,
         samples: usize,
     ) -> Result<Self, PluginError> {
         let outputs = Arc::new(Mutex::new(PluginOutputs::default()));
         let mut instances = Vec::new();
         let mut errors = Vec::new();
-        for config in configs {
-            let created = find_plugin(&config.name, dirs).and_then(|path| {
+        let from_files = configs.iter().map(|config| {
+            let found = find_plugin(&config.name, dirs).and_then(|path| {
                 let (descriptor, info) = load_library(&path)?;
                 if info.name != config.name {
                     return Err(PluginError::WrongName { path, wanted: config.name.clone(), found: info.name });
                 }
+                Ok((descriptor, info))
+            });
+            (config, found)
+        });
+        let compiled_in = in_process.iter().map(|p| (&p.config, Ok((p.descriptor(), p.info()))));
+        for (config, found) in from_files.chain(compiled_in) {
+            let created = found.and_then(|(descriptor, info)| {
                 let context = Arc::new(HostContext {
                     plugin: info.name.clone(),
                     run: run.to_string(),
-                    run_dir: run_dir.to_path_buf(),
+                    run_dir: run_dir.map(Path::to_path_buf),
                     network: AtomicPtr::new(std::ptr::null_mut()),
                     outputs: outputs.clone(),
                     samples,
@@ -69,11 +80,6 @@ impl PluginSet {
             1 => Err(errors.pop().expect("one error")),
             _ => Err(PluginError::Many(errors)),
         }
-    }
-
-    /// Names of the loaded plugins.
-    pub fn names(&self) -> Vec<String> {
-        self.instances.iter().map(|i| i.lock().expect("plugin lock").name().to_string()).collect()
     }
 
     /// Whether any plugin subscribes to `hook`.

@@ -69,7 +69,11 @@ fn run_facts(w: &mut String, inputs: &RunInputs) {
     let mut facts = vec![
         format!("dataset {}", escape(&inputs.dataset.description)),
         format!("{} samples", inputs.samples()),
-        format!("model {}", escape(&crate::model::ModelSource::from_config(&inputs.config.model).to_string())),
+        // The summary names what was trained (a program's own module too).
+        format!("model {}", escape(&match &inputs.summary {
+            Some(summary) => summary.arch.clone(),
+            None => crate::model::ModelSource::from_config(&inputs.config.model).to_string(),
+        })),
     ];
     if let Some(noisy) = &inputs.noise_mask {
         facts.push(format!("{} labels changed by the noise injector", noisy.iter().filter(|&&m| m).count()));
