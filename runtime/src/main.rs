@@ -1,5 +1,6 @@
-//! The `memscope` command line. Library errors are typed; here they become one line
-//! (`error: ...`, with causes joined by `: `) and a non-zero exit code.
+//! `memscope-engine`: the commands that need libtorch (`run`, `report`, `plugins`,
+//! `daemon`), which the `memscope` binary `exec`s. Library errors are typed; here they
+//! become one line (`error: ...`, with causes joined by `: `) and a non-zero exit code.
 
 mod cli;
 

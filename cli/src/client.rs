@@ -1,11 +1,15 @@
 //! The daemon's command-line client: `submit`, `jobs`, `status`, `cancel`, `retry`,
 //! `logs`.
-//! Each is one HTTP request to the API (the same one `curl` would make).
+//! Each is one HTTP request to the API (the same one `curl` would make). Answers are
+//! read as JSON values, not as the daemon's types, so this crate needs nothing of the
+//! runtime (and the `memscope` binary does not link libtorch).
 
 use anyhow::{bail, Context};
-use memscope::daemon::JobView;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+
+/// The media type of a submitted job (the daemon refuses others with 415).
+pub const JOB_MEDIA_TYPE: &str = "application/toml";
 
 /// Where the daemon is, and how to authenticate.
 #[derive(Debug, clap::Args)]
@@ -60,7 +64,7 @@ impl Client {
         }
         let result = match body {
             Some(body) => {
-                let request = request.header("Content-Type", memscope::daemon::JOB_MEDIA_TYPE).body(body).context("building the request")?;
+                let request = request.header("Content-Type", JOB_MEDIA_TYPE).body(body).context("building the request")?;
                 self.agent.run(request)
             }
             None => self.agent.run(request.body(()).context("building the request")?),
@@ -117,7 +121,7 @@ pub fn submit(server: &ServerArgs, config: &Path) -> anyhow::Result<()> {
             Ok(reply) => break reply,
             Err(e) => match delays.next() {
                 Some(ms) => {
-                    tracing::warn!("{e:#}; retrying in {ms} ms (same Idempotency-Key)");
+                    eprintln!("warning: {e:#}; retrying in {ms} ms (same Idempotency-Key)");
                     std::thread::sleep(std::time::Duration::from_millis(*ms));
                 }
                 None => return Err(e),
@@ -125,20 +129,22 @@ pub fn submit(server: &ServerArgs, config: &Path) -> anyhow::Result<()> {
         }
     };
     let body = Client::answer(reply)?;
-    let job: JobView = serde_json::from_str(&body).context("the daemon's answer is not a job")?;
-    println!("{}", job.record.id);
-    eprintln!("queued job {} ({}); follow it with `memscope status {}`", job.record.id, job.record.name, job.record.id);
+    let job = job_of(&body)?;
+    let (id, name) = (field(&job, "id"), field(&job, "name"));
+    println!("{id}");
+    eprintln!("queued job {id} ({name}); follow it with `memscope status {id}`");
     Ok(())
 }
 
 /// Queues a failed or cancelled job again.
 pub fn retry(server: &ServerArgs, id: &str) -> anyhow::Result<()> {
     let body = Client::new(server)?.ok("POST", &format!("/v1/jobs/{id}/retry"), None)?;
-    let job: JobView = serde_json::from_str(&body).context("the daemon's answer is not a job")?;
-    println!("job {}: {}", id, job.record.message.as_deref().unwrap_or(job.record.state.name()));
+    let job = job_of(&body)?;
+    println!("job {}: {}", id, job["message"].as_str().unwrap_or(&field(&job, "state")));
     Ok(())
 }
 
+/// Lists the daemon's jobs, one line each.
 pub fn jobs(server: &ServerArgs) -> anyhow::Result<()> {
     let body = Client::new(server)?.ok("GET", "/v1/jobs", None)?;
     let list: Value = serde_json::from_str(&body).context("the daemon's answer is not a job list")?;
@@ -156,6 +162,7 @@ pub fn jobs(server: &ServerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Shows one job (as JSON with `json`).
 pub fn status(server: &ServerArgs, id: &str, json: bool) -> anyhow::Result<()> {
     let body = Client::new(server)?.ok("GET", &format!("/v1/jobs/{id}"), None)?;
     let job: Value = serde_json::from_str(&body).context("the daemon's answer is not a job")?;
@@ -175,13 +182,15 @@ pub fn status(server: &ServerArgs, id: &str, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Cancels a queued or running job.
 pub fn cancel(server: &ServerArgs, id: &str) -> anyhow::Result<()> {
     let body = Client::new(server)?.ok("DELETE", &format!("/v1/jobs/{id}"), None)?;
-    let job: JobView = serde_json::from_str(&body).context("the daemon's answer is not a job")?;
-    println!("job {}: {}", id, job.record.message.as_deref().unwrap_or(job.record.state.name()));
+    let job = job_of(&body)?;
+    println!("job {}: {}", id, job["message"].as_str().unwrap_or(&field(&job, "state")));
     Ok(())
 }
 
+/// Prints a job's log (its last `tail` lines).
 pub fn logs(server: &ServerArgs, id: &str, tail: Option<usize>) -> anyhow::Result<()> {
     let path = match tail {
         Some(n) => format!("/v1/jobs/{id}/logs?tail={n}"),
@@ -189,4 +198,20 @@ pub fn logs(server: &ServerArgs, id: &str, tail: Option<usize>) -> anyhow::Resul
     };
     print!("{}", Client::new(server)?.ok("GET", &path, None)?);
     Ok(())
+}
+
+/// A job the daemon answered with: an object with at least its id, name and state.
+fn job_of(body: &str) -> anyhow::Result<Value> {
+    let job: Value = serde_json::from_str(body).context("the daemon's answer is not a job")?;
+    for key in ["id", "name", "state"] {
+        if !job[key].is_string() {
+            bail!("the daemon's answer is not a job (no `{key}`)");
+        }
+    }
+    Ok(job)
+}
+
+/// A text field of a JSON object ("" when absent).
+fn field(value: &Value, key: &str) -> String {
+    value[key].as_str().unwrap_or_default().to_string()
 }
