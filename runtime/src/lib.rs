@@ -72,24 +72,25 @@
 //!
 //! # Modules
 //!
-//! The library is what the `memscope` binary is made of: typed configs ([`config`]),
-//! datasets and the loader ([`data`]), models, optimizers and checkpoints ([`model`]),
-//! per-sample scores ([`scores`]), the plugin host ([`plugins`]), the actors that run a
-//! job ([`actors`]), the run directory they write ([`run`]) and the report made from
-//! it ([`report`]).
+//! The library is the core of memscope: typed configs ([`config`]), datasets and the
+//! loader ([`data`]), models, optimizers and checkpoints ([`model`]), per-sample scores
+//! ([`scores`]), the plugin host ([`plugins`]), the actors that run a job ([`actors`])
+//! and the run directory they write ([`run`]). The report (`memscope-report`), the
+//! daemon (`memscope-daemon`) and the binaries (`memscope-cli`, `memscope-engine`) are
+//! crates of their own.
+
+#![warn(missing_docs)]
 
 pub mod actors;
 pub mod allocator;
 mod api;
 pub mod config;
-pub mod daemon;
 pub mod data;
 pub mod logging;
 pub mod metrics;
 pub mod model;
 mod panics;
 pub mod plugins;
-pub mod report;
 pub mod run;
 pub mod scores;
 pub mod seeding;
