@@ -19,7 +19,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode fetch-data clean-runs
+.PHONY: run test test-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode reproduce reproduce-deps fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -92,6 +92,16 @@ bench-duplicates: setup
 # speed first and cached, training from the folder vs IDX, peak RSS for N = 10k..60k.
 bench-decode: build
 	bench/decode.sh
+
+# The reproduction table (REPRODUCTION.md): memscope's scores against known label noise
+# on MNIST and Fashion-MNIST with the default recipe, beside cleanlab's cross-validated
+# label quality; about 2 hours on 2 cores. Fetches the data first when it is missing.
+reproduce: build reproduce-deps
+	@test -f data/mnist/train-images-idx3-ubyte -a -f data/fashion-mnist/train-images-idx3-ubyte.gz || scripts/fetch-data
+	$(VENV)/bin/python bench/science/reproduce.py
+
+reproduce-deps: setup
+	@$(VENV)/bin/python -c 'import cleanlab, sklearn' 2>/dev/null || $(VENV)/bin/pip install --quiet --disable-pip-version-check cleanlab scikit-learn
 
 fetch-data:
 	scripts/fetch-data

@@ -192,7 +192,7 @@ with open(markdown_path, "w") as f:
 PyTorch (`bench/reference/resnet18.py`, the built-in `resnet18`'s twin), exported with `torch.jit.script`, trained
 {epochs} epochs by memscope (`[model] torchscript`) on {n} CIFAR-shaped random images (a random pattern per class,
 noise per image, 10 % of labels flipped), then scored once: curvature, {draws} draws, h = {float(h):g}, score batch {batch},
-the plugin's rows per pass {rows_per_pass or 'by default (85 for 3x32x32 inputs)'}. The published loop (PyTorch eager) scores the
+the plugin's rows per pass {rows_per_pass or 'by default (128 for 3x32x32 inputs)'}. The published loop (PyTorch eager) scores the
 same checkpoint. Later rounds start from round 1's trained weights; the built-in `resnet18` has its own weights.
 
 | benchmark | memscope | reference | ratio | target |
@@ -205,12 +205,12 @@ How to read it: per sample the published loop runs 20 forwards and 20 backwards 
 draw), memscope 11 and 11 (the gradient at x once per batch, then one per draw, draws
 stacked), so at equal efficiency per pass the ratio is 40/22 = 1.82x. A TorchScript
 model's input gradients go through autograd (the built-in `cnn`'s zero-skipping path is
-its own), and ResNet-18 has no zeros to skip. The curvature plugin sizes its passes from
-the input (about 2^18 values: 85 rows of 3x32x32, chosen for the `cnn`, whose
-activations then stay in cache), so a 128-sample batch runs as passes of 85 and 43 rows;
-ResNet-18's convolutions are more efficient on larger passes. `ROWS=128
-bench/torchscript.sh` sets the plugin's `batch_size` (rows per pass) to one draw of a
-batch.
+its own), and ResNet-18 has no zeros to skip. On a CPU the curvature plugin sizes its
+passes from the input: about 2^18 values (chosen for the `cnn`, whose activations then
+stay in cache), but at least 128 rows, since deeper models lose more to small
+convolutions (with the old floor of 64, a 3x32x32 pass had 85 rows and this benchmark
+gave 1.53x). `ROWS=N bench/torchscript.sh` sets the plugin's `batch_size` (rows per
+pass) instead.
 """)
 print(f"markdown section: {markdown_path}")
 PY

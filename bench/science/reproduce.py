@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from common import DATASETS, REPO, job_toml, log, measures, read_mask, run_job
+from common import DATASETS, REPO, epochs_of, job_toml, log, measures, read_mask, run_job
 
 # The default recipe, chosen on MNIST by bench/science/sweep.py (never on the data
 # reported here); `memscope run` uses the same values when a job does not set them.
@@ -33,7 +33,16 @@ RECIPE = {"epochs": 15, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "weight_
 # Snapshot scores every 2nd epoch (on MNIST as good as every epoch, at half the cost),
 # combined over the first 40 % of training (memscope's default `score.window`).
 EVERY = 2
-SETTINGS = [(d, f, "symmetric") for d in ("mnist", "fashion-mnist") for f in (0.01, 0.05, 0.10)] + [("fashion-mnist", 0.10, "pairflip")]
+# In the order they are run: the goal cell first (Fashion-MNIST 10 % symmetric), then the
+# other noise type and levels, then MNIST. An interrupted run keeps what it finished.
+SETTINGS = [("fashion-mnist", 0.10, "symmetric"), ("fashion-mnist", 0.10, "pairflip"), ("fashion-mnist", 0.05, "symmetric"),
+            ("fashion-mnist", 0.01, "symmetric"), ("mnist", 0.10, "symmetric"), ("mnist", 0.05, "symmetric"), ("mnist", 0.01, "symmetric")]
+# Cross-validation trains the network 5 times (about 4 memscope runs' worth of training),
+# so by default cleanlab runs in the goal cell only; --cleanlab all for every cell.
+CLEANLAB_DEFAULT = "fashion-mnist-symmetric10"
+# Snapshot scores are also reported combined over every scored epoch (the curvature
+# paper's mean), from the per-epoch rows the run keeps.
+ALL_EPOCHS = ("eval_loss", "curvature", "margin")
 LIMIT = 10000
 
 PUBLISHED = """| score | published AUROC | where |
@@ -48,15 +57,34 @@ methods reach, not a like-for-like comparison."""
 
 
 def memscope_scores(run_dir):
+    """Each score as the run combined it (snapshot scores: the first 40 % of training;
+    loss: the sum over every epoch), and each snapshot score's mean over every scored
+    epoch as `<score> (all epochs)`."""
     summary = json.load(open(os.path.join(run_dir, "summary.json")))
     out = {}
     for s in summary["scores"]:
         path = os.path.join(run_dir, s["file"])
-        out[s["name"]] = np.load(path).astype(np.float64)
+        window = "" if s["name"] == "loss" else f" (epochs {s['epochs'][0] + 1}-{s['epochs'][-1] + 1})"
+        out[s["name"] + window] = np.load(path).astype(np.float64)
+        if s["name"] in ALL_EPOCHS:
+            _, rows = epochs_of(run_dir, s["name"])
+            out[f"{s['name']} (all epochs)"] = rows.mean(axis=0)
     return summary, out
 
 
+def per_epoch(summary):
+    """{score: (1-based epochs, AUROC per epoch)} against the noise mask."""
+    return {c["score"]: ([e + 1 for e in c["epochs"]], c["auroc"]) for c in summary["curves"] if c.get("against") == "noise_mask"}
+
+
 def cleanlab_scores(run_dir, dataset, threads, seed):
+    """cleanlab's scores for the run's noisy labels, kept in the run directory
+    (cleanlab.json) so that an interrupted reproduction does not train them again."""
+    kept = os.path.join(run_dir, "cleanlab.json")
+    if os.path.exists(kept):
+        result = json.load(open(kept))
+        return np.array(result["scores"]), result["seconds"]
+    log(f"cleanlab on {run_dir} ...")
     d = DATASETS[dataset]
     cmd = [sys.executable, os.path.join(REPO, "bench", "science", "cleanlab_cv.py"), "--run-dir", run_dir,
            "--images", d["path"], "--image-labels", d["labels"], "--limit", str(LIMIT), "--recipe", json.dumps(RECIPE),
@@ -65,6 +93,7 @@ def cleanlab_scores(run_dir, dataset, threads, seed):
     if proc.returncode != 0:
         raise SystemExit(f"cleanlab failed:\n{proc.stderr}")
     result = json.loads(proc.stdout.strip().splitlines()[-1])
+    json.dump(result, open(kept, "w"))
     return np.array(result["scores"]), result["seconds"]
 
 
@@ -73,61 +102,107 @@ def main():
     p.add_argument("--out", default=os.path.join(REPO, "data", "science", "reproduce"))
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seeds", type=int, default=1)
-    p.add_argument("--skip-cleanlab", action="store_true")
+    p.add_argument("--cleanlab", default=CLEANLAB_DEFAULT, help="cells (comma-separated run names without the seed), 'all' or 'none'")
     p.add_argument("--markdown", default=os.path.join(REPO, "REPRODUCTION.md"))
     args = p.parse_args()
-    rows = []
+    # First every memscope cell, then cleanlab where asked: the cells are the check of
+    # the recipe, cleanlab (five trainings per cell) the comparison beside it.
+    rows, curves, runs = [], {}, []
     for dataset, fraction, kind in SETTINGS:
         for seed in range(args.seeds):
-            name = f"{dataset}-{kind}{int(fraction * 100)}-s{seed}"
+            cell = f"{dataset}-{kind}{int(fraction * 100)}"
+            name = f"{cell}-s{seed}"
             text = job_toml(name, dataset, LIMIT, (fraction, kind), RECIPE, threads=args.threads, seed=seed, every=EVERY, margin=True)
             started = time.time()
             run_dir = run_job(args.out, name, text)
             summary, scores = memscope_scores(run_dir)
             mask = read_mask(run_dir)
             wall = summary["timings"]["total_seconds"]
+            noise = f"{kind} {fraction:.0%}"
             for score, values in scores.items():
-                rows.append({"dataset": dataset, "noise": f"{kind} {fraction:.0%}", "seed": seed, "score": score,
+                rows.append({"dataset": dataset, "noise": noise, "seed": seed, "score": score,
                              "seconds": wall, **measures(values, mask)})
-            if not args.skip_cleanlab:
-                values, seconds = cleanlab_scores(run_dir, dataset, args.threads, seed)
-                rows.append({"dataset": dataset, "noise": f"{kind} {fraction:.0%}", "seed": seed, "score": "cleanlab (5-fold CV)",
-                             "seconds": seconds, **measures(values, mask)})
+            rows.append({"dataset": dataset, "noise": noise, "seed": seed, "score": "test accuracy", "value": summary["test_accuracy"]})
+            rows.append({"dataset": dataset, "noise": noise, "seed": seed, "score": "train accuracy", "value": summary["train_accuracy"]})
+            curves[f"{dataset} {noise} (seed {seed})"] = per_epoch(summary)
+            runs.append((cell, dataset, noise, seed, run_dir, mask))
             log(f"{name}: {time.time() - started:.0f} s")
-            json.dump(rows, open(os.path.join(REPO, "bench", "science", "reproduction.json"), "w"), indent=1)
-    write_markdown(args.markdown, rows, args)
+            save(rows, curves, args)
+    for cell, dataset, noise, seed, run_dir, mask in runs:
+        if args.cleanlab == "all" or cell in args.cleanlab.split(","):
+            values, seconds = cleanlab_scores(run_dir, dataset, args.threads, seed)
+            rows.append({"dataset": dataset, "noise": noise, "seed": seed, "score": "cleanlab (5-fold CV)",
+                         "seconds": seconds, **measures(values, mask)})
+            save(rows, curves, args)
 
 
-def write_markdown(path, rows, args):
-    columns = [(d, n) for d, f, k in SETTINGS for n in [f"{k} {f:.0%}"] if (d, n)]
-    scores = sorted({r["score"] for r in rows}, key=lambda s: (s.startswith("cleanlab"), s))
+def save(rows, curves, args):
+    json.dump({"rows": rows, "curves": curves}, open(os.path.join(REPO, "bench", "science", "reproduction.json"), "w"), indent=1)
+    write_markdown(args.markdown, rows, curves, args)
+
+
+def cell_text(vals, fmt):
+    if not vals:
+        return ""
+    if len(vals) == 1:
+        return fmt.format(vals[0])
+    return f"{fmt.format(np.mean(vals))} ({fmt.format(min(vals))}-{fmt.format(max(vals))})"
+
+
+def write_markdown(path, rows, curves, args):
+    """The tables for every cell measured so far; cells not (yet) run are named, not shown."""
+    measured = {(r["dataset"], r["noise"]) for r in rows}
+    columns = [(d, f"{k} {f:.0%}") for d, f, k in SETTINGS if (d, f"{k} {f:.0%}") in measured]
+    missing = [f"{d} {k} {f:.0%}" for d, f, k in SETTINGS if (d, f"{k} {f:.0%}") not in measured]
+    scored = [r for r in rows if "auroc" in r]
+    scores = sorted({r["score"] for r in scored}, key=lambda s: (s.startswith("cleanlab"), s))
+    header = "| | " + " | ".join(f"{d} {n}" for d, n in columns) + " |"
+    rule = "|---|" + "---|" * len(columns)
+    load = os.getloadavg()[0]
     lines = ["# Reproduction: memorization scores against known label noise", "",
              f"Generated by `make reproduce` (bench/science/reproduce.py) on {platform.processor() or platform.machine()}, "
              f"{os.cpu_count()} cores, {args.threads} threads, {args.seeds} seed(s) per cell"
              + (" (the spread is the range over seeds)." if args.seeds > 1 else " (one seed: no spread is stated)."),
-             "", "Setup: the first 10,000 training images, label noise from the `noise` plugin, the `cnn`, "
-             f"recipe {json.dumps(RECIPE)}, snapshot scores every {EVERY} epochs and combined over the first 40 % of "
-             "training (the default `score.window`), as chosen on MNIST 10 % symmetric by bench/science/sweep.py (that cell "
-             "is the tuning data; every other cell was measured after the choice); cleanlab's label "
-             "quality from 5-fold cross-validated probabilities of the same architecture and recipe on the same noisy labels.", ""]
-    for metric, title in (("auroc", "AUROC"), ("ap", "Average precision"), ("p_at_noisy", "Precision at the number of noisy samples"), ("seconds", "Wall time (s)")):
-        lines += [f"## {title}", "", "| score | " + " | ".join(f"{d} {n}" for d, n in columns) + " |",
-                  "|---|" + "---|" * len(columns)]
+             "", "Setup: the first 10,000 training images, label noise from the `noise` plugin (seed 0), the `cnn`, "
+             f"recipe {json.dumps(RECIPE)}, snapshot scores (curvature: 10 draws, h = 0.001) every {EVERY} epochs. "
+             "A snapshot score is shown twice: as memscope combines it by default (the mean over the scored epochs in the "
+             "first 40 % of training, `score.window`), and as the mean over every scored epoch (the curvature paper's "
+             "choice). `loss` is the sum over every epoch (Cumulative Sample Loss). The recipe and the window were chosen "
+             "on MNIST 10 % symmetric by bench/science/sweep.py (that cell is tuning data); every other cell was measured "
+             "after the choice, unchanged. cleanlab: label quality (self-confidence) from 5-fold cross-validated "
+             "probabilities of the same architecture and recipe on the same noisy labels"
+             + (" (in the cells given by `--cleanlab`, by default the goal cell only: it trains the network five times)."
+                if args.cleanlab != "all" else "."), ""]
+    if missing:
+        lines += ["Cells not measured in this run (interrupted or not yet reached): " + ", ".join(missing) + ".", ""]
+    for metric, title in (("auroc", "AUROC against the noise mask"), ("ap", "Average precision"),
+                          ("p_at_noisy", "Precision at the number of noisy samples")):
+        lines += [f"## {title}", "", header.replace("| |", "| score |", 1), rule]
         for score in scores:
-            cells = []
-            for d, n in columns:
-                vals = [r[metric] for r in rows if r["dataset"] == d and r["noise"] == n and r["score"] == score]
-                if not vals:
-                    cells.append("")
-                elif len(vals) == 1:
-                    cells.append(f"{vals[0]:.0f}" if metric == "seconds" else f"{vals[0]:.4f}")
-                else:
-                    fmt = "{:.0f}" if metric == "seconds" else "{:.4f}"
-                    cells.append(f"{fmt.format(np.mean(vals))} ({fmt.format(min(vals))}-{fmt.format(max(vals))})")
+            cells = [cell_text([r[metric] for r in scored if (r["dataset"], r["noise"], r["score"]) == (d, n, score)], "{:.4f}")
+                     for d, n in columns]
             lines.append(f"| {score} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += ["memscope's wall time is one run that trains once and produces every memscope score together.", "",
-              "## Published figures (other datasets)", "", PUBLISHED, ""]
+    lines += ["## Accuracy and wall time", "", header, rule]
+    for what in ("train accuracy", "test accuracy"):
+        cells = [cell_text([r["value"] for r in rows if (r["dataset"], r["noise"], r["score"]) == (d, n, what)], "{:.3f}") for d, n in columns]
+        lines.append(f"| {what} | " + " | ".join(cells) + " |")
+    for label, score in (("memscope run: training and every score (s)", "loss"), ("cleanlab 5-fold CV (s)", "cleanlab (5-fold CV)")):
+        cells = [cell_text([r["seconds"] for r in scored if (r["dataset"], r["noise"], r["score"]) == (d, n, score)], "{:.0f}") for d, n in columns]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", f"Wall times were measured on a shared machine (load average {load:.1f} when this file was written): "
+              "read them as orders of magnitude, not as benchmarks.", "",
+              "## AUROC per scored epoch", "",
+              "From `summary.json`'s `curves` (the same data as the report's `signal_<score>.png`): where in training "
+              "each score carries the signal.", ""]
+    for cell, by_score in curves.items():
+        epochs = next(iter(by_score.values()))[0] if by_score else []
+        lines += [f"**{cell}**", "", "| score | " + " | ".join(f"e{e}" for e in epochs) + " |", "|---|" + "---|" * len(epochs)]
+        for score, (eps, values) in sorted(by_score.items()):
+            by_epoch = dict(zip(eps, values))
+            lines.append(f"| {score} | " + " | ".join(f"{by_epoch[e]:.3f}" if e in by_epoch else "" for e in epochs) + " |")
+        lines.append("")
+    lines += ["## Published figures (other datasets)", "", PUBLISHED, ""]
     open(path, "w").write("\n".join(lines))
     log(f"wrote {path}")
 

@@ -103,6 +103,15 @@ pub enum PluginsCommand {
         #[arg(long = "dir")]
         dirs: Vec<PathBuf>,
     },
+    /// Write a new plugin crate NAME (a scorer with typed settings and a test) that
+    /// builds outside this checkout.
+    New {
+        /// The plugin's name (lowercase letters, digits, `-`, `_`).
+        name: String,
+        /// Where to create the crate's folder (default: the current directory).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Say whether FILE is a loadable plugin for this memscope, and why not.
     Check {
         /// The shared library.

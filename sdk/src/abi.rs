@@ -219,6 +219,10 @@ pub struct PluginDescriptor {
     pub version: StrRef,
     /// Bit `1 << hook as u32` for every hook the plugin subscribes to.
     pub hooks: u32,
+    /// Whether the plugin was built without optimizations (`cfg!(debug_assertions)` of
+    /// the plugin crate): the host warns, since a debug build of a scorer is many
+    /// times slower, and records it in the run's provenance.
+    pub debug_build: bool,
     /// Creates an instance from the TOML text of its `config` table.
     pub create: unsafe extern "C" fn(config: StrRef, host: *const HostApiC, out: *mut *mut c_void, err: *mut ErrorSink) -> Status,
     /// Drops an instance.
@@ -249,11 +253,11 @@ pub struct PluginDescriptor {
 /// Name of the exported symbol: `extern "C" fn() -> *const PluginDescriptor`. It
 /// names the ABI version, so a library of another ABI does not even have it (and the
 /// host can say which ABI it does have, see [`older_descriptor_symbol`]).
-pub const DESCRIPTOR_SYMBOL: &[u8] = b"memscope_plugin_v2";
+pub const DESCRIPTOR_SYMBOL: &[u8] = b"memscope_plugin_v3";
 
 // The symbol and the version must tell one story: bumping ABI_VERSION means renaming
 // the symbol here and in `export_plugin!`.
-const _: () = assert!(crate::ABI_VERSION == 2, "rename DESCRIPTOR_SYMBOL and export_plugin!'s function to memscope_plugin_v<ABI_VERSION>");
+const _: () = assert!(crate::ABI_VERSION == 3, "rename DESCRIPTOR_SYMBOL and export_plugin!'s function to memscope_plugin_v<ABI_VERSION>");
 
 /// The descriptor symbol of ABI version `abi` (for the host's message about a library
 /// built for another one).

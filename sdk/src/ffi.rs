@@ -26,7 +26,7 @@ unsafe impl Sync for DescriptorCell {}
 unsafe impl Send for DescriptorCell {}
 
 /// The descriptor for `P`, built once.
-pub fn descriptor<P: Plugin>(cell: &'static OnceLock<DescriptorCell>) -> *const PluginDescriptor {
+pub fn descriptor<P: Plugin>(cell: &'static OnceLock<DescriptorCell>, debug_build: bool) -> *const PluginDescriptor {
     let d = cell.get_or_init(|| {
         let hooks = P::hooks().iter().fold(0u32, |m, h| m | h.bit());
         DescriptorCell(PluginDescriptor {
@@ -36,6 +36,7 @@ pub fn descriptor<P: Plugin>(cell: &'static OnceLock<DescriptorCell>) -> *const 
             name: StrRef::new(P::name()),
             version: StrRef::new(P::version()),
             hooks,
+            debug_build,
             create: create::<P>,
             destroy: destroy::<P>,
             on_job_start: on_job_start::<P>,

@@ -10,6 +10,7 @@
 //! best other class; high = the model disagrees with the label):
 //!
 //! ```no_run
+//! use memscope_sdk::settings::{self, NoSettings};
 //! use memscope_sdk::{export_plugin, Hook, Host, Plugin, PluginResult, ScoreBatch};
 //! use tch::{Kind, Tensor};
 //!
@@ -19,9 +20,7 @@
 //!     fn name() -> &'static str { "margin" }
 //!     fn hooks() -> &'static [Hook] { &[Hook::ScoreBatch] }
 //!     fn create(config: &str, _host: &Host) -> PluginResult<Self> {
-//!         if !config.trim().is_empty() {
-//!             return Err("margin takes no settings".into());
-//!         }
+//!         settings::parse::<NoSettings>(config)?; // any key is an error naming it
 //!         Ok(Margin)
 //!     }
 //!     fn score_batch(&mut self, host: &Host, _batch: &ScoreBatch, images: &Tensor, labels: &Tensor) -> PluginResult<Tensor> {
@@ -35,9 +34,12 @@
 //! export_plugin!(Margin);
 //! ```
 //!
-//! Build it with `cargo build --release` (crate type `cdylib`, depending on
-//! `memscope-sdk` and `tch`), put the library in a plugin directory, and name it in a
-//! job: `[[plugins]] name = "margin"`. Its scores land in `scores/margin.npy`.
+//! `memscope plugins new NAME` writes a crate around such a type that builds outside
+//! memscope's checkout (crate type `cdylib`, the SDK as a path dependency, libtorch link
+//! settings, a test). Build it with `cargo build --release`, put the library in a
+//! plugin directory, and name it in a job: `[[plugins]] name = "margin"`. Its scores
+//! land in `scores/margin.npy`. Settings come from the job's `config` table, parsed by
+//! [`settings::parse`] into a struct of the plugin's own.
 #![warn(missing_docs)]
 
 pub mod abi;
@@ -46,6 +48,7 @@ pub mod ffi;
 mod hook;
 mod host;
 mod plugin;
+pub mod settings;
 mod version;
 
 pub use hook::Hook;
@@ -53,19 +56,21 @@ pub use host::{Host, Level};
 pub use plugin::{
     ArrayKind, BatchInfo, DatasetView, EpochInfo, JobInfo, NamedArray, Plugin, PluginError, PluginResult, ScoreBatch,
 };
+pub use serde;
 pub use tch;
 pub use version::{torch_release, ABI_VERSION, SDK_VERSION, TORCH_BUILT_WITH, TORCH_VERSION};
 
 /// Exports a [`Plugin`] type as this library's plugin: defines the
-/// `memscope_plugin_v2` symbol (`v` + [`ABI_VERSION`], see
+/// `memscope_plugin_v3` symbol (`v` + [`ABI_VERSION`], see
 /// [`abi::DESCRIPTOR_SYMBOL`]) that returns its descriptor.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
         #[no_mangle]
-        pub extern "C" fn memscope_plugin_v2() -> *const $crate::abi::PluginDescriptor {
+        pub extern "C" fn memscope_plugin_v3() -> *const $crate::abi::PluginDescriptor {
             static CELL: ::std::sync::OnceLock<$crate::ffi::DescriptorCell> = ::std::sync::OnceLock::new();
-            $crate::ffi::descriptor::<$plugin>(&CELL)
+            // Evaluated here, in the plugin's crate: its own build profile.
+            $crate::ffi::descriptor::<$plugin>(&CELL, cfg!(debug_assertions))
         }
     };
 }

@@ -27,3 +27,24 @@ fn overrides_apply_to_the_shipped_default() {
     assert_eq!(job.train.epochs, 2);
     assert_eq!(job.model.arch.map(|a| a.name()), Some("mlp"));
 }
+
+#[test]
+fn overrides_reach_plugin_settings_by_name_and_by_index() {
+    let path = repo_root().join("configs/digits.toml");
+    let sets = ["plugins.curvature.h=1e-4".into(), "plugins[0].config.fraction=0.2".into(), "plugins.2.optional=true".into()];
+    let job = load_job_file(&path, &sets).unwrap();
+    assert_eq!(job.plugins[1].config["h"].as_float(), Some(1e-4));
+    assert_eq!(job.plugins[1].config["draws"].as_integer(), Some(10));
+    assert_eq!(job.plugins[0].config["fraction"].as_float(), Some(0.2));
+    assert!(job.plugins[2].optional);
+    // Through the binary: the error names the override and the job's plugins, no line.
+    let dir = tempfile::tempdir().unwrap();
+    let err = memscope_tests::memscope(dir.path(), &["run", path.to_str().unwrap(), "--set", "plugins.x.h=1"]).clean_failure();
+    assert_eq!(
+        err,
+        "error: invalid override `plugins.x.h=1`: no plugin named `x` in the job (plugins: [0] noise, [1] curvature, [2] baseline)"
+    );
+    let err = memscope_tests::memscope(dir.path(), &["run", path.to_str().unwrap(), "--set", "plugins[1].configg.h=1"]).clean_failure();
+    assert!(err.starts_with("error: invalid override `plugins[1].configg.h=1`: unknown field `configg`"), "{err}");
+    assert!(!err.contains("line"), "{err}");
+}

@@ -19,7 +19,15 @@ fn run(dir: &Path, text: &str) -> memscope_tests::Finished {
 #[test]
 fn plugins_list_shows_the_seed_plugins_with_versions_and_hooks() {
     let out = memscope(Path::new("."), &["plugins", "list"]).success().stdout();
-    for (name, hook) in [("curvature", "score_batch"), ("noise", "on_dataset_ready"), ("baseline", "on_job_end"), ("margin", "score_batch")] {
+    let expected = [
+        ("curvature", "score_batch"),
+        ("noise", "on_dataset_ready"),
+        ("baseline", "on_job_end"),
+        ("margin", "score_batch"),
+        ("el2n", "score_batch"),
+        ("in-confidence", "score_batch"),
+    ];
+    for (name, hook) in expected {
         let line = out.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} missing:\n{out}"));
         assert!(line.contains("torch 2.13.0") && line.contains(hook), "{line}");
     }
@@ -67,7 +75,7 @@ fn a_library_of_another_abi_version_is_refused_before_it_runs() {
     let lib = memscope_bin().parent().unwrap().join("libmemscope_fixture_old_abi.so");
     let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
     assert!(
-        err.contains("libmemscope_fixture_old_abi.so") && err.contains("built for ABI version 1 (it exports `memscope_plugin_v1`), this memscope has 2"),
+        err.contains("libmemscope_fixture_old_abi.so") && err.contains("built for ABI version 1 (it exports `memscope_plugin_v1`), this memscope has 3"),
         "{err}"
     );
     let dir = tempfile::tempdir().unwrap();

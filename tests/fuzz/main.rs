@@ -69,6 +69,10 @@ fn override_strategy() -> impl Strategy<Value = String> {
         Just("data.format".to_string()),
         Just("score.builtin".to_string()),
         Just("plugins".to_string()),
+        Just("plugins.noise.fraction".to_string()),
+        Just("plugins[0].config.kind".to_string()),
+        Just("plugins.0.optional".to_string()),
+        Just("plugins[1].config.h".to_string()),
         "[a-z_.\\[\\]0-9]{0,20}",
     ];
     let value = prop_oneof![

@@ -1,7 +1,7 @@
-//! `memscope plugins list` and `memscope plugins check FILE`.
+//! `memscope plugins list`, `memscope plugins new NAME` and `memscope plugins check FILE`.
 
 use super::PluginsCommand;
-use memscope::plugins::{default_plugin_dirs, list_plugins, load_library, PluginInfo};
+use memscope::plugins::{default_plugin_dirs, list_plugins, load_library, Listed, PluginInfo};
 
 pub fn plugins(command: PluginsCommand) -> anyhow::Result<()> {
     match command {
@@ -14,10 +14,18 @@ pub fn plugins(command: PluginsCommand) -> anyhow::Result<()> {
             }
             for entry in found {
                 match entry {
-                    Ok(info) => println!("{}", describe(&info)),
+                    Ok(Listed { info, shadowed_by: None }) => println!("{}", describe(&info)),
+                    Ok(Listed { info, shadowed_by: Some(winner) }) => {
+                        println!("{}  (shadowed: a job loads {})", describe(&info), winner.display())
+                    }
                     Err(e) => println!("unusable: {e}"),
                 }
             }
+            Ok(())
+        }
+        PluginsCommand::New { name, dir } => {
+            let root = memscope::plugins::template::new_plugin(&name, &dir)?;
+            println!("wrote {}: build it with `cargo build --release` there (see its README.md)", root.display());
             Ok(())
         }
         PluginsCommand::Check { file } => {
@@ -31,11 +39,12 @@ pub fn plugins(command: PluginsCommand) -> anyhow::Result<()> {
 fn describe(info: &PluginInfo) -> String {
     let hooks: Vec<&str> = info.hooks.iter().map(|h| h.name()).collect();
     format!(
-        "{} {} (sdk {}, torch {}) hooks: {}  [{}]",
+        "{} {} (sdk {}, torch {}{}) hooks: {}  [{}]",
         info.name,
         info.version,
         info.sdk_version,
         info.torch_version,
+        if info.debug_build { ", DEBUG BUILD: slow, build with --release" } else { "" },
         hooks.join(", "),
         info.path.display()
     )

@@ -1,8 +1,10 @@
 //! The template for a new scorer: the per-sample margin of the best other class over
 //! the label, `max_{c != y} f_c(x) - f_y(x)`. High means the model disagrees with the
-//! label (a candidate for a mislabeled or memorized sample). Copy this crate, rename
-//! it, change `name()` and `score_batch`, and `cargo build --release`.
+//! label (a candidate for a mislabeled or memorized sample). A new scorer starts from
+//! `memscope plugins new NAME`, which writes a crate like this one that builds outside
+//! the workspace.
 
+use memscope_sdk::settings::{self, NoSettings};
 use memscope_sdk::{export_plugin, Hook, Host, Plugin, PluginResult, ScoreBatch};
 use tch::{Kind, Tensor};
 
@@ -23,9 +25,7 @@ impl Plugin for Margin {
     }
 
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {
-        if !config.trim().is_empty() {
-            return Err(format!("config: margin takes no settings, got `{}`", config.trim()).into());
-        }
+        settings::parse::<NoSettings>(config)?;
         Ok(Margin)
     }
 

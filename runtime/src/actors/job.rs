@@ -368,6 +368,7 @@ impl JobRun {
             scores,
             curves,
             comparisons: outputs.comparisons,
+            plugins: plugins.provenance(),
             skipped_images: facts.skipped,
         };
         if let Some(run) = &self.run {

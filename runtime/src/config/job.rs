@@ -107,7 +107,8 @@ impl Default for ReportConfig {
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginConfig {
-    /// The plugin's name (its library is `libmemscope_plugin_<name>.so`).
+    /// The plugin's name (its library is `libmemscope_plugin_<name>.so` or
+    /// `lib<name>.so`, with `-` written `_`, in a plugin directory).
     pub name: String,
     /// When true, a plugin that fails to load or fails in a hook is reported and
     /// skipped instead of ending the job.

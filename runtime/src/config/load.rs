@@ -1,6 +1,6 @@
 //! Reading a job config: TOML text, `--set` overrides, paths made absolute.
 
-use super::{ConfigError, JobConfig};
+use super::{overrides, ConfigError, JobConfig};
 use std::path::Path;
 
 /// Reads, overrides, parses and validates a job config file. Relative data and model paths are
@@ -22,8 +22,8 @@ pub fn parse_job(
     overrides: &[String],
     base_dir: &Path,
 ) -> Result<JobConfig, ConfigError> {
-    let text = apply_overrides(text, origin, overrides)?;
-    let job = parse_job_unchecked(&text, origin, base_dir)?;
+    let edited = apply_overrides(text, origin, overrides)?;
+    let job = parse_job_unchecked(&edited, origin, base_dir).map_err(|e| blame(text, origin, overrides, base_dir, e))?;
     let problems = job.validate();
     if problems.is_empty() {
         Ok(job)
@@ -43,9 +43,7 @@ pub fn parse_job_unchecked(text: &str, origin: &str, base_dir: &Path) -> Result<
     Ok(job)
 }
 
-/// Applies `key.path=value` overrides by editing the document, so the schema check
-/// that follows reports line and column in the text as edited. A value that is not
-/// valid TOML is taken as a string (`--set name=run2`).
+/// Applies `key.path=value` overrides (see `overrides.rs`) by editing the document.
 fn apply_overrides(text: &str, origin: &str, overrides: &[String]) -> Result<String, ConfigError> {
     if overrides.is_empty() {
         return Ok(text.to_string());
@@ -55,32 +53,30 @@ fn apply_overrides(text: &str, origin: &str, overrides: &[String]) -> Result<Str
         message: one_line(text, e.message(), e.span()),
     })?;
     for assignment in overrides {
-        let bad = |message: &str| ConfigError::Override {
-            assignment: assignment.clone(),
-            message: message.to_string(),
-        };
-        let (key, raw) = assignment.split_once('=').ok_or_else(|| bad("expected key=value"))?;
-        let parts: Vec<&str> = key.trim().split('.').collect();
-        if parts.iter().any(|p| p.is_empty()) {
-            return Err(bad("empty key segment"));
-        }
-        let value = parse_value(raw.trim());
-        let mut table = doc.as_table_mut();
-        for part in &parts[..parts.len() - 1] {
-            let entry = table
-                .entry(part)
-                .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
-            if let Some(inline) = entry.as_inline_table_mut() {
-                let owned = std::mem::take(inline).into_table();
-                *entry = toml_edit::Item::Table(owned);
-            }
-            table = entry
-                .as_table_mut()
-                .ok_or_else(|| bad(&format!("`{part}` is not a table")))?;
-        }
-        table[parts[parts.len() - 1]] = toml_edit::value(value);
+        overrides::apply(&mut doc, assignment)
+            .map_err(|message| ConfigError::Override { assignment: assignment.clone(), message })?;
     }
     Ok(doc.to_string())
+}
+
+/// The error to show when the config as overridden does not fit the schema. A line and
+/// column of the edited document would point into text the user never wrote: when the
+/// file alone parses, the first override that breaks it is named instead.
+fn blame(text: &str, origin: &str, overrides: &[String], base_dir: &Path, edited: ConfigError) -> ConfigError {
+    if overrides.is_empty() {
+        return edited;
+    }
+    if let Err(own) = parse_job_unchecked(text, origin, base_dir) {
+        return own;
+    }
+    for n in 1..=overrides.len() {
+        let Ok(partial) = apply_overrides(text, origin, &overrides[..n]) else { continue };
+        if let Err(e) = toml::from_str::<JobConfig>(&partial) {
+            let message = one_line(&partial, e.message(), None);
+            return ConfigError::Override { assignment: overrides[n - 1].clone(), message };
+        }
+    }
+    edited
 }
 
 /// `line L, column C: message`, with Rust type names turned into what a TOML author
@@ -100,14 +96,6 @@ pub(super) fn one_line(text: &str, message: &str, span: Option<std::ops::Range<u
             format!("line {line}, column {column}: {message}")
         }
         None => message,
-    }
-}
-
-fn parse_value(raw: &str) -> toml_edit::Value {
-    let probe = format!("v = {raw}");
-    match probe.parse::<toml_edit::DocumentMut>() {
-        Ok(doc) => doc["v"].as_value().cloned().unwrap_or_else(|| raw.into()),
-        Err(_) => raw.into(),
     }
 }
 
@@ -170,6 +158,34 @@ mod tests {
         assert!(err.contains("line 5"), "{err}");
         assert!(err.contains("expected a non-negative integer"), "{err}");
         assert!(!err.contains('\n'), "one line: {err}");
+    }
+
+    #[test]
+    fn a_schema_error_from_an_override_names_the_override_not_a_line() {
+        let text = format!("{MINIMAL}[[plugins]]\nname = \"noise\"\n");
+        let sets = vec!["train.epochs=2".to_string(), "train.epochz=3".to_string()];
+        let err = parse_job(&text, "job.toml", &sets, Path::new(".")).unwrap_err().to_string();
+        assert!(err.starts_with("invalid override `train.epochz=3`: unknown field `epochz`"), "{err}");
+        assert!(!err.contains("line"), "{err}");
+        let sets = vec!["plugins[0].optionl=true".to_string()];
+        let err = parse_job(&text, "job.toml", &sets, Path::new(".")).unwrap_err().to_string();
+        assert!(err.starts_with("invalid override `plugins[0].optionl=true`: unknown field `optionl`"), "{err}");
+    }
+
+    #[test]
+    fn an_error_in_the_file_itself_keeps_its_line_with_overrides_given() {
+        let text = format!("{MINIMAL}[train]\nepochz = 3\n");
+        let err = parse_job(&text, "job.toml", &["train.epochs=2".into()], Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("invalid config job.toml: line 5") && err.contains("epochz"), "{err}");
+    }
+
+    #[test]
+    fn plugin_settings_are_overridden_by_name() {
+        let text = format!("{MINIMAL}[[plugins]]\nname = \"curvature\"\nconfig = {{ h = 1e-3 }}\n");
+        let job = parse_job(&text, "job.toml", &["plugins.curvature.h=1e-4".into()], Path::new(".")).unwrap();
+        assert_eq!(job.plugins[0].config["h"].as_float(), Some(1e-4));
+        let err = parse_job(&text, "job.toml", &["plugins.x.h=1".into()], Path::new(".")).unwrap_err().to_string();
+        assert_eq!(err, "invalid override `plugins.x.h=1`: no plugin named `x` in the job (plugins: [0] curvature)");
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod data;
 mod error;
 mod job;
 mod load;
+mod overrides;
 mod validate;
 
 pub use bounds::{MAX_BATCH_SIZE, MAX_NAME_LENGTH, MAX_PREFETCH};

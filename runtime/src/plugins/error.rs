@@ -23,7 +23,7 @@ pub enum PluginError {
         message: String,
     },
     /// The library does not export the plugin symbol.
-    #[error("{}: not a memscope plugin (no `memscope_plugin_v2` symbol; was it built with `export_plugin!`?)", path.display())]
+    #[error("{}: not a memscope plugin (no `memscope_plugin_v3` symbol; was it built with `export_plugin!`?)", path.display())]
     MissingSymbol {
         /// The file.
         path: PathBuf,
@@ -51,6 +51,17 @@ pub enum PluginError {
         wanted: String,
         /// The name in the descriptor.
         found: String,
+    },
+    /// A plugin library whose file name discovery does not take for its name: a job
+    /// naming the plugin would not find it.
+    #[error("{}: plugin `{name}`, but a job looks for it as {expected}: rename the file", path.display())]
+    UnfindableName {
+        /// The file.
+        path: PathBuf,
+        /// The plugin's name.
+        name: String,
+        /// The file names that would be found.
+        expected: String,
     },
     /// A plugin hook (or its creation) failed or panicked.
     #[error("plugin `{plugin}` {} in {hook}: {message}", if *panicked { "panicked" } else { "failed" })]

@@ -66,6 +66,11 @@ impl InProcessPlugin {
             torch_version: TORCH_BUILT_WITH.to_string(),
             hooks,
             path: PathBuf::from(IN_PROCESS),
+            debug_build: self.descriptor().debug_build,
+            // No file: nothing to measure or checksum.
+            size: 0,
+            sha256: String::new(),
+            shadowed: Vec::new(),
         }
     }
 }
@@ -80,6 +85,7 @@ fn descriptor_of<P: Plugin + 'static>() -> &'static DescriptorCell {
         .expect("descriptor cells")
         .entry(TypeId::of::<P>())
         .or_insert_with(|| Box::leak(Box::new(OnceLock::new())));
-    descriptor::<P>(cell);
+    // Compiled into this program: its build profile is the runtime's.
+    descriptor::<P>(cell, cfg!(debug_assertions));
     cell.get().expect("`descriptor` fills the cell")
 }

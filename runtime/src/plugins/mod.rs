@@ -12,12 +12,13 @@ mod in_process;
 mod instance;
 mod library;
 mod set;
+pub mod template;
 mod torch;
 
-pub use discovery::{default_plugin_dirs, executable_dir, find_plugin, list_plugins};
+pub use discovery::{default_plugin_dirs, executable_dir, find_plugin, list_plugins, locate_plugin, plugin_file_names, Listed, Located};
 pub use error::PluginError;
 pub use host_api::{PluginOutputs, PublishedArray};
 pub use in_process::{InProcessPlugin, IN_PROCESS};
-pub use library::{load_library, PluginInfo};
+pub use library::{load_library, open_plugin, PluginInfo, PluginRecord};
 pub use set::{PluginScorer, PluginSet};
 pub use torch::runtime_torch_version;

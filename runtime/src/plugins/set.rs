@@ -6,7 +6,7 @@
 use super::host_api::{HostContext, PluginOutputs};
 use super::in_process::InProcessPlugin;
 use super::instance::PluginInstance;
-use super::{find_plugin, load_library, PluginError};
+use super::{open_plugin, PluginError, PluginRecord};
 use crate::config::PluginConfig;
 use crate::model::Network;
 use crate::scores::{BatchPosition, ScoreError, SnapshotScorer};
@@ -41,16 +41,7 @@ impl PluginSet {
         let outputs = Arc::new(Mutex::new(PluginOutputs::default()));
         let mut instances = Vec::new();
         let mut errors = Vec::new();
-        let from_files = configs.iter().map(|config| {
-            let found = find_plugin(&config.name, dirs).and_then(|path| {
-                let (descriptor, info) = load_library(&path)?;
-                if info.name != config.name {
-                    return Err(PluginError::WrongName { path, wanted: config.name.clone(), found: info.name });
-                }
-                Ok((descriptor, info))
-            });
-            (config, found)
-        });
+        let from_files = configs.iter().map(|config| (config, open_plugin(&config.name, dirs)));
         let compiled_in = in_process.iter().map(|p| (&p.config, Ok((p.descriptor(), p.info()))));
         for (config, found) in from_files.chain(compiled_in) {
             let created = found.and_then(|(descriptor, info)| {
@@ -80,6 +71,12 @@ impl PluginSet {
             1 => Err(errors.pop().expect("one error")),
             _ => Err(PluginError::Many(errors)),
         }
+    }
+
+    /// Which file each loaded plugin came from, for `summary.json` (an in-process
+    /// plugin has none: its path says so, with no size or checksum).
+    pub fn provenance(&self) -> Vec<PluginRecord> {
+        self.instances.iter().map(|i| i.lock().expect("plugin lock").info.record()).collect()
     }
 
     /// Whether any plugin subscribes to `hook`.

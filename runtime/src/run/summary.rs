@@ -91,6 +91,10 @@ pub struct Summary {
     pub curves: Vec<crate::scores::EpochCurve>,
     /// Comparisons of scores with targets.
     pub comparisons: Vec<Comparison>,
+    /// Every plugin the run loaded: name, versions, the library file with its size and
+    /// SHA-256, and whether it is a debug build.
+    #[serde(default)]
+    pub plugins: Vec<crate::plugins::PluginRecord>,
     /// Image files (or Parquet rows) left out as unreadable under
     /// `data.on_bad_image = "skip"`, each with the decoder's message.
     #[serde(default)]

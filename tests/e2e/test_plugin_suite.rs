@@ -1,0 +1,44 @@
+//! The suite scorers that need only `score_batch` (EL2N, in-confidence), built with the
+//! SDK's typed settings, find relabelled digits in a job with the noise plugin.
+
+use memscope_tests::{memscope, read_npy_f32, read_summary, write_job};
+
+#[test]
+fn el2n_and_in_confidence_find_the_relabelled_digits() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(
+        dir.path(),
+        "name = \"suite\"\nseed = 1\n[data]\nformat = \"digits\"\n[train]\nepochs = 4\n[report]\nenabled = false\n\
+         [score.aggregate.el2n]\nto = \"25%\"\n[score.aggregate.in-confidence]\nto = \"100%\"\n\
+         [[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.1 }\n\
+         [[plugins]]\nname = \"el2n\"\n\
+         [[plugins]]\nname = \"in-confidence\"\n\
+         [[plugins]]\nname = \"baseline\"\nconfig = { against = [\"noise_mask\"] }\n",
+    );
+    let stdout = memscope(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet"]).success().stdout();
+    let run = dir.path().join("runs/suite");
+    let summary = read_summary(&run);
+    let auroc = |score: &str| {
+        summary["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["score"] == score && c["against"] == "noise_mask")
+            .and_then(|c| c["auroc"].as_f64())
+            .unwrap_or_else(|| panic!("no {score} vs noise_mask in {summary}"))
+    };
+    for score in ["el2n", "in-confidence"] {
+        assert!(auroc(score) > 0.9, "{score}: AUROC {} against the noise mask\n{stdout}", auroc(score));
+        let (values, shape) = read_npy_f32(&run.join(format!("scores/{score}.npy")));
+        assert_eq!(shape, vec![1797]);
+        assert!(values.iter().all(|v| v.is_finite() && *v >= 0.0), "{score}");
+    }
+    let (el2n, _) = read_npy_f32(&run.join("scores/el2n.npy"));
+    assert!(el2n.iter().all(|v| *v <= 2f32.sqrt() + 1e-5), "EL2N is at most sqrt 2");
+    let (confidence, _) = read_npy_f32(&run.join("scores/in-confidence.npy"));
+    assert!(confidence.iter().all(|v| *v <= 1.0 + 1e-6), "1 - p is at most 1");
+    // The windows the job chose: el2n the first epoch, in-confidence all four.
+    let epochs = |name: &str| summary["scores"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()["epochs"].clone();
+    assert_eq!(epochs("el2n"), serde_json::json!([0]));
+    assert_eq!(epochs("in-confidence"), serde_json::json!([0, 1, 2, 3]));
+}

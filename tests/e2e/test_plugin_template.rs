@@ -1,0 +1,72 @@
+//! `memscope plugins new`: the crate it writes builds outside the workspace (sharing
+//! the workspace's target directory, so torch-sys is not compiled again), its own test
+//! passes, and a job loads the library and publishes its scores.
+
+use memscope_tests::{memscope, memscope_bin, read_npy_f32, read_summary, write_job};
+use std::path::Path;
+use std::process::Command;
+
+/// Runs cargo `args` in `dir` with the workspace's target directory and profile.
+fn cargo(dir: &Path, args: &[&str]) -> String {
+    let profile_dir = memscope_bin().parent().unwrap().to_path_buf();
+    let target = profile_dir.parent().unwrap();
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.args(args).arg("--offline").current_dir(dir).env("CARGO_TARGET_DIR", target);
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        command.arg("--release");
+    }
+    let out = command.output().expect("running cargo");
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "cargo {args:?} failed in {}:\n{text}", dir.display());
+    text
+}
+
+#[test]
+fn a_crate_from_plugins_new_builds_outside_the_workspace_and_a_job_loads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = memscope(dir.path(), &["plugins", "new", "tmpl-check", "--dir", dir.path().to_str().unwrap()]).success().stdout();
+    let root = dir.path().join("tmpl-check");
+    assert!(out.contains(&format!("wrote {}", root.display())), "{out}");
+
+    let tested = cargo(&root, &["test"]);
+    assert!(tested.contains("test result: ok. 2 passed"), "{tested}");
+    cargo(&root, &["build"]);
+
+    // The library leaves the shared target directory (beside the binary, a default
+    // plugin directory) for a plugin directory of the job's own.
+    let built = memscope_bin().parent().unwrap().join("libmemscope_plugin_tmpl_check.so");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(&built, plugins.join("libmemscope_plugin_tmpl_check.so")).unwrap();
+    std::fs::remove_file(&built).unwrap();
+    let _ = std::fs::remove_file(built.with_extension("d"));
+
+    let job = write_job(
+        dir.path(),
+        "name = \"job\"\nplugin_dirs = [\"plugins\"]\n[data]\nformat = \"digits\"\nlimit = 300\n[train]\nepochs = 1\n\
+         [score]\nbatch_size = 128\n[report]\nenabled = false\n\
+         [[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.2 }\n\
+         [[plugins]]\nname = \"tmpl-check\"\nconfig = { temperature = 2.0 }\n\
+         [[plugins]]\nname = \"baseline\"\nconfig = { against = [\"noise_mask\"] }\n",
+    );
+    memscope(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet"]).success();
+    let (scores, shape) = read_npy_f32(&dir.path().join("runs/job/scores/tmpl-check.npy"));
+    assert_eq!(shape, vec![300]);
+    assert!(scores.iter().all(|v| v.is_finite() && *v >= 0.0), "cross-entropies");
+    let summary = read_summary(&dir.path().join("runs/job"));
+    let record = summary["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "tmpl-check").unwrap();
+    assert_eq!(record["path"], plugins.join("libmemscope_plugin_tmpl_check.so").display().to_string());
+    let auroc = summary["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["score"] == "tmpl-check" && c["against"] == "noise_mask")
+        .and_then(|c| c["auroc"].as_f64())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(auroc > 0.8, "the loss finds relabelled samples: AUROC {auroc}");
+
+    // A misspelt setting is refused by the SDK's typed settings, naming the key.
+    let err = memscope(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet", "--force", "--set", "plugins.tmpl-check.temprature=2"])
+        .clean_failure();
+    assert!(err.contains("plugin `tmpl-check` failed in create: config: unknown key `temprature`, expected `temperature`"), "{err}");
+}
