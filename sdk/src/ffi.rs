@@ -62,17 +62,27 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 thread_local! {
     /// Where the last panic on this thread happened, recorded by our panic hook.
     static PANIC_LOCATION: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// Whether this thread is inside a hook (under `guarded`).
+    static IN_HOOK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Replaces this library's panic hook (the plugin has its own copy of std) with one
-/// that records the location instead of printing: the panic reaches the host as an
-/// error with its message and location, printed once, by the host.
+/// Installs, once, a panic hook that records the location of a panic inside a hook
+/// instead of printing it: the panic reaches the host as an error with its message and
+/// location, printed once, by the host. Panics outside hooks go to the hook that was
+/// there before. A plugin library has its own copy of std, so this is its own hook; a
+/// plugin run in the host's process (`memscope::Job::plugin`) shares the host's, which
+/// keeps printing everything else.
 fn quiet_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        std::panic::set_hook(Box::new(|info| {
-            let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
-            PANIC_LOCATION.with(|p| *p.borrow_mut() = location);
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_HOOK.with(|h| h.get()) {
+                let location = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+                PANIC_LOCATION.with(|p| *p.borrow_mut() = location);
+            } else {
+                previous(info)
+            }
         }))
     });
 }
@@ -80,7 +90,11 @@ fn quiet_panics() {
 /// Runs `f`, reporting errors and panics through `err`.
 fn guarded(err: *mut ErrorSink, f: impl FnOnce() -> PluginResult) -> Status {
     quiet_panics();
-    let (status, message) = match catch_unwind(AssertUnwindSafe(f)) {
+    // A hook of an in-process plugin may run a nested job's hooks: restore, not clear.
+    let outer = IN_HOOK.with(|h| h.replace(true));
+    let result = catch_unwind(AssertUnwindSafe(f));
+    IN_HOOK.with(|h| h.set(outer));
+    let (status, message) = match result {
         Ok(Ok(())) => return Status::Ok,
         Ok(Err(e)) => (Status::Error, e.0),
         Err(panic) => {

@@ -3,12 +3,14 @@
 
 mod test_bad_input;
 mod test_configs;
+mod test_crates;
 mod test_dashboard;
 mod test_daemon;
 mod test_daemon_faults;
 mod test_daemon_http;
 mod test_datasets;
 mod test_images;
+mod test_library;
 mod test_metrics;
 mod test_plugin_discovery;
 mod test_plugin_suite;

@@ -1,26 +1,48 @@
 //! A checkout that is moved or renamed keeps working: binaries find the project's
 //! libtorch relative to themselves (`$ORIGIN`), never by an absolute path into the
-//! checkout where they were built.
+//! checkout where they were built. The `memscope` binary itself links no libtorch (it
+//! `exec`s `memscope-engine` beside it for the commands that need it).
 
 use memscope_tests::{memscope_bin, repo_root};
 use std::process::Command;
 
-/// The `RUNPATH`/`RPATH` entries of an ELF file, as `readelf -d` prints them.
-fn runpath(file: &std::path::Path) -> Vec<String> {
+/// The entries of an ELF file's dynamic section whose tag contains `tag`
+/// (`RUNPATH`, `NEEDED`), as `readelf -d` prints them.
+fn dynamic(file: &std::path::Path, tags: &[&str]) -> Vec<String> {
     let out = Command::new("readelf").arg("-d").arg(file).output().expect("readelf (binutils) runs");
     assert!(out.status.success(), "readelf failed on {}", file.display());
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
-        .filter(|l| l.contains("(RUNPATH)") || l.contains("(RPATH)"))
+        .filter(|l| tags.iter().any(|t| l.contains(&format!("({t})"))))
         .filter_map(|l| l.split_once('[').and_then(|(_, rest)| rest.split_once(']')).map(|(p, _)| p.to_string()))
         .flat_map(|p| p.split(':').map(str::to_string).collect::<Vec<_>>())
         .collect()
 }
 
+/// The `RUNPATH`/`RPATH` entries of an ELF file.
+fn runpath(file: &std::path::Path) -> Vec<String> {
+    dynamic(file, &["RUNPATH", "RPATH"])
+}
+
+/// `memscope-engine`, beside `memscope`.
+fn engine() -> std::path::PathBuf {
+    memscope_bin().with_file_name("memscope-engine")
+}
+
+#[test]
+fn the_memscope_binary_links_no_libtorch_and_the_engine_does() {
+    let needed = |file: &std::path::Path| dynamic(file, &["NEEDED"]);
+    let light = needed(&memscope_bin());
+    assert!(!light.iter().any(|l| l.contains("torch") || l.contains("c10") || l.contains("cuda")), "memscope needs {light:?}");
+    assert!(runpath(&memscope_bin()).is_empty(), "memscope has an rpath, but nothing to find with it");
+    let heavy = needed(&engine());
+    assert!(heavy.iter().any(|l| l.starts_with("libtorch_cpu")), "memscope-engine needs {heavy:?}");
+}
+
 #[test]
 fn binaries_carry_no_absolute_path_into_the_checkout() {
     let root = repo_root().canonicalize().unwrap();
-    let bin = memscope_bin();
+    let bin = engine();
     let profile = bin.parent().unwrap();
     let plugin = profile.join("libmemscope_plugin_curvature.so");
     for file in [bin.clone(), plugin, std::env::current_exe().unwrap()] {
@@ -39,17 +61,21 @@ fn a_moved_checkout_still_runs() {
     if !venv.exists() {
         return; // libtorch comes from outside the checkout (`make LIBTORCH=...`): nothing moves with it
     }
-    // The layout of a checkout somewhere else: its binary, and its venv.
+    // The layout of a checkout somewhere else: its binaries, and its venv.
     let moved = tempfile::tempdir().unwrap();
     let release = moved.path().join("target/release");
     std::fs::create_dir_all(&release).unwrap();
     std::fs::copy(memscope_bin(), release.join("memscope")).unwrap();
+    std::fs::copy(engine(), release.join("memscope-engine")).unwrap();
     std::os::unix::fs::symlink(venv.canonicalize().unwrap(), moved.path().join(".venv")).unwrap();
+    // `plugins list` runs in the engine, which loads libtorch when it starts.
     let out = Command::new(release.join("memscope"))
-        .arg("--version")
+        .args(["plugins", "list"])
         .env_remove("LD_LIBRARY_PATH")
+        .env_remove("MEMSCOPE_PLUGIN_PATH")
         .output()
         .expect("spawning the moved binary");
-    assert!(out.status.success(), "the moved binary failed: {}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("memscope"));
+    assert!(out.status.success(), "the moved binaries failed: {}", String::from_utf8_lossy(&out.stderr));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains(&format!("plugin directories: {}", release.display())), "the engine looked beside itself: {listed}");
 }

@@ -16,7 +16,7 @@ mod edits;
 
 use edits::{apply, edits, Edit};
 use memscope::config::{load_daemon_file, parse_job, DaemonConfig};
-use memscope::daemon::Policy;
+use memscope_daemon::Policy;
 use memscope::model::{CheckpointState, Checkpoints};
 use memscope_tests::{synthetic_images, write_cifar, write_idx};
 use proptest::prelude::*;

@@ -17,6 +17,8 @@
 //! directly: cargo then hands it `DEP_TCH_LIBTORCH_LIB`, the directory torch-sys
 //! linked against.
 
+#![warn(missing_docs)]
+
 use std::path::{Component, Path, PathBuf};
 
 /// Emits the `cargo:rustc-link-arg` lines for rpath and CUDA linking.

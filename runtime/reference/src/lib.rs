@@ -5,6 +5,8 @@
 //!
 //! Errors say what is wrong with the file; callers put the file's name in front.
 
+#![warn(missing_docs)]
+
 mod npy;
 
 pub use npy::{parse_npy, read_npy, read_npz};

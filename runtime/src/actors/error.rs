@@ -39,14 +39,18 @@ pub enum JobError {
         /// What is wrong and what to do.
         message: String,
     },
-    /// The job was cancelled (Ctrl-C); checkpoints up to `epochs_done` remain.
-    #[error("cancelled after {epochs_done} completed epoch(s); resume with `memscope run --resume {}`", run_dir.display())]
+    /// The job was cancelled (Ctrl-C, `JobHandle::cancel`); checkpoints up to
+    /// `epochs_done` remain in its run directory.
+    #[error("cancelled after {epochs_done} completed epoch(s){}", resume_hint(run_dir.as_deref()))]
     Cancelled {
         /// Epochs completed before the cancel.
         epochs_done: usize,
-        /// The run directory to resume.
-        run_dir: PathBuf,
+        /// The run directory to resume (none for a job in memory).
+        run_dir: Option<PathBuf>,
     },
+    /// The job's config is not valid.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// A setting names something the job does not have (found once plugins are
     /// loaded, before training starts).
     #[error("{key}: {message}")]
@@ -67,6 +71,13 @@ pub enum JobError {
         /// The panic message.
         message: String,
     },
+}
+
+fn resume_hint(run_dir: Option<&std::path::Path>) -> String {
+    match run_dir {
+        Some(dir) => format!("; resume with `memscope run --resume {}`", dir.display()),
+        None => String::new(),
+    }
 }
 
 impl JobError {

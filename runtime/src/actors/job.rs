@@ -1,13 +1,18 @@
-//! One job from config to summary, run on the job thread: load data, build the
-//! network, prepare the run directory, train (with the scorer alongside), write scores
-//! and summary.
+//! One job from config to outcome, run on the job thread. [`run_job_thread`] goes
+//! through the phases of [`JobRun`] in order: prepare (threads, device, run directory
+//! checks), load the data, build the network, open the run directory, load the
+//! plugins, settle the labels as trained, train (with the scorer alongside), and
+//! finish (combine scores, `on_job_end`, write scores and summary).
+//!
+//! The data, the model and some plugins may come from the embedding program
+//! ([`crate::Job`]) instead of the config; without a run directory nothing is written.
 
-use super::trainer::{train, TrainerSetup};
+use super::trainer::{Trainer, TrainerSetup, TrainResult};
 use super::{JobError, JobEvent};
 use crate::config::{DeviceChoice, JobConfig};
-use crate::data::{load_data, Access, DecodeProgress, LoadOptions, LoadedData};
+use crate::data::{load_data, Access, Dataset, DecodeProgress, ImageDataset, LoadOptions, LoadedData};
 use crate::model::{Checkpoints, ModelSource, Network};
-use crate::plugins::{default_plugin_dirs, PluginSet, PublishedArray};
+use crate::plugins::{default_plugin_dirs, InProcessPlugin, PluginSet, PublishedArray};
 use crate::run::{write_bool_npy, RunDir, ScoreFile, Summary, Timings};
 use crate::scores::{epoch_curves, Aggregate, ScoreTable, CUMULATIVE_LOSS};
 use memscope_sdk::ArrayKind;
@@ -18,13 +23,22 @@ use std::sync::Arc;
 use std::time::Instant;
 use tch::{Device, Tensor};
 
-/// What to run and where.
-#[derive(Debug, Clone)]
+/// The training set (and optional test set) of the embedding program, used instead
+/// of the config's `[data]` (whose `augment` and `limit` still apply).
+#[derive(Clone)]
+pub struct UserData {
+    /// Samples trained on and scored.
+    pub train: Arc<dyn ImageDataset>,
+    /// Samples used only for test accuracy.
+    pub test: Option<Arc<dyn ImageDataset>>,
+}
+
+/// What to run and where: everything [`crate::Job`] was given.
 pub struct JobSpec {
     /// The validated job config.
     pub config: JobConfig,
-    /// The run directory.
-    pub run_dir: PathBuf,
+    /// The run directory; `None` runs in memory (no files, no checkpoints).
+    pub run_dir: Option<PathBuf>,
     /// Continue from the newest checkpoint in `run_dir`.
     pub resume: bool,
     /// Replace an existing run directory.
@@ -36,93 +50,70 @@ pub struct JobSpec {
     pub only_configured_plugin_dirs: bool,
     /// Which data files the job may open (the daemon's data roots for its jobs).
     pub data_access: Access,
+    /// The network, instead of the config's `[model]`.
+    pub model: Option<ModelSource>,
+    /// The data, instead of the config's `[data]` files.
+    pub data: Option<UserData>,
+    /// Plugins compiled into the program, after the config's `[[plugins]]`.
+    pub in_process: Vec<InProcessPlugin>,
 }
 
-/// A completed job.
+/// A completed job: its summary, and every per-sample result in memory.
 #[derive(Debug, Clone)]
 pub struct JobOutcome {
-    /// The run directory.
-    pub run_dir: PathBuf,
-    /// What was written to `summary.json`.
+    /// The run directory, when the job wrote one.
+    pub run_dir: Option<PathBuf>,
+    /// What `summary.json` holds (written only with a run directory).
     pub summary: Summary,
+    /// Every score: the rows of each scored epoch and how they combine
+    /// ([`ScoreTable::combined`]), `loss` first when recorded.
+    pub scores: Vec<ScoreTable>,
+    /// What plugins published (the noise injector's `noise_mask` and
+    /// `original_labels`, a plugin's own scores).
+    pub arrays: Vec<PublishedArray>,
+    /// The labels as trained (after plugins such as the noise injector).
+    pub labels: Vec<i64>,
+}
+
+impl JobOutcome {
+    /// Score `name` combined over its epochs, one value per training sample (what
+    /// `scores/<name>.npy` holds); a published score of that name otherwise.
+    pub fn score(&self, name: &str) -> Option<Vec<f32>> {
+        match self.scores.iter().find(|t| t.name == name) {
+            Some(table) => Some(table.combined()),
+            None => self.array(name).filter(|a| a.kind == ArrayKind::Score).map(|a| a.values.clone()),
+        }
+    }
+
+    /// The table of score `name`: one row per scored epoch.
+    pub fn score_table(&self, name: &str) -> Option<&ScoreTable> {
+        self.scores.iter().find(|t| t.name == name)
+    }
+
+    /// The array a plugin published as `name` (masks hold 0 and 1).
+    pub fn array(&self, name: &str) -> Option<&PublishedArray> {
+        self.arrays.iter().find(|a| a.name == name)
+    }
 }
 
 /// Runs the whole job on the calling thread.
 pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobOutcome, JobError> {
     let started = Instant::now();
-    let config = spec.config;
-    let run = RunDir::new(spec.run_dir.clone());
-    if config.threads > 0 {
-        tch::set_num_threads(config.threads as i32);
-    }
-    let device = resolve_device(&config.device)?;
-    check_run_dir(&run, spec.resume, spec.overwrite)?;
-
-    let progress_events = events.clone();
-    let options = LoadOptions {
-        access: spec.data_access.clone(),
-        progress: Some(Arc::new(move |p: DecodeProgress| progress_events.do_send(JobEvent::DataDecoding { done: p.done, total: p.total }))),
-    };
-    let LoadedData { mut train, test, skipped } = load_data(&config.data, &options)?;
-    // Built before the run directory is touched, so that a model file that cannot
-    // work (checked when loaded) leaves nothing behind. A built-in's initial weights
-    // come from the job seed, a TorchScript module's from its file, which must lie
-    // where the job may read (the daemon's data roots), like its data.
-    let source = ModelSource::from_config(&config.model);
-    if let ModelSource::TorchScript(path) = &source {
-        spec.data_access.check(path)?;
-    }
-    tch::manual_seed(config.seed as i64);
-    let network = Network::build(&source, train.shape, train.classes, device)?;
-    prepare_run_dir(&run, spec.resume, spec.overwrite)?;
-    let mut dirs = config.plugin_dirs.clone();
-    if !spec.only_configured_plugin_dirs {
-        dirs.extend(default_plugin_dirs());
-    }
-    let plugins = Arc::new(PluginSet::load(&config.plugins, &dirs, &config.name, run.root(), train.len())?);
-    let run_dir = run.root().display().to_string();
-    plugins.job_start(&memscope_sdk::JobInfo {
-        run: &config.name,
-        run_dir: &run_dir,
+    let (job, user_data, model, in_process) = JobRun::prepare(spec, events)?;
+    let LoadedData { train, test, skipped } = job.load_data(user_data)?;
+    let network = job.build_network(model, &train)?;
+    job.open_run_dir()?;
+    let plugins = job.load_plugins(&in_process, &train)?;
+    let train = job.settle_labels(&plugins, train)?;
+    let facts = Facts {
+        dataset: train.description.clone(),
         samples: train.len(),
         classes: train.classes,
-        epochs: config.train.epochs,
-        seed: config.seed,
-    })?;
-    // Plugins rewrite labels from the file's labels, on resume too: they are seeded, so
-    // they reproduce what they did, and what they published (a noise mask) with it.
-    plugins.dataset_ready(&mut train.labels, train.classes)?;
-    for array in plugins.outputs.lock().expect("plugin outputs").arrays.iter().filter(|a| a.kind == ArrayKind::Mask) {
-        let mask = array.values.iter().map(|&v| v != 0.0).collect();
-        events.do_send(JobEvent::MaskReady { name: array.name.clone(), mask: Arc::new(mask) });
-    }
-    if spec.resume {
-        let trained = read_labels(&run, train.len())?;
-        if trained != train.labels {
-            return Err(JobError::RunDir {
-                path: run.labels(),
-                message: "the labels as trained differ from what the data and plugins give now (was the data or a plugin config changed?)".into(),
-            });
-        }
-    } else {
-        let text = toml::to_string_pretty(&config).expect("a job config serializes to TOML");
-        std::fs::write(run.config(), text).map_err(|e| JobError::io(&run.config(), e))?;
-        Tensor::from_slice(&train.labels).write_npy(run.labels())?;
-    }
-    write_json(&run.classes(), &train.class_names)?;
-    write_json(&run.sources(), &train.sources.to_vec())?;
-
-    check_aggregated_scores(&config, &plugins)?;
-    let checkpoints = Checkpoints::new(run.checkpoints(), config.checkpoint.keep);
-    let resume = if spec.resume { checkpoints.latest()? } else { None };
-    if spec.resume && resume.is_none() {
-        tracing::warn!("no checkpoint in {}: starting from epoch 0", run.checkpoints().display());
-    }
-    let dataset = train.description.clone();
-    let samples = train.len();
-    let classes = train.classes;
-    let labels: Vec<f32> = train.labels.iter().map(|&l| l as f32).collect();
-    let mut result = match train_job(&config, network, train, test, device, checkpoints, resume, events, spec.cancel, &run, plugins.clone()) {
+        labels: train.labels.clone(),
+        arch: network.source().to_string(),
+        skipped,
+    };
+    let result = match job.train(network, train, test, plugins.clone()) {
         Ok(result) => result,
         Err(e) => {
             if let Err(end) = plugins.job_end(false, &[]) {
@@ -131,103 +122,267 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
             return Err(e);
         }
     };
-
-    let epochs = config.train.epochs;
-    for table in &mut result.tables {
-        if let Some(aggregate) = config.score.aggregate.get(&table.name) {
-            table.set_aggregation(aggregate, epochs);
-        } else if table.name != CUMULATIVE_LOSS {
-            table.set_window_end(config.score.window.resolve(epochs));
-        }
-    }
-    // Copy what was published before calling plugins: they publish while in the hook.
-    let published = plugins.outputs.lock().expect("plugin outputs").arrays.clone();
-    plugins.job_end(true, &final_arrays(&result.tables, &published, labels))?;
-    let outputs = std::mem::take(&mut *plugins.outputs.lock().expect("plugin outputs"));
-    std::fs::create_dir_all(run.scores()).map_err(|e| JobError::io(&run.scores(), e))?;
-    write_published(&run, &outputs.arrays)?;
-    let mut scores = Vec::new();
-    for table in &result.tables {
-        let path = table.write_npy(&run.scores())?;
-        let weights = table.weights();
-        scores.push(ScoreFile {
-            name: table.name.clone(),
-            file: path.strip_prefix(run.root()).unwrap_or(&path).display().to_string(),
-            aggregate: match table.aggregate {
-                Aggregate::Sum => "sum".into(),
-                Aggregate::Mean => "mean".into(),
-            },
-            epochs: weights.iter().map(|&(e, _)| e).collect(),
-            weights: (!table.window.is_uniform()).then(|| weights.iter().map(|&(_, w)| w).collect()),
-        });
-    }
-    let masks: Vec<(String, Vec<bool>)> = outputs
-        .arrays
-        .iter()
-        .filter(|a| a.kind == ArrayKind::Mask)
-        .map(|a| (a.name.clone(), a.values.iter().map(|&v| v != 0.0).collect()))
-        .collect();
-    let curves = epoch_curves(&result.tables, &masks);
-    let state = &result.state;
-    let summary = Summary {
-        name: config.name.clone(),
-        dataset,
-        samples,
-        classes,
-        arch: ModelSource::from_config(&config.model).to_string(),
-        parameters: result.parameters,
-        device: format!("{device:?}").to_lowercase(),
-        epochs: state.epochs_done,
-        resumed_at_epoch: result.start_epoch,
-        train_accuracy: result.train_eval.accuracy,
-        train_loss: result.train_eval.loss,
-        test_accuracy: result.test_eval.map(|e| e.accuracy),
-        test_loss: result.test_eval.map(|e| e.loss),
-        timings: Timings {
-            train_seconds: state.train_seconds,
-            score_seconds: state.score_seconds,
-            scored_samples: state.scored_samples,
-            total_seconds: started.elapsed().as_secs_f64(),
-            train_samples_per_second: (samples * state.epochs_done) as f64 / state.train_seconds.max(1e-9),
-        },
-        scores,
-        curves,
-        comparisons: outputs.comparisons,
-        plugins: plugins.provenance(),
-        skipped_images: skipped,
-    };
-    let json = serde_json::to_string_pretty(&summary).expect("the summary serializes");
-    std::fs::write(run.summary(), json).map_err(|e| JobError::io(&run.summary(), e))?;
-    Ok(JobOutcome { run_dir: spec.run_dir, summary })
+    job.finish(result, &plugins, facts, started)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn train_job(
-    config: &JobConfig,
-    network: Network,
-    train_set: crate::data::Dataset,
-    test: Option<crate::data::Dataset>,
-    device: Device,
-    checkpoints: Checkpoints,
-    resume: Option<crate::model::Checkpoint>,
-    events: Recipient<JobEvent>,
+/// What the summary says of the data and model, kept from before training.
+struct Facts {
+    dataset: String,
+    samples: usize,
+    classes: usize,
+    labels: Vec<i64>,
+    arch: String,
+    skipped: Vec<crate::data::SkippedImage>,
+}
+
+/// One job's settings and run directory, between phases.
+struct JobRun {
+    config: JobConfig,
+    run: Option<RunDir>,
+    resume: bool,
+    overwrite: bool,
     cancel: Arc<AtomicBool>,
-    run: &RunDir,
-    plugins: Arc<PluginSet>,
-) -> Result<super::trainer::TrainResult, JobError> {
-    train(TrainerSetup {
-        config: config.clone(),
-        network,
-        train: Arc::new(train_set),
-        test,
-        device,
-        checkpoints,
-        resume,
-        events,
-        cancel,
-        run_dir: run.root().to_path_buf(),
-        plugins,
-    })
+    only_configured_plugin_dirs: bool,
+    data_access: Access,
+    device: Device,
+    events: Recipient<JobEvent>,
+}
+
+impl JobRun {
+    /// Threads and device, and the run directory checked (before any work is done).
+    #[allow(clippy::type_complexity)]
+    fn prepare(
+        spec: JobSpec,
+        events: Recipient<JobEvent>,
+    ) -> Result<(JobRun, Option<UserData>, Option<ModelSource>, Vec<InProcessPlugin>), JobError> {
+        let JobSpec { config, run_dir, resume, overwrite, cancel, only_configured_plugin_dirs, data_access, model, data, in_process } = spec;
+        if config.threads > 0 {
+            tch::set_num_threads(config.threads as i32);
+        }
+        let device = resolve_device(&config.device)?;
+        let run = run_dir.map(RunDir::new);
+        match &run {
+            Some(run) => check_run_dir(run, resume, overwrite)?,
+            None if resume => {
+                return Err(JobError::Setting { key: "resume".into(), message: "a job in memory has no checkpoints to resume from: give it a run directory".into() })
+            }
+            None => {}
+        }
+        let job = JobRun { config, run, resume, overwrite, cancel, only_configured_plugin_dirs, data_access, device, events };
+        Ok((job, data, model, in_process))
+    }
+
+    /// The config's data files, or the program's datasets read into memory.
+    fn load_data(&self, user: Option<UserData>) -> Result<LoadedData, JobError> {
+        if let Some(UserData { train, test }) = user {
+            let mut train = Dataset::from_images(train.as_ref())?;
+            if self.config.data.limit > 0 {
+                train.truncate(self.config.data.limit);
+            }
+            let test = test.map(|t| Dataset::from_images(t.as_ref())).transpose()?;
+            return Ok(LoadedData { train, test, skipped: Vec::new() });
+        }
+        let progress_events = self.events.clone();
+        let options = LoadOptions {
+            access: self.data_access.clone(),
+            progress: Some(Arc::new(move |p: DecodeProgress| progress_events.do_send(JobEvent::DataDecoding { done: p.done, total: p.total }))),
+        };
+        Ok(load_data(&self.config.data, &options)?)
+    }
+
+    /// The network, before the run directory is touched, so that a model file that
+    /// cannot work (checked when loaded) leaves nothing behind. A built-in's (or a
+    /// program's module's) initial weights come from the job seed, a TorchScript
+    /// module's from its file, which must lie where the job may read (the daemon's
+    /// data roots), like its data.
+    fn build_network(&self, model: Option<ModelSource>, train: &Dataset) -> Result<Network, JobError> {
+        let source = model.unwrap_or_else(|| ModelSource::from_config(&self.config.model));
+        if let ModelSource::TorchScript(path) = &source {
+            self.data_access.check(path)?;
+        }
+        tch::manual_seed(self.config.seed as i64);
+        Ok(Network::build(&source, train.shape, train.classes, self.device)?)
+    }
+
+    /// Creates the run directory (replacing a previous run when asked to).
+    fn open_run_dir(&self) -> Result<(), JobError> {
+        match &self.run {
+            Some(run) => prepare_run_dir(run, self.resume, self.overwrite),
+            None => Ok(()),
+        }
+    }
+
+    /// Loads and creates the plugins, and calls `on_job_start`.
+    fn load_plugins(&self, in_process: &[InProcessPlugin], train: &Dataset) -> Result<Arc<PluginSet>, JobError> {
+        let config = &self.config;
+        let mut dirs = config.plugin_dirs.clone();
+        if !self.only_configured_plugin_dirs {
+            dirs.extend(default_plugin_dirs());
+        }
+        let root = self.run.as_ref().map(|r| r.root());
+        let plugins = Arc::new(PluginSet::load(&config.plugins, in_process, &dirs, &config.name, root, train.len())?);
+        let run_dir = root.map(|r| r.display().to_string()).unwrap_or_default();
+        plugins.job_start(&memscope_sdk::JobInfo {
+            run: &config.name,
+            run_dir: &run_dir,
+            samples: train.len(),
+            classes: train.classes,
+            epochs: config.train.epochs,
+            seed: config.seed,
+        })?;
+        Ok(plugins)
+    }
+
+    /// `on_dataset_ready` (plugins may rewrite labels), then the labels as trained:
+    /// written into a new run directory, checked against a resumed one's.
+    fn settle_labels(&self, plugins: &PluginSet, mut train: Dataset) -> Result<Dataset, JobError> {
+        // Plugins rewrite labels from the file's labels, on resume too: they are
+        // seeded, so they reproduce what they did, and what they published (a noise
+        // mask) with it.
+        plugins.dataset_ready(&mut train.labels, train.classes)?;
+        for array in plugins.outputs.lock().expect("plugin outputs").arrays.iter().filter(|a| a.kind == ArrayKind::Mask) {
+            let mask = array.values.iter().map(|&v| v != 0.0).collect();
+            self.events.do_send(JobEvent::MaskReady { name: array.name.clone(), mask: Arc::new(mask) });
+        }
+        let Some(run) = &self.run else { return Ok(train) };
+        if self.resume {
+            let trained = read_labels(run, train.len())?;
+            if trained != train.labels {
+                return Err(JobError::RunDir {
+                    path: run.labels(),
+                    message: "the labels as trained differ from what the data and plugins give now (was the data or a plugin config changed?)".into(),
+                });
+            }
+        } else {
+            let text = toml::to_string_pretty(&self.config).expect("a job config serializes to TOML");
+            std::fs::write(run.config(), text).map_err(|e| JobError::io(&run.config(), e))?;
+            Tensor::from_slice(&train.labels).write_npy(run.labels())?;
+        }
+        write_json(&run.classes(), &train.class_names)?;
+        write_json(&run.sources(), &train.sources.to_vec())?;
+        Ok(train)
+    }
+
+    /// Trains from the newest checkpoint when resuming (the scorer runs alongside).
+    fn train(&self, network: Network, train: Dataset, test: Option<Dataset>, plugins: Arc<PluginSet>) -> Result<TrainResult, JobError> {
+        check_aggregated_scores(&self.config, &plugins)?;
+        let checkpoints = self.run.as_ref().map(|run| Checkpoints::new(run.checkpoints(), self.config.checkpoint.keep));
+        let resume = match (&checkpoints, self.resume) {
+            (Some(checkpoints), true) => {
+                let latest = checkpoints.latest()?;
+                if latest.is_none() {
+                    tracing::warn!("no checkpoint in {}: starting from epoch 0", checkpoints.dir().display());
+                }
+                latest
+            }
+            _ => None,
+        };
+        Trainer::new(TrainerSetup {
+            config: self.config.clone(),
+            network,
+            train: Arc::new(train),
+            test,
+            device: self.device,
+            checkpoints,
+            resume,
+            events: self.events.clone(),
+            cancel: self.cancel.clone(),
+            run_dir: self.run.as_ref().map(|r| r.root().to_path_buf()),
+            plugins,
+        })?
+        .run()
+    }
+
+    /// Combines each score over its epochs, calls `on_job_end` with every final array,
+    /// and writes scores, published arrays and `summary.json` into the run directory.
+    fn finish(self, mut result: TrainResult, plugins: &PluginSet, facts: Facts, started: Instant) -> Result<JobOutcome, JobError> {
+        let config = &self.config;
+        let epochs = config.train.epochs;
+        for table in &mut result.tables {
+            if let Some(aggregate) = config.score.aggregate.get(&table.name) {
+                table.set_aggregation(aggregate, epochs);
+            } else if table.name != CUMULATIVE_LOSS {
+                table.set_window_end(config.score.window.resolve(epochs));
+            }
+        }
+        // Copy what was published before calling plugins: they publish while in the hook.
+        let published = plugins.outputs.lock().expect("plugin outputs").arrays.clone();
+        let labels: Vec<f32> = facts.labels.iter().map(|&l| l as f32).collect();
+        plugins.job_end(true, &final_arrays(&result.tables, &published, labels))?;
+        let outputs = std::mem::take(&mut *plugins.outputs.lock().expect("plugin outputs"));
+        if let Some(run) = &self.run {
+            std::fs::create_dir_all(run.scores()).map_err(|e| JobError::io(&run.scores(), e))?;
+            write_published(run, &outputs.arrays)?;
+        }
+        let mut scores = Vec::new();
+        for table in &result.tables {
+            let file = match &self.run {
+                Some(run) => {
+                    let path = table.write_npy(&run.scores())?;
+                    Some(path.strip_prefix(run.root()).unwrap_or(&path).display().to_string())
+                }
+                None => None,
+            };
+            let weights = table.weights();
+            scores.push(ScoreFile {
+                name: table.name.clone(),
+                file,
+                aggregate: match table.aggregate {
+                    Aggregate::Sum => "sum".into(),
+                    Aggregate::Mean => "mean".into(),
+                },
+                epochs: weights.iter().map(|&(e, _)| e).collect(),
+                weights: (!table.window.is_uniform()).then(|| weights.iter().map(|&(_, w)| w).collect()),
+            });
+        }
+        let masks: Vec<(String, Vec<bool>)> = outputs
+            .arrays
+            .iter()
+            .filter(|a| a.kind == ArrayKind::Mask)
+            .map(|a| (a.name.clone(), a.values.iter().map(|&v| v != 0.0).collect()))
+            .collect();
+        let curves = epoch_curves(&result.tables, &masks);
+        let state = &result.state;
+        let samples = facts.samples;
+        let summary = Summary {
+            name: config.name.clone(),
+            dataset: facts.dataset,
+            samples,
+            classes: facts.classes,
+            arch: facts.arch,
+            parameters: result.parameters,
+            device: format!("{:?}", self.device).to_lowercase(),
+            epochs: state.epochs_done,
+            resumed_at_epoch: result.start_epoch,
+            train_accuracy: result.train_eval.accuracy,
+            train_loss: result.train_eval.loss,
+            test_accuracy: result.test_eval.map(|e| e.accuracy),
+            test_loss: result.test_eval.map(|e| e.loss),
+            timings: Timings {
+                train_seconds: state.train_seconds,
+                score_seconds: state.score_seconds,
+                scored_samples: state.scored_samples,
+                total_seconds: started.elapsed().as_secs_f64(),
+                train_samples_per_second: (samples * state.epochs_done) as f64 / state.train_seconds.max(1e-9),
+            },
+            scores,
+            curves,
+            comparisons: outputs.comparisons,
+            plugins: plugins.provenance(),
+            skipped_images: facts.skipped,
+        };
+        if let Some(run) = &self.run {
+            let json = serde_json::to_string_pretty(&summary).expect("the summary serializes");
+            std::fs::write(run.summary(), json).map_err(|e| JobError::io(&run.summary(), e))?;
+        }
+        Ok(JobOutcome {
+            run_dir: self.run.map(|r| r.root().to_path_buf()),
+            summary,
+            scores: result.tables,
+            arrays: outputs.arrays,
+            labels: facts.labels,
+        })
+    }
 }
 
 /// Every `[score.aggregate.<name>]` must name a score this job records: the built-in

@@ -14,5 +14,5 @@ mod trainer;
 pub use bus::{EventBus, EventProcessor, Flush};
 pub use error::JobError;
 pub use events::{EpochStats, JobEvent};
-pub use job::{JobOutcome, JobSpec};
-pub use supervisor::{run_job, CancelJob, JobSupervisor};
+pub use job::{JobOutcome, JobSpec, UserData};
+pub use supervisor::{run_job, JobSupervisor};

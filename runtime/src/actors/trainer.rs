@@ -1,11 +1,15 @@
 //! The trainer: owns the network and optimizer on the job thread, consumes the
 //! loader's batches, records each sample's training loss (the `loss` score), hands
 //! snapshots to the scorer on schedule, and writes checkpoints.
+//!
+//! [`Trainer::new`] sets up (optimizer, score tables, resume, scorer); [`Trainer::run`]
+//! trains epoch by epoch ([`Trainer::step`] per batch, [`Trainer::end_epoch`] after
+//! each epoch) and [`Trainer::finish`] collects the scores and runs the eval passes.
 
 use super::scorer::{ScorerHandle, ScorerSetup};
 use super::{EpochStats, JobError, JobEvent};
 use crate::config::JobConfig;
-use crate::data::{spawn_loader, Dataset};
+use crate::data::{spawn_loader, Batch, Dataset, LoaderHandle};
 use crate::model::{learning_rate, Checkpoint, CheckpointState, Checkpoints, Network, Optimizer};
 use crate::plugins::PluginSet;
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
@@ -37,27 +41,6 @@ struct CheckpointParts<'a> {
     loss: &'a ScoreTable,
 }
 
-/// Waits for the scorer's queued snapshots, records its totals in `state`, and writes
-/// a checkpoint of `state`, the parts and every score table.
-fn write_checkpoint(
-    checkpoints: &Checkpoints,
-    scorer: &mut ScorerHandle,
-    state: &mut CheckpointState,
-    parts: CheckpointParts<'_>,
-    events: &Recipient<JobEvent>,
-) -> Result<(), JobError> {
-    let report = scorer.report()?;
-    state.score_seconds = report.seconds;
-    state.scored_samples = report.scored_samples;
-    let mut tensors = parts.loss.to_tensors();
-    for table in &report.tables {
-        tensors.extend(table.to_tensors());
-    }
-    let path = checkpoints.write(state, parts.model, parts.optimizer, &tensors)?;
-    events.do_send(JobEvent::CheckpointWritten { epochs_done: state.epochs_done, path });
-    Ok(())
-}
-
 /// Everything the trainer needs.
 pub struct TrainerSetup {
     /// The job.
@@ -71,8 +54,8 @@ pub struct TrainerSetup {
     pub test: Option<Dataset>,
     /// Device for model and batches.
     pub device: Device,
-    /// Where checkpoints go.
-    pub checkpoints: Checkpoints,
+    /// Where checkpoints go; none for a job in memory (then none is written).
+    pub checkpoints: Option<Checkpoints>,
     /// The checkpoint to continue from.
     pub resume: Option<Checkpoint>,
     /// Where events go.
@@ -80,7 +63,7 @@ pub struct TrainerSetup {
     /// Set to stop at the next step.
     pub cancel: Arc<AtomicBool>,
     /// The run directory (for the cancel message).
-    pub run_dir: PathBuf,
+    pub run_dir: Option<PathBuf>,
     /// The job's plugins.
     pub plugins: Arc<PluginSet>,
 }
@@ -110,160 +93,240 @@ pub struct TrainResult {
     pub start_epoch: usize,
 }
 
-/// Trains to the configured number of epochs (from the checkpoint when resuming).
-pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
-    let TrainerSetup { config, mut network, train, test, device, checkpoints, resume, events, cancel, run_dir, plugins } = setup;
-    let n = train.len();
-    let epochs = config.train.epochs;
-    let mut optimizer = Optimizer::new(&config.train, network.parameters()?);
+/// Sums over the steps of one epoch, kept on the device (read once at its end).
+struct EpochTotals {
+    loss_sum: Tensor,
+    correct: Tensor,
+    seen: usize,
+}
 
-    let record_loss = config.score.builtin.iter().any(|b| b == CUMULATIVE_LOSS);
-    let mut loss_table = ScoreTable::new(CUMULATIVE_LOSS, Aggregate::Sum, n);
-    let builtin = config.score.builtin.iter().filter_map(|name| builtin_snapshot_scorer(name));
-    let from_plugins = plugins.scorers().into_iter().map(|s| Box::new(s) as Box<dyn SnapshotScorer>);
-    let mut snapshot_scorers: Vec<_> = builtin
-        .chain(from_plugins)
-        .map(|s| {
-            let table = ScoreTable::new(s.name(), Aggregate::Mean, n);
-            (s, table)
+/// The training loop's state between steps.
+pub struct Trainer {
+    config: JobConfig,
+    network: Network,
+    optimizer: Optimizer,
+    train: Arc<Dataset>,
+    test: Option<Dataset>,
+    device: Device,
+    checkpoints: Option<Checkpoints>,
+    events: Recipient<JobEvent>,
+    cancel: Arc<AtomicBool>,
+    run_dir: Option<PathBuf>,
+    plugins: Arc<PluginSet>,
+    scorer: ScorerHandle,
+    /// Counters and timings, as a checkpoint records them.
+    state: CheckpointState,
+    /// First epoch trained by this process.
+    start_epoch: usize,
+    /// Whether the `loss` score (Cumulative Sample Loss) is recorded.
+    record_loss: bool,
+    loss_table: ScoreTable,
+    /// This epoch's per-sample losses, on the device (a row of `loss_table` at its end).
+    epoch_losses: Tensor,
+    /// Whether any snapshot scorer runs (else no snapshot is taken).
+    has_snapshot_scorers: bool,
+    /// Per-sample losses reach the CPU every step only when a plugin wants them.
+    batch_hook: bool,
+    /// The state at the end of the newest epoch that no checkpoint holds yet, so that a
+    /// stop (Ctrl-C, a cancel, a daemon shutdown) can still write it: a stopped job
+    /// then loses at most the epoch it was in, whatever `checkpoint.every` is.
+    unsaved: Option<EpochBoundary>,
+}
+
+impl Trainer {
+    /// Sets up the optimizer and score tables, restores the checkpoint to resume from
+    /// (network, optimizer, tables, counters) and starts the scorer.
+    pub fn new(setup: TrainerSetup) -> Result<Self, JobError> {
+        let TrainerSetup { config, mut network, train, test, device, checkpoints, resume, events, cancel, run_dir, plugins } = setup;
+        let n = train.len();
+        let mut optimizer = Optimizer::new(&config.train, network.parameters()?);
+
+        let record_loss = config.score.builtin.iter().any(|b| b == CUMULATIVE_LOSS);
+        let mut loss_table = ScoreTable::new(CUMULATIVE_LOSS, Aggregate::Sum, n);
+        let builtin = config.score.builtin.iter().filter_map(|name| builtin_snapshot_scorer(name));
+        let from_plugins = plugins.scorers().into_iter().map(|s| Box::new(s) as Box<dyn SnapshotScorer>);
+        let mut snapshot_scorers: Vec<_> = builtin
+            .chain(from_plugins)
+            .map(|s| {
+                let table = ScoreTable::new(s.name(), Aggregate::Mean, n);
+                (s, table)
+            })
+            .collect();
+        let has_snapshot_scorers = !snapshot_scorers.is_empty();
+
+        let mut state = CheckpointState {
+            epochs_done: 0,
+            steps: 0,
+            samples: n,
+            train_seconds: 0.0,
+            score_seconds: 0.0,
+            scored_samples: 0,
+        };
+        if let Some(checkpoint) = &resume {
+            if checkpoint.state.samples != n {
+                return Err(JobError::RunDir {
+                    path: checkpoint.dir.clone(),
+                    message: format!("checkpoint is for {} samples, the dataset has {n}", checkpoint.state.samples),
+                });
+            }
+            checkpoint.restore(&mut network, &mut optimizer)?;
+            let saved = checkpoint.scores()?;
+            loss_table.restore(&saved)?;
+            for (_, table) in &mut snapshot_scorers {
+                table.restore(&saved)?;
+            }
+            state = checkpoint.state.clone();
+        }
+        let start_epoch = state.epochs_done;
+
+        let scorer_setup = ScorerSetup {
+            model: network.source().clone(),
+            data: train.clone(),
+            device,
+            batch_size: config.score.batch_size,
+            threads: config.threads,
+            scorers: snapshot_scorers,
+            seconds: state.score_seconds,
+            scored_samples: state.scored_samples,
+            events: events.clone(),
+            plugins: plugins.clone(),
+        };
+        let scorer = if device == Device::Cpu { ScorerHandle::inline(scorer_setup) } else { ScorerHandle::spawn(scorer_setup) };
+        let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
+        let epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
+        Ok(Trainer {
+            config,
+            network,
+            optimizer,
+            train,
+            test,
+            device,
+            checkpoints,
+            events,
+            cancel,
+            run_dir,
+            plugins,
+            scorer,
+            state,
+            start_epoch,
+            record_loss,
+            loss_table,
+            epoch_losses,
+            has_snapshot_scorers,
+            batch_hook,
+            unsaved: None,
         })
-        .collect();
-
-    let has_snapshot_scorers = !snapshot_scorers.is_empty();
-    let mut state = CheckpointState {
-        epochs_done: 0,
-        steps: 0,
-        samples: n,
-        train_seconds: 0.0,
-        score_seconds: 0.0,
-        scored_samples: 0,
-    };
-    if let Some(checkpoint) = &resume {
-        if checkpoint.state.samples != n {
-            return Err(JobError::RunDir {
-                path: checkpoint.dir.clone(),
-                message: format!("checkpoint is for {} samples, the dataset has {n}", checkpoint.state.samples),
-            });
-        }
-        checkpoint.restore(&mut network, &mut optimizer)?;
-        let saved = checkpoint.scores()?;
-        loss_table.restore(&saved)?;
-        for (_, table) in &mut snapshot_scorers {
-            table.restore(&saved)?;
-        }
-        state = checkpoint.state.clone();
     }
-    let start_epoch = state.epochs_done;
 
-    let scorer_setup = ScorerSetup {
-        model: network.source().clone(),
-        data: train.clone(),
-        device,
-        batch_size: config.score.batch_size,
-        threads: config.threads,
-        scorers: snapshot_scorers,
-        seconds: state.score_seconds,
-        scored_samples: state.scored_samples,
-        events: events.clone(),
-        plugins: plugins.clone(),
-    };
-    let mut scorer = if device == Device::Cpu { ScorerHandle::inline(scorer_setup) } else { ScorerHandle::spawn(scorer_setup) };
-    // Per-sample losses reach the CPU every step only when a plugin wants them.
-    let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
+    /// Announces the job, trains every remaining epoch, then [`Trainer::finish`]es.
+    pub fn run(mut self) -> Result<TrainResult, JobError> {
+        let (n, epochs) = (self.train.len(), self.config.train.epochs);
+        let batch_size = self.config.train.batch_size;
+        self.events.do_send(JobEvent::JobStarted {
+            run: self.config.name.clone(),
+            samples: n,
+            epochs,
+            start_epoch: self.start_epoch,
+            steps_per_epoch: n.div_ceil(batch_size),
+            device: format!("{:?}", self.device).to_lowercase(),
+        });
+        let loader = spawn_loader(
+            self.train.clone(),
+            self.config.data.augment.clone(),
+            self.config.seed,
+            batch_size,
+            self.start_epoch..epochs,
+            self.config.train.prefetch,
+        );
+        for epoch in self.start_epoch..epochs {
+            self.epoch(epoch, &loader)?;
+        }
+        drop(loader);
+        self.finish()
+    }
 
-    let batch_size = config.train.batch_size;
-    let steps_per_epoch = n.div_ceil(batch_size);
-    events.do_send(JobEvent::JobStarted {
-        run: config.name.clone(),
-        samples: n,
-        epochs,
-        start_epoch,
-        steps_per_epoch,
-        device: format!("{device:?}").to_lowercase(),
-    });
-    let loader = spawn_loader(
-        train.clone(),
-        config.data.augment.clone(),
-        config.seed,
-        batch_size,
-        start_epoch..epochs,
-        config.train.prefetch,
-    );
-    let mut epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
-    // The state at the end of the newest epoch that no checkpoint holds yet, so that a
-    // stop (Ctrl-C, a cancel, a daemon shutdown) can still write it: a stopped job
-    // then loses at most the epoch it was in, whatever `checkpoint.every` is.
-    let mut unsaved: Option<EpochBoundary> = None;
-
-    for epoch in start_epoch..epochs {
-        let lr = learning_rate(&config.train, epoch);
+    /// Trains one epoch: every batch, then [`Trainer::end_epoch`]. Stops at the first
+    /// step that finds the cancel flag set.
+    fn epoch(&mut self, epoch: usize, loader: &LoaderHandle) -> Result<(), JobError> {
+        let lr = learning_rate(&self.config.train, epoch);
         // What draws from libtorch's generator while training (dropout) draws the
         // same in epoch k whether or not the process restarted before it.
-        tch::manual_seed(seeding::torch_seed(config.seed, epoch));
+        tch::manual_seed(seeding::torch_seed(self.config.seed, epoch));
         let started = Instant::now();
-        let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
-        let mut correct = Tensor::zeros([], (Kind::Int64, device));
-        let mut seen = 0usize;
+        let mut totals = EpochTotals {
+            loss_sum: Tensor::zeros([], (Kind::Double, self.device)),
+            correct: Tensor::zeros([], (Kind::Int64, self.device)),
+            seen: 0,
+        };
         loop {
-            if cancel.load(Ordering::Relaxed) {
-                if let Some(mut boundary) = unsaved.take() {
-                    // The scorer holds only snapshots up to that epoch: the checkpoint
-                    // waits for them, as at any epoch end.
-                    let saved = CheckpointParts { model: &boundary.model, optimizer: &boundary.optimizer, loss: &loss_table };
-                    write_checkpoint(&checkpoints, &mut scorer, &mut boundary.state, saved, &events)?;
-                    tracing::info!("stopping: wrote a checkpoint at epoch {}", boundary.state.epochs_done);
-                }
-                return Err(JobError::Cancelled { epochs_done: state.epochs_done, run_dir });
+            if self.cancel.load(Ordering::Relaxed) {
+                return Err(self.stop());
             }
             let batch = loader.next().map_err(|_| JobError::Panicked {
                 thread: "loader".into(),
                 message: "stopped before the last epoch".into(),
             })?;
-            let step_started = Instant::now();
-            let images = batch.images.f_to_device(device)?;
-            let labels = batch.labels.f_to_device(device)?;
-            let logits = network.forward(&images, true)?;
-            let per_sample = logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::None, -100, 0.0)?;
-            let grads = optimizer.gradients(&per_sample.f_mean(Kind::Float)?)?;
-            optimizer.step(lr, &grads)?;
-
-            let per_sample = per_sample.f_detach()?;
-            if batch_hook {
-                let indices = Vec::<i64>::try_from(&batch.indices)?;
-                let losses = Vec::<f32>::try_from(&per_sample.f_to_device(Device::Cpu)?)?;
-                plugins.train_batch_end(epoch, batch.step, &indices, &losses)?;
-            }
-            if record_loss {
-                let _ = epoch_losses.f_index_copy_(0, &batch.indices.f_to_device(device)?, &per_sample)?;
-            }
-            loss_sum += per_sample.f_sum(Kind::Double)?;
-            correct += logits.f_argmax(-1, false)?.f_eq_tensor(&labels)?.f_sum(Kind::Int64)?;
-            seen += batch.labels.size()[0] as usize;
-            state.steps += 1;
-            let running = (batch.step % RUNNING_EVERY == RUNNING_EVERY - 1).then(|| {
-                (loss_sum.double_value(&[]) / seen as f64, correct.int64_value(&[]) as f64 / seen as f64)
-            });
-            events.do_send(JobEvent::TrainBatchEnd {
-                epoch,
-                step: batch.step,
-                samples: batch.labels.size()[0] as usize,
-                seconds: step_started.elapsed().as_secs_f64(),
-                running,
-            });
-            if batch.last_in_epoch {
+            let last = batch.last_in_epoch;
+            self.step(epoch, lr, &batch, &mut totals)?;
+            if last {
                 break;
             }
         }
-        let loss = loss_sum.f_double_value(&[])? / n as f64;
-        let accuracy = correct.f_int64_value(&[])? as f64 / n as f64;
-        let seconds = started.elapsed().as_secs_f64();
-        state.train_seconds += seconds;
-        state.epochs_done = epoch + 1;
-        if record_loss {
-            loss_table.push(epoch, Vec::<f32>::try_from(&epoch_losses.f_to_device(Device::Cpu)?)?);
+        self.end_epoch(epoch, lr, totals, started.elapsed().as_secs_f64())
+    }
+
+    /// One optimizer step on `batch`: forward, per-sample losses, update, the
+    /// `on_train_batch_end` hook and the step's event.
+    fn step(&mut self, epoch: usize, lr: f64, batch: &Batch, totals: &mut EpochTotals) -> Result<(), JobError> {
+        let device = self.device;
+        let step_started = Instant::now();
+        let images = batch.images.f_to_device(device)?;
+        let labels = batch.labels.f_to_device(device)?;
+        let logits = self.network.forward(&images, true)?;
+        let per_sample = logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::None, -100, 0.0)?;
+        let grads = self.optimizer.gradients(&per_sample.f_mean(Kind::Float)?)?;
+        self.optimizer.step(lr, &grads)?;
+
+        let per_sample = per_sample.f_detach()?;
+        if self.batch_hook {
+            let indices = Vec::<i64>::try_from(&batch.indices)?;
+            let losses = Vec::<f32>::try_from(&per_sample.f_to_device(Device::Cpu)?)?;
+            self.plugins.train_batch_end(epoch, batch.step, &indices, &losses)?;
         }
-        plugins.train_epoch_end(epoch, loss, accuracy)?;
-        events.do_send(JobEvent::TrainEpochEnd(EpochStats {
+        if self.record_loss {
+            let _ = self.epoch_losses.f_index_copy_(0, &batch.indices.f_to_device(device)?, &per_sample)?;
+        }
+        totals.loss_sum += per_sample.f_sum(Kind::Double)?;
+        totals.correct += logits.f_argmax(-1, false)?.f_eq_tensor(&labels)?.f_sum(Kind::Int64)?;
+        totals.seen += batch.labels.size()[0] as usize;
+        self.state.steps += 1;
+        let running = (batch.step % RUNNING_EVERY == RUNNING_EVERY - 1).then(|| {
+            (totals.loss_sum.double_value(&[]) / totals.seen as f64, totals.correct.int64_value(&[]) as f64 / totals.seen as f64)
+        });
+        self.events.do_send(JobEvent::TrainBatchEnd {
+            epoch,
+            step: batch.step,
+            samples: batch.labels.size()[0] as usize,
+            seconds: step_started.elapsed().as_secs_f64(),
+            running,
+        });
+        Ok(())
+    }
+
+    /// After an epoch's last step: its statistics (the `loss` row, the hook, the
+    /// event), a snapshot for the scorer when due, and a checkpoint when due (else the
+    /// copies a stop before the next one would write).
+    fn end_epoch(&mut self, epoch: usize, lr: f64, totals: EpochTotals, seconds: f64) -> Result<(), JobError> {
+        let (n, epochs) = (self.train.len(), self.config.train.epochs);
+        let loss = totals.loss_sum.f_double_value(&[])? / n as f64;
+        let accuracy = totals.correct.f_int64_value(&[])? as f64 / n as f64;
+        self.state.train_seconds += seconds;
+        self.state.epochs_done = epoch + 1;
+        if self.record_loss {
+            self.loss_table.push(epoch, Vec::<f32>::try_from(&self.epoch_losses.f_to_device(Device::Cpu)?)?);
+        }
+        self.plugins.train_epoch_end(epoch, loss, accuracy)?;
+        self.events.do_send(JobEvent::TrainEpochEnd(EpochStats {
             epoch,
             epochs,
             loss,
@@ -274,50 +337,86 @@ pub fn train(setup: TrainerSetup) -> Result<TrainResult, JobError> {
         }));
 
         let last = epoch + 1 == epochs;
-        if has_snapshot_scorers && ((epoch + 1) % config.score.every == 0 || last) {
-            scorer.score(network.snapshot(epoch)?)?;
+        if self.has_snapshot_scorers && ((epoch + 1).is_multiple_of(self.config.score.every) || last) {
+            self.scorer.score(self.network.snapshot(epoch)?)?;
         }
-        let every = config.checkpoint.every;
-        if every > 0 && ((epoch + 1) % every == 0 || last) {
-            let (model, optimizer_state) = (network.variables()?, optimizer.state());
-            let parts = CheckpointParts { model: &model, optimizer: &optimizer_state, loss: &loss_table };
-            write_checkpoint(&checkpoints, &mut scorer, &mut state, parts, &events)?;
-            unsaved = None;
+        let every = if self.checkpoints.is_some() { self.config.checkpoint.every } else { 0 };
+        if every > 0 && ((epoch + 1).is_multiple_of(every) || last) {
+            let (model, optimizer) = (self.network.variables()?, self.optimizer.state());
+            let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table };
+            write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut self.state, parts, &self.events)?;
+            self.unsaved = None;
         } else if every > 0 {
-            unsaved = Some(EpochBoundary {
-                state: state.clone(),
-                model: network.snapshot(epoch)?.variables,
-                optimizer: optimizer.state().into_iter().map(|(name, t)| (name, t.copy())).collect(),
+            self.unsaved = Some(EpochBoundary {
+                state: self.state.clone(),
+                model: self.network.snapshot(epoch)?.variables,
+                optimizer: self.optimizer.state().into_iter().map(|(name, t)| (name, t.copy())).collect(),
             });
         }
+        Ok(())
     }
-    drop(loader);
 
-    let report = scorer.finish()?;
+    /// The cancel flag was seen: writes the newest epoch no checkpoint holds yet, and
+    /// returns the error that ends the job.
+    fn stop(&mut self) -> JobError {
+        if let Some(mut boundary) = self.unsaved.take() {
+            // The scorer holds only snapshots up to that epoch: the checkpoint waits
+            // for them, as at any epoch end.
+            let saved = CheckpointParts { model: &boundary.model, optimizer: &boundary.optimizer, loss: &self.loss_table };
+            if let Err(e) = write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut boundary.state, saved, &self.events) {
+                return e;
+            }
+            tracing::info!("stopping: wrote a checkpoint at epoch {}", boundary.state.epochs_done);
+        }
+        JobError::Cancelled { epochs_done: self.state.epochs_done, run_dir: self.run_dir.clone() }
+    }
+
+    /// After the last epoch: the scorer's tables and totals, then eval passes over the
+    /// training set and the test set.
+    pub fn finish(self) -> Result<TrainResult, JobError> {
+        let Trainer { config, network, train, test, events, scorer, mut state, start_epoch, record_loss, loss_table, .. } = self;
+        let report = scorer.finish()?;
+        state.score_seconds = report.seconds;
+        state.scored_samples = report.scored_samples;
+        let mut tables = Vec::new();
+        if record_loss {
+            tables.push(loss_table);
+        }
+        tables.extend(report.tables);
+
+        let eval_batch = config.score.batch_size;
+        let train_eval = evaluate(&network, &train, eval_batch)?;
+        let test_eval = test.as_ref().map(|t| evaluate(&network, t, eval_batch)).transpose()?;
+        for (subset, eval) in [("train", Some(train_eval)), ("test", test_eval)] {
+            if let Some(e) = eval {
+                events.do_send(JobEvent::Evaluated { subset: subset.to_string(), loss: e.loss, accuracy: e.accuracy });
+            }
+        }
+        Ok(TrainResult { state, tables, train_eval, test_eval, parameters: network.parameter_count()?, start_epoch })
+    }
+}
+
+/// Waits for the scorer's queued snapshots, records its totals in `state`, and writes
+/// a checkpoint of `state`, the parts and every score table (nothing without a place
+/// for checkpoints: a job in memory).
+fn write_checkpoint(
+    checkpoints: Option<&Checkpoints>,
+    scorer: &mut ScorerHandle,
+    state: &mut CheckpointState,
+    parts: CheckpointParts<'_>,
+    events: &Recipient<JobEvent>,
+) -> Result<(), JobError> {
+    let Some(checkpoints) = checkpoints else { return Ok(()) };
+    let report = scorer.report()?;
     state.score_seconds = report.seconds;
     state.scored_samples = report.scored_samples;
-    let mut tables = Vec::new();
-    if record_loss {
-        tables.push(loss_table);
+    let mut tensors = parts.loss.to_tensors();
+    for table in &report.tables {
+        tensors.extend(table.to_tensors());
     }
-    tables.extend(report.tables);
-
-    let eval_batch = config.score.batch_size;
-    let train_eval = evaluate(&network, &train, eval_batch)?;
-    let test_eval = test.as_ref().map(|t| evaluate(&network, t, eval_batch)).transpose()?;
-    for (subset, eval) in [("train", Some(train_eval)), ("test", test_eval)] {
-        if let Some(e) = eval {
-            events.do_send(JobEvent::Evaluated { subset: subset.to_string(), loss: e.loss, accuracy: e.accuracy });
-        }
-    }
-    Ok(TrainResult {
-        state,
-        tables,
-        train_eval,
-        test_eval,
-        parameters: network.parameter_count()?,
-        start_epoch,
-    })
+    let path = checkpoints.write(state, parts.model, parts.optimizer, &tensors)?;
+    events.do_send(JobEvent::CheckpointWritten { epochs_done: state.epochs_done, path });
+    Ok(())
 }
 
 /// Loss and accuracy of `network` in eval mode over `data`, without augmentation.

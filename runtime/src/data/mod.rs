@@ -4,7 +4,8 @@
 //! Built-in formats each have a file (`digits.rs`, `idx.rs`, `cifar.rs`, `npz.rs`); the
 //! encoded image formats list their images (`folder.rs`, `manifest.rs`, `parquet.rs`)
 //! and `images/` decodes them once into a memory-mapped cache. Every data file is
-//! opened through `files::Access`.
+//! opened through `files::Access`. A dataset of the embedding program implements
+//! `ImageDataset` (`in_memory.rs`) and is read into a `Dataset` when its job starts.
 
 mod augment;
 mod cifar;
@@ -15,6 +16,7 @@ mod files;
 mod folder;
 pub mod images;
 mod idx;
+mod in_memory;
 mod loader;
 mod manifest;
 mod npz;
@@ -29,6 +31,7 @@ pub use error::DataError;
 pub use files::Access;
 pub use folder::IMAGE_EXTENSIONS;
 pub use images::{DecodeProgress, ProgressFn, SkippedImage};
+pub use in_memory::{ImageDataset, InMemoryDataset, Sample};
 pub use loader::{spawn_loader, Batch, LoaderHandle};
 pub use manifest::{csv_field, parse_csv};
 pub use open::{load_data, LoadOptions, LoadedData};

@@ -97,6 +97,11 @@ impl Checkpoints {
         Checkpoints { dir, keep: keep.max(1) }
     }
 
+    /// The directory holding them.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Writes a checkpoint atomically and prunes old ones; returns its directory.
     pub fn write(
         &self,

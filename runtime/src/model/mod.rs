@@ -1,8 +1,10 @@
-//! Networks and where they come from (built-in architectures, TorchScript files),
+//! Networks and where they come from (built-in architectures, TorchScript files, a
+//! library user's own modules),
 //! optimizers, learning-rate schedules and checkpoints.
 
 mod base;
 mod checkpoint;
+mod custom;
 mod error;
 mod input_grad;
 mod network;
@@ -16,6 +18,7 @@ mod zoo;
 
 pub use base::Model;
 pub use checkpoint::{Checkpoint, CheckpointState, Checkpoints};
+pub use custom::{BuildModule, CustomModel};
 pub use error::ModelError;
 pub use network::{channels_last, Network, Snapshot};
 pub use optim::Optimizer;

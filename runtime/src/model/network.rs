@@ -42,13 +42,14 @@ pub struct Network {
 
 impl Network {
     /// Builds the network `source` names for images of `shape` and `classes` outputs,
-    /// on `device`. A built-in draws its weights from libtorch's global generator,
-    /// which the caller seeds; a TorchScript module keeps the file's weights and is
+    /// on `device`. A built-in (or a user's module) draws its weights from libtorch's
+    /// global generator, which the caller seeds; a TorchScript module keeps the file's weights and is
     /// checked against `shape` and `classes` first.
     pub fn build(source: &ModelSource, shape: ImageShape, classes: usize, device: Device) -> Result<Self, ModelError> {
         let model: Box<dyn Model> = match source {
             ModelSource::Builtin(arch) => Box::new(VarStoreModel::builtin(*arch, shape, classes, device)),
             ModelSource::TorchScript(path) => Box::new(TorchScriptModel::load(path, shape, classes, device)?),
+            ModelSource::Custom(custom) => Box::new(VarStoreModel::new(device, |root| (custom.build)(root, shape, classes))),
         };
         Ok(Network { source: source.clone(), model, device, channels_last: false })
     }

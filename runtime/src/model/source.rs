@@ -1,14 +1,14 @@
-//! Where a network comes from: a built-in architecture or a TorchScript file.
+//! Where a network comes from: a built-in architecture, a TorchScript file, or a
+//! library user's own tch module.
 
+use super::CustomModel;
 use crate::config::{Arch, ModelConfig};
 use std::path::PathBuf;
 
 /// Where a network comes from. Trainer and scorer each build their network from it
 /// ([`super::Network::build`]); everything downstream sees the same `Network`.
 ///
-/// Meant to grow: a library user's own module is one more variant (a builder called
-/// with the `VarStore` path, the image shape and the number of classes, built into a
-/// `VarStoreModel` as the built-ins are), which is why it is not `PartialEq`.
+/// Not `PartialEq`: a user's module is a function.
 #[derive(Debug, Clone)]
 pub enum ModelSource {
     /// One of the built-in architectures, initialized from libtorch's global generator.
@@ -16,6 +16,9 @@ pub enum ModelSource {
     /// A TorchScript module (`torch.jit.script(model).save(path)`), trained from the
     /// weights in the file.
     TorchScript(PathBuf),
+    /// A library user's tch module, built on a `VarStore` as the built-ins are
+    /// (`memscope::Job::model`).
+    Custom(CustomModel),
 }
 
 impl ModelSource {
@@ -32,13 +35,13 @@ impl ModelSource {
     pub fn builtin(&self) -> Option<Arch> {
         match self {
             ModelSource::Builtin(arch) => Some(*arch),
-            ModelSource::TorchScript(_) => None,
+            ModelSource::TorchScript(_) | ModelSource::Custom(_) => None,
         }
     }
 }
 
-/// `cnn`, or `torchscript net.pt` (the file name): what `summary.json` and the report
-/// call the model.
+/// `cnn`, `torchscript net.pt` (the file name) or `custom <name>`: what
+/// `summary.json` and the report call the model.
 impl std::fmt::Display for ModelSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -47,6 +50,7 @@ impl std::fmt::Display for ModelSource {
                 let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_else(|| path.to_string_lossy());
                 write!(f, "torchscript {name}")
             }
+            ModelSource::Custom(custom) => write!(f, "custom {}", custom.name),
         }
     }
 }

@@ -45,8 +45,8 @@ pub struct HostContext {
     pub plugin: String,
     /// The run's name, for the `run` metric label.
     pub run: String,
-    /// The run directory (files are written only under it).
-    pub run_dir: PathBuf,
+    /// The run directory (files are written only under it); none for a run in memory.
+    pub run_dir: Option<PathBuf>,
     /// The network being scored; non-null only during `score_batch`.
     pub network: AtomicPtr<Network>,
     /// Where publications go.
@@ -288,7 +288,10 @@ unsafe extern "C" fn write_file(ctx: *mut c_void, path: StrRef, data: *const u8,
         if rel.is_empty() || !rel_path.components().all(|c| matches!(c, Component::Normal(_))) {
             return Err(format!("`{rel}` is not a plain relative path inside the run directory"));
         }
-        let target = ctx.run_dir.join(rel_path);
+        let Some(run_dir) = &ctx.run_dir else {
+            return Err(format!("cannot write `{rel}`: this job runs in memory, without a run directory"));
+        };
+        let target = run_dir.join(rel_path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
         }

@@ -1,11 +1,14 @@
 //! The plugin host: finds plugin libraries by name, checks their descriptor before
 //! calling anything, creates instances with their config, and calls their hooks from
 //! the thread where each event happens, turning errors and panics into errors that
-//! name the plugin and hook. Libraries are never unloaded.
+//! name the plugin and hook. Libraries are never unloaded. A plugin type compiled into
+//! the embedding program (`in_process.rs`) is created and called through the same
+//! descriptor and glue, without a library.
 
 mod discovery;
 mod error;
 mod host_api;
+mod in_process;
 mod instance;
 mod library;
 mod set;
@@ -15,6 +18,7 @@ mod torch;
 pub use discovery::{default_plugin_dirs, executable_dir, find_plugin, list_plugins, locate_plugin, plugin_file_names, Listed, Located};
 pub use error::PluginError;
 pub use host_api::{PluginOutputs, PublishedArray};
+pub use in_process::{InProcessPlugin, IN_PROCESS};
 pub use library::{load_library, open_plugin, PluginInfo, PluginRecord};
 pub use set::{PluginScorer, PluginSet};
 pub use torch::runtime_torch_version;

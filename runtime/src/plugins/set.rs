@@ -4,6 +4,7 @@
 //! unless the job marked the plugin `optional`: then it is reported and skipped.
 
 use super::host_api::{HostContext, PluginOutputs};
+use super::in_process::InProcessPlugin;
 use super::instance::PluginInstance;
 use super::{open_plugin, PluginError, PluginRecord};
 use crate::config::PluginConfig;
@@ -25,24 +26,29 @@ pub struct PluginSet {
 }
 
 impl PluginSet {
-    /// Finds, loads, checks and creates every configured plugin. Load errors of all
-    /// required plugins are reported together; optional ones are warned about.
+    /// Finds, loads, checks and creates every configured plugin, then every
+    /// in-process one (after them, in the order given). Load errors of all required
+    /// plugins are reported together; optional ones are warned about. `run_dir` is
+    /// where plugins may write files (none for a run in memory).
     pub fn load(
         configs: &[PluginConfig],
+        in_process: &[InProcessPlugin],
         dirs: &[PathBuf],
         run: &str,
-        run_dir: &Path,
+        run_dir: Option<&Path>,
         samples: usize,
     ) -> Result<Self, PluginError> {
         let outputs = Arc::new(Mutex::new(PluginOutputs::default()));
         let mut instances = Vec::new();
         let mut errors = Vec::new();
-        for config in configs {
-            let created = open_plugin(&config.name, dirs).and_then(|(descriptor, info)| {
+        let from_files = configs.iter().map(|config| (config, open_plugin(&config.name, dirs)));
+        let compiled_in = in_process.iter().map(|p| (&p.config, Ok((p.descriptor(), p.info()))));
+        for (config, found) in from_files.chain(compiled_in) {
+            let created = found.and_then(|(descriptor, info)| {
                 let context = Arc::new(HostContext {
                     plugin: info.name.clone(),
                     run: run.to_string(),
-                    run_dir: run_dir.to_path_buf(),
+                    run_dir: run_dir.map(Path::to_path_buf),
                     network: AtomicPtr::new(std::ptr::null_mut()),
                     outputs: outputs.clone(),
                     samples,
@@ -67,14 +73,10 @@ impl PluginSet {
         }
     }
 
-    /// Which file each loaded plugin came from, for `summary.json`.
+    /// Which file each loaded plugin came from, for `summary.json` (an in-process
+    /// plugin has none: its path says so, with no size or checksum).
     pub fn provenance(&self) -> Vec<PluginRecord> {
         self.instances.iter().map(|i| i.lock().expect("plugin lock").info.record()).collect()
-    }
-
-    /// Names of the loaded plugins.
-    pub fn names(&self) -> Vec<String> {
-        self.instances.iter().map(|i| i.lock().expect("plugin lock").name().to_string()).collect()
     }
 
     /// Whether any plugin subscribes to `hook`.

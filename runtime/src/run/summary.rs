@@ -22,8 +22,9 @@ pub struct Timings {
 pub struct ScoreFile {
     /// Score name.
     pub name: String,
-    /// Path relative to the run directory.
-    pub file: String,
+    /// Path relative to the run directory; absent for a job run in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
     /// How epochs were combined (`sum` or `mean`).
     pub aggregate: String,
     /// Epochs (0-based) that contributed (those in its `[score.aggregate]` window).

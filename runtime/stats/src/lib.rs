@@ -1,6 +1,8 @@
 //! The measures of agreement between a per-sample score and a target: pure functions
 //! over slices, shared by the baseline comparer plugin and the runtime's metrics.
 
+#![warn(missing_docs)]
+
 /// Ranks (1-based) with ties given their average rank.
 pub fn average_ranks(values: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..values.len()).collect();

@@ -1,0 +1,193 @@
+//! The arguments of every `memscope` command (clap). The `memscope` binary parses
+//! them to answer the client commands itself; `memscope-engine` parses them for the
+//! commands that need libtorch.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// memscope: find the training samples a network memorized.
+#[derive(Debug, Parser)]
+#[command(name = "memscope", version, about = "Trains one network and scores how strongly it memorized each training sample.")]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// A `memscope` command.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train and score a job, writing a run directory.
+    Run(RunArgs),
+    /// Write the HTML/PNG report of a finished run into RUN_DIR/report/.
+    Report(ReportArgs),
+    /// Inspect plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+    /// Run the job service: persistent queue, HTTP API, resume after restarts.
+    Daemon(DaemonArgs),
+    /// Submit a job config to the daemon; prints the job id.
+    Submit {
+        /// The job config (TOML). Data paths must lie under the daemon's data roots.
+        config: PathBuf,
+        /// The daemon to ask.
+        #[command(flatten)]
+        server: crate::client::ServerArgs,
+    },
+    /// List the daemon's jobs.
+    Jobs {
+        /// The daemon to ask.
+        #[command(flatten)]
+        server: crate::client::ServerArgs,
+    },
+    /// Show one job: state, progress, how it ended (JSON with --json).
+    Status {
+        /// The job id.
+        id: String,
+        /// Print the job as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The daemon to ask.
+        #[command(flatten)]
+        server: crate::client::ServerArgs,
+    },
+    /// Cancel a queued or running job.
+    Cancel {
+        /// The job id.
+        id: String,
+        /// The daemon to ask.
+        #[command(flatten)]
+        server: crate::client::ServerArgs,
+    },
+    /// Queue a failed or cancelled job again (it resumes from its last checkpoint).
+    Retry {
+        /// The job id.
+        id: String,
+        /// The daemon to ask.
+        #[command(flatten)]
+        server: crate::client::ServerArgs,
+    },
+    /// Print a job's log.
+    Logs {
+        /// The job id.
+        id: String,
+        /// Only the last N lines.
+        #[arg(long)]
+        tail: Option<usize>,
+        /// The daemon to ask.
+        #[command(flatten)]
+        server: crate::client::ServerArgs,
+    },
+}
+
+/// Arguments of `memscope daemon`.
+#[derive(Debug, clap::Args)]
+pub struct DaemonArgs {
+    /// The daemon config (TOML, see configs/daemon.toml); defaults without it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Listen address, overriding the config's `listen`.
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// State directory, overriding the config's `state_dir`.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// `memscope plugins ...`
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// List the plugins found in the plugin directories, with versions and hooks.
+    List {
+        /// Extra directories to search first (repeatable).
+        #[arg(long = "dir")]
+        dirs: Vec<PathBuf>,
+    },
+    /// Write a new plugin crate NAME (a scorer with typed settings and a test) that
+    /// builds outside this checkout.
+    New {
+        /// The plugin's name (lowercase letters, digits, `-`, `_`).
+        name: String,
+        /// Where to create the crate's folder (default: the current directory).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Say whether FILE is a loadable plugin for this memscope, and why not.
+    Check {
+        /// The shared library.
+        file: PathBuf,
+    },
+}
+
+/// Arguments of `memscope run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The job config (TOML). Not needed with --resume, which uses the run's own.
+    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    pub config: Option<PathBuf>,
+    /// Directory under which the run directory `<name>/` is created.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// The run directory itself, instead of `<out>/<name>`.
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub run_dir: Option<PathBuf>,
+    /// Write job events as JSON lines on stdout (the human summary goes to stderr);
+    /// this is how the daemon follows its jobs.
+    #[arg(long)]
+    pub events_json: bool,
+    /// Load plugins only from the config's `plugin_dirs` (set by the daemon).
+    #[arg(long, hide = true)]
+    pub only_plugin_dirs: bool,
+    /// Open data files only inside this directory (repeatable; set by the daemon to
+    /// its `data_roots`): every file is checked where it really is when it is opened.
+    #[arg(long = "data-root", value_name = "DIR")]
+    pub data_roots: Vec<PathBuf>,
+    /// Override a config value, e.g. `--set train.epochs=5` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Continue an interrupted run from its newest checkpoint.
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// Replace an existing run directory of the same name.
+    #[arg(long)]
+    pub force: bool,
+    /// No progress bar; only warnings and errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Do not write the report at the end (`memscope report RUN_DIR` writes it later).
+    #[arg(long)]
+    pub no_report: bool,
+}
+
+/// Arguments of `memscope report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The run directory (e.g. runs/digits).
+    pub run_dir: PathBuf,
+    /// A reference score to plot each score against, binned: FILE.npy, FILE.npz:KEY or
+    /// FILE.csv, one value per sample (repeatable). The files in the baseline
+    /// comparer's `against` list are used too.
+    #[arg(long = "reference", value_name = "FILE")]
+    pub references: Vec<String>,
+    /// Samples per top/bottom grid (default: the run's `report.top_k`).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Near-duplicate threshold, RMS pixel difference in [0, 1] (default: the run's
+    /// `report.duplicate_distance`).
+    #[arg(long)]
+    pub duplicate_distance: Option<f64>,
+    /// Only warnings and errors.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+impl Cli {
+    /// Whether the user asked for quiet output.
+    pub fn quiet(&self) -> bool {
+        match &self.command {
+            Command::Run(a) => a.quiet,
+            Command::Report(a) => a.quiet,
+            _ => false,
+        }
+    }
+}

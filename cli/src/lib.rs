@@ -1,0 +1,79 @@
+//! The `memscope` command line without libtorch: the arguments of every command
+//! ([`args`]), the daemon's client commands ([`client`]), and which binary runs what
+//! ([`is_client_command`], [`engine_path`]).
+//!
+//! `memscope` (this crate's binary) answers `--version` and the client commands
+//! (`submit`, `jobs`, `status`, `cancel`, `retry`, `logs`) itself, in milliseconds: a
+//! binary linked against libtorch loads it and the CUDA libraries at start (about
+//! 1.7 s and 500 MB). Every other command (`run`, `report`, `daemon`, `plugins`, help)
+//! it hands to `memscope-engine` in the same directory by `exec`, so arguments, stdio,
+//! the exit code, the process id and signals are the engine's own.
+
+#![warn(missing_docs)]
+
+pub mod args;
+pub mod client;
+
+pub use args::{Cli, Command, DaemonArgs, PluginsCommand, ReportArgs, RunArgs};
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// The engine's file name, beside the `memscope` binary.
+pub const ENGINE: &str = "memscope-engine";
+
+/// Whether `args` (as `std::env::args_os` gives them, program first) ask for a command
+/// the `memscope` binary answers without the engine.
+pub fn is_client_command(args: &[OsString]) -> bool {
+    const OWN: [&str; 8] = ["submit", "jobs", "status", "cancel", "retry", "logs", "--version", "-V"];
+    args.get(1).and_then(|a| a.to_str()).is_some_and(|first| OWN.contains(&first))
+}
+
+/// `memscope-engine` beside the running executable.
+pub fn engine_path() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe.with_file_name(ENGINE))
+}
+
+/// Runs a client command (or prints the version, which clap does while parsing).
+pub fn run_client(cli: Cli) -> anyhow::Result<()> {
+    use client::{cancel, jobs, logs, retry, status, submit};
+    match cli.command {
+        Command::Submit { config, server } => submit(&server, &config),
+        Command::Jobs { server } => jobs(&server),
+        Command::Status { id, json, server } => status(&server, &id, json),
+        Command::Cancel { id, server } => cancel(&server, &id),
+        Command::Retry { id, server } => retry(&server, &id),
+        Command::Logs { id, tail, server } => logs(&server, &id, tail),
+        other => anyhow::bail!("`{}` runs in {ENGINE}, not in the client", command_name(&other)),
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Run(_) => "run",
+        Command::Report(_) => "report",
+        Command::Plugins(_) => "plugins",
+        Command::Daemon(_) => "daemon",
+        _ => "a client command",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(list: &[&str]) -> Vec<OsString> {
+        list.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn client_commands_and_the_version_stay_in_the_light_binary() {
+        for own in [&["memscope", "jobs"][..], &["memscope", "--version"], &["memscope", "status", "3", "--json"], &["memscope", "-V"]] {
+            assert!(is_client_command(&args(own)), "{own:?}");
+        }
+        for engine in [&["memscope"][..], &["memscope", "run", "job.toml"], &["memscope", "--help"], &["memscope", "help", "jobs"], &["memscope", "daemon"]] {
+            assert!(!is_client_command(&args(engine)), "{engine:?}");
+        }
+    }
+}

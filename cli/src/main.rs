@@ -1,0 +1,35 @@
+//! `memscope`: answers `--version` and the daemon's client commands without loading
+//! libtorch, and `exec`s `memscope-engine` (beside it) for everything else.
+
+use clap::Parser;
+use std::os::unix::process::CommandExt;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<_> = std::env::args_os().collect();
+    if memscope_cli::is_client_command(&args) {
+        return match memscope_cli::run_client(memscope_cli::Cli::parse()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let engine = match memscope_cli::engine_path() {
+        Ok(engine) => engine,
+        Err(e) => {
+            eprintln!("error: cannot find this executable's directory: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // `exec` returns only on failure; on success the engine is this process.
+    let mut command = std::process::Command::new(&engine);
+    command.args(&args[1..]);
+    if let Some(program) = args.first() {
+        command.arg0(program);
+    }
+    let error = command.exec();
+    eprintln!("error: cannot run {}: {error} (it is built beside `memscope`)", engine.display());
+    ExitCode::FAILURE
+}

@@ -1,0 +1,124 @@
+//! `memscope daemon`: a long-running service with a persistent job queue and an HTTP
+//! API. Jobs run one process each (`memscope run`, see [`child`]); the queue lives
+//! in the state directory, so a crash or a restart loses no job, and interrupted jobs
+//! resume from their last checkpoint.
+
+#![warn(missing_docs)]
+
+mod api;
+mod child;
+mod error;
+mod guard;
+mod policy;
+mod run_metrics;
+mod runner;
+mod shared;
+mod signals;
+mod store;
+
+pub use api::JobView;
+pub use api::JOB_MEDIA_TYPE;
+pub use error::{ApiError, DaemonError};
+pub use guard::HostRules;
+pub use policy::Policy;
+pub use runner::RunnerCommand;
+pub use store::{JobRecord, JobState, Store};
+
+use memscope::config::{load_daemon_file, ConfigError, DaemonConfig};
+use actix_web::{middleware, App, HttpServer};
+use shared::{Settings, Shared};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// How the daemon was started: its config file and the command-line overrides.
+#[derive(Debug, Clone, Default)]
+pub struct DaemonOptions {
+    /// The config file; defaults apply without one.
+    pub config_file: Option<PathBuf>,
+    /// Overrides `listen`.
+    pub listen: Option<String>,
+    /// Overrides `state_dir`.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl DaemonOptions {
+    /// Loads the config file with the overrides applied; also used on SIGHUP.
+    pub fn load(&self) -> Result<DaemonConfig, ConfigError> {
+        let mut config = load_daemon_file(self.config_file.as_deref())?;
+        if let Some(listen) = &self.listen {
+            config.listen = listen.clone();
+        }
+        if let Some(dir) = &self.state_dir {
+            config.state_dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+        }
+        let problems = config.validate();
+        if !problems.is_empty() {
+            let origin = "daemon config with command-line overrides".to_string();
+            return Err(ConfigError::Invalid { origin, problems });
+        }
+        Ok(config)
+    }
+}
+
+/// Runs the daemon until SIGTERM or SIGINT; returns after running jobs were stopped
+/// (within the grace period) and the server closed.
+///
+/// The order matters: the listen address is bound first, so that a port in use is an
+/// error before the state lock is taken and before any job starts; then the state
+/// lock; then the log file inside the state directory.
+pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
+    let config = options.load()?;
+    let addr = config.listen_addr().expect("validate() checked the address");
+    let listener = std::net::TcpListener::bind(addr).map_err(|source| DaemonError::Bind { addr: addr.to_string(), source })?;
+    let settings = Settings::new(config.clone()).map_err(|message| DaemonError::Record {
+        path: config.auth_token_file.clone().unwrap_or_default(),
+        message,
+    })?;
+    let state_dir = &config.state_dir;
+    std::fs::create_dir_all(state_dir).map_err(|e| DaemonError::io(state_dir, e))?;
+    let lock_path = state_dir.join("daemon.lock");
+    let lock = std::fs::File::create(&lock_path).map_err(|e| DaemonError::io(&lock_path, e))?;
+    lock.try_lock().map_err(|_| DaemonError::StateLocked { path: lock_path.clone() })?;
+    let log_path = state_dir.join(LOG_FILE);
+    memscope::logging::log_to_file(&log_path).map_err(|e| DaemonError::io(&log_path, e))?;
+    if !addr.ip().is_loopback() && settings.token.is_none() {
+        tracing::warn!("listening on {addr}, which is not loopback, without `auth_token_file`: anyone who can reach it can submit jobs");
+    }
+    for root in config.data_roots.iter().filter(|r| !r.exists()) {
+        tracing::warn!("data root {} does not exist (yet): nothing under it can be submitted", root.display());
+    }
+    let runs_dir = config.runs_dir();
+    std::fs::create_dir_all(&runs_dir).map_err(|e| DaemonError::io(&runs_dir, e))?;
+
+    let metrics = memscope::metrics::install_recorder("cpu")?;
+    let store = Store::open(state_dir)?;
+    let (commands, receiver) = crossbeam_channel::unbounded();
+    let shared = Arc::new(Shared::new(store, settings, commands, metrics));
+    let runner = runner::spawn_runner(shared.clone(), receiver).map_err(|e| DaemonError::io(state_dir, e))?;
+
+    let system = actix_web::rt::System::new();
+    let result = system.block_on(async move {
+        let data = api::data(shared.clone());
+        let server = HttpServer::new(move || {
+            App::new().app_data(data.clone()).wrap(middleware::from_fn(guard::guard)).configure(api::routes)
+        })
+        .disable_signals()
+        .listen(listener)
+        .map_err(|source| DaemonError::Server { addr: addr.to_string(), source })?
+        .run();
+        tracing::info!("memscope daemon listening on http://{addr} (state in {}, log in {})", state_dir_display(&shared), log_path.display());
+        signals::notify_ready();
+        actix_web::rt::spawn(signals::watch(shared.clone(), server.handle(), options));
+        server.await.map_err(|source| DaemonError::Server { addr: addr.to_string(), source })
+    });
+    let _ = runner.join();
+    drop(lock);
+    result
+}
+
+/// The daemon's own log in the state directory (besides stderr).
+pub const LOG_FILE: &str = "daemon.log";
+
+fn state_dir_display(shared: &Shared) -> String {
+    shared.settings().config.state_dir.display().to_string()
+}

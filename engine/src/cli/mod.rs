@@ -1,0 +1,29 @@
+//! The commands `memscope-engine` runs: `run`, `report`, `plugins`, `daemon` (the
+//! arguments are `memscope_cli`'s, shared with the light `memscope` binary, which
+//! answers the client commands itself and `exec`s this engine for the rest).
+
+mod daemon;
+mod plugins;
+mod progress;
+mod report;
+mod run;
+
+pub use memscope_cli::{Cli, Command, DaemonArgs, PluginsCommand, ReportArgs, RunArgs};
+
+/// Logs go to stderr (and, for the daemon, its log file); `MEMSCOPE_LOG` (a tracing
+/// filter) overrides the level.
+pub fn init_logging(quiet: bool) {
+    memscope::logging::init(if quiet { "warn" } else { "info" });
+}
+
+/// Runs the chosen command.
+pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Report(args) => report::report(args),
+        Command::Plugins(command) => plugins::plugins(command),
+        Command::Daemon(args) => daemon::daemon(args),
+        // The client commands work here too (the engine run by hand).
+        client => memscope_cli::run_client(Cli { command: client }),
+    }
+}

@@ -1,0 +1,136 @@
+//! `memscope run`: validate the config, run the job through the library's
+//! [`memscope::Job`] builder, print where the results are.
+
+use super::progress::Progress;
+use super::RunArgs;
+use anyhow::Context;
+use memscope::actors::EventProcessor;
+use memscope::config::{load_job_file, DeviceChoice};
+use memscope::data::Access;
+use memscope::metrics::{install_exporter, MetricsSink};
+use memscope::Job;
+
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let (config, run_dir, resume) = match &args.resume {
+        Some(dir) => {
+            let config = load_job_file(&dir.join("config.toml"), &args.overrides)
+                .with_context(|| format!("cannot resume {}", dir.display()))?;
+            (config, dir.clone(), true)
+        }
+        None => {
+            let path = args.config.as_ref().expect("clap requires CONFIG without --resume");
+            let config = load_job_file(path, &args.overrides)?;
+            let dir = args.run_dir.clone().unwrap_or_else(|| args.out.join(&config.name));
+            (config, dir, false)
+        }
+    };
+    let linger = config.metrics.linger_seconds;
+    if let Some(listen) = &config.metrics.listen {
+        let addr = listen.parse().expect("validate() checked the address");
+        let device = match config.device {
+            DeviceChoice::Auto if tch::Cuda::is_available() => "cuda:0".to_string(),
+            DeviceChoice::Auto => "cpu".to_string(),
+            ref other => other.to_string(),
+        };
+        install_exporter(addr, &device)?;
+        tracing::info!("serving metrics on http://{addr}/metrics");
+    }
+    let metrics_on = config.metrics.listen.is_some();
+    let write_report = config.report.enabled && !args.no_report;
+    let run_name = config.name.clone();
+    // The daemon names its data roots; a job run by hand reads any file.
+    let data_access = if args.data_roots.is_empty() { Access::Anything } else { Access::inside(&args.data_roots) };
+    let events_json = args.events_json;
+    let mut job = Job::new(config)
+        .run_dir(Some(run_dir))
+        .resume(resume)
+        .overwrite(args.force)
+        .only_configured_plugin_dirs(args.only_plugin_dirs)
+        .data_access(data_access.clone())
+        .processor(Box::new(Progress::new(args.quiet || events_json)));
+    if events_json {
+        job = job.processor(Box::new(JsonEvents));
+    }
+    if metrics_on {
+        job = job.processor(Box::new(MetricsSink::new(&run_name)));
+    }
+    let handle = job.spawn()?;
+    let canceller = handle.canceller();
+    // Ctrl-C (and the daemon's SIGINT) stops the job at its next step; a second one
+    // ends the process. The watcher is never joined: it ends with the process.
+    std::thread::Builder::new().name("memscope-signals".into()).spawn(move || {
+        actix_rt::System::new().block_on(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::warn!("interrupted: stopping at the next step (Ctrl-C again to abort)");
+                canceller.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        })
+    })?;
+    let outcome = handle.join();
+    if metrics_on && linger > 0 {
+        tracing::info!("job ended; serving metrics for {linger} more seconds");
+        std::thread::sleep(std::time::Duration::from_secs(linger));
+    }
+    let outcome = outcome?;
+    let run_dir = outcome.run_dir.clone().expect("a job given a run directory writes it");
+
+    let s = &outcome.summary;
+    let test = s.test_accuracy.map(|a| format!(", test accuracy {a:.4}")).unwrap_or_default();
+    // With --events-json, stdout carries only events: the verdict goes to the log.
+    let say = |line: String| if events_json { eprintln!("{line}") } else { println!("{line}") };
+    if !args.quiet {
+        say(format!(
+            "{}: {} epochs on {} samples, train accuracy {:.4}{test}, {:.0} samples/s",
+            s.name, s.epochs, s.samples, s.train_accuracy, s.timings.train_samples_per_second
+        ));
+        for score in &s.scores {
+            let file = score.file.as_deref().unwrap_or_default();
+            say(format!("  score {:<10} {}", score.name, run_dir.join(file).display()));
+        }
+        say(format!("  summary          {}", run_dir.join("summary.json").display()));
+    }
+    // The comparisons are the job's verdict: shown even with --quiet, and before the
+    // report, so that a failing report does not hide them.
+    for c in &s.comparisons {
+        say(comparison_line(c));
+    }
+    if write_report {
+        super::report::write_run_report(&run_dir, data_access, args.quiet)?;
+    }
+    Ok(())
+}
+
+/// Writes each job event as one JSON line on stdout (`--events-json`): how the
+/// daemon follows the jobs it runs.
+struct JsonEvents;
+
+impl EventProcessor for JsonEvents {
+    fn process(&mut self, event: &memscope::actors::JobEvent) {
+        use std::io::Write;
+        let line = serde_json::to_string(event).expect("events serialize");
+        let mut out = std::io::stdout().lock();
+        // A closed stdout (the daemon went away) must not stop the job.
+        let _ = writeln!(out, "{line}").and_then(|_| out.flush());
+    }
+}
+
+/// `curvature vs noise_mask: AUROC 0.9931, AP 0.9342, ...` with the headline measures
+/// first and every other measure after them.
+fn comparison_line(c: &memscope::run::Comparison) -> String {
+    const HEADLINE: [(&str, &str); 5] =
+        [("auroc", "AUROC"), ("average_precision", "AP"), ("spearman", "Spearman"), ("pearson", "Pearson"), ("cosine", "cosine")];
+    let mut parts: Vec<String> = HEADLINE
+        .iter()
+        .filter_map(|(key, label)| c.metrics.get(*key).map(|v| format!("{label} {v:.4}")))
+        .collect();
+    parts.extend(
+        c.metrics
+            .iter()
+            .filter(|(k, _)| !HEADLINE.iter().any(|(h, _)| h == k))
+            .map(|(k, v)| format!("{k} {v:.4}")),
+    );
+    format!("{} vs {}: {}", c.score, c.against, parts.join(", "))
+}

@@ -1,0 +1,167 @@
+//! `index.html`: one self-contained page (inline style, no script, no network) that
+//! shows the report's PNGs beside it by relative path and links its CSVs.
+
+use super::canvas::Picture;
+use super::inputs::RunInputs;
+use super::write::{DuplicatesSection, ScoreSection};
+use super::ReportError;
+use std::fmt::Write as _;
+use std::path::Path;
+
+const STYLE: &str = "body{font-family:sans-serif;margin:2em auto;max-width:1400px;color:#222;padding:0 1em}\
+h1{margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}\
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}\
+th{background:#f3f3f3}td.l,th.l{text-align:left}figure{display:inline-block;margin:.5em 1em .5em 0;vertical-align:top}\
+figcaption{font-size:.9em;color:#555}img{max-width:100%;height:auto;image-rendering:pixelated}.note{color:#555}";
+
+/// Escapes text for HTML.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+fn figure(html: &mut String, picture: &Picture) {
+    let (file, title) = (escape(&picture.file), escape(&picture.title));
+    writeln!(
+        html,
+        "<figure><a href=\"{file}\"><img src=\"{file}\" width=\"{}\" height=\"{}\" alt=\"{title}\"></a><figcaption>{title}</figcaption></figure>",
+        picture.width, picture.height
+    )
+    .expect("writing to a String");
+}
+
+/// Writes the page to `path`.
+pub fn write_index(path: &Path, inputs: &RunInputs, sections: &[ScoreSection], duplicates: &DuplicatesSection) -> Result<(), ReportError> {
+    let mut html = String::new();
+    let name = escape(&inputs.config.name);
+    let w = &mut html;
+    writeln!(w, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>memscope report: {name}</title>\n<style>{STYLE}</style>\n</head>\n<body>").expect("writing to a String");
+    writeln!(w, "<h1>memscope report: {name}</h1>").expect("writing to a String");
+    run_facts(w, inputs);
+
+    writeln!(w, "<h2>Files</h2>\n<ul>").expect("writing to a String");
+    writeln!(w, "<li><a href=\"scores.csv\">scores.csv</a>: every sample with its source, its label as trained and original label (number and class name), every score and its rank (1 = highest)</li>").expect("writing to a String");
+    writeln!(w, "<li><a href=\"conflicting_duplicates.csv\">conflicting_duplicates.csv</a>: every duplicate pair with conflicting labels, ranked</li>\n</ul>").expect("writing to a String");
+
+    duplicates_section(w, inputs, duplicates);
+    for section in sections {
+        writeln!(w, "<h2 id=\"score-{0}\">Score: {0}</h2>", escape(&section.name)).expect("writing to a String");
+        let mut facts = Vec::new();
+        if let Some(auroc) = section.auroc {
+            facts.push(format!("AUROC against the noise mask {auroc:.4}"));
+        }
+        facts.extend(section.spearman.iter().map(|(r, rho)| format!("Spearman with {} {rho:.3}", escape(r))));
+        if !facts.is_empty() {
+            writeln!(w, "<p>{}</p>", facts.join("; ")).expect("writing to a String");
+        }
+        if inputs.noise_mask.is_some() {
+            writeln!(w, "<p class=\"note\">Red frames: samples whose label the noise injector changed (caption: label as trained, was original).</p>").expect("writing to a String");
+        }
+        for picture in &section.pictures {
+            figure(w, picture);
+        }
+    }
+    writeln!(w, "</body>\n</html>").expect("writing to a String");
+    std::fs::write(path, html).map_err(|e| ReportError::io(path, e))
+}
+
+/// Dataset, training result and the comparer's verdicts, from `summary.json`.
+fn run_facts(w: &mut String, inputs: &RunInputs) {
+    let mut facts = vec![
+        format!("dataset {}", escape(&inputs.dataset.description)),
+        format!("{} samples", inputs.samples()),
+        // The summary names what was trained (a program's own module too).
+        format!("model {}", escape(&match &inputs.summary {
+            Some(summary) => summary.arch.clone(),
+            None => memscope::model::ModelSource::from_config(&inputs.config.model).to_string(),
+        })),
+    ];
+    if let Some(noisy) = &inputs.noise_mask {
+        facts.push(format!("{} labels changed by the noise injector", noisy.iter().filter(|&&m| m).count()));
+    }
+    let Some(summary) = &inputs.summary else {
+        writeln!(w, "<p>{}</p>", facts.join(" · ")).expect("writing to a String");
+        return;
+    };
+    facts.push(format!("{} epochs", summary.epochs));
+    facts.push(format!("train accuracy {:.4}", summary.train_accuracy));
+    if let Some(test) = summary.test_accuracy {
+        facts.push(format!("test accuracy {test:.4}"));
+    }
+    writeln!(w, "<p>{}</p>", facts.join(" · ")).expect("writing to a String");
+    if summary.comparisons.is_empty() {
+        return;
+    }
+    writeln!(w, "<table>\n<tr><th class=\"l\">score</th><th class=\"l\">against</th><th class=\"l\">measures</th></tr>").expect("writing to a String");
+    for c in &summary.comparisons {
+        let measures: Vec<String> = c.metrics.iter().map(|(k, v)| format!("{} {v:.4}", escape(k))).collect();
+        writeln!(w, "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>", escape(&c.score), escape(&c.against), measures.join(", "))
+            .expect("writing to a String");
+    }
+    writeln!(w, "</table>").expect("writing to a String");
+}
+
+fn duplicates_section(w: &mut String, inputs: &RunInputs, duplicates: &DuplicatesSection) {
+    let main = inputs.main_score();
+    let f = &duplicates.findings;
+    writeln!(w, "<h2 id=\"duplicates\">Duplicates with conflicting labels</h2>").expect("writing to a String");
+    writeln!(
+        w,
+        "<p>{} pairs of identical or near-identical images (RMS pixel difference at most {}, pixels in [0, 1]) carry different labels as trained; \
+         ranked by the higher {} of the two. {} groups of exact copies; {} candidate pairs checked; search took {:.2} s.</p>",
+        duplicates.pairs.len(),
+        duplicates.max_distance,
+        escape(&main.name),
+        f.exact_groups,
+        f.candidates,
+        f.exact_seconds + f.projection_seconds + f.search_seconds
+    )
+    .expect("writing to a String");
+    if duplicates.pairs.is_empty() {
+        return;
+    }
+    figure(w, &duplicates.picture);
+    let name = escape(&main.name);
+    writeln!(
+        w,
+        "<table>\n<tr><th>rank</th><th>sample a</th><th>sample b</th><th>label a</th><th>label b</th><th>distance</th><th>{name} a</th><th>{name} b</th></tr>"
+    )
+    .expect("writing to a String");
+    for (n, p) in duplicates.pairs[..duplicates.shown].iter().enumerate() {
+        let distance = if p.exact { "exact".to_string() } else { format!("{:.4}", p.distance) };
+        writeln!(
+            w,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{distance}</td><td>{:.4}</td><td>{:.4}</td></tr>",
+            n + 1,
+            sample(inputs, p.a),
+            sample(inputs, p.b),
+            label(inputs, p.a),
+            label(inputs, p.b),
+            main.values[p.a],
+            main.values[p.b]
+        )
+        .expect("writing to a String");
+    }
+    writeln!(w, "</table>").expect("writing to a String");
+}
+
+/// The sample's index and, under it, its source (the file to open to fix its label).
+fn sample(inputs: &RunInputs, i: usize) -> String {
+    format!("{i}<br><span class=\"note\">{}</span>", escape(&inputs.dataset.source(i)))
+}
+
+/// The label as trained by class name, with the original when a plugin changed it.
+fn label(inputs: &RunInputs, i: usize) -> String {
+    let (label, original) = (inputs.labels[i], inputs.original_label(i));
+    let name = |l: i64| escape(&inputs.dataset.class_name(l));
+    if label == original { name(label) } else { format!("{} (was {})", name(label), name(original)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(escape("a<b & \"c\""), "a&lt;b &amp; &quot;c&quot;");
+    }
+}
