@@ -168,3 +168,12 @@ pub fn write_cifar(path: &Path, labels: &[u8], coarse: Option<&[u8]>, pixels: &[
     }
     std::fs::write(path, bytes).unwrap();
 }
+
+/// Asserts that two float arrays agree element by element to a relative 1e-4 (absolute
+/// below 1), naming the first element that does not.
+pub fn assert_close(a: &[f32], b: &[f32], what: &str) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{what}[{i}]: {x} vs {y}");
+    }
+}

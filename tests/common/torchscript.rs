@@ -4,25 +4,22 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The project venv's python (`<repo>/.venv/bin/python`, where `make` installs torch),
-/// or `None` with the reason printed when it cannot import torch: the test then skips.
-pub fn torch_python() -> Option<PathBuf> {
+/// The project venv's python (`<repo>/.venv/bin/python`, where `make setup` installs
+/// torch and numpy: `make test` always has them). A venv without them fails the test
+/// rather than skipping it, so that a broken setup cannot pass for a tested one.
+pub fn torch_python() -> PathBuf {
     let python = super::repo_root().join(".venv/bin/python");
     let works = Command::new(&python).args(["-c", "import torch, numpy"]).output().is_ok_and(|o| o.status.success());
-    if !works {
-        eprintln!("skipped: {} cannot import torch and numpy (`make setup` installs them)", python.display());
-        return None;
-    }
-    Some(python)
+    assert!(works, "{} cannot import torch and numpy: run `make setup` (or `make test`)", python.display());
+    python
 }
 
 /// Runs `source`, python that defines a module `net`, and saves
 /// `torch.jit.script(net)` as `dir/<name>.pt`. With `weights`, an `.npz` of named
 /// arrays (e.g. written by `tch::Tensor::write_npz`), `net` first loads them as its
-/// state dict (strictly: every name must match). Returns the file, or `None` when the
-/// venv has no torch (see [`torch_python`]).
-pub fn script_model(dir: &Path, name: &str, source: &str, weights: Option<&Path>) -> Option<PathBuf> {
-    let python = torch_python()?;
+/// state dict (strictly: every name must match). Returns the file.
+pub fn script_model(dir: &Path, name: &str, source: &str, weights: Option<&Path>) -> PathBuf {
+    let python = torch_python();
     // torch.jit.script reads the classes' source, so the script must be a file.
     let script = dir.join(format!("{name}.py"));
     let out = dir.join(format!("{name}.pt"));
@@ -41,7 +38,7 @@ pub fn script_model(dir: &Path, name: &str, source: &str, weights: Option<&Path>
     }
     let output = command.output().unwrap();
     assert!(output.status.success(), "scripting {name} failed:\n{}", String::from_utf8_lossy(&output.stderr));
-    Some(out)
+    out
 }
 
 /// The built-in `cnn` as a PyTorch module with the built-in's variable names:

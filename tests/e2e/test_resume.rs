@@ -1,6 +1,6 @@
 //! A run killed after a checkpoint, then resumed, ends where an uninterrupted run ends.
 
-use memscope_tests::{memscope, memscope_bin, read_npy_f32, read_npy_i64, read_summary, repo_root};
+use memscope_tests::{assert_close, memscope, memscope_bin, read_npy_f32, read_npy_i64, read_summary, repo_root};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,13 +14,6 @@ fn args<'a>(config: &'a str, out: &'a str, name: &'a str) -> Vec<String> {
         a.push(s.into());
     }
     a
-}
-
-fn assert_close(a: &[f32], b: &[f32], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{what}[{i}]: {x} vs {y}");
-    }
 }
 
 #[test]

@@ -5,7 +5,7 @@ use memscope::config::Arch;
 use memscope::data::ImageShape;
 use memscope::model::Network;
 use memscope_tests::torchscript::{script_model, CNN_TWIN};
-use memscope_tests::{memscope, read_npy_f32, read_summary, write_job};
+use memscope_tests::{assert_close, memscope, read_npy_f32, read_summary, write_job};
 use std::path::Path;
 use tch::{Device, Tensor};
 
@@ -66,7 +66,7 @@ fn a_torchscript_twin_of_the_builtin_cnn_trains_and_scores_like_it() {
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join("cnn_init.npz");
     builtin_cnn_weights(&weights);
-    let Some(_) = script_model(dir.path(), "cnn", CNN_TWIN, Some(&weights)) else { return };
+    script_model(dir.path(), "cnn", CNN_TWIN, Some(&weights));
 
     let setups = [
         ("sgd", "momentum = 0.9"),
@@ -120,13 +120,6 @@ class Net(torch.nn.Module):
 net = Net()
 ";
 
-fn assert_close(a: &[f32], b: &[f32], what: &str) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{what}[{i}]: {x} vs {y}");
-    }
-}
-
 /// Ctrl-C after two epochs, then `--resume`: the same losses (dropout draws the same
 /// masks in each epoch), eval losses and curvature (BatchNorm's running statistics
 /// were checkpointed) as a run that was never stopped. The curvature is the exact
@@ -137,7 +130,7 @@ fn a_torchscript_model_with_batch_norm_and_dropout_resumes_to_the_same_scores() 
     use std::io::BufRead;
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
-    let Some(_) = script_model(dir.path(), "bn", BATCH_NORM_DROPOUT, None) else { return };
+    script_model(dir.path(), "bn", BATCH_NORM_DROPOUT, None);
     let text = |name: &str| {
         digits_job(name, "torchscript = \"bn.pt\"", "epochs = 6\n", "method = \"hvp\", draws = 4")
             .replace("epochs = 3\n", "")
@@ -225,7 +218,7 @@ fn a_torchscript_file_that_cannot_work_is_refused_with_the_shapes() {
         ("frozen", frozen, vec!["it has no trainable parameters (4 parameters, none with requires_grad=True)"]),
     ];
     for (name, source, expected) in cases {
-        let Some(_) = script_model(dir.path(), name, &source, None) else { return };
+        script_model(dir.path(), name, &source, None);
         let err = run(dir.path(), &job(&format!("{name}.pt"))).clean_failure();
         assert!(err.contains(&format!("TorchScript model {}", dir.path().join(format!("{name}.pt")).display())), "{name}: {err}");
         for part in expected {
