@@ -146,3 +146,35 @@ fn an_optional_plugin_that_panics_is_skipped_and_the_job_completes() {
     assert!(dir.path().join("runs/job/summary.json").exists());
     assert!(!dir.path().join("runs/job/scores/fixture-faulty.npy").exists());
 }
+
+#[test]
+fn an_optional_plugin_that_fails_in_training_is_never_called_again_and_its_scores_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture_plugins(dir.path());
+    let plugins = "[[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.2 }\n\
+                   [[plugins]]\nname = \"fixture-faulty\"\noptional = true\nconfig = { mode = \"panic_in_train_batch\" }\n\
+                   [[plugins]]\nname = \"baseline\"\nconfig = { against = [\"noise_mask\"] }\n";
+    let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job(plugins).replace("epochs = 1", "epochs = 2"));
+    let path = write_job(dir.path(), &text);
+    let finished = memscope(dir.path(), &["run", path.to_str().unwrap(), "--out", "runs"]).success();
+    let (stdout, stderr) = (finished.stdout(), finished.stderr());
+    // Epoch 0 was scored before the panic in epoch 1's first step; epoch 1 never is.
+    assert!(stderr.contains("fixture scores epoch 0"), "{stderr}");
+    assert!(stderr.contains("plugin `fixture-faulty` panicked in on_train_batch_end"), "{stderr}");
+    assert!(!stderr.contains("fixture scores epoch 1"), "score_batch called after the failure:\n{stderr}");
+    assert!(stderr.contains("optional plugin `fixture-faulty` was dropped (on_train_batch_end failed)"), "{stderr}");
+    // Neither its table nor the score it published early is written, listed or compared.
+    let run = dir.path().join("runs/job");
+    assert!(!run.join("scores/fixture-faulty.npy").exists());
+    assert!(!run.join("scores/fixture-faulty-early.npy").exists());
+    let summary = read_summary(&run);
+    let text = summary.to_string();
+    assert!(!summary["scores"].as_array().unwrap().iter().any(|s| s["name"].as_str().unwrap().starts_with("fixture")), "{text}");
+    assert!(!summary["comparisons"].as_array().unwrap().iter().any(|c| c["score"].as_str().unwrap().starts_with("fixture")), "{text}");
+    assert!(summary["comparisons"].as_array().unwrap().iter().any(|c| c["score"] == "loss"), "the others are compared: {text}");
+    assert!(!stdout.contains("fixture-faulty"), "{stdout}");
+    let dropped = &summary["dropped_plugins"][0];
+    assert_eq!(dropped["plugin"], "fixture-faulty", "{text}");
+    assert_eq!(dropped["hook"], "on_train_batch_end", "{text}");
+    assert!(dropped["message"].as_str().unwrap().contains("fixture panics after a training step"), "{text}");
+}

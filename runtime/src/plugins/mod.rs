@@ -6,6 +6,7 @@
 //! descriptor and glue, without a library.
 
 mod discovery;
+mod dropped;
 mod error;
 mod host_api;
 mod in_process;
@@ -16,6 +17,7 @@ pub mod template;
 mod torch;
 
 pub use discovery::{default_plugin_dirs, executable_dir, find_plugin, list_plugins, locate_plugin, plugin_file_names, Listed, Located};
+pub use dropped::{drop_partial_scores, DroppedPlugin};
 pub use error::PluginError;
 pub use host_api::{PluginOutputs, PublishedArray};
 pub use in_process::{InProcessPlugin, IN_PROCESS};

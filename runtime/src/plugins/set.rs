@@ -1,8 +1,10 @@
 //! The plugins of one job, and the calls into them from the job, trainer and scorer
 //! threads. Each instance sits behind a mutex, so a plugin never runs concurrently
 //! with itself. A failing hook ends the job with an error naming plugin and hook,
-//! unless the job marked the plugin `optional`: then it is reported and skipped.
+//! unless the job marked the plugin `optional`: then it is reported, never called
+//! again, and recorded in `dropped` (its scores are then left out: see `dropped.rs`).
 
+use super::dropped::DroppedPlugin;
 use super::host_api::{HostContext, PluginOutputs};
 use super::in_process::InProcessPlugin;
 use super::instance::PluginInstance;
@@ -23,6 +25,8 @@ pub struct PluginSet {
     instances: Vec<Mutex<PluginInstance>>,
     /// What the plugins published.
     pub outputs: Arc<Mutex<PluginOutputs>>,
+    /// Optional plugins that failed, in order.
+    dropped: Mutex<Vec<DroppedPlugin>>,
 }
 
 impl PluginSet {
@@ -67,7 +71,7 @@ impl PluginSet {
             }
         }
         match errors.len() {
-            0 => Ok(PluginSet { instances, outputs }),
+            0 => Ok(PluginSet { instances, outputs, dropped: Mutex::default() }),
             1 => Err(errors.pop().expect("one error")),
             _ => Err(PluginError::Many(errors)),
         }
@@ -77,6 +81,17 @@ impl PluginSet {
     /// plugin has none: its path says so, with no size or checksum).
     pub fn provenance(&self) -> Vec<PluginRecord> {
         self.instances.iter().map(|i| i.lock().expect("plugin lock").info.record()).collect()
+    }
+
+    /// The optional plugins that failed so far, with the hook and the error.
+    pub fn dropped(&self) -> Vec<DroppedPlugin> {
+        self.dropped.lock().expect("dropped plugins").clone()
+    }
+
+    /// Marks an optional plugin as failed: it is not called again.
+    fn drop_plugin(&self, instance: &mut PluginInstance, error: &PluginError) {
+        instance.disabled = true;
+        self.dropped.lock().expect("dropped plugins").push(DroppedPlugin::new(instance.name(), error));
     }
 
     /// Whether any plugin subscribes to `hook`.
@@ -99,7 +114,7 @@ impl PluginSet {
                 plugin_errors(&instance.context.run, instance.name()).increment(1);
                 if instance.optional {
                     tracing::warn!("{e}; the plugin is optional and is skipped from now on");
-                    instance.disabled = true;
+                    self.drop_plugin(&mut instance, &e);
                 } else {
                     return Err(e);
                 }
@@ -221,6 +236,10 @@ impl SnapshotScorer for PluginScorer {
         labels: &Tensor,
     ) -> Result<Tensor, ScoreError> {
         let mut instance = self.set.instances[self.index].lock().expect("plugin lock");
+        if instance.disabled {
+            // It failed in another hook: an optional plugin is never called again.
+            return Err(ScoreError::Disabled { scorer: self.name.clone(), reason: "it failed earlier".into() });
+        }
         let context = instance.context.clone();
         context.network.store(network as *const Network as *mut Network, Ordering::Release);
         let meta = ScoreBatchC { epoch: position.epoch, offset: position.offset };
@@ -235,7 +254,7 @@ impl SnapshotScorer for PluginScorer {
         if let Err(e) = result {
             plugin_errors(&context.run, instance.name()).increment(1);
             if instance.optional {
-                instance.disabled = true;
+                self.set.drop_plugin(&mut instance, &e);
                 return Err(ScoreError::Disabled { scorer: self.name.clone(), reason: e.to_string() });
             }
             return Err(ScoreError::Plugin(e.to_string()));

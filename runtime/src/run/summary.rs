@@ -95,6 +95,10 @@ pub struct Summary {
     /// SHA-256, and whether it is a debug build.
     #[serde(default)]
     pub plugins: Vec<crate::plugins::PluginRecord>,
+    /// Optional plugins that failed and were dropped: the plugin, the hook that failed
+    /// and the error. None of their scores is in `scores` or `comparisons`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_plugins: Vec<crate::plugins::DroppedPlugin>,
     /// Image files (or Parquet rows) left out as unreadable under
     /// `data.on_bad_image = "skip"`, each with the decoder's message.
     #[serde(default)]
