@@ -123,7 +123,12 @@ fn a_panicking_or_failing_plugin_ends_the_job_with_its_name_and_hook() {
         ("panic_in_create", "plugin `fixture-faulty` panicked in create: fixture panics while being created"),
         ("error_in_dataset_ready", "plugin `fixture-faulty` failed in on_dataset_ready: fixture refuses the dataset"),
         ("bad_label", "plugin `fixture-faulty` failed in on_dataset_ready: set sample 3 to label 15, outside 0..10"),
-        ("wrong_length", "scorer `fixture-faulty` returned 3 values for a batch of 128"),
+        // The score contract, checked on the batch that breaks it.
+        ("wrong_length", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned float32 [3]; scores must be float32 [128]"),
+        ("int64", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned int64 [128]; scores must be float32 [128]"),
+        ("float64", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned float64 [128]; scores must be float32 [128]"),
+        ("column", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned float32 [128, 1]; scores must be float32 [128]"),
+        ("nan", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned NaN for sample 5 (row 5); scores must be finite"),
         ("bad_forward", "plugin `fixture-faulty` failed in score_batch"),
     ];
     for (mode, expected) in cases {

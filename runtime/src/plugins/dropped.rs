@@ -3,8 +3,8 @@
 //! from a plugin that broke halfway cannot be trusted.
 
 use super::host_api::PluginOutputs;
-use super::PluginError;
 use crate::scores::ScoreTable;
+use memscope_sdk::Hook;
 
 /// An optional plugin dropped from the job, for the warning and `summary.json`.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -18,13 +18,9 @@ pub struct DroppedPlugin {
 }
 
 impl DroppedPlugin {
-    /// The record of `plugin` failing with `error`.
-    pub fn new(plugin: &str, error: &PluginError) -> Self {
-        let hook = match error {
-            PluginError::Hook { hook, .. } => hook.clone(),
-            _ => "score_batch".to_string(),
-        };
-        DroppedPlugin { plugin: plugin.to_string(), hook, message: error.to_string() }
+    /// The record of `plugin` failing in `hook` with `message`.
+    pub fn new(plugin: &str, hook: Hook, message: String) -> Self {
+        DroppedPlugin { plugin: plugin.to_string(), hook: hook.name().to_string(), message }
     }
 }
 

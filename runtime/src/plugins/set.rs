@@ -4,6 +4,7 @@
 //! unless the job marked the plugin `optional`: then it is reported, never called
 //! again, and recorded in `dropped` (its scores are then left out: see `dropped.rs`).
 
+use super::contract::check_scores;
 use super::dropped::DroppedPlugin;
 use super::host_api::{HostContext, PluginOutputs};
 use super::in_process::InProcessPlugin;
@@ -89,9 +90,9 @@ impl PluginSet {
     }
 
     /// Marks an optional plugin as failed: it is not called again.
-    fn drop_plugin(&self, instance: &mut PluginInstance, error: &PluginError) {
+    fn drop_plugin(&self, instance: &mut PluginInstance, hook: Hook, message: String) {
         instance.disabled = true;
-        self.dropped.lock().expect("dropped plugins").push(DroppedPlugin::new(instance.name(), error));
+        self.dropped.lock().expect("dropped plugins").push(DroppedPlugin::new(instance.name(), hook, message));
     }
 
     /// Whether any plugin subscribes to `hook`.
@@ -114,7 +115,7 @@ impl PluginSet {
                 plugin_errors(&instance.context.run, instance.name()).increment(1);
                 if instance.optional {
                     tracing::warn!("{e}; the plugin is optional and is skipped from now on");
-                    self.drop_plugin(&mut instance, &e);
+                    self.drop_plugin(&mut instance, hook, e.to_string());
                 } else {
                     return Err(e);
                 }
@@ -251,18 +252,22 @@ impl SnapshotScorer for PluginScorer {
             (d.score_batch)(i, &meta, images.as_mut_ptr(), labels.as_mut_ptr(), &mut out, e)
         });
         context.network.store(std::ptr::null_mut(), Ordering::Release);
-        if let Err(e) = result {
+        let checked = result.map_err(|e| e.to_string()).and_then(|()| {
+            if out.is_null() {
+                return Err(format!("plugin `{}` returned no tensor from score_batch", self.name));
+            }
+            // SAFETY: the plugin handed over ownership of a fresh handle.
+            let scores = unsafe { Tensor::from_ptr(out) };
+            check_scores(&self.name, position, images.size()[0] as usize, &scores).map_err(|e| e.to_string())?;
+            Ok(scores)
+        });
+        checked.map_err(|message| {
             plugin_errors(&context.run, instance.name()).increment(1);
             if instance.optional {
-                self.set.drop_plugin(&mut instance, &e);
-                return Err(ScoreError::Disabled { scorer: self.name.clone(), reason: e.to_string() });
+                self.set.drop_plugin(&mut instance, Hook::ScoreBatch, message.clone());
+                return ScoreError::Disabled { scorer: self.name.clone(), reason: message };
             }
-            return Err(ScoreError::Plugin(e.to_string()));
-        }
-        if out.is_null() {
-            return Err(ScoreError::Plugin(format!("plugin `{}` returned no tensor from score_batch", self.name)));
-        }
-        // SAFETY: the plugin handed over ownership of a fresh handle.
-        Ok(unsafe { Tensor::from_ptr(out) })
+            ScoreError::Plugin(message)
+        })
     }
 }
