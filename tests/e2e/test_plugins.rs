@@ -183,3 +183,30 @@ fn an_optional_plugin_that_fails_in_training_is_never_called_again_and_its_score
     assert_eq!(dropped["hook"], "on_train_batch_end", "{text}");
     assert!(dropped["message"].as_str().unwrap().contains("fixture panics after a training step"), "{text}");
 }
+
+#[test]
+fn a_score_a_plugin_publishes_is_listed_in_the_summary_and_by_the_cli_with_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture_plugins(dir.path());
+    let plugins = "[[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.2 }\n\
+                   [[plugins]]\nname = \"fixture-faulty\"\nconfig = { mode = \"publish_score\" }\n\
+                   [[plugins]]\nname = \"baseline\"\nconfig = { against = [\"noise_mask\"] }\n";
+    let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job(plugins));
+    let path = write_job(dir.path(), &text);
+    let stdout = memscope(dir.path(), &["run", path.to_str().unwrap(), "--out", "runs", "--no-report"]).success().stdout();
+    let run = dir.path().join("runs/job");
+    let summary = read_summary(&run);
+    let listed = summary["scores"].as_array().unwrap().iter().find(|s| s["name"] == "fixture-published");
+    let listed = listed.unwrap_or_else(|| panic!("not in summary.json's scores: {summary}"));
+    assert_eq!(listed["file"], "scores/fixture-published.npy", "{listed}");
+    assert_eq!(listed["plugin"], "fixture-faulty", "{listed}");
+    assert_eq!(listed["aggregate"], "published", "{listed}");
+    let (values, shape) = read_npy_f32(&run.join("scores/fixture-published.npy"));
+    assert_eq!(shape, vec![300]);
+    assert_eq!(values[7], 7.0);
+    // The CLI lists it with the scores it combined, and it is compared as before.
+    let line = stdout.lines().find(|l| l.contains("score fixture-published")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.ends_with("runs/job/scores/fixture-published.npy"), "{line}");
+    assert!(stdout.lines().any(|l| l.trim_start().starts_with("score loss")), "{stdout}");
+    assert!(stdout.contains("fixture-published vs noise_mask: AUROC"), "{stdout}");
+}

@@ -335,12 +335,31 @@ impl JobRun {
             scores.push(ScoreFile {
                 name: table.name.clone(),
                 file,
+                plugin: None,
                 aggregate: match table.aggregate {
                     Aggregate::Sum => "sum".into(),
                     Aggregate::Mean => "mean".into(),
                 },
                 epochs: weights.iter().map(|&(e, _)| e).collect(),
                 weights: (!table.window.is_uniform()).then(|| weights.iter().map(|&(_, w)| w).collect()),
+            });
+        }
+        // Scores plugins published whole, listed like the others (a table of the same
+        // name was written last, so the table is what the file holds).
+        for array in outputs.arrays.iter().filter(|a| a.kind == ArrayKind::Score) {
+            if scores.iter().any(|s| s.name == array.name) {
+                continue;
+            }
+            scores.push(ScoreFile {
+                name: array.name.clone(),
+                file: self.run.as_ref().map(|run| {
+                    let path = run.scores().join(format!("{}.npy", array.name));
+                    path.strip_prefix(run.root()).unwrap_or(&path).display().to_string()
+                }),
+                plugin: Some(array.plugin.clone()),
+                aggregate: "published".into(),
+                epochs: Vec::new(),
+                weights: None,
             });
         }
         let masks: Vec<(String, Vec<bool>)> = outputs

@@ -17,7 +17,8 @@ pub struct Timings {
     pub train_samples_per_second: f64,
 }
 
-/// A score file written by the run.
+/// A score file written by the run: a score combined over its scored epochs, or one
+/// a plugin published whole with `publish_array`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreFile {
     /// Score name.
@@ -25,7 +26,12 @@ pub struct ScoreFile {
     /// Path relative to the run directory; absent for a job run in memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    /// How epochs were combined (`sum` or `mean`).
+    /// The plugin that published this score whole (`publish_array`); absent for the
+    /// scores memscope combines over epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// How epochs were combined (`sum` or `mean`), or `published` for a score a
+    /// plugin published whole (then `epochs` is empty).
     pub aggregate: String,
     /// Epochs (0-based) that contributed (those in its `[score.aggregate]` window).
     pub epochs: Vec<usize>,
