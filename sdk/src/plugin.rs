@@ -180,7 +180,10 @@ pub trait Plugin: Send + Sized + 'static {
         Ok(())
     }
 
-    /// Scores one batch of a weight snapshot: return `float32 [B]`. Run the model with
+    /// Scores one batch of a weight snapshot: return `float32 [B]`, every value finite.
+    /// The host checks each batch: another dtype or shape (`int64`, `float64`,
+    /// `[B, 1]`, a wrong length) or a NaN/infinity fails this call, naming the plugin,
+    /// the batch and the first bad sample. Run the model with
     /// [`Host::forward`]; autograd flows through it. Only called for plugins that
     /// subscribe to [`Hook::ScoreBatch`]; the score is named after the plugin.
     fn score_batch(&mut self, _host: &Host, _batch: &ScoreBatch, _images: &Tensor, _labels: &Tensor) -> PluginResult<Tensor> {

@@ -123,7 +123,12 @@ fn a_panicking_or_failing_plugin_ends_the_job_with_its_name_and_hook() {
         ("panic_in_create", "plugin `fixture-faulty` panicked in create: fixture panics while being created"),
         ("error_in_dataset_ready", "plugin `fixture-faulty` failed in on_dataset_ready: fixture refuses the dataset"),
         ("bad_label", "plugin `fixture-faulty` failed in on_dataset_ready: set sample 3 to label 15, outside 0..10"),
-        ("wrong_length", "scorer `fixture-faulty` returned 3 values for a batch of 128"),
+        // The score contract, checked on the batch that breaks it.
+        ("wrong_length", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned float32 [3]; scores must be float32 [128]"),
+        ("int64", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned int64 [128]; scores must be float32 [128]"),
+        ("float64", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned float64 [128]; scores must be float32 [128]"),
+        ("column", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned float32 [128, 1]; scores must be float32 [128]"),
+        ("nan", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned NaN for sample 5 (row 5); scores must be finite"),
         ("bad_forward", "plugin `fixture-faulty` failed in score_batch"),
     ];
     for (mode, expected) in cases {
@@ -145,4 +150,63 @@ fn an_optional_plugin_that_panics_is_skipped_and_the_job_completes() {
     assert!(finished.stderr().contains("optional scorer `fixture-faulty` dropped"), "{}", finished.stderr());
     assert!(dir.path().join("runs/job/summary.json").exists());
     assert!(!dir.path().join("runs/job/scores/fixture-faulty.npy").exists());
+}
+
+#[test]
+fn an_optional_plugin_that_fails_in_training_is_never_called_again_and_its_scores_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture_plugins(dir.path());
+    let plugins = "[[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.2 }\n\
+                   [[plugins]]\nname = \"fixture-faulty\"\noptional = true\nconfig = { mode = \"panic_in_train_batch\" }\n\
+                   [[plugins]]\nname = \"baseline\"\nconfig = { against = [\"noise_mask\"] }\n";
+    let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job(plugins).replace("epochs = 1", "epochs = 2"));
+    let path = write_job(dir.path(), &text);
+    let finished = memscope(dir.path(), &["run", path.to_str().unwrap(), "--out", "runs"]).success();
+    let (stdout, stderr) = (finished.stdout(), finished.stderr());
+    // Epoch 0 was scored before the panic in epoch 1's first step; epoch 1 never is.
+    assert!(stderr.contains("fixture scores epoch 0"), "{stderr}");
+    assert!(stderr.contains("plugin `fixture-faulty` panicked in on_train_batch_end"), "{stderr}");
+    assert!(!stderr.contains("fixture scores epoch 1"), "score_batch called after the failure:\n{stderr}");
+    assert!(stderr.contains("optional plugin `fixture-faulty` was dropped (on_train_batch_end failed)"), "{stderr}");
+    // Neither its table nor the score it published early is written, listed or compared.
+    let run = dir.path().join("runs/job");
+    assert!(!run.join("scores/fixture-faulty.npy").exists());
+    assert!(!run.join("scores/fixture-faulty-early.npy").exists());
+    let summary = read_summary(&run);
+    let text = summary.to_string();
+    assert!(!summary["scores"].as_array().unwrap().iter().any(|s| s["name"].as_str().unwrap().starts_with("fixture")), "{text}");
+    assert!(!summary["comparisons"].as_array().unwrap().iter().any(|c| c["score"].as_str().unwrap().starts_with("fixture")), "{text}");
+    assert!(summary["comparisons"].as_array().unwrap().iter().any(|c| c["score"] == "loss"), "the others are compared: {text}");
+    assert!(!stdout.contains("fixture-faulty"), "{stdout}");
+    let dropped = &summary["dropped_plugins"][0];
+    assert_eq!(dropped["plugin"], "fixture-faulty", "{text}");
+    assert_eq!(dropped["hook"], "on_train_batch_end", "{text}");
+    assert!(dropped["message"].as_str().unwrap().contains("fixture panics after a training step"), "{text}");
+}
+
+#[test]
+fn a_score_a_plugin_publishes_is_listed_in_the_summary_and_by_the_cli_with_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture_plugins(dir.path());
+    let plugins = "[[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.2 }\n\
+                   [[plugins]]\nname = \"fixture-faulty\"\nconfig = { mode = \"publish_score\" }\n\
+                   [[plugins]]\nname = \"baseline\"\nconfig = { against = [\"noise_mask\"] }\n";
+    let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job(plugins));
+    let path = write_job(dir.path(), &text);
+    let stdout = memscope(dir.path(), &["run", path.to_str().unwrap(), "--out", "runs", "--no-report"]).success().stdout();
+    let run = dir.path().join("runs/job");
+    let summary = read_summary(&run);
+    let listed = summary["scores"].as_array().unwrap().iter().find(|s| s["name"] == "fixture-published");
+    let listed = listed.unwrap_or_else(|| panic!("not in summary.json's scores: {summary}"));
+    assert_eq!(listed["file"], "scores/fixture-published.npy", "{listed}");
+    assert_eq!(listed["plugin"], "fixture-faulty", "{listed}");
+    assert_eq!(listed["aggregate"], "published", "{listed}");
+    let (values, shape) = read_npy_f32(&run.join("scores/fixture-published.npy"));
+    assert_eq!(shape, vec![300]);
+    assert_eq!(values[7], 7.0);
+    // The CLI lists it with the scores it combined, and it is compared as before.
+    let line = stdout.lines().find(|l| l.contains("score fixture-published")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.ends_with("runs/job/scores/fixture-published.npy"), "{line}");
+    assert!(stdout.lines().any(|l| l.trim_start().starts_with("score loss")), "{stdout}");
+    assert!(stdout.contains("fixture-published vs noise_mask: AUROC"), "{stdout}");
 }

@@ -12,7 +12,7 @@ use super::{JobError, JobEvent};
 use crate::config::{DeviceChoice, JobConfig};
 use crate::data::{load_data, Access, Dataset, DecodeProgress, ImageDataset, LoadOptions, LoadedData};
 use crate::model::{Checkpoints, ModelSource, Network};
-use crate::plugins::{default_plugin_dirs, InProcessPlugin, PluginSet, PublishedArray};
+use crate::plugins::{default_plugin_dirs, drop_partial_scores, InProcessPlugin, PluginSet, PublishedArray};
 use crate::run::{write_bool_npy, RunDir, ScoreFile, Summary, Timings};
 use crate::scores::{epoch_curves, Aggregate, ScoreTable, CUMULATIVE_LOSS};
 use memscope_sdk::ArrayKind;
@@ -305,11 +305,19 @@ impl JobRun {
                 table.set_window_end(config.score.window.resolve(epochs));
             }
         }
+        // A plugin that failed in training may still hold a table: its scores go.
+        drop_partial_scores(&plugins.dropped(), &mut result.tables, &mut plugins.outputs.lock().expect("plugin outputs"));
         // Copy what was published before calling plugins: they publish while in the hook.
         let published = plugins.outputs.lock().expect("plugin outputs").arrays.clone();
         let labels: Vec<f32> = facts.labels.iter().map(|&l| l as f32).collect();
         plugins.job_end(true, &final_arrays(&result.tables, &published, labels))?;
-        let outputs = std::mem::take(&mut *plugins.outputs.lock().expect("plugin outputs"));
+        let mut outputs = std::mem::take(&mut *plugins.outputs.lock().expect("plugin outputs"));
+        // And a plugin that failed in `on_job_end` loses what it published there.
+        let dropped = plugins.dropped();
+        drop_partial_scores(&dropped, &mut result.tables, &mut outputs);
+        for d in &dropped {
+            tracing::warn!("optional plugin `{}` was dropped ({} failed): its scores are left out of this run", d.plugin, d.hook);
+        }
         if let Some(run) = &self.run {
             std::fs::create_dir_all(run.scores()).map_err(|e| JobError::io(&run.scores(), e))?;
             write_published(run, &outputs.arrays)?;
@@ -327,12 +335,31 @@ impl JobRun {
             scores.push(ScoreFile {
                 name: table.name.clone(),
                 file,
+                plugin: None,
                 aggregate: match table.aggregate {
                     Aggregate::Sum => "sum".into(),
                     Aggregate::Mean => "mean".into(),
                 },
                 epochs: weights.iter().map(|&(e, _)| e).collect(),
                 weights: (!table.window.is_uniform()).then(|| weights.iter().map(|&(_, w)| w).collect()),
+            });
+        }
+        // Scores plugins published whole, listed like the others (a table of the same
+        // name was written last, so the table is what the file holds).
+        for array in outputs.arrays.iter().filter(|a| a.kind == ArrayKind::Score) {
+            if scores.iter().any(|s| s.name == array.name) {
+                continue;
+            }
+            scores.push(ScoreFile {
+                name: array.name.clone(),
+                file: self.run.as_ref().map(|run| {
+                    let path = run.scores().join(format!("{}.npy", array.name));
+                    path.strip_prefix(run.root()).unwrap_or(&path).display().to_string()
+                }),
+                plugin: Some(array.plugin.clone()),
+                aggregate: "published".into(),
+                epochs: Vec::new(),
+                weights: None,
             });
         }
         let masks: Vec<(String, Vec<bool>)> = outputs
@@ -369,6 +396,7 @@ impl JobRun {
             curves,
             comparisons: outputs.comparisons,
             plugins: plugins.provenance(),
+            dropped_plugins: dropped,
             skipped_images: facts.skipped,
         };
         if let Some(run) = &self.run {

@@ -5,7 +5,9 @@
 //! the embedding program (`in_process.rs`) is created and called through the same
 //! descriptor and glue, without a library.
 
+mod contract;
 mod discovery;
+mod dropped;
 mod error;
 mod host_api;
 mod in_process;
@@ -16,6 +18,8 @@ pub mod template;
 mod torch;
 
 pub use discovery::{default_plugin_dirs, executable_dir, find_plugin, list_plugins, locate_plugin, plugin_file_names, Listed, Located};
+pub use contract::{check_scores, ContractError};
+pub use dropped::{drop_partial_scores, DroppedPlugin};
 pub use error::PluginError;
 pub use host_api::{PluginOutputs, PublishedArray};
 pub use in_process::{InProcessPlugin, IN_PROCESS};

@@ -1,8 +1,11 @@
 //! The plugins of one job, and the calls into them from the job, trainer and scorer
 //! threads. Each instance sits behind a mutex, so a plugin never runs concurrently
 //! with itself. A failing hook ends the job with an error naming plugin and hook,
-//! unless the job marked the plugin `optional`: then it is reported and skipped.
+//! unless the job marked the plugin `optional`: then it is reported, never called
+//! again, and recorded in `dropped` (its scores are then left out: see `dropped.rs`).
 
+use super::contract::check_scores;
+use super::dropped::DroppedPlugin;
 use super::host_api::{HostContext, PluginOutputs};
 use super::in_process::InProcessPlugin;
 use super::instance::PluginInstance;
@@ -23,6 +26,8 @@ pub struct PluginSet {
     instances: Vec<Mutex<PluginInstance>>,
     /// What the plugins published.
     pub outputs: Arc<Mutex<PluginOutputs>>,
+    /// Optional plugins that failed, in order.
+    dropped: Mutex<Vec<DroppedPlugin>>,
 }
 
 impl PluginSet {
@@ -67,7 +72,7 @@ impl PluginSet {
             }
         }
         match errors.len() {
-            0 => Ok(PluginSet { instances, outputs }),
+            0 => Ok(PluginSet { instances, outputs, dropped: Mutex::default() }),
             1 => Err(errors.pop().expect("one error")),
             _ => Err(PluginError::Many(errors)),
         }
@@ -77,6 +82,17 @@ impl PluginSet {
     /// plugin has none: its path says so, with no size or checksum).
     pub fn provenance(&self) -> Vec<PluginRecord> {
         self.instances.iter().map(|i| i.lock().expect("plugin lock").info.record()).collect()
+    }
+
+    /// The optional plugins that failed so far, with the hook and the error.
+    pub fn dropped(&self) -> Vec<DroppedPlugin> {
+        self.dropped.lock().expect("dropped plugins").clone()
+    }
+
+    /// Marks an optional plugin as failed: it is not called again.
+    fn drop_plugin(&self, instance: &mut PluginInstance, hook: Hook, message: String) {
+        instance.disabled = true;
+        self.dropped.lock().expect("dropped plugins").push(DroppedPlugin::new(instance.name(), hook, message));
     }
 
     /// Whether any plugin subscribes to `hook`.
@@ -99,7 +115,7 @@ impl PluginSet {
                 plugin_errors(&instance.context.run, instance.name()).increment(1);
                 if instance.optional {
                     tracing::warn!("{e}; the plugin is optional and is skipped from now on");
-                    instance.disabled = true;
+                    self.drop_plugin(&mut instance, hook, e.to_string());
                 } else {
                     return Err(e);
                 }
@@ -221,6 +237,10 @@ impl SnapshotScorer for PluginScorer {
         labels: &Tensor,
     ) -> Result<Tensor, ScoreError> {
         let mut instance = self.set.instances[self.index].lock().expect("plugin lock");
+        if instance.disabled {
+            // It failed in another hook: an optional plugin is never called again.
+            return Err(ScoreError::Disabled { scorer: self.name.clone(), reason: "it failed earlier".into() });
+        }
         let context = instance.context.clone();
         context.network.store(network as *const Network as *mut Network, Ordering::Release);
         let meta = ScoreBatchC { epoch: position.epoch, offset: position.offset };
@@ -232,18 +252,22 @@ impl SnapshotScorer for PluginScorer {
             (d.score_batch)(i, &meta, images.as_mut_ptr(), labels.as_mut_ptr(), &mut out, e)
         });
         context.network.store(std::ptr::null_mut(), Ordering::Release);
-        if let Err(e) = result {
+        let checked = result.map_err(|e| e.to_string()).and_then(|()| {
+            if out.is_null() {
+                return Err(format!("plugin `{}` returned no tensor from score_batch", self.name));
+            }
+            // SAFETY: the plugin handed over ownership of a fresh handle.
+            let scores = unsafe { Tensor::from_ptr(out) };
+            check_scores(&self.name, position, images.size()[0] as usize, &scores).map_err(|e| e.to_string())?;
+            Ok(scores)
+        });
+        checked.map_err(|message| {
             plugin_errors(&context.run, instance.name()).increment(1);
             if instance.optional {
-                instance.disabled = true;
-                return Err(ScoreError::Disabled { scorer: self.name.clone(), reason: e.to_string() });
+                self.set.drop_plugin(&mut instance, Hook::ScoreBatch, message.clone());
+                return ScoreError::Disabled { scorer: self.name.clone(), reason: message };
             }
-            return Err(ScoreError::Plugin(e.to_string()));
-        }
-        if out.is_null() {
-            return Err(ScoreError::Plugin(format!("plugin `{}` returned no tensor from score_batch", self.name)));
-        }
-        // SAFETY: the plugin handed over ownership of a fresh handle.
-        Ok(unsafe { Tensor::from_ptr(out) })
+            ScoreError::Plugin(message)
+        })
     }
 }

@@ -17,7 +17,8 @@ pub struct Timings {
     pub train_samples_per_second: f64,
 }
 
-/// A score file written by the run.
+/// A score file written by the run: a score combined over its scored epochs, or one
+/// a plugin published whole with `publish_array`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreFile {
     /// Score name.
@@ -25,7 +26,12 @@ pub struct ScoreFile {
     /// Path relative to the run directory; absent for a job run in memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<String>,
-    /// How epochs were combined (`sum` or `mean`).
+    /// The plugin that published this score whole (`publish_array`); absent for the
+    /// scores memscope combines over epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<String>,
+    /// How epochs were combined (`sum` or `mean`), or `published` for a score a
+    /// plugin published whole (then `epochs` is empty).
     pub aggregate: String,
     /// Epochs (0-based) that contributed (those in its `[score.aggregate]` window).
     pub epochs: Vec<usize>,
@@ -95,6 +101,10 @@ pub struct Summary {
     /// SHA-256, and whether it is a debug build.
     #[serde(default)]
     pub plugins: Vec<crate::plugins::PluginRecord>,
+    /// Optional plugins that failed and were dropped: the plugin, the hook that failed
+    /// and the error. None of their scores is in `scores` or `comparisons`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped_plugins: Vec<crate::plugins::DroppedPlugin>,
     /// Image files (or Parquet rows) left out as unreadable under
     /// `data.on_bad_image = "skip"`, each with the decoder's message.
     #[serde(default)]
