@@ -177,3 +177,27 @@ pub fn assert_close(a: &[f32], b: &[f32], what: &str) {
         assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{what}[{i}]: {x} vs {y}");
     }
 }
+
+/// Runs `memscope ARGS --events-json` from `cwd`, waits (on the job's own events) until
+/// the 0-based epoch `epoch` has ended, then presses Ctrl-C (SIGINT), as a user would.
+/// Returns how the process ended.
+pub fn run_until_epoch_then_interrupt<S: AsRef<std::ffi::OsStr>>(cwd: &Path, args: &[S], epoch: u64) -> std::process::ExitStatus {
+    use std::io::BufRead;
+    let mut child = Command::new(memscope_bin())
+        .args(args)
+        .arg("--events-json")
+        .current_dir(cwd)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawning memscope");
+    let events = std::io::BufReader::new(child.stdout.take().unwrap());
+    for line in events.lines() {
+        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if event["event"] == "train_epoch_end" && event["epoch"].as_u64().unwrap() >= epoch {
+            break;
+        }
+    }
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
+    child.wait().unwrap()
+}

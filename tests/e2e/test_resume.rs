@@ -1,6 +1,6 @@
 //! A run killed after a checkpoint, then resumed, ends where an uninterrupted run ends.
 
-use memscope_tests::{assert_close, memscope, memscope_bin, read_npy_f32, read_npy_i64, read_summary, repo_root};
+use memscope_tests::{assert_close, memscope, memscope_bin, read_npy_f32, read_npy_i64, read_summary, repo_root, run_until_epoch_then_interrupt};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -68,7 +68,6 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_result() {
 /// so `--resume` continues from there, not from the older checkpoint.
 #[test]
 fn an_interrupted_run_checkpoints_its_last_epoch_and_resumes_to_the_same_result() {
-    use std::io::BufRead;
     let out = tempfile::tempdir().unwrap();
     let config = repo_root().join("configs/digits.toml");
     let (config, outs) = (config.to_str().unwrap(), out.path().to_str().unwrap());
@@ -82,24 +81,8 @@ fn an_interrupted_run_checkpoints_its_last_epoch_and_resumes_to_the_same_result(
     };
     memscope(&repo_root(), &run_args("whole").iter().map(String::as_str).collect::<Vec<_>>()).success();
 
-    let mut child = Command::new(memscope_bin())
-        .args(run_args("stopped"))
-        .arg("--events-json")
-        .current_dir(repo_root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait (on the job's own events) until epoch 3 has ended, then press Ctrl-C.
-    let events = std::io::BufReader::new(child.stdout.take().unwrap());
-    for line in events.lines() {
-        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if event["event"] == "train_epoch_end" && event["epoch"].as_u64().unwrap() >= 2 {
-            break;
-        }
-    }
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    let status = child.wait().unwrap();
+    // Wait until epoch 3 has ended (0-based 2), then press Ctrl-C.
+    let status = run_until_epoch_then_interrupt(&repo_root(), &run_args("stopped"), 2);
     assert!(!status.success(), "an interrupted run exits non-zero");
 
     let run_dir = out.path().join("stopped");

@@ -5,7 +5,7 @@ use memscope::config::Arch;
 use memscope::data::ImageShape;
 use memscope::model::Network;
 use memscope_tests::torchscript::{script_model, CNN_TWIN};
-use memscope_tests::{assert_close, memscope, read_npy_f32, read_summary, write_job};
+use memscope_tests::{assert_close, memscope, read_npy_f32, read_summary, run_until_epoch_then_interrupt, write_job};
 use std::path::Path;
 use tch::{Device, Tensor};
 
@@ -127,8 +127,6 @@ net = Net()
 /// epoch's eval losses average to the eval pass of `summary.json`.
 #[test]
 fn a_torchscript_model_with_batch_norm_and_dropout_resumes_to_the_same_scores() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     script_model(dir.path(), "bn", BATCH_NORM_DROPOUT, None);
     let text = |name: &str| {
@@ -139,22 +137,8 @@ fn a_torchscript_model_with_batch_norm_and_dropout_resumes_to_the_same_scores() 
     run(dir.path(), &text("whole")).success();
 
     let job = write_job(dir.path(), &text("stopped"));
-    let mut child = Command::new(memscope_tests::memscope_bin())
-        .args(["run", job.to_str().unwrap(), "--out", "runs", "--quiet", "--events-json"])
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let events = std::io::BufReader::new(child.stdout.take().unwrap());
-    for line in events.lines() {
-        let event: serde_json::Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if event["event"] == "train_epoch_end" && event["epoch"].as_u64().unwrap() >= 1 {
-            break;
-        }
-    }
-    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
-    assert!(!child.wait().unwrap().success(), "an interrupted run exits non-zero");
+    let status = run_until_epoch_then_interrupt(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet"], 1);
+    assert!(!status.success(), "an interrupted run exits non-zero");
     let stopped = dir.path().join("runs/stopped");
     memscope(dir.path(), &["run", "--resume", stopped.to_str().unwrap(), "--quiet"]).success();
     let at = read_summary(&stopped)["resumed_at_epoch"].as_u64().unwrap();
