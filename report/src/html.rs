@@ -91,6 +91,7 @@ fn run_facts(w: &mut String, inputs: &RunInputs) {
     if summary.comparisons.is_empty() {
         return;
     }
+    ranking_tables(w, summary);
     writeln!(w, "<table>\n<tr><th class=\"l\">score</th><th class=\"l\">against</th><th class=\"l\">measures</th></tr>").expect("writing to a String");
     for c in &summary.comparisons {
         let measures: Vec<String> = c.metrics.iter().map(|(k, v)| format!("{} {v:.4}", escape(k))).collect();
@@ -98,6 +99,30 @@ fn run_facts(w: &mut String, inputs: &RunInputs) {
             .expect("writing to a String");
     }
     writeln!(w, "</table>").expect("writing to a String");
+}
+
+/// One table per comparison target ranking every score compared with it, best first
+/// (`memscope::run::rank_scores`, from the summary's comparisons, so a run written
+/// before rankings existed gets them too).
+fn ranking_tables(w: &mut String, summary: &memscope::run::Summary) {
+    for ranking in memscope::run::rank_scores(&summary.comparisons) {
+        writeln!(w, "<h3>Which score finds it best: against {}</h3>", escape(&ranking.against)).expect("writing to a String");
+        let headers: String = ranking.measures.iter().map(|m| format!("<th>{}</th>", escape(&memscope::run::measure_label(m)))).collect();
+        writeln!(w, "<table>\n<tr><th>rank</th><th class=\"l\">score</th>{headers}</tr>").expect("writing to a String");
+        for row in &ranking.rows {
+            let cells: String = ranking
+                .measures
+                .iter()
+                .map(|m| match row.values.get(m) {
+                    Some(v) => format!("<td>{v:.4}</td>"),
+                    None => "<td>-</td>".to_string(),
+                })
+                .collect();
+            writeln!(w, "<tr><td>{}</td><td class=\"l\">{}</td>{cells}</tr>", row.rank, escape(&row.score)).expect("writing to a String");
+        }
+        writeln!(w, "</table>").expect("writing to a String");
+    }
+    writeln!(w, "<h3>Every measure</h3>").expect("writing to a String");
 }
 
 fn duplicates_section(w: &mut String, inputs: &RunInputs, duplicates: &DuplicatesSection) {

@@ -1,5 +1,6 @@
 //! The suite scorers that need only `score_batch` (EL2N, in-confidence), built with the
-//! SDK's typed settings, find relabelled digits in a job with the noise plugin.
+//! SDK's typed settings, find relabelled digits in a job with the noise plugin; and the
+//! run ranks every score against the noise mask, in its summary, its output and its report.
 
 use memscope_tests::{memscope, read_npy_f32, read_summary, write_job};
 
@@ -8,7 +9,7 @@ fn el2n_and_in_confidence_find_the_relabelled_digits() {
     let dir = tempfile::tempdir().unwrap();
     let job = write_job(
         dir.path(),
-        "name = \"suite\"\nseed = 1\n[data]\nformat = \"digits\"\n[train]\nepochs = 4\n[report]\nenabled = false\n\
+        "name = \"suite\"\nseed = 1\n[data]\nformat = \"digits\"\n[train]\nepochs = 4\n\
          [score.aggregate.el2n]\nto = \"25%\"\n[score.aggregate.in-confidence]\nto = \"100%\"\n\
          [[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.1 }\n\
          [[plugins]]\nname = \"el2n\"\n\
@@ -41,4 +42,35 @@ fn el2n_and_in_confidence_find_the_relabelled_digits() {
     let epochs = |name: &str| summary["scores"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()["epochs"].clone();
     assert_eq!(epochs("el2n"), serde_json::json!([0]));
     assert_eq!(epochs("in-confidence"), serde_json::json!([0, 1, 2, 3]));
+
+    // One ranking against the noise mask holds every compared score, best AUROC first,
+    // with the comparisons' own values.
+    let rankings = summary["rankings"].as_array().unwrap();
+    assert_eq!(rankings.len(), 1, "{summary}");
+    assert_eq!(rankings[0]["against"], "noise_mask");
+    let rows = rankings[0]["rows"].as_array().unwrap();
+    let ranked: Vec<&str> = rows.iter().map(|r| r["score"].as_str().unwrap()).collect();
+    let compared = summary["comparisons"].as_array().unwrap().iter().filter(|c| c["against"] == "noise_mask").count();
+    assert_eq!(ranked.len(), compared, "every compared score is ranked: {ranked:?}");
+    for score in ["el2n", "in-confidence", "loss"] {
+        assert!(ranked.contains(&score), "{score} is ranked: {ranked:?}");
+    }
+    let aurocs: Vec<f64> = rows.iter().map(|r| r["values"]["auroc"].as_f64().unwrap()).collect();
+    assert!(aurocs.windows(2).all(|w| w[0] >= w[1]), "best first: {aurocs:?}");
+    for row in rows {
+        assert_eq!(row["values"]["auroc"].as_f64().unwrap(), auroc(row["score"].as_str().unwrap()));
+    }
+    assert_eq!(rows[0]["rank"], 1);
+
+    // `memscope run` prints it in that order, even with --quiet (it is the verdict).
+    let printed = stdout.split("scores against noise_mask, best first:").nth(1).unwrap_or_else(|| panic!("no ranking in\n{stdout}"));
+    let printed: Vec<&str> = printed.lines().skip(1).take(ranked.len()).map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+    assert_eq!(printed, ranked, "{stdout}");
+
+    // The report shows the same table.
+    let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
+    let table = html.split("Which score finds it best: against noise_mask").nth(1).expect("a ranking table in the report");
+    let first = table.find(&format!("<td class=\"l\">{}</td>", ranked[0])).unwrap();
+    let last = table.find(&format!("<td class=\"l\">{}</td>", ranked[ranked.len() - 1])).unwrap();
+    assert!(first < last, "the report lists the best score first");
 }

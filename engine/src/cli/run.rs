@@ -97,6 +97,11 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     for c in &s.comparisons {
         say(comparison_line(c));
     }
+    for ranking in s.rankings.iter().filter(|r| r.rows.len() > 1) {
+        for line in ranking_lines(ranking) {
+            say(line);
+        }
+    }
     if write_report {
         super::report::write_run_report(&run_dir, data_access, args.quiet)?;
     }
@@ -115,6 +120,30 @@ impl EventProcessor for JsonEvents {
         // A closed stdout (the daemon went away) must not stop the job.
         let _ = writeln!(out, "{line}").and_then(|_| out.flush());
     }
+}
+
+/// A ranking as an aligned table:
+///
+/// ```text
+/// scores against noise_mask, best first:
+///   1  margin      AUROC 0.9989  AP 0.9924  P@noisy 0.9660
+///   2  curvature   AUROC 0.9968  AP 0.9679  P@noisy 0.9290
+/// ```
+fn ranking_lines(ranking: &memscope::run::ScoreRanking) -> Vec<String> {
+    let width = ranking.rows.iter().map(|r| r.score.len()).max().unwrap_or(0);
+    let mut lines = vec![format!("scores against {}, best first:", ranking.against)];
+    for row in &ranking.rows {
+        let values: Vec<String> = ranking
+            .measures
+            .iter()
+            .map(|m| match row.values.get(m) {
+                Some(v) => format!("{} {v:.4}", memscope::run::measure_label(m)),
+                None => format!("{} -", memscope::run::measure_label(m)),
+            })
+            .collect();
+        lines.push(format!("  {:>2}  {:<width$}  {}", row.rank, row.score, values.join("  ")));
+    }
+    lines
 }
 
 /// `curvature vs noise_mask: AUROC 0.9931, AP 0.9342, ...` with the headline measures

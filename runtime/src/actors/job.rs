@@ -394,6 +394,7 @@ impl JobRun {
             },
             scores,
             curves,
+            rankings: crate::run::rank_scores(&outputs.comparisons),
             comparisons: outputs.comparisons,
             plugins: plugins.provenance(),
             dropped_plugins: dropped,

@@ -3,8 +3,10 @@
 
 mod dir;
 mod npy;
+mod ranking;
 mod summary;
 
 pub use dir::RunDir;
 pub use npy::write_bool_npy;
+pub use ranking::{measure_label, rank_scores, RankedScore, ScoreRanking, TargetKind};
 pub use summary::{Comparison, ScoreFile, Summary, Timings};

@@ -97,6 +97,10 @@ pub struct Summary {
     pub curves: Vec<crate::scores::EpochCurve>,
     /// Comparisons of scores with targets.
     pub comparisons: Vec<Comparison>,
+    /// For each comparison target, every score compared with it, best first: which
+    /// score finds the problems in this data best.
+    #[serde(default)]
+    pub rankings: Vec<super::ScoreRanking>,
     /// Every plugin the run loaded: name, versions, the library file with its size and
     /// SHA-256, and whether it is a debug build.
     #[serde(default)]
