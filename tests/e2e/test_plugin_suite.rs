@@ -1,6 +1,7 @@
 //! The suite scorers that need only `score_batch` (EL2N, in-confidence), built with the
 //! SDK's typed settings, find relabelled digits in a job with the noise plugin; and the
-//! run ranks every score against the noise mask, in its summary, its output and its report.
+//! run ranks every score against the noise mask, in its summary, its output and its
+//! report, and records what each plugin's hooks cost.
 
 use memscope_tests::{memscope, read_npy_f32, read_summary, write_job};
 
@@ -42,6 +43,19 @@ fn el2n_and_in_confidence_find_the_relabelled_digits() {
     let epochs = |name: &str| summary["scores"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()["epochs"].clone();
     assert_eq!(epochs("el2n"), serde_json::json!([0]));
     assert_eq!(epochs("in-confidence"), serde_json::json!([0, 1, 2, 3]));
+
+    // What each scorer cost: its seconds in score_batch, inside the scoring time.
+    let timings = &summary["timings"];
+    let spent = |plugin: &str| timings["plugins"].as_array().unwrap().iter().find(|p| p["plugin"] == plugin).unwrap_or_else(|| panic!("no {plugin} in {timings}")).clone();
+    for plugin in ["el2n", "in-confidence"] {
+        let t = spent(plugin);
+        let in_score = t["hooks"]["score_batch"].as_f64().unwrap();
+        assert!(in_score > 0.0 && in_score < timings["score_seconds"].as_f64().unwrap(), "{plugin}: {t}");
+        let total: f64 = t["hooks"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((t["seconds"].as_f64().unwrap() - total).abs() < 1e-9, "{t}");
+    }
+    assert!(spent("baseline")["hooks"]["on_job_end"].as_f64().unwrap() > 0.0);
+    assert!(spent("noise")["hooks"].get("score_batch").is_none(), "only hooks a plugin has are timed");
 
     // One ranking against the noise mask holds every compared score, best AUROC first,
     // with the comparisons' own values.

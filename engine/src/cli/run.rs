@@ -90,6 +90,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             let file = score.file.as_deref().unwrap_or_default();
             say(format!("  score {:<10} {}", score.name, run_dir.join(file).display()));
         }
+        let costly: Vec<String> = s
+            .timings
+            .plugins
+            .iter()
+            .filter(|p| p.seconds >= 0.05)
+            .map(|p| format!("{} {:.1} s", p.plugin, p.seconds))
+            .collect();
+        if !costly.is_empty() {
+            say(format!("  plugin time      {}", costly.join(", ")));
+        }
         say(format!("  summary          {}", run_dir.join("summary.json").display()));
     }
     // The comparisons are the job's verdict: shown even with --quiet, and before the

@@ -4,8 +4,10 @@ use super::host_api::HostContext;
 use super::{PluginError, PluginInfo};
 use memscope_sdk::abi::{with_sink, ErrorSink, HostApiC, PluginDescriptor, Status, StrRef};
 use memscope_sdk::Hook;
+use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::sync::Arc;
+use std::time::Instant;
 
 /// A live plugin instance. Calls into it are serialized by the owner (a mutex).
 pub struct PluginInstance {
@@ -17,6 +19,9 @@ pub struct PluginInstance {
     pub disabled: bool,
     /// The host context its callbacks use.
     pub context: Arc<HostContext>,
+    /// Seconds spent in each hook so far (by hook name), host callbacks included: what
+    /// the plugin costs the run.
+    pub seconds: BTreeMap<&'static str, f64>,
     descriptor: &'static PluginDescriptor,
     instance: *mut c_void,
     // Boxed so its address is stable: the plugin keeps a pointer to it.
@@ -50,7 +55,7 @@ impl PluginInstance {
                 panicked: status == Status::Panic,
             });
         }
-        Ok(PluginInstance { info, optional, disabled: false, context, descriptor, instance, _api: api })
+        Ok(PluginInstance { info, optional, disabled: false, context, seconds: BTreeMap::new(), descriptor, instance, _api: api })
     }
 
     /// The plugin's name.
@@ -64,13 +69,16 @@ impl PluginInstance {
     }
 
     /// Calls `hook` through `call`, which receives the descriptor, instance and error
-    /// sink; maps the status to an error naming plugin and hook.
+    /// sink; maps the status to an error naming plugin and hook, and adds the call's
+    /// time to the hook's `seconds`.
     pub fn call(
         &mut self,
         hook: Hook,
         call: impl FnOnce(&PluginDescriptor, *mut c_void, *mut ErrorSink) -> Status,
     ) -> Result<(), PluginError> {
+        let started = Instant::now();
         let (status, message) = with_sink(|err| call(self.descriptor, self.instance, err));
+        *self.seconds.entry(hook.name()).or_default() += started.elapsed().as_secs_f64();
         match status {
             Status::Ok => Ok(()),
             s => Err(PluginError::hook(

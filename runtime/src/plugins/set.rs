@@ -84,6 +84,21 @@ impl PluginSet {
         self.instances.iter().map(|i| i.lock().expect("plugin lock").info.record()).collect()
     }
 
+    /// The time each plugin took in its hooks so far, in config order.
+    pub fn seconds(&self) -> Vec<PluginSeconds> {
+        self.instances
+            .iter()
+            .map(|i| {
+                let instance = i.lock().expect("plugin lock");
+                PluginSeconds {
+                    plugin: instance.name().to_string(),
+                    seconds: instance.seconds.values().sum(),
+                    hooks: instance.seconds.iter().map(|(hook, s)| (hook.to_string(), *s)).collect(),
+                }
+            })
+            .collect()
+    }
+
     /// The optional plugins that failed so far, with the hook and the error.
     pub fn dropped(&self) -> Vec<DroppedPlugin> {
         self.dropped.lock().expect("dropped plugins").clone()
@@ -206,6 +221,17 @@ impl PluginSet {
             })
             .collect()
     }
+}
+
+/// The time one plugin took in its hooks (`summary.json`'s `timings.plugins`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PluginSeconds {
+    /// The plugin.
+    pub plugin: String,
+    /// Seconds in all its hooks.
+    pub seconds: f64,
+    /// Seconds per hook, by hook name (`score_batch`, `on_train_batch_end`, ...).
+    pub hooks: std::collections::BTreeMap<String, f64>,
 }
 
 /// The failure counter of a plugin.

@@ -15,6 +15,11 @@ pub struct Timings {
     pub total_seconds: f64,
     /// Training samples per second (samples x epochs / train_seconds).
     pub train_samples_per_second: f64,
+    /// The seconds each plugin took in its hooks in this process (not before a resume):
+    /// what each scorer adds to the run. With the scorer on its own thread (CUDA),
+    /// `score_batch` time overlaps training.
+    #[serde(default)]
+    pub plugins: Vec<crate::plugins::PluginSeconds>,
 }
 
 /// A score file written by the run: a score combined over its scored epochs, or one
