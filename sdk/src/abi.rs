@@ -83,7 +83,8 @@ pub struct DatasetC {
     pub classes: usize,
 }
 
-/// One optimizer step's per-sample training losses.
+/// One optimizer step's per-sample training losses, labels and (for subscribers of
+/// `train_batch_outputs`) logits.
 #[repr(C)]
 pub struct BatchC {
     /// 0-based epoch.
@@ -94,8 +95,17 @@ pub struct BatchC {
     pub indices: *const i64,
     /// Per-sample losses, same order.
     pub losses: *const f32,
+    /// Labels trained on, same order.
+    pub labels: *const i64,
     /// Samples in the batch.
     pub len: usize,
+    /// Logits of the training forward pass, `[len, classes]` row-major; null (and
+    /// `logits_len` 0) when no plugin subscribes to `train_batch_outputs`.
+    pub logits: *const f32,
+    /// Number of logits: `len * classes`, or 0.
+    pub logits_len: usize,
+    /// Classes.
+    pub classes: usize,
 }
 
 /// One epoch's training statistics.
@@ -253,11 +263,11 @@ pub struct PluginDescriptor {
 /// Name of the exported symbol: `extern "C" fn() -> *const PluginDescriptor`. It
 /// names the ABI version, so a library of another ABI does not even have it (and the
 /// host can say which ABI it does have, see [`older_descriptor_symbol`]).
-pub const DESCRIPTOR_SYMBOL: &[u8] = b"memscope_plugin_v3";
+pub const DESCRIPTOR_SYMBOL: &[u8] = b"memscope_plugin_v4";
 
 // The symbol and the version must tell one story: bumping ABI_VERSION means renaming
 // the symbol here and in `export_plugin!`.
-const _: () = assert!(crate::ABI_VERSION == 3, "rename DESCRIPTOR_SYMBOL and export_plugin!'s function to memscope_plugin_v<ABI_VERSION>");
+const _: () = assert!(crate::ABI_VERSION == 4, "rename DESCRIPTOR_SYMBOL and export_plugin!'s function to memscope_plugin_v<ABI_VERSION>");
 
 /// The descriptor symbol of ABI version `abi` (for the host's message about a library
 /// built for another one).

@@ -28,7 +28,11 @@ unsafe impl Send for DescriptorCell {}
 /// The descriptor for `P`, built once.
 pub fn descriptor<P: Plugin>(cell: &'static OnceLock<DescriptorCell>, debug_build: bool) -> *const PluginDescriptor {
     let d = cell.get_or_init(|| {
-        let hooks = P::hooks().iter().fold(0u32, |m, h| m | h.bit());
+        let mut hooks = P::hooks().iter().fold(0u32, |m, h| m | h.bit());
+        // The outputs come with `on_train_batch_end`: subscribing to them subscribes to it.
+        if hooks & Hook::TrainBatchOutputs.bit() != 0 {
+            hooks |= Hook::OnTrainBatchEnd.bit();
+        }
         DescriptorCell(PluginDescriptor {
             abi_version: ABI_VERSION,
             sdk_version: StrRef::new(SDK_VERSION),
@@ -197,9 +201,12 @@ unsafe extern "C" fn on_train_batch_end<P: Plugin>(ptr: *mut c_void, batch: *con
         // SAFETY: `ptr` from `create::<P>`, called under the host's mutex; `batch` is
         // the host's `BatchC` for this call.
         let (me, b) = unsafe { (instance::<P>(ptr), &*batch) };
-        // SAFETY: the host lends `len` indices and losses from live vectors for the call.
-        let (indices, losses) = unsafe { (lent(b.indices, b.len), lent(b.losses, b.len)) };
-        let info = BatchInfo { epoch: b.epoch, step: b.step, indices, losses };
+        // SAFETY: the host lends `len` indices, losses and labels and `logits_len`
+        // logits from live vectors for the call.
+        let (indices, losses, labels, logits) =
+            unsafe { (lent(b.indices, b.len), lent(b.losses, b.len), lent(b.labels, b.len), lent(b.logits, b.logits_len)) };
+        assert!(logits.is_empty() || logits.len() == b.len * b.classes, "the host lent {} logits for {} samples of {} classes", logits.len(), b.len, b.classes);
+        let info = BatchInfo { epoch: b.epoch, step: b.step, indices, losses, labels, logits, classes: b.classes };
         me.plugin.on_train_batch_end(&me.host, &info)
     })
 }

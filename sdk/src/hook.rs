@@ -9,8 +9,15 @@ pub enum Hook {
     OnJobStart,
     /// The training set is in memory; subscribers may rewrite labels (label noise).
     OnDatasetReady,
-    /// One optimizer step finished; carries the per-sample training losses.
+    /// One optimizer step finished; carries the per-sample training losses and the
+    /// labels trained on.
     OnTrainBatchEnd,
+    /// Not a moment of its own: a plugin that subscribes to it gets `on_train_batch_end`
+    /// (no need to list that too) with each sample's logits from the training forward
+    /// pass (`BatchInfo::logits`, `predicted`, `correct`, `margin`). The logits are
+    /// copied from the device only when some plugin subscribes, so a job without such a
+    /// plugin runs at its usual speed.
+    TrainBatchOutputs,
     /// One epoch of training finished.
     OnTrainEpochEnd,
     /// A scorer computes per-sample scores for one batch of a weight snapshot.
@@ -23,10 +30,11 @@ pub enum Hook {
 
 impl Hook {
     /// Every hook, in the order they happen in a job.
-    pub const ALL: [Hook; 7] = [
+    pub const ALL: [Hook; 8] = [
         Hook::OnJobStart,
         Hook::OnDatasetReady,
         Hook::OnTrainBatchEnd,
+        Hook::TrainBatchOutputs,
         Hook::OnTrainEpochEnd,
         Hook::ScoreBatch,
         Hook::OnScores,
@@ -39,6 +47,7 @@ impl Hook {
             Hook::OnJobStart => "on_job_start",
             Hook::OnDatasetReady => "on_dataset_ready",
             Hook::OnTrainBatchEnd => "on_train_batch_end",
+            Hook::TrainBatchOutputs => "train_batch_outputs",
             Hook::OnTrainEpochEnd => "on_train_epoch_end",
             Hook::ScoreBatch => "score_batch",
             Hook::OnScores => "on_scores",

@@ -61,13 +61,13 @@ pub use tch;
 pub use version::{torch_release, ABI_VERSION, SDK_VERSION, TORCH_BUILT_WITH, TORCH_VERSION};
 
 /// Exports a [`Plugin`] type as this library's plugin: defines the
-/// `memscope_plugin_v3` symbol (`v` + [`ABI_VERSION`], see
+/// `memscope_plugin_v4` symbol (`v` + [`ABI_VERSION`], see
 /// [`abi::DESCRIPTOR_SYMBOL`]) that returns its descriptor.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
         #[no_mangle]
-        pub extern "C" fn memscope_plugin_v3() -> *const $crate::abi::PluginDescriptor {
+        pub extern "C" fn memscope_plugin_v4() -> *const $crate::abi::PluginDescriptor {
             static CELL: ::std::sync::OnceLock<$crate::ffi::DescriptorCell> = ::std::sync::OnceLock::new();
             // Evaluated here, in the plugin's crate: its own build profile.
             $crate::ffi::descriptor::<$plugin>(&CELL, cfg!(debug_assertions))

@@ -22,3 +22,4 @@ mod test_resume;
 mod test_signal;
 mod test_run;
 mod test_torchscript;
+mod test_train_outputs;

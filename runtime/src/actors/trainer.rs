@@ -11,7 +11,7 @@ use super::{EpochStats, JobError, JobEvent};
 use crate::config::JobConfig;
 use crate::data::{spawn_loader, Batch, Dataset, LoaderHandle};
 use crate::model::{learning_rate, Checkpoint, CheckpointState, Checkpoints, Network, Optimizer};
-use crate::plugins::PluginSet;
+use crate::plugins::{PluginSet, TrainBatch};
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
 use memscope_sdk::Hook;
@@ -127,6 +127,8 @@ pub struct Trainer {
     has_snapshot_scorers: bool,
     /// Per-sample losses reach the CPU every step only when a plugin wants them.
     batch_hook: bool,
+    /// Per-sample logits too, only when a plugin subscribes to `train_batch_outputs`.
+    batch_outputs: bool,
     /// The state at the end of the newest epoch that no checkpoint holds yet, so that a
     /// stop (Ctrl-C, a cancel, a daemon shutdown) can still write it: a stopped job
     /// then loses at most the epoch it was in, whatever `checkpoint.every` is.
@@ -193,6 +195,7 @@ impl Trainer {
         };
         let scorer = if device == Device::Cpu { ScorerHandle::inline(scorer_setup) } else { ScorerHandle::spawn(scorer_setup) };
         let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
+        let batch_outputs = plugins.wants(Hook::TrainBatchOutputs);
         let epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
         Ok(Trainer {
             config,
@@ -214,6 +217,7 @@ impl Trainer {
             epoch_losses,
             has_snapshot_scorers,
             batch_hook,
+            batch_outputs,
             unsaved: None,
         })
     }
@@ -291,7 +295,14 @@ impl Trainer {
         if self.batch_hook {
             let indices = Vec::<i64>::try_from(&batch.indices)?;
             let losses = Vec::<f32>::try_from(&per_sample.f_to_device(Device::Cpu)?)?;
-            self.plugins.train_batch_end(epoch, batch.step, &indices, &losses)?;
+            let labels = Vec::<i64>::try_from(&batch.labels)?;
+            let logits = match self.batch_outputs {
+                true => Vec::<f32>::try_from(&logits.f_detach()?.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?.f_contiguous()?.f_flatten(0, -1)?)?,
+                false => Vec::new(),
+            };
+            let classes = self.train.classes;
+            let step = TrainBatch { epoch, step: batch.step, indices: &indices, losses: &losses, labels: &labels, logits: &logits, classes };
+            self.plugins.train_batch_end(&step)?;
         }
         if self.record_loss {
             let _ = self.epoch_losses.f_index_copy_(0, &batch.indices.f_to_device(device)?, &per_sample)?;

@@ -158,12 +158,26 @@ impl PluginSet {
         })
     }
 
-    /// `on_train_batch_end`.
-    pub fn train_batch_end(&self, epoch: usize, step: usize, indices: &[i64], losses: &[f32]) -> Result<(), PluginError> {
-        let batch = BatchC { epoch, step, indices: indices.as_ptr(), losses: losses.as_ptr(), len: indices.len() };
+    /// `on_train_batch_end`. `logits` (`[B, classes]` row-major, or empty when no
+    /// plugin subscribes to `train_batch_outputs`) go only to the plugins that do.
+    pub fn train_batch_end(&self, batch: &TrainBatch<'_>) -> Result<(), PluginError> {
+        let TrainBatch { epoch, step, indices, losses, labels, logits, classes } = *batch;
+        let with = BatchC {
+            epoch,
+            step,
+            indices: indices.as_ptr(),
+            losses: losses.as_ptr(),
+            labels: labels.as_ptr(),
+            len: indices.len(),
+            logits: logits.as_ptr(),
+            logits_len: logits.len(),
+            classes,
+        };
+        let without = BatchC { logits: std::ptr::null(), logits_len: 0, ..with };
         self.each(Hook::OnTrainBatchEnd, |p| {
-            // SAFETY: `batch` points into `indices` and `losses`, borrowed for this call.
-            p.call(Hook::OnTrainBatchEnd, |d, i, e| unsafe { (d.on_train_batch_end)(i, &batch, e) })
+            let batch = if p.wants(Hook::TrainBatchOutputs) { &with } else { &without };
+            // SAFETY: `batch` points into the slices of `batch`, borrowed for this call.
+            p.call(Hook::OnTrainBatchEnd, |d, i, e| unsafe { (d.on_train_batch_end)(i, batch, e) })
         })
     }
 
@@ -206,6 +220,26 @@ impl PluginSet {
             })
             .collect()
     }
+}
+
+/// What `on_train_batch_end` tells the plugins about one optimizer step (row `i` of
+/// each slice is sample `indices[i]`).
+#[derive(Debug, Clone, Copy)]
+pub struct TrainBatch<'a> {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Step within the epoch.
+    pub step: usize,
+    /// Sample indices.
+    pub indices: &'a [i64],
+    /// Per-sample training losses.
+    pub losses: &'a [f32],
+    /// Labels trained on.
+    pub labels: &'a [i64],
+    /// Logits `[B, classes]` row-major, or empty when no plugin wants them.
+    pub logits: &'a [f32],
+    /// Classes.
+    pub classes: usize,
 }
 
 /// The failure counter of a plugin.
