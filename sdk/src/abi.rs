@@ -162,6 +162,24 @@ pub struct JobEndC {
     pub len: usize,
 }
 
+/// Bytes lent for one call (a plugin's saved state).
+#[repr(C)]
+pub struct BytesC {
+    /// First byte (may be null when `len` is 0).
+    pub data: *const u8,
+    /// Number of bytes.
+    pub len: usize,
+}
+
+/// Where `save_state` writes the plugin's state (the receiver copies the bytes).
+#[repr(C)]
+pub struct ByteSink {
+    /// Opaque to the plugin.
+    pub ctx: *mut c_void,
+    /// Receives the state, once.
+    pub write: unsafe extern "C" fn(ctx: *mut c_void, data: *const u8, len: usize),
+}
+
 /// A named value of a comparison.
 #[repr(C)]
 pub struct MetricC {
@@ -245,6 +263,10 @@ pub struct PluginDescriptor {
     pub on_train_batch_end: HookFn<BatchC>,
     /// `on_train_epoch_end`.
     pub on_train_epoch_end: HookFn<EpochC>,
+    /// `save_state`: the instance's state, written to the sink.
+    pub save_state: unsafe extern "C" fn(instance: *mut c_void, out: *mut ByteSink, err: *mut ErrorSink) -> Status,
+    /// `load_state`: the state a checkpoint holds.
+    pub load_state: HookFn<BytesC>,
     /// `score_batch`: per-sample scores of a batch, returned as an owned tensor.
     pub score_batch: unsafe extern "C" fn(
         instance: *mut c_void,

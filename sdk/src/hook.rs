@@ -20,6 +20,13 @@ pub enum Hook {
     TrainBatchOutputs,
     /// One epoch of training finished.
     OnTrainEpochEnd,
+    /// The job writes a checkpoint: the plugin returns its state as bytes, stored in
+    /// the checkpoint (called at each epoch end while checkpoints are on, after that
+    /// epoch's `on_train_epoch_end`).
+    SaveState,
+    /// A resumed job gives back the state saved in the checkpoint it resumes from,
+    /// after `on_dataset_ready` and before training continues.
+    LoadState,
     /// A scorer computes per-sample scores for one batch of a weight snapshot.
     ScoreBatch,
     /// A scorer finished a pass over the training set.
@@ -30,12 +37,14 @@ pub enum Hook {
 
 impl Hook {
     /// Every hook, in the order they happen in a job.
-    pub const ALL: [Hook; 8] = [
+    pub const ALL: [Hook; 10] = [
         Hook::OnJobStart,
         Hook::OnDatasetReady,
         Hook::OnTrainBatchEnd,
         Hook::TrainBatchOutputs,
         Hook::OnTrainEpochEnd,
+        Hook::SaveState,
+        Hook::LoadState,
         Hook::ScoreBatch,
         Hook::OnScores,
         Hook::OnJobEnd,
@@ -49,6 +58,8 @@ impl Hook {
             Hook::OnTrainBatchEnd => "on_train_batch_end",
             Hook::TrainBatchOutputs => "train_batch_outputs",
             Hook::OnTrainEpochEnd => "on_train_epoch_end",
+            Hook::SaveState => "save_state",
+            Hook::LoadState => "load_state",
             Hook::ScoreBatch => "score_batch",
             Hook::OnScores => "on_scores",
             Hook::OnJobEnd => "on_job_end",

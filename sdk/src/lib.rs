@@ -49,6 +49,7 @@ mod hook;
 mod host;
 mod plugin;
 pub mod settings;
+pub mod state;
 mod version;
 
 pub use hook::Hook;

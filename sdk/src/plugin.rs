@@ -224,6 +224,24 @@ pub trait Plugin: Send + Sized + 'static {
         Ok(())
     }
 
+    /// The plugin's state, for a checkpoint: whatever `load_state` needs to continue
+    /// after a resume exactly as the uninterrupted run would. Only called for plugins
+    /// that subscribe to [`Hook::SaveState`], at each epoch end while the job writes
+    /// checkpoints (after that epoch's `on_train_epoch_end`); the bytes of the epoch a
+    /// checkpoint holds go into it (`plugin-NN-NAME.state`, checksummed like the
+    /// checkpoint's other files). [`crate::state::State`] encodes named arrays.
+    fn save_state(&mut self, _host: &Host) -> PluginResult<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    /// A resumed job gives back what `save_state` returned at the checkpoint it resumes
+    /// from, after `on_job_start` and `on_dataset_ready` (which run again on resume) and
+    /// before the first training step. Only called for plugins that subscribe to
+    /// [`Hook::LoadState`], and only when the checkpoint holds a state for them.
+    fn load_state(&mut self, _host: &Host, _state: &[u8]) -> PluginResult {
+        Ok(())
+    }
+
     /// Scores one batch of a weight snapshot: return `float32 [B]`, every value finite.
     /// The host checks each batch: another dtype or shape (`int64`, `float64`,
     /// `[B, 1]`, a wrong length) or a NaN/infinity fails this call, naming the plugin,

@@ -14,6 +14,7 @@ mod test_library;
 mod test_metrics;
 mod test_plugin_discovery;
 mod test_plugin_suite;
+mod test_plugin_state;
 mod test_plugin_template;
 mod test_plugins;
 mod test_relocation;

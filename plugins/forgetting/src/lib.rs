@@ -7,10 +7,13 @@
 //! ("never learned") scores `train.epochs`, more than any sample can be forgotten (at
 //! most once every two presentations), so never-learned samples rank highest, as in
 //! the paper. The score is published (`scores/forgetting.npy`) at the end of the last
-//! epoch, before `on_job_end`, so the comparer ranks it. It takes no settings.
+//! epoch, before `on_job_end`, so the comparer ranks it. The counts are saved with
+//! every checkpoint (`save_state`) and given back on `--resume` (`load_state`), so a
+//! resumed run counts what an uninterrupted one does. It takes no settings.
 
 use memscope_sdk::settings::{self, NoSettings};
-use memscope_sdk::{export_plugin, ArrayKind, BatchInfo, EpochInfo, Hook, Host, JobInfo, Plugin, PluginResult};
+use memscope_sdk::state::State;
+use memscope_sdk::{export_plugin, ArrayKind, BatchInfo, EpochInfo, Hook, Host, JobInfo, Plugin, PluginError, PluginResult};
 
 /// Per-sample counts of the presentations so far.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -38,6 +41,32 @@ impl Counts {
         self.learned[index] |= correct;
     }
 
+    /// The counts as named arrays (0/1 for the flags).
+    pub fn to_state(&self) -> State {
+        let flags = |v: &[bool]| v.iter().map(|b| *b as i64).collect::<Vec<_>>();
+        let mut state = State::new();
+        state.put_i64("last_correct", &flags(&self.last_correct));
+        state.put_i64("learned", &flags(&self.learned));
+        state.put_i64("events", &self.events.iter().map(|e| *e as i64).collect::<Vec<_>>());
+        state
+    }
+
+    /// The counts [`Counts::to_state`] saved, for `samples` samples.
+    pub fn from_state(state: &State, samples: usize) -> PluginResult<Self> {
+        let column = |name: &str| -> PluginResult<Vec<i64>> {
+            let values = state.i64(name)?;
+            match values.len() == samples {
+                true => Ok(values.to_vec()),
+                false => Err(PluginError(format!("saved `{name}` holds {} samples, the job has {samples}", values.len()))),
+            }
+        };
+        Ok(Counts {
+            last_correct: column("last_correct")?.iter().map(|v| *v != 0).collect(),
+            learned: column("learned")?.iter().map(|v| *v != 0).collect(),
+            events: column("events")?.iter().map(|v| *v as u32).collect(),
+        })
+    }
+
     /// The scores: forgetting events, or `never_learned` for a sample never classified
     /// correctly.
     pub fn scores(&self, never_learned: f32) -> Vec<f32> {
@@ -61,7 +90,7 @@ impl Plugin for Forgetting {
     }
 
     fn hooks() -> &'static [Hook] {
-        &[Hook::OnJobStart, Hook::TrainBatchOutputs, Hook::OnTrainEpochEnd]
+        &[Hook::OnJobStart, Hook::TrainBatchOutputs, Hook::OnTrainEpochEnd, Hook::SaveState, Hook::LoadState]
     }
 
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {
@@ -88,6 +117,15 @@ impl Plugin for Forgetting {
         }
         Ok(())
     }
+
+    fn save_state(&mut self, _host: &Host) -> PluginResult<Vec<u8>> {
+        Ok(self.counts.to_state().to_bytes())
+    }
+
+    fn load_state(&mut self, _host: &Host, state: &[u8]) -> PluginResult {
+        self.counts = Counts::from_state(&State::from_bytes(state)?, self.counts.events.len())?;
+        Ok(())
+    }
 }
 
 export_plugin!(Forgetting);
@@ -111,6 +149,11 @@ mod tests {
             }
         }
         assert_eq!(counts.scores(4.0), vec![2.0, 0.0, 4.0, 1.0]);
+        // Saved and given back, the counts continue as if never interrupted.
+        let back = Counts::from_state(&counts.to_state(), 4).unwrap();
+        assert_eq!(back, counts);
+        let wrong = Counts::from_state(&counts.to_state(), 5).unwrap_err().to_string();
+        assert_eq!(wrong, "saved `last_correct` holds 4 samples, the job has 5");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use super::{EpochStats, JobError, JobEvent};
 use crate::config::JobConfig;
 use crate::data::{spawn_loader, Batch, Dataset, LoaderHandle};
 use crate::model::{learning_rate, Checkpoint, CheckpointState, Checkpoints, Network, Optimizer};
-use crate::plugins::{PluginSet, TrainBatch};
+use crate::plugins::{PluginSet, PluginStates, TrainBatch};
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
 use memscope_sdk::Hook;
@@ -32,6 +32,7 @@ struct EpochBoundary {
     state: CheckpointState,
     model: Vec<(String, Tensor)>,
     optimizer: Vec<(String, Tensor)>,
+    plugins: PluginStates,
 }
 
 /// What a checkpoint holds besides the counters and the scorer's tables.
@@ -39,6 +40,7 @@ struct CheckpointParts<'a> {
     model: &'a [(String, Tensor)],
     optimizer: &'a [(String, Tensor)],
     loss: &'a ScoreTable,
+    plugins: &'a PluginStates,
 }
 
 /// Everything the trainer needs.
@@ -178,6 +180,8 @@ impl Trainer {
                 table.restore(&saved)?;
             }
             state = checkpoint.state.clone();
+            // Stateful plugins continue where they were, dropped ones stay dropped.
+            plugins.load_states(&checkpoint.plugins()?)?;
         }
         let start_epoch = state.epochs_done;
 
@@ -352,9 +356,11 @@ impl Trainer {
             self.scorer.score(self.network.snapshot(epoch)?)?;
         }
         let every = if self.checkpoints.is_some() { self.config.checkpoint.every } else { 0 };
+        // The plugins' state at this epoch's end, for whichever checkpoint holds it.
+        let plugins = if every > 0 { self.plugins.save_states()? } else { PluginStates::default() };
         if every > 0 && ((epoch + 1).is_multiple_of(every) || last) {
             let (model, optimizer) = (self.network.variables()?, self.optimizer.state());
-            let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table };
+            let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table, plugins: &plugins };
             write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut self.state, parts, &self.events)?;
             self.unsaved = None;
         } else if every > 0 {
@@ -362,6 +368,7 @@ impl Trainer {
                 state: self.state.clone(),
                 model: self.network.snapshot(epoch)?.variables,
                 optimizer: self.optimizer.state().into_iter().map(|(name, t)| (name, t.copy())).collect(),
+                plugins,
             });
         }
         Ok(())
@@ -373,7 +380,12 @@ impl Trainer {
         if let Some(mut boundary) = self.unsaved.take() {
             // The scorer holds only snapshots up to that epoch: the checkpoint waits
             // for them, as at any epoch end.
-            let saved = CheckpointParts { model: &boundary.model, optimizer: &boundary.optimizer, loss: &self.loss_table };
+            let saved = CheckpointParts {
+                model: &boundary.model,
+                optimizer: &boundary.optimizer,
+                loss: &self.loss_table,
+                plugins: &boundary.plugins,
+            };
             if let Err(e) = write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut boundary.state, saved, &self.events) {
                 return e;
             }
@@ -425,7 +437,7 @@ fn write_checkpoint(
     for table in &report.tables {
         tensors.extend(table.to_tensors());
     }
-    let path = checkpoints.write(state, parts.model, parts.optimizer, &tensors)?;
+    let path = checkpoints.write(state, parts.model, parts.optimizer, &tensors, parts.plugins)?;
     events.do_send(JobEvent::CheckpointWritten { epochs_done: state.epochs_done, path });
     Ok(())
 }
