@@ -1,18 +1,18 @@
-//! Plugin state across a resume (issue 18, finding 3): a stateful plugin (forgetting
-//! events, counted at every training presentation) stopped with Ctrl-C and resumed
-//! ends with the same counts as an uninterrupted run.
+//! Plugin state across a resume (issue 18, finding 3): the stateful plugins
+//! (forgetting events and AUM, counted at every training presentation) stopped with
+//! Ctrl-C and resumed end with the same scores as an uninterrupted run.
 
 use memscope_tests::{fixture_plugins, memscope, read_npy_f32, read_summary, run_until_epoch_then_interrupt, write_job};
 use std::path::Path;
 
-/// 10 epochs of digits with 10 % noise, forgetting and the comparer; a checkpoint
+/// 10 epochs of digits with 10 % noise, forgetting, AUM and the comparer; a checkpoint
 /// every 4 epochs (a Ctrl-C in between writes the last finished epoch).
 fn job(name: &str, extra: &str) -> String {
     format!(
         "name = \"{name}\"\nseed = 2\nthreads = 2\n[data]\nformat = \"digits\"\n[model]\narch = \"mlp\"\n\
          [train]\nepochs = 10\n[checkpoint]\nevery = 4\n[report]\nenabled = false\n\
          [[plugins]]\nname = \"noise\"\nconfig = {{ fraction = 0.1 }}\n\
-         [[plugins]]\nname = \"forgetting\"\n{extra}\
+         [[plugins]]\nname = \"forgetting\"\n[[plugins]]\nname = \"aum\"\n{extra}\
          [[plugins]]\nname = \"baseline\"\nconfig = {{ against = [\"noise_mask\"] }}\n"
     )
 }
@@ -46,10 +46,18 @@ fn forgetting_counts_are_the_same_after_ctrl_c_and_resume() {
     let differ = a.iter().zip(&b).filter(|(x, y)| x != y).count();
     assert_eq!(differ, 0, "{differ} samples differ; events {} uninterrupted, {} resumed", total(&a), total(&b));
     assert!(total(&a) > 0.0, "some samples were forgotten");
-    // The score finds the relabelled digits (never-learned and often-forgotten first).
+    let (a, _) = read_npy_f32(&whole.join("runs/forgetting/scores/aum.npy"));
+    let (b, _) = read_npy_f32(&run.join("scores/aum.npy"));
+    assert_eq!(a, b, "AUM after the resume");
+    // The scores find the relabelled digits (never-learned and often-forgotten first;
+    // the lowest margins first).
     let summary = read_summary(&run);
-    let auroc = summary["comparisons"].as_array().unwrap().iter().find(|c| c["score"] == "forgetting" && c["against"] == "noise_mask").unwrap()["auroc"].as_f64().unwrap();
-    assert!(auroc > 0.8, "forgetting vs noise_mask: AUROC {auroc}");
+    for score in ["forgetting", "aum"] {
+        let comparisons = summary["comparisons"].as_array().unwrap();
+        let auroc = comparisons.iter().find(|c| c["score"] == score && c["against"] == "noise_mask").unwrap()["auroc"].as_f64().unwrap();
+        eprintln!("{score} vs noise_mask: AUROC {auroc:.4}");
+        assert!(auroc > 0.8, "{score} vs noise_mask: AUROC {auroc}");
+    }
 }
 
 /// Forgetting events of the samples that were learned (never-learned ones score 10).

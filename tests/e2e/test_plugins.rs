@@ -26,6 +26,8 @@ fn plugins_list_shows_the_seed_plugins_with_versions_and_hooks() {
         ("margin", "score_batch"),
         ("el2n", "score_batch"),
         ("in-confidence", "score_batch"),
+        ("forgetting", "train_batch_outputs"),
+        ("aum", "save_state"),
     ];
     for (name, hook) in expected {
         let line = out.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} missing:\n{out}"));
