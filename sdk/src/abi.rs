@@ -225,6 +225,17 @@ pub struct HostApiC {
         out: *mut *mut C_tensor,
         err: *mut ErrorSink,
     ) -> Status,
+    /// Per row of `input`, the L2 norm of the gradient of that row's cross-entropy
+    /// (against its label in `labels`, `[B]` int64) with respect to every trainable
+    /// parameter of the model, in eval mode: `float32 [B]`. Only valid during
+    /// `score_batch`.
+    pub parameter_gradient_norms: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        input: *mut C_tensor,
+        labels: *mut C_tensor,
+        out: *mut *mut C_tensor,
+        err: *mut ErrorSink,
+    ) -> Status,
 }
 
 /// Signature shared by the simple hooks: instance, argument, error sink.
