@@ -10,7 +10,7 @@
 //! let back = State::from_bytes(&state.to_bytes()).unwrap();
 //! assert_eq!(back.i64("events").unwrap(), &[0, 2, 1]);
 //! assert!(back.f32("events").unwrap_err().to_string().contains("`events` is i64"));
-//! ```no_run
+//! ```
 //!
 //! The bytes: `MSSTATE1`, the number of arrays (u32), then for each its name length
 //! (u32), name (UTF-8), kind (u8: 0 f32, 1 f64, 2 i64), length (u64) and values, all
