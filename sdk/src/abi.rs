@@ -83,7 +83,8 @@ pub struct DatasetC {
     pub classes: usize,
 }
 
-/// One optimizer step's per-sample training losses.
+/// One optimizer step's per-sample training losses, labels and (for subscribers of
+/// `train_batch_outputs`) logits.
 #[repr(C)]
 pub struct BatchC {
     /// 0-based epoch.
@@ -94,8 +95,17 @@ pub struct BatchC {
     pub indices: *const i64,
     /// Per-sample losses, same order.
     pub losses: *const f32,
+    /// Labels trained on, same order.
+    pub labels: *const i64,
     /// Samples in the batch.
     pub len: usize,
+    /// Logits of the training forward pass, `[len, classes]` row-major; null (and
+    /// `logits_len` 0) when no plugin subscribes to `train_batch_outputs`.
+    pub logits: *const f32,
+    /// Number of logits: `len * classes`, or 0.
+    pub logits_len: usize,
+    /// Classes.
+    pub classes: usize,
 }
 
 /// One epoch's training statistics.
@@ -152,6 +162,24 @@ pub struct JobEndC {
     pub len: usize,
 }
 
+/// Bytes lent for one call (a plugin's saved state).
+#[repr(C)]
+pub struct BytesC {
+    /// First byte (may be null when `len` is 0).
+    pub data: *const u8,
+    /// Number of bytes.
+    pub len: usize,
+}
+
+/// Where `save_state` writes the plugin's state (the receiver copies the bytes).
+#[repr(C)]
+pub struct ByteSink {
+    /// Opaque to the plugin.
+    pub ctx: *mut c_void,
+    /// Receives the state, once.
+    pub write: unsafe extern "C" fn(ctx: *mut c_void, data: *const u8, len: usize),
+}
+
 /// A named value of a comparison.
 #[repr(C)]
 pub struct MetricC {
@@ -197,6 +225,17 @@ pub struct HostApiC {
         out: *mut *mut C_tensor,
         err: *mut ErrorSink,
     ) -> Status,
+    /// Per row of `input`, the L2 norm of the gradient of that row's cross-entropy
+    /// (against its label in `labels`, `[B]` int64) with respect to every trainable
+    /// parameter of the model, in eval mode: `float32 [B]`. Only valid during
+    /// `score_batch`.
+    pub parameter_gradient_norms: unsafe extern "C" fn(
+        ctx: *mut c_void,
+        input: *mut C_tensor,
+        labels: *mut C_tensor,
+        out: *mut *mut C_tensor,
+        err: *mut ErrorSink,
+    ) -> Status,
 }
 
 /// Signature shared by the simple hooks: instance, argument, error sink.
@@ -235,6 +274,10 @@ pub struct PluginDescriptor {
     pub on_train_batch_end: HookFn<BatchC>,
     /// `on_train_epoch_end`.
     pub on_train_epoch_end: HookFn<EpochC>,
+    /// `save_state`: the instance's state, written to the sink.
+    pub save_state: unsafe extern "C" fn(instance: *mut c_void, out: *mut ByteSink, err: *mut ErrorSink) -> Status,
+    /// `load_state`: the state a checkpoint holds.
+    pub load_state: HookFn<BytesC>,
     /// `score_batch`: per-sample scores of a batch, returned as an owned tensor.
     pub score_batch: unsafe extern "C" fn(
         instance: *mut c_void,
@@ -253,11 +296,11 @@ pub struct PluginDescriptor {
 /// Name of the exported symbol: `extern "C" fn() -> *const PluginDescriptor`. It
 /// names the ABI version, so a library of another ABI does not even have it (and the
 /// host can say which ABI it does have, see [`older_descriptor_symbol`]).
-pub const DESCRIPTOR_SYMBOL: &[u8] = b"memscope_plugin_v3";
+pub const DESCRIPTOR_SYMBOL: &[u8] = b"memscope_plugin_v4";
 
 // The symbol and the version must tell one story: bumping ABI_VERSION means renaming
 // the symbol here and in `export_plugin!`.
-const _: () = assert!(crate::ABI_VERSION == 3, "rename DESCRIPTOR_SYMBOL and export_plugin!'s function to memscope_plugin_v<ABI_VERSION>");
+const _: () = assert!(crate::ABI_VERSION == 4, "rename DESCRIPTOR_SYMBOL and export_plugin!'s function to memscope_plugin_v<ABI_VERSION>");
 
 /// The descriptor symbol of ABI version `abi` (for the host's message about a library
 /// built for another one).

@@ -28,7 +28,11 @@ unsafe impl Send for DescriptorCell {}
 /// The descriptor for `P`, built once.
 pub fn descriptor<P: Plugin>(cell: &'static OnceLock<DescriptorCell>, debug_build: bool) -> *const PluginDescriptor {
     let d = cell.get_or_init(|| {
-        let hooks = P::hooks().iter().fold(0u32, |m, h| m | h.bit());
+        let mut hooks = P::hooks().iter().fold(0u32, |m, h| m | h.bit());
+        // The outputs come with `on_train_batch_end`: subscribing to them subscribes to it.
+        if hooks & Hook::TrainBatchOutputs.bit() != 0 {
+            hooks |= Hook::OnTrainBatchEnd.bit();
+        }
         DescriptorCell(PluginDescriptor {
             abi_version: ABI_VERSION,
             sdk_version: StrRef::new(SDK_VERSION),
@@ -43,6 +47,8 @@ pub fn descriptor<P: Plugin>(cell: &'static OnceLock<DescriptorCell>, debug_buil
             on_dataset_ready: on_dataset_ready::<P>,
             on_train_batch_end: on_train_batch_end::<P>,
             on_train_epoch_end: on_train_epoch_end::<P>,
+            save_state: save_state::<P>,
+            load_state: load_state::<P>,
             score_batch: score_batch::<P>,
             on_scores: on_scores::<P>,
             on_job_end: on_job_end::<P>,
@@ -197,9 +203,12 @@ unsafe extern "C" fn on_train_batch_end<P: Plugin>(ptr: *mut c_void, batch: *con
         // SAFETY: `ptr` from `create::<P>`, called under the host's mutex; `batch` is
         // the host's `BatchC` for this call.
         let (me, b) = unsafe { (instance::<P>(ptr), &*batch) };
-        // SAFETY: the host lends `len` indices and losses from live vectors for the call.
-        let (indices, losses) = unsafe { (lent(b.indices, b.len), lent(b.losses, b.len)) };
-        let info = BatchInfo { epoch: b.epoch, step: b.step, indices, losses };
+        // SAFETY: the host lends `len` indices, losses and labels and `logits_len`
+        // logits from live vectors for the call.
+        let (indices, losses, labels, logits) =
+            unsafe { (lent(b.indices, b.len), lent(b.losses, b.len), lent(b.labels, b.len), lent(b.logits, b.logits_len)) };
+        assert!(logits.is_empty() || logits.len() == b.len * b.classes, "the host lent {} logits for {} samples of {} classes", logits.len(), b.len, b.classes);
+        let info = BatchInfo { epoch: b.epoch, step: b.step, indices, losses, labels, logits, classes: b.classes };
         me.plugin.on_train_batch_end(&me.host, &info)
     })
 }
@@ -213,6 +222,34 @@ unsafe extern "C" fn on_train_epoch_end<P: Plugin>(ptr: *mut c_void, epoch: *con
         // host's `EpochC` for this call.
         let (me, e) = unsafe { (instance::<P>(ptr), &*epoch) };
         me.plugin.on_train_epoch_end(&me.host, &EpochInfo { epoch: e.epoch, loss: e.loss, accuracy: e.accuracy })
+    })
+}
+
+/// # Safety
+/// Called by the host only, as the ABI says: `ptr` from `create::<P>` (for `create`,
+/// `host` alive as long as the instance), every other pointer valid for the call.
+unsafe extern "C" fn save_state<P: Plugin>(ptr: *mut c_void, out: *mut ByteSink, err: *mut ErrorSink) -> Status {
+    guarded(err, || {
+        // SAFETY: `ptr` from `create::<P>`, called under the host's mutex.
+        let me = unsafe { instance::<P>(ptr) };
+        let state = me.plugin.save_state(&me.host)?;
+        assert!(!out.is_null(), "the host passed a null state sink");
+        // SAFETY: the host's sink is valid for the call and copies the bytes, which
+        // live on this frame until it returns.
+        unsafe { ((*out).write)((*out).ctx, state.as_ptr(), state.len()) };
+        Ok(())
+    })
+}
+
+/// # Safety
+/// Called by the host only, as the ABI says: `ptr` from `create::<P>` (for `create`,
+/// `host` alive as long as the instance), every other pointer valid for the call.
+unsafe extern "C" fn load_state<P: Plugin>(ptr: *mut c_void, state: *const BytesC, err: *mut ErrorSink) -> Status {
+    guarded(err, || {
+        // SAFETY: `ptr` from `create::<P>`, called under the host's mutex; `state` is the
+        // host's `BytesC` for this call, lending `len` bytes of a live vector.
+        let (me, bytes) = unsafe { (instance::<P>(ptr), lent((*state).data, (*state).len)) };
+        me.plugin.load_state(&me.host, bytes)
     })
 }
 

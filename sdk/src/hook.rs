@@ -9,10 +9,24 @@ pub enum Hook {
     OnJobStart,
     /// The training set is in memory; subscribers may rewrite labels (label noise).
     OnDatasetReady,
-    /// One optimizer step finished; carries the per-sample training losses.
+    /// One optimizer step finished; carries the per-sample training losses and the
+    /// labels trained on.
     OnTrainBatchEnd,
+    /// Not a moment of its own: a plugin that subscribes to it gets `on_train_batch_end`
+    /// (no need to list that too) with each sample's logits from the training forward
+    /// pass (`BatchInfo::logits`, `predicted`, `correct`, `margin`). The logits are
+    /// copied from the device only when some plugin subscribes, so a job without such a
+    /// plugin runs at its usual speed.
+    TrainBatchOutputs,
     /// One epoch of training finished.
     OnTrainEpochEnd,
+    /// The job writes a checkpoint: the plugin returns its state as bytes, stored in
+    /// the checkpoint (called at each epoch end while checkpoints are on, after that
+    /// epoch's `on_train_epoch_end`).
+    SaveState,
+    /// A resumed job gives back the state saved in the checkpoint it resumes from,
+    /// after `on_dataset_ready` and before training continues.
+    LoadState,
     /// A scorer computes per-sample scores for one batch of a weight snapshot.
     ScoreBatch,
     /// A scorer finished a pass over the training set.
@@ -23,11 +37,14 @@ pub enum Hook {
 
 impl Hook {
     /// Every hook, in the order they happen in a job.
-    pub const ALL: [Hook; 7] = [
+    pub const ALL: [Hook; 10] = [
         Hook::OnJobStart,
         Hook::OnDatasetReady,
         Hook::OnTrainBatchEnd,
+        Hook::TrainBatchOutputs,
         Hook::OnTrainEpochEnd,
+        Hook::SaveState,
+        Hook::LoadState,
         Hook::ScoreBatch,
         Hook::OnScores,
         Hook::OnJobEnd,
@@ -39,7 +56,10 @@ impl Hook {
             Hook::OnJobStart => "on_job_start",
             Hook::OnDatasetReady => "on_dataset_ready",
             Hook::OnTrainBatchEnd => "on_train_batch_end",
+            Hook::TrainBatchOutputs => "train_batch_outputs",
             Hook::OnTrainEpochEnd => "on_train_epoch_end",
+            Hook::SaveState => "save_state",
+            Hook::LoadState => "load_state",
             Hook::ScoreBatch => "score_batch",
             Hook::OnScores => "on_scores",
             Hook::OnJobEnd => "on_job_end",

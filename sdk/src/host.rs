@@ -63,6 +63,19 @@ impl Host {
         })
     }
 
+    /// Per sample of `input` (`[B, C, H, W]`), the L2 norm of the gradient of its own
+    /// cross-entropy against its label (`labels`, `[B]` int64) with respect to every
+    /// trainable parameter of the model being scored, in eval mode: `float32 [B]`
+    /// (GraNd, Paul et al. 2021). One backward pass per sample: it costs about `B`
+    /// times a batch's input gradient. Only available inside `score_batch`.
+    pub fn parameter_gradient_norms(&self, input: &Tensor, labels: &Tensor) -> PluginResult<Tensor> {
+        let (mut input, mut labels) = (input.shallow_clone(), labels.shallow_clone());
+        // SAFETY: as in `forward`.
+        tensor_from("parameter_gradient_norms", |out, err| unsafe {
+            (self.api().parameter_gradient_norms)(self.api().ctx, input.as_mut_ptr(), labels.as_mut_ptr(), out, err)
+        })
+    }
+
     /// Logs through the host's logger, prefixed with the plugin's name.
     pub fn log(&self, level: Level, message: &str) {
         // SAFETY: the host's callback table outlives the instance (see `from_raw`); the

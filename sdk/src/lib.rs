@@ -40,6 +40,19 @@
 //! plugin directory, and name it in a job: `[[plugins]] name = "margin"`. Its scores
 //! land in `scores/margin.npy`. Settings come from the job's `config` table, parsed by
 //! [`settings::parse`] into a struct of the plugin's own.
+//!
+//! **Watching training.** [`Plugin::on_train_batch_end`] receives each optimizer step's
+//! sample indices, losses and the labels trained on ([`BatchInfo`]). A plugin that also
+//! lists [`Hook::TrainBatchOutputs`] gets each sample's logits from the training
+//! forward pass, with [`BatchInfo::predicted`], [`BatchInfo::correct`] and
+//! [`BatchInfo::margin`]; the host copies the logits off the device only when some
+//! plugin subscribes. `plugins/forgetting` and `plugins/aum` are examples.
+//!
+//! **State across a resume.** A plugin that accumulates over training lists
+//! [`Hook::SaveState`] and [`Hook::LoadState`]: [`Plugin::save_state`] returns bytes
+//! (encode named arrays with [`state::State`]) that every checkpoint stores, and a
+//! `--resume`d job hands them to [`Plugin::load_state`] before training continues, so
+//! the result is the uninterrupted run's.
 #![warn(missing_docs)]
 
 pub mod abi;
@@ -49,6 +62,7 @@ mod hook;
 mod host;
 mod plugin;
 pub mod settings;
+pub mod state;
 mod version;
 
 pub use hook::Hook;
@@ -61,13 +75,13 @@ pub use tch;
 pub use version::{torch_release, ABI_VERSION, SDK_VERSION, TORCH_BUILT_WITH, TORCH_VERSION};
 
 /// Exports a [`Plugin`] type as this library's plugin: defines the
-/// `memscope_plugin_v3` symbol (`v` + [`ABI_VERSION`], see
+/// `memscope_plugin_v4` symbol (`v` + [`ABI_VERSION`], see
 /// [`abi::DESCRIPTOR_SYMBOL`]) that returns its descriptor.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
         #[no_mangle]
-        pub extern "C" fn memscope_plugin_v3() -> *const $crate::abi::PluginDescriptor {
+        pub extern "C" fn memscope_plugin_v4() -> *const $crate::abi::PluginDescriptor {
             static CELL: ::std::sync::OnceLock<$crate::ffi::DescriptorCell> = ::std::sync::OnceLock::new();
             // Evaluated here, in the plugin's crate: its own build profile.
             $crate::ffi::descriptor::<$plugin>(&CELL, cfg!(debug_assertions))

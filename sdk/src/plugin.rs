@@ -64,7 +64,7 @@ pub struct DatasetView<'a> {
     pub classes: usize,
 }
 
-/// One optimizer step.
+/// One optimizer step. Row `i` is sample `indices[i]`.
 #[derive(Debug, Clone)]
 pub struct BatchInfo<'a> {
     /// 0-based epoch.
@@ -75,6 +75,49 @@ pub struct BatchInfo<'a> {
     pub indices: &'a [i64],
     /// Per-sample training losses, same order.
     pub losses: &'a [f32],
+    /// Labels trained on (after label noise), same order.
+    pub labels: &'a [i64],
+    /// Logits of the training forward pass (train mode: dropout and batch statistics
+    /// as the optimizer saw them), `[B, classes]` row-major. Empty unless the plugin
+    /// subscribes to [`Hook::TrainBatchOutputs`](crate::Hook::TrainBatchOutputs).
+    pub logits: &'a [f32],
+    /// Classes.
+    pub classes: usize,
+}
+
+impl BatchInfo<'_> {
+    /// Whether the logits are here (the plugin subscribes to `TrainBatchOutputs`).
+    pub fn has_outputs(&self) -> bool {
+        !self.logits.is_empty() || self.indices.is_empty()
+    }
+
+    /// The logits of row `i`. Panics (reported as this hook's error) unless the plugin
+    /// subscribes to `TrainBatchOutputs`.
+    pub fn logits_of(&self, i: usize) -> &[f32] {
+        assert!(self.has_outputs(), "no logits in on_train_batch_end: subscribe to Hook::TrainBatchOutputs");
+        &self.logits[i * self.classes..(i + 1) * self.classes]
+    }
+
+    /// The class with the largest logit in row `i` (the first of equal ones, as
+    /// `argmax` gives it).
+    pub fn predicted(&self, i: usize) -> usize {
+        let row = self.logits_of(i);
+        (1..row.len()).fold(0, |best, c| if row[c] > row[best] { c } else { best })
+    }
+
+    /// Whether row `i` is classified as its label.
+    pub fn correct(&self, i: usize) -> bool {
+        self.predicted(i) as i64 == self.labels[i]
+    }
+
+    /// The logit of row `i`'s label minus the largest other logit: positive when the
+    /// sample is classified correctly (the margin of AUM, Pleiss et al. 2020).
+    pub fn margin(&self, i: usize) -> f32 {
+        let row = self.logits_of(i);
+        let label = self.labels[i] as usize;
+        let other = row.iter().enumerate().filter(|(c, _)| *c != label).map(|(_, v)| *v).fold(f32::NEG_INFINITY, f32::max);
+        row[label] - other
+    }
 }
 
 /// One epoch's training statistics.
@@ -170,13 +213,32 @@ pub trait Plugin: Send + Sized + 'static {
         Ok(())
     }
 
-    /// One optimizer step finished.
+    /// One optimizer step finished. Carries each sample's logits too when the plugin
+    /// subscribes to [`Hook::TrainBatchOutputs`].
     fn on_train_batch_end(&mut self, _host: &Host, _batch: &BatchInfo<'_>) -> PluginResult {
         Ok(())
     }
 
     /// One epoch finished.
     fn on_train_epoch_end(&mut self, _host: &Host, _epoch: &EpochInfo) -> PluginResult {
+        Ok(())
+    }
+
+    /// The plugin's state, for a checkpoint: whatever `load_state` needs to continue
+    /// after a resume exactly as the uninterrupted run would. Only called for plugins
+    /// that subscribe to [`Hook::SaveState`], at each epoch end while the job writes
+    /// checkpoints (after that epoch's `on_train_epoch_end`); the bytes of the epoch a
+    /// checkpoint holds go into it (`plugin-NN-NAME.state`, checksummed like the
+    /// checkpoint's other files). [`crate::state::State`] encodes named arrays.
+    fn save_state(&mut self, _host: &Host) -> PluginResult<Vec<u8>> {
+        Ok(Vec::new())
+    }
+
+    /// A resumed job gives back what `save_state` returned at the checkpoint it resumes
+    /// from, after `on_job_start` and `on_dataset_ready` (which run again on resume) and
+    /// before the first training step. Only called for plugins that subscribe to
+    /// [`Hook::LoadState`], and only when the checkpoint holds a state for them.
+    fn load_state(&mut self, _host: &Host, _state: &[u8]) -> PluginResult {
         Ok(())
     }
 
@@ -198,5 +260,38 @@ pub trait Plugin: Send + Sized + 'static {
     /// The job ended; `arrays` holds every final score, mask and the labels as trained.
     fn on_job_end(&mut self, _host: &Host, _ok: bool, _arrays: &[NamedArray<'_>]) -> PluginResult {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_helpers_read_the_logits_of_each_row() {
+        // Row 0: logits (1, 3, 2), label 2: predicted 1, wrong, margin 2 - 3 = -1.
+        // Row 1: logits (5, 1, 5), label 0: argmax takes the first of equal ones, so
+        // predicted 0, correct, margin 5 - 5 = 0.
+        let batch = BatchInfo {
+            epoch: 0,
+            step: 0,
+            indices: &[7, 9],
+            losses: &[0.5, 0.5],
+            labels: &[2, 0],
+            logits: &[1.0, 3.0, 2.0, 5.0, 1.0, 5.0],
+            classes: 3,
+        };
+        assert!(batch.has_outputs());
+        assert_eq!(batch.logits_of(1), &[5.0, 1.0, 5.0]);
+        assert_eq!((batch.predicted(0), batch.correct(0), batch.margin(0)), (1, false, -1.0));
+        assert_eq!((batch.predicted(1), batch.correct(1), batch.margin(1)), (0, true, 0.0));
+    }
+
+    #[test]
+    #[should_panic(expected = "subscribe to Hook::TrainBatchOutputs")]
+    fn without_the_subscription_the_helpers_say_what_is_missing() {
+        let batch = BatchInfo { epoch: 0, step: 0, indices: &[1], losses: &[0.1], labels: &[0], logits: &[], classes: 2 };
+        assert!(!batch.has_outputs());
+        batch.correct(0);
     }
 }

@@ -3,7 +3,7 @@
 
 /// Version of the binary interface between host and plugins; bumped on any change
 /// to the `#[repr(C)]` types or the hook signatures.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// Version of this SDK crate.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

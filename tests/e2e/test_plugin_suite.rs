@@ -88,3 +88,36 @@ fn el2n_and_in_confidence_find_the_relabelled_digits() {
     let last = table.find(&format!("<td class=\"l\">{}</td>", ranked[ranked.len() - 1])).unwrap();
     assert!(first < last, "the report lists the best score first");
 }
+
+/// GraNd at epoch 1 only (`until_epoch = 1`, window `to = 1`): it finds the relabelled
+/// digits, and the later snapshots score 0 without a gradient computed.
+#[test]
+fn grand_at_the_first_epoch_finds_the_relabelled_digits_and_skips_the_later_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = write_job(
+        dir.path(),
+        "name = \"grand\"\nseed = 1\n[data]\nformat = \"digits\"\n[model]\narch = \"mlp\"\n[train]\nepochs = 3\n[report]\nenabled = false\n\
+         [score.aggregate.grand]\nto = 1\n\
+         [[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.1 }\n\
+         [[plugins]]\nname = \"grand\"\nconfig = { until_epoch = 1 }\n\
+         [[plugins]]\nname = \"baseline\"\nconfig = { against = [\"noise_mask\"] }\n",
+    );
+    let stdout = memscope(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet"]).success().stdout();
+    let run = dir.path().join("runs/grand");
+    let summary = read_summary(&run);
+    let auroc = summary["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["score"] == "grand" && c["against"] == "noise_mask")
+        .and_then(|c| c["auroc"].as_f64())
+        .unwrap_or_else(|| panic!("no grand vs noise_mask in {summary}"));
+    eprintln!("grand vs noise_mask: AUROC {auroc:.4}");
+    assert!(auroc > 0.9, "grand: AUROC {auroc} against the noise mask\n{stdout}");
+    let (per_epoch, shape) = read_npy_f32(&run.join("scores/grand_epochs.npy"));
+    assert_eq!(shape, vec![3, 1797]);
+    assert!(per_epoch[..1797].iter().all(|v| v.is_finite() && *v > 0.0), "epoch 1 is scored");
+    assert!(per_epoch[1797..].iter().all(|v| *v == 0.0), "epochs 2 and 3 are not");
+    let epochs = summary["scores"].as_array().unwrap().iter().find(|s| s["name"] == "grand").unwrap()["epochs"].clone();
+    assert_eq!(epochs, serde_json::json!([0]));
+}

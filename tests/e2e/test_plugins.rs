@@ -26,6 +26,8 @@ fn plugins_list_shows_the_seed_plugins_with_versions_and_hooks() {
         ("margin", "score_batch"),
         ("el2n", "score_batch"),
         ("in-confidence", "score_batch"),
+        ("forgetting", "train_batch_outputs"),
+        ("aum", "save_state"),
     ];
     for (name, hook) in expected {
         let line = out.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name} missing:\n{out}"));
@@ -75,7 +77,7 @@ fn a_library_of_another_abi_version_is_refused_before_it_runs() {
     let lib = memscope_bin().parent().unwrap().join("libmemscope_fixture_old_abi.so");
     let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
     assert!(
-        err.contains("libmemscope_fixture_old_abi.so") && err.contains("built for ABI version 1 (it exports `memscope_plugin_v1`), this memscope has 3"),
+        err.contains("libmemscope_fixture_old_abi.so") && err.contains("built for ABI version 1 (it exports `memscope_plugin_v1`), this memscope has 4"),
         "{err}"
     );
     let dir = tempfile::tempdir().unwrap();

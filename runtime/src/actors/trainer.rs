@@ -11,7 +11,7 @@ use super::{EpochStats, JobError, JobEvent};
 use crate::config::JobConfig;
 use crate::data::{spawn_loader, Batch, Dataset, LoaderHandle};
 use crate::model::{learning_rate, Checkpoint, CheckpointState, Checkpoints, Network, Optimizer};
-use crate::plugins::PluginSet;
+use crate::plugins::{PluginSet, PluginStates, TrainBatch};
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
 use memscope_sdk::Hook;
@@ -32,6 +32,7 @@ struct EpochBoundary {
     state: CheckpointState,
     model: Vec<(String, Tensor)>,
     optimizer: Vec<(String, Tensor)>,
+    plugins: PluginStates,
 }
 
 /// What a checkpoint holds besides the counters and the scorer's tables.
@@ -39,6 +40,7 @@ struct CheckpointParts<'a> {
     model: &'a [(String, Tensor)],
     optimizer: &'a [(String, Tensor)],
     loss: &'a ScoreTable,
+    plugins: &'a PluginStates,
 }
 
 /// Everything the trainer needs.
@@ -127,6 +129,8 @@ pub struct Trainer {
     has_snapshot_scorers: bool,
     /// Per-sample losses reach the CPU every step only when a plugin wants them.
     batch_hook: bool,
+    /// Per-sample logits too, only when a plugin subscribes to `train_batch_outputs`.
+    batch_outputs: bool,
     /// The state at the end of the newest epoch that no checkpoint holds yet, so that a
     /// stop (Ctrl-C, a cancel, a daemon shutdown) can still write it: a stopped job
     /// then loses at most the epoch it was in, whatever `checkpoint.every` is.
@@ -176,6 +180,8 @@ impl Trainer {
                 table.restore(&saved)?;
             }
             state = checkpoint.state.clone();
+            // Stateful plugins continue where they were, dropped ones stay dropped.
+            plugins.load_states(&checkpoint.plugins()?)?;
         }
         let start_epoch = state.epochs_done;
 
@@ -193,6 +199,7 @@ impl Trainer {
         };
         let scorer = if device == Device::Cpu { ScorerHandle::inline(scorer_setup) } else { ScorerHandle::spawn(scorer_setup) };
         let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
+        let batch_outputs = plugins.wants(Hook::TrainBatchOutputs);
         let epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
         Ok(Trainer {
             config,
@@ -214,6 +221,7 @@ impl Trainer {
             epoch_losses,
             has_snapshot_scorers,
             batch_hook,
+            batch_outputs,
             unsaved: None,
         })
     }
@@ -291,7 +299,14 @@ impl Trainer {
         if self.batch_hook {
             let indices = Vec::<i64>::try_from(&batch.indices)?;
             let losses = Vec::<f32>::try_from(&per_sample.f_to_device(Device::Cpu)?)?;
-            self.plugins.train_batch_end(epoch, batch.step, &indices, &losses)?;
+            let labels = Vec::<i64>::try_from(&batch.labels)?;
+            let logits = match self.batch_outputs {
+                true => Vec::<f32>::try_from(&logits.f_detach()?.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?.f_contiguous()?.f_flatten(0, -1)?)?,
+                false => Vec::new(),
+            };
+            let classes = self.train.classes;
+            let step = TrainBatch { epoch, step: batch.step, indices: &indices, losses: &losses, labels: &labels, logits: &logits, classes };
+            self.plugins.train_batch_end(&step)?;
         }
         if self.record_loss {
             let _ = self.epoch_losses.f_index_copy_(0, &batch.indices.f_to_device(device)?, &per_sample)?;
@@ -341,9 +356,11 @@ impl Trainer {
             self.scorer.score(self.network.snapshot(epoch)?)?;
         }
         let every = if self.checkpoints.is_some() { self.config.checkpoint.every } else { 0 };
+        // The plugins' state at this epoch's end, for whichever checkpoint holds it.
+        let plugins = if every > 0 { self.plugins.save_states()? } else { PluginStates::default() };
         if every > 0 && ((epoch + 1).is_multiple_of(every) || last) {
             let (model, optimizer) = (self.network.variables()?, self.optimizer.state());
-            let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table };
+            let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table, plugins: &plugins };
             write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut self.state, parts, &self.events)?;
             self.unsaved = None;
         } else if every > 0 {
@@ -351,6 +368,7 @@ impl Trainer {
                 state: self.state.clone(),
                 model: self.network.snapshot(epoch)?.variables,
                 optimizer: self.optimizer.state().into_iter().map(|(name, t)| (name, t.copy())).collect(),
+                plugins,
             });
         }
         Ok(())
@@ -362,7 +380,12 @@ impl Trainer {
         if let Some(mut boundary) = self.unsaved.take() {
             // The scorer holds only snapshots up to that epoch: the checkpoint waits
             // for them, as at any epoch end.
-            let saved = CheckpointParts { model: &boundary.model, optimizer: &boundary.optimizer, loss: &self.loss_table };
+            let saved = CheckpointParts {
+                model: &boundary.model,
+                optimizer: &boundary.optimizer,
+                loss: &self.loss_table,
+                plugins: &boundary.plugins,
+            };
             if let Err(e) = write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut boundary.state, saved, &self.events) {
                 return e;
             }
@@ -414,7 +437,7 @@ fn write_checkpoint(
     for table in &report.tables {
         tensors.extend(table.to_tensors());
     }
-    let path = checkpoints.write(state, parts.model, parts.optimizer, &tensors)?;
+    let path = checkpoints.write(state, parts.model, parts.optimizer, &tensors, parts.plugins)?;
     events.do_send(JobEvent::CheckpointWritten { epochs_done: state.epochs_done, path });
     Ok(())
 }

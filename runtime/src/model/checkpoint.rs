@@ -8,6 +8,11 @@
 //! leaves either the whole checkpoint or none. Random state needs no saving (see
 //! `seeding`). Only the newest `keep` checkpoints are kept.
 //!
+//! Plugins that keep state (`save_state`) have a file each, `plugin-NN-NAME.state`
+//! (NN its position in the job), and `state.json` lists them and the optional plugins
+//! dropped before the checkpoint, so a resumed run gives them back (`load_state`) and
+//! keeps the dropped ones dropped.
+//!
 //! A disk can still damage a checkpoint later (a truncated copy, a bad sector, a full
 //! disk during a backup restore), so `state.json` also records the SHA-256 of every
 //! other file. A resume verifies the newest checkpoint and falls back to the newest
@@ -15,6 +20,7 @@
 //! a few epochs, not the run.
 
 use super::{ModelError, Network, Optimizer};
+use crate::plugins::{DroppedPlugin, PluginStates};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -55,6 +61,17 @@ struct StateFile {
     /// before checksums existed: those are only checked for their files' presence.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     sha256: BTreeMap<String, String>,
+    /// The keys (`NN-name`) of the plugin states saved with it, each in `plugin-KEY.state`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    plugin_states: Vec<String>,
+    /// Optional plugins dropped before it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    dropped_plugins: Vec<DroppedPlugin>,
+}
+
+/// The file of a plugin's state with key `key`.
+fn plugin_state_file(key: &str) -> String {
+    format!("plugin-{key}.state")
 }
 
 /// A checkpoint found on disk.
@@ -64,6 +81,10 @@ pub struct Checkpoint {
     pub dir: PathBuf,
     /// Its scalar state.
     pub state: CheckpointState,
+    /// The keys of the plugin states saved with it.
+    plugin_states: Vec<String>,
+    /// Optional plugins dropped before it.
+    dropped_plugins: Vec<DroppedPlugin>,
 }
 
 impl Checkpoint {
@@ -75,6 +96,17 @@ impl Checkpoint {
         let state = Tensor::read_safetensors(self.dir.join(OPTIMIZER_FILE))
             .map_err(|e| ModelError::checkpoint(&self.dir.join(OPTIMIZER_FILE), e))?;
         optimizer.restore(state)
+    }
+
+    /// What it keeps of the plugins: their saved states (read from their files) and
+    /// the optional plugins dropped before it.
+    pub fn plugins(&self) -> Result<PluginStates, ModelError> {
+        let mut states = Vec::new();
+        for key in &self.plugin_states {
+            let path = self.dir.join(plugin_state_file(key));
+            states.push((key.clone(), std::fs::read(&path).map_err(|e| ModelError::checkpoint(&path, e))?));
+        }
+        Ok(PluginStates { states, dropped: self.dropped_plugins.clone() })
     }
 
     /// The accumulated scores, as named tensors.
@@ -109,6 +141,7 @@ impl Checkpoints {
         model: &[(String, Tensor)],
         optimizer: &[(String, Tensor)],
         scores: &[(String, Tensor)],
+        plugins: &PluginStates,
     ) -> Result<PathBuf, ModelError> {
         let name = format!("epoch-{:06}", state.epochs_done);
         let tmp = self.dir.join(format!(".tmp-{name}"));
@@ -122,14 +155,27 @@ impl Checkpoints {
         Tensor::write_safetensors(model, tmp.join(MODEL_FILE))?;
         Tensor::write_safetensors(optimizer, tmp.join(OPTIMIZER_FILE))?;
         Tensor::write_safetensors(scores, tmp.join(SCORES_FILE))?;
-        let mut sha256 = BTreeMap::new();
-        for file in DATA_FILES {
-            let path = tmp.join(file);
-            sha256.insert(file.to_string(), file_sha256(&path).map_err(|e| io(&path, e))?);
+        let mut files: Vec<String> = DATA_FILES.iter().map(|f| f.to_string()).collect();
+        for (key, bytes) in &plugins.states {
+            let file = plugin_state_file(key);
+            std::fs::write(tmp.join(&file), bytes).map_err(|e| io(&tmp.join(&file), e))?;
+            files.push(file);
         }
-        let json = serde_json::to_vec_pretty(&StateFile { state: state.clone(), sha256 }).expect("checkpoint state serializes");
+        let mut sha256 = BTreeMap::new();
+        for file in &files {
+            let path = tmp.join(file);
+            sha256.insert(file.clone(), file_sha256(&path).map_err(|e| io(&path, e))?);
+        }
+        let file = StateFile {
+            state: state.clone(),
+            sha256,
+            plugin_states: plugins.states.iter().map(|(key, _)| key.clone()).collect(),
+            dropped_plugins: plugins.dropped.clone(),
+        };
+        let json = serde_json::to_vec_pretty(&file).expect("checkpoint state serializes");
         std::fs::write(tmp.join(STATE_FILE), json).map_err(|e| io(&tmp, e))?;
-        for file in [MODEL_FILE, OPTIMIZER_FILE, SCORES_FILE, STATE_FILE] {
+        files.push(STATE_FILE.to_string());
+        for file in &files {
             let path = tmp.join(file);
             File::open(&path).and_then(|f| f.sync_all()).map_err(|e| io(&path, e))?;
         }
@@ -199,7 +245,9 @@ pub fn verify(dir: &Path) -> Result<Checkpoint, String> {
     let path = dir.join(STATE_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{STATE_FILE}: {e}"))?;
     let file: StateFile = serde_json::from_str(&text).map_err(|e| format!("{STATE_FILE}: {e}"))?;
-    for name in DATA_FILES {
+    let plugin_files = file.plugin_states.iter().map(|key| plugin_state_file(key));
+    for name in DATA_FILES.iter().map(|f| f.to_string()).chain(plugin_files) {
+        let name = name.as_str();
         let path = dir.join(name);
         if !path.is_file() {
             return Err(format!("{name} is missing"));
@@ -215,7 +263,7 @@ pub fn verify(dir: &Path) -> Result<Checkpoint, String> {
             None => {}
         }
     }
-    Ok(Checkpoint { dir: dir.to_path_buf(), state: file.state })
+    Ok(Checkpoint { dir: dir.to_path_buf(), state: file.state, plugin_states: file.plugin_states, dropped_plugins: file.dropped_plugins })
 }
 
 /// Hex SHA-256 of a file's bytes.
@@ -239,7 +287,27 @@ mod tests {
 
     fn write(checkpoints: &Checkpoints, epochs_done: usize) -> PathBuf {
         let t = |v: f32| vec![("w".to_string(), Tensor::from_slice(&[v, v + 1.0]))];
-        checkpoints.write(&state(epochs_done), &t(epochs_done as f32), &t(0.5), &t(2.0)).unwrap()
+        checkpoints.write(&state(epochs_done), &t(epochs_done as f32), &t(0.5), &t(2.0), &PluginStates::default()).unwrap()
+    }
+
+    #[test]
+    fn plugin_states_and_dropped_plugins_are_kept_and_checksummed() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoints = Checkpoints::new(dir.path().to_path_buf(), 2);
+        let t = vec![("w".to_string(), Tensor::from_slice(&[1f32]))];
+        let plugins = PluginStates {
+            states: vec![("01-forgetting".into(), vec![1, 2, 3]), ("02-aum".into(), Vec::new())],
+            dropped: vec![DroppedPlugin { plugin: "x".into(), hook: "score_batch".into(), message: "boom".into() }],
+        };
+        let written = checkpoints.write(&state(1), &t, &t, &t, &plugins).unwrap();
+        let found = checkpoints.latest().unwrap().unwrap();
+        assert_eq!(found.plugins().unwrap(), plugins);
+
+        std::fs::write(written.join("plugin-01-forgetting.state"), [1, 2, 4]).unwrap();
+        assert!(verify(&written).unwrap_err().contains("plugin-01-forgetting.state does not match its SHA-256"));
+        std::fs::write(written.join("plugin-01-forgetting.state"), [1, 2, 3]).unwrap();
+        std::fs::remove_file(written.join("plugin-02-aum.state")).unwrap();
+        assert_eq!(verify(&written).unwrap_err(), "plugin-02-aum.state is missing");
     }
 
     #[test]

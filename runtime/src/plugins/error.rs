@@ -23,7 +23,7 @@ pub enum PluginError {
         message: String,
     },
     /// The library does not export the plugin symbol.
-    #[error("{}: not a memscope plugin (no `memscope_plugin_v3` symbol; was it built with `export_plugin!`?)", path.display())]
+    #[error("{}: not a memscope plugin (no `memscope_plugin_v4` symbol; was it built with `export_plugin!`?)", path.display())]
     MissingSymbol {
         /// The file.
         path: PathBuf,

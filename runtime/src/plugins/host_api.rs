@@ -67,6 +67,7 @@ impl HostContext {
             publish_comparison,
             write_file,
             input_gradient,
+            parameter_gradient_norms,
         }
     }
 }
@@ -186,6 +187,35 @@ unsafe extern "C" fn input_gradient(
             return Err(format!("input_gradient: labels must be int64 [{rows}], one per input row; got {:?} {:?}", labels.kind(), labels.size()));
         }
         hand_over(network.input_gradient(&input, &labels).map_err(|e| e.to_string())?, out)
+    })
+}
+
+/// # Safety
+/// As [`forward`]: arguments as the SDK passes them, alive for the call.
+unsafe extern "C" fn parameter_gradient_norms(
+    ctx: *mut c_void,
+    input: *mut C_tensor,
+    labels: *mut C_tensor,
+    out: *mut *mut C_tensor,
+    err: *mut ErrorSink,
+) -> Status {
+    guarded(err, || {
+        // SAFETY: `ctx` is the pointer from `HostContext::api`; the set keeps it alive.
+        let network = scored_network(unsafe { context(ctx) }, "parameter_gradient_norms")?;
+        if input.is_null() || labels.is_null() {
+            return Err("parameter_gradient_norms: a tensor handle is null".into());
+        }
+        // SAFETY: non-null handles of live tensors the plugin holds for the call.
+        let (input, labels) = unsafe { (Tensor::clone_from_ptr(input), Tensor::clone_from_ptr(labels)) };
+        let rows = input.size().first().copied().unwrap_or(0);
+        if labels.kind() != tch::Kind::Int64 || labels.size() != [rows] {
+            return Err(format!(
+                "parameter_gradient_norms: labels must be int64 [{rows}], one per input row; got {:?} {:?}",
+                labels.kind(),
+                labels.size()
+            ));
+        }
+        hand_over(network.parameter_gradient_norms(&input, &labels).map_err(|e| e.to_string())?, out)
     })
 }
 

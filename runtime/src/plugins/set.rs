@@ -13,8 +13,9 @@ use super::{open_plugin, PluginError, PluginRecord};
 use crate::config::PluginConfig;
 use crate::model::Network;
 use crate::scores::{BatchPosition, ScoreError, SnapshotScorer};
-use memscope_sdk::abi::{ArrayC, BatchC, DatasetC, EpochC, JobEndC, JobInfoC, ScoreBatchC, ScoresC, StrRef};
+use memscope_sdk::abi::{ArrayC, BatchC, ByteSink, BytesC, DatasetC, EpochC, JobEndC, JobInfoC, ScoreBatchC, ScoresC, StrRef};
 use memscope_sdk::{ArrayKind, Hook, JobInfo};
+use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex};
@@ -122,21 +123,35 @@ impl PluginSet {
         mut f: impl FnMut(&mut PluginInstance) -> Result<(), PluginError>,
     ) -> Result<(), PluginError> {
         for slot in &self.instances {
-            let mut instance = slot.lock().expect("plugin lock");
-            if !instance.wants(hook) {
-                continue;
-            }
-            if let Err(e) = f(&mut instance) {
-                plugin_errors(&instance.context.run, instance.name()).increment(1);
-                if instance.optional {
-                    tracing::warn!("{e}; the plugin is optional and is skipped from now on");
-                    self.drop_plugin(&mut instance, hook, e.to_string());
-                } else {
-                    return Err(e);
-                }
-            }
+            self.one(slot, hook, &mut f)?;
         }
         Ok(())
+    }
+
+    /// Calls `f` on one instance if it is subscribed to `hook`: whether it was called
+    /// and succeeded. A failing optional plugin is dropped; a required one's error returns.
+    fn one(
+        &self,
+        slot: &Mutex<PluginInstance>,
+        hook: Hook,
+        f: impl FnOnce(&mut PluginInstance) -> Result<(), PluginError>,
+    ) -> Result<bool, PluginError> {
+        let mut instance = slot.lock().expect("plugin lock");
+        if !instance.wants(hook) {
+            return Ok(false);
+        }
+        match f(&mut instance) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                plugin_errors(&instance.context.run, instance.name()).increment(1);
+                if !instance.optional {
+                    return Err(e);
+                }
+                tracing::warn!("{e}; the plugin is optional and is skipped from now on");
+                self.drop_plugin(&mut instance, hook, e.to_string());
+                Ok(false)
+            }
+        }
     }
 
     /// `on_job_start`.
@@ -173,12 +188,26 @@ impl PluginSet {
         })
     }
 
-    /// `on_train_batch_end`.
-    pub fn train_batch_end(&self, epoch: usize, step: usize, indices: &[i64], losses: &[f32]) -> Result<(), PluginError> {
-        let batch = BatchC { epoch, step, indices: indices.as_ptr(), losses: losses.as_ptr(), len: indices.len() };
+    /// `on_train_batch_end`. `logits` (`[B, classes]` row-major, or empty when no
+    /// plugin subscribes to `train_batch_outputs`) go only to the plugins that do.
+    pub fn train_batch_end(&self, batch: &TrainBatch<'_>) -> Result<(), PluginError> {
+        let TrainBatch { epoch, step, indices, losses, labels, logits, classes } = *batch;
+        let with = BatchC {
+            epoch,
+            step,
+            indices: indices.as_ptr(),
+            losses: losses.as_ptr(),
+            labels: labels.as_ptr(),
+            len: indices.len(),
+            logits: logits.as_ptr(),
+            logits_len: logits.len(),
+            classes,
+        };
+        let without = BatchC { logits: std::ptr::null(), logits_len: 0, ..with };
         self.each(Hook::OnTrainBatchEnd, |p| {
-            // SAFETY: `batch` points into `indices` and `losses`, borrowed for this call.
-            p.call(Hook::OnTrainBatchEnd, |d, i, e| unsafe { (d.on_train_batch_end)(i, &batch, e) })
+            let batch = if p.wants(Hook::TrainBatchOutputs) { &with } else { &without };
+            // SAFETY: `batch` points into the slices of `batch`, borrowed for this call.
+            p.call(Hook::OnTrainBatchEnd, |d, i, e| unsafe { (d.on_train_batch_end)(i, batch, e) })
         })
     }
 
@@ -189,6 +218,71 @@ impl PluginSet {
             // SAFETY: `info` is plain data on this frame.
             p.call(Hook::OnTrainEpochEnd, |d, i, e| unsafe { (d.on_train_epoch_end)(i, &info, e) })
         })
+    }
+
+    /// `save_state` of every subscribed plugin: its state key (see
+    /// [`PluginSet::state_key`]) and bytes, for a checkpoint; with the plugins dropped so far.
+    pub fn save_states(&self) -> Result<PluginStates, PluginError> {
+        unsafe extern "C" fn write(ctx: *mut c_void, data: *const u8, len: usize) {
+            let bytes = match len {
+                0 => Vec::new(),
+                // SAFETY: the SDK lends `len` bytes of a live vector for this call.
+                _ => unsafe { std::slice::from_raw_parts(data, len) }.to_vec(),
+            };
+            // SAFETY: ctx is the `Vec<u8>` below, alive for the call.
+            unsafe { *(ctx as *mut Vec<u8>) = bytes };
+        }
+        let mut states = Vec::new();
+        for (position, slot) in self.instances.iter().enumerate() {
+            let key = self.state_key(position, slot.lock().expect("plugin lock").name());
+            let mut bytes: Vec<u8> = Vec::new();
+            let mut sink = ByteSink { ctx: &mut bytes as *mut Vec<u8> as *mut c_void, write };
+            let saved = self.one(slot, Hook::SaveState, |p| {
+                // SAFETY: `sink` points to `bytes`, both alive for the call.
+                p.call(Hook::SaveState, |d, i, e| unsafe { (d.save_state)(i, &mut sink, e) })
+            })?;
+            if saved {
+                states.push((key, bytes));
+            }
+        }
+        Ok(PluginStates { states, dropped: self.dropped() })
+    }
+
+    /// Gives each subscribed plugin its state from a checkpoint, after marking the
+    /// plugins dropped before it as dropped again (they are not called, and stay in
+    /// `dropped_plugins`). A subscribed plugin without a state in `saved` keeps its fresh
+    /// state, with a warning.
+    pub fn load_states(&self, saved: &PluginStates) -> Result<(), PluginError> {
+        for record in &saved.dropped {
+            for slot in &self.instances {
+                let mut instance = slot.lock().expect("plugin lock");
+                if instance.name() == record.plugin && !instance.disabled {
+                    instance.disabled = true;
+                    self.dropped.lock().expect("dropped plugins").push(record.clone());
+                    break;
+                }
+            }
+        }
+        for (position, slot) in self.instances.iter().enumerate() {
+            let key = self.state_key(position, slot.lock().expect("plugin lock").name());
+            let Some((_, bytes)) = saved.states.iter().find(|(k, _)| *k == key) else {
+                let instance = slot.lock().expect("plugin lock");
+                if instance.wants(Hook::LoadState) {
+                    tracing::warn!("plugin `{}`: the checkpoint holds no saved state for it; it continues from a fresh state", instance.name());
+                }
+                continue;
+            };
+            let state = BytesC { data: bytes.as_ptr(), len: bytes.len() };
+            // SAFETY: `state` lends `bytes`, alive for the call.
+            self.one(slot, Hook::LoadState, |p| p.call(Hook::LoadState, |d, i, e| unsafe { (d.load_state)(i, &state, e) }))?;
+        }
+        Ok(())
+    }
+
+    /// The name a plugin's state has in a checkpoint: its position and name
+    /// (`01-forgetting`), unique even when a job loads one plugin twice.
+    fn state_key(&self, position: usize, name: &str) -> String {
+        format!("{position:02}-{name}")
     }
 
     /// `on_scores`.
@@ -232,6 +326,37 @@ pub struct PluginSeconds {
     pub seconds: f64,
     /// Seconds per hook, by hook name (`score_batch`, `on_train_batch_end`, ...).
     pub hooks: std::collections::BTreeMap<String, f64>,
+}
+
+/// What a checkpoint keeps of the plugins: each stateful plugin's saved bytes (by
+/// the key `NN-name`: its position in the job and its name) and the optional plugins
+/// dropped so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PluginStates {
+    /// `save_state`'s bytes, by key, in plugin order.
+    pub states: Vec<(String, Vec<u8>)>,
+    /// Optional plugins that failed before the checkpoint.
+    pub dropped: Vec<DroppedPlugin>,
+}
+
+/// What `on_train_batch_end` tells the plugins about one optimizer step (row `i` of
+/// each slice is sample `indices[i]`).
+#[derive(Debug, Clone, Copy)]
+pub struct TrainBatch<'a> {
+    /// 0-based epoch.
+    pub epoch: usize,
+    /// Step within the epoch.
+    pub step: usize,
+    /// Sample indices.
+    pub indices: &'a [i64],
+    /// Per-sample training losses.
+    pub losses: &'a [f32],
+    /// Labels trained on.
+    pub labels: &'a [i64],
+    /// Logits `[B, classes]` row-major, or empty when no plugin wants them.
+    pub logits: &'a [f32],
+    /// Classes.
+    pub classes: usize,
 }
 
 /// The failure counter of a plugin.
