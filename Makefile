@@ -19,7 +19,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode reproduce reproduce-deps fetch-data clean-runs
+.PHONY: run test test-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode bench-suite reproduce reproduce-deps fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -92,6 +92,12 @@ bench-duplicates: setup
 # speed first and cached, training from the folder vs IDX, peak RSS for N = 10k..60k.
 bench-decode: build
 	bench/decode.sh
+
+# Every memorization score of the suite in one MNIST run (10,000 images, 10 % noise):
+# the ranking against the noise and the seconds each scorer adds, into BENCHMARKS.md.
+bench-suite: build
+	@test -f data/mnist/train-images-idx3-ubyte || scripts/fetch-data
+	$(VENV)/bin/python bench/suite.py
 
 # The reproduction table (REPRODUCTION.md): memscope's scores against known label noise
 # on MNIST and Fashion-MNIST with the default recipe, beside cleanlab's cross-validated
