@@ -46,4 +46,11 @@ pub enum DistError {
         /// libtorch's reason.
         message: String,
     },
+    /// After training, some ranks hold other weights than rank 0 (a bug, or a
+    /// non-deterministic kernel): their results would not be the job's.
+    #[error("after training, rank(s) {} hold weights that differ from rank 0's", ranks.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "))]
+    Diverged {
+        /// The ranks that differ.
+        ranks: Vec<usize>,
+    },
 }

@@ -13,7 +13,9 @@
 mod error;
 mod group;
 mod launch;
+mod replicas;
 
 pub use error::DistError;
 pub use group::{ProcessGroup, Reduce};
 pub use launch::{Launch, DEFAULT_TIMEOUT};
+pub use replicas::{broadcast_from_rank0, ranks_differing_from_rank0};

@@ -1,0 +1,136 @@
+//! Data-parallel training on c10d (Gloo over loopback): two `memscope run` processes
+//! under torchrun's variables, as `torchrun --no-python --nproc-per-node=2` starts them.
+
+use memscope_tests::{assert_close, memscope_bin, read_npy_f32, write_job};
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The digits `cnn`, no plugins, the per-sample `loss` score; `batch_size` per rank.
+const JOB: &str = r#"
+name = "dp"
+seed = 0
+device = "cpu"
+threads = 1
+[data]
+format = "digits"
+[model]
+arch = "cnn"
+[train]
+epochs = 3
+batch_size = 32
+lr = 0.05
+momentum = 0.9
+[score]
+builtin = ["loss"]
+[checkpoint]
+every = 0
+[report]
+enabled = false
+"#;
+
+/// A port nobody listens on right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `memscope run job.toml --out OUT --events-json SETS...` as rank `rank` of `world`.
+fn rank(dir: &Path, rank: usize, world: usize, port: u16, out: &str, sets: &[&str]) -> Child {
+    let mut cmd = Command::new(memscope_bin());
+    cmd.args(["run", "job.toml", "--out", out, "--events-json"]).current_dir(dir);
+    for set in sets {
+        cmd.args(["--set", set]);
+    }
+    if world > 1 {
+        cmd.env("RANK", rank.to_string())
+            .env("LOCAL_RANK", rank.to_string())
+            .env("WORLD_SIZE", world.to_string())
+            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_PORT", port.to_string())
+            .env("MEMSCOPE_DIST_TIMEOUT", "30");
+    }
+    cmd.env("MEMSCOPE_LOG", "warn").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+/// Waits for a rank (at most two minutes) and returns its events and its stderr.
+fn events(child: Child) -> (Vec<serde_json::Value>, String) {
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "a rank failed:\n{stderr}");
+    let events = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    (events, stderr)
+}
+
+fn epoch_losses(events: &[serde_json::Value]) -> Vec<f32> {
+    events.iter().filter(|e| e["event"] == "train_epoch_end").map(|e| e["loss"].as_f64().unwrap() as f32).collect()
+}
+
+fn evaluated(events: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    events.iter().filter(|e| e["event"] == "evaluated").cloned().collect()
+}
+
+#[test]
+fn two_ranks_of_batch_32_train_as_one_process_of_batch_64() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let port = free_port();
+    // torchrun hands every rank the same arguments; rank 1 gets another --out here
+    // only to show that it writes nothing.
+    let ranks = [rank(dir.path(), 0, 2, port, "two", &[]), rank(dir.path(), 1, 2, port, "rank1", &[])];
+    let single = rank(dir.path(), 0, 1, 0, "one", &["train.batch_size=64"]);
+    let [r0, r1] = ranks.map(events);
+    let (one, _) = events(single);
+
+    let losses = epoch_losses(&one);
+    assert_eq!(losses.len(), 3);
+    assert_close(&epoch_losses(&r0.0), &losses, "rank 0's epoch losses vs one process");
+    assert_close(&epoch_losses(&r1.0), &losses, "rank 1's epoch losses vs one process");
+    for file in ["scores/loss_epochs.npy", "scores/loss.npy"] {
+        let (a, shape_a) = read_npy_f32(&dir.path().join("one/dp").join(file));
+        let (b, shape_b) = read_npy_f32(&dir.path().join("two/dp").join(file));
+        assert_eq!(shape_a, shape_b, "{file}");
+        assert_close(&a, &b, file);
+    }
+    // Same weights on both ranks: the job's own check passed (it fails the job
+    // otherwise), and each rank's final pass over the training set with its own
+    // weights gives the very same loss and accuracy.
+    assert_eq!(evaluated(&r0.0), evaluated(&r1.0));
+    assert!(!evaluated(&r0.0).is_empty());
+    assert!(dir.path().join("two/dp/summary.json").exists());
+    assert!(!dir.path().join("rank1").exists(), "only rank 0 writes the run directory");
+}
+
+#[test]
+fn a_rank_killed_while_training_ends_the_other_with_an_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let port = free_port();
+    let long = ["train.epochs=500"];
+    let mut survivor = rank(dir.path(), 0, 2, port, "runs", &long);
+    let mut victim = rank(dir.path(), 1, 2, port, "runs", &long);
+    // Kill rank 1 (as the OOM killer would) once it has finished an epoch.
+    let lines = BufReader::new(victim.stdout.take().unwrap()).lines();
+    let trained = lines.map_while(Result::ok).any(|l| l.contains("\"train_epoch_end\""));
+    assert!(trained, "rank 1 never finished an epoch");
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+    let killed = Instant::now();
+
+    let deadline = Duration::from_secs(30);
+    while survivor.try_wait().unwrap().is_none() {
+        if killed.elapsed() > deadline + Duration::from_secs(10) {
+            survivor.kill().unwrap();
+            panic!("rank 0 still runs {:?} after rank 1 died", killed.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = survivor.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line:\n{stderr}"));
+    assert!(error.starts_with("error: rank 0 of 2: all_reduce failed (waiting for rank 1)"), "{error}");
+    assert!(killed.elapsed() < deadline, "rank 0 ended {:?} after rank 1 died", killed.elapsed());
+}
