@@ -1,7 +1,7 @@
 //! Data-parallel training on c10d (Gloo over loopback): two `memscope run` processes
 //! under torchrun's variables, as `torchrun --no-python --nproc-per-node=2` starts them.
 
-use memscope_tests::{assert_close, memscope_bin, read_npy_f32, write_job};
+use memscope_tests::{assert_close, memscope_bin, read_npy_f32, read_summary, repo_root, write_job};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
@@ -133,4 +133,26 @@ fn a_rank_killed_while_training_ends_the_other_with_an_error_naming_it() {
     let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line:\n{stderr}"));
     assert!(error.starts_with("error: rank 0 of 2: all_reduce failed (waiting for rank 1)"), "{error}");
     assert!(killed.elapsed() < deadline, "rank 0 ended {:?} after rank 1 died", killed.elapsed());
+}
+
+/// The launcher users already have: torchrun (from the venv's torch) starts both ranks,
+/// and its agent serves the store that they meet through.
+#[test]
+fn torchrun_runs_a_job_on_two_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let torchrun = repo_root().join(".venv/bin/torchrun");
+    assert!(torchrun.exists(), "{} is missing: `make setup` installs torch", torchrun.display());
+    let out = Command::new(torchrun)
+        .args(["--no-python", "--nproc-per-node=2", &format!("--master-port={}", free_port())])
+        .arg(memscope_bin())
+        .args(["run", "job.toml", "--out", "runs", "--quiet"])
+        .current_dir(dir.path())
+        .env("MEMSCOPE_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("failed to bind"), "rank 0 tried to serve the agent's store:\n{stderr}");
+    assert_eq!(read_summary(&dir.path().join("runs/dp"))["epochs"], 3);
 }

@@ -34,6 +34,7 @@ impl ProcessGroup {
             port: launch.master_port,
             rank: launch.rank,
             world: launch.world,
+            serve_store: !launch.agent_store,
             timeout: launch.timeout,
             device,
         };

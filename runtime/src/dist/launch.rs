@@ -27,6 +27,10 @@ pub struct Launch {
     pub master_port: u16,
     /// The longest any wait may take (`MEMSCOPE_DIST_TIMEOUT`, seconds).
     pub timeout: Duration,
+    /// Whether the launcher's agent serves the store at `MASTER_ADDR:MASTER_PORT`
+    /// (torchrun sets `TORCHELASTIC_USE_AGENT_STORE=True`): then rank 0 connects to
+    /// it like every other rank instead of serving its own.
+    pub agent_store: bool,
 }
 
 impl Launch {
@@ -76,7 +80,8 @@ impl Launch {
             }
             None => DEFAULT_TIMEOUT,
         };
-        Ok(Some(Launch { rank, world, local_rank, master_addr, master_port, timeout }))
+        let agent_store = get("TORCHELASTIC_USE_AGENT_STORE").is_some_and(|v| v == "True");
+        Ok(Some(Launch { rank, world, local_rank, master_addr, master_port, timeout, agent_store }))
     }
 }
 
@@ -110,8 +115,18 @@ mod tests {
     #[test]
     fn torchruns_variables_place_the_process() {
         let got = launch(TORCHRUN).unwrap().unwrap();
-        let expected = Launch { rank: 1, world: 2, local_rank: 1, master_addr: "127.0.0.1".into(), master_port: 29500, timeout: DEFAULT_TIMEOUT };
+        let expected = Launch {
+            rank: 1,
+            world: 2,
+            local_rank: 1,
+            master_addr: "127.0.0.1".into(),
+            master_port: 29500,
+            timeout: DEFAULT_TIMEOUT,
+            agent_store: false,
+        };
         assert_eq!(got, expected);
+        let agent: Vec<_> = TORCHRUN.iter().copied().chain([("TORCHELASTIC_USE_AGENT_STORE", "True")]).collect();
+        assert!(launch(&agent).unwrap().unwrap().agent_store, "torchrun's agent serves the store");
         // A PyTorchJob pod has no LOCAL_RANK: one process per pod.
         let pod: Vec<_> = TORCHRUN.iter().copied().filter(|(k, _)| *k != "LOCAL_RANK").chain([("MEMSCOPE_DIST_TIMEOUT", "2.5")]).collect();
         let got = launch(&pod).unwrap().unwrap();

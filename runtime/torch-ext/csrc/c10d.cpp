@@ -51,16 +51,16 @@ void finish(MsteGroup *group, const c10::intrusive_ptr<c10d::Work> &work) {
 
 extern "C" {
 
-// Meets the other `world` ranks through a TCPStore at `addr:port` (rank 0 hosts it)
-// and creates the process group: Gloo when `cuda_device` < 0, else NCCL on that CUDA
+// Meets the other `world` ranks through a TCPStore at `addr:port` (rank 0 hosts it,
+// unless `serve_store` is false: torchrun's agent already does) and creates the process group: Gloo when `cuda_device` < 0, else NCCL on that CUDA
 // device. Every wait (the rendezvous, each collective) ends after `timeout_ms`.
-int mste_group_new(const char *addr, int port, int rank, int world, long timeout_ms, int cuda_device,
-                   MsteGroup **out, char **error) {
+int mste_group_new(const char *addr, int port, int rank, int world, bool serve_store, long timeout_ms,
+                   int cuda_device, MsteGroup **out, char **error) {
   return guarded(error, [&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
     c10d::TCPStoreOptions store_options;
     store_options.port = static_cast<std::uint16_t>(port);
-    store_options.isServer = rank == 0;
+    store_options.isServer = rank == 0 && serve_store;
     store_options.numWorkers = static_cast<std::size_t>(world);
     store_options.waitWorkers = true;
     store_options.timeout = timeout;

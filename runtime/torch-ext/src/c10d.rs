@@ -12,7 +12,7 @@ use torch_sys::C_tensor;
 /// Where and how a rank meets the others.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendezvous {
-    /// Host of the `TCPStore`, which rank 0 serves.
+    /// Host of the `TCPStore`.
     pub addr: String,
     /// Its port.
     pub port: u16,
@@ -20,6 +20,9 @@ pub struct Rendezvous {
     pub rank: usize,
     /// How many ranks take part.
     pub world: usize,
+    /// Whether rank 0 serves the store (false when the launcher's agent already
+    /// does, as torchrun's does).
+    pub serve_store: bool,
     /// The longest any wait may take: meeting the others, and each collective.
     pub timeout: Duration,
     /// Where the group's tensors live: the CPU (Gloo) or a CUDA device (NCCL).
@@ -58,6 +61,7 @@ impl C10dGroup {
                 i32::from(rendezvous.port),
                 rendezvous.rank as i32,
                 rendezvous.world as i32,
+                rendezvous.serve_store,
                 timeout_ms,
                 cuda_device,
                 &mut raw,

@@ -42,6 +42,7 @@ unsafe extern "C" {
         port: c_int,
         rank: c_int,
         world: c_int,
+        serve_store: bool,
         timeout_ms: c_long,
         cuda_device: c_int,
         out: *mut *mut Group,
