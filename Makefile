@@ -40,14 +40,14 @@ fuzz: build
 test-deps:
 	@command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
-setup: $(STAMP)
+setup: $(STAMP) c10d-deps
 
 # Headers that c10d (scale-out, runtime/torch-ext/csrc/c10d.cpp) is compiled against
 # and libtorch does not ship: Gloo's from Debian (libtorch has Gloo built in, so only
 # the headers; CI runs as root), and, when torch is a CUDA wheel, the CUDA runtime
 # headers its NCCL process group needs (header-only wheels matching torch's CUDA 13.0).
 CUDA_HEADERS := nvidia-cuda-crt==13.0.88 nvidia-cuda-cccl==13.0.85
-c10d-deps: setup
+c10d-deps: $(STAMP)
 	@test -f /usr/include/gloo/config.h || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libgloo-dev; }
 ifeq ($(LIBTORCH),)
 	@site=$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
@@ -62,10 +62,10 @@ $(STAMP):
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check torch==$(TORCH_VERSION) numpy
 	touch $@
 
-build: setup c10d-deps
+build: setup
 	cargo build $(CARGO_FLAGS)
 
-lint: setup c10d-deps
+lint: setup
 	cargo clippy $(CARGO_FLAGS) --all-targets -- -D warnings
 
 # Every benchmark side by side with PyTorch eager (training, runtime overhead, curvature

@@ -156,3 +156,23 @@ fn torchrun_runs_a_job_on_two_processes() {
     assert!(!stderr.contains("failed to bind"), "rank 0 tried to serve the agent's store:\n{stderr}");
     assert_eq!(read_summary(&dir.path().join("runs/dp"))["epochs"], 3);
 }
+
+/// Resuming across a group is not supported yet: refused at once by every rank, before
+/// any rendezvous, rather than resumed wrongly.
+#[test]
+fn resuming_under_a_group_is_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("runs/dp");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::write(run_dir.join("config.toml"), JOB).unwrap();
+    let out = Command::new(memscope_bin())
+        .args(["run", "--resume", run_dir.to_str().unwrap()])
+        .env("RANK", "1")
+        .env("WORLD_SIZE", "2")
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", free_port().to_string())
+        .output()
+        .unwrap();
+    let finished = memscope_tests::Finished { output: out };
+    assert_eq!(finished.clean_failure(), "error: resume: resuming a job run by 2 processes is not supported yet");
+}

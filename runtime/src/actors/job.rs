@@ -178,7 +178,7 @@ impl JobRun {
                 if resume {
                     return Err(JobError::Setting {
                         key: "resume".into(),
-                        message: format!("resuming a job run by {} processes is not supported yet: resume it as one process (without the launcher's variables)", launch.world),
+                        message: format!("resuming a job run by {} processes is not supported yet", launch.world),
                     });
                 }
                 // Each rank of a machine on its own GPU, as torchrun's LOCAL_RANK says.
