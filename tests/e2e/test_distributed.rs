@@ -8,7 +8,8 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The digits `cnn`, no plugins, the per-sample `loss` score; `batch_size` per rank.
+/// The digits `cnn`, the per-sample `loss` and `eval_loss` scores and the curvature
+/// plugin's on the last epoch; `batch_size` per rank.
 const JOB: &str = r#"
 name = "dp"
 seed = 0
@@ -24,11 +25,15 @@ batch_size = 32
 lr = 0.05
 momentum = 0.9
 [score]
-builtin = ["loss"]
+every = 3
+builtin = ["loss", "eval_loss"]
 [checkpoint]
 every = 0
 [report]
 enabled = false
+[[plugins]]
+name = "curvature"
+config = { draws = 2, h = 1e-3 }
 "#;
 
 /// A port nobody listens on right now.
@@ -87,7 +92,10 @@ fn two_ranks_of_batch_32_train_as_one_process_of_batch_64() {
     assert_eq!(losses.len(), 3);
     assert_close(&epoch_losses(&r0.0), &losses, "rank 0's epoch losses vs one process");
     assert_close(&epoch_losses(&r1.0), &losses, "rank 1's epoch losses vs one process");
-    for file in ["scores/loss_epochs.npy", "scores/loss.npy"] {
+    // (Curvature's finite differences divide by h = 1e-3 and so magnify the float
+    // rounding by which the two trainings differ, up to 8e-4 relative as measured:
+    // compared on identical weights below.)
+    for file in ["scores/loss_epochs.npy", "scores/loss.npy", "scores/eval_loss.npy"] {
         let (a, shape_a) = read_npy_f32(&dir.path().join("one/dp").join(file));
         let (b, shape_b) = read_npy_f32(&dir.path().join("two/dp").join(file));
         assert_eq!(shape_a, shape_b, "{file}");
@@ -100,6 +108,38 @@ fn two_ranks_of_batch_32_train_as_one_process_of_batch_64() {
     assert!(!evaluated(&r0.0).is_empty());
     assert!(dir.path().join("two/dp/summary.json").exists());
     assert!(!dir.path().join("rank1").exists(), "only rank 0 writes the run directory");
+}
+
+/// Scoring is sharded by sample and gathered: on the same weights (a learning rate of
+/// 1e-30 keeps the seeded initial ones, but for the biases below), two ranks give exactly the scores of one process, curvature's
+/// per-sample seeded directions included.
+#[test]
+fn sharded_scores_equal_those_of_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let port = free_port();
+    let still = ["train.lr=1e-30", "train.epochs=1", "score.every=1"];
+    let ranks = [rank(dir.path(), 0, 2, port, "two", &still), rank(dir.path(), 1, 2, port, "two", &still)];
+    // World 1 with the same global batch: even a learning rate of 1e-30 moves the
+    // zero-initialized biases, and at inputs exactly on a ReLU's kink (digits have many
+    // zero pixels) their sign decides the curvature; the same global batch gives the
+    // same signs.
+    let single = rank(dir.path(), 0, 1, 0, "one", &[&still[..], &["train.batch_size=64"]].concat());
+    let [(r0, _), (r1, _)] = ranks.map(events);
+    events(single);
+    for file in ["scores/curvature.npy", "scores/eval_loss.npy"] {
+        let (a, _) = read_npy_f32(&dir.path().join("one/dp").join(file));
+        let (b, _) = read_npy_f32(&dir.path().join("two/dp").join(file));
+        assert_eq!(a.len(), 1797);
+        assert!(a == b, "{file}: sharded scores differ from one process's");
+    }
+    // Both ranks hold all the gathered scores (what their plugins are told).
+    let ready = |events: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        events.iter().filter(|e| e["event"] == "scores_ready").map(|e| e["values"].clone()).collect()
+    };
+    assert_eq!(ready(&r0).len(), 2, "eval_loss and curvature");
+    assert_eq!(ready(&r0), ready(&r1));
+    assert_eq!(ready(&r1)[1].as_array().unwrap().len(), 1797);
 }
 
 #[test]

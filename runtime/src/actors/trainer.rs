@@ -11,8 +11,9 @@
 //! shard of every global batch ([`Shard`]), the gradients are summed by one all-reduce
 //! of the flat gradient (a single bucket, after the backward pass: not yet overlapped
 //! with it as DDP's reducer does), and the epoch's totals and per-sample losses are
-//! summed across ranks at its end. After training every rank checks that it holds
-//! rank 0's weights bit for bit.
+//! summed across ranks at its end. Snapshots are scored on the trainer's thread, each
+//! rank its block of samples ([`super::scorer`]). After training every rank checks
+//! that it holds rank 0's weights bit for bit.
 
 use super::scorer::{ScorerHandle, ScorerSetup};
 use super::{EpochStats, JobError, JobEvent};
@@ -211,7 +212,13 @@ impl Trainer {
             events: events.clone(),
             plugins: plugins.clone(),
         };
-        let scorer = if device == Device::Cpu { ScorerHandle::inline(scorer_setup) } else { ScorerHandle::spawn(scorer_setup) };
+        // In a group the scorer shares the trainer's thread: collectives must come from
+        // one thread, in the same order on every rank.
+        let scorer = if device == Device::Cpu || group.is_some() {
+            ScorerHandle::inline(scorer_setup)
+        } else {
+            ScorerHandle::spawn(scorer_setup)
+        };
         let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
         let epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
         Ok(Trainer {
@@ -392,7 +399,7 @@ impl Trainer {
 
         let last = epoch + 1 == epochs;
         if self.has_snapshot_scorers && ((epoch + 1).is_multiple_of(self.config.score.every) || last) {
-            self.scorer.score(self.network.snapshot(epoch)?)?;
+            self.scorer.score(self.network.snapshot(epoch)?, self.group.as_ref())?;
         }
         let every = if self.checkpoints.is_some() { self.config.checkpoint.every } else { 0 };
         if every > 0 && ((epoch + 1).is_multiple_of(every) || last) {
