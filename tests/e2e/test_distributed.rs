@@ -216,3 +216,20 @@ fn resuming_under_a_group_is_refused_with_the_reason() {
     let finished = memscope_tests::Finished { output: out };
     assert_eq!(finished.clean_failure(), "error: resume: resuming a job run by 2 processes is not supported yet");
 }
+
+/// `memscope launch` does torchrun's part without Python: two ranks on this machine,
+/// rank 0 writing the run; a job every rank fails ends with each rank's error and
+/// the launcher's summary, and a non-zero status.
+#[test]
+fn launch_starts_the_ranks_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let launched = memscope_tests::memscope(dir.path(), &["launch", "--nproc", "2", "run", "job.toml", "--out", "runs", "--quiet"]).success();
+    assert!(launched.stderr().is_empty(), "{}", launched.stderr());
+    assert_eq!(read_summary(&dir.path().join("runs/dp"))["epochs"], 3);
+
+    let error = memscope_tests::memscope(dir.path(), &["launch", "--nproc", "2", "run", "missing.toml"]).clean_failure();
+    assert!(error.starts_with("error: cannot read config missing.toml"), "{error}");
+    let failed = memscope_tests::memscope(dir.path(), &["launch", "--nproc", "2", "run", "missing.toml"]).stderr();
+    assert!(failed.lines().last().unwrap().contains("of 2 failed first (exit status: 1) (then rank(s) "), "{failed}");
+}
