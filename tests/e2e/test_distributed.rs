@@ -233,3 +233,27 @@ fn launch_starts_the_ranks_itself() {
     let failed = memscope_tests::memscope(dir.path(), &["launch", "--nproc", "2", "run", "missing.toml"]).stderr();
     assert!(failed.lines().last().unwrap().contains("of 2 failed first (exit status: 1) (then rank(s) "), "{failed}");
 }
+
+/// Ctrl-C reaching one rank only stops the whole group together: both ranks end as
+/// cancelled, none with a connection error, and rank 0 writes the last finished epoch
+/// as a checkpoint.
+#[test]
+fn an_interrupt_of_one_rank_cancels_every_rank_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let port = free_port();
+    let long = ["train.epochs=500", "checkpoint.every=400"];
+    let mut first = rank(dir.path(), 0, 2, port, "runs", &long);
+    let second = rank(dir.path(), 1, 2, port, "runs", &long);
+    let lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    let trained = lines.map_while(Result::ok).any(|l| l.contains("\"train_epoch_end\""));
+    assert!(trained, "rank 0 never finished an epoch");
+    assert!(Command::new("kill").args(["-INT", &first.id().to_string()]).status().unwrap().success());
+    for (r, child) in [(0, first), (1, second)] {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("rank {r}: no error line:\n{stderr}"));
+        assert!(error.starts_with("error: cancelled after "), "rank {r}: {error}");
+    }
+    assert!(dir.path().join("runs/dp/checkpoints").read_dir().unwrap().next().is_some(), "rank 0 wrote no checkpoint");
+}

@@ -145,6 +145,9 @@ pub struct Trainer {
     unsaved: Option<EpochBoundary>,
     /// The process group of a data-parallel job.
     group: Option<ProcessGroup>,
+    /// In a group: some rank's cancel flag was set, as the last step's all-reduce
+    /// told every rank, so that all of them stop before the same step.
+    group_cancelled: bool,
 }
 
 impl Trainer {
@@ -243,6 +246,7 @@ impl Trainer {
             batch_hook,
             unsaved: None,
             group,
+            group_cancelled: false,
         })
     }
 
@@ -292,7 +296,9 @@ impl Trainer {
             let _ = self.epoch_losses.f_zero_()?;
         }
         loop {
-            if self.cancel.load(Ordering::Relaxed) {
+            // A rank alone reads its flag; ranks read the group's verdict (see `step`).
+            let cancelled = if self.group.is_some() { self.group_cancelled } else { self.cancel.load(Ordering::Relaxed) };
+            if cancelled {
                 return Err(self.stop());
             }
             let batch = loader.next().map_err(|_| JobError::Panicked {
@@ -326,14 +332,24 @@ impl Trainer {
                 // Each rank's loss is its samples' sum over the global batch size, so
                 // the ranks' summed gradients are the global batch's mean gradient,
                 // however unevenly a short last batch was split.
-                let mut grad = if batch.labels.size()[0] == 0 {
+                let grad = if batch.labels.size()[0] == 0 {
                     self.optimizer.zero_gradient()
                 } else {
                     let loss = per_sample.f_sum(Kind::Float)?.f_div_scalar(batch.global_size as f64)?;
                     Optimizer::flatten(&self.optimizer.gradients(&loss)?)?
                 };
-                group.all_reduce(&mut grad, Reduce::Sum)?;
-                self.optimizer.step_flat(lr, grad)?;
+                // The cancel flag rides in the same bucket, one value more: every rank
+                // learns that any rank was asked to stop, at no extra collective. It is
+                // read (a device sync) only where the running loss is, on the same steps
+                // on every rank; the flag stays set, so a later read still sees it.
+                let flag = Tensor::from(if self.cancel.load(Ordering::Relaxed) { 1.0f32 } else { 0.0 }).f_to_device(device)?;
+                let len = grad.size()[0];
+                let mut bucket = Tensor::f_cat(&[grad, flag.f_reshape([1])?], 0)?;
+                group.all_reduce(&mut bucket, Reduce::Sum)?;
+                if batch.step % RUNNING_EVERY == RUNNING_EVERY - 1 || batch.last_in_epoch {
+                    self.group_cancelled = bucket.f_double_value(&[len])? > 0.0;
+                }
+                self.optimizer.step_flat(lr, bucket.f_narrow(0, 0, len)?)?;
             }
         }
 
