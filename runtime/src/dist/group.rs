@@ -79,6 +79,12 @@ impl ProcessGroup {
         self.group.barrier().map_err(|e| self.failed("barrier", e))
     }
 
+    /// A failure of this rank's own tensor work around a collective (not of the
+    /// collective itself): named like a collective's, with no peer to blame.
+    pub(crate) fn local_failure(&self, op: &'static str, message: String) -> DistError {
+        DistError::Collective { rank: self.rank, world: self.world, op, peer: "on this rank".into(), message }
+    }
+
     fn failed(&self, op: &'static str, error: ExtError) -> DistError {
         let others: Vec<String> = (0..self.world).filter(|&r| r != self.rank).map(|r| r.to_string()).collect();
         let peer = match others.as_slice() {

@@ -18,25 +18,30 @@ fn buckets(tensors: &[Tensor]) -> Vec<(Kind, Vec<usize>)> {
     buckets
 }
 
-fn flat(tensors: &[Tensor], members: &[usize]) -> Tensor {
-    let parts: Vec<Tensor> = members.iter().map(|&i| tensors[i].detach().reshape([-1])).collect();
-    Tensor::cat(&parts, 0)
+/// The `members` of `tensors`, flattened into one new tensor.
+fn flat(tensors: &[Tensor], members: &[usize]) -> Result<Tensor, tch::TchError> {
+    let parts = members.iter().map(|&i| tensors[i].f_detach()?.f_reshape([-1])).collect::<Result<Vec<_>, _>>()?;
+    Tensor::f_cat(&parts, 0)
 }
 
 /// Overwrites `tensors` (a network's variables, which share storage with it) with
 /// rank 0's on every rank: one broadcast per kind of tensor.
 pub fn broadcast_from_rank0(group: &ProcessGroup, tensors: &[Tensor]) -> Result<(), DistError> {
+    let local = |e: tch::TchError| group.local_failure("broadcast of the initial weights", e.to_string());
     for (_, members) in buckets(tensors) {
-        let mut bucket = flat(tensors, &members);
+        let mut bucket = flat(tensors, &members).map_err(local)?;
         group.broadcast(&mut bucket, 0)?;
         let mut offset = 0;
-        tch::no_grad(|| {
+        tch::no_grad(|| -> Result<(), tch::TchError> {
             for &i in &members {
                 let n = tensors[i].numel() as i64;
-                tensors[i].shallow_clone().copy_(&bucket.narrow(0, offset, n).view(tensors[i].size().as_slice()));
+                let values = bucket.f_narrow(0, offset, n)?.f_view(tensors[i].size().as_slice())?;
+                tensors[i].shallow_clone().f_copy_(&values)?;
                 offset += n;
             }
-        });
+            Ok(())
+        })
+        .map_err(local)?;
     }
     Ok(())
 }
@@ -44,19 +49,19 @@ pub fn broadcast_from_rank0(group: &ProcessGroup, tensors: &[Tensor]) -> Result<
 /// The ranks whose `tensors` are not bitwise equal to rank 0's (empty when every rank
 /// holds the same), known to every rank. Costs one broadcast of the tensors.
 pub fn ranks_differing_from_rank0(group: &ProcessGroup, tensors: &[Tensor]) -> Result<Vec<usize>, DistError> {
+    let local = |e: tch::TchError| group.local_failure("check of the final weights", e.to_string());
     let mut differs = false;
     for (_, members) in buckets(tensors) {
-        let mine = flat(tensors, &members);
-        let mut reference = mine.copy();
+        let mine = flat(tensors, &members).map_err(local)?;
+        let mut reference = mine.f_detach_copy().map_err(local)?;
         group.broadcast(&mut reference, 0)?;
-        differs |= !mine.equal(&reference);
+        differs |= !mine.f_equal(&reference).map_err(local)?;
     }
     let device = tensors.first().map(|t| t.device()).unwrap_or(tch::Device::Cpu);
-    let mut flags = Tensor::zeros([group.world() as i64], (Kind::Float, device));
-    if differs {
-        let _ = flags.get(group.rank() as i64).fill_(1.0);
-    }
+    let mut mine = vec![0.0f32; group.world()];
+    mine[group.rank()] = if differs { 1.0 } else { 0.0 };
+    let mut flags = Tensor::from_slice(&mine).f_to_device(device).map_err(local)?;
     group.all_reduce(&mut flags, Reduce::Sum)?;
-    let flags = Vec::<f32>::try_from(&flags.to_device(tch::Device::Cpu)).unwrap_or_default();
+    let flags = flags.f_to_device(tch::Device::Cpu).and_then(|f| Vec::<f32>::try_from(&f)).map_err(local)?;
     Ok(flags.iter().enumerate().filter(|(_, &f)| f > 0.0).map(|(r, _)| r).collect())
 }
