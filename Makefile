@@ -19,7 +19,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode bench-suite reproduce reproduce-deps fetch-data clean-runs
+.PHONY: run test test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode bench-suite reproduce reproduce-deps fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -40,7 +40,20 @@ fuzz: build
 test-deps:
 	@command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
-setup: $(STAMP)
+setup: $(STAMP) c10d-deps
+
+# Headers that c10d (scale-out, runtime/torch-ext/csrc/c10d.cpp) is compiled against
+# and libtorch does not ship: Gloo's from Debian (libtorch has Gloo built in, so only
+# the headers; CI runs as root), and, when torch is a CUDA wheel, the CUDA runtime
+# headers its NCCL process group needs (header-only wheels matching torch's CUDA 13.0).
+CUDA_HEADERS := nvidia-cuda-crt==13.0.88 nvidia-cuda-cccl==13.0.85
+c10d-deps: $(STAMP)
+	@test -f /usr/include/gloo/config.h || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libgloo-dev; }
+ifeq ($(LIBTORCH),)
+	@site=$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
+	test ! -f $$site/torch/lib/libtorch_cuda.so -o -f $$site/nvidia/cu13/include/cccl/nv/target -a -f $$site/nvidia/cu13/include/crt/host_config.h || \
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(CUDA_HEADERS)
+endif
 
 # The venv holds torch (its libtorch is what we link against) and numpy for the
 # PyTorch reference benchmarks. The stamp makes this a one-time step.

@@ -78,6 +78,24 @@ pub enum Command {
         #[command(flatten)]
         server: crate::client::ServerArgs,
     },
+    /// Run a command (`run job.toml ...`) as a data-parallel job of N processes on
+    /// this machine, as `torchrun --no-python --nproc-per-node=N memscope ...` does,
+    /// without Python.
+    Launch(LaunchArgs),
+}
+
+/// Arguments of `memscope launch`.
+#[derive(Debug, clap::Args)]
+pub struct LaunchArgs {
+    /// How many processes (ranks) to start.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub nproc: u16,
+    /// Port of the ranks' rendezvous on 127.0.0.1 (default: a free one).
+    #[arg(long)]
+    pub master_port: Option<u16>,
+    /// The command every rank runs, with its arguments (`run job.toml --out runs`).
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 /// Arguments of `memscope daemon`.

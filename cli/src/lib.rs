@@ -2,8 +2,9 @@
 //! ([`args`]), the daemon's client commands ([`client`]), and which binary runs what
 //! ([`is_client_command`], [`engine_path`]).
 //!
-//! `memscope` (this crate's binary) answers `--version` and the client commands
-//! (`submit`, `jobs`, `status`, `cancel`, `retry`, `logs`) itself, in milliseconds: a
+//! `memscope` (this crate's binary) answers `--version`, the client commands
+//! (`submit`, `jobs`, `status`, `cancel`, `retry`, `logs`) and `launch` (which starts
+//! engines of its own) itself, in milliseconds: a
 //! binary linked against libtorch loads it and the CUDA libraries at start (about
 //! 1.7 s and 500 MB). Every other command (`run`, `report`, `daemon`, `plugins`, help)
 //! it hands to `memscope-engine` in the same directory by `exec`, so arguments, stdio,
@@ -13,8 +14,9 @@
 
 pub mod args;
 pub mod client;
+pub mod launch;
 
-pub use args::{Cli, Command, DaemonArgs, PluginsCommand, ReportArgs, RunArgs};
+pub use args::{Cli, Command, DaemonArgs, LaunchArgs, PluginsCommand, ReportArgs, RunArgs};
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -25,7 +27,7 @@ pub const ENGINE: &str = "memscope-engine";
 /// Whether `args` (as `std::env::args_os` gives them, program first) ask for a command
 /// the `memscope` binary answers without the engine.
 pub fn is_client_command(args: &[OsString]) -> bool {
-    const OWN: [&str; 8] = ["submit", "jobs", "status", "cancel", "retry", "logs", "--version", "-V"];
+    const OWN: [&str; 9] = ["submit", "jobs", "status", "cancel", "retry", "logs", "launch", "--version", "-V"];
     args.get(1).and_then(|a| a.to_str()).is_some_and(|first| OWN.contains(&first))
 }
 
@@ -45,6 +47,7 @@ pub fn run_client(cli: Cli) -> anyhow::Result<()> {
         Command::Cancel { id, server } => cancel(&server, &id),
         Command::Retry { id, server } => retry(&server, &id),
         Command::Logs { id, tail, server } => logs(&server, &id, tail),
+        Command::Launch(args) => launch::launch(&args),
         other => anyhow::bail!("`{}` runs in {ENGINE}, not in the client", command_name(&other)),
     }
 }
@@ -69,7 +72,7 @@ mod tests {
 
     #[test]
     fn client_commands_and_the_version_stay_in_the_light_binary() {
-        for own in [&["memscope", "jobs"][..], &["memscope", "--version"], &["memscope", "status", "3", "--json"], &["memscope", "-V"]] {
+        for own in [&["memscope", "jobs"][..], &["memscope", "--version"], &["memscope", "status", "3", "--json"], &["memscope", "-V"], &["memscope", "launch", "--nproc", "2", "run", "job.toml"]] {
             assert!(is_client_command(&args(own)), "{own:?}");
         }
         for engine in [&["memscope"][..], &["memscope", "run", "job.toml"], &["memscope", "--help"], &["memscope", "help", "jobs"], &["memscope", "daemon"]] {

@@ -86,6 +86,7 @@ pub mod allocator;
 mod api;
 pub mod config;
 pub mod data;
+pub mod dist;
 pub mod logging;
 pub mod metrics;
 pub mod model;

@@ -1,15 +1,24 @@
 //! Compiles the C++ shim (`csrc/`) against the headers of the libtorch that torch-sys
 //! links, the way torch-sys compiles its own `libtch`.
+//!
+//! c10d (`csrc/c10d.cpp`) needs two more sets of headers that libtorch itself does not
+//! ship: Gloo's (Debian's `libgloo-dev`; libtorch has Gloo compiled in, so we only
+//! need its declarations, never `libgloo.so`) and, for the NCCL path when libtorch has
+//! CUDA, CUDA's runtime headers (the wheels `nvidia-cuda-crt` and `nvidia-cuda-cccl`
+//! complete the ones torch's CUDA wheel brings). `make setup` installs both.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Every translation unit of the shim; each is one feature (issue 17 adds c10d).
-const SOURCES: &[&str] = &["csrc/script_module.cpp"];
+/// Every translation unit of the shim; each is one feature.
+const SOURCES: &[&str] = &["csrc/script_module.cpp", "csrc/c10d.cpp"];
 /// Headers shared by the sources (rebuild when they change).
 const HEADERS: &[&str] = &["csrc/shim.h"];
+/// Where Gloo's headers are looked for (`<dir>/gloo/config.h`).
+const GLOO_INCLUDE_DIRS: &[&str] = &["/usr/include", "/usr/local/include"];
 
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    println!("cargo:rerun-if-env-changed=CUDA_HOME");
     for file in SOURCES.iter().chain(HEADERS) {
         println!("cargo:rerun-if-changed={file}");
     }
@@ -19,7 +28,8 @@ fn main() {
     // The wheel (torch/lib, torch/include) and a standalone libtorch (lib/, include/)
     // keep their headers beside the library directory.
     let include = lib_dir.join("..").join("include");
-    cc::Build::new()
+    let mut build = cc::Build::new();
+    build
         .cpp(true)
         .pic(true)
         .std("c++17")
@@ -29,11 +39,60 @@ fn main() {
         // The wheel and current libtorch builds use the C++11 ABI for std::string.
         .define("_GLIBCXX_USE_CXX11_ABI", "1")
         .define("GLOG_USE_GLOG_EXPORT", None)
+        // c10d's headers declare the Gloo process group only under this define.
+        .define("USE_C10D_GLOO", None)
         // libtorch's headers warn under newer compilers; ours are kept clean by review.
         .warnings(false)
         .flag_if_supported("-w")
-        .files(SOURCES)
-        .compile("memscope_torch_ext");
+        .files(SOURCES);
+    if let Some(gloo) = GLOO_INCLUDE_DIRS.iter().map(Path::new).find(|d| d.join("gloo/config.h").exists()) {
+        build.include(gloo);
+    } else {
+        panic!(
+            "Gloo's headers (gloo/config.h) are not in {}: install Debian's libgloo-dev \
+             (`make setup` does, as root: apt-get install libgloo-dev)",
+            GLOO_INCLUDE_DIRS.join(" or ")
+        );
+    }
+    // The NCCL process group lives in libtorch_cuda: compiled in whenever libtorch has
+    // CUDA, so that every CUDA build carries it.
+    if lib_dir.join("libtorch_cuda.so").exists() {
+        for dir in cuda_include_dirs(&lib_dir) {
+            build.include(dir);
+        }
+        build.define("USE_C10D_NCCL", None).define("MEMSCOPE_WITH_NCCL", None);
+    }
+    build.compile("memscope_torch_ext");
     // The crate's own test binaries need libtorch at run time too.
     memscope_link::link_libtorch();
+}
+
+/// The include directories of NCCL and the CUDA runtime for a libtorch with CUDA:
+/// the `nvidia/` wheels beside torch's wheel, or a CUDA toolkit at `CUDA_HOME`.
+/// Panics with what is missing, since a CUDA build without its NCCL path would be a
+/// silent loss.
+fn cuda_include_dirs(lib_dir: &Path) -> Vec<PathBuf> {
+    let nvidia = lib_dir.join("../../nvidia");
+    let wheel: Vec<PathBuf> = ["nccl/include", "cu13/include", "cu13/include/cccl"].iter().map(|d| nvidia.join(d)).collect();
+    let needed = |dirs: &[PathBuf]| {
+        let has = |file: &str| dirs.iter().any(|d| d.join(file).exists());
+        ["nccl.h", "cuda_runtime.h", "crt/host_config.h", "nv/target"].into_iter().filter(|f| !has(f)).collect::<Vec<_>>()
+    };
+    let missing = needed(&wheel);
+    if missing.is_empty() {
+        return wheel;
+    }
+    if let Some(home) = std::env::var_os("CUDA_HOME") {
+        let toolkit = vec![PathBuf::from(&home).join("include"), PathBuf::from(&home).join("include/cccl"), nvidia.join("nccl/include")];
+        if needed(&toolkit).is_empty() {
+            return toolkit;
+        }
+    }
+    panic!(
+        "libtorch at {} has CUDA, but the headers its NCCL process group needs are missing ({}): \
+         install the wheels nvidia-cuda-crt and nvidia-cuda-cccl matching torch's CUDA runtime \
+         into the venv (`make setup` does), or set CUDA_HOME to a CUDA toolkit",
+        lib_dir.display(),
+        missing.join(", ")
+    );
 }

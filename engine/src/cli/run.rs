@@ -1,5 +1,11 @@
 //! `memscope run`: validate the config, run the job through the library's
 //! [`memscope::Job`] builder, print where the results are.
+//!
+//! Under a launcher (`torchrun --no-python`, Slurm, a `PyTorchJob`, with a
+//! `WORLD_SIZE` above one) each process is one rank of a data-parallel job. Rank 0
+//! does everything a single process does (run directory, metrics, report, the printed
+//! results); the other ranks train their shards in memory and print only their errors
+//! (or, with `--events-json`, their events).
 
 use super::progress::Progress;
 use super::RunArgs;
@@ -7,10 +13,13 @@ use anyhow::Context;
 use memscope::actors::EventProcessor;
 use memscope::config::{load_job_file, DeviceChoice};
 use memscope::data::Access;
+use memscope::dist::Launch;
 use memscope::metrics::{install_exporter, MetricsSink};
 use memscope::Job;
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let launch = Launch::from_env()?;
+    let rank = launch.as_ref().map_or(0, |l| l.rank);
     let (config, run_dir, resume) = match &args.resume {
         Some(dir) => {
             let config = load_job_file(&dir.join("config.toml"), &args.overrides)
@@ -25,7 +34,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         }
     };
     let linger = config.metrics.linger_seconds;
-    if let Some(listen) = &config.metrics.listen {
+    // One exporter for the whole job: the others would contend for its address.
+    let listen = config.metrics.listen.as_ref().filter(|_| rank == 0);
+    if let Some(listen) = listen {
         let addr = listen.parse().expect("validate() checked the address");
         let device = match config.device {
             DeviceChoice::Auto if tch::Cuda::is_available() => "cuda:0".to_string(),
@@ -35,19 +46,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         install_exporter(addr, &device)?;
         tracing::info!("serving metrics on http://{addr}/metrics");
     }
-    let metrics_on = config.metrics.listen.is_some();
-    let write_report = config.report.enabled && !args.no_report;
+    let metrics_on = listen.is_some();
+    let write_report = config.report.enabled && !args.no_report && rank == 0;
     let run_name = config.name.clone();
     // The daemon names its data roots; a job run by hand reads any file.
     let data_access = if args.data_roots.is_empty() { Access::Anything } else { Access::inside(&args.data_roots) };
     let events_json = args.events_json;
     let mut job = Job::new(config)
-        .run_dir(Some(run_dir))
+        .run_dir((rank == 0).then(|| run_dir.clone()))
+        .launch(launch)
         .resume(resume)
         .overwrite(args.force)
         .only_configured_plugin_dirs(args.only_plugin_dirs)
         .data_access(data_access.clone())
-        .processor(Box::new(Progress::new(args.quiet || events_json)));
+        .processor(Box::new(Progress::new(args.quiet || events_json || rank > 0)));
     if events_json {
         job = job.processor(Box::new(JsonEvents));
     }
@@ -75,6 +87,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         std::thread::sleep(std::time::Duration::from_secs(linger));
     }
     let outcome = outcome?;
+    if rank > 0 {
+        return Ok(());
+    }
     let run_dir = outcome.run_dir.clone().expect("a job given a run directory writes it");
 
     let s = &outcome.summary;

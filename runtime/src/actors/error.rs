@@ -20,6 +20,10 @@ pub enum JobError {
     /// A plugin could not be loaded or failed in a hook.
     #[error(transparent)]
     Plugin(#[from] crate::plugins::PluginError),
+    /// The process group failed: a launcher variable, the rendezvous, a collective
+    /// (a rank died or hung), or ranks whose weights drifted apart.
+    #[error(transparent)]
+    Distributed(#[from] crate::dist::DistError),
     /// libtorch reported an error during training.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

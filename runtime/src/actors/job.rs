@@ -6,10 +6,18 @@
 //!
 //! The data, the model and some plugins may come from the embedding program
 //! ([`crate::Job`]) instead of the config; without a run directory nothing is written.
+//!
+//! Launched as one rank of several ([`crate::dist::Launch`]), the job first joins its
+//! process group, before anything can fail, so that a rank that stops for any reason
+//! ends the others at their next collective rather than leaving them waiting. Every
+//! rank then runs every phase (the same data, labels and plugins); the trainer shares
+//! the work ([`super::trainer`]). Only a job given a run directory writes one: the
+//! CLI gives it to rank 0 alone.
 
 use super::trainer::{Trainer, TrainerSetup, TrainResult};
 use super::{JobError, JobEvent};
 use crate::config::{DeviceChoice, JobConfig};
+use crate::dist::{Launch, ProcessGroup};
 use crate::data::{load_data, Access, Dataset, DecodeProgress, ImageDataset, LoadOptions, LoadedData};
 use crate::model::{Checkpoints, ModelSource, Network};
 use crate::plugins::{default_plugin_dirs, drop_partial_scores, InProcessPlugin, PluginSet, PublishedArray};
@@ -56,6 +64,8 @@ pub struct JobSpec {
     pub data: Option<UserData>,
     /// Plugins compiled into the program, after the config's `[[plugins]]`.
     pub in_process: Vec<InProcessPlugin>,
+    /// This process's place in a data-parallel group; `None` for a single process.
+    pub launch: Option<Launch>,
 }
 
 /// A completed job: its summary, and every per-sample result in memory.
@@ -99,7 +109,7 @@ impl JobOutcome {
 /// Runs the whole job on the calling thread.
 pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobOutcome, JobError> {
     let started = Instant::now();
-    let (job, user_data, model, in_process) = JobRun::prepare(spec, events)?;
+    let (mut job, user_data, model, in_process) = JobRun::prepare(spec, events)?;
     let LoadedData { train, test, skipped } = job.load_data(user_data)?;
     let network = job.build_network(model, &train)?;
     job.open_run_dir()?;
@@ -146,6 +156,8 @@ struct JobRun {
     data_access: Access,
     device: Device,
     events: Recipient<JobEvent>,
+    /// The process group, until the trainer takes it.
+    group: Option<ProcessGroup>,
 }
 
 impl JobRun {
@@ -155,11 +167,27 @@ impl JobRun {
         spec: JobSpec,
         events: Recipient<JobEvent>,
     ) -> Result<(JobRun, Option<UserData>, Option<ModelSource>, Vec<InProcessPlugin>), JobError> {
-        let JobSpec { config, run_dir, resume, overwrite, cancel, only_configured_plugin_dirs, data_access, model, data, in_process } = spec;
+        let JobSpec { config, run_dir, resume, overwrite, cancel, only_configured_plugin_dirs, data_access, model, data, in_process, launch } = spec;
         if config.threads > 0 {
             tch::set_num_threads(config.threads as i32);
         }
-        let device = resolve_device(&config.device)?;
+        let mut device = resolve_device(&config.device)?;
+        let group = match &launch {
+            None => None,
+            Some(launch) => {
+                if resume {
+                    return Err(JobError::Setting {
+                        key: "resume".into(),
+                        message: format!("resuming a job run by {} processes is not supported yet", launch.world),
+                    });
+                }
+                // Each rank of a machine on its own GPU, as torchrun's LOCAL_RANK says.
+                if let Device::Cuda(_) = device {
+                    device = resolve_device(&DeviceChoice::Cuda(launch.local_rank))?;
+                }
+                Some(ProcessGroup::new(launch, device)?)
+            }
+        };
         let run = run_dir.map(RunDir::new);
         match &run {
             Some(run) => check_run_dir(run, resume, overwrite)?,
@@ -168,7 +196,7 @@ impl JobRun {
             }
             None => {}
         }
-        let job = JobRun { config, run, resume, overwrite, cancel, only_configured_plugin_dirs, data_access, device, events };
+        let job = JobRun { config, run, resume, overwrite, cancel, only_configured_plugin_dirs, data_access, device, events, group };
         Ok((job, data, model, in_process))
     }
 
@@ -264,7 +292,7 @@ impl JobRun {
     }
 
     /// Trains from the newest checkpoint when resuming (the scorer runs alongside).
-    fn train(&self, network: Network, train: Dataset, test: Option<Dataset>, plugins: Arc<PluginSet>) -> Result<TrainResult, JobError> {
+    fn train(&mut self, network: Network, train: Dataset, test: Option<Dataset>, plugins: Arc<PluginSet>) -> Result<TrainResult, JobError> {
         check_aggregated_scores(&self.config, &plugins)?;
         let checkpoints = self.run.as_ref().map(|run| Checkpoints::new(run.checkpoints(), self.config.checkpoint.keep));
         let resume = match (&checkpoints, self.resume) {
@@ -289,6 +317,7 @@ impl JobRun {
             cancel: self.cancel.clone(),
             run_dir: self.run.as_ref().map(|r| r.root().to_path_buf()),
             plugins,
+            group: self.group.take(),
         })?
         .run()
     }

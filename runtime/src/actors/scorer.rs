@@ -1,9 +1,16 @@
 //! The scorer: receives weight snapshots on the scoring schedule and runs every
 //! snapshot scorer over the whole training set in eval mode, on a thread of its own
 //! while training goes on (GPU), or on the trainer's thread between epochs (CPU).
+//!
+//! In a process group the scorer runs on the trainer's thread (collectives are issued
+//! by one thread, in one order on every rank) and shares the work: rank r scores the
+//! r-th contiguous block of samples, with their absolute indices (so per-sample seeded
+//! scorers draw what they draw in one process), and the blocks are all-gathered, so
+//! every rank holds, and tells its plugins, the whole set's scores.
 
 use super::{JobError, JobEvent};
 use crate::data::Dataset;
+use crate::dist::{ProcessGroup, Reduce};
 use crate::model::{channels_last, ModelSource, Network, Snapshot};
 use crate::plugins::PluginSet;
 use crate::scores::{BatchPosition, ScoreError, ScoreTable, SnapshotScorer};
@@ -12,7 +19,7 @@ use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tch::Device;
+use tch::{Device, Tensor};
 
 /// Snapshots in flight before the trainer waits for the scorer (bounds memory).
 const SNAPSHOT_QUEUE: usize = 2;
@@ -71,8 +78,9 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    /// Runs every scorer over the training set with the snapshot's weights.
-    fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
+    /// Runs every scorer over the training set with the snapshot's weights (this
+    /// rank's block of it, in a group).
+    fn score(&mut self, snapshot: Snapshot, group: Option<&ProcessGroup>) -> Result<(), JobError> {
         let ScorerSetup { model, data, device, batch_size, threads, scorers, seconds, scored_samples, events, plugins } =
             &mut self.setup;
         if scorers.is_empty() {
@@ -93,21 +101,40 @@ impl Scorer {
             }
         };
         network.load_snapshot(&snapshot)?;
+        let block = group.map_or(0..data.len(), |g| block(data.len(), g.rank(), g.world()));
         let mut dropped = Vec::new();
         for (k, (scorer, table)) in scorers.iter_mut().enumerate() {
             let start = Instant::now();
-            let values = match score_all(scorer.as_mut(), network, snapshot.epoch, data, *batch_size) {
+            let mine = match score_all(scorer.as_mut(), network, snapshot.epoch, data, block.clone(), *batch_size) {
                 Err(JobError::Score(e @ ScoreError::Disabled { .. })) => {
                     tracing::warn!("{e}");
+                    Err(())
+                }
+                other => Ok(other?),
+            };
+            // Every rank drops a scorer that any rank dropped, so that all issue the
+            // same collectives.
+            let disabled = match group {
+                Some(group) => {
+                    let mut flag = Tensor::from(if mine.is_err() { 1.0f32 } else { 0.0 }).f_to_device(*device)?;
+                    group.all_reduce(&mut flag, Reduce::Sum)?;
+                    flag.f_double_value(&[])? > 0.0
+                }
+                None => mine.is_err(),
+            };
+            let values = match (mine, group) {
+                _ if disabled => {
                     dropped.push(k);
                     continue;
                 }
-                other => other?,
+                (Ok(values), None) => values,
+                (Ok(values), Some(group)) => gather_blocks(group, &values, data.len(), *device)?,
+                (Err(()), _) => unreachable!("a disabled scorer is dropped above"),
             };
             plugins.scores(snapshot.epoch, &table.name, &values)?;
             let took = start.elapsed().as_secs_f64();
             *seconds += took;
-            *scored_samples += data.len() as u64;
+            *scored_samples += block.len() as u64;
             table.push(snapshot.epoch, values.clone());
             events.do_send(JobEvent::ScoresReady {
                 epoch: snapshot.epoch,
@@ -152,11 +179,15 @@ impl ScorerHandle {
         ScorerHandle::Thread(ScorerThread::spawn(setup))
     }
 
-    /// Scores a snapshot now, or queues it (blocks while the queue is full).
-    pub fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
+    /// Scores a snapshot now, or queues it (blocks while the queue is full). With a
+    /// process group (inline only), this rank's block, gathered with the others'.
+    pub fn score(&mut self, snapshot: Snapshot, group: Option<&ProcessGroup>) -> Result<(), JobError> {
         match self {
-            ScorerHandle::Inline(scorer) => scorer.score(snapshot),
-            ScorerHandle::Thread(thread) => thread.score(snapshot),
+            ScorerHandle::Inline(scorer) => scorer.score(snapshot, group),
+            ScorerHandle::Thread(thread) => {
+                debug_assert!(group.is_none(), "a process group scores inline");
+                thread.score(snapshot)
+            }
         }
     }
 
@@ -194,7 +225,7 @@ impl ScorerThread {
                 let mut scorer = Scorer { setup, network: None, own_thread: true };
                 for request in rx {
                     match request {
-                        Request::Snapshot(snapshot) => scorer.score(snapshot)?,
+                        Request::Snapshot(snapshot) => scorer.score(snapshot, None)?,
                         Request::Report(reply) => {
                             let _ = reply.send(scorer.report());
                         }
@@ -261,17 +292,41 @@ impl Drop for ScorerThread {
     }
 }
 
-/// One pass of `scorer` over the training set, in order, without augmentation.
+/// Rank `rank`'s contiguous block of `n` samples: blocks of `ceil(n / world)`, the
+/// last one shorter (or empty).
+fn block(n: usize, rank: usize, world: usize) -> std::ops::Range<usize> {
+    let per = n.div_ceil(world);
+    (rank * per).min(n)..((rank + 1) * per).min(n)
+}
+
+/// Every rank's block of scores (this rank's is `mine`), in sample order: the blocks
+/// are padded to one length, all-gathered (on the group's `device`), and trimmed.
+fn gather_blocks(group: &ProcessGroup, mine: &[f32], n: usize, device: Device) -> Result<Vec<f32>, JobError> {
+    let per = n.div_ceil(group.world());
+    let mut padded = vec![0.0f32; per];
+    padded[..mine.len()].copy_from_slice(mine);
+    let padded = Tensor::from_slice(&padded).f_to_device(device)?;
+    let all = Vec::<f32>::try_from(&group.all_gather(&padded)?.f_flatten(0, -1)?.f_to_device(Device::Cpu)?)?;
+    let mut values = Vec::with_capacity(n);
+    for rank in 0..group.world() {
+        values.extend_from_slice(&all[rank * per..rank * per + block(n, rank, group.world()).len()]);
+    }
+    Ok(values)
+}
+
+/// One pass of `scorer` over `samples` of the training set, in order, without
+/// augmentation.
 fn score_all(
     scorer: &mut dyn SnapshotScorer,
     network: &Network,
     epoch: usize,
     data: &Dataset,
+    samples: std::ops::Range<usize>,
     batch_size: usize,
 ) -> Result<Vec<f32>, JobError> {
-    let n = data.len();
-    let mut values = Vec::with_capacity(n);
-    for start in (0..n).step_by(batch_size) {
+    let n = samples.end;
+    let mut values = Vec::with_capacity(samples.len());
+    for start in samples.step_by(batch_size) {
         let end = (start + batch_size).min(n);
         let (images, labels) = data.tensors(start..end, network.device())?;
         // Scorers run many passes per batch: channels-last is the fast layout for a
@@ -290,4 +345,19 @@ fn score_all(
         values.extend(scores);
     }
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::block;
+
+    /// Blocks cover every sample once, in order, however the count divides.
+    #[test]
+    fn blocks_split_the_samples_in_order() {
+        let blocks = |n, world| (0..world).map(|r| block(n, r, world)).collect::<Vec<_>>();
+        assert_eq!(blocks(10, 2), [0..5, 5..10]);
+        assert_eq!(blocks(1797, 2), [0..899, 899..1797]);
+        assert_eq!(blocks(5, 4), [0..2, 2..4, 4..5, 5..5]);
+        assert_eq!(block(7, 0, 1), 0..7);
+    }
 }

@@ -5,11 +5,21 @@
 //! [`Trainer::new`] sets up (optimizer, score tables, resume, scorer); [`Trainer::run`]
 //! trains epoch by epoch ([`Trainer::step`] per batch, [`Trainer::end_epoch`] after
 //! each epoch) and [`Trainer::finish`] collects the scores and runs the eval passes.
+//!
+//! In a process group (data-parallel training, [`crate::dist`]) every rank holds the
+//! whole network: rank 0's weights are broadcast at the start, each rank trains on its
+//! shard of every global batch ([`Shard`]), the gradients are summed by one all-reduce
+//! of the flat gradient (a single bucket, after the backward pass: not yet overlapped
+//! with it as DDP's reducer does), and the epoch's totals and per-sample losses are
+//! summed across ranks at its end. Snapshots are scored on the trainer's thread, each
+//! rank its block of samples ([`super::scorer`]). After training every rank checks
+//! that it holds rank 0's weights bit for bit.
 
 use super::scorer::{ScorerHandle, ScorerSetup};
 use super::{EpochStats, JobError, JobEvent};
 use crate::config::JobConfig;
-use crate::data::{spawn_loader, Batch, Dataset, LoaderHandle};
+use crate::data::{spawn_loader, Batch, Dataset, LoaderHandle, Shard};
+use crate::dist::{broadcast_from_rank0, ranks_differing_from_rank0, DistError, ProcessGroup, Reduce};
 use crate::model::{learning_rate, Checkpoint, CheckpointState, Checkpoints, Network, Optimizer};
 use crate::plugins::{PluginSet, PluginStates, TrainBatch};
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
@@ -68,6 +78,8 @@ pub struct TrainerSetup {
     pub run_dir: Option<PathBuf>,
     /// The job's plugins.
     pub plugins: Arc<PluginSet>,
+    /// The process group of a data-parallel job; `None` for a single process.
+    pub group: Option<ProcessGroup>,
 }
 
 /// Loss and accuracy of one eval pass.
@@ -135,13 +147,18 @@ pub struct Trainer {
     /// stop (Ctrl-C, a cancel, a daemon shutdown) can still write it: a stopped job
     /// then loses at most the epoch it was in, whatever `checkpoint.every` is.
     unsaved: Option<EpochBoundary>,
+    /// The process group of a data-parallel job.
+    group: Option<ProcessGroup>,
+    /// In a group: some rank's cancel flag was set, as the last step's all-reduce
+    /// told every rank, so that all of them stop before the same step.
+    group_cancelled: bool,
 }
 
 impl Trainer {
     /// Sets up the optimizer and score tables, restores the checkpoint to resume from
     /// (network, optimizer, tables, counters) and starts the scorer.
     pub fn new(setup: TrainerSetup) -> Result<Self, JobError> {
-        let TrainerSetup { config, mut network, train, test, device, checkpoints, resume, events, cancel, run_dir, plugins } = setup;
+        let TrainerSetup { config, mut network, train, test, device, checkpoints, resume, events, cancel, run_dir, plugins, group } = setup;
         let n = train.len();
         let mut optimizer = Optimizer::new(&config.train, network.parameters()?);
 
@@ -184,6 +201,13 @@ impl Trainer {
             plugins.load_states(&checkpoint.plugins()?)?;
         }
         let start_epoch = state.epochs_done;
+        if let Some(group) = &group {
+            // Every rank built the same network from the same seed; the broadcast makes
+            // that a fact rather than an assumption (a model file that differs on one
+            // machine, a kernel that initializes differently).
+            let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
+            broadcast_from_rank0(group, &variables)?;
+        }
 
         let scorer_setup = ScorerSetup {
             model: network.source().clone(),
@@ -197,7 +221,13 @@ impl Trainer {
             events: events.clone(),
             plugins: plugins.clone(),
         };
-        let scorer = if device == Device::Cpu { ScorerHandle::inline(scorer_setup) } else { ScorerHandle::spawn(scorer_setup) };
+        // In a group the scorer shares the trainer's thread: collectives must come from
+        // one thread, in the same order on every rank.
+        let scorer = if device == Device::Cpu || group.is_some() {
+            ScorerHandle::inline(scorer_setup)
+        } else {
+            ScorerHandle::spawn(scorer_setup)
+        };
         let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
         let batch_outputs = plugins.wants(Hook::TrainBatchOutputs);
         let epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
@@ -223,6 +253,8 @@ impl Trainer {
             batch_hook,
             batch_outputs,
             unsaved: None,
+            group,
+            group_cancelled: false,
         })
     }
 
@@ -245,6 +277,7 @@ impl Trainer {
             batch_size,
             self.start_epoch..epochs,
             self.config.train.prefetch,
+            self.group.as_ref().map_or(Shard::WHOLE, |g| Shard { rank: g.rank(), world: g.world() }),
         );
         for epoch in self.start_epoch..epochs {
             self.epoch(epoch, &loader)?;
@@ -266,8 +299,14 @@ impl Trainer {
             correct: Tensor::zeros([], (Kind::Int64, self.device)),
             seen: 0,
         };
+        if self.group.is_some() && self.record_loss {
+            // Each rank fills in its shard's losses; the sum across ranks is the epoch's row.
+            let _ = self.epoch_losses.f_zero_()?;
+        }
         loop {
-            if self.cancel.load(Ordering::Relaxed) {
+            // A rank alone reads its flag; ranks read the group's verdict (see `step`).
+            let cancelled = if self.group.is_some() { self.group_cancelled } else { self.cancel.load(Ordering::Relaxed) };
+            if cancelled {
                 return Err(self.stop());
             }
             let batch = loader.next().map_err(|_| JobError::Panicked {
@@ -292,8 +331,35 @@ impl Trainer {
         let labels = batch.labels.f_to_device(device)?;
         let logits = self.network.forward(&images, true)?;
         let per_sample = logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::None, -100, 0.0)?;
-        let grads = self.optimizer.gradients(&per_sample.f_mean(Kind::Float)?)?;
-        self.optimizer.step(lr, &grads)?;
+        match &self.group {
+            None => {
+                let grads = self.optimizer.gradients(&per_sample.f_mean(Kind::Float)?)?;
+                self.optimizer.step(lr, &grads)?;
+            }
+            Some(group) => {
+                // Each rank's loss is its samples' sum over the global batch size, so
+                // the ranks' summed gradients are the global batch's mean gradient,
+                // however unevenly a short last batch was split.
+                let grad = if batch.labels.size()[0] == 0 {
+                    self.optimizer.zero_gradient()
+                } else {
+                    let loss = per_sample.f_sum(Kind::Float)?.f_div_scalar(batch.global_size as f64)?;
+                    Optimizer::flatten(&self.optimizer.gradients(&loss)?)?
+                };
+                // The cancel flag rides in the same bucket, one value more: every rank
+                // learns that any rank was asked to stop, at no extra collective. It is
+                // read (a device sync) only where the running loss is, on the same steps
+                // on every rank; the flag stays set, so a later read still sees it.
+                let flag = Tensor::from(if self.cancel.load(Ordering::Relaxed) { 1.0f32 } else { 0.0 }).f_to_device(device)?;
+                let len = grad.size()[0];
+                let mut bucket = Tensor::f_cat(&[grad, flag.f_reshape([1])?], 0)?;
+                group.all_reduce(&mut bucket, Reduce::Sum)?;
+                if batch.step % RUNNING_EVERY == RUNNING_EVERY - 1 || batch.last_in_epoch {
+                    self.group_cancelled = bucket.f_double_value(&[len])? > 0.0;
+                }
+                self.optimizer.step_flat(lr, bucket.f_narrow(0, 0, len)?)?;
+            }
+        }
 
         let per_sample = per_sample.f_detach()?;
         if self.batch_hook {
@@ -333,8 +399,19 @@ impl Trainer {
     /// copies a stop before the next one would write).
     fn end_epoch(&mut self, epoch: usize, lr: f64, totals: EpochTotals, seconds: f64) -> Result<(), JobError> {
         let (n, epochs) = (self.train.len(), self.config.train.epochs);
-        let loss = totals.loss_sum.f_double_value(&[])? / n as f64;
-        let accuracy = totals.correct.f_int64_value(&[])? as f64 / n as f64;
+        let (loss_sum, correct) = match &self.group {
+            None => (totals.loss_sum.f_double_value(&[])?, totals.correct.f_int64_value(&[])? as f64),
+            Some(group) => {
+                let mut sums = Tensor::f_stack(&[totals.loss_sum, totals.correct.f_to_kind(Kind::Double)?], 0)?;
+                group.all_reduce(&mut sums, Reduce::Sum)?;
+                if self.record_loss {
+                    group.all_reduce(&mut self.epoch_losses, Reduce::Sum)?;
+                }
+                (sums.f_double_value(&[0])?, sums.f_double_value(&[1])?)
+            }
+        };
+        let loss = loss_sum / n as f64;
+        let accuracy = correct / n as f64;
         self.state.train_seconds += seconds;
         self.state.epochs_done = epoch + 1;
         if self.record_loss {
@@ -353,7 +430,7 @@ impl Trainer {
 
         let last = epoch + 1 == epochs;
         if self.has_snapshot_scorers && ((epoch + 1).is_multiple_of(self.config.score.every) || last) {
-            self.scorer.score(self.network.snapshot(epoch)?)?;
+            self.scorer.score(self.network.snapshot(epoch)?, self.group.as_ref())?;
         }
         let every = if self.checkpoints.is_some() { self.config.checkpoint.every } else { 0 };
         // The plugins' state at this epoch's end, for whichever checkpoint holds it.
@@ -397,7 +474,14 @@ impl Trainer {
     /// After the last epoch: the scorer's tables and totals, then eval passes over the
     /// training set and the test set.
     pub fn finish(self) -> Result<TrainResult, JobError> {
-        let Trainer { config, network, train, test, events, scorer, mut state, start_epoch, record_loss, loss_table, .. } = self;
+        let Trainer { config, network, train, test, events, scorer, mut state, start_epoch, record_loss, loss_table, group, .. } = self;
+        if let Some(group) = &group {
+            let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
+            let ranks = ranks_differing_from_rank0(group, &variables)?;
+            if !ranks.is_empty() {
+                return Err(DistError::Diverged { ranks }.into());
+            }
+        }
         let report = scorer.finish()?;
         state.score_seconds = report.seconds;
         state.scored_samples = report.scored_samples;

@@ -39,6 +39,7 @@ impl Job {
                 model: None,
                 data: None,
                 in_process: Vec::new(),
+                launch: None,
             },
             processors: Vec::new(),
             train: None,
@@ -134,6 +135,14 @@ impl Job {
     /// Which data files the job may open (`Access::Anything` by default).
     pub fn data_access(mut self, access: Access) -> Self {
         self.spec.data_access = access;
+        self
+    }
+
+    /// Runs the job as one rank of a data-parallel group (`memscope run` passes
+    /// [`crate::dist::Launch::from_env`]): every rank must be given the same config.
+    /// Give the run directory to rank 0 alone: it writes the run, the others only train.
+    pub fn launch(mut self, launch: Option<crate::dist::Launch>) -> Self {
+        self.spec.launch = launch;
         self
     }
 

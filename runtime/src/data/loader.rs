@@ -25,6 +25,28 @@ pub struct Batch {
     pub images: Tensor,
     /// Labels, `int64 [B]`.
     pub labels: Tensor,
+    /// Samples in the whole step across every rank (`B` for a single process): the
+    /// divisor that makes the ranks' summed gradients the global batch's mean.
+    pub global_size: usize,
+}
+
+/// Which part of every global batch this process trains on, with
+/// `torch.utils.data.DistributedSampler`'s semantics: every rank shuffles the same
+/// global order, and rank `r` of `world` takes positions `r, r + world, ...` of each
+/// global batch of `world x batch_size` samples. Unlike the sampler, nothing is padded:
+/// a short last batch is split unevenly (a rank may get no sample at all), which the
+/// trainer's gradient weighting by [`Batch::global_size`] makes exact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This process's rank.
+    pub rank: usize,
+    /// How many ranks share each global batch.
+    pub world: usize,
+}
+
+impl Shard {
+    /// A single process: every batch whole.
+    pub const WHOLE: Shard = Shard { rank: 0, world: 1 };
 }
 
 /// The receiving end of a running loader. Dropping it stops the loader thread.
@@ -66,8 +88,9 @@ impl Drop for LoaderHandle {
     }
 }
 
-/// Starts a loader thread producing the batches of `epochs`, at most `capacity`
-/// batches ahead of the consumer.
+/// Starts a loader thread producing the batches of `epochs` (this shard's part of
+/// each, `batch_size` samples or fewer), at most `capacity` batches ahead of the
+/// consumer.
 pub fn spawn_loader(
     data: Arc<Dataset>,
     augment: AugmentConfig,
@@ -75,6 +98,7 @@ pub fn spawn_loader(
     batch_size: usize,
     epochs: std::ops::Range<usize>,
     capacity: usize,
+    shard: Shard,
 ) -> LoaderHandle {
     let (tx, rx) = bounded(capacity);
     // The loader refills the queue in bursts: once full, it sleeps until the trainer
@@ -93,8 +117,16 @@ pub fn spawn_loader(
             for epoch in epochs {
                 order.sort_unstable();
                 order.shuffle(&mut rng_for(seed, Stream::Shuffle, &[epoch as u64]));
-                let steps = order.len().div_ceil(batch_size);
-                for (step, chunk) in order.chunks(batch_size).enumerate() {
+                let global = batch_size * shard.world;
+                let steps = order.len().div_ceil(global);
+                for (step, whole) in order.chunks(global).enumerate() {
+                    let mine: Vec<usize>;
+                    let chunk = if shard.world == 1 {
+                        whole
+                    } else {
+                        mine = whole.iter().copied().skip(shard.rank).step_by(shard.world).collect();
+                        &mine
+                    };
                     let mut pixels = vec![0.0f32; chunk.len() * per_image];
                     for (&i, out) in chunk.iter().zip(pixels.chunks_exact_mut(per_image)) {
                         data.read_image(i, out);
@@ -116,6 +148,7 @@ pub fn spawn_loader(
                         indices: Tensor::from_slice(&indices),
                         images: images_tensor(&pixels, [b, shape.channels as i64, shape.height as i64, shape.width as i64]),
                         labels: Tensor::from_slice(&labels),
+                        global_size: whole.len(),
                     };
                     // (A rendezvous channel, capacity 0, is always full: no bursts there.)
                     if capacity > 0 && tx.is_full() && refill_rx.recv().is_err() {
@@ -183,7 +216,7 @@ mod tests {
 
     #[test]
     fn each_epoch_visits_every_sample_once_in_a_seeded_order() {
-        let a = spawn_loader(tiny(10), AugmentConfig::default(), 3, 4, 0..2, 2);
+        let a = spawn_loader(tiny(10), AugmentConfig::default(), 3, 4, 0..2, 2, Shard::WHOLE);
         let e0 = epoch_indices(&a, 0);
         let e1 = epoch_indices(&a, 1);
         let mut sorted = e0.clone();
@@ -191,8 +224,32 @@ mod tests {
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());
         assert_ne!(e0, e1, "epochs are shuffled differently");
         // Starting at epoch 1 (a resumed run) gives epoch 1's order.
-        let b = spawn_loader(tiny(10), AugmentConfig::default(), 3, 4, 1..2, 2);
+        let b = spawn_loader(tiny(10), AugmentConfig::default(), 3, 4, 1..2, 2, Shard::WHOLE);
         assert_eq!(epoch_indices(&b, 1), e1);
+    }
+
+    /// Two ranks of batch 4 take alternate positions of each global batch of 8 of the
+    /// single-process order; the short last global batch (23 = 2 x 8 + 7) leaves rank
+    /// 1 one sample fewer, and every batch says how large its global batch is.
+    #[test]
+    fn shards_split_every_global_batch_as_distributed_sampler_does() {
+        let global: Vec<Vec<i64>> = {
+            let whole = spawn_loader(tiny(23), AugmentConfig::default(), 5, 8, 0..1, 4, Shard::WHOLE);
+            std::iter::from_fn(|| whole.next().ok()).map(|b| Vec::<i64>::try_from(&b.indices).unwrap()).collect()
+        };
+        assert_eq!(global.iter().map(Vec::len).collect::<Vec<_>>(), [8, 8, 7]);
+        for rank in 0..2 {
+            let shard = spawn_loader(tiny(23), AugmentConfig::default(), 5, 4, 0..1, 4, Shard { rank, world: 2 });
+            let batches: Vec<Batch> = std::iter::from_fn(|| shard.next().ok()).collect();
+            assert_eq!(batches.len(), 3);
+            for (batch, whole) in batches.iter().zip(&global) {
+                let want: Vec<i64> = whole.iter().copied().skip(rank).step_by(2).collect();
+                assert_eq!(Vec::<i64>::try_from(&batch.indices).unwrap(), want, "rank {rank} step {}", batch.step);
+                assert_eq!(batch.global_size, whole.len());
+                assert_eq!(batch.labels.size()[0] as usize, want.len());
+            }
+            assert!(batches[2].last_in_epoch);
+        }
     }
 
     /// The queue refills in bursts: whatever its capacity and however slow the
@@ -202,7 +259,7 @@ mod tests {
         for capacity in [1, 2, 3, 4, 8, 50] {
             let (done_tx, done_rx) = bounded(1);
             std::thread::spawn(move || {
-                let handle = spawn_loader(tiny(23), AugmentConfig::default(), 5, 2, 0..3, capacity);
+                let handle = spawn_loader(tiny(23), AugmentConfig::default(), 5, 2, 0..3, capacity, Shard::WHOLE);
                 let mut steps = Vec::new();
                 while let Ok(batch) = handle.next() {
                     if batch.step % 3 == 0 {

@@ -32,7 +32,7 @@ pub use files::Access;
 pub use folder::IMAGE_EXTENSIONS;
 pub use images::{DecodeProgress, ProgressFn, SkippedImage};
 pub use in_memory::{ImageDataset, InMemoryDataset, Sample};
-pub use loader::{spawn_loader, Batch, LoaderHandle};
+pub use loader::{spawn_loader, Batch, LoaderHandle, Shard};
 pub use manifest::{csv_field, parse_csv};
 pub use open::{load_data, LoadOptions, LoadedData};
 pub use parquet::shard_files;

@@ -74,10 +74,28 @@ impl Optimizer {
 
     /// One update with learning rate `lr` from `grads` (one per parameter, in order).
     pub fn step(&mut self, lr: f64, grads: &[Tensor]) -> Result<(), ModelError> {
-        self.steps += 1;
+        let grad = Self::flatten(grads)?;
+        self.step_flat(lr, grad)
+    }
+
+    /// `grads` (one per parameter, in order) as one flat gradient, laid out like the
+    /// parameters' flat buffer: the single bucket a data-parallel step all-reduces.
+    pub fn flatten(grads: &[Tensor]) -> Result<Tensor, ModelError> {
         tch::no_grad(|| {
             let parts = grads.iter().map(|g| g.f_reshape([-1])).collect::<Result<Vec<_>, _>>()?;
-            let mut grad = Tensor::f_cat(&parts, 0)?;
+            Ok(Tensor::f_cat(&parts, 0)?)
+        })
+    }
+
+    /// A zero gradient in the flat layout (a rank with no sample in a step).
+    pub fn zero_gradient(&self) -> Tensor {
+        self.flat.zeros_like()
+    }
+
+    /// One update with learning rate `lr` from a flat gradient ([`Optimizer::flatten`]).
+    pub fn step_flat(&mut self, lr: f64, mut grad: Tensor) -> Result<(), ModelError> {
+        self.steps += 1;
+        tch::no_grad(|| {
             if self.weight_decay != 0.0 {
                 let _ = grad.f_add_(&self.flat.f_mul_scalar(self.weight_decay)?)?;
             }

@@ -1,12 +1,18 @@
 //! The shim's C interface (`csrc/*.cpp`). Every function returns 0 on success; on
 //! failure 1, with a message in `*error` to be freed by `mste_error_free`.
 
-use std::ffi::{c_char, c_int, c_void};
+use std::ffi::{c_char, c_int, c_long, c_void};
 use torch_sys::C_tensor;
 
 /// `torch::jit::Module`, only ever behind a pointer.
 #[repr(C)]
 pub struct Module {
+    _private: [u8; 0],
+}
+
+/// A c10d process group with its store (`MsteGroup`), only ever behind a pointer.
+#[repr(C)]
+pub struct Group {
     _private: [u8; 0],
 }
 
@@ -31,6 +37,27 @@ unsafe extern "C" {
         each: EachTensor,
         error: *mut *mut c_char,
     ) -> c_int;
+    pub fn mste_group_new(
+        addr: *const c_char,
+        port: c_int,
+        rank: c_int,
+        world: c_int,
+        serve_store: bool,
+        timeout_ms: c_long,
+        cuda_device: c_int,
+        out: *mut *mut Group,
+        error: *mut *mut c_char,
+    ) -> c_int;
+    pub fn mste_group_free(group: *mut Group);
+    pub fn mste_group_all_reduce(group: *mut Group, tensor: *mut C_tensor, average: bool, error: *mut *mut c_char) -> c_int;
+    pub fn mste_group_broadcast(group: *mut Group, tensor: *mut C_tensor, root: c_int, error: *mut *mut c_char) -> c_int;
+    pub fn mste_group_all_gather(
+        group: *mut Group,
+        input: *const C_tensor,
+        out: *mut *mut C_tensor,
+        error: *mut *mut c_char,
+    ) -> c_int;
+    pub fn mste_group_barrier(group: *mut Group, error: *mut *mut c_char) -> c_int;
 }
 
 /// Runs one shim call that reports failure through an error out-parameter, and turns

@@ -6,6 +6,9 @@
 //!   training: forward, train/eval, and its parameters **and buffers** (BatchNorm's
 //!   running statistics) as tensors that share storage with the module. tch's
 //!   `TrainableCModule` registers only parameters and ignores the train flag.
+//! - [`C10dGroup`]: a c10d process group (PyTorch's distributed engine: a `TCPStore`
+//!   rendezvous, Gloo on the CPU, NCCL on CUDA) with all-reduce, broadcast,
+//!   all-gather and barrier, each bounded by the group's timeout.
 //!
 //! The C interface is narrow: every function returns a status and, on failure, a
 //! message (C++ exceptions never cross into Rust). Tensors cross as libtorch handles,
@@ -15,9 +18,11 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod c10d;
 mod error;
 mod ffi;
 mod script;
 
+pub use c10d::{C10dGroup, Rendezvous};
 pub use error::ExtError;
 pub use script::ScriptModule;

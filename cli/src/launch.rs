@@ -1,0 +1,89 @@
+//! `memscope launch --nproc N COMMAND...`: a data-parallel job of N processes on this
+//! machine, without Python. It does what `torchrun --no-python --nproc-per-node=N`
+//! does for memscope: starts N engines running COMMAND with torchrun's variables
+//! (`RANK`, `LOCAL_RANK`, `WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`; rank 0 serves the
+//! rendezvous store), and waits for them. When a rank fails, the others stop at their
+//! next collective with an error naming it; any still running after a grace period
+//! are killed, so that no process is left behind.
+
+use crate::LaunchArgs;
+use anyhow::Context;
+use std::net::TcpListener;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+/// How long the other ranks get, after one failed, to end by themselves (printing
+/// their own errors) before they are killed.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Starts the ranks and waits for them; fails when any rank failed.
+pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
+    let engine = crate::engine_path().context("cannot find this executable's directory")?;
+    let world = usize::from(args.nproc);
+    let port = match args.master_port {
+        Some(port) => port,
+        None => free_port().context("cannot find a free port for the rendezvous")?,
+    };
+    let mut ranks: Vec<Option<Child>> = Vec::with_capacity(world);
+    for rank in 0..world {
+        let child = Command::new(&engine)
+            .args(&args.command)
+            .env("RANK", rank.to_string())
+            .env("LOCAL_RANK", rank.to_string())
+            .env("WORLD_SIZE", world.to_string())
+            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_PORT", port.to_string())
+            .spawn();
+        match child {
+            Ok(child) => ranks.push(Some(child)),
+            Err(e) => {
+                kill_all(&mut ranks);
+                return Err(e).with_context(|| format!("cannot start rank {rank} ({})", engine.display()));
+            }
+        }
+    }
+    let failed = wait_all(&mut ranks)?;
+    match failed.first() {
+        None => Ok(()),
+        Some((rank, status)) => {
+            let others = failed.iter().skip(1).map(|(r, _)| r.to_string()).collect::<Vec<_>>();
+            let also = if others.is_empty() { String::new() } else { format!(" (then rank(s) {})", others.join(", ")) };
+            anyhow::bail!("rank {rank} of {world} failed first ({status}){also}")
+        }
+    }
+}
+
+/// Waits for every rank; once one has failed, the rest get [`GRACE`] before they are
+/// killed. Returns the failed ranks in the order they ended.
+fn wait_all(ranks: &mut [Option<Child>]) -> anyhow::Result<Vec<(usize, ExitStatus)>> {
+    let mut failed = Vec::new();
+    let mut first_failure: Option<Instant> = None;
+    while ranks.iter().any(Option::is_some) {
+        for (rank, slot) in ranks.iter_mut().enumerate() {
+            let Some(child) = slot else { continue };
+            if let Some(status) = child.try_wait().context("waiting for a rank")? {
+                if !status.success() {
+                    failed.push((rank, status));
+                    first_failure.get_or_insert_with(Instant::now);
+                }
+                *slot = None;
+            }
+        }
+        if first_failure.is_some_and(|t| t.elapsed() > GRACE) {
+            kill_all(ranks);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(failed)
+}
+
+fn kill_all(ranks: &mut [Option<Child>]) {
+    for child in ranks.iter_mut().flatten() {
+        let _ = child.kill();
+    }
+}
+
+/// A port nobody listens on right now.
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}

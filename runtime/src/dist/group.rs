@@ -1,0 +1,96 @@
+//! The process group of a job: libtorch's c10d group, with errors that say which rank
+//! failed in which collective.
+
+use super::{DistError, Launch};
+use memscope_torch_ext::{C10dGroup, ExtError, Rendezvous};
+use tch::{Device, Tensor};
+
+/// Whether an all-reduce keeps the sum or divides it by the world size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reduce {
+    /// The sum over ranks.
+    Sum,
+    /// The sum divided by the number of ranks (gradient averaging).
+    Average,
+}
+
+/// The group this process belongs to. Every rank calls the same collectives in the
+/// same order; each blocks until every rank has joined it or the launch's timeout has
+/// passed, so a dead or unreachable rank ends the others with an error, never a hang.
+#[derive(Debug)]
+pub struct ProcessGroup {
+    group: C10dGroup,
+    rank: usize,
+    world: usize,
+}
+
+impl ProcessGroup {
+    /// Meets the other ranks through the `TCPStore` at `MASTER_ADDR:MASTER_PORT`
+    /// (rank 0 serves it) and creates the group: Gloo when `device` is the CPU, NCCL
+    /// on a CUDA device.
+    pub fn new(launch: &Launch, device: Device) -> Result<ProcessGroup, DistError> {
+        let rendezvous = Rendezvous {
+            addr: launch.master_addr.clone(),
+            port: launch.master_port,
+            rank: launch.rank,
+            world: launch.world,
+            serve_store: !launch.agent_store,
+            timeout: launch.timeout,
+            device,
+        };
+        let group = C10dGroup::new(&rendezvous).map_err(|e| DistError::Rendezvous {
+            rank: launch.rank,
+            world: launch.world,
+            addr: launch.master_addr.clone(),
+            port: launch.master_port,
+            timeout: launch.timeout,
+            message: e.message(),
+        })?;
+        Ok(ProcessGroup { group, rank: launch.rank, world: launch.world })
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// How many ranks take part.
+    pub fn world(&self) -> usize {
+        self.world
+    }
+
+    /// Reduces `tensor` over every rank, in place (every rank ends with the result).
+    pub fn all_reduce(&self, tensor: &mut Tensor, reduce: Reduce) -> Result<(), DistError> {
+        self.group.all_reduce(tensor, reduce == Reduce::Average).map_err(|e| self.failed("all_reduce", e))
+    }
+
+    /// Overwrites `tensor` with rank `root`'s on every rank.
+    pub fn broadcast(&self, tensor: &mut Tensor, root: usize) -> Result<(), DistError> {
+        self.group.broadcast(tensor, root).map_err(|e| self.failed("broadcast", e))
+    }
+
+    /// Every rank's `tensor` (same shape and kind on each), stacked in rank order.
+    pub fn all_gather(&self, tensor: &Tensor) -> Result<Tensor, DistError> {
+        self.group.all_gather(tensor).map_err(|e| self.failed("all_gather", e))
+    }
+
+    /// Returns once every rank has called it.
+    pub fn barrier(&self) -> Result<(), DistError> {
+        self.group.barrier().map_err(|e| self.failed("barrier", e))
+    }
+
+    /// A failure of this rank's own tensor work around a collective (not of the
+    /// collective itself): named like a collective's, with no peer to blame.
+    pub(crate) fn local_failure(&self, op: &'static str, message: String) -> DistError {
+        DistError::Collective { rank: self.rank, world: self.world, op, peer: "on this rank".into(), message }
+    }
+
+    fn failed(&self, op: &'static str, error: ExtError) -> DistError {
+        let others: Vec<String> = (0..self.world).filter(|&r| r != self.rank).map(|r| r.to_string()).collect();
+        let peer = match others.as_slice() {
+            [one] => format!("waiting for rank {one}"),
+            many => format!("waiting for ranks {}", many.join(", ")),
+        };
+        DistError::Collective { rank: self.rank, world: self.world, op, peer, message: error.message() }
+    }
+}

@@ -1,0 +1,21 @@
+//! Scale-out on c10d, PyTorch's own distributed engine (DESIGN.md, "The open world").
+//!
+//! A job runs on several processes the way PyTorch jobs do: launched by `torchrun
+//! --no-python`, Slurm or a Kubernetes `PyTorchJob`, each process reads its place in
+//! the group from the launcher's variables ([`Launch::from_env`]) and meets the others
+//! through a `TCPStore` ([`ProcessGroup::new`]). Collectives go through libtorch's
+//! own process groups (Gloo for CPU tensors, NCCL for CUDA), through the C++ shim of
+//! `memscope-torch-ext`: no home-made transport.
+//!
+//! Without the variables (or with `WORLD_SIZE=1`) there is no group at all: the
+//! single-process path is unchanged.
+
+mod error;
+mod group;
+mod launch;
+mod replicas;
+
+pub use error::DistError;
+pub use group::{ProcessGroup, Reduce};
+pub use launch::{Launch, DEFAULT_TIMEOUT};
+pub use replicas::{broadcast_from_rank0, ranks_differing_from_rank0};

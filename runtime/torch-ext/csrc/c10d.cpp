@@ -1,0 +1,147 @@
+// c10d, PyTorch's own distributed engine: a TCPStore rendezvous and a process group
+// (Gloo for CPU tensors, NCCL for CUDA tensors), with the four collectives memscope
+// needs. Tensors cross as libtorch handles, borrowed for the call; collectives run in
+// place on the caller's tensor. Every collective waits for its completion with the
+// group's timeout, so a dead or unreachable peer ends in an error, never a hang.
+
+#include "shim.h"
+
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef MEMSCOPE_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <chrono>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+using memscope::fail;
+using memscope::guarded;
+
+// A process group and the store it met its peers through.
+struct MsteGroup {
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::Backend> backend;
+  std::chrono::milliseconds timeout;
+};
+
+namespace {
+
+// Gloo's transport device: the interface named by GLOO_SOCKET_IFNAME (as PyTorch
+// does), else the address the host name resolves to.
+std::shared_ptr<::gloo::transport::Device> gloo_device() {
+  const char *ifname = std::getenv("GLOO_SOCKET_IFNAME");
+  if (ifname != nullptr && *ifname != '\0') {
+    return c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
+  }
+  return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+// Waits for `work` with the group's timeout; a failed collective throws.
+void finish(MsteGroup *group, const c10::intrusive_ptr<c10d::Work> &work) {
+  if (!work->wait(group->timeout)) {
+    throw std::runtime_error("the collective did not complete");
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+// Meets the other `world` ranks through a TCPStore at `addr:port` (rank 0 hosts it,
+// unless `serve_store` is false: torchrun's agent already does) and creates the process group: Gloo when `cuda_device` < 0, else NCCL on that CUDA
+// device. Every wait (the rendezvous, each collective) ends after `timeout_ms`.
+int mste_group_new(const char *addr, int port, int rank, int world, bool serve_store, long timeout_ms,
+                   int cuda_device, MsteGroup **out, char **error) {
+  return guarded(error, [&] {
+    auto timeout = std::chrono::milliseconds(timeout_ms);
+    c10d::TCPStoreOptions store_options;
+    store_options.port = static_cast<std::uint16_t>(port);
+    store_options.isServer = rank == 0 && serve_store;
+    store_options.numWorkers = static_cast<std::size_t>(world);
+    store_options.waitWorkers = true;
+    store_options.timeout = timeout;
+    auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(addr), store_options);
+    // One namespace per group, as torch.distributed's default group has.
+    auto store = c10::make_intrusive<c10d::PrefixStore>("memscope/0", tcp);
+    c10::intrusive_ptr<c10d::Backend> backend;
+    if (cuda_device < 0) {
+      auto options = c10d::ProcessGroupGloo::Options::create_default(timeout);
+      options->devices = {gloo_device()};
+      backend = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
+    } else {
+#ifdef MEMSCOPE_WITH_NCCL
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout;
+      backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, options);
+#else
+      return fail(error, "this build's libtorch has no CUDA, so no NCCL process group");
+#endif
+    }
+    *out = new MsteGroup{store, backend, timeout};
+    return 0;
+  });
+}
+
+void mste_group_free(MsteGroup *group) { delete group; }
+
+// Sums `tensor` over every rank in place; divides the sum by the world size when
+// `average` (Gloo has no AVG reduction, so the division is ours on every backend).
+int mste_group_all_reduce(MsteGroup *group, torch::Tensor *tensor, bool average, char **error) {
+  return guarded(error, [&] {
+    std::vector<at::Tensor> tensors{*tensor};
+    c10d::AllreduceOptions options;
+    options.reduceOp = c10d::ReduceOp::SUM;
+    options.timeout = group->timeout;
+    finish(group, group->backend->allreduce(tensors, options));
+    if (average) {
+      tensor->div_(group->backend->getSize());
+    }
+    return 0;
+  });
+}
+
+// Overwrites `tensor` on every rank with rank `root`'s.
+int mste_group_broadcast(MsteGroup *group, torch::Tensor *tensor, int root, char **error) {
+  return guarded(error, [&] {
+    std::vector<at::Tensor> tensors{*tensor};
+    c10d::BroadcastOptions options;
+    options.rootRank = root;
+    options.timeout = group->timeout;
+    finish(group, group->backend->broadcast(tensors, options));
+    return 0;
+  });
+}
+
+// Gathers every rank's `input` (same shape and kind on every rank) into a new tensor
+// of shape [world, ...input's shape], rank order, on every rank.
+int mste_group_all_gather(MsteGroup *group, const torch::Tensor *input, torch::Tensor **out, char **error) {
+  return guarded(error, [&] {
+    auto world = group->backend->getSize();
+    std::vector<at::Tensor> inputs{*input};
+    std::vector<std::vector<at::Tensor>> outputs(1);
+    for (int r = 0; r < world; ++r) {
+      outputs[0].push_back(at::empty_like(*input));
+    }
+    c10d::AllgatherOptions options;
+    options.timeout = group->timeout;
+    finish(group, group->backend->allgather(outputs, inputs, options));
+    *out = new torch::Tensor(at::stack(outputs[0]));
+    return 0;
+  });
+}
+
+// Returns once every rank has called it.
+int mste_group_barrier(MsteGroup *group, char **error) {
+  return guarded(error, [&] {
+    c10d::BarrierOptions options;
+    options.timeout = group->timeout;
+    finish(group, group->backend->barrier(options));
+    return 0;
+  });
+}
+
+}  // extern "C"
