@@ -68,7 +68,11 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", default=os.path.join(REPO, "data", "bench-suite"))
     p.add_argument("--markdown", default=os.path.join(REPO, "BENCHMARKS.md"))
+    p.add_argument("--markdown-only", action="store_true", help="rewrite the section from bench/results-suite.json, run nothing")
     args = p.parse_args()
+    if args.markdown_only:
+        write_markdown(args.markdown, json.load(open(os.path.join(REPO, "bench", "results-suite.json"))))
+        return
     plugins = [s for s in args.plugins.split(",") if s]
     unknown = [s for s in plugins if s not in SUITE]
     if unknown:
@@ -107,9 +111,13 @@ def main():
     write_markdown(args.markdown, result)
 
 
+def seconds(s):
+    return f"{s:.1f} s" if s >= 1 else f"{s * 1000:.0f} ms"
+
+
 def write_markdown(path, r):
     t = r["timings"]
-    hooks = {p["plugin"]: ", ".join(f"{h} {s:.1f} s" for h, s in sorted(p["hooks"].items())) for p in t["plugins"]}
+    hooks = {p["plugin"]: ", ".join(f"{h} {seconds(s)}" for h, s in sorted(p["hooks"].items()) if s >= 0.001) for p in t["plugins"]}
     lines = [
         HEADING, "",
         f"{r['when']}, {r['machine']}, load average {r['load_average'][0]:.1f} before and {r['load_average'][1]:.1f} after "
@@ -128,11 +136,13 @@ def write_markdown(path, r):
         where = hooks.get(name, "recorded in the training step" if name == "loss" else "the scorer thread, beside the plugins")
         cells = [f"{v[m]:.4f}" if m in v else "-" for m in ("auroc", "average_precision", "precision_at_positives")]
         added = r["added_seconds"].get(name)
-        lines.append(f"| {row['rank']} | {name} | " + " | ".join(cells) + f" | {added:.1f} | {where} |"
+        lines.append(f"| {row['rank']} | {name} | " + " | ".join(cells) + f" | {seconds(added)} | {where} |"
                      if added is not None else f"| {row['rank']} | {name} | " + " | ".join(cells) + " | - | - |")
     lines += ["", "\"Seconds it adds\" is the time in the plugin's hooks (`timings.plugins` of `summary.json`); on the CPU "
               "the scorer runs inline, so this time adds to the run's wall time. `eval_loss`'s is the scoring time less "
-              "the plugins' `score_batch` time; `loss` is a by-product of training. Rerun: `scripts/fetch-data`, then "
+              "the plugins' `score_batch` time; `loss` is a by-product of training. Forgetting and AUM read each step's "
+              "logits, which the trainer copies to the CPU once for both (inside the training time, not counted here). "
+              "Each `score_batch` scorer runs its own forward pass; GraNd one backward pass per sample. Rerun: `scripts/fetch-data`, then "
               "`make bench-suite`; every figure is in `bench/results-suite.json`.", ""]
     section = "\n".join(lines)
     text = open(path).read() if os.path.exists(path) else ""
