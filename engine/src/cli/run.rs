@@ -174,16 +174,15 @@ fn ranking_lines(ranking: &memscope::run::ScoreRanking) -> Vec<String> {
 /// `curvature vs noise_mask: AUROC 0.9931, AP 0.9342, ...` with the headline measures
 /// first and every other measure after them.
 fn comparison_line(c: &memscope::run::Comparison) -> String {
-    const HEADLINE: [(&str, &str); 5] =
-        [("auroc", "AUROC"), ("average_precision", "AP"), ("spearman", "Spearman"), ("pearson", "Pearson"), ("cosine", "cosine")];
+    const HEADLINE: [&str; 5] = ["auroc", "average_precision", "spearman", "pearson", "cosine"];
     let mut parts: Vec<String> = HEADLINE
         .iter()
-        .filter_map(|(key, label)| c.metrics.get(*key).map(|v| format!("{label} {v:.4}")))
+        .filter_map(|key| c.metrics.get(*key).map(|v| format!("{} {v:.4}", memscope::run::measure_label(key))))
         .collect();
     parts.extend(
         c.metrics
             .iter()
-            .filter(|(k, _)| !HEADLINE.iter().any(|(h, _)| h == k))
+            .filter(|(k, _)| !HEADLINE.contains(&k.as_str()))
             .map(|(k, v)| format!("{k} {v:.4}")),
     );
     format!("{} vs {}: {}", c.score, c.against, parts.join(", "))

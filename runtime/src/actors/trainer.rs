@@ -21,10 +21,10 @@ use crate::config::JobConfig;
 use crate::data::{spawn_loader, Batch, Dataset, LoaderHandle, Shard};
 use crate::dist::{broadcast_from_rank0, ranks_differing_from_rank0, DistError, ProcessGroup, Reduce};
 use crate::model::{learning_rate, Checkpoint, CheckpointState, Checkpoints, Network, Optimizer};
-use crate::plugins::{PluginSet, PluginStates, TrainBatch};
+use crate::plugins::{PluginSet, PluginStates};
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
-use memscope_sdk::Hook;
+use memscope_sdk::{BatchInfo, Hook};
 use actix::Recipient;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -371,7 +371,7 @@ impl Trainer {
                 false => Vec::new(),
             };
             let classes = self.train.classes;
-            let step = TrainBatch { epoch, step: batch.step, indices: &indices, losses: &losses, labels: &labels, logits: &logits, classes };
+            let step = BatchInfo { epoch, step: batch.step, indices: &indices, losses: &losses, labels: &labels, logits: &logits, classes };
             self.plugins.train_batch_end(&step)?;
         }
         if self.record_loss {

@@ -164,6 +164,24 @@ unsafe extern "C" fn forward(ctx: *mut c_void, input: *mut C_tensor, out: *mut *
     })
 }
 
+/// Our own shallow copies of an input batch and its labels, borrowed from a plugin for
+/// the call `what`, with the labels checked: `int64 [rows]`, one per input row.
+///
+/// # Safety
+/// Each handle is null or a live tensor the plugin holds for the call.
+unsafe fn input_and_labels(what: &str, input: *mut C_tensor, labels: *mut C_tensor) -> Result<(Tensor, Tensor), String> {
+    if input.is_null() || labels.is_null() {
+        return Err(format!("{what}: a tensor handle is null"));
+    }
+    // SAFETY: non-null handles of live tensors, as the caller promises.
+    let (input, labels) = unsafe { (Tensor::clone_from_ptr(input), Tensor::clone_from_ptr(labels)) };
+    let rows = input.size().first().copied().unwrap_or(0);
+    if labels.kind() != tch::Kind::Int64 || labels.size() != [rows] {
+        return Err(format!("{what}: labels must be int64 [{rows}], one per input row; got {:?} {:?}", labels.kind(), labels.size()));
+    }
+    Ok((input, labels))
+}
+
 /// # Safety
 /// As [`forward`]: arguments as the SDK passes them, alive for the call.
 unsafe extern "C" fn input_gradient(
@@ -176,16 +194,8 @@ unsafe extern "C" fn input_gradient(
     guarded(err, || {
         // SAFETY: `ctx` is the pointer from `HostContext::api`; the set keeps it alive.
         let network = scored_network(unsafe { context(ctx) }, "input_gradient")?;
-        if input.is_null() || labels.is_null() {
-            return Err("input_gradient: a tensor handle is null".into());
-        }
-        // Borrowed handles: take our own shallow copies.
-        // SAFETY: non-null handles of live tensors the plugin holds for the call.
-        let (input, labels) = unsafe { (Tensor::clone_from_ptr(input), Tensor::clone_from_ptr(labels)) };
-        let rows = input.size().first().copied().unwrap_or(0);
-        if labels.kind() != tch::Kind::Int64 || labels.size() != [rows] {
-            return Err(format!("input_gradient: labels must be int64 [{rows}], one per input row; got {:?} {:?}", labels.kind(), labels.size()));
-        }
+        // SAFETY: the plugin passes handles of live tensors it holds for the call.
+        let (input, labels) = unsafe { input_and_labels("input_gradient", input, labels) }?;
         hand_over(network.input_gradient(&input, &labels).map_err(|e| e.to_string())?, out)
     })
 }
@@ -202,19 +212,8 @@ unsafe extern "C" fn parameter_gradient_norms(
     guarded(err, || {
         // SAFETY: `ctx` is the pointer from `HostContext::api`; the set keeps it alive.
         let network = scored_network(unsafe { context(ctx) }, "parameter_gradient_norms")?;
-        if input.is_null() || labels.is_null() {
-            return Err("parameter_gradient_norms: a tensor handle is null".into());
-        }
-        // SAFETY: non-null handles of live tensors the plugin holds for the call.
-        let (input, labels) = unsafe { (Tensor::clone_from_ptr(input), Tensor::clone_from_ptr(labels)) };
-        let rows = input.size().first().copied().unwrap_or(0);
-        if labels.kind() != tch::Kind::Int64 || labels.size() != [rows] {
-            return Err(format!(
-                "parameter_gradient_norms: labels must be int64 [{rows}], one per input row; got {:?} {:?}",
-                labels.kind(),
-                labels.size()
-            ));
-        }
+        // SAFETY: the plugin passes handles of live tensors it holds for the call.
+        let (input, labels) = unsafe { input_and_labels("parameter_gradient_norms", input, labels) }?;
         hand_over(network.parameter_gradient_norms(&input, &labels).map_err(|e| e.to_string())?, out)
     })
 }

@@ -24,5 +24,5 @@ pub use error::PluginError;
 pub use host_api::{PluginOutputs, PublishedArray};
 pub use in_process::{InProcessPlugin, IN_PROCESS};
 pub use library::{load_library, open_plugin, PluginInfo, PluginRecord};
-pub use set::{PluginScorer, PluginSeconds, PluginSet, PluginStates, TrainBatch};
+pub use set::{PluginScorer, PluginSeconds, PluginSet, PluginStates};
 pub use torch::runtime_torch_version;

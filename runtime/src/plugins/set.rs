@@ -14,7 +14,7 @@ use crate::config::PluginConfig;
 use crate::model::Network;
 use crate::scores::{BatchPosition, ScoreError, SnapshotScorer};
 use memscope_sdk::abi::{ArrayC, BatchC, ByteSink, BytesC, DatasetC, EpochC, JobEndC, JobInfoC, ScoreBatchC, ScoresC, StrRef};
-use memscope_sdk::{ArrayKind, Hook, JobInfo};
+use memscope_sdk::{ArrayKind, BatchInfo, Hook, JobInfo};
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicPtr, Ordering};
@@ -190,8 +190,9 @@ impl PluginSet {
 
     /// `on_train_batch_end`. `logits` (`[B, classes]` row-major, or empty when no
     /// plugin subscribes to `train_batch_outputs`) go only to the plugins that do.
-    pub fn train_batch_end(&self, batch: &TrainBatch<'_>) -> Result<(), PluginError> {
-        let TrainBatch { epoch, step, indices, losses, labels, logits, classes } = *batch;
+    /// The step is described with the SDK's own [`BatchInfo`], the value plugins receive.
+    pub fn train_batch_end(&self, batch: &BatchInfo<'_>) -> Result<(), PluginError> {
+        let BatchInfo { epoch, step, indices, losses, labels, logits, classes } = *batch;
         let with = BatchC {
             epoch,
             step,
@@ -337,26 +338,6 @@ pub struct PluginStates {
     pub states: Vec<(String, Vec<u8>)>,
     /// Optional plugins that failed before the checkpoint.
     pub dropped: Vec<DroppedPlugin>,
-}
-
-/// What `on_train_batch_end` tells the plugins about one optimizer step (row `i` of
-/// each slice is sample `indices[i]`).
-#[derive(Debug, Clone, Copy)]
-pub struct TrainBatch<'a> {
-    /// 0-based epoch.
-    pub epoch: usize,
-    /// Step within the epoch.
-    pub step: usize,
-    /// Sample indices.
-    pub indices: &'a [i64],
-    /// Per-sample training losses.
-    pub losses: &'a [f32],
-    /// Labels trained on.
-    pub labels: &'a [i64],
-    /// Logits `[B, classes]` row-major, or empty when no plugin wants them.
-    pub logits: &'a [f32],
-    /// Classes.
-    pub classes: usize,
 }
 
 /// The failure counter of a plugin.

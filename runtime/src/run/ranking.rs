@@ -123,6 +123,7 @@ pub fn measure_label(measure: &str) -> String {
         "average_precision" => "AP".into(),
         "precision_at_positives" => "P@noisy".into(),
         "spearman" => "Spearman".into(),
+        "pearson" => "Pearson".into(),
         "cosine" => "cosine".into(),
         other => match other.strip_prefix("top_k_overlap_") {
             Some(k) => format!("top-{k} overlap"),
