@@ -19,7 +19,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode bench-suite bench-dist reproduce reproduce-deps fetch-data clean-runs
+.PHONY: run test test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -115,6 +115,10 @@ bench-suite: build
 # Scale-out on this machine: 1 process x 2 threads against 2 ranks x 1 thread (Gloo).
 bench-dist: build
 	bench/dist.sh
+
+# The CUDA checks (BENCHMARKS.md "CUDA on an H200"), on a machine with an NVIDIA GPU.
+bench-gpu: build
+	bench/gpu.sh
 
 # The reproduction table (REPRODUCTION.md): memscope's scores against known label noise
 # on MNIST and Fashion-MNIST with the default recipe, beside cleanlab's cross-validated

@@ -25,6 +25,7 @@
 #   bench/torchscript.sh              # N=256, 3 rounds, 2 threads
 #   N=512 ROUNDS=1 bench/torchscript.sh
 #   ROWS=256 bench/torchscript.sh     # the curvature plugin's rows per pass (default: from the input size)
+#   DEVICE=cuda N=8192 bench/torchscript.sh   # both sides on the GPU (bench/gpu.sh runs this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,7 @@ DRAWS=${DRAWS:-10}
 H=${H:-1e-3}
 BATCH=${BATCH:-128}
 ROWS=${ROWS:-}
+DEVICE=${DEVICE:-cpu}
 BIN=${BIN:-target/release/memscope}
 PY=${PY:-.venv/bin/python}
 RESULTS=${RESULTS:-bench/results-torchscript.json}
@@ -57,6 +59,7 @@ job() { # name model-line epochs lr
 name = "$1"
 seed = 0
 threads = $THREADS
+device = "$DEVICE"
 [data]
 format = "npz"
 path = "$out/data.npz"
@@ -119,19 +122,19 @@ for round in $(seq "$ROUNDS"); do
   fi
   la=$(load)
   "$PY" "$REF" score --weights "$weights" --data "$out/data.npz" --out "$out/published-round$round.npy" \
-    --draws "$DRAWS" --h "$H" --batch-size "$BATCH" --threads "$THREADS" --seed "$round" \
+    --draws "$DRAWS" --h "$H" --batch-size "$BATCH" --threads "$THREADS" --seed "$round" --device "$DEVICE" \
     | "$PY" -c 'import json, sys; r = json.load(sys.stdin); r.update(round=int(sys.argv[1]), loadavg_1m=float(sys.argv[2])); print(json.dumps(r))' "$round" "$la" >>"$runs"
   show
   memscope_run builtin "$round"
   job builtin 'arch = "resnet18"' 1 0.01 >"$out/builtin.toml"
 done
 
-"$PY" - "$runs" "$RESULTS" "$MARKDOWN" "$N" "$THREADS" "$EPOCHS" "$DRAWS" "$H" "$BATCH" "$ROWS" <<'PY'
+"$PY" - "$runs" "$RESULTS" "$MARKDOWN" "$N" "$THREADS" "$EPOCHS" "$DRAWS" "$H" "$BATCH" "$ROWS" "$DEVICE" <<'PY'
 import json, os, platform, statistics, sys, time
 import numpy as np
 import torch
 
-runs_path, results_path, markdown_path, n, threads, epochs, draws, h, batch, rows_per_pass = sys.argv[1:]
+runs_path, results_path, markdown_path, n, threads, epochs, draws, h, batch, rows_per_pass, device = sys.argv[1:]
 rows = [json.loads(l) for l in open(runs_path)]
 
 def spearman(a, b):
@@ -139,6 +142,8 @@ def spearman(a, b):
     return float(np.corrcoef(ra, rb)[0, 1])
 
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
+if device != "cpu":  # the figures are the GPU's: name it where the CPU is named
+    cpu = f"{torch.cuda.get_device_name(torch.device(device))} ({device}; host {cpu})"
 print()
 print(f"scoring a TorchScript ResNet-18 (CIFAR variant) on {n} CIFAR-shaped random images, {draws} draws, h = {float(h):g}, "
       f"score batch {batch}, curvature rows per pass {rows_per_pass or 'default'}, {threads} threads "
@@ -179,7 +184,7 @@ with open(results_path, "w") as f:
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "machine": {"cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(), "torch": torch.__version__,
                     "loadavg_1m_at_end": float(open('/proc/loadavg').read().split()[0])},
-        "config": {"samples": int(n), "threads": int(threads), "epochs": int(epochs), "draws": int(draws), "h": float(h),
+        "config": {"samples": int(n), "device": device, "threads": int(threads), "epochs": int(epochs), "draws": int(draws), "h": float(h),
                    "score_batch_size": int(batch), "rows_per_pass": int(rows_per_pass) if rows_per_pass else None},
         "summary": {"samples_per_second": stats, "ratio_vs_published": ratio, "ratio_builtin_vs_torchscript": builtin,
                     "agreement": agreement},

@@ -125,19 +125,20 @@ def score(args):
     y = torch.from_numpy(arrays["y"].astype(np.int64))
     model = ResNet18(x.shape[1], int(args.classes))
     model.load_state_dict(read_safetensors(args.weights), strict=True)
-    model.eval()
+    device = torch.device(args.device)
+    model, x, y = model.to(device).eval(), x.to(device), y.to(device)
     with torch.no_grad():
         logits = model(x[: args.batch_size])
         check_loss = F.cross_entropy(logits, y[: args.batch_size]).item()
     torch.manual_seed(args.seed)
     start = time.perf_counter()
-    scores = curvature_published(model, x, y, args.draws, args.h, args.batch_size, 0)
+    scores = curvature_published(model, x, y, args.draws, args.h, args.batch_size, 0).cpu()  # waits for the GPU
     seconds = time.perf_counter() - start
     np.save(args.out, scores.numpy().astype(np.float32))
     n = x.shape[0]
     print(json.dumps({"impl": "pytorch-published", "samples": n, "seconds": seconds, "samples_per_second": n / seconds,
                       "draws": args.draws, "h": args.h, "batch_size": args.batch_size, "threads": args.threads,
-                      "seed": args.seed, "check_loss": check_loss, "scores": args.out, "torch": torch.__version__}), flush=True)
+                      "seed": args.seed, "device": args.device, "check_loss": check_loss, "scores": args.out, "torch": torch.__version__}), flush=True)
 
 
 def main():
@@ -167,6 +168,7 @@ def main():
     s.add_argument("--batch-size", type=int, default=128)
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (the one memscope's job names)")
     args = p.parse_args()
     {"export": export, "script-weights": script_weights, "data": data, "score": score}[args.command](args)
 

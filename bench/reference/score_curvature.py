@@ -132,11 +132,11 @@ def eval_loss_accuracy(model, x, y):
 def curvature_published(model, x, y, draws, h, batch_size, max_rows):
     """The authors' loop, kept as written (per draw: 2 forwards, 1 backward)."""
     del max_rows
-    scores = torch.empty(x.shape[0])
+    scores = torch.empty(x.shape[0], device=x.device)
     for start in range(0, x.shape[0], batch_size):
         inputs = x[start : start + batch_size].clone()
         targets = y[start : start + batch_size]
-        curv = torch.zeros(inputs.shape[0])
+        curv = torch.zeros(inputs.shape[0], device=inputs.device)
         for _ in range(draws):
             v = torch.randint_like(inputs, high=2) * 2 - 1
             inputs.requires_grad_()

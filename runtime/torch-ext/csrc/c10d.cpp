@@ -26,6 +26,9 @@ struct MsteGroup {
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> backend;
   std::chrono::milliseconds timeout;
+  // A collective failed (a peer died, a timeout): the group is not shut down
+  // gracefully when freed, since a graceful NCCL shutdown would wait on the dead peer.
+  bool failed = false;
 };
 
 namespace {
@@ -42,8 +45,13 @@ std::shared_ptr<::gloo::transport::Device> gloo_device() {
 
 // Waits for `work` with the group's timeout; a failed collective throws.
 void finish(MsteGroup *group, const c10::intrusive_ptr<c10d::Work> &work) {
-  if (!work->wait(group->timeout)) {
-    throw std::runtime_error("the collective did not complete");
+  try {
+    if (!work->wait(group->timeout)) {
+      throw std::runtime_error("the collective did not complete");
+    }
+  } catch (...) {
+    group->failed = true;
+    throw;
   }
 }
 
@@ -86,7 +94,22 @@ int mste_group_new(const char *addr, int port, int rank, int world, bool serve_s
   });
 }
 
-void mste_group_free(MsteGroup *group) { delete group; }
+// Ends the group. When every collective succeeded, NCCL destroys its communicators
+// gracefully first, as destroy_process_group does (without it, libtorch warns at exit
+// that resources may leak). After a failure it is only freed: PyTorch's NCCL watchdog
+// then takes the process down by itself (BENCHMARKS.md "CUDA on an H200" has what was
+// measured; NCCL's clean-up-only error mode with an explicit abort, tried there, hung
+// when a peer was killed). Gloo needs neither.
+void mste_group_free(MsteGroup *group) {
+  if (!group->failed) {
+    try {
+      group->backend->shutdown();
+    } catch (...) {
+      // Ending anyway: nothing is left to report to.
+    }
+  }
+  delete group;
+}
 
 // Sums `tensor` over every rank in place; divides the sum by the world size when
 // `average` (Gloo has no AVG reduction, so the division is ours on every backend).

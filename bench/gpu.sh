@@ -1,0 +1,177 @@
+#!/usr/bin/env bash
+# The CUDA checks, in one go, for a machine with an NVIDIA GPU (CI has none: these are
+# run by hand when a GPU machine is at hand, and their output is what BENCHMARKS.md and
+# README quote for CUDA). Three parts, each printing its figures:
+#
+#   1. The default job (configs/digits.toml) on cuda:0 and on the CPU of the same
+#      machine: noise-mask AUROC of curvature, train/score seconds, and how closely the
+#      two devices' curvature scores agree (Spearman).
+#   2. The NCCL path: a digits job on 2 ranks x batch 32 against 1 rank x batch 64, both
+#      on CUDA. With one GPU both ranks share cuda:0: each rank gets its own NCCL_HOSTID,
+#      so NCCL sees two hosts (it refuses two ranks of one host on one GPU) and talks
+#      over its socket transport on loopback, as two one-GPU nodes would. Then one rank
+#      is killed (SIGKILL) mid-training, and the other must end with an error naming it
+#      within MEMSCOPE_DIST_TIMEOUT; then one is stopped (SIGSTOP: a hung peer), likewise.
+#   3. bench/torchscript.sh on cuda: a TorchScript ResNet-18 trained and scored by
+#      memscope against the published curvature loop in PyTorch on the same GPU.
+#
+#   bench/gpu.sh                                   # with target/release and .venv
+#   BIN_DIR=.gpu PY=python3 RESULTS_DIR=$OUT bench/gpu.sh
+#   PARTS=23 bench/gpu.sh                         # only parts 2 and 3
+#
+# BIN_DIR holds memscope, memscope-engine and the plugin libraries (curvature, noise,
+# baseline); RESULTS_DIR receives the JSON results. Every part runs even if one fails;
+# the exit status is the number of parts that failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+PARTS=${PARTS:-123}
+BIN_DIR=${BIN_DIR:-target/release}
+PY=${PY:-.venv/bin/python}
+RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d)}
+DEVICE=${DEVICE:-cuda}   # DEVICE=cpu tries the script itself on a machine without a GPU (Gloo for part 2)
+EPOCHS_DEFAULT_JOB=${EPOCHS_DEFAULT_JOB:-30}
+EPOCHS_NCCL=${EPOCHS_NCCL:-10}
+N=${N:-8192}             # part 3's samples
+ROUNDS=${ROUNDS:-2}      # part 3's rounds
+BIN="$BIN_DIR/memscope"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failed=0
+part() { echo; echo "== $*"; }
+seconds() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(seconds)" 'BEGIN { printf "%.1f", b - a }'; }
+
+if [[ $DEVICE != cpu ]]; then
+  "$PY" -c 'import torch; assert torch.cuda.is_available(), "no CUDA device"; print("torch", torch.__version__, "on", torch.cuda.get_device_name(0))' || exit 1
+fi
+"$BIN" --version || exit 1
+
+# A job file from configs/digits.toml with some keys changed: job NAME DEVICE EPOCHS BATCH
+job() {
+  sed -e "0,/^name = .*/s//name = \"$1\"/" -e "s/^device = .*/device = \"$2\"/" \
+      -e "s/^epochs = .*/epochs = $3/" -e "s/^batch_size = 64/batch_size = $4/" configs/digits.toml
+}
+
+if [[ $PARTS == *1* ]]; then
+part "1. the default job on cuda:0 and on the CPU"
+job digits-cuda "$DEVICE" "$EPOCHS_DEFAULT_JOB" 64 >"$work/cuda.toml"
+job digits-cpu cpu "$EPOCHS_DEFAULT_JOB" 64 >"$work/cpu.toml"
+if "$BIN" run "$work/cuda.toml" --out "$work/runs" --force --quiet && "$BIN" run "$work/cpu.toml" --out "$work/runs" --force --quiet; then
+  "$PY" - "$work/runs" "$RESULTS_DIR/gpu-default-job.json" <<'PY' || failed=$((failed + 1))
+import json, sys
+import numpy as np
+runs, out = sys.argv[1:]
+def rank(a): return np.argsort(np.argsort(a)).astype(float)
+result = {}
+for device in ("cuda", "cpu"):
+    s = json.load(open(f"{runs}/digits-{device}/summary.json"))
+    auroc = next(c["auroc"] for c in s["comparisons"] if c["score"] == "curvature" and c["against"] == "noise_mask")
+    t = s["timings"]
+    result[device] = {"auroc": auroc, "train_seconds": t["train_seconds"], "score_seconds": t["score_seconds"],
+                      "train_accuracy": s["train_accuracy"], "device": s.get("device")}
+    print(f"  {device:<4}: curvature AUROC vs noise mask {auroc:.4f}, train accuracy {s['train_accuracy']:.4f},"
+          f" train {t['train_seconds']:.1f} s, scoring {t['score_seconds']:.1f} s")
+a, b = (np.load(f"{runs}/digits-{d}/scores/curvature.npy") for d in ("cuda", "cpu"))
+result["spearman_cuda_cpu"] = float(np.corrcoef(rank(a), rank(b))[0, 1])
+print(f"  Spearman of the two devices' curvature scores: {result['spearman_cuda_cpu']:.4f}")
+json.dump(result, open(out, "w"), indent=2)
+assert result["cuda"]["auroc"] >= 0.97, "curvature on CUDA does not find the noisy labels"
+PY
+else
+  echo "part 1 failed"; failed=$((failed + 1))
+fi
+
+fi
+
+if [[ $PARTS == *2* ]]; then
+part "2. NCCL: 2 ranks x batch 32 against 1 rank x batch 64 on CUDA"
+# rank RANK OUT TOML [extra args...]: one rank of a 2-rank group sharing cuda:0. It
+# replaces the shell that runs it (always a subshell: `&` or a pipeline), so that $! is
+# the rank itself.
+rank() {
+  local r=$1 out=$2 toml=$3; shift 3
+  RANK=$r WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port NCCL_HOSTID="memscope-gpu-check-$r" \
+    NCCL_SOCKET_IFNAME=lo MEMSCOPE_DIST_TIMEOUT=${TIMEOUT:-60} exec "$BIN" run "$toml" --out "$out" --force --quiet "$@"
+}
+job nccl "$DEVICE" "$EPOCHS_NCCL" 64 >"$work/world1.toml"
+job nccl "$DEVICE" "$EPOCHS_NCCL" 32 >"$work/world2.toml"
+port=$((29500 + RANDOM % 1000))
+start=$(seconds)
+"$BIN" run "$work/world1.toml" --out "$work/world1" --force --quiet || echo "world 1 failed"
+world1=$(since "$start")
+start=$(seconds)
+rank 1 "$work/rank1" "$work/world2.toml" >"$work/rank1.log" 2>&1 &
+pid1=$!
+rank 0 "$work/world2" "$work/world2.toml" 2>&1 | tail -5
+status0=${PIPESTATUS[0]}
+wait "$pid1"; status1=$?
+world2=$(since "$start")
+tail -3 "$work/rank1.log"
+echo "  exit status: rank 0 $status0, rank 1 $status1; wall seconds: world 1 $world1, world 2 $world2"
+if [[ $status0 == 0 && $status1 == 0 ]]; then
+  "$PY" - "$work" "$RESULTS_DIR/gpu-nccl.json" "$world1" "$world2" <<'PY' || failed=$((failed + 1))
+import json, sys
+import numpy as np
+work, out, wall1, wall2 = sys.argv[1:]
+s1, s2 = (json.load(open(f"{work}/world{w}/nccl/summary.json")) for w in (1, 2))
+result = {"wall_seconds": {"world1": float(wall1), "world2": float(wall2)}, "world": s2.get("world"),
+          "train_seconds": {"world1": s1["timings"]["train_seconds"], "world2": s2["timings"]["train_seconds"]}}
+for name in ("loss_epochs", "curvature", "eval_loss"):
+    a, b = (np.load(f"{work}/world{w}/nccl/scores/{name}.npy").astype(np.float64) for w in (1, 2))
+    rel = float(np.max(np.abs(a - b) / np.maximum(np.abs(a), 1e-6)))
+    med = float(np.median(np.abs(a - b) / np.maximum(np.abs(a), 1e-6)))
+    result[name] = {"max_relative_difference": rel, "median_relative_difference": med}
+    print(f"  {name:<12} world 2 vs world 1: max relative difference {rel:.2e}, median {med:.2e}")
+for w, s in (("1", s1), ("2", s2)):
+    auroc = next(c["auroc"] for c in s["comparisons"] if c["score"] == "curvature" and c["against"] == "noise_mask")
+    result[f"auroc_world{w}"] = auroc
+    print(f"  world {w}: curvature AUROC {auroc:.4f}, train accuracy {s['train_accuracy']:.4f}, train {s['timings']['train_seconds']:.1f} s")
+json.dump(result, open(out, "w"), indent=2)
+PY
+else
+  echo "part 2 (equivalence) failed"; failed=$((failed + 1))
+fi
+
+# fault SIGNAL NAME: rank 1 gets SIGNAL mid-training (KILL: it dies; STOP: it hangs),
+# and rank 0 must end by itself with an error (not a crash) within
+# MEMSCOPE_DIST_TIMEOUT=30 s; a watchdog kills it after 120 s.
+fault() {
+  local signal=$1 name=$2
+  echo "  -- rank 1 gets SIG$signal mid-training (MEMSCOPE_DIST_TIMEOUT=30)"
+  job "nccl-$name" "$DEVICE" 200 32 >"$work/$name.toml"
+  port=$((29500 + RANDOM % 1000))
+  TIMEOUT=30 rank 1 "$work/${name}1" "$work/$name.toml" >"$work/${name}1.log" 2>&1 &
+  local pid1=$!
+  TIMEOUT=30 rank 0 "$work/${name}0" "$work/$name.toml" >"$work/${name}0.log" 2>&1 &
+  local pid0=$!
+  sleep 15
+  kill -"$signal" "$pid1"
+  local sent; sent=$(seconds)
+  ( sleep 120; kill -9 "$pid0" 2>/dev/null ) &
+  local watchdog=$!
+  wait "$pid0"; local status0=$?
+  kill "$watchdog" 2>/dev/null
+  local after; after=$(since "$sent")
+  kill -9 "$pid1" 2>/dev/null
+  echo "  rank 0 ended ${after} s after rank 1 got SIG$signal, exit status $status0; its last line:"
+  tail -1 "$work/${name}0.log" | cut -c1-400 | sed 's/^/    /'
+  "$PY" -c 'import json, sys; json.dump({"signal": sys.argv[1], "seconds_to_end": float(sys.argv[2]), "exit_status": int(sys.argv[3]), "last_line": sys.argv[4]}, open(sys.argv[5], "w"), indent=2)' \
+    "$signal" "$after" "$status0" "$(tail -1 "$work/${name}0.log")" "$RESULTS_DIR/gpu-nccl-$name.json"
+  # 1 is memscope's own error exit; a signal (128 + n) or a hang is a failure.
+  [[ $status0 == 1 ]] && grep -q "^error: rank 0 of 2" "$work/${name}0.log" || { echo "part 2 ($name) failed"; failed=$((failed + 1)); }
+}
+fault KILL kill
+fault STOP stop
+
+fi
+
+if [[ $PARTS == *3* ]]; then
+part "3. TorchScript ResNet-18: memscope against the published loop, both on cuda:0"
+DEVICE=$DEVICE N=$N ROUNDS=$ROUNDS EPOCHS=${EPOCHS:-4} BATCH=${BATCH:-512} THREADS=${THREADS:-8} BIN="$BIN" PY="$PY" \
+  RESULTS="$RESULTS_DIR/gpu-torchscript.json" MARKDOWN="$RESULTS_DIR/gpu-torchscript.md" bench/torchscript.sh \
+  || { echo "part 3 failed"; failed=$((failed + 1)); }
+fi
+
+echo; echo "bench/gpu.sh: $failed part(s) failed; results in $RESULTS_DIR"
+exit "$failed"
