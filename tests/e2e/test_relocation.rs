@@ -79,3 +79,49 @@ fn a_moved_checkout_still_runs() {
     let listed = String::from_utf8_lossy(&out.stdout);
     assert!(listed.contains(&format!("plugin directories: {}", release.display())), "the engine looked beside itself: {listed}");
 }
+
+/// A libtorch of another release found first (here through `LD_LIBRARY_PATH`, as when a
+/// user's environment points at another PyTorch) is refused by name before any libtorch
+/// work, instead of crashing in it. The other release is the project's own libraries
+/// in a directory whose `version.py` says 2.11.0, which is all memscope reads.
+#[test]
+fn a_libtorch_of_another_release_is_refused_by_name() {
+    let Some(torch_lib) = std::fs::read_dir(repo_root().join(".venv/lib"))
+        .ok()
+        .and_then(|mut pythons| pythons.find_map(|p| Some(p.ok()?.path().join("site-packages/torch/lib"))))
+        .filter(|lib| lib.join("libtorch_cpu.so").exists())
+    else {
+        return; // libtorch comes from outside the checkout (`make LIBTORCH=...`)
+    };
+    let other = tempfile::tempdir().unwrap();
+    let lib = other.path().join("torch/lib");
+    std::fs::create_dir_all(&lib).unwrap();
+    for entry in std::fs::read_dir(&torch_lib).unwrap() {
+        let entry = entry.unwrap();
+        std::os::unix::fs::symlink(entry.path(), lib.join(entry.file_name())).unwrap();
+    }
+    std::fs::write(other.path().join("torch/version.py"), "__version__ = '2.11.0+cu130'\n").unwrap();
+    // The CUDA libraries libtorch finds through its rpath ($ORIGIN/../../nvidia/...).
+    let nvidia = torch_lib.join("../../nvidia");
+    if nvidia.exists() {
+        std::os::unix::fs::symlink(nvidia.canonicalize().unwrap(), other.path().join("nvidia")).unwrap();
+    }
+    let runs = tempfile::tempdir().unwrap();
+    let out = Command::new(memscope_bin())
+        .args(["run", "configs/digits.toml", "--out"])
+        .arg(runs.path())
+        .current_dir(repo_root())
+        .env("LD_LIBRARY_PATH", &lib)
+        .output()
+        .expect("spawning memscope");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "memscope ran on another libtorch release: {stderr}");
+    let expected = format!(
+        "error: this memscope was built against libtorch {} but runs with libtorch 2.11.0+cu130 (loaded from {})",
+        memscope_sdk::TORCH_BUILT_WITH,
+        lib.display()
+    );
+    assert!(stderr.contains(&expected), "expected `{expected}` in:\n{stderr}");
+    assert!(stderr.contains("LD_LIBRARY_PATH"), "{stderr}");
+    assert!(std::fs::read_dir(runs.path()).unwrap().next().is_none(), "nothing is written before the check");
+}

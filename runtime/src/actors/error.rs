@@ -67,6 +67,9 @@ pub enum JobError {
     /// The requested device is not available.
     #[error("device: {0}")]
     Device(String),
+    /// The libtorch loaded is another release than the one memscope was built against.
+    #[error("{0}")]
+    LibtorchRelease(String),
     /// A worker thread panicked; its message is kept.
     #[error("{thread} thread panicked: {message}")]
     Panicked {

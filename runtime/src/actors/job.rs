@@ -168,6 +168,8 @@ impl JobRun {
         events: Recipient<JobEvent>,
     ) -> Result<(JobRun, Option<UserData>, Option<ModelSource>, Vec<InProcessPlugin>), JobError> {
         let JobSpec { config, run_dir, resume, overwrite, cancel, only_configured_plugin_dirs, data_access, model, data, in_process, launch } = spec;
+        // Before any libtorch work: on another release it would crash, not fail.
+        crate::plugins::check_running_libtorch().map_err(JobError::LibtorchRelease)?;
         if config.threads > 0 {
             tch::set_num_threads(config.threads as i32);
         }

@@ -25,4 +25,4 @@ pub use host_api::{PluginOutputs, PublishedArray};
 pub use in_process::{InProcessPlugin, IN_PROCESS};
 pub use library::{load_library, open_plugin, PluginInfo, PluginRecord};
 pub use set::{PluginScorer, PluginSeconds, PluginSet, PluginStates};
-pub use torch::runtime_torch_version;
+pub use torch::{check_running_libtorch, runtime_torch_version};

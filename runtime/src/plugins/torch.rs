@@ -2,7 +2,7 @@
 //! plugin's descriptor says which libtorch it was built against, and the two must be
 //! the same release (see `memscope_sdk::TORCH_BUILT_WITH`).
 
-use memscope_sdk::TORCH_BUILT_WITH;
+use memscope_sdk::{torch_release, TORCH_BUILT_WITH};
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -12,6 +12,28 @@ use std::sync::OnceLock;
 pub fn runtime_torch_version() -> &'static str {
     static VERSION: OnceLock<String> = OnceLock::new();
     VERSION.get_or_init(|| loaded_libtorch_dir().and_then(|dir| read_version(&dir)).unwrap_or_else(|| TORCH_BUILT_WITH.to_string()))
+}
+
+/// Refuses to run on a libtorch of another release than the one this build compiled
+/// against: tch's C++ glue and memscope's own shim are compiled for one release's
+/// headers, and another release's libraries crash or corrupt tensors rather than fail
+/// (2.13 glue on 2.11 libraries: a segfault creating an NCCL group, "incoherent element
+/// sizes" reading a dataset). A process usually gets another libtorch through
+/// `LD_LIBRARY_PATH`, which wins over the binaries' own rpath.
+pub fn check_running_libtorch() -> Result<(), String> {
+    check_release(TORCH_BUILT_WITH, runtime_torch_version(), loaded_libtorch_dir().as_deref())
+}
+
+fn check_release(built: &str, running: &str, dir: Option<&Path>) -> Result<(), String> {
+    if torch_release(built) == torch_release(running) {
+        return Ok(());
+    }
+    let from = dir.map(|d| format!(" (loaded from {})", d.display())).unwrap_or_default();
+    Err(format!(
+        "this memscope was built against libtorch {built} but runs with libtorch {running}{from}; the two must be the \
+         same release. Remove the other libtorch from LD_LIBRARY_PATH, or rebuild memscope against it (README: \
+         \"Using an existing libtorch\")"
+    ))
 }
 
 /// The version of the libtorch whose library directory is `lib`.
@@ -57,6 +79,18 @@ mod tests {
     fn the_running_libtorch_is_found_and_is_the_release_tch_expects() {
         assert!(loaded_libtorch_dir().is_some(), "libtorch_cpu.so is loaded in a test of the runtime");
         assert_eq!(memscope_sdk::torch_release(runtime_torch_version()), memscope_sdk::TORCH_VERSION);
+    }
+
+    #[test]
+    fn another_release_is_refused_with_both_versions_and_the_directory() {
+        assert_eq!(check_release("2.13.0+cu130", "2.13.0+cpu", None), Ok(()), "CPU and CUDA builds of one release share the ABI");
+        let err = check_release("2.13.0+cu130", "2.11.0+cu130", Some(Path::new("/opt/torch/lib"))).unwrap_err();
+        assert!(
+            err.starts_with("this memscope was built against libtorch 2.13.0+cu130 but runs with libtorch 2.11.0+cu130 (loaded from /opt/torch/lib)"),
+            "{err}"
+        );
+        assert!(err.contains("LD_LIBRARY_PATH"), "{err}");
+        assert_eq!(check_running_libtorch(), Ok(()), "the tests run on the libtorch they were built against");
     }
 
     #[test]
