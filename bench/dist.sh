@@ -3,7 +3,10 @@
 # each (`memscope launch --nproc 2`, Gloo over loopback), on the same global batch (128)
 # and data (the first 10,000 MNIST images, 2 epochs, curvature with 2 draws scored after
 # epoch 2). Alternating rounds; prints training and scoring seconds from each run's
-# summary.json, and the time the ranks' gradient all-reduce adds per step.
+# summary.json, and the time the ranks' gradient all-reduce adds per step. Then it times
+# all-reduces of 64 KiB to 64 MiB on their own (runtime/examples/allreduce_bench.rs),
+# fits latency + bytes / bandwidth, and prints the scaling model BENCHMARKS.md states:
+# compute per sample (from the 2-rank runs) and bytes per step against a link.
 #     bench/dist.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +53,8 @@ for r in $(seq "$rounds"); do
   "$bin" launch --nproc 2 run "$out/two.toml" --out "$out/runs" --force --quiet > /dev/null
   cp "$out/runs/two/summary.json" "$out/two-$r.json"
 done
+cargo build --release --example allreduce_bench -q
+target/release/examples/allreduce_bench 2 20 > "$out/allreduce.jsonl"
 python3 - "$out" "$rounds" <<'PY'
 import json, os, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
@@ -65,4 +70,36 @@ seconds = ", ".join("%.2f" % d for d in diff)
 per_step = ", ".join("%.1f" % (1000 * d / steps) for d in diff)
 print(f"2 ranks minus 1 process, training, per round: {seconds} s = {per_step} ms per step ({steps} steps); "
       f"load average {os.getloadavg()[0]:.1f}")
+
+# The all-reduce alone, and the scaling model.
+lines = [json.loads(l) for l in open(f"{out}/allreduce.jsonl")]
+sizes, fit = [l for l in lines if "floats" in l], next(l for l in lines if "fit" in l)
+print("all-reduce, 2 ranks on loopback (Gloo, 1 thread each): " + "; ".join(
+    f"{l['bytes'] / 1e6:.2f} MB {l['ms_per_call']:.2f} ms" for l in sizes))
+print(f"  fit: {fit['latency_ms']:.3f} ms + bytes / {fit['bandwidth_gb_s']:.3f} GB/s")
+summary = json.load(open(f"{out}/two-1.json"))
+floats = summary["parameters"]
+grad_bytes = 4 * floats
+allreduce_s = fit["latency_ms"] / 1e3 + grad_bytes / (fit["bandwidth_gb_s"] * 1e9)
+two = [t["train_seconds"] / steps for t in rows["two"]]
+step = sorted(two)[len(two) // 2]
+per_rank_batch = 64
+compute_per_sample = (step - allreduce_s) / per_rank_batch
+print(f"  model inputs: {floats} parameters = {grad_bytes / 1e6:.2f} MB all-reduced per step; a 2-rank step "
+      f"{step * 1e3:.1f} ms (median), of which the all-reduce {allreduce_s * 1e3:.1f} ms by the fit, so "
+      f"compute {compute_per_sample * 1e3:.3f} ms per sample per 1-thread rank")
+# A ring all-reduce of W ranks takes 2 (W - 1) steps, each a message's latency, and moves
+# 2 (W - 1) / W of the bytes through each rank's link; the 2-rank fit's latency is 2 steps.
+links = [("this loopback (fit)", fit["latency_ms"] / 1e3 / 2, fit["bandwidth_gb_s"] * 1e9),
+         ("10 GbE (assumed 1.1 GB/s, 50 us)", 50e-6, 1.1e9),
+         ("100 Gb/s InfiniBand (assumed 11 GB/s, 5 us)", 5e-6, 11e9)]
+print("  estimated speed-up over one rank (per-rank batch 64, so the global batch grows with the ranks;"
+      " all-reduce after backward, not overlapped), by ranks:")
+for name, latency, bandwidth in links:
+    cells = []
+    for w in (2, 4, 8, 16, 32):
+        comm = 2 * (w - 1) * latency + 2 * (w - 1) / w * grad_bytes / bandwidth
+        compute = per_rank_batch * compute_per_sample
+        cells.append(f"{w}: {w * compute / (compute + comm):.1f}x")
+    print(f"    {name:<44} " + ", ".join(cells))
 PY
