@@ -124,3 +124,34 @@ fn broadcast_parts(group: &ProcessGroup, device: Device, data: Option<&Checkpoin
         broadcast_tensors(group, device, plugin_bytes.as_deref())?,
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(world: usize) -> CheckpointState {
+        CheckpointState { epochs_done: 3, steps: 90, samples: 100, train_seconds: 1.0, score_seconds: 0.0, scored_samples: 0, world }
+    }
+
+    fn refusal(saved: &CheckpointState, samples: usize, world: usize) -> String {
+        check(std::path::Path::new("runs/dp/checkpoints/epoch-000003"), saved, samples, world).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_world_size_is_refused_naming_both_and_the_launch_to_use() {
+        assert!(check(std::path::Path::new("c"), &state(2), 100, 2).is_ok());
+        assert_eq!(
+            refusal(&state(2), 100, 1),
+            "run directory runs/dp/checkpoints/epoch-000003: the checkpoint was written by a job of 2 processes and this job has 1 process: \
+             resume it with 2 processes (`memscope launch --nproc 2`, `torchrun --nproc-per-node=2`, ...), or start a new run \
+             (each global batch is processes x batch_size, so another number of processes would train on other batches)"
+        );
+        assert!(refusal(&state(1), 100, 4).contains("written by a job of 1 process and this job has 4 processes: resume it as a single process (without a launcher)"));
+        assert!(refusal(&state(3), 100, 2).contains("resume it with 3 processes (`memscope launch --nproc 3`"));
+    }
+
+    #[test]
+    fn a_checkpoint_of_other_data_is_refused() {
+        assert_eq!(refusal(&state(1), 90, 1), "run directory runs/dp/checkpoints/epoch-000003: checkpoint is for 100 samples, the dataset has 90");
+    }
+}
