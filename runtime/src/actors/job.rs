@@ -296,7 +296,9 @@ impl JobRun {
         let checkpoints = self.run.as_ref().map(|run| Checkpoints::new(run.checkpoints(), self.config.checkpoint.keep));
         let world = self.group.as_ref().map_or(1, |g| g.world());
         let samples = train.len();
-        let read = match (&checkpoints, self.resume) {
+        // In a group rank 0 reads for every rank (the others' readings would be ignored).
+        let reads = self.group.as_ref().is_none_or(|g| g.rank() == 0);
+        let read = match (&checkpoints, self.resume && reads) {
             (Some(checkpoints), true) => resume::read(checkpoints, samples, world),
             _ => Ok(None),
         };

@@ -16,6 +16,7 @@ use crate::model::{CheckpointData, CheckpointState, Checkpoints};
 use crate::plugins::{DroppedPlugin, PluginStates};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Instant;
 use tch::{Device, Tensor};
 
 /// The newest intact checkpoint in `checkpoints`, read and checked against a job of
@@ -89,7 +90,9 @@ pub(super) fn share(
         };
         broadcast_bytes(group, device, &serde_json::to_vec(&verdict).expect("a verdict serializes"))?;
         let Some(data) = mine? else { return Ok(None) };
-        broadcast_parts(group, device, Some(&data))?;
+        let started = Instant::now();
+        let bytes = size(&broadcast_parts(group, device, Some(&data))?);
+        tracing::info!("sent the checkpoint to the other {} rank(s): {bytes} bytes in {:.3} s", group.world() - 1, started.elapsed().as_secs_f64());
         return Ok(Some(data));
     }
     let local = |message: String| group.local_failure("resume from rank 0's checkpoint", message);
@@ -102,13 +105,27 @@ pub(super) fn share(
         }
         Verdict::Resume { dir, state, dropped } => (dir, state, dropped),
     };
-    let [model, optimizer, scores, plugin_bytes] = broadcast_parts(group, device, None)?;
+    let started = Instant::now();
+    let parts = broadcast_parts(group, device, None)?;
+    tracing::info!(
+        "resuming at epoch {} from rank 0's checkpoint {}: {} bytes received in {:.3} s",
+        state.epochs_done,
+        dir.display(),
+        size(&parts),
+        started.elapsed().as_secs_f64()
+    );
+    let [model, optimizer, scores, plugin_bytes] = parts;
     check(&dir, &state, samples, group.world())?;
     let mut states = Vec::with_capacity(plugin_bytes.len());
     for (key, bytes) in plugin_bytes {
         states.push((key, Vec::<u8>::try_from(&bytes).map_err(|e| local(e.to_string()))?));
     }
     Ok(Some(CheckpointData { dir, state, model, optimizer, scores, plugins: PluginStates { states, dropped } }))
+}
+
+/// The bytes the tensors of `parts` hold.
+fn size(parts: &[Vec<(String, Tensor)>]) -> usize {
+    parts.iter().flatten().map(|(_, t)| t.numel() * t.kind().elt_size_in_bytes()).sum()
 }
 
 /// Rank 0's checkpoint tensors on every rank (rank 0 passes its checkpoint): the
