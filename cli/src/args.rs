@@ -140,14 +140,14 @@ pub enum PluginsCommand {
 /// Arguments of `memscope run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The job config (TOML). Not needed with --resume, which uses the run's own.
-    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    /// The job config (TOML). Not needed with `--resume RUN_DIR`, which uses the run's own.
+    #[arg(required_unless_present = "resume")]
     pub config: Option<PathBuf>,
     /// Directory under which the run directory `<name>/` is created.
     #[arg(long, default_value = "runs")]
     pub out: PathBuf,
     /// The run directory itself, instead of `<out>/<name>`.
-    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    #[arg(long, value_name = "DIR")]
     pub run_dir: Option<PathBuf>,
     /// Write job events as JSON lines on stdout (the human summary goes to stderr);
     /// this is how the daemon follows its jobs.
@@ -163,9 +163,12 @@ pub struct RunArgs {
     /// Override a config value, e.g. `--set train.epochs=5` (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub overrides: Vec<String>,
-    /// Continue an interrupted run from its newest checkpoint.
-    #[arg(long, value_name = "RUN_DIR")]
-    pub resume: Option<PathBuf>,
+    /// Continue an interrupted run from its newest checkpoint: `--resume RUN_DIR`
+    /// with the run's own config, or `CONFIG --resume` for the run directory that
+    /// CONFIG (with --out, --run-dir, --set) names, as every rank of a data-parallel
+    /// job is restarted (only rank 0 needs the run directory).
+    #[arg(long, value_name = "RUN_DIR", num_args = 0..=1)]
+    pub resume: Option<Option<PathBuf>>,
     /// Replace an existing run directory of the same name.
     #[arg(long)]
     pub force: bool,

@@ -13,7 +13,10 @@ fn main() -> std::process::ExitCode {
     match cli::dispatch(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // One write: the ranks of a launched job share one stderr, and a line
+            // written in pieces (as `eprintln!` does) interleaves with theirs.
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(format!("error: {e:#}\n").as_bytes());
             std::process::ExitCode::FAILURE
         }
     }

@@ -6,7 +6,9 @@
 //! - `collectives`: runs each collective on `[rank + 1; 4]` and prints one line per
 //!   result (`all_reduce_sum 3 3 3 3`, ...);
 //! - `die`: rank 1 joins the group, then exits (status 3) before the first
-//!   collective; the other ranks' all-reduce must then fail within the timeout.
+//!   collective; the other ranks' all-reduce must then fail within the timeout;
+//! - `share`: rank 0 sends bytes and named tensors the others know nothing of (how a
+//!   resumed job's checkpoint reaches them), and each rank prints what it holds.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
@@ -82,6 +84,23 @@ fn a_rank_that_dies_ends_the_other_with_an_error_naming_it() {
     assert!(took < Duration::from_secs(20), "the survivor took {took:?}, past its 20 s timeout");
 }
 
+fn rank0s_bytes_and_tensors_reach_the_other_rank() {
+    let port = free_port();
+    let ranks: Vec<Child> = (0..2).map(|r| spawn(r, 2, port, "30", "share")).collect();
+    for (rank, child) in ranks.into_iter().enumerate() {
+        let (out, _) = finish(child, Duration::from_secs(60));
+        assert!(out.status.success(), "rank {rank} failed: {}", text(&out.stderr));
+        // Every kind a checkpoint holds (float weights, the optimizer's int64 step
+        // count, a plugin's bytes), and an empty table, with rank 0's names and shapes.
+        assert_eq!(
+            text(&out.stdout),
+            "bytes from rank 0\nweights Float [2, 3] 1.5 -2 3.25 0 0.125 7\nsteps Int64 [] 41\n\
+             plugin Uint8 [3] 0 255 7\nempty Float [0, 5] \n",
+            "rank {rank}"
+        );
+    }
+}
+
 fn a_rank_alone_gives_up_the_rendezvous_after_the_timeout() {
     let port = free_port();
     let alone = spawn(0, 2, port, "2", "collectives");
@@ -92,7 +111,7 @@ fn a_rank_alone_gives_up_the_rendezvous_after_the_timeout() {
     assert!(took < Duration::from_secs(10), "gave up after {took:?}");
 }
 
-use memscope::dist::{Launch, ProcessGroup, Reduce};
+use memscope::dist::{broadcast_bytes, broadcast_tensors, Launch, ProcessGroup, Reduce};
 use tch::{Device, Kind, Tensor};
 
 fn values(t: &Tensor) -> String {
@@ -112,6 +131,9 @@ fn worker(mode: &str) {
         let mine = || Tensor::full([4], (group.rank() + 1) as f64, (Kind::Float, Device::Cpu));
         if mode == "die" && group.rank() == 1 {
             std::process::exit(3);
+        }
+        if mode == "share" {
+            return share(&group);
         }
         let mut sum = mine();
         group.all_reduce(&mut sum, Reduce::Sum)?;
@@ -133,12 +155,32 @@ fn worker(mode: &str) {
     }
 }
 
+/// Rank 0's bytes and tensors, printed by every rank (the others pass nothing).
+fn share(group: &ProcessGroup) -> Result<(), memscope::dist::DistError> {
+    let rank0 = group.rank() == 0;
+    let bytes = broadcast_bytes(group, Device::Cpu, if rank0 { b"from rank 0" } else { b"" })?;
+    println!("bytes {}", String::from_utf8_lossy(&bytes));
+    let tensors = vec![
+        ("weights".to_string(), Tensor::from_slice(&[1.5f32, -2.0, 3.25, 0.0, 0.125, 7.0]).view([2, 3])),
+        ("steps".to_string(), Tensor::from(41i64)),
+        ("plugin".to_string(), Tensor::from_slice(&[0u8, 255, 7])),
+        ("empty".to_string(), Tensor::zeros([0, 5], (Kind::Float, Device::Cpu))),
+    ];
+    for (name, t) in broadcast_tensors(group, Device::Cpu, rank0.then_some(tensors.as_slice()))? {
+        let v = Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).expect("numbers");
+        let v: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+        println!("{name} {:?} {:?} {}", t.kind(), t.size(), v.join(" "));
+    }
+    Ok(())
+}
+
 fn main() {
     if let Ok(mode) = std::env::var("MEMSCOPE_DIST_WORKER") {
         return worker(&mode);
     }
-    let tests: [(&str, fn()); 3] = [
+    let tests: [(&str, fn()); 4] = [
         ("two_ranks_all_reduce_broadcast_and_gather_on_loopback", two_ranks_all_reduce_broadcast_and_gather_on_loopback),
+        ("rank0s_bytes_and_tensors_reach_the_other_rank", rank0s_bytes_and_tensors_reach_the_other_rank),
         ("a_rank_that_dies_ends_the_other_with_an_error_naming_it", a_rank_that_dies_ends_the_other_with_an_error_naming_it),
         ("a_rank_alone_gives_up_the_rendezvous_after_the_timeout", a_rank_alone_gives_up_the_rendezvous_after_the_timeout),
     ];

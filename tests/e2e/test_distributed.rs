@@ -43,11 +43,17 @@ fn free_port() -> u16 {
 
 /// `memscope run job.toml --out OUT --events-json SETS...` as rank `rank` of `world`.
 fn rank(dir: &Path, rank: usize, world: usize, port: u16, out: &str, sets: &[&str]) -> Child {
-    let mut cmd = Command::new(memscope_bin());
-    cmd.args(["run", "job.toml", "--out", out, "--events-json"]).current_dir(dir);
+    let mut args = vec!["job.toml", "--out", out];
     for set in sets {
-        cmd.args(["--set", set]);
+        args.extend(["--set", set]);
     }
+    rank_with(dir, rank, world, port, &args)
+}
+
+/// `memscope run ARGS --events-json` as rank `rank` of `world`.
+fn rank_with(dir: &Path, rank: usize, world: usize, port: u16, args: &[&str]) -> Child {
+    let mut cmd = Command::new(memscope_bin());
+    cmd.arg("run").args(args).arg("--events-json").current_dir(dir);
     if world > 1 {
         cmd.env("RANK", rank.to_string())
             .env("LOCAL_RANK", rank.to_string())
@@ -197,24 +203,179 @@ fn torchrun_runs_a_job_on_two_processes() {
     assert_eq!(read_summary(&dir.path().join("runs/dp"))["epochs"], 3);
 }
 
-/// Resuming across a group is not supported yet: refused at once by every rank, before
-/// any rendezvous, rather than resumed wrongly.
+/// [`JOB`] with, instead of curvature, the forgetting plugin (which keeps state across
+/// epochs) and an optional scorer that fails in epoch 1 (dropped from then on, which
+/// a resumed job must remember on every rank: the ranks score together).
+fn stateful_job() -> String {
+    let plugins = "name = \"forgetting\"\n[[plugins]]\nname = \"fixture-faulty\"\noptional = true\nconfig = { mode = \"panic_in_train_batch\" }";
+    format!("plugin_dirs = [\"fixture-plugins\"]\n{}", JOB.replace("name = \"curvature\"\nconfig = { draws = 2, h = 1e-3 }", plugins))
+}
+
+/// Six epochs with the per-epoch `eval_loss`, a checkpoint every 4 epochs.
+const RESUMED: [&str; 3] = ["train.epochs=6", "checkpoint.every=4", "score.every=1"];
+
+/// `memscope run job.toml --out OUT [--set RESUMED...] [--resume]` as rank `rank` of 2.
+fn resumable(dir: &Path, r: usize, port: u16, out: &str, resume: bool) -> Child {
+    let mut args = vec!["job.toml", "--out", out];
+    for set in RESUMED {
+        args.extend(["--set", set]);
+    }
+    if resume {
+        args.push("--resume");
+    }
+    rank_with(dir, r, 2, port, &args)
+}
+
+/// Waits for a rank that must fail; its `error:` line, no panic.
+fn error_line(r: usize, child: Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "rank {r} succeeded:\n{stderr}");
+    assert!(!stderr.contains("panicked at"), "rank {r}:\n{stderr}");
+    stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("rank {r}: no error line:\n{stderr}")).to_string()
+}
+
+/// Checkpoints and `--resume` across the group: stopped with Ctrl-C on rank 0 after
+/// epoch 1 and restarted as it was launched (every rank `job.toml --resume`; rank 1
+/// without the run directory, which it never needs), the job ends bit for bit where
+/// an uninterrupted two-rank job ends: weights, optimizer state, the loss and
+/// eval_loss tables and the forgetting plugin's counts; the plugin dropped before the
+/// stop stays dropped on both ranks. Resumed as one process, it is refused.
 #[test]
-fn resuming_under_a_group_is_refused_with_the_reason() {
+fn a_group_stopped_and_resumed_ends_where_an_uninterrupted_group_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("runs/dp");
-    std::fs::create_dir_all(&run_dir).unwrap();
-    std::fs::write(run_dir.join("config.toml"), JOB).unwrap();
-    let out = Command::new(memscope_bin())
-        .args(["run", "--resume", run_dir.to_str().unwrap()])
-        .env("RANK", "1")
-        .env("WORLD_SIZE", "2")
-        .env("MASTER_ADDR", "127.0.0.1")
-        .env("MASTER_PORT", free_port().to_string())
-        .output()
-        .unwrap();
-    let finished = memscope_tests::Finished { output: out };
-    assert_eq!(finished.clean_failure(), "error: resume: resuming a job run by 2 processes is not supported yet");
+    memscope_tests::fixture_plugins(dir.path());
+    let job = stateful_job();
+    assert!(job.contains("forgetting") && job.contains("fixture-faulty"));
+    write_job(dir.path(), &job);
+    let port = free_port();
+    let whole = [resumable(dir.path(), 0, port, "whole", false), resumable(dir.path(), 1, port, "whole", false)];
+    let [whole0, whole1] = whole.map(events);
+
+    let port = free_port();
+    let mut first = resumable(dir.path(), 0, port, "cut", false);
+    let second = resumable(dir.path(), 1, port, "cut", false);
+    // After epoch 1, in which the faulty plugin was dropped.
+    let lines = BufReader::new(first.stdout.take().unwrap()).lines();
+    let trained = lines.map_while(Result::ok).any(|l| l.contains("\"train_epoch_end\"") && l.contains("\"epoch\":1,"));
+    assert!(trained, "rank 0 never finished epoch 1");
+    assert!(Command::new("kill").args(["-INT", &first.id().to_string()]).status().unwrap().success());
+    let stopped = error_line(0, first);
+    assert!(stopped.starts_with("error: cancelled after ") && stopped.ends_with("with `memscope run CONFIG --resume`"), "{stopped}");
+    assert!(error_line(1, second).starts_with("error: cancelled after "));
+    let run = dir.path().join("cut/dp");
+    assert!(!run.join("summary.json").exists(), "the job ended before the interrupt");
+
+    // Not with another number of processes: each global batch would differ.
+    let mut alone = vec!["run", "job.toml", "--out", "cut", "--resume"];
+    for set in RESUMED {
+        alone.extend(["--set", set]);
+    }
+    let refused = memscope_tests::memscope(dir.path(), &alone).clean_failure();
+    assert!(
+        refused.contains("the checkpoint was written by a job of 2 processes and this job has 1 process: resume it with 2 processes (`memscope launch --nproc 2`"),
+        "{refused}"
+    );
+
+    let port = free_port();
+    let resumed = [resumable(dir.path(), 0, port, "cut", true), resumable(dir.path(), 1, port, "elsewhere", true)];
+    let [resumed0, resumed1] = resumed.map(events);
+    let at = read_summary(&run)["resumed_at_epoch"].as_u64().unwrap();
+    assert!((2..6).contains(&at), "resumed at epoch {at}");
+    // Each rank logs the faulty plugin's training steps: in epoch 0, and never after
+    // its drop (rank 1 knows of it only from rank 0's checkpoint).
+    for (r, whole, resumed) in [(0, &whole0.1, &resumed0.1), (1, &whole1.1, &resumed1.1)] {
+        assert!(whole.contains("fixture trains epoch 0"), "rank {r}:\n{whole}");
+        assert!(!resumed.contains("fixture trains epoch"), "rank {r} runs the dropped plugin again:\n{resumed}");
+    }
+    assert_eq!(read_summary(&run)["dropped_plugins"], read_summary(&dir.path().join("whole/dp"))["dropped_plugins"]);
+    assert_eq!(read_summary(&run)["dropped_plugins"][0]["plugin"], "fixture-faulty");
+    for (r, events) in [(0, &resumed0.0), (1, &resumed1.0)] {
+        let started = events.iter().find(|e| e["event"] == "job_started").unwrap();
+        assert_eq!(started["start_epoch"], at, "rank {r} starts where rank 0's checkpoint ends");
+        assert_eq!(epoch_losses(events), epoch_losses(&whole0.0)[at as usize..], "rank {r}'s epoch losses after the resume");
+    }
+    assert!(!dir.path().join("elsewhere").exists(), "rank 1 writes nothing");
+
+    let whole_dir = dir.path().join("whole/dp");
+    let scores: Vec<String> = std::fs::read_dir(whole_dir.join("scores")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    for score in ["loss.npy", "loss_epochs.npy", "eval_loss.npy", "eval_loss_epochs.npy", "forgetting.npy"] {
+        assert!(scores.iter().any(|s| s == score), "{score} in {scores:?}");
+    }
+    for score in &scores {
+        let (a, shape_a) = read_npy_f32(&whole_dir.join("scores").join(score));
+        let (b, shape_b) = read_npy_f32(&run.join("scores").join(score));
+        assert_eq!(shape_a, shape_b, "{score}");
+        assert!(a == b, "{score} differs from the uninterrupted job's");
+    }
+    for file in ["model.safetensors", "optimizer.safetensors"] {
+        let final_checkpoint = |d: &Path| std::fs::read(d.join("checkpoints/epoch-000006").join(file)).unwrap();
+        assert!(final_checkpoint(&whole_dir) == final_checkpoint(&run), "{file} of the last epoch differs");
+    }
+    assert_eq!(evaluated(&resumed0.0), evaluated(&whole0.0));
+    assert_eq!(evaluated(&resumed1.0), evaluated(&whole1.0));
+    let world = |d: &Path| serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(d.join("checkpoints/epoch-000006/state.json")).unwrap()).unwrap()["world"].clone();
+    assert_eq!(world(&run), 2);
+}
+
+/// A run of one process, stopped with Ctrl-C after its first epoch (so that its
+/// checkpoint holds that epoch); its run directory.
+fn stopped_single_process_run(dir: &Path) -> std::path::PathBuf {
+    write_job(dir, JOB);
+    let args = ["run", "job.toml", "--out", "runs", "--set", "train.epochs=500", "--set", "checkpoint.every=400"];
+    let status = memscope_tests::run_until_epoch_then_interrupt(dir, &args, 0);
+    assert!(!status.success());
+    let run = dir.join("runs/dp");
+    assert!(run.join("checkpoints").read_dir().unwrap().next().is_some(), "no checkpoint was written");
+    run
+}
+
+/// Restarts `run` as a group of two with `--resume` (rank 1 without the run
+/// directory) and returns each rank's error line, both within the group's timeout.
+fn resume_as_two_ranks_failing(dir: &Path) -> [String; 2] {
+    let port = free_port();
+    let resume = |r: usize, out: &str| rank_with(dir, r, 2, port, &["job.toml", "--out", out, "--set", "train.epochs=500", "--set", "checkpoint.every=400", "--resume"]);
+    let started = Instant::now();
+    let (first, second) = (resume(0, "runs"), resume(1, "elsewhere"));
+    let lines = [error_line(0, first), error_line(1, second)];
+    assert!(started.elapsed() < Duration::from_secs(30), "the ranks took {:?} to fail", started.elapsed());
+    lines
+}
+
+/// The reverse of a group resumed alone: a checkpoint of one process resumed by two
+/// is refused by rank 0, and rank 1 ends with rank 0's reason, not a lost connection.
+#[test]
+fn a_single_process_checkpoint_resumed_by_a_group_is_refused_on_every_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    stopped_single_process_run(dir.path());
+    let [rank0, rank1] = resume_as_two_ranks_failing(dir.path());
+    let reason = "the checkpoint was written by a job of 1 process and this job has 2 processes: resume it as a single process (without a launcher), or start a new run";
+    assert!(rank0.starts_with("error: run directory ") && rank0.contains(reason), "{rank0}");
+    assert!(rank1.starts_with("error: rank 1 of 2: rank 0 could not resume the job: run directory ") && rank1.contains(reason), "{rank1}");
+}
+
+/// Rank 0 cannot read its checkpoint (a truncated weights file in a checkpoint that
+/// records no checksums, as older ones do): both ranks end at once, rank 0 with the
+/// file and rank 1 with rank 0's error.
+#[test]
+fn a_checkpoint_rank0_cannot_read_ends_every_rank_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = stopped_single_process_run(dir.path());
+    let checkpoint = run.join("checkpoints").read_dir().unwrap().next().unwrap().unwrap().path();
+    let state = checkpoint.join("state.json");
+    let mut json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    json.as_object_mut().unwrap().remove("sha256");
+    json["world"] = 2.into();
+    std::fs::write(&state, serde_json::to_vec(&json).unwrap()).unwrap();
+    let model = checkpoint.join("model.safetensors");
+    let length = std::fs::metadata(&model).unwrap().len();
+    std::fs::File::options().write(true).open(&model).unwrap().set_len(length / 2).unwrap();
+
+    let [rank0, rank1] = resume_as_two_ranks_failing(dir.path());
+    let name = checkpoint.file_name().unwrap().to_string_lossy().into_owned();
+    let unreadable = format!("checkpoint runs/dp/checkpoints/{name}/model.safetensors: ");
+    assert!(rank0.starts_with(&format!("error: {unreadable}")), "{rank0}");
+    assert!(rank1.starts_with(&format!("error: rank 1 of 2: rank 0 could not resume the job: {unreadable}")), "{rank1}");
 }
 
 /// `memscope launch` does torchrun's part without Python: two ranks on this machine,

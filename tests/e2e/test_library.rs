@@ -151,7 +151,7 @@ fn cancelling_from_another_thread_stops_at_the_next_step_with_its_checkpoint() {
     let progress = handle.progress();
     assert!(progress.started && progress.epochs == 6 && progress.epochs_done >= 2, "{progress:?}");
     let error = handle.join().unwrap_err();
-    let JobError::Cancelled { epochs_done, run_dir: Some(dir_named) } = &error else { panic!("not a cancel: {error}") };
+    let JobError::Cancelled { epochs_done, run_dir: Some(dir_named), world: 1 } = &error else { panic!("not a cancel: {error}") };
     assert_eq!(dir_named, &run_dir);
     assert!((2..6).contains(epochs_done), "stopped after {epochs_done} epochs");
     let checkpoint = run_dir.join("checkpoints").join(format!("epoch-{epochs_done:06}"));

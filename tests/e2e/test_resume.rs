@@ -160,3 +160,21 @@ fn a_truncated_newest_checkpoint_resumes_from_the_one_before_to_the_same_result(
         assert_close(&a, &b, file);
     }
 }
+
+/// `--resume RUN_DIR` (the run's own config) and `CONFIG --resume` (the run directory
+/// CONFIG names) are the two forms; a mix of them is refused before anything runs,
+/// saying which to give.
+#[test]
+fn resume_arguments_that_contradict_each_other_are_refused_with_the_forms_to_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let error = memscope(dir.path(), &["run", "job.toml", "--resume", "runs/dp"]).clean_failure();
+    assert_eq!(error, "error: give either `--resume runs/dp` (the run's own config) or `job.toml --resume` (the run directory CONFIG names), not both");
+    let error = memscope(dir.path(), &["run", "--resume"]).clean_failure();
+    assert_eq!(error, "error: --resume without RUN_DIR needs the job's CONFIG (`memscope run CONFIG --resume`)");
+    let error = memscope(dir.path(), &["run", "--run-dir", "here", "--resume", "runs/dp"]).clean_failure();
+    assert_eq!(error, "error: --resume RUN_DIR names the run directory: drop --run-dir, or give CONFIG --run-dir DIR --resume");
+    // CONFIG --resume where CONFIG's run directory holds no run.
+    std::fs::write(dir.path().join("job.toml"), "name = \"never\"\n[data]\nformat = \"digits\"\n").unwrap();
+    let error = memscope(dir.path(), &["run", "job.toml", "--out", "runs", "--resume"]).clean_failure();
+    assert_eq!(error, "error: run directory runs/never: not a run directory (no config.toml); nothing to resume");
+}

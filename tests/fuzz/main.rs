@@ -227,7 +227,7 @@ fn reference_arrays() {
 fn checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let valid = dir.path().join("valid");
-    let state = CheckpointState { epochs_done: 1, steps: 4, samples: 3, train_seconds: 0.5, score_seconds: 0.1, scored_samples: 3 };
+    let state = CheckpointState { epochs_done: 1, steps: 4, samples: 3, train_seconds: 0.5, score_seconds: 0.1, scored_samples: 3, world: 1 };
     let weights = vec![("fc.weight".to_string(), Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).reshape([2, 2]))];
     let scores = vec![("loss".to_string(), Tensor::from_slice(&[0.1f32, 0.2, 0.3]))];
     let written = Checkpoints::new(valid.clone(), 2).write(&state, &weights, &weights, &scores, &memscope::plugins::PluginStates::default()).unwrap();
@@ -251,7 +251,7 @@ fn checkpoints() {
             std::fs::write(checkpoint.join(name), bytes).unwrap();
         }
         if let Ok(Some(found)) = Checkpoints::new(root.clone(), 2).latest() {
-            let _ = found.scores();
+            let _ = found.read();
             let _ = Tensor::read_safetensors(found.dir.join("model.safetensors"));
             let _ = Tensor::read_safetensors(found.dir.join("optimizer.safetensors"));
         }

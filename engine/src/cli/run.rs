@@ -5,7 +5,9 @@
 //! `WORLD_SIZE` above one) each process is one rank of a data-parallel job. Rank 0
 //! does everything a single process does (run directory, metrics, report, the printed
 //! results); the other ranks train their shards in memory and print only their errors
-//! (or, with `--events-json`, their events).
+//! (or, with `--events-json`, their events). Restarted with `CONFIG --resume` (every
+//! rank the same argv), rank 0 resumes from its run directory and sends the
+//! checkpoint to the others.
 
 use super::progress::Progress;
 use super::RunArgs;
@@ -20,18 +22,29 @@ use memscope::Job;
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let launch = Launch::from_env()?;
     let rank = launch.as_ref().map_or(0, |l| l.rank);
-    let (config, run_dir, resume) = match &args.resume {
-        Some(dir) => {
-            let config = load_job_file(&dir.join("config.toml"), &args.overrides)
-                .with_context(|| format!("cannot resume {}", dir.display()))?;
+    let (config, run_dir, resume) = match (&args.resume, &args.config) {
+        (Some(Some(dir)), None) => {
+            if args.run_dir.is_some() {
+                anyhow::bail!("--resume RUN_DIR names the run directory: drop --run-dir, or give CONFIG --run-dir DIR --resume");
+            }
+            let config = load_job_file(&dir.join("config.toml"), &args.overrides).with_context(|| match rank {
+                0 => format!("cannot resume {}", dir.display()),
+                // Only rank 0 needs the run directory when every rank is given the job's config.
+                r => format!("rank {r} cannot resume {} (without the run directory on this machine, restart every rank with `memscope run CONFIG --resume`)", dir.display()),
+            })?;
             (config, dir.clone(), true)
         }
-        None => {
-            let path = args.config.as_ref().expect("clap requires CONFIG without --resume");
+        (Some(Some(dir)), Some(config)) => anyhow::bail!(
+            "give either `--resume {}` (the run's own config) or `{} --resume` (the run directory CONFIG names), not both",
+            dir.display(),
+            config.display()
+        ),
+        (resume, Some(path)) => {
             let config = load_job_file(path, &args.overrides)?;
             let dir = args.run_dir.clone().unwrap_or_else(|| args.out.join(&config.name));
-            (config, dir, false)
+            (config, dir, resume.is_some())
         }
+        (_, None) => anyhow::bail!("--resume without RUN_DIR needs the job's CONFIG (`memscope run CONFIG --resume`)"),
     };
     let linger = config.metrics.linger_seconds;
     // One exporter for the whole job: the others would contend for its address.

@@ -45,12 +45,14 @@ pub enum JobError {
     },
     /// The job was cancelled (Ctrl-C, `JobHandle::cancel`); checkpoints up to
     /// `epochs_done` remain in its run directory.
-    #[error("cancelled after {epochs_done} completed epoch(s){}", resume_hint(run_dir.as_deref()))]
+    #[error("cancelled after {epochs_done} completed epoch(s){}", resume_hint(run_dir.as_deref(), *world))]
     Cancelled {
         /// Epochs completed before the cancel.
         epochs_done: usize,
         /// The run directory to resume (none for a job in memory).
         run_dir: Option<PathBuf>,
+        /// Processes that ran the job (a data-parallel group's size, else 1).
+        world: usize,
     },
     /// The job's config is not valid.
     #[error(transparent)]
@@ -80,9 +82,11 @@ pub enum JobError {
     },
 }
 
-fn resume_hint(run_dir: Option<&std::path::Path>) -> String {
+fn resume_hint(run_dir: Option<&std::path::Path>, world: usize) -> String {
     match run_dir {
-        Some(dir) => format!("; resume with `memscope run --resume {}`", dir.display()),
+        Some(dir) if world == 1 => format!("; resume with `memscope run --resume {}`", dir.display()),
+        // Every rank restarts, and only rank 0 has the run directory.
+        Some(dir) => format!("; resume {} by restarting its {world} processes with `memscope run CONFIG --resume`", dir.display()),
         None => String::new(),
     }
 }

@@ -12,8 +12,10 @@
 //! ends the others at their next collective rather than leaving them waiting. Every
 //! rank then runs every phase (the same data, labels and plugins); the trainer shares
 //! the work ([`super::trainer`]). Only a job given a run directory writes one: the
-//! CLI gives it to rank 0 alone.
+//! CLI gives it to rank 0 alone. Resumed, rank 0 reads the checkpoint and sends it to
+//! the others ([`super::resume`]).
 
+use super::resume;
 use super::trainer::{Trainer, TrainerSetup, TrainResult};
 use super::{JobError, JobEvent};
 use crate::config::{DeviceChoice, JobConfig};
@@ -177,12 +179,6 @@ impl JobRun {
         let group = match &launch {
             None => None,
             Some(launch) => {
-                if resume {
-                    return Err(JobError::Setting {
-                        key: "resume".into(),
-                        message: format!("resuming a job run by {} processes is not supported yet", launch.world),
-                    });
-                }
                 // Each rank of a machine on its own GPU, as torchrun's LOCAL_RANK says.
                 if let Device::Cuda(_) = device {
                     device = resolve_device(&DeviceChoice::Cuda(launch.local_rank))?;
@@ -191,9 +187,12 @@ impl JobRun {
             }
         };
         let run = run_dir.map(RunDir::new);
+        // In a group, rank 0 alone reads the checkpoint and sends it to the others,
+        // which have no run directory.
+        let reads_checkpoints = launch.as_ref().is_none_or(|l| l.rank == 0);
         match &run {
             Some(run) => check_run_dir(run, resume, overwrite)?,
-            None if resume => {
+            None if resume && reads_checkpoints => {
                 return Err(JobError::Setting { key: "resume".into(), message: "a job in memory has no checkpoints to resume from: give it a run directory".into() })
             }
             None => {}
@@ -297,15 +296,17 @@ impl JobRun {
     fn train(&mut self, network: Network, train: Dataset, test: Option<Dataset>, plugins: Arc<PluginSet>) -> Result<TrainResult, JobError> {
         check_aggregated_scores(&self.config, &plugins)?;
         let checkpoints = self.run.as_ref().map(|run| Checkpoints::new(run.checkpoints(), self.config.checkpoint.keep));
-        let resume = match (&checkpoints, self.resume) {
-            (Some(checkpoints), true) => {
-                let latest = checkpoints.latest()?;
-                if latest.is_none() {
-                    tracing::warn!("no checkpoint in {}: starting from epoch 0", checkpoints.dir().display());
-                }
-                latest
-            }
-            _ => None,
+        let world = self.group.as_ref().map_or(1, |g| g.world());
+        let samples = train.len();
+        // In a group rank 0 reads for every rank (the others' readings would be ignored).
+        let reads = self.group.as_ref().is_none_or(|g| g.rank() == 0);
+        let read = match (&checkpoints, self.resume && reads) {
+            (Some(checkpoints), true) => resume::read(checkpoints, samples, world),
+            _ => Ok(None),
+        };
+        let resume = match &self.group {
+            None => read?,
+            Some(group) => resume::share(group, self.device, read, samples)?,
         };
         Trainer::new(TrainerSetup {
             config: self.config.clone(),

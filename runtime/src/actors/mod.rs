@@ -7,6 +7,7 @@ mod bus;
 mod error;
 mod events;
 mod job;
+mod resume;
 mod scorer;
 mod supervisor;
 mod trainer;

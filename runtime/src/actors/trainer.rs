@@ -20,7 +20,7 @@ use super::{EpochStats, JobError, JobEvent};
 use crate::config::JobConfig;
 use crate::data::{spawn_loader, Batch, Dataset, LoaderHandle, Shard};
 use crate::dist::{broadcast_from_rank0, ranks_differing_from_rank0, DistError, ProcessGroup, Reduce};
-use crate::model::{learning_rate, Checkpoint, CheckpointState, Checkpoints, Network, Optimizer};
+use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, Network, Optimizer};
 use crate::plugins::{PluginSet, PluginStates};
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
@@ -68,8 +68,8 @@ pub struct TrainerSetup {
     pub device: Device,
     /// Where checkpoints go; none for a job in memory (then none is written).
     pub checkpoints: Option<Checkpoints>,
-    /// The checkpoint to continue from.
-    pub resume: Option<Checkpoint>,
+    /// What to continue from: a checkpoint's contents (in a group, rank 0's on every rank).
+    pub resume: Option<CheckpointData>,
     /// Where events go.
     pub events: Recipient<JobEvent>,
     /// Set to stop at the next step.
@@ -182,23 +182,18 @@ impl Trainer {
             train_seconds: 0.0,
             score_seconds: 0.0,
             scored_samples: 0,
+            world: group.as_ref().map_or(1, |g| g.world()),
         };
+        // (Checked against the job when read: the same samples and number of processes.)
         if let Some(checkpoint) = &resume {
-            if checkpoint.state.samples != n {
-                return Err(JobError::RunDir {
-                    path: checkpoint.dir.clone(),
-                    message: format!("checkpoint is for {} samples, the dataset has {n}", checkpoint.state.samples),
-                });
-            }
             checkpoint.restore(&mut network, &mut optimizer)?;
-            let saved = checkpoint.scores()?;
-            loss_table.restore(&saved)?;
+            loss_table.restore(&checkpoint.scores)?;
             for (_, table) in &mut snapshot_scorers {
-                table.restore(&saved)?;
+                table.restore(&checkpoint.scores)?;
             }
             state = checkpoint.state.clone();
             // Stateful plugins continue where they were, dropped ones stay dropped.
-            plugins.load_states(&checkpoint.plugins()?)?;
+            plugins.load_states(&checkpoint.plugins)?;
         }
         let start_epoch = state.epochs_done;
         if let Some(group) = &group {
@@ -468,7 +463,7 @@ impl Trainer {
             }
             tracing::info!("stopping: wrote a checkpoint at epoch {}", boundary.state.epochs_done);
         }
-        JobError::Cancelled { epochs_done: self.state.epochs_done, run_dir: self.run_dir.clone() }
+        JobError::Cancelled { epochs_done: self.state.epochs_done, run_dir: self.run_dir.clone(), world: self.state.world }
     }
 
     /// After the last epoch: the scorer's tables and totals, then eval passes over the

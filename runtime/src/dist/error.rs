@@ -46,6 +46,19 @@ pub enum DistError {
         /// libtorch's reason.
         message: String,
     },
+    /// Rank 0 could not do what it alone does for the group (read the checkpoint to
+    /// resume from), and told the others why before ending.
+    #[error("rank {rank} of {world}: rank 0 could not {what}: {message}")]
+    Rank0Failed {
+        /// This process's rank.
+        rank: usize,
+        /// The group's size.
+        world: usize,
+        /// What rank 0 was doing.
+        what: &'static str,
+        /// Rank 0's error.
+        message: String,
+    },
     /// After training, some ranks hold other weights than rank 0 (a bug, or a
     /// non-deterministic kernel): their results would not be the job's.
     #[error("after training, rank(s) {} hold weights that differ from rank 0's", ranks.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "))]

@@ -14,8 +14,10 @@ mod error;
 mod group;
 mod launch;
 mod replicas;
+mod share;
 
 pub use error::DistError;
 pub use group::{ProcessGroup, Reduce};
 pub use launch::{Launch, DEFAULT_TIMEOUT};
 pub use replicas::{broadcast_from_rank0, ranks_differing_from_rank0};
+pub use share::{broadcast_bytes, broadcast_tensors};

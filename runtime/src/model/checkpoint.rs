@@ -13,6 +13,11 @@
 //! dropped before the checkpoint, so a resumed run gives them back (`load_state`) and
 //! keeps the dropped ones dropped.
 //!
+//! `state.json` also records how many processes trained the run (`world`; a checkpoint
+//! without it was written by one): a resume with another number is refused, since
+//! each global batch is processes × `batch_size` and the run would train on other
+//! batches than the one it continues.
+//!
 //! A disk can still damage a checkpoint later (a truncated copy, a bad sector, a full
 //! disk during a backup restore), so `state.json` also records the SHA-256 of every
 //! other file. A resume verifies the newest checkpoint and falls back to the newest
@@ -50,6 +55,14 @@ pub struct CheckpointState {
     pub score_seconds: f64,
     /// Samples scored so far (summed over scorers and snapshots).
     pub scored_samples: u64,
+    /// Processes that trained it (a data-parallel group's world size); 1 in
+    /// checkpoints written before it was recorded.
+    #[serde(default = "one_process")]
+    pub world: usize,
+}
+
+fn one_process() -> usize {
+    1
 }
 
 /// What `state.json` holds: the state, and the checksum of each other file.
@@ -88,31 +101,53 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// Restores every network variable (buffers too) and the optimizer state.
-    pub fn restore(&self, network: &mut Network, optimizer: &mut Optimizer) -> Result<(), ModelError> {
-        let path = self.dir.join(MODEL_FILE);
-        let values = Tensor::read_safetensors(&path).map_err(|e| ModelError::checkpoint(&path, e))?;
-        network.load_variables(&values, &format!("checkpoint {}", path.display()))?;
-        let state = Tensor::read_safetensors(self.dir.join(OPTIMIZER_FILE))
-            .map_err(|e| ModelError::checkpoint(&self.dir.join(OPTIMIZER_FILE), e))?;
-        optimizer.restore(state)
-    }
-
-    /// What it keeps of the plugins: their saved states (read from their files) and
-    /// the optional plugins dropped before it.
-    pub fn plugins(&self) -> Result<PluginStates, ModelError> {
+    /// Reads everything it holds into memory: the network variables, the optimizer
+    /// state, the accumulated scores and the plugins' states.
+    pub fn read(&self) -> Result<CheckpointData, ModelError> {
+        let safetensors = |file: &str| {
+            let path = self.dir.join(file);
+            Tensor::read_safetensors(&path).map_err(|e| ModelError::checkpoint(&path, e))
+        };
         let mut states = Vec::new();
         for key in &self.plugin_states {
             let path = self.dir.join(plugin_state_file(key));
             states.push((key.clone(), std::fs::read(&path).map_err(|e| ModelError::checkpoint(&path, e))?));
         }
-        Ok(PluginStates { states, dropped: self.dropped_plugins.clone() })
+        Ok(CheckpointData {
+            dir: self.dir.clone(),
+            state: self.state.clone(),
+            model: safetensors(MODEL_FILE)?,
+            optimizer: safetensors(OPTIMIZER_FILE)?,
+            scores: safetensors(SCORES_FILE)?,
+            plugins: PluginStates { states, dropped: self.dropped_plugins.clone() },
+        })
     }
+}
 
-    /// The accumulated scores, as named tensors.
-    pub fn scores(&self) -> Result<Vec<(String, Tensor)>, ModelError> {
-        let path = self.dir.join(SCORES_FILE);
-        Tensor::read_safetensors(&path).map_err(|e| ModelError::checkpoint(&path, e))
+/// What a checkpoint holds, in memory: what a resumed run continues from. Read from
+/// its directory ([`Checkpoint::read`]), or, in a process group, received from rank 0
+/// (which alone has the run directory).
+#[derive(Debug)]
+pub struct CheckpointData {
+    /// The checkpoint's directory (on rank 0's machine, when received from it).
+    pub dir: PathBuf,
+    /// Its scalar state.
+    pub state: CheckpointState,
+    /// Every network variable (buffers too), by name.
+    pub model: Vec<(String, Tensor)>,
+    /// The optimizer state ([`Optimizer::state`]).
+    pub optimizer: Vec<(String, Tensor)>,
+    /// The accumulated score tables ([`crate::scores::ScoreTable::to_tensors`]).
+    pub scores: Vec<(String, Tensor)>,
+    /// The plugins' saved states and the optional plugins dropped before it.
+    pub plugins: PluginStates,
+}
+
+impl CheckpointData {
+    /// Loads its variables into `network` and its state into `optimizer`.
+    pub fn restore(&self, network: &mut Network, optimizer: &mut Optimizer) -> Result<(), ModelError> {
+        network.load_variables(&self.model, &format!("checkpoint {}", self.dir.join(MODEL_FILE).display()))?;
+        optimizer.restore(self.optimizer.iter().map(|(name, t)| (name.clone(), t.shallow_clone())).collect())
     }
 }
 
@@ -282,7 +317,7 @@ mod tests {
     use super::*;
 
     fn state(epochs_done: usize) -> CheckpointState {
-        CheckpointState { epochs_done, steps: 10 * epochs_done as u64, samples: 4, train_seconds: 1.0, score_seconds: 0.0, scored_samples: 0 }
+        CheckpointState { epochs_done, steps: 10 * epochs_done as u64, samples: 4, train_seconds: 1.0, score_seconds: 0.0, scored_samples: 0, world: 2 }
     }
 
     fn write(checkpoints: &Checkpoints, epochs_done: usize) -> PathBuf {
@@ -301,7 +336,7 @@ mod tests {
         };
         let written = checkpoints.write(&state(1), &t, &t, &t, &plugins).unwrap();
         let found = checkpoints.latest().unwrap().unwrap();
-        assert_eq!(found.plugins().unwrap(), plugins);
+        assert_eq!(found.read().unwrap().plugins, plugins);
 
         std::fs::write(written.join("plugin-01-forgetting.state"), [1, 2, 4]).unwrap();
         assert!(verify(&written).unwrap_err().contains("plugin-01-forgetting.state does not match its SHA-256"));
@@ -316,6 +351,7 @@ mod tests {
         let written = write(&Checkpoints::new(dir.path().to_path_buf(), 2), 1);
         let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(written.join(STATE_FILE)).unwrap()).unwrap();
         assert_eq!(json["epochs_done"], 1);
+        assert_eq!(json["world"], 2);
         for file in DATA_FILES {
             assert_eq!(json["sha256"][file].as_str().unwrap(), file_sha256(&written.join(file)).unwrap());
         }
@@ -346,9 +382,13 @@ mod tests {
         let (first, second) = (write(&checkpoints, 1), write(&checkpoints, 2));
         std::fs::write(second.join(STATE_FILE), b"{ not json").unwrap();
         assert!(verify(&second).unwrap_err().starts_with("state.json: "));
-        // A checkpoint of an older memscope: state.json without checksums.
-        std::fs::write(first.join(STATE_FILE), serde_json::to_vec(&state(1)).unwrap()).unwrap();
-        assert_eq!(checkpoints.latest().unwrap().unwrap().state.epochs_done, 1);
+        // A checkpoint of an older memscope: state.json without checksums, nor the
+        // number of processes (there was only ever one).
+        let mut old = serde_json::to_value(state(1)).unwrap();
+        old.as_object_mut().unwrap().remove("world");
+        std::fs::write(first.join(STATE_FILE), serde_json::to_vec(&old).unwrap()).unwrap();
+        let found = checkpoints.latest().unwrap().unwrap();
+        assert_eq!((found.state.epochs_done, found.state.world), (1, 1));
         std::fs::remove_dir_all(&first).unwrap();
         assert!(checkpoints.latest().unwrap().is_none());
     }

@@ -18,7 +18,7 @@ mod varstore;
 mod zoo;
 
 pub use base::Model;
-pub use checkpoint::{Checkpoint, CheckpointState, Checkpoints};
+pub use checkpoint::{Checkpoint, CheckpointData, CheckpointState, Checkpoints};
 pub use custom::{BuildModule, CustomModel};
 pub use error::ModelError;
 pub use network::{channels_last, Network, Snapshot};
