@@ -1,6 +1,7 @@
 //! Data-parallel training on c10d (Gloo over loopback): two `memscope run` processes
 //! under torchrun's variables, as `torchrun --no-python --nproc-per-node=2` starts them.
 
+use memscope_tests::torchscript::{script_model, CNN_TWIN};
 use memscope_tests::{assert_close, memscope_bin, read_npy_f32, read_summary, repo_root, write_job};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -52,7 +53,13 @@ fn rank(dir: &Path, rank: usize, world: usize, port: u16, out: &str, sets: &[&st
 
 /// `memscope run ARGS --events-json` as rank `rank` of `world`.
 fn rank_with(dir: &Path, rank: usize, world: usize, port: u16, args: &[&str]) -> Child {
+    rank_with_env(dir, rank, world, port, args, &[])
+}
+
+/// [`rank_with`] with more environment variables.
+fn rank_with_env(dir: &Path, rank: usize, world: usize, port: u16, args: &[&str], env: &[(&str, &str)]) -> Child {
     let mut cmd = Command::new(memscope_bin());
+    cmd.envs(env.iter().copied());
     cmd.arg("run").args(args).arg("--events-json").current_dir(dir);
     if world > 1 {
         cmd.env("RANK", rank.to_string())
@@ -114,6 +121,72 @@ fn two_ranks_of_batch_32_train_as_one_process_of_batch_64() {
     assert!(!evaluated(&r0.0).is_empty());
     assert!(dir.path().join("two/dp/summary.json").exists());
     assert!(!dir.path().join("rank1").exists(), "only rank 0 writes the run directory");
+}
+
+/// The gradients travel in several buckets, each all-reduced by c10d's Reducer as soon
+/// as backward has produced it: with 50 KiB buckets the digits `cnn`'s 0.6 MB of
+/// gradients take several (the count comes from the shim's communication hook, in
+/// `summary.json`), and training is still that of one process with the global batch.
+/// A global batch of 1796 leaves one sample for each epoch's last step, so rank 1 then
+/// has none and takes part with a zero gradient.
+#[test]
+fn gradients_are_all_reduced_in_several_buckets_during_backward() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let port = free_port();
+    let big = ["train.batch_size=898"];
+    let small_buckets = [("MEMSCOPE_DIST_BUCKET_MB", "0.05")];
+    let args = ["job.toml", "--out", "two", "--set", big[0]];
+    let ranks = [
+        rank_with_env(dir.path(), 0, 2, port, &args, &small_buckets),
+        rank_with_env(dir.path(), 1, 2, port, &args, &small_buckets),
+    ];
+    let single = rank(dir.path(), 0, 1, 0, "one", &["train.batch_size=1796"]);
+    let [(r0, _), (r1, _)] = ranks.map(events);
+    let (one, _) = events(single);
+    let steps: Vec<usize> = r1.iter().filter(|e| e["event"] == "train_batch_end").map(|e| e["samples"].as_u64().unwrap() as usize).collect();
+    assert_eq!(steps, [898, 0].repeat(3), "rank 1's samples per step");
+
+    assert_close(&epoch_losses(&r0), &epoch_losses(&one), "epoch losses vs one process");
+    for file in ["scores/loss.npy", "scores/eval_loss.npy"] {
+        let (a, _) = read_npy_f32(&dir.path().join("one/dp").join(file));
+        let (b, _) = read_npy_f32(&dir.path().join("two/dp").join(file));
+        assert_close(&a, &b, file);
+    }
+    assert_eq!(evaluated(&r0), evaluated(&r1));
+
+    let dist = &read_summary(&dir.path().join("two/dp"))["timings"]["dist"];
+    assert_eq!(dist["world"], 2);
+    assert_eq!(dist["bucket_cap_bytes"], 52428);
+    assert_eq!(dist["steps"], 6);
+    let buckets = dist["buckets"].as_u64().unwrap();
+    assert!(buckets > 1, "{dist}");
+    assert!(dist["allreduce_seconds"].as_f64().unwrap() > 0.0, "{dist}");
+    assert!(read_summary(&dir.path().join("one/dp"))["timings"].get("dist").is_none(), "one process reduces nothing");
+}
+
+/// A TorchScript model (its parameters are a CModule's) trains on two ranks as on one
+/// process with the global batch, its gradients in one default-sized bucket.
+#[test]
+fn a_torchscript_model_trains_on_two_ranks_as_on_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    script_model(dir.path(), "cnn", CNN_TWIN, None);
+    write_job(dir.path(), &JOB.replace("arch = \"cnn\"", "torchscript = \"cnn.pt\""));
+    let port = free_port();
+    let ranks = [rank(dir.path(), 0, 2, port, "two", &[]), rank(dir.path(), 1, 2, port, "two", &[])];
+    let single = rank(dir.path(), 0, 1, 0, "one", &["train.batch_size=64"]);
+    let [(r0, _), (r1, _)] = ranks.map(events);
+    let (one, _) = events(single);
+    assert_eq!(read_summary(&dir.path().join("two/dp"))["arch"], "torchscript cnn.pt");
+    assert_close(&epoch_losses(&r0), &epoch_losses(&one), "epoch losses vs one process");
+    for file in ["scores/loss_epochs.npy", "scores/eval_loss.npy"] {
+        let (a, _) = read_npy_f32(&dir.path().join("one/dp").join(file));
+        let (b, _) = read_npy_f32(&dir.path().join("two/dp").join(file));
+        assert_close(&a, &b, file);
+    }
+    assert_eq!(evaluated(&r0), evaluated(&r1));
+    let dist = &read_summary(&dir.path().join("two/dp"))["timings"]["dist"];
+    assert_eq!((dist["buckets"].as_u64(), dist["bucket_cap_bytes"].as_u64()), (Some(1), Some(25 << 20)), "{dist}");
 }
 
 /// Scoring is sharded by sample and gathered: on the same weights (a learning rate of

@@ -424,6 +424,7 @@ impl JobRun {
                 total_seconds: started.elapsed().as_secs_f64(),
                 train_samples_per_second: (samples * state.epochs_done) as f64 / state.train_seconds.max(1e-9),
                 plugins: plugins.seconds(),
+                dist: result.dist.clone(),
             },
             scores,
             curves,

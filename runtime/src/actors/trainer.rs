@@ -8,9 +8,9 @@
 //!
 //! In a process group (data-parallel training, [`crate::dist`]) every rank holds the
 //! whole network: rank 0's weights are broadcast at the start, each rank trains on its
-//! shard of every global batch ([`Shard`]), the gradients are summed by one all-reduce
-//! of the flat gradient (a single bucket, after the backward pass: not yet overlapped
-//! with it as DDP's reducer does), and the epoch's totals and per-sample losses are
+//! shard of every global batch ([`Shard`]), the gradients are summed across ranks in
+//! buckets during the backward pass by c10d's own `Reducer`, as DDP does
+//! ([`GradientReducer`]), and the epoch's totals and per-sample losses are
 //! summed across ranks at its end. Snapshots are scored on the trainer's thread, each
 //! rank its block of samples ([`super::scorer`]). After training every rank checks
 //! that it holds rank 0's weights bit for bit.
@@ -19,7 +19,7 @@ use super::scorer::{ScorerHandle, ScorerSetup};
 use super::{EpochStats, JobError, JobEvent};
 use crate::config::JobConfig;
 use crate::data::{spawn_loader, Batch, Dataset, LoaderHandle, Shard};
-use crate::dist::{broadcast_from_rank0, ranks_differing_from_rank0, DistError, ProcessGroup, Reduce};
+use crate::dist::{broadcast_from_rank0, ranks_differing_from_rank0, DistError, DistTimings, GradientReducer, ProcessGroup, Reduce};
 use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, Network, Optimizer};
 use crate::plugins::{PluginSet, PluginStates};
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
@@ -105,6 +105,8 @@ pub struct TrainResult {
     pub parameters: i64,
     /// First epoch trained by this process.
     pub start_epoch: usize,
+    /// How the gradients were reduced across the group; `None` for a single process.
+    pub dist: Option<DistTimings>,
 }
 
 /// Sums over the steps of one epoch, kept on the device (read once at its end).
@@ -147,6 +149,9 @@ pub struct Trainer {
     /// stop (Ctrl-C, a cancel, a daemon shutdown) can still write it: a stopped job
     /// then loses at most the epoch it was in, whatever `checkpoint.every` is.
     unsaved: Option<EpochBoundary>,
+    /// In a group: sums each step's gradients across ranks during backward (declared
+    /// before the group, so that it is dropped first).
+    reducer: Option<GradientReducer>,
     /// The process group of a data-parallel job.
     group: Option<ProcessGroup>,
     /// In a group: some rank's cancel flag was set, as the last step's all-reduce
@@ -203,6 +208,7 @@ impl Trainer {
             let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
             broadcast_from_rank0(group, &variables)?;
         }
+        let reducer = group.as_ref().map(|g| g.gradient_reducer(optimizer.params())).transpose()?;
 
         let scorer_setup = ScorerSetup {
             model: network.source().clone(),
@@ -249,6 +255,7 @@ impl Trainer {
             batch_outputs,
             unsaved: None,
             group,
+            reducer,
             group_cancelled: false,
         })
     }
@@ -326,33 +333,34 @@ impl Trainer {
         let labels = batch.labels.f_to_device(device)?;
         let logits = self.network.forward(&images, true)?;
         let per_sample = logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::None, -100, 0.0)?;
-        match &self.group {
-            None => {
-                let grads = self.optimizer.gradients(&per_sample.f_mean(Kind::Float)?)?;
-                self.optimizer.step(lr, &grads)?;
-            }
-            Some(group) => {
+        match (&self.group, &mut self.reducer) {
+            (Some(group), Some(reducer)) => {
                 // Each rank's loss is its samples' sum over the global batch size, so
                 // the ranks' summed gradients are the global batch's mean gradient,
-                // however unevenly a short last batch was split.
-                let grad = if batch.labels.size()[0] == 0 {
-                    self.optimizer.zero_gradient()
+                // however unevenly a short last batch was split. A rank without a
+                // sample still takes part in every bucket, with a zero gradient.
+                let loss = if batch.labels.size()[0] == 0 {
+                    zero_loss(self.optimizer.params())?
                 } else {
-                    let loss = per_sample.f_sum(Kind::Float)?.f_div_scalar(batch.global_size as f64)?;
-                    Optimizer::flatten(&self.optimizer.gradients(&loss)?)?
+                    per_sample.f_sum(Kind::Float)?.f_div_scalar(batch.global_size as f64)?
                 };
-                // The cancel flag rides in the same bucket, one value more: every rank
-                // learns that any rank was asked to stop, at no extra collective. It is
-                // read (a device sync) only where the running loss is, on the same steps
-                // on every rank; the flag stays set, so a later read still sees it.
-                let flag = Tensor::from(if self.cancel.load(Ordering::Relaxed) { 1.0f32 } else { 0.0 }).f_to_device(device)?;
-                let len = grad.size()[0];
-                let mut bucket = Tensor::f_cat(&[grad, flag.f_reshape([1])?], 0)?;
-                group.all_reduce(&mut bucket, Reduce::Sum)?;
+                reducer.backward(group, &loss)?;
+                let grads = self.optimizer.params().iter().map(Tensor::f_grad).collect::<Result<Vec<_>, _>>()?;
+                let grad = Optimizer::flatten(&grads)?;
+                // Every rank learns whether any rank was asked to stop by a one-value
+                // all-reduce, only where the running loss is read (a device sync),
+                // on the same steps on every rank; the flag stays set, so a later read
+                // still sees it.
                 if batch.step % RUNNING_EVERY == RUNNING_EVERY - 1 || batch.last_in_epoch {
-                    self.group_cancelled = bucket.f_double_value(&[len])? > 0.0;
+                    let mut flag = Tensor::from_slice(&[if self.cancel.load(Ordering::Relaxed) { 1.0f32 } else { 0.0 }]).f_to_device(device)?;
+                    group.all_reduce(&mut flag, Reduce::Sum)?;
+                    self.group_cancelled = flag.f_double_value(&[0])? > 0.0;
                 }
-                self.optimizer.step_flat(lr, bucket.f_narrow(0, 0, len)?)?;
+                self.optimizer.step_flat(lr, grad)?;
+            }
+            _ => {
+                let grads = self.optimizer.gradients(&per_sample.f_mean(Kind::Float)?)?;
+                self.optimizer.step(lr, &grads)?;
             }
         }
 
@@ -469,7 +477,7 @@ impl Trainer {
     /// After the last epoch: the scorer's tables and totals, then eval passes over the
     /// training set and the test set.
     pub fn finish(self) -> Result<TrainResult, JobError> {
-        let Trainer { config, network, train, test, events, scorer, mut state, start_epoch, record_loss, loss_table, group, .. } = self;
+        let Trainer { config, network, train, test, events, scorer, mut state, start_epoch, record_loss, loss_table, group, reducer, .. } = self;
         if let Some(group) = &group {
             let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
             let ranks = ranks_differing_from_rank0(group, &variables)?;
@@ -494,8 +502,19 @@ impl Trainer {
                 events.do_send(JobEvent::Evaluated { subset: subset.to_string(), loss: e.loss, accuracy: e.accuracy });
             }
         }
-        Ok(TrainResult { state, tables, train_eval, test_eval, parameters: network.parameter_count()?, start_epoch })
+        let dist = reducer.map(|r| r.timings().clone());
+        Ok(TrainResult { state, tables, train_eval, test_eval, parameters: network.parameter_count()?, start_epoch, dist })
     }
+}
+
+/// A loss of exactly zero that reaches every parameter: its backward pass gives each a
+/// zero gradient, so a rank without a sample in a step still fills every bucket.
+fn zero_loss(params: &[Tensor]) -> Result<Tensor, tch::TchError> {
+    let mut loss = Tensor::f_zeros([], (Kind::Float, params.first().map_or(Device::Cpu, Tensor::device)))?;
+    for p in params {
+        loss = loss.f_add(&p.f_sum(Kind::Float)?.f_mul_scalar(0.0)?)?;
+    }
+    Ok(loss)
 }
 
 /// Waits for the scorer's queued snapshots, records its totals in `state`, and writes

@@ -1,7 +1,7 @@
 //! The process group of a job: libtorch's c10d group, with errors that say which rank
 //! failed in which collective.
 
-use super::{DistError, Launch};
+use super::{DistError, GradientReducer, Launch};
 use memscope_torch_ext::{C10dGroup, ExtError, Rendezvous};
 use tch::{Device, Tensor};
 
@@ -22,6 +22,7 @@ pub struct ProcessGroup {
     group: C10dGroup,
     rank: usize,
     world: usize,
+    bucket_bytes: usize,
 }
 
 impl ProcessGroup {
@@ -46,7 +47,7 @@ impl ProcessGroup {
             timeout: launch.timeout,
             message: e.message(),
         })?;
-        Ok(ProcessGroup { group, rank: launch.rank, world: launch.world })
+        Ok(ProcessGroup { group, rank: launch.rank, world: launch.world, bucket_bytes: launch.bucket_bytes })
     }
 
     /// This process's rank.
@@ -57,6 +58,16 @@ impl ProcessGroup {
     /// How many ranks take part.
     pub fn world(&self) -> usize {
         self.world
+    }
+
+    /// The reducer of the gradients of `params` (the network's trainable parameters, in
+    /// the optimizer's order) in this group, with the launch's bucket cap.
+    pub fn gradient_reducer(&self, params: &[Tensor]) -> Result<GradientReducer, DistError> {
+        GradientReducer::new(self, params, self.bucket_bytes)
+    }
+
+    pub(crate) fn c10d(&self) -> &C10dGroup {
+        &self.group
     }
 
     /// Reduces `tensor` over every rank, in place (every rank ends with the result).
@@ -85,7 +96,7 @@ impl ProcessGroup {
         DistError::Collective { rank: self.rank, world: self.world, op, peer: "on this rank".into(), message }
     }
 
-    fn failed(&self, op: &'static str, error: ExtError) -> DistError {
+    pub(crate) fn failed(&self, op: &'static str, error: ExtError) -> DistError {
         let others: Vec<String> = (0..self.world).filter(|&r| r != self.rank).map(|r| r.to_string()).collect();
         let peer = match others.as_slice() {
             [one] => format!("waiting for rank {one}"),

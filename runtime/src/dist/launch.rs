@@ -12,6 +12,14 @@ use std::time::Duration;
 /// rank that is slow to load a large dataset is not taken for a dead one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 
+/// The largest bucket of gradients all-reduced at once unless `MEMSCOPE_DIST_BUCKET_MB`
+/// says otherwise: DDP's default `bucket_cap_mb` (25 MiB).
+pub const DEFAULT_BUCKET_BYTES: usize = 25 * 1024 * 1024;
+
+/// The cap of the first bucket (the last layers' gradients, which backward produces
+/// first), DDP's: 1 MiB, or the bucket cap when that is smaller.
+pub const FIRST_BUCKET_BYTES: usize = 1024 * 1024;
+
 /// This process's place in a group of several, and where the group meets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Launch {
@@ -31,6 +39,10 @@ pub struct Launch {
     /// (torchrun sets `TORCHELASTIC_USE_AGENT_STORE=True`): then rank 0 connects to
     /// it like every other rank instead of serving its own.
     pub agent_store: bool,
+    /// The most bytes of gradients all-reduced in one bucket (`MEMSCOPE_DIST_BUCKET_MB`,
+    /// MiB): smaller buckets start earlier in the backward pass, larger ones cost
+    /// fewer collectives.
+    pub bucket_bytes: usize,
 }
 
 impl Launch {
@@ -81,7 +93,17 @@ impl Launch {
             None => DEFAULT_TIMEOUT,
         };
         let agent_store = get("TORCHELASTIC_USE_AGENT_STORE").is_some_and(|v| v == "True");
-        Ok(Some(Launch { rank, world, local_rank, master_addr, master_port, timeout, agent_store }))
+        let bucket_bytes = match get("MEMSCOPE_DIST_BUCKET_MB") {
+            Some(text) => {
+                let mib: f64 = text.trim().parse().map_err(|_| env_error("MEMSCOPE_DIST_BUCKET_MB", &text, "not a number of MiB"))?;
+                if !(mib.is_finite() && mib > 0.0 && mib <= 1024.0 * 1024.0) {
+                    return Err(env_error("MEMSCOPE_DIST_BUCKET_MB", &text, "must be a positive number of MiB (at most 1048576)"));
+                }
+                ((mib * 1024.0 * 1024.0) as usize).max(1)
+            }
+            None => DEFAULT_BUCKET_BYTES,
+        };
+        Ok(Some(Launch { rank, world, local_rank, master_addr, master_port, timeout, agent_store, bucket_bytes }))
     }
 }
 
@@ -123,6 +145,7 @@ mod tests {
             master_port: 29500,
             timeout: DEFAULT_TIMEOUT,
             agent_store: false,
+            bucket_bytes: DEFAULT_BUCKET_BYTES,
         };
         assert_eq!(got, expected);
         let agent: Vec<_> = TORCHRUN.iter().copied().chain([("TORCHELASTIC_USE_AGENT_STORE", "True")]).collect();
@@ -131,6 +154,8 @@ mod tests {
         let pod: Vec<_> = TORCHRUN.iter().copied().filter(|(k, _)| *k != "LOCAL_RANK").chain([("MEMSCOPE_DIST_TIMEOUT", "2.5")]).collect();
         let got = launch(&pod).unwrap().unwrap();
         assert_eq!((got.local_rank, got.timeout), (0, Duration::from_millis(2500)));
+        let small: Vec<_> = TORCHRUN.iter().copied().chain([("MEMSCOPE_DIST_BUCKET_MB", "0.5")]).collect();
+        assert_eq!(launch(&small).unwrap().unwrap().bucket_bytes, 512 * 1024);
     }
 
     #[test]
@@ -144,6 +169,11 @@ mod tests {
         assert_eq!(with("MASTER_PORT", "70000"), "MASTER_PORT=\"70000\": not a non-negative whole number in range");
         assert_eq!(with("MASTER_PORT", "0"), "MASTER_PORT=\"0\": the store needs a fixed port that every rank knows");
         assert_eq!(with("MEMSCOPE_DIST_TIMEOUT", "-1"), "MEMSCOPE_DIST_TIMEOUT=\"-1\": must be a positive number of seconds");
+        assert_eq!(with("MEMSCOPE_DIST_BUCKET_MB", "big"), "MEMSCOPE_DIST_BUCKET_MB=\"big\": not a number of MiB");
+        assert_eq!(
+            with("MEMSCOPE_DIST_BUCKET_MB", "0"),
+            "MEMSCOPE_DIST_BUCKET_MB=\"0\": must be a positive number of MiB (at most 1048576)"
+        );
         let vars: Vec<_> = TORCHRUN.iter().copied().filter(|(k, _)| *k != "MASTER_ADDR").collect();
         let err = launch(&vars).unwrap_err().to_string();
         assert!(err.starts_with("MASTER_ADDR=\"\": not set, but WORLD_SIZE is above 1"), "{err}");

@@ -11,13 +11,15 @@
 //! single-process path is unchanged.
 
 mod error;
+mod gradients;
 mod group;
 mod launch;
 mod replicas;
 mod share;
 
 pub use error::DistError;
+pub use gradients::{DistTimings, GradientReducer};
 pub use group::{ProcessGroup, Reduce};
-pub use launch::{Launch, DEFAULT_TIMEOUT};
+pub use launch::{Launch, DEFAULT_BUCKET_BYTES, DEFAULT_TIMEOUT, FIRST_BUCKET_BYTES};
 pub use replicas::{broadcast_from_rank0, ranks_differing_from_rank0};
 pub use share::{broadcast_bytes, broadcast_tensors};

@@ -79,17 +79,12 @@ impl Optimizer {
     }
 
     /// `grads` (one per parameter, in order) as one flat gradient, laid out like the
-    /// parameters' flat buffer: the single bucket a data-parallel step all-reduces.
+    /// parameters' flat buffer (a data-parallel step's reduced `.grad`s become one).
     pub fn flatten(grads: &[Tensor]) -> Result<Tensor, ModelError> {
         tch::no_grad(|| {
             let parts = grads.iter().map(|g| g.f_reshape([-1])).collect::<Result<Vec<_>, _>>()?;
             Ok(Tensor::f_cat(&parts, 0)?)
         })
-    }
-
-    /// A zero gradient in the flat layout (a rank with no sample in a step).
-    pub fn zero_gradient(&self) -> Tensor {
-        self.flat.zeros_like()
     }
 
     /// One update with learning rate `lr` from a flat gradient ([`Optimizer::flatten`]).

@@ -20,6 +20,10 @@ pub struct Timings {
     /// `score_batch` time overlaps training.
     #[serde(default)]
     pub plugins: Vec<crate::plugins::PluginSeconds>,
+    /// A data-parallel run's gradient reduction: the group's size, the bucket cap,
+    /// buckets per step and all-reduce seconds. Absent for a single process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dist: Option<crate::dist::DistTimings>,
 }
 
 /// A score file written by the run: a score combined over its scored epochs, or one

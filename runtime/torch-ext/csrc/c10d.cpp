@@ -4,6 +4,7 @@
 // place on the caller's tensor. Every collective waits for its completion with the
 // group's timeout, so a dead or unreachable peer ends in an error, never a hang.
 
+#include "c10d.h"
 #include "shim.h"
 
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
@@ -20,16 +21,6 @@
 
 using memscope::fail;
 using memscope::guarded;
-
-// A process group and the store it met its peers through.
-struct MsteGroup {
-  c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::Backend> backend;
-  std::chrono::milliseconds timeout;
-  // A collective failed (a peer died, a timeout): the group is not shut down
-  // gracefully when freed, since a graceful NCCL shutdown would wait on the dead peer.
-  bool failed = false;
-};
 
 namespace {
 
@@ -50,7 +41,7 @@ void finish(MsteGroup *group, const c10::intrusive_ptr<c10d::Work> &work) {
       throw std::runtime_error("the collective did not complete");
     }
   } catch (...) {
-    group->failed = true;
+    group->failed->store(true);
     throw;
   }
 }
@@ -76,20 +67,26 @@ int mste_group_new(const char *addr, int port, int rank, int world, bool serve_s
     // One namespace per group, as torch.distributed's default group has.
     auto store = c10::make_intrusive<c10d::PrefixStore>("memscope/0", tcp);
     c10::intrusive_ptr<c10d::Backend> backend;
+    // The front-end ProcessGroup over the backend: what c10d::Reducer talks to.
+    auto group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, world);
     if (cuda_device < 0) {
       auto options = c10d::ProcessGroupGloo::Options::create_default(timeout);
       options->devices = {gloo_device()};
       backend = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
+      group->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, backend);
+      group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
     } else {
 #ifdef MEMSCOPE_WITH_NCCL
       auto options = c10d::ProcessGroupNCCL::Options::create();
       options->timeout = timeout;
       backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, options);
+      group->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::NCCL, backend);
+      group->setDefaultBackend(c10d::ProcessGroup::BackendType::NCCL);
 #else
       return fail(error, "this build's libtorch has no CUDA, so no NCCL process group");
 #endif
     }
-    *out = new MsteGroup{store, backend, timeout};
+    *out = new MsteGroup{store, backend, group, timeout};
     return 0;
   });
 }
@@ -101,7 +98,7 @@ int mste_group_new(const char *addr, int port, int rank, int world, bool serve_s
 // measured; NCCL's clean-up-only error mode with an explicit abort, tried there, hung
 // when a peer was killed). Gloo needs neither.
 void mste_group_free(MsteGroup *group) {
-  if (!group->failed) {
+  if (!group->failed->load()) {
     try {
       group->backend->shutdown();
     } catch (...) {

@@ -97,6 +97,10 @@ impl C10dGroup {
         Ok(unsafe { Tensor::from_ptr(out) })
     }
 
+    pub(crate) fn raw(&self) -> *mut ffi::Group {
+        self.raw.as_ptr()
+    }
+
     /// Returns once every rank has called it.
     pub fn barrier(&self) -> Result<(), ExtError> {
         // SAFETY: the group is alive.

@@ -16,6 +16,12 @@ pub struct Group {
     _private: [u8; 0],
 }
 
+/// A `c10d::Reducer` with its communication hook (`MsteReducer`), only ever behind a pointer.
+#[repr(C)]
+pub struct Reducer {
+    _private: [u8; 0],
+}
+
 /// Receives one named tensor (a new handle the callee owns).
 pub type EachTensor = unsafe extern "C" fn(ctx: *mut c_void, name: *const c_char, tensor: *mut C_tensor);
 
@@ -58,6 +64,25 @@ unsafe extern "C" {
         error: *mut *mut c_char,
     ) -> c_int;
     pub fn mste_group_barrier(group: *mut Group, error: *mut *mut c_char) -> c_int;
+    pub fn mste_reducer_new(
+        group: *mut Group,
+        params: *const *mut C_tensor,
+        count: usize,
+        first_bucket_bytes: i64,
+        bucket_bytes: i64,
+        out: *mut *mut Reducer,
+        error: *mut *mut c_char,
+    ) -> c_int;
+    pub fn mste_reducer_free(reducer: *mut Reducer);
+    pub fn mste_reducer_backward(
+        reducer: *mut Reducer,
+        loss: *const C_tensor,
+        buckets: *mut i64,
+        in_flight_ns: *mut i64,
+        exposed_ns: *mut i64,
+        collective_failed: *mut bool,
+        error: *mut *mut c_char,
+    ) -> c_int;
 }
 
 /// Runs one shim call that reports failure through an error out-parameter, and turns

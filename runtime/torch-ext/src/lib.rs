@@ -9,6 +9,9 @@
 //! - [`C10dGroup`]: a c10d process group (PyTorch's distributed engine: a `TCPStore`
 //!   rendezvous, Gloo on the CPU, NCCL on CUDA) with all-reduce, broadcast,
 //!   all-gather and barrier, each bounded by the group's timeout.
+//! - [`C10dReducer`]: `c10d::Reducer`, DDP's engine: a backward pass whose gradients
+//!   are summed across the group in buckets, each all-reduced as soon as its
+//!   gradients are ready, overlapping the rest of the backward pass.
 //!
 //! The C interface is narrow: every function returns a status and, on failure, a
 //! message (C++ exceptions never cross into Rust). Tensors cross as libtorch handles,
@@ -21,8 +24,10 @@
 mod c10d;
 mod error;
 mod ffi;
+mod reducer;
 mod script;
 
 pub use c10d::{C10dGroup, Rendezvous};
 pub use error::ExtError;
+pub use reducer::{BackwardError, C10dReducer, ReducedBackward};
 pub use script::ScriptModule;
