@@ -9,6 +9,10 @@
 //!   collective; the other ranks' all-reduce must then fail within the timeout;
 //! - `share`: rank 0 sends bytes and named tensors the others know nothing of (how a
 //!   resumed job's checkpoint reaches them), and each rank prints what it holds.
+//! - `reducer`: three parameters, each in a bucket of its own (a bucket cap of one
+//!   byte), two backward passes through c10d's Reducer; prints each step's buckets and
+//!   summed gradients;
+//! - `reducer_die`: as `reducer`, but rank 1 exits once its reducer is made.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
@@ -30,6 +34,7 @@ fn spawn(rank: usize, world: usize, port: u16, timeout_s: &str, mode: &str) -> C
         .env("MASTER_PORT", port.to_string())
         .env("MEMSCOPE_DIST_TIMEOUT", timeout_s)
         .env("OMP_NUM_THREADS", "1")
+        .env("MEMSCOPE_DIST_BUCKET_MB", "0.000001")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -101,6 +106,35 @@ fn rank0s_bytes_and_tensors_reach_the_other_rank() {
     }
 }
 
+/// Rank r's loss is (r + 1) x (sum(a) + 2 sum(b) + 3 sum(c)): the gradients summed over
+/// both ranks are 3, 6 and 9 everywhere, after every step (never accumulated onto the
+/// last step's), each parameter in a bucket of its own.
+fn two_ranks_sum_their_gradients_in_buckets_during_backward() {
+    let port = free_port();
+    let ranks: Vec<Child> = (0..2).map(|r| spawn(r, 2, port, "30", "reducer")).collect();
+    for (rank, child) in ranks.into_iter().enumerate() {
+        let (out, _) = finish(child, Duration::from_secs(60));
+        assert!(out.status.success(), "rank {rank} failed: {}", text(&out.stderr));
+        let step = "buckets 3: a 3 3 3, b 6 6 6 6 6, c 9\n";
+        assert_eq!(text(&out.stdout), format!("{step}{step}"), "rank {rank}");
+    }
+}
+
+/// A peer gone during backward: the bucket's all-reduce fails, and the error names the
+/// collective and the rank waited for (not a local failure of backward).
+fn a_rank_that_dies_before_backward_fails_the_others_reduction() {
+    let port = free_port();
+    let survivor = spawn(0, 2, port, "20", "reducer_die");
+    let dying = spawn(1, 2, port, "20", "reducer_die");
+    let (out, _) = finish(dying, Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let (out, took) = finish(survivor, Duration::from_secs(60));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: rank 0 of 2: all_reduce failed (waiting for rank 1)"), "{stderr}");
+    assert!(took < Duration::from_secs(20), "the survivor took {took:?}, past its 20 s timeout");
+}
+
 fn a_rank_alone_gives_up_the_rendezvous_after_the_timeout() {
     let port = free_port();
     let alone = spawn(0, 2, port, "2", "collectives");
@@ -128,6 +162,9 @@ fn worker(mode: &str) {
     };
     let run = || -> Result<(), memscope::dist::DistError> {
         let group = ProcessGroup::new(&launch, Device::Cpu)?;
+        if mode.starts_with("reducer") {
+            return reduce_gradients(&group, mode == "reducer_die");
+        }
         let mine = || Tensor::full([4], (group.rank() + 1) as f64, (Kind::Float, Device::Cpu));
         if mode == "die" && group.rank() == 1 {
             std::process::exit(3);
@@ -174,14 +211,34 @@ fn share(group: &ProcessGroup) -> Result<(), memscope::dist::DistError> {
     Ok(())
 }
 
+/// The `reducer` and `reducer_die` workers.
+fn reduce_gradients(group: &ProcessGroup, die: bool) -> Result<(), memscope::dist::DistError> {
+    let leaf = |n: i64| Tensor::ones([n], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+    let params = [leaf(3), leaf(5), leaf(1)];
+    let mut reducer = group.gradient_reducer(&params)?;
+    if die && group.rank() == 1 {
+        std::process::exit(3);
+    }
+    let scale = (group.rank() + 1) as f64;
+    for _ in 0..2 {
+        let loss = (params[0].sum(Kind::Float) + params[1].sum(Kind::Float) * 2.0 + params[2].sum(Kind::Float) * 3.0) * scale;
+        reducer.backward(group, &loss)?;
+        let [a, b, c] = params.each_ref().map(|p| values(&p.grad()));
+        println!("buckets {}: a {a}, b {b}, c {c}", reducer.timings().buckets);
+    }
+    Ok(())
+}
+
 fn main() {
     if let Ok(mode) = std::env::var("MEMSCOPE_DIST_WORKER") {
         return worker(&mode);
     }
-    let tests: [(&str, fn()); 4] = [
+    let tests: [(&str, fn()); 6] = [
         ("two_ranks_all_reduce_broadcast_and_gather_on_loopback", two_ranks_all_reduce_broadcast_and_gather_on_loopback),
         ("rank0s_bytes_and_tensors_reach_the_other_rank", rank0s_bytes_and_tensors_reach_the_other_rank),
         ("a_rank_that_dies_ends_the_other_with_an_error_naming_it", a_rank_that_dies_ends_the_other_with_an_error_naming_it),
+        ("two_ranks_sum_their_gradients_in_buckets_during_backward", two_ranks_sum_their_gradients_in_buckets_during_backward),
+        ("a_rank_that_dies_before_backward_fails_the_others_reduction", a_rank_that_dies_before_backward_fails_the_others_reduction),
         ("a_rank_alone_gives_up_the_rendezvous_after_the_timeout", a_rank_alone_gives_up_the_rendezvous_after_the_timeout),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();

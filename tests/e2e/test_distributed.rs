@@ -128,15 +128,16 @@ fn two_ranks_of_batch_32_train_as_one_process_of_batch_64() {
 /// gradients take several (the count comes from the shim's communication hook, in
 /// `summary.json`), and training is still that of one process with the global batch.
 /// A global batch of 1796 leaves one sample for each epoch's last step, so rank 1 then
-/// has none and takes part with a zero gradient.
+/// has none and takes part with a zero gradient. The bucket layout changes no bit of
+/// the sums: the losses equal those of two ranks with one default bucket exactly.
 #[test]
 fn gradients_are_all_reduced_in_several_buckets_during_backward() {
     let dir = tempfile::tempdir().unwrap();
     write_job(dir.path(), JOB);
-    let port = free_port();
     let big = ["train.batch_size=898"];
     let small_buckets = [("MEMSCOPE_DIST_BUCKET_MB", "0.05")];
     let args = ["job.toml", "--out", "two", "--set", big[0]];
+    let port = free_port();
     let ranks = [
         rank_with_env(dir.path(), 0, 2, port, &args, &small_buckets),
         rank_with_env(dir.path(), 1, 2, port, &args, &small_buckets),
@@ -144,6 +145,15 @@ fn gradients_are_all_reduced_in_several_buckets_during_backward() {
     let single = rank(dir.path(), 0, 1, 0, "one", &["train.batch_size=1796"]);
     let [(r0, _), (r1, _)] = ranks.map(events);
     let (one, _) = events(single);
+    let port = free_port();
+    let one_bucket = [rank(dir.path(), 0, 2, port, "default", &big), rank(dir.path(), 1, 2, port, "default", &big)];
+    let _ = one_bucket.map(events);
+    assert_eq!(read_summary(&dir.path().join("default/dp"))["timings"]["dist"]["buckets"], 1);
+    for file in ["scores/loss.npy", "scores/eval_loss.npy"] {
+        let (a, _) = read_npy_f32(&dir.path().join("default/dp").join(file));
+        let (b, _) = read_npy_f32(&dir.path().join("two/dp").join(file));
+        assert!(a == b, "{file}: the bucket layout changed the training");
+    }
     let steps: Vec<usize> = r1.iter().filter(|e| e["event"] == "train_batch_end").map(|e| e["samples"].as_u64().unwrap() as usize).collect();
     assert_eq!(steps, [898, 0].repeat(3), "rank 1's samples per step");
 
