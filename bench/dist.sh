@@ -7,6 +7,8 @@
 # all-reduces of 64 KiB to 64 MiB on their own (runtime/examples/allreduce_bench.rs),
 # fits latency + bytes / bandwidth, and prints the scaling model BENCHMARKS.md states:
 # compute per sample (from the 2-rank runs) and bytes per step against a link.
+# It also prints the 2 ranks' gradient buckets and their all-reduce time per step
+# (`timings.dist`: in flight, overlapping backward, and the part after backward's end).
 #     bench/dist.sh [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,6 +72,11 @@ seconds = ", ".join("%.2f" % d for d in diff)
 per_step = ", ".join("%.1f" % (1000 * d / steps) for d in diff)
 print(f"2 ranks minus 1 process, training, per round: {seconds} s = {per_step} ms per step ({steps} steps); "
       f"load average {os.getloadavg()[0]:.1f}")
+dist = [t["dist"] for t in rows["two"]]
+flight = ", ".join("%.1f" % (1000 * d["allreduce_seconds"] / d["steps"]) for d in dist)
+exposed = ", ".join("%.1f" % (1000 * d["exposed_allreduce_seconds"] / d["steps"]) for d in dist)
+print(f"2 ranks' gradient buckets (timings.dist): {dist[0]['buckets']} per step; all-reduce in flight {flight} ms "
+      f"per step, of which after backward's end {exposed} ms")
 
 # The all-reduce alone, and the scaling model.
 lines = [json.loads(l) for l in open(f"{out}/allreduce.jsonl")]
@@ -94,7 +101,7 @@ links = [("this loopback (fit)", fit["latency_ms"] / 1e3 / 2, fit["bandwidth_gb_
          ("10 GbE (assumed 1.1 GB/s, 50 us)", 50e-6, 1.1e9),
          ("100 Gb/s InfiniBand (assumed 11 GB/s, 5 us)", 5e-6, 11e9)]
 print("  estimated speed-up over one rank (per-rank batch 64, so the global batch grows with the ranks;"
-      " all-reduce after backward, not overlapped), by ranks:")
+      " the all-reduce counted whole, as if not overlapped with backward), by ranks:")
 for name, latency, bandwidth in links:
     cells = []
     for w in (2, 4, 8, 16, 32):
