@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 pub enum Stream {
     /// Order of samples in an epoch.
     Shuffle = 1,
-    /// Augmentation of one batch.
+    /// Augmentation of one sample in one epoch.
     Augment = 2,
     /// libtorch's global generator during an epoch's training steps (dropout).
     Torch = 3,

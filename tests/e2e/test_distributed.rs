@@ -123,6 +123,39 @@ fn two_ranks_of_batch_32_train_as_one_process_of_batch_64() {
     assert!(!dir.path().join("rank1").exists(), "only rank 0 writes the run directory");
 }
 
+/// Augmentation draws one stream per sample and epoch, so two ranks crop and flip every
+/// sample as one process does: with random crops and flips on, two ranks of batch 32
+/// still train as one process of batch 64. The plain job's losses differ, so the
+/// augmentation did act. (Two epochs: by the third, the float rounding in which the two
+/// trainings differ has grown to 2.5e-4 of the epoch loss with augmentation on, as
+/// measured, past the tolerance; the first two agree to 1e-7.)
+#[test]
+fn augmented_training_on_two_ranks_equals_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let augment = ["data.augment.crop_padding=1", "data.augment.hflip=true", "train.epochs=2", "score.every=2"];
+    let port = free_port();
+    let ranks = [rank(dir.path(), 0, 2, port, "two", &augment), rank(dir.path(), 1, 2, port, "rank1", &augment)];
+    let single = rank(dir.path(), 0, 1, 0, "one", &[augment.as_slice(), &["train.batch_size=64"]].concat());
+    let plain = rank(dir.path(), 0, 1, 0, "plain", &["train.epochs=2", "score.every=2", "train.batch_size=64"]);
+    let [r0, r1] = ranks.map(events);
+    let (one, _) = events(single);
+    let (plain, _) = events(plain);
+
+    let losses = epoch_losses(&one);
+    assert_eq!(losses.len(), 2);
+    assert_close(&epoch_losses(&r0.0), &losses, "rank 0's augmented epoch losses vs one process");
+    assert_close(&epoch_losses(&r1.0), &losses, "rank 1's augmented epoch losses vs one process");
+    let (a, _) = read_npy_f32(&dir.path().join("one/dp/scores/loss_epochs.npy"));
+    let (b, _) = read_npy_f32(&dir.path().join("two/dp/scores/loss_epochs.npy"));
+    assert_close(&a, &b, "per-sample training losses");
+    let unaugmented = epoch_losses(&plain);
+    assert!(
+        unaugmented.iter().zip(&losses).any(|(p, l)| (p - l).abs() > 1e-3 * p.abs()),
+        "augmentation changed nothing: {unaugmented:?} vs {losses:?}"
+    );
+}
+
 /// The gradients travel in several buckets, each all-reduced by c10d's Reducer as soon
 /// as backward has produced it: with 50 KiB buckets the digits `cnn`'s 0.6 MB of
 /// gradients take several (the count comes from the shim's communication hook, in

@@ -132,8 +132,13 @@ pub fn spawn_loader(
                         data.read_image(i, out);
                     }
                     if augmenter.is_active() {
-                        let mut rng = rng_for(seed, Stream::Augment, &[epoch as u64, step as u64]);
-                        augmenter.apply(&mut pixels, &mut rng);
+                        // One stream per sample and epoch: a sample's crop and flip do not
+                        // depend on its batch or on the rank it lands on, so the ranks of a
+                        // group augment exactly as one process does.
+                        for (&i, image) in chunk.iter().zip(pixels.chunks_exact_mut(per_image)) {
+                            let mut rng = rng_for(seed, Stream::Augment, &[epoch as u64, i as u64]);
+                            augmenter.apply(image, &mut rng);
+                        }
                     }
                     // Augmentation pads with zeros in [0, 1] space, as torchvision's
                     // RandomCrop before Normalize does; then the network's view.
@@ -250,6 +255,34 @@ mod tests {
             }
             assert!(batches[2].last_in_epoch);
         }
+    }
+
+    /// With augmentation on, each sample is cropped and flipped the same way whichever
+    /// rank and batch it lands in: two shards' images equal one process's, sample by
+    /// sample, and the augmentation did change them.
+    #[test]
+    fn shards_augment_each_sample_as_one_process_does() {
+        let augment = AugmentConfig { crop_padding: 1, hflip: true };
+        let images = |loader: LoaderHandle| -> Vec<(i64, Vec<f32>)> {
+            std::iter::from_fn(|| loader.next().ok())
+                .flat_map(|b| {
+                    let indices = Vec::<i64>::try_from(&b.indices).unwrap();
+                    let per = b.images.numel() / indices.len().max(1);
+                    let pixels = Vec::<f32>::try_from(&b.images.flatten(0, -1)).unwrap();
+                    indices.into_iter().zip(pixels.chunks(per).map(<[f32]>::to_vec).collect::<Vec<_>>()).collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let mut whole = images(spawn_loader(tiny(23), augment.clone(), 5, 8, 0..2, 4, Shard::WHOLE));
+        let mut shards: Vec<(i64, Vec<f32>)> =
+            (0..2).flat_map(|rank| images(spawn_loader(tiny(23), augment.clone(), 5, 4, 0..2, 4, Shard { rank, world: 2 }))).collect();
+        assert_eq!(whole.len(), 46);
+        whole.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.partial_cmp(&b.1).unwrap()));
+        shards.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.partial_cmp(&b.1).unwrap()));
+        assert_eq!(whole, shards);
+        let plain = images(spawn_loader(tiny(23), AugmentConfig::default(), 5, 8, 0..2, 4, Shard::WHOLE));
+        let changed = plain.iter().filter(|(i, p)| whole.iter().all(|(j, q)| j != i || q != p)).count();
+        assert!(changed > 10, "augmentation changed only {changed} of 46 images");
     }
 
     /// The queue refills in bursts: whatever its capacity and however slow the
