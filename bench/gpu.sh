@@ -7,7 +7,7 @@
 #      machine: noise-mask AUROC of curvature, train/score seconds, and how closely the
 #      two devices' curvature scores agree (Spearman).
 #   2. The NCCL path: a digits job on 2 ranks x batch 32 against 1 rank x batch 64, both
-#      on CUDA. With one GPU both ranks share cuda:0: each rank gets its own NCCL_HOSTID,
+#      on CUDA, beside a second 1-rank run (CUDA's own run-to-run drift, the yardstick). With one GPU both ranks share cuda:0: each rank gets its own NCCL_HOSTID,
 #      so NCCL sees two hosts (it refuses two ranks of one host on one GPU) and talks
 #      over its socket transport on loopback, as two one-GPU nodes would. Then one rank
 #      is killed (SIGKILL) mid-training, and the other must end with an error naming it
@@ -100,6 +100,9 @@ port=$((29500 + RANDOM % 1000))
 start=$(seconds)
 "$BIN" run "$work/world1.toml" --out "$work/world1" --force --quiet || echo "world 1 failed"
 world1=$(since "$start")
+# World 1 again: how far two runs of one process drift apart on this device (cuDNN's
+# default algorithms are not deterministic), the yardstick for world 2 against world 1.
+"$BIN" run "$work/world1.toml" --out "$work/world1b" --force --quiet || echo "world 1 (again) failed"
 start=$(seconds)
 rank 1 "$work/rank1" "$work/world2.toml" >"$work/rank1.log" 2>&1 &
 pid1=$!
@@ -117,12 +120,22 @@ work, out, wall1, wall2 = sys.argv[1:]
 s1, s2 = (json.load(open(f"{work}/world{w}/nccl/summary.json")) for w in (1, 2))
 result = {"wall_seconds": {"world1": float(wall1), "world2": float(wall2)}, "world": s2.get("world"),
           "train_seconds": {"world1": s1["timings"]["train_seconds"], "world2": s2["timings"]["train_seconds"]}}
+def relative(a, b):
+    return np.abs(a - b) / np.maximum(np.abs(a), 1e-6)
 for name in ("loss_epochs", "curvature", "eval_loss"):
-    a, b = (np.load(f"{work}/world{w}/nccl/scores/{name}.npy").astype(np.float64) for w in (1, 2))
-    rel = float(np.max(np.abs(a - b) / np.maximum(np.abs(a), 1e-6)))
-    med = float(np.median(np.abs(a - b) / np.maximum(np.abs(a), 1e-6)))
-    result[name] = {"max_relative_difference": rel, "median_relative_difference": med}
-    print(f"  {name:<12} world 2 vs world 1: max relative difference {rel:.2e}, median {med:.2e}")
+    a, b, again = (np.load(f"{work}/{run}/nccl/scores/{name}.npy").astype(np.float64) for run in ("world1", "world2", "world1b"))
+    result[name] = {}
+    for label, other in (("world2_vs_world1", b), ("world1_again_vs_world1", again)):
+        r = relative(a, other)
+        result[name][label] = {"max_relative_difference": float(r.max()), "median_relative_difference": float(np.median(r))}
+        print(f"  {name:<12} {label.replace('_', ' '):<24} max relative difference {r.max():.2e}, median {np.median(r):.2e}")
+# Per epoch: the drift grows with training, so compare like with like.
+a, b, again = (np.load(f"{work}/{run}/nccl/scores/loss_epochs.npy").astype(np.float64) for run in ("world1", "world2", "world1b"))
+result["loss_epochs_median_by_epoch"] = {"world2_vs_world1": [float(np.median(relative(x, y))) for x, y in zip(a, b)],
+                                         "world1_again_vs_world1": [float(np.median(relative(x, y))) for x, y in zip(a, again)]}
+print("  per-sample training losses, median relative difference by epoch: world 2 vs world 1 "
+      + ", ".join(f"{v:.1e}" for v in result["loss_epochs_median_by_epoch"]["world2_vs_world1"])
+      + "; world 1 again vs world 1 " + ", ".join(f"{v:.1e}" for v in result["loss_epochs_median_by_epoch"]["world1_again_vs_world1"]))
 for w, s in (("1", s1), ("2", s2)):
     auroc = next(c["auroc"] for c in s["comparisons"] if c["score"] == "curvature" and c["against"] == "noise_mask")
     result[f"auroc_world{w}"] = auroc
