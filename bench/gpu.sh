@@ -18,6 +18,7 @@
 #   bench/gpu.sh                                   # with target/release and .venv
 #   BIN_DIR=.gpu PY=python3 RESULTS_DIR=$OUT bench/gpu.sh
 #   PARTS=23 bench/gpu.sh                         # only parts 2 and 3
+#   DETERMINISTIC=1 PARTS=2 bench/gpu.sh          # part 2 with deterministic algorithms
 #
 # BIN_DIR holds memscope, memscope-engine and the plugin libraries (curvature, noise,
 # baseline); RESULTS_DIR receives the JSON results. Every part runs even if one fails;
@@ -48,8 +49,9 @@ fi
 "$BIN" --version || exit 1
 
 # A job file from configs/digits.toml with some keys changed: job NAME DEVICE EPOCHS BATCH
+# (DETERMINISTIC=1: with `deterministic = true`, so that CUDA runs do not drift apart).
 job() {
-  sed -e "0,/^name = .*/s//name = \"$1\"/" -e "s/^device = .*/device = \"$2\"/" \
+  sed -e "0,/^name = .*/s//name = \"$1\"/" -e "s/^device = .*/device = \"$2\"${DETERMINISTIC:+\\ndeterministic = true}/" \
       -e "s/^epochs = .*/epochs = $3/" -e "s/^batch_size = 64/batch_size = $4/" configs/digits.toml
 }
 

@@ -111,3 +111,30 @@ fn an_existing_run_is_not_overwritten_without_force() {
     assert!(out.path().join("digits/summary.json").exists(), "the earlier run is intact");
     call(args(&["--force"])).success();
 }
+
+/// `deterministic = true` turns on libtorch's deterministic algorithms. Every CPU path
+/// of the default job (training, the cnn's curvature, eval_loss, the plugins) runs under
+/// them, and since those paths are deterministic already, the scores are the very same.
+#[test]
+fn a_deterministic_job_runs_every_path_and_scores_as_the_default() {
+    let out = tempfile::tempdir().unwrap();
+    let config = repo_root().join("configs/digits.toml");
+    let run = |name: &str, sets: &[&str]| {
+        let mut args = vec!["run", config.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--quiet"];
+        args.extend(["--set", "train.epochs=2", "--set", "device=\"cpu\"", "--set"]);
+        args.push(name);
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        memscope(&repo_root(), &args).success();
+    };
+    run("name=\"plain\"", &[]);
+    run("name=\"deterministic\"", &["deterministic=true"]);
+    for file in ["scores/curvature.npy", "scores/eval_loss.npy", "scores/loss_epochs.npy"] {
+        let (a, _) = read_npy_f32(&out.path().join("plain").join(file));
+        let (b, _) = read_npy_f32(&out.path().join("deterministic").join(file));
+        assert_eq!(a, b, "{file}");
+    }
+    assert_eq!(read_summary(&out.path().join("deterministic"))["deterministic"], true, "libtorch's switch was on");
+    assert_eq!(read_summary(&out.path().join("plain"))["deterministic"], false);
+}

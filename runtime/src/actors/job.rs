@@ -172,6 +172,11 @@ impl JobRun {
         let JobSpec { config, run_dir, resume, overwrite, cancel, only_configured_plugin_dirs, data_access, model, data, in_process, launch } = spec;
         // Before any libtorch work: on another release it would crash, not fail.
         crate::plugins::check_running_libtorch().map_err(JobError::LibtorchRelease)?;
+        if config.deterministic {
+            // Before any CUDA work: cuBLAS reads its workspace setting once.
+            memscope_torch_ext::set_deterministic(true)
+                .map_err(|e| JobError::Setting { key: "deterministic".into(), message: e.to_string() })?;
+        }
         if config.threads > 0 {
             tch::set_num_threads(config.threads as i32);
         }
@@ -429,6 +434,7 @@ impl JobRun {
             scores,
             curves,
             rankings: crate::run::rank_scores(&outputs.comparisons),
+            deterministic: memscope_torch_ext::deterministic(),
             comparisons: outputs.comparisons,
             plugins: plugins.provenance(),
             dropped_plugins: dropped,

@@ -19,6 +19,13 @@ pub struct JobConfig {
     /// libtorch intra-op threads; 0 keeps libtorch's default (one per core).
     #[serde(default)]
     pub threads: usize,
+    /// Deterministic algorithms only (`torch.use_deterministic_algorithms(True)`, cuDNN's
+    /// deterministic mode, no cuDNN autotuning): on CUDA, two runs of the job (a resumed
+    /// one, one on several processes) then agree as they do on the CPU, at some cost in
+    /// speed. The CPU paths are deterministic either way. Process-wide, as in PyTorch:
+    /// in a program that embeds memscope, it stays on for the rest of the process.
+    #[serde(default)]
+    pub deterministic: bool,
     /// The training set (and optional held-out test set).
     pub data: DataConfig,
     /// The network.

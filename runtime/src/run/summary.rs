@@ -80,6 +80,10 @@ pub struct Summary {
     pub arch: String,
     /// Trainable parameters.
     pub parameters: i64,
+    /// Whether libtorch's deterministic algorithms were on (the job's `deterministic`,
+    /// or a program embedding memscope that turned them on itself).
+    #[serde(default)]
+    pub deterministic: bool,
     /// Device used.
     pub device: String,
     /// Epochs trained.

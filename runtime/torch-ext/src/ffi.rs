@@ -27,6 +27,8 @@ pub type EachTensor = unsafe extern "C" fn(ctx: *mut c_void, name: *const c_char
 
 unsafe extern "C" {
     pub fn mste_error_free(error: *mut c_char);
+    pub fn mste_set_deterministic(on: bool, error: *mut *mut c_char) -> c_int;
+    pub fn mste_deterministic() -> bool;
     pub fn mste_script_load(path: *const c_char, device: c_int, out: *mut *mut Module, error: *mut *mut c_char) -> c_int;
     pub fn mste_script_free(module: *mut Module);
     pub fn mste_script_forward(

@@ -9,6 +9,8 @@
 //! - [`C10dGroup`]: a c10d process group (PyTorch's distributed engine: a `TCPStore`
 //!   rendezvous, Gloo on the CPU, NCCL on CUDA) with all-reduce, broadcast,
 //!   all-gather and barrier, each bounded by the group's timeout.
+//! - [`set_deterministic`]: deterministic algorithms, as
+//!   `torch.use_deterministic_algorithms(True)` with cuDNN's deterministic mode.
 //! - [`C10dReducer`]: `c10d::Reducer`, DDP's engine: a backward pass whose gradients
 //!   are summed across the group in buckets, each all-reduced as soon as its
 //!   gradients are ready, overlapping the rest of the backward pass.
@@ -22,12 +24,14 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod c10d;
+mod determinism;
 mod error;
 mod ffi;
 mod reducer;
 mod script;
 
 pub use c10d::{C10dGroup, Rendezvous};
+pub use determinism::{deterministic, set_deterministic};
 pub use error::ExtError;
 pub use reducer::{BackwardError, C10dReducer, ReducedBackward};
 pub use script::ScriptModule;
