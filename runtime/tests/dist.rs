@@ -59,27 +59,23 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn two_ranks_all_reduce_broadcast_and_gather_on_loopback() {
+/// Both ranks run worker `mode` (30 s timeout), succeed, and print `expected`.
+fn both_ranks_print(mode: &str, expected: &str) {
     let port = free_port();
-    let ranks: Vec<Child> = (0..2).map(|r| spawn(r, 2, port, "30", "collectives")).collect();
+    let ranks: Vec<Child> = (0..2).map(|r| spawn(r, 2, port, "30", mode)).collect();
     for (rank, child) in ranks.into_iter().enumerate() {
         let (out, _) = finish(child, Duration::from_secs(60));
         assert!(out.status.success(), "rank {rank} failed: {}", text(&out.stderr));
-        // Rank r holds [r + 1; 4]: 1 + 2 = 3 on both, average 1.5, rank 1's 2s
-        // broadcast, and both tensors gathered in rank order.
-        assert_eq!(
-            text(&out.stdout),
-            "all_reduce_sum 3 3 3 3\nall_reduce_average 1.5 1.5 1.5 1.5\nbroadcast 2 2 2 2\n\
-             all_gather 1 1 1 1 2 2 2 2\nbarrier\n",
-            "rank {rank}"
-        );
+        assert_eq!(text(&out.stdout), expected, "rank {rank}");
     }
 }
 
-fn a_rank_that_dies_ends_the_other_with_an_error_naming_it() {
+/// Rank 1 of worker `mode` exits (status 3) where the mode says; rank 0 must end within
+/// its 20 s timeout with an error naming the collective and the rank it waited for.
+fn the_survivor_names_the_rank_that_died(mode: &str) {
     let port = free_port();
-    let survivor = spawn(0, 2, port, "20", "die");
-    let dying = spawn(1, 2, port, "20", "die");
+    let survivor = spawn(0, 2, port, "20", mode);
+    let dying = spawn(1, 2, port, "20", mode);
     let (out, _) = finish(dying, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
     let (out, took) = finish(survivor, Duration::from_secs(60));
@@ -89,50 +85,42 @@ fn a_rank_that_dies_ends_the_other_with_an_error_naming_it() {
     assert!(took < Duration::from_secs(20), "the survivor took {took:?}, past its 20 s timeout");
 }
 
+/// Rank r holds [r + 1; 4]: 1 + 2 = 3 on both, average 1.5, rank 1's 2s broadcast, and
+/// both tensors gathered in rank order.
+fn two_ranks_all_reduce_broadcast_and_gather_on_loopback() {
+    both_ranks_print(
+        "collectives",
+        "all_reduce_sum 3 3 3 3\nall_reduce_average 1.5 1.5 1.5 1.5\nbroadcast 2 2 2 2\n\
+         all_gather 1 1 1 1 2 2 2 2\nbarrier\n",
+    );
+}
+
+fn a_rank_that_dies_ends_the_other_with_an_error_naming_it() {
+    the_survivor_names_the_rank_that_died("die");
+}
+
+/// Every kind a checkpoint holds (float weights, the optimizer's int64 step count, a
+/// plugin's bytes), and an empty table, with rank 0's names and shapes.
 fn rank0s_bytes_and_tensors_reach_the_other_rank() {
-    let port = free_port();
-    let ranks: Vec<Child> = (0..2).map(|r| spawn(r, 2, port, "30", "share")).collect();
-    for (rank, child) in ranks.into_iter().enumerate() {
-        let (out, _) = finish(child, Duration::from_secs(60));
-        assert!(out.status.success(), "rank {rank} failed: {}", text(&out.stderr));
-        // Every kind a checkpoint holds (float weights, the optimizer's int64 step
-        // count, a plugin's bytes), and an empty table, with rank 0's names and shapes.
-        assert_eq!(
-            text(&out.stdout),
-            "bytes from rank 0\nweights Float [2, 3] 1.5 -2 3.25 0 0.125 7\nsteps Int64 [] 41\n\
-             plugin Uint8 [3] 0 255 7\nempty Float [0, 5] \n",
-            "rank {rank}"
-        );
-    }
+    both_ranks_print(
+        "share",
+        "bytes from rank 0\nweights Float [2, 3] 1.5 -2 3.25 0 0.125 7\nsteps Int64 [] 41\n\
+         plugin Uint8 [3] 0 255 7\nempty Float [0, 5] \n",
+    );
 }
 
 /// Rank r's loss is (r + 1) x (sum(a) + 2 sum(b) + 3 sum(c)): the gradients summed over
 /// both ranks are 3, 6 and 9 everywhere, after every step (never accumulated onto the
 /// last step's), each parameter in a bucket of its own.
 fn two_ranks_sum_their_gradients_in_buckets_during_backward() {
-    let port = free_port();
-    let ranks: Vec<Child> = (0..2).map(|r| spawn(r, 2, port, "30", "reducer")).collect();
-    for (rank, child) in ranks.into_iter().enumerate() {
-        let (out, _) = finish(child, Duration::from_secs(60));
-        assert!(out.status.success(), "rank {rank} failed: {}", text(&out.stderr));
-        let step = "buckets 3: a 3 3 3, b 6 6 6 6 6, c 9\n";
-        assert_eq!(text(&out.stdout), format!("{step}{step}"), "rank {rank}");
-    }
+    let step = "buckets 3: a 3 3 3, b 6 6 6 6 6, c 9\n";
+    both_ranks_print("reducer", &format!("{step}{step}"));
 }
 
 /// A peer gone during backward: the bucket's all-reduce fails, and the error names the
 /// collective and the rank waited for (not a local failure of backward).
 fn a_rank_that_dies_before_backward_fails_the_others_reduction() {
-    let port = free_port();
-    let survivor = spawn(0, 2, port, "20", "reducer_die");
-    let dying = spawn(1, 2, port, "20", "reducer_die");
-    let (out, _) = finish(dying, Duration::from_secs(60));
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
-    let (out, took) = finish(survivor, Duration::from_secs(60));
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("error: rank 0 of 2: all_reduce failed (waiting for rank 1)"), "{stderr}");
-    assert!(took < Duration::from_secs(20), "the survivor took {took:?}, past its 20 s timeout");
+    the_survivor_names_the_rank_that_died("reducer_die");
 }
 
 fn a_rank_alone_gives_up_the_rendezvous_after_the_timeout() {

@@ -81,6 +81,17 @@ fn events(child: Child) -> (Vec<serde_json::Value>, String) {
     (events, stderr)
 }
 
+/// Each score file of two runs of the job (`<dir>/<a>/dp` and `<dir>/<b>/dp`): the same
+/// shape, and values within float tolerance.
+fn assert_scores_close(dir: &Path, a: &str, b: &str, files: &[&str]) {
+    for file in files {
+        let (x, shape_x) = read_npy_f32(&dir.join(a).join("dp").join(file));
+        let (y, shape_y) = read_npy_f32(&dir.join(b).join("dp").join(file));
+        assert_eq!(shape_x, shape_y, "{file}");
+        assert_close(&x, &y, file);
+    }
+}
+
 fn epoch_losses(events: &[serde_json::Value]) -> Vec<f32> {
     events.iter().filter(|e| e["event"] == "train_epoch_end").map(|e| e["loss"].as_f64().unwrap() as f32).collect()
 }
@@ -108,12 +119,7 @@ fn two_ranks_of_batch_32_train_as_one_process_of_batch_64() {
     // (Curvature's finite differences divide by h = 1e-3 and so magnify the float
     // rounding by which the two trainings differ, up to 8e-4 relative as measured:
     // compared on identical weights below.)
-    for file in ["scores/loss_epochs.npy", "scores/loss.npy", "scores/eval_loss.npy"] {
-        let (a, shape_a) = read_npy_f32(&dir.path().join("one/dp").join(file));
-        let (b, shape_b) = read_npy_f32(&dir.path().join("two/dp").join(file));
-        assert_eq!(shape_a, shape_b, "{file}");
-        assert_close(&a, &b, file);
-    }
+    assert_scores_close(dir.path(), "one", "two", &["scores/loss_epochs.npy", "scores/loss.npy", "scores/eval_loss.npy"]);
     // Same weights on both ranks: the job's own check passed (it fails the job
     // otherwise), and each rank's final pass over the training set with its own
     // weights gives the very same loss and accuracy.
@@ -146,9 +152,7 @@ fn augmented_training_on_two_ranks_equals_one_process() {
     assert_eq!(losses.len(), 2);
     assert_close(&epoch_losses(&r0.0), &losses, "rank 0's augmented epoch losses vs one process");
     assert_close(&epoch_losses(&r1.0), &losses, "rank 1's augmented epoch losses vs one process");
-    let (a, _) = read_npy_f32(&dir.path().join("one/dp/scores/loss_epochs.npy"));
-    let (b, _) = read_npy_f32(&dir.path().join("two/dp/scores/loss_epochs.npy"));
-    assert_close(&a, &b, "per-sample training losses");
+    assert_scores_close(dir.path(), "one", "two", &["scores/loss_epochs.npy"]);
     let unaugmented = epoch_losses(&plain);
     assert!(
         unaugmented.iter().zip(&losses).any(|(p, l)| (p - l).abs() > 1e-3 * p.abs()),
@@ -191,11 +195,7 @@ fn gradients_are_all_reduced_in_several_buckets_during_backward() {
     assert_eq!(steps, [898, 0].repeat(3), "rank 1's samples per step");
 
     assert_close(&epoch_losses(&r0), &epoch_losses(&one), "epoch losses vs one process");
-    for file in ["scores/loss.npy", "scores/eval_loss.npy"] {
-        let (a, _) = read_npy_f32(&dir.path().join("one/dp").join(file));
-        let (b, _) = read_npy_f32(&dir.path().join("two/dp").join(file));
-        assert_close(&a, &b, file);
-    }
+    assert_scores_close(dir.path(), "one", "two", &["scores/loss.npy", "scores/eval_loss.npy"]);
     assert_eq!(evaluated(&r0), evaluated(&r1));
 
     let dist = &read_summary(&dir.path().join("two/dp"))["timings"]["dist"];
@@ -222,11 +222,7 @@ fn a_torchscript_model_trains_on_two_ranks_as_on_one_process() {
     let (one, _) = events(single);
     assert_eq!(read_summary(&dir.path().join("two/dp"))["arch"], "torchscript cnn.pt");
     assert_close(&epoch_losses(&r0), &epoch_losses(&one), "epoch losses vs one process");
-    for file in ["scores/loss_epochs.npy", "scores/eval_loss.npy"] {
-        let (a, _) = read_npy_f32(&dir.path().join("one/dp").join(file));
-        let (b, _) = read_npy_f32(&dir.path().join("two/dp").join(file));
-        assert_close(&a, &b, file);
-    }
+    assert_scores_close(dir.path(), "one", "two", &["scores/loss_epochs.npy", "scores/eval_loss.npy"]);
     assert_eq!(evaluated(&r0), evaluated(&r1));
     let dist = &read_summary(&dir.path().join("two/dp"))["timings"]["dist"];
     assert_eq!((dist["buckets"].as_u64(), dist["bucket_cap_bytes"].as_u64()), (Some(1), Some(25 << 20)), "{dist}");
