@@ -94,7 +94,8 @@ part "2. NCCL: 2 ranks x batch 32 against 1 rank x batch 64 on CUDA"
 rank() {
   local r=$1 out=$2 toml=$3; shift 3
   RANK=$r WORLD_SIZE=2 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=$port NCCL_HOSTID="memscope-gpu-check-$r" \
-    NCCL_SOCKET_IFNAME=lo MEMSCOPE_DIST_TIMEOUT=${TIMEOUT:-60} exec "$BIN" run "$toml" --out "$out" --force --quiet "$@"
+    NCCL_SOCKET_IFNAME=lo MEMSCOPE_DIST_TIMEOUT=${TIMEOUT:-60} MEMSCOPE_DIST_LIVENESS=${LIVENESS:-60} \
+    exec "$BIN" run "$toml" --out "$out" --force --quiet "$@"
 }
 job nccl "$DEVICE" "$EPOCHS_NCCL" 64 >"$work/world1.toml"
 job nccl "$DEVICE" "$EPOCHS_NCCL" 32 >"$work/world2.toml"
@@ -149,16 +150,17 @@ else
 fi
 
 # fault SIGNAL NAME: rank 1 gets SIGNAL mid-training (KILL: it dies; STOP: it hangs),
-# and rank 0 must end by itself with an error (not a crash) within
-# MEMSCOPE_DIST_TIMEOUT=30 s; a watchdog kills it after 120 s.
+# and rank 0 must end by itself with memscope's error naming rank 1 (not a crash, not
+# PyTorch's watchdog) within MEMSCOPE_DIST_TIMEOUT=30 s: the liveness watch
+# (MEMSCOPE_DIST_LIVENESS=10) finds rank 1 silent. A watchdog kills it after 120 s.
 fault() {
   local signal=$1 name=$2
-  echo "  -- rank 1 gets SIG$signal mid-training (MEMSCOPE_DIST_TIMEOUT=30)"
+  echo "  -- rank 1 gets SIG$signal mid-training (MEMSCOPE_DIST_TIMEOUT=30, MEMSCOPE_DIST_LIVENESS=10)"
   job "nccl-$name" "$DEVICE" 200 32 >"$work/$name.toml"
   port=$((29500 + RANDOM % 1000))
-  TIMEOUT=30 rank 1 "$work/${name}1" "$work/$name.toml" >"$work/${name}1.log" 2>&1 &
+  TIMEOUT=30 LIVENESS=10 rank 1 "$work/${name}1" "$work/$name.toml" >"$work/${name}1.log" 2>&1 &
   local pid1=$!
-  TIMEOUT=30 rank 0 "$work/${name}0" "$work/$name.toml" >"$work/${name}0.log" 2>&1 &
+  TIMEOUT=30 LIVENESS=10 rank 0 "$work/${name}0" "$work/$name.toml" >"$work/${name}0.log" 2>&1 &
   local pid0=$!
   sleep 15
   kill -"$signal" "$pid1"
@@ -174,7 +176,9 @@ fault() {
   "$PY" -c 'import json, sys; json.dump({"signal": sys.argv[1], "seconds_to_end": float(sys.argv[2]), "exit_status": int(sys.argv[3]), "last_line": sys.argv[4]}, open(sys.argv[5], "w"), indent=2)' \
     "$signal" "$after" "$status0" "$(tail -1 "$work/${name}0.log")" "$RESULTS_DIR/gpu-nccl-$name.json"
   # 1 is memscope's own error exit; a signal (128 + n) or a hang is a failure.
-  [[ $status0 == 1 ]] && grep -q "^error: rank 0 of 2" "$work/${name}0.log" || { echo "part 2 ($name) failed"; failed=$((failed + 1)); }
+  [[ $status0 == 1 ]] && grep -q "^error: rank 0 of 2: .*rank 1 gave no sign of life" "$work/${name}0.log" \
+    && "$PY" -c 'import sys; sys.exit(float(sys.argv[1]) >= 30)' "$after" \
+    || { echo "part 2 ($name) failed"; failed=$((failed + 1)); }
 }
 fault KILL kill
 fault STOP stop

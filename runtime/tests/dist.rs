@@ -13,6 +13,11 @@
 //!   byte), two backward passes through c10d's Reducer; prints each step's buckets and
 //!   summed gradients;
 //! - `reducer_die`: as `reducer`, but rank 1 exits once its reducer is made.
+//! - `die_last`: as `die`, but the last rank of the group exits (status 3);
+//! - `freeze`: rank 1 joins the group, then stops itself (SIGSTOP), as a process whose
+//!   machine froze or fell off the network: no error reaches the others' collectives.
+//! - `steady`: 16 all-reduces, rank 1 resting 0.5 s before each (so rank 0 waits in
+//!   them), printing `ready` after the first and `done` at the end.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
@@ -25,7 +30,12 @@ fn free_port() -> u16 {
 }
 
 fn spawn(rank: usize, world: usize, port: u16, timeout_s: &str, mode: &str) -> Child {
+    spawn_with(rank, world, port, timeout_s, mode, &[])
+}
+
+fn spawn_with(rank: usize, world: usize, port: u16, timeout_s: &str, mode: &str, env: &[(&str, &str)]) -> Child {
     Command::new(std::env::current_exe().unwrap())
+        .envs(env.iter().copied())
         .env("MEMSCOPE_DIST_WORKER", mode)
         .env("RANK", rank.to_string())
         .env("LOCAL_RANK", rank.to_string())
@@ -81,8 +91,71 @@ fn the_survivor_names_the_rank_that_died(mode: &str) {
     let (out, took) = finish(survivor, Duration::from_secs(60));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("error: rank 0 of 2: all_reduce failed (waiting for rank 1)"), "{stderr}");
+    assert!(stderr.contains("error: rank 0 of 2: all_reduce failed (rank 1 gave no sign of life for "), "{stderr}");
     assert!(took < Duration::from_secs(20), "the survivor took {took:?}, past its 20 s timeout");
+}
+
+/// In a group of three, the last rank exits: both others end with an error that names
+/// it (the collective alone cannot tell which of the two peers failed it).
+fn in_a_group_of_three_both_survivors_name_the_rank_that_died() {
+    let port = free_port();
+    let ranks: Vec<Child> = (0..3).map(|r| spawn(r, 3, port, "20", "die_last")).collect();
+    for (rank, child) in ranks.into_iter().enumerate() {
+        let (out, took) = finish(child, Duration::from_secs(60));
+        let stderr = text(&out.stderr);
+        if rank == 2 {
+            assert_eq!(out.status.code(), Some(3), "{stderr}");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "rank {rank}: {stderr}");
+        let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("rank {rank}: {stderr}"));
+        let expected = format!("error: rank {rank} of 3: all_reduce failed (rank 2 gave no sign of life for ");
+        assert!(error.starts_with(&expected), "rank {rank}: {error}");
+        assert!(took < Duration::from_secs(20), "rank {rank} took {took:?}, past its 20 s timeout");
+    }
+}
+
+/// The whole group is stopped for 5 s (Ctrl-Z of a launched job) while rank 0 waits in
+/// an all-reduce, with `MEMSCOPE_DIST_LIVENESS=2`: once continued, no rank takes the
+/// others' silence while it was itself stopped for a lost rank, and both finish.
+fn a_group_stopped_and_continued_as_a_whole_finishes() {
+    let port = free_port();
+    let env = [("MEMSCOPE_DIST_LIVENESS", "2")];
+    let mut ranks: Vec<Child> = (0..2).map(|r| spawn_with(r, 2, port, "60", "steady", &env)).collect();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(ranks[0].stdout.as_mut().unwrap()), &mut first).unwrap();
+    assert_eq!(first, "ready\n");
+    let signal = |name: &str, child: &Child| {
+        assert!(Command::new("kill").args([name, &child.id().to_string()]).status().unwrap().success());
+    };
+    std::thread::sleep(Duration::from_secs(1));
+    ranks.iter().for_each(|c| signal("-STOP", c));
+    std::thread::sleep(Duration::from_secs(5));
+    ranks.iter().for_each(|c| signal("-CONT", c));
+    for (rank, child) in ranks.into_iter().enumerate() {
+        let (out, _) = finish(child, Duration::from_secs(60));
+        assert!(out.status.success(), "rank {rank} failed: {}", text(&out.stderr));
+        assert!(text(&out.stdout).ends_with("done\n"), "rank {rank}: {}", text(&out.stdout));
+    }
+}
+
+/// Rank 1 freezes (SIGSTOP) inside the group: rank 0's all-reduce gets no error and
+/// would wait out its 600 s timeout. The liveness watch finds rank 1 silent for 3 s
+/// (`MEMSCOPE_DIST_LIVENESS`) and rank 0 ends with an error naming it, long before.
+fn a_frozen_rank_is_found_silent_and_the_other_ends_naming_it() {
+    let port = free_port();
+    let env = [("MEMSCOPE_DIST_LIVENESS", "3")];
+    let survivor = spawn_with(0, 2, port, "600", "freeze", &env);
+    let mut frozen = spawn_with(1, 2, port, "600", "freeze", &env);
+    let (out, took) = finish(survivor, Duration::from_secs(60));
+    frozen.kill().unwrap();
+    frozen.wait().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{stderr}"));
+    assert!(error.starts_with("error: rank 0 of 2: all_reduce cannot complete: rank 1 gave no sign of life for "), "{error}");
+    assert!(error.ends_with("This rank ends here: a collective in progress cannot be interrupted"), "{error}");
+    assert!(took < Duration::from_secs(30), "rank 0 ended after {took:?}");
 }
 
 /// Rank r holds [r + 1; 4]: 1 + 2 = 3 on both, average 1.5, rank 1's 2s broadcast, and
@@ -154,11 +227,28 @@ fn worker(mode: &str) {
             return reduce_gradients(&group, mode == "reducer_die");
         }
         let mine = || Tensor::full([4], (group.rank() + 1) as f64, (Kind::Float, Device::Cpu));
-        if mode == "die" && group.rank() == 1 {
+        if (mode == "die" && group.rank() == 1) || (mode == "die_last" && group.rank() == group.world() - 1) {
             std::process::exit(3);
+        }
+        if mode == "freeze" && group.rank() == 1 {
+            // SAFETY: stops this process; the test kills it.
+            unsafe { libc::raise(libc::SIGSTOP) };
         }
         if mode == "share" {
             return share(&group);
+        }
+        if mode == "steady" {
+            for step in 0..16 {
+                if group.rank() == 1 {
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                group.all_reduce(&mut mine(), Reduce::Sum)?;
+                if step == 0 {
+                    println!("ready");
+                }
+            }
+            println!("done");
+            return Ok(());
         }
         let mut sum = mine();
         group.all_reduce(&mut sum, Reduce::Sum)?;
@@ -221,13 +311,16 @@ fn main() {
     if let Ok(mode) = std::env::var("MEMSCOPE_DIST_WORKER") {
         return worker(&mode);
     }
-    let tests: [(&str, fn()); 6] = [
+    let tests: [(&str, fn()); 9] = [
         ("two_ranks_all_reduce_broadcast_and_gather_on_loopback", two_ranks_all_reduce_broadcast_and_gather_on_loopback),
         ("rank0s_bytes_and_tensors_reach_the_other_rank", rank0s_bytes_and_tensors_reach_the_other_rank),
         ("a_rank_that_dies_ends_the_other_with_an_error_naming_it", a_rank_that_dies_ends_the_other_with_an_error_naming_it),
         ("two_ranks_sum_their_gradients_in_buckets_during_backward", two_ranks_sum_their_gradients_in_buckets_during_backward),
         ("a_rank_that_dies_before_backward_fails_the_others_reduction", a_rank_that_dies_before_backward_fails_the_others_reduction),
         ("a_rank_alone_gives_up_the_rendezvous_after_the_timeout", a_rank_alone_gives_up_the_rendezvous_after_the_timeout),
+        ("in_a_group_of_three_both_survivors_name_the_rank_that_died", in_a_group_of_three_both_survivors_name_the_rank_that_died),
+        ("a_frozen_rank_is_found_silent_and_the_other_ends_naming_it", a_frozen_rank_is_found_silent_and_the_other_ends_naming_it),
+        ("a_group_stopped_and_continued_as_a_whole_finishes", a_group_stopped_and_continued_as_a_whole_finishes),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     // What libtest's own flags ask of a harness: `--list` names the tests, and

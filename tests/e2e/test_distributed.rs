@@ -260,37 +260,100 @@ fn sharded_scores_equal_those_of_one_process() {
     assert_eq!(ready(&r1)[1].as_array().unwrap().len(), 1797);
 }
 
+/// Waits at most `limit` for `child`; kills it and fails past that.
+fn ended_within(mut child: Child, limit: Duration, what: &str) -> std::process::Output {
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > limit {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!("{what} still ran {limit:?} later:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// The `error: ` line of a rank that failed (and did not panic).
+fn failure_line(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the rank succeeded:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line:\n{stderr}")).to_string()
+}
+
+/// Waits until `child` has printed the `train_epoch_end` event of epoch `epoch`; its
+/// later output is read on (and dropped), so that it never writes into a closed pipe.
+fn until_epoch_ends(child: &mut Child, epoch: u32) {
+    let stdout = child.stdout.take().unwrap();
+    let end = format!("\"epoch\":{epoch},");
+    let (reached, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("\"train_epoch_end\"") && line.contains(&end) {
+                let _ = reached.send(());
+            }
+        }
+    });
+    assert!(wait.recv().is_ok(), "the rank never finished epoch {epoch}");
+}
+
+/// Three ranks train; rank 2 is killed (as the OOM killer would). The all-reduce of
+/// ranks 0 and 1 fails alike, yet each error names rank 2, within the 30 s timeout.
 #[test]
-fn a_rank_killed_while_training_ends_the_other_with_an_error_naming_it() {
+fn a_rank_killed_while_training_ends_the_others_with_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     write_job(dir.path(), JOB);
     let port = free_port();
     let long = ["train.epochs=500"];
-    let mut survivor = rank(dir.path(), 0, 2, port, "runs", &long);
-    let mut victim = rank(dir.path(), 1, 2, port, "runs", &long);
-    // Kill rank 1 (as the OOM killer would) once it has finished an epoch.
-    let lines = BufReader::new(victim.stdout.take().unwrap()).lines();
-    let trained = lines.map_while(Result::ok).any(|l| l.contains("\"train_epoch_end\""));
-    assert!(trained, "rank 1 never finished an epoch");
+    let survivors = [rank(dir.path(), 0, 3, port, "runs", &long), rank(dir.path(), 1, 3, port, "runs", &long)];
+    let mut victim = rank(dir.path(), 2, 3, port, "runs", &long);
+    until_epoch_ends(&mut victim, 1);
     victim.kill().unwrap();
     victim.wait().unwrap();
     let killed = Instant::now();
-
     let deadline = Duration::from_secs(30);
-    while survivor.try_wait().unwrap().is_none() {
-        if killed.elapsed() > deadline + Duration::from_secs(10) {
-            survivor.kill().unwrap();
-            panic!("rank 0 still runs {:?} after rank 1 died", killed.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    for (r, survivor) in survivors.into_iter().enumerate() {
+        let error = failure_line(&ended_within(survivor, deadline + Duration::from_secs(10), &format!("rank {r}")));
+        let expected = format!("error: rank {r} of 3: all_reduce failed (rank 2 gave no sign of life for ");
+        assert!(error.starts_with(&expected), "{error}");
+        assert!(killed.elapsed() < deadline, "rank {r} ended {:?} after rank 2 died", killed.elapsed());
     }
-    let out = survivor.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line:\n{stderr}"));
-    assert!(error.starts_with("error: rank 0 of 2: all_reduce failed (waiting for rank 1)"), "{error}");
-    assert!(killed.elapsed() < deadline, "rank 0 ended {:?} after rank 1 died", killed.elapsed());
+}
+
+/// Rank 1 freezes (SIGSTOP, as when its machine hangs or drops off the network): no
+/// error reaches rank 0, whose all-reduce would wait out the group's 30 s timeout.
+/// With `MEMSCOPE_DIST_LIVENESS=3` rank 0 finds rank 1 silent and ends with an error
+/// naming it well before, and the checkpoints it wrote stay whole: the run resumes.
+#[test]
+fn a_frozen_rank_is_found_silent_and_the_other_ends_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let port = free_port();
+    let args = ["job.toml", "--out", "runs", "--set", "train.epochs=6", "--set", "checkpoint.every=1"];
+    let watch = [("MEMSCOPE_DIST_LIVENESS", "3")];
+    let survivor = rank_with_env(dir.path(), 0, 2, port, &args, &watch);
+    let mut frozen = rank_with_env(dir.path(), 1, 2, port, &args, &watch);
+    // After epoch 2, so that rank 0 has surely written epoch 1's checkpoint.
+    until_epoch_ends(&mut frozen, 2);
+    assert!(Command::new("kill").args(["-STOP", &frozen.id().to_string()]).status().unwrap().success());
+    let stopped = Instant::now();
+    let out = ended_within(survivor, Duration::from_secs(40), "rank 0");
+    let took = stopped.elapsed();
+    frozen.kill().unwrap();
+    frozen.wait().unwrap();
+    let error = failure_line(&out);
+    assert!(error.starts_with("error: rank 0 of 2: all_reduce cannot complete: rank 1 gave no sign of life for "), "{error}");
+    assert!(took < Duration::from_secs(25), "rank 0 ended {took:?} after rank 1 froze (its timeout is 30 s)");
+
+    // What was written is intact: the group resumes from its newest checkpoint.
+    let port = free_port();
+    let resumed: Vec<&str> = args.iter().copied().chain(["--resume"]).collect();
+    let ranks = [rank_with(dir.path(), 0, 2, port, &resumed), rank_with(dir.path(), 1, 2, port, &resumed)];
+    let [(events0, _), _] = ranks.map(events);
+    let first_epoch = events0.iter().find(|e| e["event"] == "train_epoch_end").map(|e| e["epoch"].as_u64().unwrap());
+    assert!(first_epoch > Some(1), "the resumed group started over: {first_epoch:?}");
+    assert!(dir.path().join("runs/dp/summary.json").exists());
 }
 
 /// The launcher users already have: torchrun (from the venv's torch) starts both ranks,

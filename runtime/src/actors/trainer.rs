@@ -481,6 +481,8 @@ impl Trainer {
         if let Some(group) = &group {
             let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
             let ranks = ranks_differing_from_rank0(group, &variables)?;
+            // The last collective of the job.
+            group.finished();
             if !ranks.is_empty() {
                 return Err(DistError::Diverged { ranks }.into());
             }

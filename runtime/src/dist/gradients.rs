@@ -65,7 +65,7 @@ impl GradientReducer {
     /// step, `group` being the one the reducer was made in (it names the ranks in
     /// errors).
     pub fn backward(&mut self, group: &ProcessGroup, loss: &Tensor) -> Result<(), DistError> {
-        let step = self.reducer.backward(loss).map_err(|e| match e {
+        let step = group.collective("all_reduce", || self.reducer.backward(loss)).map_err(|e| match e {
             BackwardError::Collective(e) => group.failed("all_reduce", e),
             BackwardError::Local(e) => group.local_failure("backward", e.message()),
         })?;

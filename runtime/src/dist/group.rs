@@ -1,6 +1,7 @@
 //! The process group of a job: libtorch's c10d group, with errors that say which rank
 //! failed in which collective.
 
+use super::liveness::Liveness;
 use super::{DistError, GradientReducer, Launch};
 use memscope_torch_ext::{C10dGroup, ExtError, Rendezvous};
 use tch::{Device, Tensor};
@@ -17,8 +18,15 @@ pub enum Reduce {
 /// The group this process belongs to. Every rank calls the same collectives in the
 /// same order; each blocks until every rank has joined it or the launch's timeout has
 /// passed, so a dead or unreachable rank ends the others with an error, never a hang.
+///
+/// Beside it runs the group's liveness watch (see the liveness module): a failed
+/// collective names the rank that was lost, and a rank stuck in a collective with a
+/// lost peer ends instead of waiting out the timeout.
 #[derive(Debug)]
 pub struct ProcessGroup {
+    /// Declared (so dropped) before the group: rank 0 serves the store the watch
+    /// leaves its end in.
+    liveness: Option<Liveness>,
     group: C10dGroup,
     rank: usize,
     world: usize,
@@ -47,7 +55,19 @@ impl ProcessGroup {
             timeout: launch.timeout,
             message: e.message(),
         })?;
-        Ok(ProcessGroup { group, rank: launch.rank, world: launch.world, bucket_bytes: launch.bucket_bytes })
+        let liveness = launch
+            .liveness
+            .map(|timing| Liveness::start(launch, timing))
+            .transpose()
+            .map_err(|message| DistError::Rendezvous {
+                rank: launch.rank,
+                world: launch.world,
+                addr: launch.master_addr.clone(),
+                port: launch.master_port,
+                timeout: launch.timeout,
+                message,
+            })?;
+        Ok(ProcessGroup { liveness, group, rank: launch.rank, world: launch.world, bucket_bytes: launch.bucket_bytes })
     }
 
     /// This process's rank.
@@ -72,22 +92,43 @@ impl ProcessGroup {
 
     /// Reduces `tensor` over every rank, in place (every rank ends with the result).
     pub fn all_reduce(&self, tensor: &mut Tensor, reduce: Reduce) -> Result<(), DistError> {
-        self.group.all_reduce(tensor, reduce == Reduce::Average).map_err(|e| self.failed("all_reduce", e))
+        self.collective("all_reduce", || self.group.all_reduce(tensor, reduce == Reduce::Average)).map_err(|e| self.failed("all_reduce", e))
     }
 
     /// Overwrites `tensor` with rank `root`'s on every rank.
     pub fn broadcast(&self, tensor: &mut Tensor, root: usize) -> Result<(), DistError> {
-        self.group.broadcast(tensor, root).map_err(|e| self.failed("broadcast", e))
+        self.collective("broadcast", || self.group.broadcast(tensor, root)).map_err(|e| self.failed("broadcast", e))
     }
 
     /// Every rank's `tensor` (same shape and kind on each), stacked in rank order.
     pub fn all_gather(&self, tensor: &Tensor) -> Result<Tensor, DistError> {
-        self.group.all_gather(tensor).map_err(|e| self.failed("all_gather", e))
+        self.collective("all_gather", || self.group.all_gather(tensor)).map_err(|e| self.failed("all_gather", e))
     }
 
     /// Returns once every rank has called it.
     pub fn barrier(&self) -> Result<(), DistError> {
-        self.group.barrier().map_err(|e| self.failed("barrier", e))
+        self.collective("barrier", || self.group.barrier()).map_err(|e| self.failed("barrier", e))
+    }
+
+    /// This rank is past its last collective: when it ends, the others read that it
+    /// finished (not that it left with an error).
+    pub fn finished(&self) {
+        if let Some(liveness) = &self.liveness {
+            liveness.finished();
+        }
+    }
+
+    /// Runs `call`, a collective (or a step that waits in one), with the liveness
+    /// watch told that this rank waits in `op`; a failure names the rank it lost.
+    pub(crate) fn collective<T, E>(&self, op: &'static str, call: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        if let Some(liveness) = &self.liveness {
+            liveness.enter_collective(op);
+        }
+        let result = call();
+        if let Some(liveness) = &self.liveness {
+            liveness.leave_collective();
+        }
+        result
     }
 
     /// A failure of this rank's own tensor work around a collective (not of the
@@ -96,11 +137,16 @@ impl ProcessGroup {
         DistError::Collective { rank: self.rank, world: self.world, op, peer: "on this rank".into(), message }
     }
 
+    /// The error of collective `op` that failed with `error`, naming the lost rank when
+    /// the liveness watch finds one (it may take a few seconds), else the ranks it
+    /// waited for.
     pub(crate) fn failed(&self, op: &'static str, error: ExtError) -> DistError {
+        let lost = self.liveness.as_ref().and_then(Liveness::lost_after_failure);
         let others: Vec<String> = (0..self.world).filter(|&r| r != self.rank).map(|r| r.to_string()).collect();
-        let peer = match others.as_slice() {
-            [one] => format!("waiting for rank {one}"),
-            many => format!("waiting for ranks {}", many.join(", ")),
+        let peer = match (lost, others.as_slice()) {
+            (Some(lost), _) => lost,
+            (None, [one]) => format!("waiting for rank {one}"),
+            (None, many) => format!("waiting for ranks {}", many.join(", ")),
         };
         DistError::Collective { rank: self.rank, world: self.world, op, peer, message: error.message() }
     }

@@ -4,6 +4,7 @@
 //! a Slurm script sets them from `SLURM_PROCID` and friends; the Kubeflow training
 //! operator sets all but `LOCAL_RANK` (one process per pod, so it defaults to 0).
 
+use super::liveness::{LivenessTiming, DEFAULT_LOST_AFTER};
 use super::DistError;
 use std::time::Duration;
 
@@ -43,6 +44,12 @@ pub struct Launch {
     /// MiB): smaller buckets start earlier in the backward pass, larger ones cost
     /// fewer collectives.
     pub bucket_bytes: usize,
+    /// The liveness watch's timing ([`crate::dist`]'s liveness module): `None` when
+    /// `MEMSCOPE_DIST_LIVENESS=0` turns it off.
+    pub liveness: Option<LivenessTiming>,
+    /// How many times the launcher restarted the group (`TORCHELASTIC_RESTART_COUNT`):
+    /// each incarnation keeps its signs of life apart in a store that outlives it.
+    pub restart: usize,
 }
 
 impl Launch {
@@ -103,7 +110,21 @@ impl Launch {
             }
             None => DEFAULT_BUCKET_BYTES,
         };
-        Ok(Some(Launch { rank, world, local_rank, master_addr, master_port, timeout, agent_store, bucket_bytes }))
+        let liveness = match get("MEMSCOPE_DIST_LIVENESS") {
+            Some(text) => {
+                let seconds: f64 = text.trim().parse().map_err(|_| env_error("MEMSCOPE_DIST_LIVENESS", &text, "not a number of seconds"))?;
+                if !(seconds.is_finite() && seconds >= 0.0) {
+                    return Err(env_error("MEMSCOPE_DIST_LIVENESS", &text, "must be a number of seconds (0 turns the watch off)"));
+                }
+                (seconds > 0.0).then(|| LivenessTiming { lost_after: Duration::from_secs_f64(seconds) })
+            }
+            None => Some(LivenessTiming { lost_after: DEFAULT_LOST_AFTER }),
+        };
+        let restart = match get("TORCHELASTIC_RESTART_COUNT") {
+            Some(text) => number("TORCHELASTIC_RESTART_COUNT", &text)?,
+            None => 0,
+        };
+        Ok(Some(Launch { rank, world, local_rank, master_addr, master_port, timeout, agent_store, bucket_bytes, liveness, restart }))
     }
 }
 
@@ -146,6 +167,8 @@ mod tests {
             timeout: DEFAULT_TIMEOUT,
             agent_store: false,
             bucket_bytes: DEFAULT_BUCKET_BYTES,
+            liveness: Some(LivenessTiming { lost_after: DEFAULT_LOST_AFTER }),
+            restart: 0,
         };
         assert_eq!(got, expected);
         let agent: Vec<_> = TORCHRUN.iter().copied().chain([("TORCHELASTIC_USE_AGENT_STORE", "True")]).collect();
@@ -156,6 +179,11 @@ mod tests {
         assert_eq!((got.local_rank, got.timeout), (0, Duration::from_millis(2500)));
         let small: Vec<_> = TORCHRUN.iter().copied().chain([("MEMSCOPE_DIST_BUCKET_MB", "0.5")]).collect();
         assert_eq!(launch(&small).unwrap().unwrap().bucket_bytes, 512 * 1024);
+        let watched: Vec<_> = TORCHRUN.iter().copied().chain([("MEMSCOPE_DIST_LIVENESS", "5"), ("TORCHELASTIC_RESTART_COUNT", "2")]).collect();
+        let got = launch(&watched).unwrap().unwrap();
+        assert_eq!((got.liveness, got.restart), (Some(LivenessTiming { lost_after: Duration::from_secs(5) }), 2));
+        let unwatched: Vec<_> = TORCHRUN.iter().copied().chain([("MEMSCOPE_DIST_LIVENESS", "0")]).collect();
+        assert_eq!(launch(&unwatched).unwrap().unwrap().liveness, None, "0 turns the watch off");
     }
 
     #[test]
@@ -173,6 +201,10 @@ mod tests {
         assert_eq!(
             with("MEMSCOPE_DIST_BUCKET_MB", "0"),
             "MEMSCOPE_DIST_BUCKET_MB=\"0\": must be a positive number of MiB (at most 1048576)"
+        );
+        assert_eq!(
+            with("MEMSCOPE_DIST_LIVENESS", "-3"),
+            "MEMSCOPE_DIST_LIVENESS=\"-3\": must be a number of seconds (0 turns the watch off)"
         );
         let vars: Vec<_> = TORCHRUN.iter().copied().filter(|(k, _)| *k != "MASTER_ADDR").collect();
         let err = launch(&vars).unwrap_err().to_string();

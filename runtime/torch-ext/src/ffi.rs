@@ -22,6 +22,12 @@ pub struct Reducer {
     _private: [u8; 0],
 }
 
+/// A client connection to a `TCPStore` (`MsteStore`), only ever behind a pointer.
+#[repr(C)]
+pub struct Store {
+    _private: [u8; 0],
+}
+
 /// Receives one named tensor (a new handle the callee owns).
 pub type EachTensor = unsafe extern "C" fn(ctx: *mut c_void, name: *const c_char, tensor: *mut C_tensor);
 
@@ -83,6 +89,27 @@ unsafe extern "C" {
         in_flight_ns: *mut i64,
         exposed_ns: *mut i64,
         collective_failed: *mut bool,
+        error: *mut *mut c_char,
+    ) -> c_int;
+    pub fn mste_store_connect(
+        addr: *const c_char,
+        port: c_int,
+        prefix: *const c_char,
+        timeout_ms: c_long,
+        out: *mut *mut Store,
+        error: *mut *mut c_char,
+    ) -> c_int;
+    pub fn mste_store_free(store: *mut Store);
+    pub fn mste_store_add(store: *mut Store, key: *const c_char, delta: i64, out: *mut i64, error: *mut *mut c_char) -> c_int;
+    pub fn mste_store_set(store: *mut Store, key: *const c_char, value: *const u8, len: usize, error: *mut *mut c_char) -> c_int;
+    pub fn mste_store_get(store: *mut Store, key: *const c_char, out: *mut *mut u8, len: *mut usize, error: *mut *mut c_char) -> c_int;
+    pub fn mste_store_bytes_free(bytes: *mut u8);
+    pub fn mste_store_check(store: *mut Store, key: *const c_char, out: *mut bool, error: *mut *mut c_char) -> c_int;
+    pub fn mste_store_counters(
+        store: *mut Store,
+        keys: *const *const c_char,
+        n: usize,
+        out: *mut i64,
         error: *mut *mut c_char,
     ) -> c_int;
 }

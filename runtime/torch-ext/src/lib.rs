@@ -9,6 +9,8 @@
 //! - [`C10dGroup`]: a c10d process group (PyTorch's distributed engine: a `TCPStore`
 //!   rendezvous, Gloo on the CPU, NCCL on CUDA) with all-reduce, broadcast,
 //!   all-gather and barrier, each bounded by the group's timeout.
+//! - [`StoreClient`]: a connection of its own to the group's `TCPStore`, with its own
+//!   short timeout, for what runs beside the collectives (the ranks' signs of life).
 //! - [`set_deterministic`]: deterministic algorithms, as
 //!   `torch.use_deterministic_algorithms(True)` with cuDNN's deterministic mode.
 //! - [`C10dReducer`]: `c10d::Reducer`, DDP's engine: a backward pass whose gradients
@@ -29,9 +31,11 @@ mod error;
 mod ffi;
 mod reducer;
 mod script;
+mod store;
 
 pub use c10d::{C10dGroup, Rendezvous};
 pub use determinism::{deterministic, set_deterministic};
 pub use error::ExtError;
 pub use reducer::{BackwardError, C10dReducer, ReducedBackward};
 pub use script::ScriptModule;
+pub use store::StoreClient;
