@@ -16,6 +16,9 @@
 //! - `die_last`: as `die`, but the last rank of the group exits (status 3);
 //! - `freeze`: rank 1 joins the group, then stops itself (SIGSTOP), as a process whose
 //!   machine froze or fell off the network: no error reaches the others' collectives.
+//! - `busy`: rank 1 freezes as in `freeze`; rank 0 spends 8 s in an uninterruptible
+//!   section (as when writing a checkpoint), then 60 s outside any collective (as
+//!   when a CUDA read waits behind an NCCL collective that returned at once).
 //! - `steady`: 16 all-reduces, rank 1 resting 0.5 s before each (so rank 0 waits in
 //!   them), printing `ready` after the first and `done` at the end.
 
@@ -113,6 +116,46 @@ fn in_a_group_of_three_both_survivors_name_the_rank_that_died() {
         assert!(error.starts_with(&expected), "rank {rank}: {error}");
         assert!(took < Duration::from_secs(20), "rank {rank} took {took:?}, past its 20 s timeout");
     }
+}
+
+/// Rank 0, which serves the store, is killed while rank 1 waits in an all-reduce: rank
+/// 1's error names it through the store's silence, on one line (libtorch's own
+/// warnings about the failed store calls, each with a C++ backtrace, are kept out).
+fn when_rank0_dies_the_other_names_it_in_one_line() {
+    let port = free_port();
+    let mut ranks: Vec<Child> = (0..2).map(|r| spawn(r, 2, port, "20", "steady")).collect();
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(ranks[1].stdout.as_mut().unwrap()), &mut first).unwrap();
+    assert_eq!(first, "ready\n");
+    ranks[0].kill().unwrap();
+    ranks[0].wait().unwrap();
+    let (out, took) = finish(ranks.pop().unwrap(), Duration::from_secs(60));
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let expected = format!("error: rank 1 of 2: all_reduce failed (the group's store at 127.0.0.1:{port} has not answered for ");
+    assert!(stderr.starts_with(&expected), "{stderr}");
+    assert!(stderr.contains("rank 0, which serves it, has ended or is cut off)"), "{stderr}");
+    assert!(took < Duration::from_secs(20), "rank 1 took {took:?}");
+}
+
+/// A silent peer ends a rank that waits outside any collective too (on NCCL a
+/// collective returns at once, and the wait is in the next read of a CUDA tensor), but
+/// not while it is in an uninterruptible section (a checkpoint being written).
+fn a_rank_waiting_outside_a_collective_ends_but_not_while_uninterruptible() {
+    let port = free_port();
+    let env = [("MEMSCOPE_DIST_LIVENESS", "2")];
+    let busy = spawn_with(0, 2, port, "600", "busy", &env);
+    let mut frozen = spawn_with(1, 2, port, "600", "busy", &env);
+    let (out, took) = finish(busy, Duration::from_secs(60));
+    frozen.kill().unwrap();
+    frozen.wait().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: rank 0 of 2: rank 1 gave no sign of life for "), "{stderr}");
+    assert!(stderr.trim_end().ends_with("This rank ends here: the group cannot go on without it"), "{stderr}");
+    assert!(took >= Duration::from_secs(8), "ended after {took:?}, inside the uninterruptible section");
+    assert!(took < Duration::from_secs(30), "ended after {took:?}");
 }
 
 /// The whole group is stopped for 5 s (Ctrl-Z of a launched job) while rank 0 waits in
@@ -230,7 +273,15 @@ fn worker(mode: &str) {
         if (mode == "die" && group.rank() == 1) || (mode == "die_last" && group.rank() == group.world() - 1) {
             std::process::exit(3);
         }
-        if mode == "freeze" && group.rank() == 1 {
+        if mode == "busy" && group.rank() == 0 {
+            let writing = group.uninterruptible();
+            std::thread::sleep(Duration::from_secs(8));
+            drop(writing);
+            std::thread::sleep(Duration::from_secs(60));
+            println!("waited");
+            return Ok(());
+        }
+        if (mode == "freeze" || mode == "busy") && group.rank() == 1 {
             // SAFETY: stops this process; the test kills it.
             unsafe { libc::raise(libc::SIGSTOP) };
         }
@@ -311,7 +362,7 @@ fn main() {
     if let Ok(mode) = std::env::var("MEMSCOPE_DIST_WORKER") {
         return worker(&mode);
     }
-    let tests: [(&str, fn()); 9] = [
+    let tests: [(&str, fn()); 11] = [
         ("two_ranks_all_reduce_broadcast_and_gather_on_loopback", two_ranks_all_reduce_broadcast_and_gather_on_loopback),
         ("rank0s_bytes_and_tensors_reach_the_other_rank", rank0s_bytes_and_tensors_reach_the_other_rank),
         ("a_rank_that_dies_ends_the_other_with_an_error_naming_it", a_rank_that_dies_ends_the_other_with_an_error_naming_it),
@@ -321,6 +372,11 @@ fn main() {
         ("in_a_group_of_three_both_survivors_name_the_rank_that_died", in_a_group_of_three_both_survivors_name_the_rank_that_died),
         ("a_frozen_rank_is_found_silent_and_the_other_ends_naming_it", a_frozen_rank_is_found_silent_and_the_other_ends_naming_it),
         ("a_group_stopped_and_continued_as_a_whole_finishes", a_group_stopped_and_continued_as_a_whole_finishes),
+        ("when_rank0_dies_the_other_names_it_in_one_line", when_rank0_dies_the_other_names_it_in_one_line),
+        (
+            "a_rank_waiting_outside_a_collective_ends_but_not_while_uninterruptible",
+            a_rank_waiting_outside_a_collective_ends_but_not_while_uninterruptible,
+        ),
     ];
     let args: Vec<String> = std::env::args().skip(1).collect();
     // What libtest's own flags ask of a harness: `--list` names the tests, and

@@ -127,6 +127,10 @@ fn two_ranks_of_batch_32_train_as_one_process_of_batch_64() {
     assert!(!evaluated(&r0.0).is_empty());
     assert!(dir.path().join("two/dp/summary.json").exists());
     assert!(!dir.path().join("rank1").exists(), "only rank 0 writes the run directory");
+    // Whichever rank ends first, the other's liveness watch leaves libtorch quiet.
+    for (r, (_, stderr)) in [(0, &r0), (1, &r1)] {
+        assert!(!stderr.contains("[c10d]"), "rank {r}: {stderr}");
+    }
 }
 
 /// Augmentation draws one stream per sample and epoch, so two ranks crop and flip every

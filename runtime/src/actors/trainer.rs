@@ -441,6 +441,7 @@ impl Trainer {
         if every > 0 && ((epoch + 1).is_multiple_of(every) || last) {
             let (model, optimizer) = (self.network.variables()?, self.optimizer.state());
             let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table, plugins: &plugins };
+            let _writing = self.group.as_ref().map(ProcessGroup::uninterruptible);
             write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut self.state, parts, &self.events)?;
             self.unsaved = None;
         } else if every > 0 {
@@ -466,6 +467,7 @@ impl Trainer {
                 loss: &self.loss_table,
                 plugins: &boundary.plugins,
             };
+            let _writing = self.group.as_ref().map(ProcessGroup::uninterruptible);
             if let Err(e) = write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut boundary.state, saved, &self.events) {
                 return e;
             }

@@ -118,6 +118,15 @@ impl ProcessGroup {
         }
     }
 
+    /// Until the returned guard is dropped, the liveness watch does not end this
+    /// process (rank 0 writing a checkpoint: cut short, a finished epoch would be lost).
+    pub fn uninterruptible(&self) -> Uninterruptible<'_> {
+        if let Some(liveness) = &self.liveness {
+            liveness.uninterruptible();
+        }
+        Uninterruptible { group: self }
+    }
+
     /// Runs `call`, a collective (or a step that waits in one), with the liveness
     /// watch told that this rank waits in `op`; a failure names the rank it lost.
     pub(crate) fn collective<T, E>(&self, op: &'static str, call: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
@@ -149,5 +158,19 @@ impl ProcessGroup {
             (None, many) => format!("waiting for ranks {}", many.join(", ")),
         };
         DistError::Collective { rank: self.rank, world: self.world, op, peer, message: error.message() }
+    }
+}
+
+/// A section the liveness watch does not cut short ([`ProcessGroup::uninterruptible`]).
+#[derive(Debug)]
+pub struct Uninterruptible<'a> {
+    group: &'a ProcessGroup,
+}
+
+impl Drop for Uninterruptible<'_> {
+    fn drop(&mut self) {
+        if let Some(liveness) = &self.group.liveness {
+            liveness.interruptible();
+        }
     }
 }

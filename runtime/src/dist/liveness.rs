@@ -19,10 +19,12 @@
 //! writes the finding under `lost`, which every rank reads.
 //!
 //! What a finding does: a collective that fails names the lost rank in its error, and
-//! a rank still stuck in a collective a short grace after the finding prints that
-//! error and ends its process itself, since a collective in progress cannot be
-//! interrupted. Checkpoints are written to the side and renamed into place, so ending
-//! loses nothing that was written.
+//! a rank that has not ended a short grace after the finding (stuck in a collective,
+//! which cannot be interrupted, or in a CUDA read behind an NCCL collective that
+//! returned at once) prints the finding and ends its process itself. Not while it
+//! writes a checkpoint ([`super::ProcessGroup::uninterruptible`]), nor once it is past
+//! its last collective. Checkpoints are written to the side and renamed into place, so
+//! ending loses nothing that was written.
 
 use super::Launch;
 use memscope_torch_ext::StoreClient;
@@ -77,6 +79,8 @@ struct State {
     collective_failed: bool,
     /// The collective the main thread is waiting in, if any.
     in_collective: Option<&'static str>,
+    /// Sections the watch must not cut short (rank 0 writing a checkpoint).
+    uninterruptible: usize,
     /// The lost rank(s), in words, and when this rank learnt of it.
     lost: Option<(String, Instant)>,
 }
@@ -132,6 +136,15 @@ impl Liveness {
         self.shared.state().finished = true;
     }
 
+    /// Until [`Liveness::interruptible`], the watch does not end this process.
+    pub(super) fn uninterruptible(&self) {
+        self.shared.state().uninterruptible += 1;
+    }
+
+    pub(super) fn interruptible(&self) {
+        self.shared.state().uninterruptible -= 1;
+    }
+
     /// A collective failed: which rank(s) are lost, in words, waiting a little for
     /// the watch to find out; `None` when every rank still shows signs of life.
     pub(super) fn lost_after_failure(&self) -> Option<String> {
@@ -170,7 +183,9 @@ struct Watch {
     rank0_serves_store: bool,
     store_addr: String,
     timing: LivenessTiming,
-    store: StoreClient,
+    /// The watch's own connection; `None` once a call on it failed (a TCPStore
+    /// connection does not recover: its host is gone).
+    store: Option<StoreClient>,
     shared: Arc<Shared>,
     /// Per rank: the counter last read, and when it last moved (or the watch began).
     seen: Vec<(i64, Instant)>,
@@ -191,7 +206,7 @@ impl Watch {
             rank0_serves_store: !launch.agent_store,
             store_addr: format!("{}:{}", launch.master_addr, launch.master_port),
             timing,
-            store,
+            store: Some(store),
             shared,
             seen: vec![(0, now); launch.world],
             store_answered: now,
@@ -210,7 +225,7 @@ impl Watch {
                     self.shared.changed.notify_all();
                 }
             }
-            self.end_if_stuck();
+            self.end_if_lost();
             let state = self.shared.state();
             // Until the next beat, or at once when a collective fails or the rank ends.
             let (state, _) = self
@@ -230,7 +245,9 @@ impl Watch {
         let key = if finished { "done" } else { "ended" };
         let key = format!("{key}/{}", self.rank);
         // A set is not answered; the check after it returns once it is stored.
-        let _ = self.store.set(&key, b"1").and_then(|()| self.store.check(&key));
+        if let Some(store) = &mut self.store {
+            let _ = store.set(&key, b"1").and_then(|()| store.check(&key));
+        }
         if self.rank == 0 && self.rank0_serves_store && failed {
             self.linger();
         }
@@ -249,12 +266,22 @@ impl Watch {
             }
             self.store_answered = now;
         }
-        let lost = match self.beat_and_read(collective_failed) {
-            Ok(lost) => {
+        let read = match self.store.take() {
+            Some(mut store) => {
+                let read = self.beat_and_read(&mut store, collective_failed);
+                if read.is_ok() {
+                    self.store = Some(store);
+                }
+                read.ok()
+            }
+            None => None,
+        };
+        let lost = match read {
+            Some(lost) => {
                 self.store_answered = Instant::now();
                 lost
             }
-            Err(_) => {
+            None => {
                 let silence = self.store_answered.elapsed();
                 (silence > self.silence_allowed(collective_failed)).then(|| self.store_lost(silence))
             }
@@ -271,10 +298,10 @@ impl Watch {
         }
     }
 
-    fn beat_and_read(&mut self, collective_failed: bool) -> Result<Option<String>, memscope_torch_ext::ExtError> {
-        self.store.add(&format!("alive/{}", self.rank), 1)?;
-        if self.store.check("lost")? {
-            return Ok(Some(String::from_utf8_lossy(&self.store.get("lost")?).into_owned()));
+    fn beat_and_read(&mut self, store: &mut StoreClient, collective_failed: bool) -> Result<Option<String>, memscope_torch_ext::ExtError> {
+        store.add(&format!("alive/{}", self.rank), 1)?;
+        if store.check("lost")? {
+            return Ok(Some(String::from_utf8_lossy(&store.get("lost")?).into_owned()));
         }
         let watched: Vec<usize> = if self.rank == 0 || collective_failed {
             (0..self.world).filter(|&r| r != self.rank && !self.finished_ranks[r]).collect()
@@ -284,7 +311,7 @@ impl Watch {
             vec![0]
         };
         let keys: Vec<String> = watched.iter().map(|r| format!("alive/{r}")).collect();
-        let counters = self.store.counters(&keys)?;
+        let counters = store.counters(&keys)?;
         let now = Instant::now();
         let allowed = self.silence_allowed(collective_failed);
         let mut lost = Vec::new();
@@ -297,43 +324,46 @@ impl Watch {
             if silence <= allowed {
                 continue;
             }
-            if self.store.check(&format!("done/{r}"))? {
+            // What happened to rank r, and what that means.
+            if store.check(&format!("done/{r}"))? {
                 self.finished_ranks[r] = true;
-            } else if self.store.check(&format!("ended/{r}"))? {
-                lost.push(format!("rank {r} left the group (its own output says why"));
+            } else if store.check(&format!("ended/{r}"))? {
+                lost.push((format!("rank {r} left the group"), "its own output says why"));
             } else {
-                lost.push(format!("rank {r} gave no sign of life for {:.1} s (killed, frozen or cut off", silence.as_secs_f64()));
+                lost.push((format!("rank {r} gave no sign of life for {:.1} s", silence.as_secs_f64()), "killed, frozen or cut off"));
             }
         }
         if lost.is_empty() {
             return Ok(None);
         }
-        // Each finding's parenthesis closes with who saw it.
-        let seen = format!("; seen by rank {})", self.rank);
-        let finding = lost.iter().map(|l| format!("{l}{seen}")).collect::<Vec<_>>().join(", and ");
-        self.store.set("lost", finding.as_bytes())?;
+        let me = self.rank;
+        let finding = lost.iter().map(|(what, why)| format!("{what} ({why}; seen by rank {me})")).collect::<Vec<_>>().join(", and ");
+        store.set("lost", finding.as_bytes())?;
         Ok(Some(finding))
     }
 
     /// The store stopped answering for `silence`: who that means is lost.
     fn store_lost(&self, silence: Duration) -> String {
-        let who = if self.rank0_serves_store { "rank 0, which serves it, died or its machine is lost" } else { "the launcher's agent is gone" };
-        format!("the group's store at {} has not answered for {:.1} s ({who})", self.store_addr, silence.as_secs_f64())
+        let who = if self.rank0_serves_store { "rank 0, which serves it, has ended or is cut off" } else { "the launcher's agent is gone" };
+        format!("the group's store at {} has not answered for {:.1} s: {who}", self.store_addr, silence.as_secs_f64())
     }
 
-    /// A rank stuck in a collective `naming_wait` after a finding ends its process with
-    /// the finding: the collective cannot be interrupted, and would otherwise hold
-    /// this rank until the group's timeout.
-    fn end_if_stuck(&self) {
+    /// `naming_wait` after a finding, a rank that has not ended by itself (a failed
+    /// collective's error ends it well before) ends its process with the finding. It
+    /// is stuck in a collective that cannot be interrupted, or in a wait on one: an
+    /// NCCL collective returns at once and hangs the next read of a CUDA tensor. Not
+    /// once the rank is past its last collective, nor while it writes a checkpoint.
+    fn end_if_lost(&self) {
         let state = self.shared.state();
-        let (Some(op), Some((lost, since))) = (state.in_collective, &state.lost) else { return };
-        if since.elapsed() < self.timing.naming_wait() {
+        let Some((lost, since)) = &state.lost else { return };
+        if state.finished || state.uninterruptible > 0 || since.elapsed() < self.timing.naming_wait() {
             return;
         }
-        let line = format!(
-            "error: rank {} of {}: {op} cannot complete: {lost}. This rank ends here: a collective in progress cannot be interrupted\n",
-            self.rank, self.world
-        );
+        let why = match state.in_collective {
+            Some(op) => format!("{op} cannot complete: {lost}. This rank ends here: a collective in progress cannot be interrupted"),
+            None => format!("{lost}. This rank ends here: the group cannot go on without it"),
+        };
+        let line = format!("error: rank {} of {}: {why}\n", self.rank, self.world);
         let _ = std::io::stdout().flush();
         let _ = std::io::stderr().write_all(line.as_bytes());
         // Without unwinding or exit handlers: the main thread is inside libtorch, and
@@ -350,14 +380,15 @@ impl Watch {
         while Instant::now() < deadline {
             let others: Vec<usize> = (1..self.world).filter(|&r| !self.finished_ranks[r]).collect();
             let keys: Vec<String> = others.iter().map(|r| format!("alive/{r}")).collect();
-            let Ok(counters) = self.store.counters(&keys) else { return };
+            let Some(store) = &mut self.store else { return };
+            let Ok(counters) = store.counters(&keys) else { return };
             let now = Instant::now();
             let mut waiting = false;
             for (&r, &counter) in others.iter().zip(&counters) {
                 if counter != self.seen[r].0 {
                     self.seen[r] = (counter, now);
                 }
-                let left = self.store.check(&format!("done/{r}")).unwrap_or(true) || self.store.check(&format!("ended/{r}")).unwrap_or(true);
+                let left = store.check(&format!("done/{r}")).unwrap_or(true) || store.check(&format!("ended/{r}")).unwrap_or(true);
                 let silent = now - self.seen[r].1 > self.timing.naming_silence();
                 waiting |= !left && !silent;
             }

@@ -20,7 +20,7 @@ mod share;
 
 pub use error::DistError;
 pub use gradients::{DistTimings, GradientReducer};
-pub use group::{ProcessGroup, Reduce};
+pub use group::{ProcessGroup, Reduce, Uninterruptible};
 pub use liveness::{LivenessTiming, DEFAULT_LOST_AFTER};
 pub use launch::{Launch, DEFAULT_BUCKET_BYTES, DEFAULT_TIMEOUT, FIRST_BUCKET_BYTES};
 pub use replicas::{broadcast_from_rank0, ranks_differing_from_rank0};
