@@ -3,7 +3,8 @@
 # each (`memscope launch --nproc 2`, Gloo over loopback), on the same global batch (128)
 # and data (the first 10,000 MNIST images, 2 epochs, curvature with 2 draws scored after
 # epoch 2). Alternating rounds; prints training and scoring seconds from each run's
-# summary.json, and the time the ranks' gradient all-reduce adds per step. Then it times
+# summary.json, and the time the ranks' gradient all-reduce adds per step. The 2 ranks
+# also run with the liveness watch off, to show what it costs. Then it times
 # all-reduces of 64 KiB to 64 MiB on their own (runtime/examples/allreduce_bench.rs),
 # fits latency + bytes / bandwidth, and prints the scaling model BENCHMARKS.md states:
 # compute per sample (from the 2-rank runs) and bytes per step against a link.
@@ -54,6 +55,8 @@ for r in $(seq "$rounds"); do
   cp "$out/runs/one/summary.json" "$out/one-$r.json"
   "$bin" launch --nproc 2 run "$out/two.toml" --out "$out/runs" --force --quiet > /dev/null
   cp "$out/runs/two/summary.json" "$out/two-$r.json"
+  MEMSCOPE_DIST_LIVENESS=0 "$bin" launch --nproc 2 run "$out/two.toml" --out "$out/runs" --force --quiet > /dev/null
+  cp "$out/runs/two/summary.json" "$out/two_off-$r.json"
 done
 cargo build --release --example allreduce_bench -q
 target/release/examples/allreduce_bench 2 20 > "$out/allreduce.jsonl"
@@ -61,8 +64,9 @@ python3 - "$out" "$rounds" <<'PY'
 import json, os, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
 steps = 2 * -(-10000 // 128)
-rows = {k: [json.load(open(f"{out}/{k}-{r}.json"))["timings"] for r in range(1, rounds + 1)] for k in ("one", "two")}
-for k, label in (("one", "1 process x 2 threads"), ("two", "2 ranks x 1 thread (Gloo, loopback)")):
+rows = {k: [json.load(open(f"{out}/{k}-{r}.json"))["timings"] for r in range(1, rounds + 1)] for k in ("one", "two", "two_off")}
+for k, label in (("one", "1 process x 2 threads"), ("two", "2 ranks x 1 thread (Gloo, loopback)"),
+                 ("two_off", "2 ranks x 1 thread, liveness watch off (MEMSCOPE_DIST_LIVENESS=0)")):
     t = rows[k]
     train = ", ".join("%.2f" % x["train_seconds"] for x in t)
     score = ", ".join("%.2f" % x["score_seconds"] for x in t)
