@@ -158,6 +158,36 @@ fn a_rank_waiting_outside_a_collective_ends_but_not_while_uninterruptible() {
     assert!(took < Duration::from_secs(30), "ended after {took:?}");
 }
 
+/// Under torchrun the launcher's agent serves the store, and it outlives the ranks: a
+/// restarted group (`--max-restarts`) meets in the same store. Here the test serves it
+/// (a group of one, as the agent would); the first incarnation loses rank 1, the second
+/// (`TORCHELASTIC_RESTART_COUNT=1`) must meet afresh, not on the first one's keys.
+fn a_restarted_group_meets_afresh_in_the_launchers_store() {
+    let port = free_port();
+    let agent = memscope_torch_ext::Rendezvous {
+        addr: "127.0.0.1".into(),
+        port,
+        rank: 0,
+        world: 1,
+        serve_store: true,
+        prefix: "agent".into(),
+        timeout: Duration::from_secs(10),
+        device: Device::Cpu,
+    };
+    let _store = memscope_torch_ext::C10dGroup::new(&agent).unwrap();
+    for (restart, mode) in [("0", "die"), ("1", "collectives")] {
+        let env = [("TORCHELASTIC_USE_AGENT_STORE", "True"), ("TORCHELASTIC_RESTART_COUNT", restart)];
+        let ranks: Vec<Child> = (0..2).map(|r| spawn_with(r, 2, port, "20", mode, &env)).collect();
+        for (rank, child) in ranks.into_iter().enumerate() {
+            let (out, _) = finish(child, Duration::from_secs(60));
+            if mode == "collectives" {
+                assert!(out.status.success(), "restart {restart}, rank {rank}: {}", text(&out.stderr));
+                assert!(text(&out.stdout).starts_with("all_reduce_sum 3 3 3 3\n"), "{}", text(&out.stdout));
+            }
+        }
+    }
+}
+
 /// The whole group is stopped for 5 s (Ctrl-Z of a launched job) while rank 0 waits in
 /// an all-reduce, with `MEMSCOPE_DIST_LIVENESS=2`: once continued, no rank takes the
 /// others' silence while it was itself stopped for a lost rank, and both finish.
@@ -245,8 +275,32 @@ fn a_rank_alone_gives_up_the_rendezvous_after_the_timeout() {
     let (out, took) = finish(alone, Duration::from_secs(60));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains(&format!("error: rank 0 of 2: could not meet the other ranks at 127.0.0.1:{port} within 2s")), "{stderr}");
+    assert_eq!(stderr, format!("error: rank 0 of 2: could not meet the other ranks at 127.0.0.1:{port} within 2s: rank 1 never arrived\n"));
     assert!(took < Duration::from_secs(10), "gave up after {took:?}");
+}
+
+/// Two of three ranks come: each names the one that never did, in one line (no
+/// libtorch log lines about the store's timeouts).
+fn the_ranks_that_came_name_the_one_that_never_did() {
+    let port = free_port();
+    let ranks: Vec<Child> = (0..2).map(|r| spawn(r, 3, port, "3", "collectives")).collect();
+    for (rank, child) in ranks.into_iter().enumerate() {
+        let (out, took) = finish(child, Duration::from_secs(60));
+        let expected = format!("error: rank {rank} of 3: could not meet the other ranks at 127.0.0.1:{port} within 3s: rank 2 never arrived\n");
+        assert_eq!(text(&out.stderr), expected);
+        assert!(took < Duration::from_secs(15), "rank {rank} gave up after {took:?}");
+    }
+}
+
+/// Rank 1 comes, but nobody serves the store (rank 0 never started): it says so.
+fn a_rank_without_its_store_names_rank0() {
+    let port = free_port();
+    let (out, took) = finish(spawn(1, 2, port, "2", "collectives"), Duration::from_secs(60));
+    let expected = format!(
+        "error: rank 1 of 2: could not meet the other ranks at 127.0.0.1:{port} within 2s: rank 0, which serves the store there, is not there\n"
+    );
+    assert_eq!(text(&out.stderr), expected);
+    assert!(took < Duration::from_secs(15), "gave up after {took:?}");
 }
 
 use memscope::dist::{broadcast_bytes, broadcast_tensors, Launch, ProcessGroup, Reduce};
@@ -362,13 +416,16 @@ fn main() {
     if let Ok(mode) = std::env::var("MEMSCOPE_DIST_WORKER") {
         return worker(&mode);
     }
-    let tests: [(&str, fn()); 11] = [
+    let tests: [(&str, fn()); 14] = [
         ("two_ranks_all_reduce_broadcast_and_gather_on_loopback", two_ranks_all_reduce_broadcast_and_gather_on_loopback),
         ("rank0s_bytes_and_tensors_reach_the_other_rank", rank0s_bytes_and_tensors_reach_the_other_rank),
         ("a_rank_that_dies_ends_the_other_with_an_error_naming_it", a_rank_that_dies_ends_the_other_with_an_error_naming_it),
         ("two_ranks_sum_their_gradients_in_buckets_during_backward", two_ranks_sum_their_gradients_in_buckets_during_backward),
         ("a_rank_that_dies_before_backward_fails_the_others_reduction", a_rank_that_dies_before_backward_fails_the_others_reduction),
         ("a_rank_alone_gives_up_the_rendezvous_after_the_timeout", a_rank_alone_gives_up_the_rendezvous_after_the_timeout),
+        ("the_ranks_that_came_name_the_one_that_never_did", the_ranks_that_came_name_the_one_that_never_did),
+        ("a_rank_without_its_store_names_rank0", a_rank_without_its_store_names_rank0),
+        ("a_restarted_group_meets_afresh_in_the_launchers_store", a_restarted_group_meets_afresh_in_the_launchers_store),
         ("in_a_group_of_three_both_survivors_name_the_rank_that_died", in_a_group_of_three_both_survivors_name_the_rank_that_died),
         ("a_frozen_rank_is_found_silent_and_the_other_ends_naming_it", a_frozen_rank_is_found_silent_and_the_other_ends_naming_it),
         ("a_group_stopped_and_continued_as_a_whole_finishes", a_group_stopped_and_continued_as_a_whole_finishes),

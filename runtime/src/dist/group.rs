@@ -44,6 +44,7 @@ impl ProcessGroup {
             rank: launch.rank,
             world: launch.world,
             serve_store: !launch.agent_store,
+            prefix: format!("memscope/{}", launch.restart),
             timeout: launch.timeout,
             device,
         };

@@ -48,7 +48,7 @@ pub struct Launch {
     /// `MEMSCOPE_DIST_LIVENESS=0` turns it off.
     pub liveness: Option<LivenessTiming>,
     /// How many times the launcher restarted the group (`TORCHELASTIC_RESTART_COUNT`):
-    /// each incarnation keeps its signs of life apart in a store that outlives it.
+    /// each incarnation keeps its keys apart in a store that outlives it (torchrun's).
     pub restart: usize,
 }
 

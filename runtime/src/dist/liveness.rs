@@ -109,7 +109,7 @@ pub(super) struct Liveness {
 impl Liveness {
     /// Starts the watch of `launch`'s rank, with a store connection of its own.
     pub(super) fn start(launch: &Launch, timing: LivenessTiming) -> Result<Liveness, String> {
-        let prefix = format!("memscope/liveness/{}/", launch.restart);
+        let prefix = format!("memscope/{}/liveness", launch.restart);
         // A call to a store that stopped answering fails after a few beats.
         let store = StoreClient::connect(&launch.master_addr, launch.master_port, &prefix, timing.naming_silence())
             .map_err(|e| format!("the liveness watch cannot reach the store: {}", e.message()))?;

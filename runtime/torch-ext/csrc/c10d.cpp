@@ -16,6 +16,9 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <algorithm>
+#include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -51,21 +54,90 @@ void finish(MsteGroup *group, const c10::intrusive_ptr<c10d::Work> &work) {
 extern "C" {
 
 // Meets the other `world` ranks through a TCPStore at `addr:port` (rank 0 hosts it,
-// unless `serve_store` is false: torchrun's agent already does) and creates the process group: Gloo when `cuda_device` < 0, else NCCL on that CUDA
-// device. Every wait (the rendezvous, each collective) ends after `timeout_ms`.
-int mste_group_new(const char *addr, int port, int rank, int world, bool serve_store, long timeout_ms,
-                   int cuda_device, MsteGroup **out, char **error) {
+// unless `serve_store` is false: torchrun's agent already does), under the keys
+// `prefix`, and creates the
+// process group: Gloo when `cuda_device` < 0, else NCCL on that CUDA device. Every
+// wait (the rendezvous, each collective) ends after `timeout_ms`. Each rank marks its
+// arrival in the store and waits for every other's, so that a rank that never comes
+// is named in the error ("rank 2 never arrived"), as is a store nobody serves.
+int mste_group_new(const char *addr, int port, int rank, int world, bool serve_store, const char *prefix,
+                   long timeout_ms, int cuda_device, MsteGroup **out, char **error) {
   return guarded(error, [&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
+    // What goes wrong in meeting the others becomes one error of ours, naming who is
+    // missing; libtorch's own log lines about it (with C++ backtraces) would bury it.
+    auto quiet = std::make_unique<memscope::QuietLog>(memscope::QuietLog::kAll);
     c10d::TCPStoreOptions store_options;
     store_options.port = static_cast<std::uint16_t>(port);
     store_options.isServer = rank == 0 && serve_store;
     store_options.numWorkers = static_cast<std::size_t>(world);
-    store_options.waitWorkers = true;
+    // The ranks wait for each other below, on keys that say who came.
+    store_options.waitWorkers = false;
     store_options.timeout = timeout;
-    auto tcp = c10::make_intrusive<c10d::TCPStore>(std::string(addr), store_options);
-    // One namespace per group, as torch.distributed's default group has.
-    auto store = c10::make_intrusive<c10d::PrefixStore>("memscope/0", tcp);
+    c10::intrusive_ptr<c10d::TCPStore> tcp;
+    try {
+      tcp = c10::make_intrusive<c10d::TCPStore>(std::string(addr), store_options);
+    } catch (const std::exception &e) {
+      if (store_options.isServer) {
+        throw;  // cannot serve the port: libtorch's reason says why
+      }
+      return fail(error, serve_store ? "rank 0, which serves the store there, is not there"
+                                     : "the launcher's store there does not answer");
+    }
+    // One namespace per group (and incarnation), as torch.distributed's default group has.
+    auto store = c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), tcp);
+    // Every rank says it came, then waits for all: a rank that never comes is named.
+    std::vector<std::string> arrived;
+    for (int r = 0; r < world; ++r) {
+      arrived.push_back("arrived/" + std::to_string(r));
+    }
+    store->set(arrived[rank], std::vector<uint8_t>{1});
+    try {
+      store->wait(arrived, timeout);
+    } catch (const std::exception &e) {
+      std::vector<int> missing;
+      try {
+        for (int r = 0; r < world; ++r) {
+          if (!store->check({arrived[r]})) {
+            missing.push_back(r);
+          }
+        }
+      } catch (const std::exception &) {
+        return fail(error, "rank 0, which serves the store, gave up waiting first (its error names who never came)");
+      }
+      if (missing.empty()) {
+        throw;
+      }
+      std::string names;
+      for (std::size_t i = 0; i < missing.size(); ++i) {
+        names += (i == 0 ? "" : ", ") + std::to_string(missing[i]);
+      }
+      if (store_options.isServer) {
+        // The ranks that came time out a little later (they came later): the store
+        // stays up until they have read who is missing, or for 10 s at most.
+        auto deadline = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(10));
+        auto read_by_all = [&] {
+          for (int r = 1; r < world; ++r) {
+            if (store->check({arrived[r]}) && !store->check({"gave_up/" + std::to_string(r)})) {
+              return false;
+            }
+          }
+          return true;
+        };
+        while (!read_by_all() && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      } else {
+        try {
+          store->set("gave_up/" + std::to_string(rank), std::vector<uint8_t>{1});
+          store->check({"gave_up/" + std::to_string(rank)});  // a set is stored by the next answer
+        } catch (const std::exception &) {
+          // Rank 0 is gone already: nothing waits for this.
+        }
+      }
+      return fail(error, (missing.size() == 1 ? "rank " : "ranks ") + names + " never arrived");
+    }
+    quiet.reset();
     c10::intrusive_ptr<c10d::Backend> backend;
     // The front-end ProcessGroup over the backend: what c10d::Reducer talks to.
     auto group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, world);

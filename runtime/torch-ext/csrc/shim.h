@@ -6,6 +6,7 @@
 #pragma once
 
 #include <c10/util/Exception.h>
+#include <c10/util/Logging.h>
 
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +37,26 @@ int guarded(char **error, Body &&body) {
     return fail(error, "unknown C++ exception");
   }
 }
+
+// Raises c10's log level while it lives, and restores it. libtorch logs a failed
+// store call or rendezvous as a warning or error with its C++ backtrace; where the
+// shim turns the failure into one error line of its own, those logs are noise. The
+// level is global: a log line another thread writes in that window is lost too, so
+// keep the window to calls whose failures the shim reports.
+class QuietLog {
+ public:
+  static constexpr int kWarnings = 2;  // errors still show
+  static constexpr int kAll = 3;       // fatal only
+  explicit QuietLog(int level) : saved_(FLAGS_caffe2_log_level) {
+    FLAGS_caffe2_log_level = saved_ > level ? saved_ : level;
+  }
+  ~QuietLog() { FLAGS_caffe2_log_level = saved_; }
+  QuietLog(const QuietLog &) = delete;
+  QuietLog &operator=(const QuietLog &) = delete;
+
+ private:
+  int saved_;
+};
 
 }  // namespace memscope
 

@@ -6,11 +6,9 @@
 
 #include "shim.h"
 
-#include <c10/util/Logging.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
-#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -23,20 +21,6 @@ struct MsteStore {
   c10::intrusive_ptr<c10d::Store> store;
 };
 
-namespace {
-
-// libtorch logs every failed store call as a warning with its C++ backtrace. A failed
-// call here is an answer (the store's host is gone), which the caller turns into one
-// line of its own, so c10's log level is raised to errors for the call's duration.
-// Only the liveness watch's thread calls these functions; a warning another thread
-// logs in that window (microseconds per beat) is lost.
-struct QuietCall {
-  int saved = FLAGS_caffe2_log_level;
-  QuietCall() { FLAGS_caffe2_log_level = std::max(saved, 2); }
-  ~QuietCall() { FLAGS_caffe2_log_level = saved; }
-};
-
-}  // namespace
 
 extern "C" {
 
@@ -45,7 +29,8 @@ extern "C" {
 int mste_store_connect(const char *addr, int port, const char *prefix, long timeout_ms, MsteStore **out,
                        char **error) {
   return guarded(error, [&] {
-    QuietCall quiet;
+    // A failed call is an answer here (the store's host is gone): the watch says so.
+    memscope::QuietLog quiet(memscope::QuietLog::kWarnings);
     c10d::TCPStoreOptions options;
     options.port = static_cast<std::uint16_t>(port);
     options.isServer = false;
@@ -62,7 +47,8 @@ void mste_store_free(MsteStore *store) { delete store; }
 // Adds `delta` to the counter `key` (created at 0) and returns the new value.
 int mste_store_add(MsteStore *store, const char *key, long long delta, long long *out, char **error) {
   return guarded(error, [&] {
-    QuietCall quiet;
+    // A failed call is an answer here (the store's host is gone): the watch says so.
+    memscope::QuietLog quiet(memscope::QuietLog::kWarnings);
     *out = store->store->add(key, delta);
     return 0;
   });
@@ -71,7 +57,8 @@ int mste_store_add(MsteStore *store, const char *key, long long delta, long long
 // Sets `key` to the `len` bytes at `value`.
 int mste_store_set(MsteStore *store, const char *key, const unsigned char *value, size_t len, char **error) {
   return guarded(error, [&] {
-    QuietCall quiet;
+    // A failed call is an answer here (the store's host is gone): the watch says so.
+    memscope::QuietLog quiet(memscope::QuietLog::kWarnings);
     store->store->set(key, std::vector<uint8_t>(value, value + len));
     return 0;
   });
@@ -81,7 +68,8 @@ int mste_store_set(MsteStore *store, const char *key, const unsigned char *value
 // timeout), as a malloc'd buffer of `*len` bytes freed by `mste_store_bytes_free`.
 int mste_store_get(MsteStore *store, const char *key, unsigned char **out, size_t *len, char **error) {
   return guarded(error, [&] {
-    QuietCall quiet;
+    // A failed call is an answer here (the store's host is gone): the watch says so.
+    memscope::QuietLog quiet(memscope::QuietLog::kWarnings);
     auto value = store->store->get(key);
     *len = value.size();
     *out = static_cast<unsigned char *>(std::malloc(value.size() + 1));
@@ -95,7 +83,8 @@ void mste_store_bytes_free(unsigned char *bytes) { std::free(bytes); }
 // Whether `key` exists (never waits for it).
 int mste_store_check(MsteStore *store, const char *key, bool *out, char **error) {
   return guarded(error, [&] {
-    QuietCall quiet;
+    // A failed call is an answer here (the store's host is gone): the watch says so.
+    memscope::QuietLog quiet(memscope::QuietLog::kWarnings);
     *out = store->store->check({std::string(key)});
     return 0;
   });
@@ -105,7 +94,8 @@ int mste_store_check(MsteStore *store, const char *key, bool *out, char **error)
 // they all exist; a missing one reads 0 (and is created at 0).
 int mste_store_counters(MsteStore *store, const char *const *keys, size_t n, long long *out, char **error) {
   return guarded(error, [&] {
-    QuietCall quiet;
+    // A failed call is an answer here (the store's host is gone): the watch says so.
+    memscope::QuietLog quiet(memscope::QuietLog::kWarnings);
     std::vector<std::string> names(keys, keys + n);
     if (store->store->check(names)) {
       auto values = store->store->multiGet(names);

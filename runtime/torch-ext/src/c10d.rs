@@ -23,6 +23,9 @@ pub struct Rendezvous {
     /// Whether rank 0 serves the store (false when the launcher's agent already
     /// does, as torchrun's does).
     pub serve_store: bool,
+    /// The group's key prefix in the store: one per incarnation of the group, since a
+    /// launcher's store outlives a restart of its ranks (torchrun `--max-restarts`).
+    pub prefix: String,
     /// The longest any wait may take: meeting the others, and each collective.
     pub timeout: Duration,
     /// Where the group's tensors live: the CPU (Gloo) or a CUDA device (NCCL).
@@ -52,9 +55,10 @@ impl C10dGroup {
             other => return Err(ExtError::torch("process group", format!("c10d has no process group for {other:?} tensors"))),
         };
         let addr = CString::new(rendezvous.addr.as_str()).map_err(|_| ExtError::torch("process group", "the address holds a NUL byte".into()))?;
+        let prefix = CString::new(rendezvous.prefix.as_str()).map_err(|_| ExtError::torch("process group", "the prefix holds a NUL byte".into()))?;
         let timeout_ms = rendezvous.timeout.as_millis().clamp(1, i32::MAX as u128) as std::ffi::c_long;
         let mut raw: *mut ffi::Group = std::ptr::null_mut();
-        // SAFETY: `addr` lives through the call; `raw` is an out-parameter.
+        // SAFETY: `addr` and `prefix` live through the call; `raw` is an out-parameter.
         call("process group", |error| unsafe {
             ffi::mste_group_new(
                 addr.as_ptr(),
@@ -62,6 +66,7 @@ impl C10dGroup {
                 rendezvous.rank as i32,
                 rendezvous.world as i32,
                 rendezvous.serve_store,
+                prefix.as_ptr(),
                 timeout_ms,
                 cuda_device,
                 &mut raw,

@@ -57,6 +57,7 @@ unsafe extern "C" {
         rank: c_int,
         world: c_int,
         serve_store: bool,
+        prefix: *const c_char,
         timeout_ms: c_long,
         cuda_device: c_int,
         out: *mut *mut Group,

@@ -120,6 +120,7 @@ mod tests {
             rank: 0,
             world: 1,
             serve_store: true,
+            prefix: "memscope/0".into(),
             timeout: Duration::from_secs(10),
             device: Device::Cpu,
         };
