@@ -169,6 +169,12 @@ pub struct RunArgs {
     /// job is restarted (only rank 0 needs the run directory).
     #[arg(long, value_name = "RUN_DIR", num_args = 0..=1)]
     pub resume: Option<Option<PathBuf>>,
+    /// Resume the run CONFIG names if an earlier attempt left it unfinished, else start
+    /// it: one command that is safe to run again, for launchers that restart a failed
+    /// job with the same command (torchrun `--max-restarts`, a Kubernetes
+    /// `restartPolicy: OnFailure`, Slurm `--requeue`).
+    #[arg(long, conflicts_with_all = ["resume", "force"], requires = "config")]
+    pub resume_or_start: bool,
     /// Replace an existing run directory of the same name.
     #[arg(long)]
     pub force: bool,

@@ -143,13 +143,7 @@ fn when_rank0_dies_the_other_names_it_in_one_line() {
 /// collective returns at once, and the wait is in the next read of a CUDA tensor), but
 /// not while it is in an uninterruptible section (a checkpoint being written).
 fn a_rank_waiting_outside_a_collective_ends_but_not_while_uninterruptible() {
-    let port = free_port();
-    let env = [("MEMSCOPE_DIST_LIVENESS", "2")];
-    let busy = spawn_with(0, 2, port, "600", "busy", &env);
-    let mut frozen = spawn_with(1, 2, port, "600", "busy", &env);
-    let (out, took) = finish(busy, Duration::from_secs(60));
-    frozen.kill().unwrap();
-    frozen.wait().unwrap();
+    let (out, took) = rank0_beside_a_frozen_rank1("busy", "2");
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.starts_with("error: rank 0 of 2: rank 1 gave no sign of life for "), "{stderr}");
@@ -212,17 +206,25 @@ fn a_group_stopped_and_continued_as_a_whole_finishes() {
     }
 }
 
+/// Worker `mode` on two ranks (rank 1 freezes) with a 600 s timeout and
+/// `MEMSCOPE_DIST_LIVENESS=liveness`: rank 0's output and how long it ran; rank 1 is
+/// then killed.
+fn rank0_beside_a_frozen_rank1(mode: &str, liveness: &str) -> (Output, Duration) {
+    let port = free_port();
+    let env = [("MEMSCOPE_DIST_LIVENESS", liveness)];
+    let rank0 = spawn_with(0, 2, port, "600", mode, &env);
+    let mut frozen = spawn_with(1, 2, port, "600", mode, &env);
+    let ended = finish(rank0, Duration::from_secs(60));
+    frozen.kill().unwrap();
+    frozen.wait().unwrap();
+    ended
+}
+
 /// Rank 1 freezes (SIGSTOP) inside the group: rank 0's all-reduce gets no error and
 /// would wait out its 600 s timeout. The liveness watch finds rank 1 silent for 3 s
 /// (`MEMSCOPE_DIST_LIVENESS`) and rank 0 ends with an error naming it, long before.
 fn a_frozen_rank_is_found_silent_and_the_other_ends_naming_it() {
-    let port = free_port();
-    let env = [("MEMSCOPE_DIST_LIVENESS", "3")];
-    let survivor = spawn_with(0, 2, port, "600", "freeze", &env);
-    let mut frozen = spawn_with(1, 2, port, "600", "freeze", &env);
-    let (out, took) = finish(survivor, Duration::from_secs(60));
-    frozen.kill().unwrap();
-    frozen.wait().unwrap();
+    let (out, took) = rank0_beside_a_frozen_rank1("freeze", "3");
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let error = stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("{stderr}"));

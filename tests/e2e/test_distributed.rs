@@ -382,6 +382,51 @@ fn torchrun_runs_a_job_on_two_processes() {
     assert_eq!(read_summary(&dir.path().join("runs/dp"))["epochs"], 3);
 }
 
+/// torchrun `--max-restarts=1` with `--resume-or-start`: rank 1 is killed after the
+/// group's first checkpoint; torchrun ends rank 0 and starts both again with the same
+/// command, and the restarted group meets afresh in torchrun's store (keys of restart
+/// 1) and resumes the run instead of refusing the directory the first attempt left.
+#[test]
+fn torchrun_restarts_a_failed_group_and_it_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let torchrun = repo_root().join(".venv/bin/torchrun");
+    let group = Command::new(torchrun)
+        .args(["--no-python", "--nproc-per-node=2", "--max-restarts=1", "--monitor-interval=0.2"])
+        .arg(format!("--master-port={}", free_port()))
+        .arg(memscope_bin())
+        .args(["run", "job.toml", "--out", "runs", "--quiet", "--resume-or-start"])
+        .args(["--set", "train.epochs=8", "--set", "checkpoint.every=1"])
+        .current_dir(dir.path())
+        .env("MEMSCOPE_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let checkpoint = dir.path().join("runs/dp/checkpoints/epoch-000002/state.json");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !checkpoint.exists() {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // torchrun's workers are its children; rank 1's environment says RANK=1.
+    let children = Command::new("pgrep").args(["-P", &group.id().to_string()]).output().unwrap();
+    let rank1 = String::from_utf8_lossy(&children.stdout)
+        .split_whitespace()
+        .find(|pid| std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == b"RANK=1")))
+        .expect("rank 1 among torchrun's children")
+        .to_string();
+    assert!(Command::new("kill").args(["-KILL", &rank1]).status().unwrap().success());
+
+    let out = ended_within(group, Duration::from_secs(180), "torchrun");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let summary = read_summary(&dir.path().join("runs/dp"));
+    assert_eq!(summary["epochs"], 8);
+    let at = summary["resumed_at_epoch"].as_u64().unwrap_or(0);
+    assert!(at >= 2, "the restarted group started over (resumed at {at}):\n{stderr}");
+}
+
 /// [`JOB`] with, instead of curvature, the forgetting plugin (which keeps state across
 /// epochs) and an optional scorer that fails in epoch 1 (dropped from then on, which
 /// a resumed job must remember on every rank: the ranks score together).

@@ -64,6 +64,17 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_result() {
     assert!((acc(&whole_dir) - acc(&run_dir)).abs() < 1e-9);
 }
 
+/// `memscope run CONFIG --out OUT --quiet` for the run `name`: the `mlp` for 10 epochs,
+/// a checkpoint every 5.
+fn mlp_run(config: &str, out: &str, name: &str) -> Vec<String> {
+    let sets = ["train.epochs=10", "checkpoint.every=5", "threads=2", "model.arch=\"mlp\""];
+    let mut a: Vec<String> = vec!["run".into(), config.into(), "--out".into(), out.into(), "--quiet".into()];
+    for s in sets.iter().map(|s| s.to_string()).chain([format!("name={name}")]) {
+        a.extend(["--set".into(), s]);
+    }
+    a
+}
+
 /// Ctrl-C between checkpoints: the run writes the last finished epoch before it stops,
 /// so `--resume` continues from there, not from the older checkpoint.
 #[test]
@@ -71,14 +82,7 @@ fn an_interrupted_run_checkpoints_its_last_epoch_and_resumes_to_the_same_result(
     let out = tempfile::tempdir().unwrap();
     let config = repo_root().join("configs/digits.toml");
     let (config, outs) = (config.to_str().unwrap(), out.path().to_str().unwrap());
-    let sets = ["train.epochs=10", "checkpoint.every=5", "threads=2", "model.arch=\"mlp\""];
-    let run_args = |name: &str| -> Vec<String> {
-        let mut a: Vec<String> = vec!["run".into(), config.into(), "--out".into(), outs.into(), "--quiet".into()];
-        for s in sets.iter().map(|s| s.to_string()).chain([format!("name={name}")]) {
-            a.extend(["--set".into(), s]);
-        }
-        a
-    };
+    let run_args = |name: &str| mlp_run(config, outs, name);
     memscope(&repo_root(), &run_args("whole").iter().map(String::as_str).collect::<Vec<_>>()).success();
 
     // Wait until epoch 3 has ended (0-based 2), then press Ctrl-C.
@@ -177,4 +181,38 @@ fn resume_arguments_that_contradict_each_other_are_refused_with_the_forms_to_use
     std::fs::write(dir.path().join("job.toml"), "name = \"never\"\n[data]\nformat = \"digits\"\n").unwrap();
     let error = memscope(dir.path(), &["run", "job.toml", "--out", "runs", "--resume"]).clean_failure();
     assert_eq!(error, "error: run directory runs/never: not a run directory (no config.toml); nothing to resume");
+}
+
+/// `--resume-or-start`: the one command a launcher runs again after a failure
+/// (torchrun `--max-restarts`, a Kubernetes `restartPolicy: OnFailure`). The first
+/// time it starts the run; interrupted and run again unchanged, it resumes and ends
+/// where an uninterrupted run ends; once the run has completed, it says so.
+#[test]
+fn one_command_starts_a_run_and_resumes_it_when_run_again() {
+    let out = tempfile::tempdir().unwrap();
+    let config = repo_root().join("configs/digits.toml");
+    let (config, outs) = (config.to_str().unwrap(), out.path().to_str().unwrap());
+    memscope(&repo_root(), &mlp_run(config, outs, "whole").iter().map(String::as_str).collect::<Vec<_>>()).success();
+
+    let command: Vec<String> = mlp_run(config, outs, "again").into_iter().chain(["--resume-or-start".into()]).collect();
+    let status = run_until_epoch_then_interrupt(&repo_root(), &command, 2);
+    assert!(!status.success(), "an interrupted run exits non-zero");
+    let run_dir = out.path().join("again");
+    assert!(run_dir.join("config.toml").exists(), "the first attempt started the run");
+
+    let command: Vec<&str> = command.iter().map(String::as_str).collect();
+    memscope(&repo_root(), &command).success();
+    let at = read_summary(&run_dir)["resumed_at_epoch"].as_u64().unwrap();
+    assert!((3..5).contains(&at), "resumed at epoch {at}");
+    let whole_dir = out.path().join("whole");
+    for file in ["scores/loss.npy", "scores/eval_loss.npy", "scores/curvature.npy"] {
+        let (a, _) = read_npy_f32(&whole_dir.join(file));
+        let (b, _) = read_npy_f32(&run_dir.join(file));
+        assert_close(&a, &b, file);
+    }
+
+    let error = memscope(&repo_root(), &command).clean_failure();
+    assert!(error.contains("this run already completed"), "{error}");
+    let error = memscope(&repo_root(), &[command.as_slice(), &["--force"]].concat()).clean_failure();
+    assert!(error.contains("--resume-or-start") && error.contains("--force"), "{error}");
 }

@@ -42,7 +42,13 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         (resume, Some(path)) => {
             let config = load_job_file(path, &args.overrides)?;
             let dir = args.run_dir.clone().unwrap_or_else(|| args.out.join(&config.name));
-            (config, dir, resume.is_some())
+            // An earlier attempt's run has its config written first. Only rank 0 has the
+            // run directory; the others follow rank 0's reading of it.
+            let unfinished = args.resume_or_start && dir.join("config.toml").exists();
+            if unfinished && rank == 0 {
+                tracing::info!("{} holds an earlier attempt of this run: resuming it", dir.display());
+            }
+            (config, dir, resume.is_some() || unfinished)
         }
         (_, None) => anyhow::bail!("--resume without RUN_DIR needs the job's CONFIG (`memscope run CONFIG --resume`)"),
     };
