@@ -93,6 +93,11 @@ pub struct LaunchArgs {
     /// Port of the ranks' rendezvous on 127.0.0.1 (default: a free one).
     #[arg(long)]
     pub master_port: Option<u16>,
+    /// How many times to start every rank again after one has failed, as torchrun's
+    /// `--max-restarts` (not after Ctrl-C). Give the job `--resume-or-start` so that a
+    /// restart continues the run from its newest checkpoint.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub max_restarts: u32,
     /// The command every rank runs, with its arguments (`run job.toml --out runs`).
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,

@@ -4,11 +4,14 @@
 //! (`RANK`, `LOCAL_RANK`, `WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`; rank 0 serves the
 //! rendezvous store), and waits for them. When a rank fails, the others stop at their
 //! next collective with an error naming it; any still running after a grace period
-//! are killed, so that no process is left behind.
+//! are killed, so that no process is left behind. With `--max-restarts N`, as under
+//! torchrun, the whole group is then started again (`TORCHELASTIC_RESTART_COUNT` says
+//! which attempt), up to N times; a group stopped by Ctrl-C is not restarted.
 
 use crate::LaunchArgs;
 use anyhow::Context;
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -16,23 +19,47 @@ use std::time::{Duration, Instant};
 /// their own errors) before they are killed.
 const GRACE: Duration = Duration::from_secs(10);
 
-/// Starts the ranks and waits for them; fails when any rank failed.
+/// The exit status of a rank whose job was cancelled (Ctrl-C): `memscope-engine`'s.
+const CANCELLED: i32 = 130;
+
+/// Starts the ranks and waits for them, again after a failure while restarts remain;
+/// fails when the last attempt failed.
 pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
     let engine = crate::engine_path().context("cannot find this executable's directory")?;
     let world = usize::from(args.nproc);
-    let port = match args.master_port {
-        Some(port) => port,
-        None => free_port().context("cannot find a free port for the rendezvous")?,
-    };
+    for attempt in 0..=args.max_restarts {
+        let port = match args.master_port {
+            Some(port) => port,
+            None => free_port().context("cannot find a free port for the rendezvous")?,
+        };
+        let failed = run_group(&engine, args, port, attempt)?;
+        let Some((rank, status)) = failed.first() else { return Ok(()) };
+        let others = failed.iter().skip(1).map(|(r, _)| r.to_string()).collect::<Vec<_>>();
+        let also = if others.is_empty() { String::new() } else { format!(" (then rank(s) {})", others.join(", ")) };
+        let failure = format!("rank {rank} of {world} failed first ({status}){also}");
+        let cancelled = failed.iter().any(|(_, s)| s.code() == Some(CANCELLED));
+        if cancelled || attempt == args.max_restarts {
+            anyhow::bail!(failure);
+        }
+        eprintln!("memscope launch: {failure}; starting every rank again (restart {} of {})", attempt + 1, args.max_restarts);
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// One attempt: starts every rank and waits for them all. The ranks that failed, in
+/// the order they ended.
+fn run_group(engine: &Path, args: &LaunchArgs, port: u16, attempt: u32) -> anyhow::Result<Vec<(usize, ExitStatus)>> {
+    let world = usize::from(args.nproc);
     let mut ranks: Vec<Option<Child>> = Vec::with_capacity(world);
     for rank in 0..world {
-        let child = Command::new(&engine)
+        let child = Command::new(engine)
             .args(&args.command)
             .env("RANK", rank.to_string())
             .env("LOCAL_RANK", rank.to_string())
             .env("WORLD_SIZE", world.to_string())
             .env("MASTER_ADDR", "127.0.0.1")
             .env("MASTER_PORT", port.to_string())
+            .env("TORCHELASTIC_RESTART_COUNT", attempt.to_string())
             .spawn();
         match child {
             Ok(child) => ranks.push(Some(child)),
@@ -42,15 +69,7 @@ pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
             }
         }
     }
-    let failed = wait_all(&mut ranks)?;
-    match failed.first() {
-        None => Ok(()),
-        Some((rank, status)) => {
-            let others = failed.iter().skip(1).map(|(r, _)| r.to_string()).collect::<Vec<_>>();
-            let also = if others.is_empty() { String::new() } else { format!(" (then rank(s) {})", others.join(", ")) };
-            anyhow::bail!("rank {rank} of {world} failed first ({status}){also}")
-        }
-    }
+    wait_all(&mut ranks)
 }
 
 /// Waits for every rank; once one has failed, the rest get [`GRACE`] before they are

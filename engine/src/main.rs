@@ -6,6 +6,9 @@ mod cli;
 
 use clap::Parser;
 
+/// The exit status of a job stopped by Ctrl-C (or the daemon's SIGINT).
+const CANCELLED: u8 = 130;
+
 fn main() -> std::process::ExitCode {
     memscope::allocator::tune();
     let args = cli::Cli::parse();
@@ -17,6 +20,12 @@ fn main() -> std::process::ExitCode {
             // written in pieces (as `eprintln!` does) interleaves with theirs.
             use std::io::Write;
             let _ = std::io::stderr().write_all(format!("error: {e:#}\n").as_bytes());
+            if e.chain().any(|c| matches!(c.downcast_ref::<memscope::JobError>(), Some(memscope::JobError::Cancelled { .. }))) {
+                // Stopped by Ctrl-C, not failed: 130, as a shell reports SIGINT, so that a
+                // launcher tells the two apart (`memscope launch --max-restarts` does not
+                // restart a cancelled group).
+                return std::process::ExitCode::from(CANCELLED);
+            }
             std::process::ExitCode::FAILURE
         }
     }

@@ -382,6 +382,28 @@ fn torchrun_runs_a_job_on_two_processes() {
     assert_eq!(read_summary(&dir.path().join("runs/dp"))["epochs"], 3);
 }
 
+/// Sends `signal` to the rank `rank` that `launcher` (torchrun, `memscope launch`)
+/// started: one of its children, the one whose environment says `RANK=<rank>`.
+fn signal_rank(launcher: &Child, rank: usize, signal: &str) {
+    let children = Command::new("pgrep").args(["-P", &launcher.id().to_string()]).output().unwrap();
+    let mark = format!("RANK={rank}");
+    let pid = String::from_utf8_lossy(&children.stdout)
+        .split_whitespace()
+        .find(|pid| std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == mark.as_bytes())))
+        .unwrap_or_else(|| panic!("no rank {rank} among the launcher's children"))
+        .to_string();
+    assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+}
+
+/// Waits until `file` exists (a checkpoint a run writes), two minutes at most.
+fn until_written(file: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !file.exists() {
+        assert!(Instant::now() < deadline, "{} never appeared", file.display());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// torchrun `--max-restarts=1` with `--resume-or-start`: rank 1 is killed after the
 /// group's first checkpoint; torchrun ends rank 0 and starts both again with the same
 /// command, and the restarted group meets afresh in torchrun's store (keys of restart
@@ -390,41 +412,41 @@ fn torchrun_runs_a_job_on_two_processes() {
 fn torchrun_restarts_a_failed_group_and_it_resumes() {
     let dir = tempfile::tempdir().unwrap();
     write_job(dir.path(), JOB);
-    let torchrun = repo_root().join(".venv/bin/torchrun");
-    let group = Command::new(torchrun)
-        .args(["--no-python", "--nproc-per-node=2", "--max-restarts=1", "--monitor-interval=0.2"])
-        .arg(format!("--master-port={}", free_port()))
-        .arg(memscope_bin())
-        .args(["run", "job.toml", "--out", "runs", "--quiet", "--resume-or-start"])
+    let mut torchrun = Command::new(repo_root().join(".venv/bin/torchrun"));
+    torchrun.args(["--no-python", "--nproc-per-node=2", "--max-restarts=1", "--monitor-interval=0.2"]);
+    torchrun.arg(format!("--master-port={}", free_port())).arg(memscope_bin());
+    let group = start_restartable(dir.path(), torchrun, "runs");
+    until_written(&dir.path().join("runs/dp/checkpoints/epoch-000002/state.json"));
+    signal_rank(&group, 1, "-KILL");
+    restarted_and_resumed(dir.path(), group, "torchrun");
+}
+
+/// `LAUNCHER memscope run job.toml --out OUT --quiet --resume-or-start`, 8 epochs with a
+/// checkpoint after each, from `dir`: `launcher` is the command up to memscope's `run`.
+fn start_restartable(dir: &Path, mut launcher: Command, out: &str) -> Child {
+    launcher
+        .args(["run", "job.toml", "--out", out, "--quiet", "--resume-or-start"])
         .args(["--set", "train.epochs=8", "--set", "checkpoint.every=1"])
-        .current_dir(dir.path())
+        .current_dir(dir)
         .env("MEMSCOPE_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
-    let checkpoint = dir.path().join("runs/dp/checkpoints/epoch-000002/state.json");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !checkpoint.exists() {
-        assert!(Instant::now() < deadline, "no checkpoint appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    // torchrun's workers are its children; rank 1's environment says RANK=1.
-    let children = Command::new("pgrep").args(["-P", &group.id().to_string()]).output().unwrap();
-    let rank1 = String::from_utf8_lossy(&children.stdout)
-        .split_whitespace()
-        .find(|pid| std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| env.split(|&b| b == 0).any(|v| v == b"RANK=1")))
-        .expect("rank 1 among torchrun's children")
-        .to_string();
-    assert!(Command::new("kill").args(["-KILL", &rank1]).status().unwrap().success());
+        .unwrap()
+}
 
-    let out = ended_within(group, Duration::from_secs(180), "torchrun");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+/// The launcher of a [`start_restartable`] job in `dir/runs`, after a rank was killed:
+/// it succeeds, the restarted group having resumed the run past its first checkpoint
+/// and completed it. The launcher's stderr.
+fn restarted_and_resumed(dir: &Path, launcher: Child, name: &str) -> String {
+    let out = ended_within(launcher, Duration::from_secs(180), name);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
-    let summary = read_summary(&dir.path().join("runs/dp"));
+    let summary = read_summary(&dir.join("runs/dp"));
     assert_eq!(summary["epochs"], 8);
     let at = summary["resumed_at_epoch"].as_u64().unwrap_or(0);
     assert!(at >= 2, "the restarted group started over (resumed at {at}):\n{stderr}");
+    stderr
 }
 
 /// [`JOB`] with, instead of curvature, the forgetting plugin (which keeps state across
@@ -617,6 +639,36 @@ fn launch_starts_the_ranks_itself() {
     assert!(error.starts_with("error: cannot read config missing.toml"), "{error}");
     let failed = memscope_tests::memscope(dir.path(), &["launch", "--nproc", "2", "run", "missing.toml"]).stderr();
     assert!(failed.lines().last().unwrap().contains("of 2 failed first (exit status: 1) (then rank(s) "), "{failed}");
+}
+
+/// `memscope launch --max-restarts 1` does what torchrun's does: rank 1 killed after the
+/// first checkpoint, the group is started again and resumes (`--resume-or-start`) to
+/// the end. A group stopped by Ctrl-C is cancelled, not failed: it is not restarted.
+#[test]
+fn launch_restarts_a_failed_group_but_not_a_cancelled_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let launch = |out: &str| {
+        let mut launcher = Command::new(memscope_bin());
+        launcher.args(["launch", "--nproc", "2", "--max-restarts", "1"]);
+        start_restartable(dir.path(), launcher, out)
+    };
+    let group = launch("runs");
+    until_written(&dir.path().join("runs/dp/checkpoints/epoch-000002/state.json"));
+    signal_rank(&group, 1, "-KILL");
+    let stderr = restarted_and_resumed(dir.path(), group, "memscope launch");
+    let restart = stderr.lines().find(|l| l.starts_with("memscope launch: ")).unwrap_or_else(|| panic!("no restart line:\n{stderr}"));
+    assert!(restart.starts_with("memscope launch: rank 1 of 2 failed first (signal: 9 (SIGKILL))"), "{restart}");
+    assert!(restart.ends_with("starting every rank again (restart 1 of 1)"), "{restart}");
+
+    let group = launch("stopped");
+    until_written(&dir.path().join("stopped/dp/checkpoints/epoch-000001/state.json"));
+    signal_rank(&group, 0, "-INT");
+    let out = ended_within(group, Duration::from_secs(120), "memscope launch");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("(exit status: 130)"), "{stderr}");
+    assert!(!stderr.contains("starting every rank again"), "a cancelled group was restarted:\n{stderr}");
 }
 
 /// Ctrl-C reaching one rank only stops the whole group together: both ranks end as
