@@ -20,8 +20,9 @@ pub enum Reduce {
 /// passed, so a dead or unreachable rank ends the others with an error, never a hang.
 ///
 /// Beside it runs the group's liveness watch (see the liveness module): a failed
-/// collective names the rank that was lost, and a rank stuck in a collective with a
-/// lost peer ends instead of waiting out the timeout.
+/// collective names the rank that was lost, and a rank that cannot go on without a
+/// lost peer (stuck in a collective, or waiting on one) ends instead of waiting out
+/// the timeout.
 #[derive(Debug)]
 pub struct ProcessGroup {
     /// Declared (so dropped) before the group: rank 0 serves the store the watch
@@ -111,8 +112,9 @@ impl ProcessGroup {
         self.collective("barrier", || self.group.barrier()).map_err(|e| self.failed("barrier", e))
     }
 
-    /// This rank is past its last collective: when it ends, the others read that it
-    /// finished (not that it left with an error).
+    /// This rank is past its last collective: the watch no longer ends it for a lost
+    /// peer, and when it ends the others read that it finished (not that it left with
+    /// an error).
     pub fn finished(&self) {
         if let Some(liveness) = &self.liveness {
             liveness.finished();
