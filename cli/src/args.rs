@@ -87,10 +87,22 @@ pub enum Command {
 /// Arguments of `memscope launch`.
 #[derive(Debug, clap::Args)]
 pub struct LaunchArgs {
-    /// How many processes (ranks) to start.
+    /// How many processes (ranks) to start on this machine.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub nproc: u16,
-    /// Port of the ranks' rendezvous on 127.0.0.1 (default: a free one).
+    /// How many machines take part, each running `memscope launch` with the same
+    /// `--nproc`, `--master-addr` and `--master-port` (as torchrun's static multi-node).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub nnodes: u16,
+    /// This machine's place among them, `0..nnodes`; node 0 runs rank 0, which serves
+    /// the rendezvous store.
+    #[arg(long, default_value_t = 0)]
+    pub node_rank: u16,
+    /// Host of the rendezvous store: node 0's address (this machine when alone).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub master_addr: String,
+    /// Port of the rendezvous store (default on one machine: a free one; required with
+    /// several, which must agree on it).
     #[arg(long)]
     pub master_port: Option<u16>,
     /// How many times to start every rank again after one has failed, as torchrun's

@@ -2,7 +2,9 @@
 //! machine, without Python. It does what `torchrun --no-python --nproc-per-node=N`
 //! does for memscope: starts N engines running COMMAND with torchrun's variables
 //! (`RANK`, `LOCAL_RANK`, `WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`; rank 0 serves the
-//! rendezvous store), and waits for them. When a rank fails, the others stop at their
+//! rendezvous store), and waits for them. With `--nnodes M --node-rank K`, one launch
+//! per machine, it starts global ranks K·N to K·N + N - 1 of a group of M·N, as
+//! torchrun's static multi-node launch does. When a rank fails, the others stop at their
 //! next collective with an error naming it; any still running after a grace period
 //! are killed, so that no process is left behind. With `--max-restarts N`, as under
 //! torchrun, the whole group is then started again (`TORCHELASTIC_RESTART_COUNT` says
@@ -25,8 +27,14 @@ const CANCELLED: i32 = 130;
 /// Starts the ranks and waits for them, again after a failure while restarts remain;
 /// fails when the last attempt failed.
 pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
+    if args.node_rank >= args.nnodes {
+        anyhow::bail!("--node-rank {}: the nodes of --nnodes {} are 0 to {}", args.node_rank, args.nnodes, args.nnodes - 1);
+    }
+    if args.nnodes > 1 && args.master_port.is_none() {
+        anyhow::bail!("--nnodes {}: give --master-port (and node 0's --master-addr), the same on every node", args.nnodes);
+    }
     let engine = crate::engine_path().context("cannot find this executable's directory")?;
-    let world = usize::from(args.nproc);
+    let world = usize::from(args.nproc) * usize::from(args.nnodes);
     for attempt in 0..=args.max_restarts {
         let port = match args.master_port {
             Some(port) => port,
@@ -46,18 +54,21 @@ pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
     unreachable!("the last attempt returns")
 }
 
-/// One attempt: starts every rank and waits for them all. The ranks that failed, in
-/// the order they ended.
+/// One attempt: starts this machine's ranks and waits for them all. The ranks that
+/// failed (global ranks), in the order they ended.
 fn run_group(engine: &Path, args: &LaunchArgs, port: u16, attempt: u32) -> anyhow::Result<Vec<(usize, ExitStatus)>> {
-    let world = usize::from(args.nproc);
-    let mut ranks: Vec<Option<Child>> = Vec::with_capacity(world);
-    for rank in 0..world {
+    let local = usize::from(args.nproc);
+    let world = local * usize::from(args.nnodes);
+    let first = local * usize::from(args.node_rank);
+    let mut ranks: Vec<Option<Child>> = Vec::with_capacity(local);
+    for local_rank in 0..local {
+        let rank = first + local_rank;
         let child = Command::new(engine)
             .args(&args.command)
             .env("RANK", rank.to_string())
-            .env("LOCAL_RANK", rank.to_string())
+            .env("LOCAL_RANK", local_rank.to_string())
             .env("WORLD_SIZE", world.to_string())
-            .env("MASTER_ADDR", "127.0.0.1")
+            .env("MASTER_ADDR", &args.master_addr)
             .env("MASTER_PORT", port.to_string())
             .env("TORCHELASTIC_RESTART_COUNT", attempt.to_string())
             .spawn();
@@ -69,7 +80,8 @@ fn run_group(engine: &Path, args: &LaunchArgs, port: u16, attempt: u32) -> anyho
             }
         }
     }
-    wait_all(&mut ranks)
+    let failed = wait_all(&mut ranks)?;
+    Ok(failed.into_iter().map(|(local_rank, status)| (first + local_rank, status)).collect())
 }
 
 /// Waits for every rank; once one has failed, the rest get [`GRACE`] before they are

@@ -641,6 +641,40 @@ fn launch_starts_the_ranks_itself() {
     assert!(failed.lines().last().unwrap().contains("of 2 failed first (exit status: 1) (then rank(s) "), "{failed}");
 }
 
+/// `memscope launch --nnodes 2`, one launch per machine (here two on loopback, one
+/// rank each): they make one group of two, whose rank 0 (node 0's) alone writes the run.
+#[test]
+fn two_launches_as_two_nodes_make_one_group() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let port = free_port().to_string();
+    let node = |k: &str| {
+        Command::new(memscope_bin())
+            .args(["launch", "--nproc", "1", "--nnodes", "2", "--node-rank", k, "--master-addr", "127.0.0.1", "--master-port", &port])
+            .args(["run", "job.toml", "--out", &format!("node{k}"), "--quiet"])
+            .current_dir(dir.path())
+            .env("MEMSCOPE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let nodes = [node("0"), node("1")];
+    for (k, launcher) in nodes.into_iter().enumerate() {
+        let out = ended_within(launcher, Duration::from_secs(180), &format!("node {k}"));
+        assert!(out.status.success(), "node {k}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let summary = read_summary(&dir.path().join("node0/dp"));
+    assert_eq!((summary["epochs"].as_u64(), summary["timings"]["dist"]["world"].as_u64()), (Some(3), Some(2)));
+    assert!(!dir.path().join("node1").exists(), "only rank 0 writes the run directory");
+
+    let launch = |args: &[&str]| memscope_tests::memscope(dir.path(), &[&["launch", "--nproc", "1"], args, &["run", "job.toml"]].concat());
+    let error = launch(&["--nnodes", "2", "--node-rank", "2", "--master-port", &port]).clean_failure();
+    assert_eq!(error, "error: --node-rank 2: the nodes of --nnodes 2 are 0 to 1");
+    let error = launch(&["--nnodes", "2", "--node-rank", "1"]).clean_failure();
+    assert!(error.starts_with("error: --nnodes 2: give --master-port"), "{error}");
+}
+
 /// `memscope launch --max-restarts 1` does what torchrun's does: rank 1 killed after the
 /// first checkpoint, the group is started again and resumes (`--resume-or-start`) to
 /// the end. A group stopped by Ctrl-C is cancelled, not failed: it is not restarted.
