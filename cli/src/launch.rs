@@ -21,9 +21,6 @@ use std::time::{Duration, Instant};
 /// their own errors) before they are killed.
 const GRACE: Duration = Duration::from_secs(10);
 
-/// The exit status of a rank whose job was cancelled (Ctrl-C): `memscope-engine`'s.
-const CANCELLED: i32 = 130;
-
 /// Starts the ranks and waits for them, again after a failure while restarts remain;
 /// fails when the last attempt failed.
 pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
@@ -45,7 +42,7 @@ pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
         let others = failed.iter().skip(1).map(|(r, _)| r.to_string()).collect::<Vec<_>>();
         let also = if others.is_empty() { String::new() } else { format!(" (then rank(s) {})", others.join(", ")) };
         let failure = format!("rank {rank} of {world} failed first ({status}){also}");
-        let cancelled = failed.iter().any(|(_, s)| s.code() == Some(CANCELLED));
+        let cancelled = failed.iter().any(|(_, s)| s.code() == Some(i32::from(crate::CANCELLED_EXIT_STATUS)));
         if cancelled || attempt == args.max_restarts {
             anyhow::bail!(failure);
         }

@@ -24,6 +24,10 @@ use std::path::PathBuf;
 /// The engine's file name, beside the `memscope` binary.
 pub const ENGINE: &str = "memscope-engine";
 
+/// The exit status of a job stopped by Ctrl-C (or the daemon's SIGINT), as a shell
+/// reports SIGINT: a launcher tells it from a failure (1) and does not restart it.
+pub const CANCELLED_EXIT_STATUS: u8 = 130;
+
 /// Whether `args` (as `std::env::args_os` gives them, program first) ask for a command
 /// the `memscope` binary answers without the engine.
 pub fn is_client_command(args: &[OsString]) -> bool {

@@ -6,9 +6,6 @@ mod cli;
 
 use clap::Parser;
 
-/// The exit status of a job stopped by Ctrl-C (or the daemon's SIGINT).
-const CANCELLED: u8 = 130;
-
 fn main() -> std::process::ExitCode {
     memscope::allocator::tune();
     let args = cli::Cli::parse();
@@ -21,10 +18,8 @@ fn main() -> std::process::ExitCode {
             use std::io::Write;
             let _ = std::io::stderr().write_all(format!("error: {e:#}\n").as_bytes());
             if e.chain().any(|c| matches!(c.downcast_ref::<memscope::JobError>(), Some(memscope::JobError::Cancelled { .. }))) {
-                // Stopped by Ctrl-C, not failed: 130, as a shell reports SIGINT, so that a
-                // launcher tells the two apart (`memscope launch --max-restarts` does not
-                // restart a cancelled group).
-                return std::process::ExitCode::from(CANCELLED);
+                // Stopped, not failed: `memscope launch --max-restarts` does not restart it.
+                return std::process::ExitCode::from(memscope_cli::CANCELLED_EXIT_STATUS);
             }
             std::process::ExitCode::FAILURE
         }

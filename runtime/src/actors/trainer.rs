@@ -441,8 +441,7 @@ impl Trainer {
         if every > 0 && ((epoch + 1).is_multiple_of(every) || last) {
             let (model, optimizer) = (self.network.variables()?, self.optimizer.state());
             let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table, plugins: &plugins };
-            let _writing = self.group.as_ref().map(ProcessGroup::uninterruptible);
-            write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut self.state, parts, &self.events)?;
+            write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut self.state, parts, &self.events, self.group.as_ref())?;
             self.unsaved = None;
         } else if every > 0 {
             self.unsaved = Some(EpochBoundary {
@@ -467,8 +466,8 @@ impl Trainer {
                 loss: &self.loss_table,
                 plugins: &boundary.plugins,
             };
-            let _writing = self.group.as_ref().map(ProcessGroup::uninterruptible);
-            if let Err(e) = write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut boundary.state, saved, &self.events) {
+            let group = self.group.as_ref();
+            if let Err(e) = write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut boundary.state, saved, &self.events, group) {
                 return e;
             }
             tracing::info!("stopping: wrote a checkpoint at epoch {}", boundary.state.epochs_done);
@@ -523,13 +522,15 @@ fn zero_loss(params: &[Tensor]) -> Result<Tensor, tch::TchError> {
 
 /// Waits for the scorer's queued snapshots, records its totals in `state`, and writes
 /// a checkpoint of `state`, the parts and every score table (nothing without a place
-/// for checkpoints: a job in memory).
+/// for checkpoints: a job in memory). In a `group`, the write is not cut short by the
+/// liveness watch (a finished epoch would be lost).
 fn write_checkpoint(
     checkpoints: Option<&Checkpoints>,
     scorer: &mut ScorerHandle,
     state: &mut CheckpointState,
     parts: CheckpointParts<'_>,
     events: &Recipient<JobEvent>,
+    group: Option<&ProcessGroup>,
 ) -> Result<(), JobError> {
     let Some(checkpoints) = checkpoints else { return Ok(()) };
     let report = scorer.report()?;
@@ -539,7 +540,9 @@ fn write_checkpoint(
     for table in &report.tables {
         tensors.extend(table.to_tensors());
     }
+    let writing = group.map(ProcessGroup::uninterruptible);
     let path = checkpoints.write(state, parts.model, parts.optimizer, &tensors, parts.plugins)?;
+    drop(writing);
     events.do_send(JobEvent::CheckpointWritten { epochs_done: state.epochs_done, path });
     Ok(())
 }

@@ -49,6 +49,104 @@ void finish(MsteGroup *group, const c10::intrusive_ptr<c10d::Work> &work) {
   }
 }
 
+// The key rank `r` sets in the store under `what` ("arrived", "gave_up").
+std::string rank_key(const char *what, int r) { return std::string(what) + "/" + std::to_string(r); }
+
+// "rank 2" or "ranks 1, 3".
+std::string rank_names(const std::vector<int> &ranks) {
+  std::string names = ranks.size() == 1 ? "rank " : "ranks ";
+  for (std::size_t i = 0; i < ranks.size(); ++i) {
+    names += (i == 0 ? "" : ", ") + std::to_string(ranks[i]);
+  }
+  return names;
+}
+
+// Connects to (rank 0: serves) the TCPStore at `addr:port`; a store nobody serves is
+// our error, naming who should serve it.
+c10::intrusive_ptr<c10d::TCPStore> connect_store(const char *addr, int port, int rank, int world, bool serve_store,
+                                                 std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions options;
+  options.port = static_cast<std::uint16_t>(port);
+  options.isServer = rank == 0 && serve_store;
+  options.numWorkers = static_cast<std::size_t>(world);
+  // The ranks wait for each other afterwards, on keys that say who came.
+  options.waitWorkers = false;
+  options.timeout = timeout;
+  try {
+    return c10::make_intrusive<c10d::TCPStore>(std::string(addr), options);
+  } catch (const std::exception &) {
+    if (options.isServer) {
+      throw;  // cannot serve the port: libtorch's reason says why
+    }
+    throw std::runtime_error(serve_store ? "rank 0, which serves the store there, is not there"
+                                         : "the launcher's store there does not answer");
+  }
+}
+
+// After the wait for every rank's arrival timed out: rank 0, which serves the store,
+// keeps it up until the ranks that came (and time out a little later, having come
+// later) have read who is missing, 10 s at most; the others say they have read it.
+void let_the_others_read(c10d::Store &store, int rank, int world, bool serves_store, std::chrono::milliseconds timeout) {
+  if (!serves_store) {
+    try {
+      store.set(rank_key("gave_up", rank), std::vector<uint8_t>{1});
+      store.check({rank_key("gave_up", rank)});  // a set is stored by the next answer
+    } catch (const std::exception &) {
+      // Rank 0 is gone already: nothing waits for this.
+    }
+    return;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(10));
+  auto read_by_all = [&] {
+    for (int r = 1; r < world; ++r) {
+      if (store.check({rank_key("arrived", r)}) && !store.check({rank_key("gave_up", r)})) {
+        return false;
+      }
+    }
+    return true;
+  };
+  while (!read_by_all() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// Meets the other ranks in the store at `addr:port`, under the keys `prefix`: each
+// rank marks its arrival and waits for every other's, so that a rank that never comes
+// is named ("rank 2 never arrived"). Failures are thrown as one error of ours;
+// libtorch's own log lines about them (with C++ backtraces) would bury it.
+c10::intrusive_ptr<c10d::Store> meet(const char *addr, int port, int rank, int world, bool serve_store,
+                                     const char *prefix, std::chrono::milliseconds timeout) {
+  memscope::QuietLog quiet(memscope::QuietLog::kAll);
+  auto tcp = connect_store(addr, port, rank, world, serve_store, timeout);
+  // One namespace per group (and incarnation), as torch.distributed's default group has.
+  auto store = c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), tcp);
+  std::vector<std::string> arrived;
+  for (int r = 0; r < world; ++r) {
+    arrived.push_back(rank_key("arrived", r));
+  }
+  store->set(arrived[rank], std::vector<uint8_t>{1});
+  try {
+    store->wait(arrived, timeout);
+    return store;
+  } catch (const std::exception &) {
+    std::vector<int> missing;
+    try {
+      for (int r = 0; r < world; ++r) {
+        if (!store->check({arrived[r]})) {
+          missing.push_back(r);
+        }
+      }
+    } catch (const std::exception &) {
+      throw std::runtime_error("rank 0, which serves the store, gave up waiting first (its error names who never came)");
+    }
+    if (missing.empty()) {
+      throw;
+    }
+    let_the_others_read(*store, rank, world, rank == 0 && serve_store, timeout);
+    throw std::runtime_error(rank_names(missing) + " never arrived");
+  }
+}
+
 }  // namespace
 
 extern "C" {
@@ -64,80 +162,7 @@ int mste_group_new(const char *addr, int port, int rank, int world, bool serve_s
                    long timeout_ms, int cuda_device, MsteGroup **out, char **error) {
   return guarded(error, [&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
-    // What goes wrong in meeting the others becomes one error of ours, naming who is
-    // missing; libtorch's own log lines about it (with C++ backtraces) would bury it.
-    auto quiet = std::make_unique<memscope::QuietLog>(memscope::QuietLog::kAll);
-    c10d::TCPStoreOptions store_options;
-    store_options.port = static_cast<std::uint16_t>(port);
-    store_options.isServer = rank == 0 && serve_store;
-    store_options.numWorkers = static_cast<std::size_t>(world);
-    // The ranks wait for each other below, on keys that say who came.
-    store_options.waitWorkers = false;
-    store_options.timeout = timeout;
-    c10::intrusive_ptr<c10d::TCPStore> tcp;
-    try {
-      tcp = c10::make_intrusive<c10d::TCPStore>(std::string(addr), store_options);
-    } catch (const std::exception &e) {
-      if (store_options.isServer) {
-        throw;  // cannot serve the port: libtorch's reason says why
-      }
-      return fail(error, serve_store ? "rank 0, which serves the store there, is not there"
-                                     : "the launcher's store there does not answer");
-    }
-    // One namespace per group (and incarnation), as torch.distributed's default group has.
-    auto store = c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), tcp);
-    // Every rank says it came, then waits for all: a rank that never comes is named.
-    std::vector<std::string> arrived;
-    for (int r = 0; r < world; ++r) {
-      arrived.push_back("arrived/" + std::to_string(r));
-    }
-    store->set(arrived[rank], std::vector<uint8_t>{1});
-    try {
-      store->wait(arrived, timeout);
-    } catch (const std::exception &e) {
-      std::vector<int> missing;
-      try {
-        for (int r = 0; r < world; ++r) {
-          if (!store->check({arrived[r]})) {
-            missing.push_back(r);
-          }
-        }
-      } catch (const std::exception &) {
-        return fail(error, "rank 0, which serves the store, gave up waiting first (its error names who never came)");
-      }
-      if (missing.empty()) {
-        throw;
-      }
-      std::string names;
-      for (std::size_t i = 0; i < missing.size(); ++i) {
-        names += (i == 0 ? "" : ", ") + std::to_string(missing[i]);
-      }
-      if (store_options.isServer) {
-        // The ranks that came time out a little later (they came later): the store
-        // stays up until they have read who is missing, or for 10 s at most.
-        auto deadline = std::chrono::steady_clock::now() + std::min<std::chrono::milliseconds>(timeout, std::chrono::seconds(10));
-        auto read_by_all = [&] {
-          for (int r = 1; r < world; ++r) {
-            if (store->check({arrived[r]}) && !store->check({"gave_up/" + std::to_string(r)})) {
-              return false;
-            }
-          }
-          return true;
-        };
-        while (!read_by_all() && std::chrono::steady_clock::now() < deadline) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-      } else {
-        try {
-          store->set("gave_up/" + std::to_string(rank), std::vector<uint8_t>{1});
-          store->check({"gave_up/" + std::to_string(rank)});  // a set is stored by the next answer
-        } catch (const std::exception &) {
-          // Rank 0 is gone already: nothing waits for this.
-        }
-      }
-      return fail(error, (missing.size() == 1 ? "rank " : "ranks ") + names + " never arrived");
-    }
-    quiet.reset();
+    auto store = meet(addr, port, rank, world, serve_store, prefix, timeout);
     c10::intrusive_ptr<c10d::Backend> backend;
     // The front-end ProcessGroup over the backend: what c10d::Reducer talks to.
     auto group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, world);
