@@ -382,6 +382,35 @@ fn torchrun_runs_a_job_on_two_processes() {
     assert_eq!(read_summary(&dir.path().join("runs/dp"))["epochs"], 3);
 }
 
+/// The Slurm example, `configs/launch/slurm.sbatch JOB OUT`, as `sbatch` runs it in an
+/// allocation of one node and two tasks. Only `srun` and `scontrol` are stand-ins
+/// (`tests/data/slurm/`): srun starts the tasks with Slurm's task variables,
+/// scontrol lists the job's hosts. The script's own lines run as they are, and make
+/// one group of two from Slurm's variables, whose rank 0 writes the run.
+#[test]
+fn the_slurm_example_runs_a_job_on_two_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    // The script runs `target/release/memscope`, from where it is submitted.
+    std::fs::create_dir_all(dir.path().join("target/release")).unwrap();
+    std::os::unix::fs::symlink(memscope_bin(), dir.path().join("target/release/memscope")).unwrap();
+    let stand_ins = repo_root().join("tests/data/slurm");
+    let out = Command::new("bash")
+        .arg(repo_root().join("configs/launch/slurm.sbatch"))
+        .args(["job.toml", "slurm-runs"])
+        .current_dir(dir.path())
+        .env("PATH", format!("{}:{}", stand_ins.display(), std::env::var("PATH").unwrap()))
+        .envs([("SLURM_JOB_NODELIST", "127.0.0.1"), ("SLURM_NTASKS", "2"), ("SLURM_CPUS_PER_TASK", "1")])
+        .env("MASTER_PORT", free_port().to_string())
+        .env("MEMSCOPE_LOG", "warn")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let summary = read_summary(&dir.path().join("slurm-runs/dp"));
+    assert_eq!((summary["epochs"].as_u64(), summary["timings"]["dist"]["world"].as_u64()), (Some(3), Some(2)));
+}
+
 /// Sends `signal` to the rank `rank` that `launcher` (torchrun, `memscope launch`)
 /// started: one of its children, the one whose environment says `RANK=<rank>`.
 fn signal_rank(launcher: &Child, rank: usize, signal: &str) {
