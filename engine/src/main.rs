@@ -17,11 +17,15 @@ fn main() -> std::process::ExitCode {
             // written in pieces (as `eprintln!` does) interleaves with theirs.
             use std::io::Write;
             let _ = std::io::stderr().write_all(format!("error: {e:#}\n").as_bytes());
-            if e.chain().any(|c| matches!(c.downcast_ref::<memscope::JobError>(), Some(memscope::JobError::Cancelled { .. }))) {
-                // Stopped, not failed: `memscope launch --max-restarts` does not restart it.
-                return std::process::ExitCode::from(memscope_cli::CANCELLED_EXIT_STATUS);
+            let cancelled = e.chain().any(|c| matches!(c.downcast_ref::<memscope::JobError>(), Some(memscope::JobError::Cancelled { .. })));
+            // Stopped, not failed: `memscope launch --max-restarts` does not restart it.
+            let code = if cancelled { memscope_cli::CANCELLED_EXIT_STATUS } else { 1 };
+            if memscope::dist::collective_failed() {
+                // The group broke: end without exit handlers, which could wait on a
+                // NCCL collective that cannot end (`memscope::dist::exit`).
+                memscope::dist::exit(code)
             }
-            std::process::ExitCode::FAILURE
+            std::process::ExitCode::from(code)
         }
     }
 }

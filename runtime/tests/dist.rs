@@ -6,13 +6,15 @@
 //! - `collectives`: runs each collective on `[rank + 1; 4]` and prints one line per
 //!   result (`all_reduce_sum 3 3 3 3`, ...);
 //! - `die`: rank 1 joins the group, then exits (status 3) before the first
-//!   collective; the other ranks' all-reduce must then fail within the timeout;
+//!   collective; the other ranks' all-reduce must then fail within the timeout.
+//!   Each rank's exit handler writes `exit handlers ran` to stderr when it runs;
 //! - `share`: rank 0 sends bytes and named tensors the others know nothing of (how a
 //!   resumed job's checkpoint reaches them), and each rank prints what it holds.
 //! - `reducer`: three parameters, each in a bucket of its own (a bucket cap of one
 //!   byte), two backward passes through c10d's Reducer; prints each step's buckets and
 //!   summed gradients;
-//! - `reducer_die`: as `reducer`, but rank 1 exits once its reducer is made.
+//! - `reducer_die`: as `reducer`, but rank 1 exits once its reducer is made (exit
+//!   handlers as in `die`).
 //! - `die_last`: as `die`, but the last rank of the group exits (status 3);
 //! - `freeze`: rank 1 joins the group, then stops itself (SIGSTOP), as a process whose
 //!   machine froze or fell off the network: no error reaches the others' collectives.
@@ -91,11 +93,15 @@ fn the_survivor_names_the_rank_that_died(mode: &str) {
     let dying = spawn(1, 2, port, "20", mode);
     let (out, _) = finish(dying, Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).ends_with(EXIT_HANDLERS_RAN), "a plain exit runs the exit handlers");
     let (out, took) = finish(survivor, Duration::from_secs(60));
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("error: rank 0 of 2: all_reduce failed (rank 1 gave no sign of life for "), "{stderr}");
     assert!(took < Duration::from_secs(20), "the survivor took {took:?}, past its 20 s timeout");
+    // Its group broke: it ends without exit handlers, which on NCCL could wait on the
+    // collective that cannot end.
+    assert!(!stderr.contains(EXIT_HANDLERS_RAN), "{stderr}");
 }
 
 /// In a group of three, the last rank exits: both others end with an error that names
@@ -313,8 +319,20 @@ fn values(t: &Tensor) -> String {
     v.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ")
 }
 
+/// What a worker's exit handler writes to stderr.
+const EXIT_HANDLERS_RAN: &str = "exit handlers ran\n";
+
+extern "C" fn say_exit_handlers_ran() {
+    // SAFETY: writes a static buffer to stderr.
+    unsafe { libc::write(2, EXIT_HANDLERS_RAN.as_ptr().cast(), EXIT_HANDLERS_RAN.len()) };
+}
+
 /// The rank's side: what `MEMSCOPE_DIST_WORKER` names, under the launcher's variables.
 fn worker(mode: &str) {
+    if mode == "die" || mode == "reducer_die" {
+        // SAFETY: registers a function that only writes to stderr.
+        unsafe { libc::atexit(say_exit_handlers_ran) };
+    }
     let launch = match Launch::from_env() {
         Ok(Some(launch)) => launch,
         Ok(None) => return eprintln!("set WORLD_SIZE (above 1), RANK, MASTER_ADDR and MASTER_PORT"),
@@ -373,7 +391,7 @@ fn worker(mode: &str) {
     };
     if let Err(e) = run() {
         eprintln!("error: {e}");
-        std::process::exit(1);
+        memscope::dist::exit(1);
     }
 }
 

@@ -153,6 +153,7 @@ impl ProcessGroup {
     /// the liveness watch finds one (it may take a few seconds), else the ranks it
     /// waited for.
     pub(crate) fn failed(&self, op: &'static str, error: ExtError) -> DistError {
+        super::exit::note_collective_failed();
         let lost = self.liveness.as_ref().and_then(Liveness::lost_after_failure);
         let others: Vec<String> = (0..self.world).filter(|&r| r != self.rank).map(|r| r.to_string()).collect();
         let peer = match (lost, others.as_slice()) {

@@ -364,12 +364,10 @@ impl Watch {
             None => format!("{lost}. This rank ends here: the group cannot go on without it"),
         };
         let line = format!("error: rank {} of {}: {why}\n", self.rank, self.world);
-        let _ = std::io::stdout().flush();
         let _ = std::io::stderr().write_all(line.as_bytes());
         // Without unwinding or exit handlers: the main thread is inside libtorch, and
         // NCCL's teardown would wait on the collective that cannot end.
-        // SAFETY: `_exit` ends the process at once; nothing runs after it.
-        unsafe { libc::_exit(1) }
+        super::exit::end_now(1)
     }
 
     /// Rank 0 serves the store: after a failure it stays until the other ranks have

@@ -11,6 +11,7 @@
 //! single-process path is unchanged.
 
 mod error;
+mod exit;
 mod gradients;
 mod group;
 mod launch;
@@ -19,6 +20,7 @@ mod replicas;
 mod share;
 
 pub use error::DistError;
+pub use exit::{collective_failed, exit};
 pub use gradients::{DistTimings, GradientReducer};
 pub use group::{ProcessGroup, Reduce, Uninterruptible};
 pub use liveness::{LivenessTiming, DEFAULT_LOST_AFTER};

@@ -198,8 +198,8 @@ int mste_group_new(const char *addr, int port, int rank, int world, bool serve_s
 // watchdog, without memscope's error. The likely cause: freeing the group joins that
 // watchdog, which first waits a minute for a debug dump. (NCCL's clean-up-only error mode with an explicit
 // abort, also tried there, hung.) Left allocated, nothing waits on the watchdog, the
-// error goes out and the process exits; the watchdog stays the backstop if anything else
-// hangs. This change came after that run and has not yet run on a GPU (`PARTS=2
+// error goes out and the process exits, without exit handlers (`memscope::dist::exit`);
+// the watchdog stays the backstop if anything else hangs. This change came after that run and has not yet run on a GPU (`PARTS=2
 // bench/gpu.sh`). A failed Gloo group is freed as usual: its threads end with it.
 void mste_group_free(MsteGroup *group) {
   if (group->failed->load()) {
