@@ -82,6 +82,40 @@ pub enum Command {
     /// this machine, as `torchrun --no-python --nproc-per-node=N memscope ...` does,
     /// without Python.
     Launch(LaunchArgs),
+    /// List or clear the decoded-image cache (image folders, CSV manifests, Parquet).
+    #[command(subcommand)]
+    Cache(CacheCommand),
+}
+
+/// `memscope cache ...`
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// The cached datasets: when last used, size, images, shape, where from.
+    List {
+        /// The cache directory (a job's `data.cache_dir`); default
+        /// `$XDG_CACHE_HOME/memscope`, else `~/.cache/memscope`.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Remove cached datasets, and what interrupted decodes left behind. A run that
+    /// needs a removed dataset decodes its images again.
+    Clear {
+        /// The cache directory, as for `list`.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the datasets a run used in the last N days (N may be a fraction).
+        #[arg(long, value_name = "N", value_parser = days)]
+        unused_for_days: Option<std::time::Duration>,
+    },
+}
+
+/// A number of days (`30`, `0.5`) as a duration.
+fn days(text: &str) -> Result<std::time::Duration, String> {
+    let days: f64 = text.parse().map_err(|_| format!("{text:?} is not a number of days"))?;
+    if !days.is_finite() || days < 0.0 {
+        return Err(format!("{text} is not a number of days (0 or more)"));
+    }
+    Ok(std::time::Duration::from_secs_f64(days * 86_400.0))
 }
 
 /// Arguments of `memscope launch`.

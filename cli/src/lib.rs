@@ -16,7 +16,7 @@ pub mod args;
 pub mod client;
 pub mod launch;
 
-pub use args::{Cli, Command, DaemonArgs, LaunchArgs, PluginsCommand, ReportArgs, RunArgs};
+pub use args::{CacheCommand, Cli, Command, DaemonArgs, LaunchArgs, PluginsCommand, ReportArgs, RunArgs};
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -62,6 +62,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Report(_) => "report",
         Command::Plugins(_) => "plugins",
         Command::Daemon(_) => "daemon",
+        Command::Cache(_) => "cache",
         _ => "a client command",
     }
 }

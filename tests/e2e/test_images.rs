@@ -206,6 +206,49 @@ fn decoded_images_are_cached_and_a_changed_image_is_decoded_again() {
     assert_eq!(cache_files().len(), 4, "a second entry beside the first");
 }
 
+/// The cache as its user sees it: `memscope cache list` shows each decoded dataset
+/// (where from, images, shape, size, when last used); `memscope cache clear
+/// --unused-for-days 7` removes only what no run used for a week, `clear` the rest,
+/// and a run after that decodes its images again.
+#[test]
+fn the_cache_is_listed_and_cleared_by_age_of_last_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, labels) = digits_bytes();
+    write_png_folder(&dir.path().join("digits"), &bytes[..200 * 64], &labels[..200]);
+    let data = |side: usize| job(&format!("format = \"folder\"\npath = \"digits\"\nimage_size = [1, {side}, {side}]\ncache_dir = \"cache\""));
+    let cache = |args: &[&str]| memscope(dir.path(), &[&["cache"], args, &["--dir", "cache"]].concat()).success().stdout();
+    run(dir.path(), &data(8));
+    run(dir.path(), &data(12));
+
+    let listed = cache(&["list"]);
+    assert!(listed.starts_with("cache: 2 dataset(s), "), "{listed}");
+    let rows: Vec<&str> = listed.lines().filter(|l| l.contains("folder ")).collect();
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert!(rows[0].contains(" 200 ") && rows[0].contains("1x12x12") && rows[0].contains("0 s ago"), "the newest first: {listed}");
+    assert!(rows[1].contains("1x8x8") && rows[1].contains("digits"), "{listed}");
+
+    // The 8x8 set was last used ten days ago.
+    let record = std::fs::read_dir(dir.path().join("cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json") && std::fs::read_to_string(p).unwrap().contains("\n    8,\n    8\n"))
+        .expect("the 8x8 record");
+    let ten_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400);
+    std::fs::File::options().append(true).open(&record).unwrap().set_modified(ten_days_ago).unwrap();
+    let cleared = cache(&["clear", "--unused-for-days", "7"]);
+    assert!(cleared.starts_with("cache: removed 1 dataset(s), ") && cleared.trim_end().ends_with("kept 1 used in the last 7 days"), "{cleared}");
+    let listed = cache(&["list"]);
+    assert!(listed.starts_with("cache: 1 dataset(s), ") && listed.contains("1x12x12") && !listed.contains("1x8x8"), "{listed}");
+
+    assert!(cache(&["clear"]).starts_with("cache: removed 1 dataset(s), "));
+    assert!(cache(&["list"]).starts_with("cache: 0 dataset(s), 0 B"));
+    run(dir.path(), &data(8));
+    assert!(cache(&["list"]).starts_with("cache: 1 dataset(s), "), "a run after clearing decodes again");
+
+    let error = memscope(dir.path(), &["cache", "clear", "--unused-for-days", "soon"]).clean_failure();
+    assert!(error.contains("\"soon\" is not a number of days"), "{error}");
+}
+
 /// Two classes of synthetic 8x8 images (a bright row or column), `n` each, as PNGs in
 /// `root/<name>/`; returns every file.
 fn write_two_classes(root: &Path, names: [&str; 2], n: usize) -> Vec<PathBuf> {

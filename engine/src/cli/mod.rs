@@ -1,14 +1,15 @@
-//! The commands `memscope-engine` runs: `run`, `report`, `plugins`, `daemon` (the
+//! The commands `memscope-engine` runs: `run`, `report`, `plugins`, `daemon`, `cache` (the
 //! arguments are `memscope_cli`'s, shared with the light `memscope` binary, which
 //! answers the client commands itself and `exec`s this engine for the rest).
 
+mod cache;
 mod daemon;
 mod plugins;
 mod progress;
 mod report;
 mod run;
 
-pub use memscope_cli::{Cli, Command, DaemonArgs, PluginsCommand, ReportArgs, RunArgs};
+pub use memscope_cli::{CacheCommand, Cli, Command, DaemonArgs, PluginsCommand, ReportArgs, RunArgs};
 
 /// Logs go to stderr (and, for the daemon, its log file); `MEMSCOPE_LOG` (a tracing
 /// filter) overrides the level.
@@ -23,6 +24,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => report::report(args),
         Command::Plugins(command) => plugins::plugins(command),
         Command::Daemon(args) => daemon::daemon(args),
+        Command::Cache(command) => cache::cache(command),
         // The client commands work here too (the engine run by hand).
         client => memscope_cli::run_client(Cli { command: client }),
     }

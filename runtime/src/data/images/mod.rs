@@ -8,7 +8,7 @@
 mod cache;
 mod decode;
 
-pub use cache::{cache_dir, CacheEntry, CacheKey, CacheRecord, SkippedImage};
+pub use cache::{cache_dir, CacheEntry, CacheKey, CacheRecord, CachedSet, Cleared, Inventory, SkippedImage, Unfinished};
 pub use decode::{decode_into, encode_png};
 
 use super::{Access, DataError, Dataset, ImageShape, PixelStore, Sources};
@@ -103,7 +103,7 @@ pub fn materialize(listing: Listing, config: &DataConfig, access: &Access, progr
         }
         None => {
             tracing::info!("{description}: decoding {} images to {:?} (cache {})", labels.len(), [shape.channels, shape.height, shape.width], entry.data.display());
-            let record = decode_all(&mut *reader, &sources, config, access, &entry, progress)?;
+            let record = decode_all(&mut *reader, &description, &sources, config, access, &entry, progress)?;
             entry.open(dim).filter(|(r, _)| r.samples == record.samples).ok_or_else(|| DataError::Cache {
                 path: entry.data.clone(),
                 message: "the cache entry just written cannot be read back".into(),
@@ -133,6 +133,7 @@ pub fn materialize(listing: Listing, config: &DataConfig, access: &Access, progr
 /// returns its record.
 fn decode_all(
     reader: &mut dyn EncodedReader,
+    description: &str,
     sources: &[String],
     config: &DataConfig,
     access: &Access,
@@ -212,7 +213,7 @@ fn decode_all(
             message: format!("{} (and every other image of the {total} was bad too)", first.message),
         });
     }
-    let record = CacheRecord { samples, shape: [size.channels, size.height, size.width], skipped };
+    let record = CacheRecord { samples, shape: [size.channels, size.height, size.width], skipped, dataset: Some(description.to_string()) };
     entry.commit(&tmp, &record)?;
     Ok(record)
 }

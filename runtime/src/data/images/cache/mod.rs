@@ -4,7 +4,13 @@
 //! a SHA-256 of the list of inputs (paths, sizes, modification times; Parquet: files
 //! and row counts) and of the settings, so any change to a file or a setting misses
 //! the cache. Both files are written under temporary names and renamed into place,
-//! the record last: a reader sees a whole entry or none.
+//! the record last: a reader sees a whole entry or none. A hit touches the record, so
+//! its modification time says when the entry was last used: `memscope cache` lists
+//! entries and clears those unused for a while ([`Inventory`]).
+
+mod inventory;
+
+pub use inventory::{CachedSet, Cleared, Inventory, Unfinished};
 
 use super::super::DataError;
 use crate::config::{BadImagePolicy, ImageSize, ResizeMode};
@@ -75,6 +81,10 @@ pub struct CacheRecord {
     pub shape: [usize; 3],
     /// Listed images that are not in the file, in listing order.
     pub skipped: Vec<SkippedImage>,
+    /// The dataset the images came from (format and path), as runs describe it;
+    /// absent in entries written before memscope recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<String>,
 }
 
 /// The cache directory: `configured`, else `$XDG_CACHE_HOME/memscope`, else
@@ -123,7 +133,15 @@ impl CacheEntry {
         // key, hence another file. (Another program truncating the file while mapped
         // would fault, as with any mapped file: the cache directory is ours.)
         let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+        self.touch();
         Some((record, map))
+    }
+
+    /// Marks the entry as used now (the record's modification time), for `memscope
+    /// cache clear --unused-for`. A cache directory the user cannot write is still read.
+    fn touch(&self) {
+        let now = std::time::SystemTime::now();
+        let _ = std::fs::File::options().append(true).open(&self.record).and_then(|f| f.set_modified(now));
     }
 
     /// A temporary file to write the bytes into, in the cache directory.
@@ -146,10 +164,15 @@ impl CacheEntry {
     }
 }
 
+/// `dir/.<name>.tmp-<pid>`: where this process writes `path` before renaming it into
+/// place ([`Inventory`] reads the pid back to tell a write in progress from a leftover).
 fn temporary(path: &Path) -> PathBuf {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("cache");
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+    path.with_file_name(format!(".{name}{TEMPORARY_MARK}{}", std::process::id()))
 }
+
+/// What separates a temporary file's name from the pid of the process writing it.
+const TEMPORARY_MARK: &str = ".tmp-";
 
 /// An I/O error on a cache file.
 pub fn cache_error(path: &Path, e: std::io::Error) -> DataError {
@@ -190,7 +213,7 @@ mod tests {
         file.write_all(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
         drop(file);
         assert!(entry.open(4).is_none(), "not committed");
-        entry.commit(&tmp, &CacheRecord { samples: 2, shape: [1, 2, 2], skipped: vec![] }).unwrap();
+        entry.commit(&tmp, &CacheRecord { samples: 2, shape: [1, 2, 2], skipped: vec![], dataset: None }).unwrap();
         let (record, map) = entry.open(4).unwrap();
         assert_eq!((record.samples, &map[..]), (2, &[1u8, 2, 3, 4, 5, 6, 7, 8][..]));
         assert!(entry.open(3).is_none(), "a size that does not match is a miss");
