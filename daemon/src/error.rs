@@ -52,7 +52,7 @@ pub enum DaemonError {
     },
     /// The metrics recorder could not be installed.
     #[error(transparent)]
-    Metrics(#[from] memscope::metrics::MetricsError),
+    Metrics(#[from] memscope_prometheus::MetricsError),
 }
 
 impl DaemonError {

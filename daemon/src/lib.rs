@@ -90,7 +90,7 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     let runs_dir = config.runs_dir();
     std::fs::create_dir_all(&runs_dir).map_err(|e| DaemonError::io(&runs_dir, e))?;
 
-    let metrics = memscope::metrics::install_recorder("cpu")?;
+    let metrics = memscope_prometheus::install_recorder("cpu")?;
     let store = Store::open(state_dir)?;
     let (commands, receiver) = crossbeam_channel::unbounded();
     let shared = Arc::new(Shared::new(store, settings, commands, metrics));

@@ -5,7 +5,7 @@
 //! final values. `/metrics` renders the daemon's own registry and every kept run's as
 //! one page.
 
-use memscope::metrics::{merge_pages, run_recorder, MetricsError};
+use memscope_prometheus::{merge_pages, run_recorder, MetricsError};
 use metrics_exporter_prometheus::{PrometheusHandle, PrometheusRecorder};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

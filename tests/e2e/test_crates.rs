@@ -1,5 +1,5 @@
 //! The crate split holds: the core library (`memscope-runtime`) depends on no CLI,
-//! HTTP client, HTTP server or progress-bar crate, and the `memscope` binary's crate
+//! HTTP client, HTTP server (not even the Prometheus exporter's) or progress-bar crate, and the `memscope` binary's crate
 //! (`memscope-cli`) on no libtorch. Read from `Cargo.lock` (no cargo, no network):
 //! the lock lists every dependency any build of the workspace can use, so a crate
 //! that appears anywhere below the core through any feature is found.
@@ -54,7 +54,9 @@ fn the_core_library_has_no_cli_http_or_progress_bar_dependency() {
     // The walk does find them where they are.
     let engine = dependencies_of("memscope-engine");
     assert!(["clap", "indicatif", "actix-web", "memscope-runtime"].iter().all(|c| engine.contains(*c)), "{engine:?}");
-    for edge in ["clap", "indicatif", "ureq", "actix-web", "plotters", "memscope-report", "memscope-daemon", "memscope-cli"] {
+    assert!(["metrics-exporter-prometheus", "hyper"].iter().all(|c| engine.contains(*c)), "{engine:?}");
+    let edges = ["clap", "indicatif", "ureq", "actix-web", "hyper", "metrics-exporter-prometheus", "plotters"];
+    for edge in edges.into_iter().chain(["memscope-report", "memscope-daemon", "memscope-cli", "memscope-prometheus"]) {
         assert!(!core.contains(edge), "memscope-runtime depends on {edge}");
     }
 }

@@ -16,7 +16,8 @@ use memscope::actors::EventProcessor;
 use memscope::config::{load_job_file, DeviceChoice};
 use memscope::data::Access;
 use memscope::dist::Launch;
-use memscope::metrics::{install_exporter, MetricsSink};
+use memscope::metrics::MetricsSink;
+use memscope_prometheus::install_exporter;
 use memscope::Job;
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {

@@ -1,7 +1,16 @@
-//! Installing the Prometheus exporter: an HTTP listener on its own thread, serving
-//! whatever the process records, with explicit histogram buckets.
+//! memscope's metrics in Prometheus's format, with explicit histogram buckets: the
+//! exporter of a single run (an HTTP listener on its own thread, serving whatever the
+//! process records) and the recorders the daemon renders on its own `/metrics`,
+//! their pages merged into one ([`merge_pages`]).
+//!
+//! A crate of its own: the core library records through the `metrics` facade only, so
+//! a program that embeds it pulls in no HTTP server.
 
-use super::Metric;
+mod merge;
+
+pub use merge::merge_pages;
+
+use memscope::metrics::Metric;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use std::net::SocketAddr;
 
