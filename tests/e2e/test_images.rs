@@ -133,6 +133,43 @@ fn digits_as_parquet_in_the_hugging_face_layout_give_the_embedded_scores_exactly
     assert_eq!(from_parquet, from_digits);
 }
 
+/// A Parquet file whose images are stored by path only (`bytes` null), as `datasets`
+/// writes a dataset loaded from local files with `to_parquet`: the files (relative to
+/// the Parquet file, or absolute) are read as the images, the embedded digits exactly;
+/// a changed file is decoded again; a missing one is named with its row.
+#[test]
+fn parquet_rows_holding_their_image_by_path_read_the_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, labels) = digits_bytes();
+    write_png_folder(&dir.path().join("digits"), &bytes, &labels);
+    // Image i is digits/<label>/<i>.png.
+    let files: Vec<PathBuf> = labels.iter().enumerate().map(|(i, l)| dir.path().join(format!("digits/{l}/{i:04}.png"))).collect();
+    // Half relative to the Parquet file's folder, half absolute.
+    let names: Vec<String> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| if i % 2 == 0 { f.strip_prefix(dir.path()).unwrap().display().to_string() } else { f.display().to_string() })
+        .collect();
+    write_hf_parquet_by_path(&dir.path().join("train.parquet"), &names, &labels);
+    let data_lines = format!("format = \"parquet\"\npath = \"train.parquet\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\"\n{DIGITS_NORMALIZE}");
+    let parquet = load(dir.path(), &data_lines);
+    let digits = embedded_digits();
+    assert_eq!((parquet.len(), parquet.labels.clone()), (digits.len(), digits.labels.clone()));
+    for i in [0, 1, 2, 777, digits.len() - 1] {
+        assert_eq!(network_input(&parquet, i), network_input(&digits, i), "row {i}");
+    }
+
+    // A changed image file misses the cache: its new pixels are read.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&files[3], png(&[255; 64])).unwrap();
+    assert_eq!(load(dir.path(), &data_lines).image(3), vec![1.0; 64]);
+
+    std::fs::remove_file(&files[5]).unwrap();
+    let error = fails(dir.path(), &job(&data_lines));
+    let expected = format!("row 5: `image` is stored by path, and image file {} does not exist", files[5].display());
+    assert!(error.contains("train.parquet") && error.ends_with(&expected), "{error}");
+}
+
 /// The JPEG tolerance. Quality-100 grayscale JPEG moves a pixel of these digits by at
 /// most 3 levels of 255 (measured); allowed: 4.
 const JPEG_PIXEL_TOLERANCE: f32 = 4.0 / 255.0;
@@ -393,6 +430,18 @@ pub fn write_hf_parquet(path: &Path, images: &[Vec<u8>], names: &[String], label
 
 /// Like [`write_hf_parquet`] with other column names.
 pub fn write_parquet_columns(path: &Path, image: &str, label: &str, images: &[Vec<u8>], names: &[String], labels: &[i64]) {
+    let images: Vec<Option<&[u8]>> = images.iter().map(|b| Some(b.as_slice())).collect();
+    write_image_rows(path, image, label, &images, names, labels);
+}
+
+/// The layout as `datasets` writes an image column loaded from local files: `bytes`
+/// null, `path` naming the file.
+pub fn write_hf_parquet_by_path(path: &Path, names: &[String], labels: &[i64]) {
+    write_image_rows(path, "image", "label", &vec![None; names.len()], names, labels);
+}
+
+/// Rows of `image` (struct of optional `bytes` and `path`) and `label`.
+fn write_image_rows(path: &Path, image: &str, label: &str, images: &[Option<&[u8]>], names: &[String], labels: &[i64]) {
     let bytes_field = Type::primitive_type_builder("bytes", PhysicalType::BYTE_ARRAY).with_repetition(Repetition::OPTIONAL).build().unwrap();
     let path_field = Type::primitive_type_builder("path", PhysicalType::BYTE_ARRAY)
         .with_repetition(Repetition::OPTIONAL)
@@ -412,8 +461,10 @@ pub fn write_parquet_columns(path: &Path, image: &str, label: &str, images: &[Ve
     let mut group = writer.next_row_group().unwrap();
     let present = vec![2i16; images.len()];
     let mut column = group.next_column().unwrap().unwrap();
-    let values: Vec<ByteArray> = images.iter().map(|b| ByteArray::from(b.clone())).collect();
-    column.typed::<ByteArrayType>().write_batch(&values, Some(&present), None).unwrap();
+    // Definition level 2: the bytes are there; 1: the struct is, its bytes are null.
+    let levels: Vec<i16> = images.iter().map(|b| if b.is_some() { 2 } else { 1 }).collect();
+    let values: Vec<ByteArray> = images.iter().flatten().map(|b| ByteArray::from(b.to_vec())).collect();
+    column.typed::<ByteArrayType>().write_batch(&values, Some(&levels), None).unwrap();
     column.close().unwrap();
     let mut column = group.next_column().unwrap().unwrap();
     let values: Vec<ByteArray> = names.iter().map(|n| ByteArray::from(n.as_str())).collect();

@@ -4,6 +4,11 @@
 //! several shards, read in sorted order. Read with the `parquet` crate's row API
 //! (no Arrow), one projected column at a time: labels at listing, image bytes only
 //! when the cache misses.
+//!
+//! A row may hold its image by path only (`bytes` null), as `datasets` writes an image
+//! column loaded from local files (`load_dataset("imagefolder")` then `to_parquet`):
+//! the file is then read like a CSV manifest's, relative paths from the Parquet file's
+//! folder, and enters the cache key like one.
 
 use super::dataset::numbered;
 use super::images::{CacheKey, Encoded, EncodedReader, Listing};
@@ -13,6 +18,7 @@ use parquet::basic::Type as PhysicalType;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::Field;
 use parquet::schema::types::{Type, TypePtr};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -66,7 +72,8 @@ pub fn list_parquet(pattern: &Path, config: &DataConfig, access: &Access) -> Res
         if labels.len() - before != rows {
             return Err(DataError::format(&path, format!("{} label rows, but the file says {rows} rows", labels.len() - before)));
         }
-        shards.push((path, image));
+        let by_path = images_stored_by_path(&path, &reader, &image, access, &mut key)?;
+        shards.push(Shard { path, image, by_path });
     }
     if labels.is_empty() {
         return Err(DataError::format(pattern, "the Parquet files hold no rows"));
@@ -104,6 +111,50 @@ fn image_field(path: &Path, schema: &Type, name: &str) -> Result<TypePtr, DataEr
     Ok(field)
 }
 
+/// The rows of `image` (a Hugging Face image struct) that hold their image by path
+/// only, and the file each names; every file enters `key` (path, size, modification
+/// time). The column is read only when its statistics say some `bytes` may be null: a
+/// shard of embedded images costs nothing more here.
+fn images_stored_by_path(
+    path: &Path,
+    reader: &SerializedFileReader<std::fs::File>,
+    image: &TypePtr,
+    access: &Access,
+    key: &mut CacheKey,
+) -> Result<HashMap<usize, PathBuf>, DataError> {
+    let column = image.name();
+    let has_path = image.is_group() && image.get_fields().iter().any(|f| f.name() == "path");
+    let bytes_may_be_null = reader.metadata().row_groups().iter().flat_map(|group| group.columns()).any(|chunk| {
+        chunk.column_path().parts() == [column, "bytes"] && chunk.statistics().and_then(|s| s.null_count_opt()) != Some(0)
+    });
+    let mut files = HashMap::new();
+    if !has_path || !bytes_may_be_null {
+        return Ok(files);
+    }
+    let base = path.parent().unwrap_or(Path::new("."));
+    for (row, value) in rows_of(path, reader, image)?.enumerate() {
+        let value = value?;
+        let Some(Field::Group(cell)) = value.get_column_iter().next().map(|(_, f)| f) else { continue };
+        let part = |name: &str| cell.get_column_iter().find(|(n, _)| n.as_str() == name).map(|(_, f)| f);
+        let stored = match (part("bytes"), part("path")) {
+            (Some(Field::Null) | None, Some(Field::Str(stored))) if !stored.is_empty() => stored,
+            _ => continue,
+        };
+        let file = base.join(stored);
+        let metadata = match access.metadata(&file) {
+            Ok(m) if m.is_file() => m,
+            Ok(_) => return Err(DataError::format(path, format!("row {row}: `{column}` is stored by path, and {} is not a file", file.display()))),
+            Err(DataError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Err(DataError::format(path, format!("row {row}: `{column}` is stored by path, and image file {} does not exist", file.display())));
+            }
+            Err(e) => return Err(e),
+        };
+        key.file(&file, &metadata);
+        files.insert(row, file);
+    }
+    Ok(files)
+}
+
 /// The rows of one projected column.
 fn rows_of<'a>(path: &Path, reader: &'a SerializedFileReader<std::fs::File>, field: &TypePtr) -> Result<impl Iterator<Item = Result<parquet::record::Row, DataError>> + 'a, DataError> {
     let projection = Type::group_type_builder("schema").with_fields(vec![Arc::clone(field)]).build().map_err(|e| DataError::format(path, e.to_string()))?;
@@ -112,22 +163,34 @@ fn rows_of<'a>(path: &Path, reader: &'a SerializedFileReader<std::fs::File>, fie
     Ok(rows.map(move |row| row.map_err(|e| DataError::format(&path, e.to_string()))))
 }
 
-/// The image bytes of every row, shard after shard.
+/// One Parquet file of the dataset.
+struct Shard {
+    path: PathBuf,
+    /// The image column.
+    image: TypePtr,
+    /// Rows whose image is a file named by path, and that file.
+    by_path: HashMap<usize, PathBuf>,
+}
+
+/// The image bytes (or file) of every row, shard after shard.
 struct ParquetImages {
-    shards: Vec<(PathBuf, TypePtr)>,
+    shards: Vec<Shard>,
     column: String,
 }
 
 impl EncodedReader for ParquetImages {
     fn read_chunks(&mut self, access: &Access, chunk: usize, each: &mut dyn FnMut(Vec<Encoded>) -> Result<(), DataError>) -> Result<(), DataError> {
         let mut pending = Vec::with_capacity(chunk);
-        for (path, field) in &self.shards {
+        for Shard { path, image, by_path } in &self.shards {
             let file = access.open(path)?;
             let reader = SerializedFileReader::new(file).map_err(|e| DataError::format(path, format!("not a readable Parquet file: {e}")))?;
-            for row in rows_of(path, &reader, field)? {
+            for (r, row) in rows_of(path, &reader, image)?.enumerate() {
                 let row = row?;
                 let value = row.get_column_iter().next().map(|(_, f)| f);
-                pending.push(Encoded::Bytes(image_bytes(value, &self.column)));
+                pending.push(match by_path.get(&r) {
+                    Some(file) => Encoded::File(file.clone()),
+                    None => Encoded::Bytes(image_bytes(value, &self.column)),
+                });
                 if pending.len() == chunk {
                     each(std::mem::replace(&mut pending, Vec::with_capacity(chunk)))?;
                 }
@@ -146,7 +209,7 @@ fn image_bytes(value: Option<&Field>, column: &str) -> Result<Vec<u8>, String> {
         Some(Field::Bytes(b)) => Ok(b.data().to_vec()),
         Some(Field::Group(group)) => match group.get_column_iter().find(|(n, _)| n.as_str() == "bytes").map(|(_, f)| f) {
             Some(Field::Bytes(b)) => Ok(b.data().to_vec()),
-            _ => Err(format!("`{column}.bytes` is null (an image stored only by path is not supported)")),
+            _ => Err(format!("`{column}` has neither bytes nor a path")),
         },
         _ => Err(format!("`{column}` is null")),
     }
