@@ -85,6 +85,14 @@ pub enum Command {
     /// List or clear the decoded-image cache (image folders, CSV manifests, Parquet).
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Serve the rendezvous store of `memscope launch` (run by it on node 0): prints
+    /// `listening on port N`, then serves until its standard input closes.
+    #[command(hide = true)]
+    ServeStore {
+        /// The port (0: a free one).
+        #[arg(long)]
+        port: u16,
+    },
 }
 
 /// `memscope cache ...`

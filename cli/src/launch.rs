@@ -9,12 +9,19 @@
 //! are killed, so that no process is left behind. With `--max-restarts N`, as under
 //! torchrun, the whole group is then started again (`TORCHELASTIC_RESTART_COUNT` says
 //! which attempt), up to N times; a group stopped by Ctrl-C is not restarted.
+//!
+//! As torchrun's agent does, the launch on node 0 serves the rendezvous store itself,
+//! for the whole launch (`memscope-engine serve-store`: the store is libtorch's, and this
+//! binary links no libtorch), and the ranks connect to it like clients
+//! (`TORCHELASTIC_USE_AGENT_STORE=True`). Were rank 0 to serve it, the store would end
+//! with each attempt, and another node's restarted ranks, arriving before node 0's
+//! failed ones have ended, would meet a store about to vanish.
 
 use crate::LaunchArgs;
 use anyhow::Context;
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long the other ranks get, after one failed, to end by themselves (printing
@@ -32,11 +39,11 @@ pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
     }
     let engine = crate::engine_path().context("cannot find this executable's directory")?;
     let world = usize::from(args.nproc) * usize::from(args.nnodes);
+    outlive_interrupts();
+    // Node 0 serves the store (on a free port when alone); the others connect to it.
+    let store = if args.node_rank == 0 { Some(RendezvousStore::serve(&engine, args.master_port.unwrap_or(0))?) } else { None };
+    let port = store.as_ref().map_or(args.master_port.unwrap_or(0), |s| s.port);
     for attempt in 0..=args.max_restarts {
-        let port = match args.master_port {
-            Some(port) => port,
-            None => free_port().context("cannot find a free port for the rendezvous")?,
-        };
         let failed = run_group(&engine, args, port, attempt)?;
         let Some((rank, status)) = failed.first() else { return Ok(()) };
         let others = failed.iter().skip(1).map(|(r, _)| r.to_string()).collect::<Vec<_>>();
@@ -68,6 +75,7 @@ fn run_group(engine: &Path, args: &LaunchArgs, port: u16, attempt: u32) -> anyho
             .env("MASTER_ADDR", &args.master_addr)
             .env("MASTER_PORT", port.to_string())
             .env("TORCHELASTIC_RESTART_COUNT", attempt.to_string())
+            .env("TORCHELASTIC_USE_AGENT_STORE", "True")
             .spawn();
         match child {
             Ok(child) => ranks.push(Some(child)),
@@ -111,7 +119,58 @@ fn kill_all(ranks: &mut [Option<Child>]) {
     }
 }
 
-/// A port nobody listens on right now.
-fn free_port() -> std::io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Ctrl-C at a terminal reaches every rank (they share its process group), and they
+/// cancel together, through collectives and the store: the launcher must not end
+/// first, taking the store with it. So it catches SIGINT, doing nothing, and waits for
+/// the ranks; a caught signal's disposition is not inherited, so the ranks (started
+/// after this) get the default one until they install their own.
+fn outlive_interrupts() {
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: installs a handler that does nothing (async-signal-safe).
+    unsafe { libc::signal(libc::SIGINT, ignore as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+}
+
+/// The rendezvous store, served by `memscope-engine serve-store` for as long as this
+/// value lives: dropping it closes the server's standard input, which ends it (as does
+/// this process ending, however it ends).
+struct RendezvousStore {
+    server: Child,
+    stdin: Option<ChildStdin>,
+    port: u16,
+}
+
+impl RendezvousStore {
+    /// Starts the server on `port` (0: a free one) and waits until it listens.
+    fn serve(engine: &Path, port: u16) -> anyhow::Result<RendezvousStore> {
+        let mut server = Command::new(engine)
+            .args(["serve-store", "--port", &port.to_string()])
+            // Only libtorch's errors: a client that goes away is no news here.
+            .env("TORCH_CPP_LOG_LEVEL", "ERROR")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start the rendezvous store ({})", engine.display()))?;
+        let stdin = server.stdin.take();
+        let mut line = String::new();
+        let _ = BufReader::new(server.stdout.take().expect("piped")).read_line(&mut line);
+        let Some(bound) = line.trim().strip_prefix("listening on port ").and_then(|p| p.parse().ok()) else {
+            let _ = server.kill();
+            let _ = server.wait();
+            let why = line.trim().strip_prefix("error: ").unwrap_or(line.trim());
+            anyhow::bail!(if why.is_empty() { format!("the rendezvous store on port {port} did not start") } else { why.to_string() });
+        };
+        Ok(RendezvousStore { server, stdin, port: bound })
+    }
+}
+
+impl Drop for RendezvousStore {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.server.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
 }

@@ -63,6 +63,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Plugins(_) => "plugins",
         Command::Daemon(_) => "daemon",
         Command::Cache(_) => "cache",
+        Command::ServeStore { .. } => "serve-store",
         _ => "a client command",
     }
 }

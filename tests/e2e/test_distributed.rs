@@ -264,18 +264,41 @@ fn sharded_scores_equal_those_of_one_process() {
     assert_eq!(ready(&r1)[1].as_array().unwrap().len(), 1797);
 }
 
-/// Waits at most `limit` for `child`; kills it and fails past that.
+/// Waits at most `limit` for `child`; kills it and fails past that. Its piped output
+/// must close with it: a process it left behind that still holds a pipe fails the
+/// test, rather than hanging it.
 fn ended_within(mut child: Child, limit: Duration, what: &str) -> std::process::Output {
     let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
+    let (stdout, stderr) = (child.stdout.take().map(drain), child.stderr.take().map(drain));
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
         if start.elapsed() > limit {
             child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!("{what} still ran {limit:?} later:\n{}", String::from_utf8_lossy(&out.stderr));
+            let text = stderr.and_then(|r| r.recv_timeout(Duration::from_secs(5)).ok()).unwrap_or_default();
+            panic!("{what} still ran {limit:?} later:\n{}", String::from_utf8_lossy(&text));
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+    };
+    let closed = |pipe: Option<std::sync::mpsc::Receiver<Vec<u8>>>| match pipe {
+        Some(pipe) => pipe
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("{what} ended ({status}), but a process it started still holds its output: one was left behind")),
+        None => Vec::new(),
+    };
+    std::process::Output { status, stdout: closed(stdout), stderr: closed(stderr) }
+}
+
+/// Reads `pipe` to its end on a thread of its own; the receiver gets the bytes.
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<Vec<u8>> {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        let _ = send.send(bytes);
+    });
+    receive
 }
 
 /// The `error: ` line of a rank that failed (and did not panic).
@@ -702,18 +725,27 @@ fn two_launches_as_two_nodes_make_one_group() {
     assert_eq!(error, "error: --node-rank 2: the nodes of --nnodes 2 are 0 to 1");
     let error = launch(&["--nnodes", "2", "--node-rank", "1"]).clean_failure();
     assert!(error.starts_with("error: --nnodes 2: give --master-port"), "{error}");
+    // Node 0 serves the store on the port: one already taken is named.
+    let taken = TcpListener::bind("0.0.0.0:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let error = launch(&["--nnodes", "2", "--node-rank", "0", "--master-port", &port]).clean_failure();
+    assert!(error.starts_with(&format!("error: cannot serve the rendezvous store on port {port}: ")), "{error}");
+    assert!(error.ends_with("address already in use"), "{error}");
 }
 
 /// `memscope launch --max-restarts 1` does what torchrun's does: rank 1 killed after the
 /// first checkpoint, the group is started again and resumes (`--resume-or-start`) to
-/// the end. A group stopped by Ctrl-C is cancelled, not failed: it is not restarted.
+/// the end. A group stopped by Ctrl-C at its terminal (SIGINT to the launcher, its
+/// store and every rank: one process group) is cancelled, not failed: the launcher and
+/// the store it serves outlive the ranks' cancelling together, and it is not restarted.
 #[test]
 fn launch_restarts_a_failed_group_but_not_a_cancelled_one() {
+    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     write_job(dir.path(), JOB);
     let launch = |out: &str| {
         let mut launcher = Command::new(memscope_bin());
-        launcher.args(["launch", "--nproc", "2", "--max-restarts", "1"]);
+        launcher.args(["launch", "--nproc", "2", "--max-restarts", "1"]).process_group(0);
         start_restartable(dir.path(), launcher, out)
     };
     let group = launch("runs");
@@ -726,12 +758,40 @@ fn launch_restarts_a_failed_group_but_not_a_cancelled_one() {
 
     let group = launch("stopped");
     until_written(&dir.path().join("stopped/dp/checkpoints/epoch-000001/state.json"));
-    signal_rank(&group, 0, "-INT");
+    // Ctrl-C: the terminal signals its foreground process group.
+    assert!(Command::new("kill").args(["-INT", "--", &format!("-{}", group.id())]).status().unwrap().success());
     let out = ended_within(group, Duration::from_secs(120), "memscope launch");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("(exit status: 130)"), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert!(errors.len() == 3 && errors[..2].iter().all(|e| e.starts_with("error: cancelled after ")), "{stderr}");
+    assert!(errors[2].contains("(exit status: 130)"), "{stderr}");
     assert!(!stderr.contains("starting every rank again"), "a cancelled group was restarted:\n{stderr}");
+}
+
+/// Two launches as two nodes, each with `--max-restarts 1`: node 1's rank killed after
+/// the first checkpoint fails node 0's rank too (its collective loses the peer), so
+/// both launchers start their ranks again, and the two new ranks meet afresh (keys of
+/// restart 1 in node 0's new store) and resume the run to its end.
+#[test]
+fn two_nodes_restart_together_after_a_rank_of_one_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let port = free_port().to_string();
+    let node = |k: &str| {
+        let mut launcher = Command::new(memscope_bin());
+        launcher.args(["launch", "--nproc", "1", "--nnodes", "2", "--node-rank", k, "--master-port", &port, "--max-restarts", "1"]);
+        start_restartable(dir.path(), launcher, "runs")
+    };
+    let (node0, node1) = (node("0"), node("1"));
+    until_written(&dir.path().join("runs/dp/checkpoints/epoch-000002/state.json"));
+    signal_rank(&node1, 1, "-KILL");
+    let stderr = restarted_and_resumed(dir.path(), node0, "node 0");
+    assert!(stderr.contains("starting every rank again (restart 1 of 1)"), "node 0 did not restart:\n{stderr}");
+    let out = ended_within(node1, Duration::from_secs(60), "node 1");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("memscope launch: rank 1 of 2 failed first (signal: 9 (SIGKILL))"), "{stderr}");
 }
 
 /// Ctrl-C reaching one rank only stops the whole group together: both ranks end as

@@ -8,6 +8,7 @@ mod plugins;
 mod progress;
 mod report;
 mod run;
+mod serve_store;
 
 pub use memscope_cli::{CacheCommand, Cli, Command, DaemonArgs, PluginsCommand, ReportArgs, RunArgs};
 
@@ -25,6 +26,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Plugins(command) => plugins::plugins(command),
         Command::Daemon(args) => daemon::daemon(args),
         Command::Cache(command) => cache::cache(command),
+        Command::ServeStore { port } => serve_store::serve_store(port),
         // The client commands work here too (the engine run by hand).
         client => memscope_cli::run_client(Cli { command: client }),
     }

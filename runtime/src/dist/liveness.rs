@@ -344,7 +344,11 @@ impl Watch {
 
     /// The store stopped answering for `silence`: who that means is lost.
     fn store_lost(&self, silence: Duration) -> String {
-        let who = if self.rank0_serves_store { "rank 0, which serves it, has ended or is cut off" } else { "the launcher's agent is gone" };
+        let who = if self.rank0_serves_store {
+            "rank 0, which serves it, has ended or is cut off"
+        } else {
+            "the launcher that serves it (torchrun's agent, `memscope launch` on node 0) is gone"
+        };
         format!("the group's store at {} has not answered for {:.1} s: {who}", self.store_addr, silence.as_secs_f64())
     }
 

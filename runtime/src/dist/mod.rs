@@ -27,3 +27,5 @@ pub use liveness::{LivenessTiming, DEFAULT_LOST_AFTER};
 pub use launch::{Launch, DEFAULT_BUCKET_BYTES, DEFAULT_TIMEOUT, FIRST_BUCKET_BYTES};
 pub use replicas::{broadcast_from_rank0, ranks_differing_from_rank0};
 pub use share::{broadcast_bytes, broadcast_tensors};
+/// The store a launcher serves for its ranks (`memscope launch`, as torchrun's agent).
+pub use memscope_torch_ext::StoreServer;

@@ -21,6 +21,10 @@ struct MsteStore {
   c10::intrusive_ptr<c10d::Store> store;
 };
 
+struct MsteStoreServer {
+  c10::intrusive_ptr<c10d::TCPStore> store;
+};
+
 
 extern "C" {
 
@@ -43,6 +47,23 @@ int mste_store_connect(const char *addr, int port, const char *prefix, long time
 }
 
 void mste_store_free(MsteStore *store) { delete store; }
+
+// Serves a TCPStore on `port` of every interface (0: a free port), as torchrun's agent
+// does for its ranks, until freed; `*bound_port` is the port it listens on.
+int mste_store_serve(int port, MsteStoreServer **out, int *bound_port, char **error) {
+  return guarded(error, [&] {
+    c10d::TCPStoreOptions options;
+    options.port = static_cast<std::uint16_t>(port);
+    options.isServer = true;
+    options.waitWorkers = false;
+    auto store = c10::make_intrusive<c10d::TCPStore>(std::string("127.0.0.1"), options);
+    *bound_port = store->getPort();
+    *out = new MsteStoreServer{store};
+    return 0;
+  });
+}
+
+void mste_store_server_free(MsteStoreServer *server) { delete server; }
 
 // Adds `delta` to the counter `key` (created at 0) and returns the new value.
 int mste_store_add(MsteStore *store, const char *key, long long delta, long long *out, char **error) {

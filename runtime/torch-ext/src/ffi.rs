@@ -28,6 +28,12 @@ pub struct Store {
     _private: [u8; 0],
 }
 
+/// A served `TCPStore` (`MsteStoreServer`), only ever behind a pointer.
+#[repr(C)]
+pub struct StoreServer {
+    _private: [u8; 0],
+}
+
 /// Receives one named tensor (a new handle the callee owns).
 pub type EachTensor = unsafe extern "C" fn(ctx: *mut c_void, name: *const c_char, tensor: *mut C_tensor);
 
@@ -101,6 +107,8 @@ unsafe extern "C" {
         error: *mut *mut c_char,
     ) -> c_int;
     pub fn mste_store_free(store: *mut Store);
+    pub fn mste_store_serve(port: c_int, out: *mut *mut StoreServer, bound_port: *mut c_int, error: *mut *mut c_char) -> c_int;
+    pub fn mste_store_server_free(server: *mut StoreServer);
     pub fn mste_store_add(store: *mut Store, key: *const c_char, delta: i64, out: *mut i64, error: *mut *mut c_char) -> c_int;
     pub fn mste_store_set(store: *mut Store, key: *const c_char, value: *const u8, len: usize, error: *mut *mut c_char) -> c_int;
     pub fn mste_store_get(store: *mut Store, key: *const c_char, out: *mut *mut u8, len: *mut usize, error: *mut *mut c_char) -> c_int;

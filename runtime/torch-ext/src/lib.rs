@@ -38,4 +38,4 @@ pub use determinism::{deterministic, set_deterministic};
 pub use error::ExtError;
 pub use reducer::{BackwardError, C10dReducer, ReducedBackward};
 pub use script::ScriptModule;
-pub use store::StoreClient;
+pub use store::{StoreClient, StoreServer};

@@ -100,6 +100,45 @@ impl Drop for StoreClient {
     }
 }
 
+/// A `TCPStore` served on a port of every interface, as torchrun's agent serves one for
+/// its ranks (which then connect to it like clients: `TORCHELASTIC_USE_AGENT_STORE`).
+/// It outlives the ranks: a group started again after a failure meets in the same
+/// store, under the keys of its restart. Stops serving when dropped.
+#[derive(Debug)]
+pub struct StoreServer {
+    raw: NonNull<ffi::StoreServer>,
+    port: u16,
+}
+
+// SAFETY: the server is owned by this value alone and only freed through it; the
+// TCPStore server runs on threads of its own.
+unsafe impl Send for StoreServer {}
+
+impl StoreServer {
+    /// Serves a store on `port` (0: a free one, then [`StoreServer::port`] says which).
+    pub fn serve(port: u16) -> Result<StoreServer, ExtError> {
+        let mut raw: *mut ffi::StoreServer = std::ptr::null_mut();
+        let mut bound: std::ffi::c_int = 0;
+        // SAFETY: `raw` and `bound` are out-parameters.
+        call("store server", |error| unsafe { ffi::mste_store_serve(i32::from(port), &mut raw, &mut bound, error) })?;
+        let raw = NonNull::new(raw).ok_or_else(|| ExtError::torch("store server", "no server returned".into()))?;
+        let port = u16::try_from(bound).map_err(|_| ExtError::torch("store server", format!("bound to port {bound}")))?;
+        Ok(StoreServer { raw, port })
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+impl Drop for StoreServer {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `mste_store_serve` and is freed once, here.
+        unsafe { ffi::mste_store_server_free(self.raw.as_ptr()) }
+    }
+}
+
 fn c_string(call: &'static str, text: &str) -> Result<CString, ExtError> {
     CString::new(text).map_err(|_| ExtError::torch(call, format!("{text:?} holds a NUL byte")))
 }
@@ -142,6 +181,21 @@ mod tests {
         // Another prefix is another namespace.
         let mut other = StoreClient::connect("127.0.0.1", port, "other/", Duration::from_secs(2)).unwrap();
         assert!(!other.check("lost").unwrap());
+    }
+
+    #[test]
+    fn a_served_store_outlives_its_clients_and_ends_when_dropped() {
+        let server = StoreServer::serve(0).unwrap();
+        assert_ne!(server.port(), 0, "a free port was chosen");
+        let mut first = StoreClient::connect("127.0.0.1", server.port(), "memscope/0/", Duration::from_secs(2)).unwrap();
+        assert_eq!(first.add("arrived", 1).unwrap(), 1);
+        drop(first);
+        let mut again = StoreClient::connect("127.0.0.1", server.port(), "memscope/0/", Duration::from_secs(2)).unwrap();
+        assert_eq!(again.add("arrived", 1).unwrap(), 2, "the keys outlive the clients");
+        let port = server.port();
+        drop(server);
+        assert!(StoreClient::connect("127.0.0.1", port, "memscope/0/", Duration::from_millis(500)).is_err());
+        assert!(StoreServer::serve(port).is_ok(), "the port is free again");
     }
 
     #[test]
