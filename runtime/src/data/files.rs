@@ -81,6 +81,20 @@ impl Access {
     }
 }
 
+/// The metadata of an image file that `listing` (a CSV manifest, a Parquet file) names
+/// `at` a place of its own ("line 7", "row 5"), for the cache key: a missing file or a
+/// directory is an error naming both.
+pub fn listed_image(access: &Access, listing: &Path, at: &str, file: &Path) -> Result<Metadata, DataError> {
+    match access.metadata(file) {
+        Ok(m) if m.is_file() => Ok(m),
+        Ok(_) => Err(DataError::format(listing, format!("{at}: {} is not a file", file.display()))),
+        Err(DataError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(DataError::format(listing, format!("{at}: image file {} does not exist", file.display())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The real path of an open file, from `/proc/self/fd` (Linux).
 fn opened_path(file: &File) -> Option<PathBuf> {
     use std::os::fd::AsRawFd;

@@ -7,6 +7,7 @@
 
 use super::dataset::numbered;
 use super::images::{CacheKey, FileReader, Listing};
+use super::files::listed_image;
 use super::{Access, DataError};
 use crate::config::DataConfig;
 use std::path::Path;
@@ -47,14 +48,7 @@ pub fn list_manifest(csv: &Path, known: Option<&[String]>, config: &DataConfig, 
             return Err(DataError::format(csv, format!("line {line}: empty label")));
         }
         let file = base.join(path);
-        let metadata = match access.metadata(&file) {
-            Ok(m) if m.is_file() => m,
-            Ok(_) => return Err(DataError::format(csv, format!("line {line}: {} is not a file", file.display()))),
-            Err(DataError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Err(DataError::format(csv, format!("line {line}: image file {} does not exist", file.display())));
-            }
-            Err(e) => return Err(e),
-        };
+        let metadata = listed_image(access, csv, &format!("line {line}"), &file)?;
         key.file(&file, &metadata);
         texts.push((*line, label.to_string()));
         files.push(file);

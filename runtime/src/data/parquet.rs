@@ -12,6 +12,7 @@
 
 use super::dataset::numbered;
 use super::images::{CacheKey, Encoded, EncodedReader, Listing};
+use super::files::listed_image;
 use super::{Access, DataError};
 use crate::config::DataConfig;
 use parquet::basic::Type as PhysicalType;
@@ -141,14 +142,7 @@ fn images_stored_by_path(
             _ => continue,
         };
         let file = base.join(stored);
-        let metadata = match access.metadata(&file) {
-            Ok(m) if m.is_file() => m,
-            Ok(_) => return Err(DataError::format(path, format!("row {row}: `{column}` is stored by path, and {} is not a file", file.display()))),
-            Err(DataError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                return Err(DataError::format(path, format!("row {row}: `{column}` is stored by path, and image file {} does not exist", file.display())));
-            }
-            Err(e) => return Err(e),
-        };
+        let metadata = listed_image(access, path, &format!("row {row} (`{column}` stored by path)"), &file)?;
         key.file(&file, &metadata);
         files.insert(row, file);
     }
