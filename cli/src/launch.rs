@@ -24,6 +24,19 @@ use std::path::Path;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// The group was cancelled (Ctrl-C), not failed: the launch exits with the ranks'
+/// status, [`crate::CANCELLED_EXIT_STATUS`], and restarts nothing.
+#[derive(Debug)]
+pub struct Cancelled(String);
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
 /// How long the other ranks get, after one failed, to end by themselves (printing
 /// their own errors) before they are killed.
 const GRACE: Duration = Duration::from_secs(10);
@@ -49,8 +62,10 @@ pub fn launch(args: &LaunchArgs) -> anyhow::Result<()> {
         let others = failed.iter().skip(1).map(|(r, _)| r.to_string()).collect::<Vec<_>>();
         let also = if others.is_empty() { String::new() } else { format!(" (then rank(s) {})", others.join(", ")) };
         let failure = format!("rank {rank} of {world} failed first ({status}){also}");
-        let cancelled = failed.iter().any(|(_, s)| s.code() == Some(i32::from(crate::CANCELLED_EXIT_STATUS)));
-        if cancelled || attempt == args.max_restarts {
+        if failed.iter().any(|(_, s)| s.code() == Some(i32::from(crate::CANCELLED_EXIT_STATUS))) {
+            return Err(Cancelled(failure).into());
+        }
+        if attempt == args.max_restarts {
             anyhow::bail!(failure);
         }
         eprintln!("memscope launch: {failure}; starting every rank again (restart {} of {})", attempt + 1, args.max_restarts);

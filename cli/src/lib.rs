@@ -28,6 +28,16 @@ pub const ENGINE: &str = "memscope-engine";
 /// reports SIGINT: a launcher tells it from a failure (1) and does not restart it.
 pub const CANCELLED_EXIT_STATUS: u8 = 130;
 
+/// The exit status for a command that failed with `error`: [`CANCELLED_EXIT_STATUS`]
+/// for a launched group stopped by Ctrl-C, else 1.
+pub fn exit_status(error: &anyhow::Error) -> u8 {
+    if error.downcast_ref::<launch::Cancelled>().is_some() {
+        CANCELLED_EXIT_STATUS
+    } else {
+        1
+    }
+}
+
 /// Whether `args` (as `std::env::args_os` gives them, program first) ask for a command
 /// the `memscope` binary answers without the engine.
 pub fn is_client_command(args: &[OsString]) -> bool {

@@ -19,7 +19,7 @@ fn main() -> std::process::ExitCode {
             let _ = std::io::stderr().write_all(format!("error: {e:#}\n").as_bytes());
             let cancelled = e.chain().any(|c| matches!(c.downcast_ref::<memscope::JobError>(), Some(memscope::JobError::Cancelled { .. })));
             // Stopped, not failed: `memscope launch --max-restarts` does not restart it.
-            let code = if cancelled { memscope_cli::CANCELLED_EXIT_STATUS } else { 1 };
+            let code = if cancelled { memscope_cli::CANCELLED_EXIT_STATUS } else { memscope_cli::exit_status(&e) };
             if memscope::dist::collective_failed() {
                 // The group broke: end without exit handlers, which could wait on a
                 // NCCL collective that cannot end (`memscope::dist::exit`).
