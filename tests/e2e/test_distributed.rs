@@ -434,6 +434,55 @@ fn the_slurm_example_runs_a_job_on_two_tasks() {
     assert_eq!((summary["epochs"].as_u64(), summary["timings"]["dist"]["world"].as_u64()), (Some(3), Some(2)));
 }
 
+/// The Kubernetes example, `configs/launch/pytorchjob.yaml`: each replica's container
+/// command and environment, as the manifest gives them, run as the training operator
+/// starts its pods (`MASTER_ADDR`, `MASTER_PORT`, `WORLD_SIZE`, `RANK`; no `LOCAL_RANK`),
+/// with the image's paths (`/memscope/...`, `/runs`, `/tmp/runs`) mapped into a
+/// directory here. They make one group, and the Master alone writes the run.
+#[test]
+fn the_pytorchjob_example_runs_as_the_operator_starts_its_pods() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = std::fs::read_to_string(repo_root().join("configs/launch/pytorchjob.yaml")).unwrap();
+    let (master, worker) = manifest.split_once("    Worker:").expect("a Master and a Worker replica spec");
+    std::fs::create_dir_all(dir.path().join("memscope/configs")).unwrap();
+    std::fs::write(dir.path().join("memscope/configs/mnist.toml"), JOB).unwrap();
+    let image_path = |arg: &str| -> String {
+        match arg {
+            "/memscope/target/release/memscope" => memscope_bin().display().to_string(),
+            _ if arg.starts_with('/') => dir.path().join(&arg[1..]).display().to_string(),
+            _ => arg.to_string(),
+        }
+    };
+    let port = free_port().to_string();
+    let pod = |spec: &str, rank: &str| {
+        let command = spec.lines().find_map(|l| l.trim().strip_prefix("command: ")).expect("a container command");
+        let command: Vec<String> = serde_json::from_str::<Vec<String>>(command).unwrap().iter().map(|a| image_path(a)).collect();
+        // The container's `env:` list, up to its `resources:`.
+        let block = spec.split_once("env:").and_then(|(_, rest)| rest.split_once("resources:")).expect("an env list").0;
+        let names = block.lines().filter_map(|l| l.trim().strip_prefix("- name: ")).map(|n| n.split_whitespace().next().unwrap());
+        let values = block.lines().filter_map(|l| l.trim().strip_prefix("value: ")).map(|v| v.trim_matches('"'));
+        let env: Vec<(&str, &str)> = names.zip(values).collect();
+        assert!(env.iter().any(|(n, _)| *n == "MEMSCOPE_DIST_LIVENESS"), "{env:?}");
+        Command::new(&command[0])
+            .args(&command[1..])
+            .envs(env)
+            .envs([("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", port.as_str()), ("WORLD_SIZE", "2"), ("RANK", rank)])
+            .env("MEMSCOPE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let pods = [pod(master, "0"), pod(worker, "1")];
+    for (rank, pod) in pods.into_iter().enumerate() {
+        let out = ended_within(pod, Duration::from_secs(180), &format!("pod of rank {rank}"));
+        assert!(out.status.success(), "rank {rank}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let summary = read_summary(&dir.path().join("runs/dp"));
+    assert_eq!((summary["epochs"].as_u64(), summary["timings"]["dist"]["world"].as_u64()), (Some(3), Some(2)));
+    assert!(!dir.path().join("tmp/runs").exists(), "the Worker writes no run directory");
+}
+
 /// Sends `signal` to the rank `rank` that `launcher` (torchrun, `memscope launch`)
 /// started: one of its children, the one whose environment says `RANK=<rank>`.
 fn signal_rank(launcher: &Child, rank: usize, signal: &str) {
