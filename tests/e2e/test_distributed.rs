@@ -405,6 +405,20 @@ fn torchrun_runs_a_job_on_two_processes() {
     assert_eq!(read_summary(&dir.path().join("runs/dp"))["epochs"], 3);
 }
 
+/// Waits for each named process (three minutes at most) and checks that it succeeded.
+fn each_succeeds(processes: impl IntoIterator<Item = (String, Child)>) {
+    for (name, process) in processes {
+        let out = ended_within(process, Duration::from_secs(180), &name);
+        assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+/// [`JOB`]'s run in `runs` (the `--out` of rank 0): all its epochs, by a group of two.
+fn written_by_a_group_of_two(runs: &Path) {
+    let summary = read_summary(&runs.join("dp"));
+    assert_eq!((summary["epochs"].as_u64(), summary["timings"]["dist"]["world"].as_u64()), (Some(3), Some(2)));
+}
+
 /// The Slurm example, `configs/launch/slurm.sbatch JOB OUT`, as `sbatch` runs it in an
 /// allocation of one node and two tasks. Only `srun` and `scontrol` are stand-ins
 /// (`tests/data/slurm/`): srun starts the tasks with Slurm's task variables,
@@ -430,8 +444,7 @@ fn the_slurm_example_runs_a_job_on_two_tasks() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let summary = read_summary(&dir.path().join("slurm-runs/dp"));
-    assert_eq!((summary["epochs"].as_u64(), summary["timings"]["dist"]["world"].as_u64()), (Some(3), Some(2)));
+    written_by_a_group_of_two(&dir.path().join("slurm-runs"));
 }
 
 /// The Kubernetes example, `configs/launch/pytorchjob.yaml`: each replica's container
@@ -473,13 +486,8 @@ fn the_pytorchjob_example_runs_as_the_operator_starts_its_pods() {
             .spawn()
             .unwrap()
     };
-    let pods = [pod(master, "0"), pod(worker, "1")];
-    for (rank, pod) in pods.into_iter().enumerate() {
-        let out = ended_within(pod, Duration::from_secs(180), &format!("pod of rank {rank}"));
-        assert!(out.status.success(), "rank {rank}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let summary = read_summary(&dir.path().join("runs/dp"));
-    assert_eq!((summary["epochs"].as_u64(), summary["timings"]["dist"]["world"].as_u64()), (Some(3), Some(2)));
+    each_succeeds([("the Master's pod".to_string(), pod(master, "0")), ("the Worker's pod".to_string(), pod(worker, "1"))]);
+    written_by_a_group_of_two(&dir.path().join("runs"));
     assert!(!dir.path().join("tmp/runs").exists(), "the Worker writes no run directory");
 }
 
@@ -760,13 +768,8 @@ fn two_launches_as_two_nodes_make_one_group() {
             .spawn()
             .unwrap()
     };
-    let nodes = [node("0"), node("1")];
-    for (k, launcher) in nodes.into_iter().enumerate() {
-        let out = ended_within(launcher, Duration::from_secs(180), &format!("node {k}"));
-        assert!(out.status.success(), "node {k}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    let summary = read_summary(&dir.path().join("node0/dp"));
-    assert_eq!((summary["epochs"].as_u64(), summary["timings"]["dist"]["world"].as_u64()), (Some(3), Some(2)));
+    each_succeeds([("node 0".to_string(), node("0")), ("node 1".to_string(), node("1"))]);
+    written_by_a_group_of_two(&dir.path().join("node0"));
     assert!(!dir.path().join("node1").exists(), "only rank 0 writes the run directory");
 
     let launch = |args: &[&str]| memscope_tests::memscope(dir.path(), &[&["launch", "--nproc", "1"], args, &["run", "job.toml"]].concat());
