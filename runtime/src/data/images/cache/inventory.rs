@@ -9,8 +9,9 @@
 //! be a folder of the user's. A run that has an entry mapped keeps reading it after
 //! it is removed (the file is gone only when unmapped).
 
-use super::{cache_error, CacheRecord, TEMPORARY_MARK};
+use super::{cache_error, CacheEntry, CacheRecord, TEMPORARY_MARK};
 use crate::data::DataError;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -85,22 +86,26 @@ impl Inventory {
             }
         }
         names.sort();
+        let size = |path: &Path| std::fs::metadata(path).map(|m| m.len()).map_err(|e| cache_error(path, e));
+        // The files of each entry, by key; each entry is then read once.
+        let mut entries: BTreeMap<&str, Vec<PathBuf>> = BTreeMap::new();
         for name in &names {
             let path = dir.join(name);
-            let size = || std::fs::metadata(&path).map(|m| m.len()).map_err(|e| cache_error(&path, e));
             if let Some(pid) = temporary_of(name) {
                 let in_progress = Path::new("/proc").join(pid.to_string()).exists();
-                inventory.unfinished.push(Unfinished { bytes: size()?, path, in_progress });
-                continue;
+                inventory.unfinished.push(Unfinished { bytes: size(&path)?, path, in_progress });
+            } else if let Some((key, _)) = name.split_once('.').filter(|(key, ext)| is_key(key) && matches!(*ext, "u8" | "json")) {
+                entries.entry(key).or_default().push(path);
             }
-            let Some((key, extension)) = name.split_once('.').filter(|(key, ext)| is_key(key) && matches!(*ext, "u8" | "json")) else {
-                continue;
-            };
-            match (extension, read_set(dir, key)) {
-                ("json", Ok(set)) => inventory.sets.push(set),
-                // The bytes of a whole set: counted with its record.
-                (_, Ok(_)) => {}
-                (_, Err(_)) => inventory.unfinished.push(Unfinished { bytes: size()?, path, in_progress: false }),
+        }
+        for (key, files) in entries {
+            match read_set(dir, key) {
+                Ok(set) => inventory.sets.push(set),
+                Err(_) => {
+                    for path in files {
+                        inventory.unfinished.push(Unfinished { bytes: size(&path)?, path, in_progress: false });
+                    }
+                }
             }
         }
         inventory.sets.sort_by_key(|set| std::cmp::Reverse(set.last_used));
@@ -125,9 +130,9 @@ impl Inventory {
                 continue;
             }
             // The record first: without it the entry is no longer seen.
-            for extension in ["json", "u8"] {
-                remove(&self.dir.join(format!("{}.{extension}", set.key)))?;
-            }
+            let entry = CacheEntry::new(&self.dir, &set.key);
+            remove(&entry.record)?;
+            remove(&entry.data)?;
             cleared.sets += 1;
             cleared.bytes += set.bytes;
         }
@@ -142,12 +147,11 @@ impl Inventory {
 
 /// The whole set `<key>.json` + `<key>.u8` in `dir`, or why it is not whole.
 fn read_set(dir: &Path, key: &str) -> Result<CachedSet, String> {
-    let record_path = dir.join(format!("{key}.json"));
-    let data_path = dir.join(format!("{key}.u8"));
-    let text = std::fs::read(&record_path).map_err(|e| e.to_string())?;
+    let entry = CacheEntry::new(dir, key);
+    let text = std::fs::read(&entry.record).map_err(|e| e.to_string())?;
     let record: CacheRecord = serde_json::from_slice(&text).map_err(|e| e.to_string())?;
-    let record_meta = std::fs::metadata(&record_path).map_err(|e| e.to_string())?;
-    let data_bytes = std::fs::metadata(&data_path).map_err(|e| e.to_string())?.len();
+    let record_meta = std::fs::metadata(&entry.record).map_err(|e| e.to_string())?;
+    let data_bytes = std::fs::metadata(&entry.data).map_err(|e| e.to_string())?.len();
     let expected = record.samples as u64 * record.shape.iter().product::<usize>() as u64;
     if data_bytes != expected {
         return Err(format!("{data_bytes} bytes where the record says {expected}"));
@@ -184,7 +188,6 @@ fn remove(path: &Path) -> Result<(), DataError> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::CacheEntry;
     use super::*;
     use std::io::Write;
 
