@@ -136,8 +136,7 @@ fn images_stored_by_path(
     for (row, value) in rows_of(path, reader, image)?.enumerate() {
         let value = value?;
         let Some(Field::Group(cell)) = value.get_column_iter().next().map(|(_, f)| f) else { continue };
-        let part = |name: &str| cell.get_column_iter().find(|(n, _)| n.as_str() == name).map(|(_, f)| f);
-        let stored = match (part("bytes"), part("path")) {
+        let stored = match (part(cell, "bytes"), part(cell, "path")) {
             (Some(Field::Null) | None, Some(Field::Str(stored))) if !stored.is_empty() => stored,
             _ => continue,
         };
@@ -197,11 +196,16 @@ impl EncodedReader for ParquetImages {
     }
 }
 
+/// The field `name` of an image struct cell (`bytes`, `path`).
+fn part<'a>(cell: &'a parquet::record::Row, name: &str) -> Option<&'a Field> {
+    cell.get_column_iter().find(|(n, _)| n.as_str() == name).map(|(_, f)| f)
+}
+
 /// The encoded bytes of one image cell, or why there are none.
 fn image_bytes(value: Option<&Field>, column: &str) -> Result<Vec<u8>, String> {
     match value {
         Some(Field::Bytes(b)) => Ok(b.data().to_vec()),
-        Some(Field::Group(group)) => match group.get_column_iter().find(|(n, _)| n.as_str() == "bytes").map(|(_, f)| f) {
+        Some(Field::Group(group)) => match part(group, "bytes") {
             Some(Field::Bytes(b)) => Ok(b.data().to_vec()),
             _ => Err(format!("`{column}` has neither bytes nor a path")),
         },
