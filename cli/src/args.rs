@@ -21,6 +21,9 @@ pub enum Command {
     Run(RunArgs),
     /// Write the HTML/PNG report of a finished run into RUN_DIR/report/.
     Report(ReportArgs),
+    /// Estimate ground truth for a job's training samples from many trainings.
+    #[command(subcommand)]
+    Estimate(EstimateCommand),
     /// Inspect plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -93,6 +96,64 @@ pub enum Command {
         #[arg(long)]
         port: u16,
     },
+}
+
+/// `memscope estimate ...`
+#[derive(Debug, Subcommand)]
+pub enum EstimateCommand {
+    /// Feldman & Zhang's memorization estimate: K trainings of the job's own model and
+    /// recipe, each on a seeded random subset of the training set, then per sample
+    /// P(correct | trained on it) - P(correct | left out) (`mem.npy`, `mem_se.npy`). Each
+    /// model is an ordinary resumable job; running the command again runs only the
+    /// models that have not finished.
+    Memorization(MemorizationArgs),
+}
+
+/// Arguments of `memscope estimate memorization`.
+#[derive(Debug, clap::Args)]
+pub struct MemorizationArgs {
+    /// The job config (TOML) whose model, recipe and data the models use.
+    pub config: PathBuf,
+    /// How many models (K); more models, smaller standard errors.
+    #[arg(long, value_name = "K")]
+    pub models: usize,
+    /// The share of the training set each model trains on (Feldman & Zhang: 0.7).
+    #[arg(long, default_value_t = 0.7, value_name = "SHARE")]
+    pub subset: f64,
+    /// Directory under which the estimate directory `<name>-memorization/` is created.
+    #[arg(long, default_value = "runs")]
+    pub out: PathBuf,
+    /// The estimate directory itself, instead of `<out>/<name>-memorization`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Override a value of the job, e.g. `--set train.epochs=5` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub overrides: Vec<String>,
+    /// Models trained at the same time on this machine, each its own process.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
+    /// libtorch threads of each model (default: the cores divided by --parallel).
+    #[arg(long, value_name = "T", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
+    /// Train only model I (0-based) and stop, as one task of an array does. Without it,
+    /// `SLURM_ARRAY_TASK_ID` (a Slurm array) or `JOB_COMPLETION_INDEX` (a Kubernetes
+    /// Indexed Job) names the model when set.
+    #[arg(long, value_name = "I", conflicts_with_all = ["aggregate", "submit"])]
+    pub index: Option<usize>,
+    /// Train nothing: aggregate the models that have finished.
+    #[arg(long, conflicts_with = "submit")]
+    pub aggregate: bool,
+    /// Submit every model not yet finished or submitted to the daemon (`memscope
+    /// daemon`), which runs `max_running_jobs` at a time; aggregate later with
+    /// `--aggregate`.
+    #[arg(long)]
+    pub submit: bool,
+    /// The daemon, for --submit.
+    #[command(flatten)]
+    pub server: crate::client::ServerArgs,
+    /// Only warnings, errors and the result.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// `memscope cache ...`
@@ -273,6 +334,7 @@ impl Cli {
         match &self.command {
             Command::Run(a) => a.quiet,
             Command::Report(a) => a.quiet,
+            Command::Estimate(EstimateCommand::Memorization(a)) => a.quiet,
             _ => false,
         }
     }

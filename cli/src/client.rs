@@ -112,6 +112,25 @@ const SUBMIT_RETRY_DELAYS_MS: [u64; 4] = [250, 500, 1000, 2000];
 /// lost is then answered with the job it created, not queued twice.
 pub fn submit(server: &ServerArgs, config: &Path) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
+    let job = submit_text(server, text)?;
+    println!("{}", job.id);
+    eprintln!("queued job {} ({}); follow it with `memscope status {}`", job.id, job.name, job.id);
+    Ok(())
+}
+
+/// A job the daemon queued.
+#[derive(Debug, Clone)]
+pub struct QueuedJob {
+    /// Its id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its run directory on the daemon's machine.
+    pub run_dir: PathBuf,
+}
+
+/// Submits the job `text` (TOML) as `submit` does, and returns what the daemon queued.
+pub fn submit_text(server: &ServerArgs, text: String) -> anyhow::Result<QueuedJob> {
     let client = Client::new(server)?;
     let key = format!("{:032x}", rand::random::<u128>());
     let headers = [("Idempotency-Key", key.as_str())];
@@ -130,10 +149,7 @@ pub fn submit(server: &ServerArgs, config: &Path) -> anyhow::Result<()> {
     };
     let body = Client::answer(reply)?;
     let job = job_of(&body)?;
-    let (id, name) = (field(&job, "id"), field(&job, "name"));
-    println!("{id}");
-    eprintln!("queued job {id} ({name}); follow it with `memscope status {id}`");
-    Ok(())
+    Ok(QueuedJob { id: field(&job, "id"), name: field(&job, "name"), run_dir: PathBuf::from(field(&job, "run_dir")) })
 }
 
 /// Queues a failed or cancelled job again.

@@ -87,6 +87,7 @@ mod api;
 pub mod config;
 pub mod data;
 pub mod dist;
+pub mod estimate;
 pub mod logging;
 pub mod metrics;
 pub mod model;

@@ -18,6 +18,10 @@ pub enum Stream {
     Augment = 2,
     /// libtorch's global generator during an epoch's training steps (dropout).
     Torch = 3,
+    /// The samples a job trains on (`[train] subset`).
+    Subset = 4,
+    /// The seed of one model of a memorization estimate.
+    EstimateModel = 5,
 }
 
 /// A generator for `stream` at `coords` (e.g. `[epoch]` or `[epoch, step]`).

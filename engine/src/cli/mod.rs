@@ -1,9 +1,10 @@
-//! The commands `memscope-engine` runs: `run`, `report`, `plugins`, `daemon`, `cache` (the
+//! The commands `memscope-engine` runs: `run`, `report`, `estimate`, `plugins`, `daemon`, `cache` (the
 //! arguments are `memscope_cli`'s, shared with the light `memscope` binary, which
 //! answers the client commands itself and `exec`s this engine for the rest).
 
 mod cache;
 mod daemon;
+mod estimate;
 mod plugins;
 mod progress;
 mod report;
@@ -23,6 +24,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Report(args) => report::report(args),
+        Command::Estimate(command) => estimate::estimate(command),
         Command::Plugins(command) => plugins::plugins(command),
         Command::Daemon(args) => daemon::daemon(args),
         Command::Cache(command) => cache::cache(command),

@@ -79,10 +79,11 @@ pub enum JobEvent {
     },
     /// `on_train_epoch_end`.
     TrainEpochEnd(EpochStats),
-    /// An eval-mode pass after training over the training set (`subset = "train"`)
-    /// or the held-out test set (`"test"`).
+    /// An eval-mode pass after training over the samples trained on (`subset =
+    /// "train"`), the training samples a `[train] subset` left out (`"held_out"`), or
+    /// the held-out test set (`"test"`).
     Evaluated {
-        /// `train` or `test`.
+        /// `train`, `held_out` or `test`.
         subset: String,
         /// Mean cross-entropy.
         loss: f64,

@@ -23,7 +23,7 @@ use crate::dist::{Launch, ProcessGroup};
 use crate::data::{load_data, Access, Dataset, DecodeProgress, ImageDataset, LoadOptions, LoadedData};
 use crate::model::{Checkpoints, ModelSource, Network};
 use crate::plugins::{default_plugin_dirs, drop_partial_scores, InProcessPlugin, PluginSet, PublishedArray};
-use crate::run::{write_bool_npy, RunDir, ScoreFile, Summary, Timings};
+use crate::run::{write_bool_npy, RunDir, ScoreFile, SubsetSummary, Summary, Timings};
 use crate::scores::{epoch_curves, Aggregate, ScoreTable, CUMULATIVE_LOSS};
 use memscope_sdk::ArrayKind;
 use actix::Recipient;
@@ -406,6 +406,19 @@ impl JobRun {
             .map(|a| (a.name.clone(), a.values.iter().map(|&v| v != 0.0).collect()))
             .collect();
         let curves = epoch_curves(&result.tables, &masks);
+        if let Some(run) = &self.run {
+            write_bool_npy(&run.correct(), &result.correct).map_err(|e| JobError::io(&run.correct(), e))?;
+            if config.train.subset.is_some() {
+                write_bool_npy(&run.subset_mask(), &result.samples.mask()).map_err(|e| JobError::io(&run.subset_mask(), e))?;
+            }
+        }
+        let subset = config.train.subset.as_ref().map(|s| SubsetSummary {
+            fraction: s.fraction,
+            seed: s.seed.unwrap_or(config.seed),
+            samples: result.samples.len(),
+            held_out_accuracy: result.held_out_eval.map(|e| e.accuracy),
+            held_out_loss: result.held_out_eval.map(|e| e.loss),
+        });
         let state = &result.state;
         let samples = facts.samples;
         let summary = Summary {
@@ -420,6 +433,7 @@ impl JobRun {
             resumed_at_epoch: result.start_epoch,
             train_accuracy: result.train_eval.accuracy,
             train_loss: result.train_eval.loss,
+            subset,
             test_accuracy: result.test_eval.map(|e| e.accuracy),
             test_loss: result.test_eval.map(|e| e.loss),
             timings: Timings {
@@ -427,7 +441,7 @@ impl JobRun {
                 score_seconds: state.score_seconds,
                 scored_samples: state.scored_samples,
                 total_seconds: started.elapsed().as_secs_f64(),
-                train_samples_per_second: (samples * state.epochs_done) as f64 / state.train_seconds.max(1e-9),
+                train_samples_per_second: (result.samples.len() * state.epochs_done) as f64 / state.train_seconds.max(1e-9),
                 plugins: plugins.seconds(),
                 dist: result.dist.clone(),
             },

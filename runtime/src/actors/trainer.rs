@@ -18,7 +18,7 @@
 use super::scorer::{ScorerHandle, ScorerSetup};
 use super::{EpochStats, JobError, JobEvent};
 use crate::config::JobConfig;
-use crate::data::{spawn_loader, Batch, Dataset, LoaderHandle, Shard};
+use crate::data::{spawn_loader, Batch, Dataset, Feed, LoaderHandle, Shard, TrainingSamples};
 use crate::dist::{broadcast_from_rank0, ranks_differing_from_rank0, DistError, DistTimings, GradientReducer, ProcessGroup, Reduce};
 use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, Network, Optimizer};
 use crate::plugins::{PluginSet, PluginStates};
@@ -91,14 +91,41 @@ pub struct Evaluation {
     pub accuracy: f64,
 }
 
+/// An eval pass's outcome for each sample.
+#[derive(Debug, Clone, Default)]
+pub struct SampleEvaluation {
+    /// Cross-entropy of each sample.
+    pub losses: Vec<f64>,
+    /// Whether each sample's predicted class is its label.
+    pub correct: Vec<bool>,
+}
+
+impl SampleEvaluation {
+    /// Mean loss and accuracy over the samples `keep` selects (all when `None`).
+    pub fn over(&self, keep: Option<&[bool]>) -> Evaluation {
+        let chosen = |i: &usize| keep.is_none_or(|k| k[*i]);
+        let n = (0..self.correct.len()).filter(chosen).count().max(1) as f64;
+        let loss = (0..self.losses.len()).filter(chosen).map(|i| self.losses[i]).sum::<f64>();
+        let correct = (0..self.correct.len()).filter(chosen).filter(|&i| self.correct[i]).count();
+        Evaluation { loss: loss / n, accuracy: correct as f64 / n }
+    }
+}
+
 /// What training produced.
 pub struct TrainResult {
     /// Counters and timings at the end.
     pub state: CheckpointState,
     /// Every score table: `loss` first (when enabled), then snapshot scores.
     pub tables: Vec<ScoreTable>,
-    /// Eval-mode pass over the training set after training.
+    /// The samples trained on: the whole set, or the job's `[train] subset`.
+    pub samples: TrainingSamples,
+    /// Eval-mode pass over the samples trained on, after training.
     pub train_eval: Evaluation,
+    /// Eval-mode pass over the training samples left out by `[train] subset`.
+    pub held_out_eval: Option<Evaluation>,
+    /// Whether the final network classifies each sample of the training set as
+    /// labelled (eval mode): `correct.npy`.
+    pub correct: Vec<bool>,
     /// Eval-mode pass over the test set, when given.
     pub test_eval: Option<Evaluation>,
     /// Trainable parameters.
@@ -122,6 +149,8 @@ pub struct Trainer {
     network: Network,
     optimizer: Optimizer,
     train: Arc<Dataset>,
+    /// The samples each epoch trains on.
+    samples: TrainingSamples,
     test: Option<Dataset>,
     device: Device,
     checkpoints: Option<Checkpoints>,
@@ -165,6 +194,7 @@ impl Trainer {
     pub fn new(setup: TrainerSetup) -> Result<Self, JobError> {
         let TrainerSetup { config, mut network, train, test, device, checkpoints, resume, events, cancel, run_dir, plugins, group } = setup;
         let n = train.len();
+        let samples = TrainingSamples::for_job(config.train.subset.as_ref(), config.seed, n);
         let mut optimizer = Optimizer::new(&config.train, network.parameters()?);
 
         let record_loss = config.score.builtin.iter().any(|b| b == CUMULATIVE_LOSS);
@@ -237,6 +267,7 @@ impl Trainer {
             network,
             optimizer,
             train,
+            samples,
             test,
             device,
             checkpoints,
@@ -262,7 +293,7 @@ impl Trainer {
 
     /// Announces the job, trains every remaining epoch, then [`Trainer::finish`]es.
     pub fn run(mut self) -> Result<TrainResult, JobError> {
-        let (n, epochs) = (self.train.len(), self.config.train.epochs);
+        let (n, epochs) = (self.samples.len(), self.config.train.epochs);
         let batch_size = self.config.train.batch_size;
         self.events.do_send(JobEvent::JobStarted {
             run: self.config.name.clone(),
@@ -277,7 +308,7 @@ impl Trainer {
             self.config.data.augment.clone(),
             self.config.seed,
             batch_size,
-            self.start_epoch..epochs,
+            Feed { samples: self.samples.indices().clone(), epochs: self.start_epoch..epochs },
             self.config.train.prefetch,
             self.group.as_ref().map_or(Shard::WHOLE, |g| Shard { rank: g.rank(), world: g.world() }),
         );
@@ -401,7 +432,8 @@ impl Trainer {
     /// event), a snapshot for the scorer when due, and a checkpoint when due (else the
     /// copies a stop before the next one would write).
     fn end_epoch(&mut self, epoch: usize, lr: f64, totals: EpochTotals, seconds: f64) -> Result<(), JobError> {
-        let (n, epochs) = (self.train.len(), self.config.train.epochs);
+        // The epoch's means are over the samples it trained on.
+        let (n, epochs) = (self.samples.len(), self.config.train.epochs);
         let (loss_sum, correct) = match &self.group {
             None => (totals.loss_sum.f_double_value(&[])?, totals.correct.f_int64_value(&[])? as f64),
             Some(group) => {
@@ -478,7 +510,7 @@ impl Trainer {
     /// After the last epoch: the scorer's tables and totals, then eval passes over the
     /// training set and the test set.
     pub fn finish(self) -> Result<TrainResult, JobError> {
-        let Trainer { config, network, train, test, events, scorer, mut state, start_epoch, record_loss, loss_table, group, reducer, .. } = self;
+        let Trainer { config, network, train, samples, test, events, scorer, mut state, start_epoch, record_loss, loss_table, group, reducer, .. } = self;
         if let Some(group) = &group {
             let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
             let ranks = ranks_differing_from_rank0(group, &variables)?;
@@ -498,15 +530,34 @@ impl Trainer {
         tables.extend(report.tables);
 
         let eval_batch = config.score.batch_size;
-        let train_eval = evaluate(&network, &train, eval_batch)?;
-        let test_eval = test.as_ref().map(|t| evaluate(&network, t, eval_batch)).transpose()?;
-        for (subset, eval) in [("train", Some(train_eval)), ("test", test_eval)] {
+        let per_sample = evaluate(&network, &train, eval_batch)?;
+        let (train_eval, held_out_eval) = match samples.is_whole() {
+            true => (per_sample.over(None), None),
+            false => {
+                let mask = samples.mask();
+                let out: Vec<bool> = mask.iter().map(|m| !m).collect();
+                (per_sample.over(Some(&mask)), Some(per_sample.over(Some(&out))))
+            }
+        };
+        let test_eval = test.as_ref().map(|t| evaluate(&network, t, eval_batch).map(|e| e.over(None))).transpose()?;
+        for (subset, eval) in [("train", Some(train_eval)), ("held_out", held_out_eval), ("test", test_eval)] {
             if let Some(e) = eval {
                 events.do_send(JobEvent::Evaluated { subset: subset.to_string(), loss: e.loss, accuracy: e.accuracy });
             }
         }
         let dist = reducer.map(|r| r.timings().clone());
-        Ok(TrainResult { state, tables, train_eval, test_eval, parameters: network.parameter_count()?, start_epoch, dist })
+        Ok(TrainResult {
+            state,
+            tables,
+            samples,
+            train_eval,
+            held_out_eval,
+            correct: per_sample.correct,
+            test_eval,
+            parameters: network.parameter_count()?,
+            start_epoch,
+            dist,
+        })
     }
 }
 
@@ -547,21 +598,22 @@ fn write_checkpoint(
     Ok(())
 }
 
-/// Loss and accuracy of `network` in eval mode over `data`, without augmentation.
-fn evaluate(network: &Network, data: &Dataset, batch_size: usize) -> Result<Evaluation, JobError> {
+/// Each sample's loss and correctness under `network` in eval mode over `data`,
+/// without augmentation.
+fn evaluate(network: &Network, data: &Dataset, batch_size: usize) -> Result<SampleEvaluation, JobError> {
     let device = network.device();
-    let mut loss = 0.0;
-    let mut correct = 0i64;
+    let mut out = SampleEvaluation { losses: Vec::with_capacity(data.len()), correct: Vec::with_capacity(data.len()) };
     tch::no_grad(|| -> Result<(), JobError> {
         for start in (0..data.len()).step_by(batch_size) {
             let end = (start + batch_size).min(data.len());
             let (images, labels) = data.tensors(start..end, device)?;
             let logits = network.forward(&images, false)?;
-            loss += logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::Sum, -100, 0.0)?.f_double_value(&[])?;
-            correct += logits.f_argmax(-1, false)?.f_eq_tensor(&labels)?.f_sum(Kind::Int64)?.f_int64_value(&[])?;
+            let losses = logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::None, -100, 0.0)?;
+            out.losses.extend(Vec::<f64>::try_from(&losses.f_to_kind(Kind::Double)?.f_to_device(Device::Cpu)?)?);
+            let correct = logits.f_argmax(-1, false)?.f_eq_tensor(&labels)?;
+            out.correct.extend(Vec::<bool>::try_from(&correct.f_to_device(Device::Cpu)?)?);
         }
         Ok(())
     })?;
-    let n = data.len() as f64;
-    Ok(Evaluation { loss: loss / n, accuracy: correct as f64 / n })
+    Ok(out)
 }

@@ -276,6 +276,25 @@ pub struct TrainConfig {
     /// Batches the loader may prepare ahead of the trainer (channel capacity).
     #[serde(default = "defaults::prefetch")]
     pub prefetch: usize,
+    /// Train on a seeded random part of the training set only (e.g. `subset = {
+    /// fraction = 0.7, seed = 3 }`); every sample is still scored and evaluated, and the
+    /// run writes which ones it trained on (`subset_mask.npy`). This is how the models
+    /// of `memscope estimate memorization` hold samples out. Absent: the whole set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<SubsetConfig>,
+}
+
+/// A seeded random part of the training set.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubsetConfig {
+    /// The share of the training set trained on, in (0, 1]: `round(fraction * N)`
+    /// samples (at least one).
+    pub fraction: f64,
+    /// Which samples: the same seed and dataset size always give the same subset. By
+    /// default the job's `seed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 impl Default for TrainConfig {
@@ -292,6 +311,7 @@ impl Default for TrainConfig {
             step_epochs: defaults::step_epochs(),
             gamma: defaults::gamma(),
             prefetch: defaults::prefetch(),
+            subset: None,
         }
     }
 }

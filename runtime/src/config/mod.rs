@@ -16,7 +16,7 @@ pub use error::{ConfigError, Problem};
 pub use data::{AugmentConfig, BadImagePolicy, DataConfig, DataFormat, ImageSize, Normalize, ResizeMode, MAX_IMAGE_SIDE};
 pub use job::{
     AggregateConfig, Arch, CheckpointConfig, DeviceChoice, EpochBound, JobConfig, MetricsConfig, ModelConfig,
-    OptimizerKind, PluginConfig, Reduce, ReportConfig, ScheduleKind, ScoreConfig, TrainConfig, Weighting,
+    OptimizerKind, PluginConfig, Reduce, ReportConfig, ScheduleKind, ScoreConfig, SubsetConfig, TrainConfig, Weighting,
 };
 pub use load::{load_job_file, parse_job, parse_job_unchecked};
 pub use validate::MAX_TOP_K;

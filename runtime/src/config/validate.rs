@@ -64,6 +64,11 @@ impl JobConfig {
         if train.prefetch == 0 {
             problem("train.prefetch", "must be at least 1".into());
         }
+        if let Some(subset) = &train.subset {
+            if !(subset.fraction > 0.0 && subset.fraction <= 1.0) {
+                problem("train.subset.fraction", format!("{} is not a share of the training set in (0, 1]", subset.fraction));
+            }
+        }
 
         let score = &self.score;
         if score.every == 0 {

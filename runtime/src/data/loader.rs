@@ -49,6 +49,23 @@ impl Shard {
     pub const WHOLE: Shard = Shard { rank: 0, world: 1 };
 }
 
+/// What a loader visits: these samples (ascending indices into the dataset), in each of
+/// these epochs, shuffled anew every epoch.
+#[derive(Debug, Clone)]
+pub struct Feed {
+    /// The samples trained on ([`super::TrainingSamples`]: all, or a job's subset).
+    pub samples: Arc<[usize]>,
+    /// The epochs to produce (0-based; a resumed run starts later).
+    pub epochs: std::ops::Range<usize>,
+}
+
+impl Feed {
+    /// Every sample of a set of `n`, in `epochs`.
+    pub fn whole(n: usize, epochs: std::ops::Range<usize>) -> Self {
+        Feed { samples: (0..n).collect(), epochs }
+    }
+}
+
 /// The receiving end of a running loader. Dropping it stops the loader thread.
 #[derive(Debug)]
 pub struct LoaderHandle {
@@ -88,18 +105,10 @@ impl Drop for LoaderHandle {
     }
 }
 
-/// Starts a loader thread producing the batches of `epochs` (this shard's part of
-/// each, `batch_size` samples or fewer), at most `capacity` batches ahead of the
-/// consumer.
-pub fn spawn_loader(
-    data: Arc<Dataset>,
-    augment: AugmentConfig,
-    seed: u64,
-    batch_size: usize,
-    epochs: std::ops::Range<usize>,
-    capacity: usize,
-    shard: Shard,
-) -> LoaderHandle {
+/// Starts a loader thread producing the batches of the feed's epochs (this shard's
+/// part of each, `batch_size` samples or fewer), at most `capacity` batches ahead of
+/// the consumer.
+pub fn spawn_loader(data: Arc<Dataset>, augment: AugmentConfig, seed: u64, batch_size: usize, feed: Feed, capacity: usize, shard: Shard) -> LoaderHandle {
     let (tx, rx) = bounded(capacity);
     // The loader refills the queue in bursts: once full, it sleeps until the trainer
     // has drained it to a quarter. Woken for every batch instead, it preempted one of
@@ -113,8 +122,8 @@ pub fn spawn_loader(
             let shape = data.shape;
             let per_image = shape.len();
             let mut augmenter = Augmenter::new(augment, shape);
-            let mut order: Vec<usize> = (0..data.len()).collect();
-            for epoch in epochs {
+            let mut order: Vec<usize> = feed.samples.to_vec();
+            for epoch in feed.epochs {
                 order.sort_unstable();
                 order.shuffle(&mut rng_for(seed, Stream::Shuffle, &[epoch as u64]));
                 let global = batch_size * shard.world;
@@ -221,7 +230,7 @@ mod tests {
 
     #[test]
     fn each_epoch_visits_every_sample_once_in_a_seeded_order() {
-        let a = spawn_loader(tiny(10), AugmentConfig::default(), 3, 4, 0..2, 2, Shard::WHOLE);
+        let a = spawn_loader(tiny(10), AugmentConfig::default(), 3, 4, Feed::whole(10, 0..2), 2, Shard::WHOLE);
         let e0 = epoch_indices(&a, 0);
         let e1 = epoch_indices(&a, 1);
         let mut sorted = e0.clone();
@@ -229,8 +238,21 @@ mod tests {
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());
         assert_ne!(e0, e1, "epochs are shuffled differently");
         // Starting at epoch 1 (a resumed run) gives epoch 1's order.
-        let b = spawn_loader(tiny(10), AugmentConfig::default(), 3, 4, 1..2, 2, Shard::WHOLE);
+        let b = spawn_loader(tiny(10), AugmentConfig::default(), 3, 4, Feed::whole(10, 1..2), 2, Shard::WHOLE);
         assert_eq!(epoch_indices(&b, 1), e1);
+    }
+
+    /// A feed of some samples (a job's `[train] subset`) visits those, each once per
+    /// epoch, and no other.
+    #[test]
+    fn a_subset_feed_visits_only_its_samples() {
+        let samples: Arc<[usize]> = vec![1, 4, 5, 8].into();
+        let a = spawn_loader(tiny(10), AugmentConfig::default(), 3, 3, Feed { samples, epochs: 0..2 }, 2, Shard::WHOLE);
+        for epoch in 0..2 {
+            let mut seen = epoch_indices(&a, epoch);
+            seen.sort();
+            assert_eq!(seen, [1, 4, 5, 8], "epoch {epoch}");
+        }
     }
 
     /// Two ranks of batch 4 take alternate positions of each global batch of 8 of the
@@ -239,12 +261,12 @@ mod tests {
     #[test]
     fn shards_split_every_global_batch_as_distributed_sampler_does() {
         let global: Vec<Vec<i64>> = {
-            let whole = spawn_loader(tiny(23), AugmentConfig::default(), 5, 8, 0..1, 4, Shard::WHOLE);
+            let whole = spawn_loader(tiny(23), AugmentConfig::default(), 5, 8, Feed::whole(23, 0..1), 4, Shard::WHOLE);
             std::iter::from_fn(|| whole.next().ok()).map(|b| Vec::<i64>::try_from(&b.indices).unwrap()).collect()
         };
         assert_eq!(global.iter().map(Vec::len).collect::<Vec<_>>(), [8, 8, 7]);
         for rank in 0..2 {
-            let shard = spawn_loader(tiny(23), AugmentConfig::default(), 5, 4, 0..1, 4, Shard { rank, world: 2 });
+            let shard = spawn_loader(tiny(23), AugmentConfig::default(), 5, 4, Feed::whole(23, 0..1), 4, Shard { rank, world: 2 });
             let batches: Vec<Batch> = std::iter::from_fn(|| shard.next().ok()).collect();
             assert_eq!(batches.len(), 3);
             for (batch, whole) in batches.iter().zip(&global) {
@@ -273,14 +295,14 @@ mod tests {
                 })
                 .collect()
         };
-        let mut whole = images(spawn_loader(tiny(23), augment.clone(), 5, 8, 0..2, 4, Shard::WHOLE));
+        let mut whole = images(spawn_loader(tiny(23), augment.clone(), 5, 8, Feed::whole(23, 0..2), 4, Shard::WHOLE));
         let mut shards: Vec<(i64, Vec<f32>)> =
-            (0..2).flat_map(|rank| images(spawn_loader(tiny(23), augment.clone(), 5, 4, 0..2, 4, Shard { rank, world: 2 }))).collect();
+            (0..2).flat_map(|rank| images(spawn_loader(tiny(23), augment.clone(), 5, 4, Feed::whole(23, 0..2), 4, Shard { rank, world: 2 }))).collect();
         assert_eq!(whole.len(), 46);
         whole.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.partial_cmp(&b.1).unwrap()));
         shards.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.partial_cmp(&b.1).unwrap()));
         assert_eq!(whole, shards);
-        let plain = images(spawn_loader(tiny(23), AugmentConfig::default(), 5, 8, 0..2, 4, Shard::WHOLE));
+        let plain = images(spawn_loader(tiny(23), AugmentConfig::default(), 5, 8, Feed::whole(23, 0..2), 4, Shard::WHOLE));
         let changed = plain.iter().filter(|(i, p)| whole.iter().all(|(j, q)| j != i || q != p)).count();
         assert!(changed > 10, "augmentation changed only {changed} of 46 images");
     }
@@ -292,7 +314,7 @@ mod tests {
         for capacity in [1, 2, 3, 4, 8, 50] {
             let (done_tx, done_rx) = bounded(1);
             std::thread::spawn(move || {
-                let handle = spawn_loader(tiny(23), AugmentConfig::default(), 5, 2, 0..3, capacity, Shard::WHOLE);
+                let handle = spawn_loader(tiny(23), AugmentConfig::default(), 5, 2, Feed::whole(23, 0..3), capacity, Shard::WHOLE);
                 let mut steps = Vec::new();
                 while let Ok(batch) = handle.next() {
                     if batch.step % 3 == 0 {

@@ -34,6 +34,16 @@ impl RunDir {
         self.root.join("labels.npy")
     }
 
+    /// Whether the final network classifies each training sample as labelled (bool).
+    pub fn correct(&self) -> PathBuf {
+        self.root.join("correct.npy")
+    }
+
+    /// Which training samples a `[train] subset` trained on (bool).
+    pub fn subset_mask(&self) -> PathBuf {
+        self.root.join("subset_mask.npy")
+    }
+
     /// Class names in label order (JSON array of strings).
     pub fn classes(&self) -> PathBuf {
         self.root.join("classes.json")

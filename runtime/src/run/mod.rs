@@ -7,6 +7,6 @@ mod ranking;
 mod summary;
 
 pub use dir::RunDir;
-pub use npy::write_bool_npy;
+pub use npy::{write_bool_npy, write_bool_npy_shaped};
 pub use ranking::{measure_label, rank_scores, RankedScore, ScoreRanking, TargetKind};
-pub use summary::{Comparison, ScoreFile, Summary, Timings};
+pub use summary::{Comparison, ScoreFile, SubsetSummary, Summary, Timings};

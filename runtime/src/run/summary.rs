@@ -65,6 +65,24 @@ pub struct Comparison {
     pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
+/// A run that trained on part of its training set (`[train] subset`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubsetSummary {
+    /// The share asked for.
+    pub fraction: f64,
+    /// The seed that chose the samples.
+    pub seed: u64,
+    /// Samples trained on (`subset_mask.npy` says which).
+    pub samples: usize,
+    /// Accuracy on the training samples left out (eval mode), after training; absent
+    /// when none was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_out_accuracy: Option<f64>,
+    /// Mean loss on them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_out_loss: Option<f64>,
+}
+
 /// The result of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -90,10 +108,14 @@ pub struct Summary {
     pub epochs: usize,
     /// Epoch this process started at (0 unless resumed).
     pub resumed_at_epoch: usize,
-    /// Accuracy on the training set (eval mode, labels as trained) after training.
+    /// Accuracy on the samples trained on (eval mode, labels as trained) after training:
+    /// the whole training set, or the `[train] subset`.
     pub train_accuracy: f64,
     /// Mean training-set loss (eval mode) after training.
     pub train_loss: f64,
+    /// The part of the training set trained on, when the job set `[train] subset`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<SubsetSummary>,
     /// Accuracy on the held-out test set, when one is given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test_accuracy: Option<f64>,
