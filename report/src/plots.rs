@@ -238,10 +238,14 @@ pub fn binned_means(score: &[f32], reference: &[f64], bins: usize) -> Vec<(f64, 
 }
 
 /// The reference's mean in bins of `score` percentiles, with their Spearman correlation.
+/// Samples whose reference is undefined (NaN in a memorization estimate) are left out.
 pub fn against_reference(dir: &Path, file: &str, score: &Score, reference: &Reference) -> Result<(Picture, f64), ReportError> {
-    let values: Vec<f64> = score.values.iter().map(|&v| v as f64).collect();
-    let spearman = memscope_stats::spearman(&values, &reference.values);
-    let points = binned_means(&score.values, &reference.values, REFERENCE_BINS);
+    let defined: Vec<usize> = (0..reference.values.len()).filter(|&i| !reference.values[i].is_nan()).collect();
+    let scores: Vec<f32> = defined.iter().map(|&i| score.values[i]).collect();
+    let references: Vec<f64> = defined.iter().map(|&i| reference.values[i]).collect();
+    let values: Vec<f64> = scores.iter().map(|&v| v as f64).collect();
+    let spearman = memscope_stats::spearman(&values, &references);
+    let points = binned_means(&scores, &references, REFERENCE_BINS);
     let (y_lo, y_hi) = range(points.iter().map(|p| p.1));
     let pad = (y_hi - y_lo) * 0.08;
     let title = format!("{} vs {}: Spearman {spearman:.3}", score.name, reference.name);

@@ -23,7 +23,8 @@ pub struct ReferenceSpec {
     pub ranking: bool,
 }
 
-/// A reference score, one value per sample.
+/// A reference score, one value per sample (NaN where a memorization estimate is
+/// undefined).
 #[derive(Debug, Clone)]
 pub struct Reference {
     /// Name shown in the report.
@@ -33,18 +34,21 @@ pub struct Reference {
 }
 
 impl ReferenceSpec {
-    /// `FILE`, or `FILE.npz:KEY` for an array inside an `.npz`.
+    /// `FILE`, or `FILE.npz:KEY` for an array inside an `.npz`. A memorization estimate
+    /// (its directory or `mem.npy`) is named `mem`, as the comparer names it.
     pub fn parse(text: &str) -> Self {
         let (path, key) = match text.rsplit_once(':') {
             Some((file, key)) if file.ends_with(".npz") && !key.is_empty() => (PathBuf::from(file), Some(key.to_string())),
             _ => (PathBuf::from(text), None),
         };
-        let name = key.clone().unwrap_or_else(|| stem(&path));
+        let name = key.clone().unwrap_or_else(|| default_name(&path));
         ReferenceSpec { name, path, key, ranking: false }
     }
 
     /// The reference files in the `against` list of the run's baseline comparer
-    /// (`{ file, key, kind, name }` entries; names of run arrays are not files).
+    /// (`{ file, key, kind, name }` entries, and plain strings that name a file as the
+    /// comparer reads them: a `.npy`, `.npz` or `.csv` extension or a `/`; other strings
+    /// are names of run arrays).
     pub fn from_baseline(config: &JobConfig) -> Vec<Self> {
         /// The comparer's file target (see `plugins/baseline`), as much as the report needs.
         #[derive(Deserialize)]
@@ -61,9 +65,12 @@ impl ReferenceSpec {
             .filter_map(|p| p.config.get("against").and_then(|a| a.as_array()))
             .flatten();
         against
-            .filter_map(|target| FileTarget::deserialize(target.clone()).ok())
+            .filter_map(|target| match target.as_str() {
+                Some(text) if looks_like_file(text) => Some(FileTarget { name: None, file: text.into(), key: None, kind: None }),
+                _ => FileTarget::deserialize(target.clone()).ok(),
+            })
             .map(|t| ReferenceSpec {
-                name: t.name.or_else(|| t.key.clone()).unwrap_or_else(|| stem(&t.file)),
+                name: t.name.or_else(|| t.key.clone()).unwrap_or_else(|| default_name(&t.file)),
                 path: t.file,
                 key: t.key,
                 ranking: t.kind.as_deref() == Some("ranking"),
@@ -74,7 +81,11 @@ impl ReferenceSpec {
     /// Reads the reference and checks that it has one value per sample.
     pub fn read(&self, samples: usize) -> Result<Reference, ReportError> {
         let path = &self.path;
-        let values = memscope_reference::read_values(path, self.key.as_deref()).map_err(|e| ReportError::reference(path, e.to_string()))?;
+        let values = match memscope_reference::estimate_file(path) {
+            Some(_) => memscope_reference::read_memorization(path),
+            None => memscope_reference::read_values(path, self.key.as_deref()),
+        };
+        let values = values.map_err(|e| ReportError::reference(path, e.to_string()))?;
         if values.len() != samples {
             return Err(ReportError::reference(path, format!("{} values, but the run has {samples} samples", values.len())));
         }
@@ -87,8 +98,18 @@ impl ReferenceSpec {
     }
 }
 
-fn stem(path: &Path) -> String {
+/// The file's stem, or `mem` for a memorization estimate (as the comparer names it).
+fn default_name(path: &Path) -> String {
+    if memscope_reference::estimate_file(path).is_some() {
+        return "mem".into();
+    }
     path.file_stem().and_then(|s| s.to_str()).unwrap_or("reference").to_string()
+}
+
+/// Whether a plain `against` string names a file (as the comparer decides).
+fn looks_like_file(text: &str) -> bool {
+    let extension = Path::new(text).extension().and_then(|e| e.to_str());
+    matches!(extension, Some("npy" | "npz" | "csv")) || text.contains('/')
 }
 
 #[cfg(test)]
@@ -111,13 +132,14 @@ mod tests {
             format = "digits"
             [[plugins]]
             name = "baseline"
-            config = { against = ["noise_mask", { file = "fz.npz", key = "mem" }, { name = "order", file = "r.csv", kind = "ranking" }] }
+            config = { against = ["noise_mask", { file = "fz.npz", key = "mem" }, { name = "order", file = "r.csv", kind = "ranking" }, "est/mem.npy"] }
         "#;
         let config = memscope::config::parse_job(text, "<text>", &[], Path::new(".")).unwrap();
         let specs = ReferenceSpec::from_baseline(&config);
-        assert_eq!(specs.len(), 2);
+        assert_eq!(specs.len(), 3);
         assert_eq!((specs[0].name.as_str(), specs[0].key.as_deref(), specs[0].ranking), ("mem", Some("mem"), false));
         assert_eq!((specs[1].name.as_str(), specs[1].ranking), ("order", true));
+        assert_eq!((specs[2].path.as_path(), specs[2].ranking), (Path::new("est/mem.npy"), false));
     }
 
     #[test]

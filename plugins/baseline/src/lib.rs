@@ -7,18 +7,23 @@
 //! - a reference score, from another array of the run or a file (`.npy`, `.npz` with
 //!   `key`, `.csv`), or a sample-index ranking (`kind = "ranking"`, indices sorted by
 //!   ascending score): cosine, Pearson, Spearman, top-k overlap and the mean reference
-//!   score of the top and bottom k by score.
+//!   score of the top and bottom k by score;
+//! - a memorization estimate of `memscope estimate memorization` (its directory or its
+//!   `mem.npy`, `kind = "memorization"`, found by itself too): the same measures, as
+//!   Feldman & Zhang's tables give them, over the samples whose estimate is defined.
 //!
 //! ```toml
 //! [[plugins]]
 //! name = "baseline"
-//! config = { against = ["noise_mask", { name = "fz", file = "fz_tr_mem.npy" }], k = [100, 1000] }
+//! config = { against = ["noise_mask", "runs/digits-memorization/mem.npy", { name = "fz", file = "fz_tr_mem.npy" }], k = [100, 1000] }
 //! ```
-//! Relative file paths are relative to the working directory of `memscope`.
+//! A plain string is a file when it has a file's extension (`.npy`, `.npz`, `.csv`) or
+//! a `/`, else the name of an array of the run. Relative file paths are relative to the
+//! working directory of `memscope`.
 
 pub mod reference;
 
-use memscope_sdk::{export_plugin, ArrayKind, Hook, Host, NamedArray, Plugin, PluginError, PluginResult};
+use memscope_sdk::{export_plugin, ArrayKind, Hook, Host, Level, NamedArray, Plugin, PluginError, PluginResult};
 use memscope_stats::*;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -27,7 +32,8 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum Target {
-    /// A per-sample array of the run, by name (`noise_mask`, `eval_loss`, ...).
+    /// A per-sample array of the run, by name (`noise_mask`, `eval_loss`, ...), or a
+    /// file named by its path (see [`Target::file`]).
     Array(String),
     /// A reference file.
     File(FileTarget),
@@ -59,6 +65,22 @@ pub enum ReferenceKind {
     Score,
     /// Sample indices sorted by ascending score.
     Ranking,
+    /// A memorization estimate (`memscope estimate memorization`): its directory or
+    /// its `mem.npy`, NaN where a sample's estimate is undefined. An estimate named as
+    /// a `score` is read as this too.
+    Memorization,
+}
+
+impl Target {
+    /// The file a plain string names, when it looks like one: a file's extension
+    /// (`.npy`, `.npz`, `.csv`) or a `/` (an estimate directory).
+    pub fn file(&self) -> Option<FileTarget> {
+        let Target::Array(text) = self else { return None };
+        let path = std::path::Path::new(text);
+        let extension = path.extension().and_then(|e| e.to_str());
+        let looks_like_file = matches!(extension, Some("npy" | "npz" | "csv")) || text.contains('/');
+        looks_like_file.then(|| FileTarget { name: None, file: path.to_path_buf(), key: None, kind: ReferenceKind::Score })
+    }
 }
 
 /// `[plugins.config]` of the comparer.
@@ -122,6 +144,13 @@ impl Plugin for Baseline {
         }
         for target in &self.config.against {
             let (name, values, is_mask) = self.resolve(target, arrays, &available)?;
+            // A memorization estimate is undefined (NaN) for samples no model trained
+            // on or none left out: those are left out of its comparisons.
+            let defined: Vec<usize> = (0..values.len()).filter(|&i| !values[i].is_nan()).collect();
+            if defined.len() < values.len() {
+                host.log(Level::Warn, &format!("{name}: {} of {} samples have no defined estimate and are left out", values.len() - defined.len(), values.len()));
+            }
+            let reference: Vec<f64> = defined.iter().map(|&i| values[i]).collect();
             for score in &scores {
                 if score.name == name {
                     continue;
@@ -134,7 +163,8 @@ impl Plugin for Baseline {
                     let mask: Vec<bool> = values.iter().map(|&v| v != 0.0).collect();
                     compare_mask(&s, &mask, &self.config.k)
                 } else {
-                    compare_reference(&s, &values, &self.config.k)
+                    let s: Vec<f64> = defined.iter().map(|&i| s[i]).collect();
+                    compare_reference(&s, &reference, &self.config.k)
                 };
                 for (metric, value) in &results {
                     host.publish_metric(&format!("{metric}/{}/{name}", score.name), *value);
@@ -150,6 +180,9 @@ impl Baseline {
     /// The target's name, values, and whether it is a mask.
     fn resolve(&self, target: &Target, arrays: &[NamedArray<'_>], available: &[&str]) -> PluginResult<(String, Vec<f64>, bool)> {
         let n = arrays.first().map_or(0, |a| a.values.len());
+        if let Some(file) = target.file() {
+            return self.resolve(&Target::File(file), arrays, available);
+        }
         match target {
             Target::Array(name) => {
                 let array = arrays.iter().find(|a| a.name == name).ok_or_else(|| {
@@ -158,15 +191,19 @@ impl Baseline {
                 Ok((name.clone(), array.values.iter().map(|&v| v as f64).collect(), array.kind == ArrayKind::Mask))
             }
             Target::File(file) => {
-                let mut values = reference::read_values(&file.file, file.key.as_deref())?;
-                if file.kind == ReferenceKind::Ranking {
-                    values = reference::ranking_to_score(&values, &file.file)?;
-                }
+                let estimate = file.kind == ReferenceKind::Memorization || memscope_reference::estimate_file(&file.file).is_some();
+                let values = match file.kind {
+                    _ if estimate => reference::read_memorization(&file.file)?,
+                    ReferenceKind::Ranking => reference::ranking_to_score(&reference::read_values(&file.file, file.key.as_deref())?, &file.file)?,
+                    ReferenceKind::Score | ReferenceKind::Memorization => reference::read_values(&file.file, file.key.as_deref())?,
+                };
                 if values.len() != n {
                     return Err(format!("reference {} has {} values, the run has {n} samples", file.file.display(), values.len()).into());
                 }
-                let name = file.name.clone().unwrap_or_else(|| {
-                    file.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "reference".into())
+                // An estimate is `mem` (its file's stem) whether named by its directory or its file.
+                let name = file.name.clone().unwrap_or_else(|| match estimate {
+                    true => "mem".into(),
+                    false => file.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "reference".into()),
                 });
                 Ok((name, values, false))
             }

@@ -9,6 +9,12 @@ pub fn read_values(path: &Path, key: Option<&str>) -> PluginResult<Vec<f64>> {
     memscope_reference::read_values(path, key).map_err(|e| PluginError(format!("reference {}: {e}", path.display())))
 }
 
+/// Reads the memorization estimate at `path` (its directory or `mem.npy`), NaN where
+/// undefined.
+pub fn read_memorization(path: &Path) -> PluginResult<Vec<f64>> {
+    memscope_reference::read_memorization(path).map_err(|e| PluginError(format!("memorization estimate {}: {e}", path.display())))
+}
+
 /// A ranking (sample indices sorted by ascending score) as a score: each sample's
 /// position in it. Every index must appear exactly once.
 pub fn ranking_to_score(ranking: &[f64], path: &Path) -> PluginResult<Vec<f64>> {

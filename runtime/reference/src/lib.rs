@@ -33,6 +33,9 @@ pub enum ReferenceError {
         /// The arrays it has.
         names: Vec<String>,
     },
+    /// A memorization reference that is not an estimate's directory or `mem.npy`.
+    #[error("not a memorization estimate (its directory, or the mem.npy beside its estimate.json)")]
+    NotAnEstimate,
     /// The extension is not one of the known formats.
     #[error("unknown extension `{0}` (npy, npz or csv)")]
     UnknownFormat(String),
@@ -65,6 +68,31 @@ pub enum ReferenceError {
         /// Samples.
         samples: usize,
     },
+}
+
+/// The `mem.npy` of a memorization estimate (`memscope estimate memorization`), when
+/// `path` is one: an estimate directory, or the `mem.npy` in one (an estimate directory
+/// holds `estimate.json` beside it).
+pub fn estimate_file(path: &Path) -> Option<std::path::PathBuf> {
+    let file = if path.is_dir() { path.join("mem.npy") } else { path.to_path_buf() };
+    let is_estimate = file.file_name().is_some_and(|n| n == "mem.npy") && file.with_file_name("estimate.json").exists();
+    is_estimate.then_some(file)
+}
+
+/// Reads the memorization estimate at `path` (an estimate directory or its `mem.npy`):
+/// one value per sample, NaN where the estimate is undefined (no model trained on the
+/// sample, or none left it out). Infinite values are refused.
+pub fn read_memorization(path: &Path) -> Result<Vec<f64>, ReferenceError> {
+    let file = estimate_file(path).ok_or(ReferenceError::NotAnEstimate)?;
+    let tensor = read_npy(&file).map_err(ReferenceError::Unreadable)?;
+    if tensor.dim() != 1 {
+        return Err(ReferenceError::NotOneDimensional(tensor.size()));
+    }
+    let values = Vec::<f64>::try_from(&tensor.to_kind(Kind::Double)).map_err(|e| ReferenceError::Unreadable(e.to_string()))?;
+    match values.iter().position(|v| v.is_infinite()) {
+        Some(index) => Err(ReferenceError::NotFinite { index, value: values[index] }),
+        None => Ok(values),
+    }
 }
 
 /// Reads a 1-D array of finite numbers from `path`; `key` selects an `.npz` member.
@@ -151,6 +179,25 @@ mod tests {
         assert_eq!(read_values(&path, None).unwrap(), vec![0.5, 0.25]);
         std::fs::write(&path, "0.5\nlots\n").unwrap();
         assert_eq!(read_values(&path, None).unwrap_err(), ReferenceError::NotANumber { line: 2, cell: "lots".into() });
+    }
+
+    /// An estimate's `mem.npy` (or its directory) reads with its undefined samples as
+    /// NaN; the same file elsewhere is not an estimate, and an infinite value is refused.
+    #[test]
+    fn an_estimate_reads_with_its_undefined_samples() {
+        let dir = tempfile::tempdir().unwrap();
+        let mem = dir.path().join("mem.npy");
+        Tensor::from_slice(&[0.5f32, f32::NAN, -0.25]).write_npy(&mem).unwrap();
+        assert_eq!(read_memorization(&mem).unwrap_err(), ReferenceError::NotAnEstimate);
+        assert!(matches!(read_values(&mem, None), Err(ReferenceError::NotFinite { index: 1, .. })));
+        std::fs::write(dir.path().join("estimate.json"), "{}").unwrap();
+        for path in [&mem, &dir.path().to_path_buf()] {
+            let values = read_memorization(path).unwrap();
+            assert_eq!((values[0], values[2]), (0.5, -0.25));
+            assert!(values[1].is_nan());
+        }
+        Tensor::from_slice(&[0.5f32, f32::INFINITY]).write_npy(&mem).unwrap();
+        assert!(matches!(read_memorization(&mem), Err(ReferenceError::NotFinite { index: 1, .. })));
     }
 
     #[test]
