@@ -10,6 +10,7 @@ mod test_daemon_faults;
 mod test_daemon_http;
 mod test_datasets;
 mod test_distributed;
+mod test_estimate;
 mod test_images;
 mod test_library;
 mod test_metrics;

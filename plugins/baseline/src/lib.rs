@@ -289,6 +289,16 @@ mod tests {
         assert!(bottom < 0.001, "mean fz of the 5000 lowest-curvature samples {bottom}");
     }
 
+    /// A plain string is a file when it has a file's extension or a `/`, else the name
+    /// of one of the run's arrays.
+    #[test]
+    fn plain_strings_that_name_files_are_file_targets() {
+        let config: BaselineConfig = toml::from_str(r#"against = ["noise_mask", "runs/d-memorization/mem.npy", "ref.csv", "runs/d-memorization", "eval_loss"]"#).unwrap();
+        let files: Vec<Option<PathBuf>> = config.against.iter().map(|t| t.file().map(|f| f.file)).collect();
+        let want = [None, Some("runs/d-memorization/mem.npy".into()), Some("ref.csv".into()), Some("runs/d-memorization".into()), None];
+        assert_eq!(files, want);
+    }
+
     #[test]
     fn npz_reference_by_key_and_clear_errors() {
         let dir = reference_dir();
