@@ -195,3 +195,48 @@ fn bad_estimates_are_refused_by_name() {
     let other = error(&["--subset", "0.5"], None);
     assert!(other.contains("model-0000.toml: was written for another estimate (another job, --subset or --set)"), "{other}");
 }
+
+/// The array examples as their schedulers run them: `configs/launch/estimate.sbatch` as
+/// the array task `SLURM_ARRAY_TASK_ID=1` runs it, and the container command of
+/// `configs/launch/estimate-indexed-job.yaml` as the Job controller starts the pod of
+/// index 0 (`JOB_COMPLETION_INDEX`), the image's paths mapped into a directory here.
+/// Each trains the model its index names, and that one only.
+#[test]
+fn the_array_examples_train_the_model_their_scheduler_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let small = JOB.replace("epochs = 60", "epochs = 2").replace("limit = 480", "limit = 120");
+    write_job(dir.path(), &small);
+    // The script runs `target/release/memscope`, from where it is submitted.
+    std::fs::create_dir_all(dir.path().join("target/release")).unwrap();
+    std::os::unix::fs::symlink(memscope_bin(), dir.path().join("target/release/memscope")).unwrap();
+    let task = Command::new("bash")
+        .arg(memscope_tests::repo_root().join("configs/launch/estimate.sbatch"))
+        .args(["job.toml", "3", "slurm-runs"])
+        .envs([("SLURM_ARRAY_TASK_ID", "1"), ("SLURM_CPUS_PER_TASK", "1"), ("MEMSCOPE_LOG", "warn")])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(task.status.success(), "{}", String::from_utf8_lossy(&task.stderr));
+    let models = dir.path().join("slurm-runs/tiny-memorization/models");
+    let finished: Vec<bool> = (0..3).map(|k| models.join(format!("model-{k:04}/summary.json")).exists()).collect();
+    assert_eq!(finished, [false, true, false]);
+
+    let manifest = std::fs::read_to_string(memscope_tests::repo_root().join("configs/launch/estimate-indexed-job.yaml")).unwrap();
+    let field = |key: &str| manifest.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap_or_else(|| panic!("no {key}")).trim().to_string();
+    let command: Vec<String> = serde_json::from_str(&field("command: ")).unwrap();
+    let models_flag = command.iter().position(|a| a == "--models").expect("--models");
+    assert_eq!(command[models_flag + 1], field("completions: "), "one pod per model");
+    std::fs::create_dir_all(dir.path().join("memscope/configs")).unwrap();
+    std::fs::write(dir.path().join("memscope/configs/digits.toml"), &small).unwrap();
+    let image_path = |arg: &String| match arg.as_str() {
+        "/memscope/target/release/memscope" => memscope_bin().display().to_string(),
+        _ if arg.starts_with('/') => dir.path().join(&arg[1..]).display().to_string(),
+        _ => arg.clone(),
+    };
+    let command: Vec<String> = command.iter().map(image_path).collect();
+    let pod = Command::new(&command[0]).args(&command[1..]).env("JOB_COMPLETION_INDEX", "0").env("MEMSCOPE_LOG", "warn").output().unwrap();
+    assert!(pod.status.success(), "{}", String::from_utf8_lossy(&pod.stderr));
+    let models = dir.path().join("runs/tiny-memorization/models");
+    assert!(models.join("model-0000/summary.json").exists());
+    assert!(!models.join("model-0001").exists());
+}
