@@ -109,8 +109,11 @@ fn an_aggregation_for_a_score_the_job_does_not_record_fails_before_training() {
     assert!(!dir.path().join("runs/job/checkpoints/epoch-000001").exists());
 }
 
+/// By default a snapshot score is the mean over every scored epoch; a job can say
+/// which epochs (`score.window`: the first ones, or `{ last = N }`), and a job whose
+/// purpose is memorization weighs its epochs rising with the square root of their place.
 #[test]
-fn snapshot_scores_combine_the_first_40_percent_of_epochs_by_default() {
+fn snapshot_scores_combine_every_epoch_by_default_and_a_job_chooses_otherwise() {
     let dir = tempfile::tempdir().unwrap();
     let text = JOB
         .replace("[score.aggregate.eval_loss]\nfrom = 2\nto = 3\n", "")
@@ -118,22 +121,41 @@ fn snapshot_scores_combine_the_first_40_percent_of_epochs_by_default() {
         .replace("epochs = 4", "epochs = 5");
     assert!(!text.contains("aggregate"), "{text}");
     let job = write_job(dir.path(), &text);
-    memscope(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet", "--no-report"]).success();
     let run = dir.path().join("runs/job");
-    let summary = read_summary(&run);
-    let files = summary["scores"].as_array().unwrap();
-    let file = |name: &str| files.iter().find(|f| f["name"] == name).unwrap().clone();
-    // 40 % of 5 epochs is 2: epochs 1 and 2 (0-based 0 and 1); `loss` sums all five.
-    assert_eq!(file("eval_loss")["epochs"], serde_json::json!([0, 1]));
-    assert_eq!(file("loss")["epochs"], serde_json::json!([0, 1, 2, 3, 4]));
+    let eval_loss = |overrides: &[&str]| {
+        let mut args = vec!["run", job.to_str().unwrap(), "--out", "runs", "--quiet", "--no-report", "--force"];
+        for o in overrides {
+            args.extend(["--set", o]);
+        }
+        memscope(dir.path(), &args).success();
+        let summary = read_summary(&run);
+        let file = summary["scores"].as_array().unwrap().iter().find(|f| f["name"] == "eval_loss").unwrap().clone();
+        let loss = summary["scores"].as_array().unwrap().iter().find(|f| f["name"] == "loss").unwrap().clone();
+        assert_eq!(loss["epochs"], serde_json::json!([0, 1, 2, 3, 4]), "`loss` sums every epoch");
+        (file, read_npy_f32(&run.join("scores/eval_loss.npy")).0)
+    };
+    let (file, combined) = eval_loss(&[]);
+    assert_eq!(file["epochs"], serde_json::json!([0, 1, 2, 3, 4]));
+    assert!(file.get("weights").is_none(), "{file}");
     let (rows, shape) = read_npy_f32(&run.join("scores/eval_loss_epochs.npy"));
     assert_eq!(shape, vec![5, 600], "every scored epoch is kept");
-    let (combined, _) = read_npy_f32(&run.join("scores/eval_loss.npy"));
-    let want = (rows[42] + rows[600 + 42]) / 2.0;
-    assert!((combined[42] - want).abs() <= 1e-6 * want.abs().max(1.0), "{} vs {want}", combined[42]);
-    // `--set score.window=100%` is the paper's mean over every scored epoch.
-    memscope(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet", "--no-report", "--force", "--set", "score.window=\"100%\""]).success();
-    let summary = read_summary(&run);
-    let all = summary["scores"].as_array().unwrap().iter().find(|f| f["name"] == "eval_loss").unwrap().clone();
-    assert_eq!(all["epochs"], serde_json::json!([0, 1, 2, 3, 4]));
+    let row = |e: usize| rows[e * 600 + 42];
+    let mean = (0..5).map(row).sum::<f32>() / 5.0;
+    assert!((combined[42] - mean).abs() <= 1e-6 * mean.abs().max(1.0), "{} vs {mean}", combined[42]);
+
+    // The first 40 % of 5 epochs is 2: epochs 1 and 2 (0-based 0 and 1).
+    let (file, combined) = eval_loss(&["score.window=\"40%\""]);
+    assert_eq!(file["epochs"], serde_json::json!([0, 1]));
+    assert!((combined[42] - (row(0) + row(1)) / 2.0).abs() <= 1e-6 * row(0).abs().max(1.0));
+    // The last 2 epochs.
+    let (file, _) = eval_loss(&["score.window={ last = 2 }"]);
+    assert_eq!(file["epochs"], serde_json::json!([3, 4]));
+    // Memorization: every epoch, epoch k weighing sqrt(k).
+    let (file, combined) = eval_loss(&["score.purpose=\"memorization\""]);
+    assert_eq!(file["epochs"], serde_json::json!([0, 1, 2, 3, 4]));
+    let weights: Vec<f64> = (1..=5).map(|k| (k as f64).sqrt()).collect();
+    let got: Vec<f64> = file["weights"].as_array().unwrap().iter().map(|w| w.as_f64().unwrap()).collect();
+    assert!(got.iter().zip(&weights).all(|(a, b)| (a - b).abs() < 1e-12), "{got:?}");
+    let want = (0..5).map(|e| weights[e] * row(e) as f64).sum::<f64>() / weights.iter().sum::<f64>();
+    assert!((combined[42] as f64 - want).abs() <= 1e-5 * want.abs().max(1.0), "{} vs {want}", combined[42]);
 }

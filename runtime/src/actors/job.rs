@@ -339,7 +339,8 @@ impl JobRun {
             if let Some(aggregate) = config.score.aggregate.get(&table.name) {
                 table.set_aggregation(aggregate, epochs);
             } else if table.name != CUMULATIVE_LOSS {
-                table.set_window_end(config.score.window.resolve(epochs));
+                let (first, last) = config.score.window().epochs(epochs);
+                table.set_window(first, last, config.score.purpose.weights());
             }
         }
         // A plugin that failed in training may still hold a table: its scores go.

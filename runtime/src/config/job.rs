@@ -1,6 +1,6 @@
 //! The job config schema. Field doc comments are the user documentation.
 
-use super::DataConfig;
+use super::{DataConfig, Purpose, ScoreWindow};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -337,16 +337,30 @@ pub struct ScoreConfig {
     /// are always kept in `scores/<name>_epochs.npy`, whatever is chosen here.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub aggregate: std::collections::BTreeMap<String, AggregateConfig>,
-    /// Snapshot scores (curvature, `eval_loss`, plugin scores) combine their scored
-    /// epochs from the first up to this one: an epoch, or a share of `train.epochs`.
-    /// The default `"40%"` was chosen by measurement (README, "Which score, which
-    /// recipe"): once the network has fitted the mislabeled samples, their curvature
-    /// and loss fall to those of clean ones, so late epochs dilute the signal. `"100%"`
-    /// is the curvature paper's mean over all scored epochs. When no scored epoch falls
-    /// inside (a sparse `every`), the first scored epoch is used. `loss` sums every
-    /// epoch; `[score.aggregate.<score>]` overrides either per score.
-    #[serde(default = "defaults::window")]
-    pub window: EpochBound,
+    /// What the scores are for: `label-noise` (finding mislabeled samples, the
+    /// default) or `memorization` (finding what the network memorized, as Feldman &
+    /// Zhang's estimate measures it). It picks how snapshot scores combine their
+    /// epochs: alike for `label-noise`; for `memorization` weighed rising with the
+    /// square root of the epoch's place in the window (the late epochs count most).
+    #[serde(default)]
+    pub purpose: Purpose,
+    /// The scored epochs snapshot scores (curvature, `eval_loss`, plugin scores)
+    /// combine: the first ones (`"40%"`, `6`: epochs 1 up to that one) or the last ones
+    /// (`{ last = "60%" }`, `{ last = 10 }`); a share is of `train.epochs`, rounded up.
+    /// By default every scored epoch (`"100%"`, the curvature paper's mean), for either
+    /// purpose: chosen by its worst case over run lengths, datasets and purposes (README,
+    /// "Which epochs a score combines"). When no scored epoch falls inside (a sparse
+    /// `every`), the nearest scored one is used. `loss` sums every epoch;
+    /// `[score.aggregate.<score>]` overrides either per score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<ScoreWindow>,
+}
+
+impl ScoreConfig {
+    /// The window snapshot scores combine: the job's, else its purpose's default.
+    pub fn window(&self) -> ScoreWindow {
+        self.window.unwrap_or(self.purpose.default_window())
+    }
 }
 
 impl Default for ScoreConfig {
@@ -356,7 +370,8 @@ impl Default for ScoreConfig {
             batch_size: defaults::score_batch_size(),
             builtin: defaults::builtin(),
             aggregate: Default::default(),
-            window: defaults::window(),
+            purpose: Purpose::default(),
+            window: None,
         }
     }
 }
@@ -381,13 +396,17 @@ pub struct AggregateConfig {
     /// `score.window` for snapshot scores, the last epoch for `loss`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<EpochBound>,
-    /// Weighting of the epochs in the window: `uniform` (the default) or `decay`
-    /// (epoch `e` weighs `0.5^((e - first) / half_life)`: the early epochs count most).
+    /// Weighting of the epochs in the window: `uniform` (the default), `decay` (epoch
+    /// `e` weighs `0.5^((e - first) / half_life)`: the early epochs count most) or
+    /// `rising` (epoch `e` weighs `(e - first + 1)^power`: the late epochs count most).
     #[serde(default)]
     pub weighting: Weighting,
     /// `decay` only: epochs over which the weight halves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub half_life: Option<f64>,
+    /// `rising` only: the exponent (default 0.5, the square root; 1 is linear).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power: Option<f64>,
 }
 
 /// The last epoch of a window: an epoch number, or a share of the run's epochs.
@@ -472,6 +491,8 @@ pub enum Weighting {
     Uniform,
     /// Exponential decay from the window's first epoch (see `half_life`).
     Decay,
+    /// Rising from the window's first epoch (see `power`).
+    Rising,
 }
 
 /// Checkpoints: atomic, the last `keep` kept.
@@ -507,7 +528,6 @@ mod defaults {
     pub fn every() -> usize { 1 }
     pub fn score_batch_size() -> usize { 512 }
     pub fn builtin() -> Vec<String> { vec!["loss".to_string()] }
-    pub fn window() -> super::EpochBound { super::EpochBound::Percent(40.0) }
     pub fn checkpoint_every() -> usize { 5 }
     pub fn keep() -> usize { 2 }
     pub fn report_enabled() -> bool { true }

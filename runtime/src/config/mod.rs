@@ -9,6 +9,7 @@ mod job;
 mod load;
 mod overrides;
 mod validate;
+mod window;
 
 pub use bounds::{MAX_BATCH_SIZE, MAX_NAME_LENGTH, MAX_PREFETCH};
 pub use daemon::{load_daemon_file, DaemonConfig};
@@ -20,3 +21,4 @@ pub use job::{
 };
 pub use load::{load_job_file, parse_job, parse_job_unchecked};
 pub use validate::MAX_TOP_K;
+pub use window::{Purpose, ScoreWindow, LABEL_NOISE_WINDOW, MEMORIZATION_WINDOW};

@@ -85,7 +85,7 @@ impl JobConfig {
             }
         }
 
-        if let EpochBound::Epoch(e) = score.window {
+        if let Some(EpochBound::Epoch(e)) = score.window.map(|w| w.bound()) {
             if e == 0 || e > self.train.epochs {
                 problem("score.window", format!("epoch {e} is not in 1..={}", self.train.epochs));
             }
@@ -148,7 +148,12 @@ impl AggregateConfig {
             (Weighting::Decay, Some(h)) if !(h.is_finite() && h > 0.0) => {
                 problems.push(("half_life", format!("{h} is not a positive number of epochs")))
             }
-            (Weighting::Uniform, Some(_)) => problems.push(("half_life", "only used with `weighting = \"decay\"`".into())),
+            (Weighting::Uniform | Weighting::Rising, Some(_)) => problems.push(("half_life", "only used with `weighting = \"decay\"`".into())),
+            _ => {}
+        }
+        match (self.weighting, self.power) {
+            (Weighting::Rising, Some(p)) if !(p.is_finite() && p > 0.0) => problems.push(("power", format!("{p} is not a positive exponent"))),
+            (Weighting::Uniform | Weighting::Decay, Some(_)) => problems.push(("power", "only used with `weighting = \"rising\"`".into())),
             _ => {}
         }
         // The training loss is recorded every epoch; snapshot scores on the schedule.
@@ -238,6 +243,11 @@ mod tests {
             from = 5
             to = 2
             half_life = 2.0
+            [score.aggregate.el2n]
+            weighting = "rising"
+            power = -1.0
+            [score.aggregate.aum]
+            power = 2.0
         "#;
         let err = parse_job(text, "job.toml", &[], Path::new(".")).unwrap_err().to_string();
         for wanted in [
@@ -246,6 +256,8 @@ mod tests {
             "score.aggregate.curvature.half_life: `weighting = \"decay\"` needs `half_life`",
             "score.aggregate.margin.from: 5 is after `to` (2)",
             "score.aggregate.margin.half_life: only used with",
+            "score.aggregate.el2n.power: -1 is not a positive exponent",
+            "score.aggregate.aum.power: only used with `weighting = \"rising\"`",
         ] {
             assert!(err.contains(wanted), "missing `{wanted}` in:\n{err}");
         }

@@ -9,7 +9,7 @@ mod table;
 pub use error::ScoreError;
 pub use eval_loss::EvalLoss;
 pub use curves::{epoch_curves, EpochCurve};
-pub use table::{Aggregate, EpochWindow, ScoreTable};
+pub use table::{Aggregate, EpochWeights, EpochWindow, ScoreTable, DEFAULT_RISING_POWER};
 
 /// Where a scoring batch sits: the snapshot's epoch and the index of its first sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

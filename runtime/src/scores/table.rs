@@ -21,17 +21,50 @@ pub struct EpochWindow {
     pub from: usize,
     /// Last epoch used (0-based, inclusive); `None` = the last.
     pub to: Option<usize>,
-    /// Exponential decay from `from`: epoch `e` weighs `0.5^((e - from) / half_life)`.
-    pub half_life: Option<f64>,
+    /// How the epochs inside weigh.
+    pub weights: EpochWeights,
 }
+
+/// The weight of each epoch inside a window, counted from its first epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub enum EpochWeights {
+    /// Every epoch the same.
+    #[default]
+    Uniform,
+    /// Exponential decay: epoch `e` weighs `0.5^((e - from) / half_life)`.
+    Decay {
+        /// Epochs over which the weight halves.
+        half_life: f64,
+    },
+    /// Rising: epoch `e` weighs `(e - from + 1)^power`.
+    Rising {
+        /// The exponent (0.5: the square root).
+        power: f64,
+    },
+}
+
+impl EpochWeights {
+    /// The weights a `weighting` setting names (`half_life` 1 and `power` 0.5 when
+    /// absent: validation asks for `half_life`).
+    pub fn from_config(weighting: Weighting, half_life: Option<f64>, power: Option<f64>) -> Self {
+        match weighting {
+            Weighting::Uniform => EpochWeights::Uniform,
+            Weighting::Decay => EpochWeights::Decay { half_life: half_life.unwrap_or(1.0) },
+            Weighting::Rising => EpochWeights::Rising { power: power.unwrap_or(DEFAULT_RISING_POWER) },
+        }
+    }
+}
+
+/// The exponent of `weighting = "rising"` unless a job sets `power`.
+pub const DEFAULT_RISING_POWER: f64 = 0.5;
 
 impl EpochWindow {
     /// The window a job's `[score.aggregate.<name>]` asks for (1-based epochs there)
     /// in a run of `epochs` epochs.
     pub fn from_config(config: &AggregateConfig, epochs: usize) -> Self {
         let from = config.from.unwrap_or(1).saturating_sub(1);
-        let half_life = (config.weighting == Weighting::Decay).then_some(config.half_life.unwrap_or(1.0));
-        EpochWindow { from, to: config.to.map(|t| t.resolve(epochs).saturating_sub(1)), half_life }
+        let weights = EpochWeights::from_config(config.weighting, config.half_life, config.power);
+        EpochWindow { from, to: config.to.map(|t| t.resolve(epochs).saturating_sub(1)), weights }
     }
 
     /// Whether `epoch` (0-based) is inside.
@@ -41,15 +74,17 @@ impl EpochWindow {
 
     /// The weight of `epoch` (0-based), inside the window.
     pub fn weight(&self, epoch: usize) -> f64 {
-        match self.half_life {
-            Some(h) => 0.5f64.powf((epoch - self.from) as f64 / h),
-            None => 1.0,
+        let k = (epoch - self.from) as f64;
+        match self.weights {
+            EpochWeights::Uniform => 1.0,
+            EpochWeights::Decay { half_life } => 0.5f64.powf(k / half_life),
+            EpochWeights::Rising { power } => (k + 1.0).powf(power),
         }
     }
 
     /// Whether every epoch weighs the same.
     pub fn is_uniform(&self) -> bool {
-        self.half_life.is_none()
+        self.weights == EpochWeights::Uniform
     }
 }
 
@@ -76,11 +111,18 @@ impl ScoreTable {
         ScoreTable { name: name.to_string(), aggregate, window: EpochWindow::default(), samples, epochs: Vec::new(), rows: Vec::new() }
     }
 
-    /// Combines the epochs up to `to` (1-based `score.window`), or the first scored
-    /// epoch when none is that early.
-    pub fn set_window_end(&mut self, to: usize) {
-        let first = self.epochs.iter().min().map_or(0, |&e| e + 1);
-        self.window = EpochWindow { to: Some(to.max(first).saturating_sub(1)), ..EpochWindow::default() };
+    /// Combines the epochs `first..=last` (1-based, `score.window`) with `weights`, or,
+    /// when no scored epoch is inside (a sparse `score.every`), the scored epoch nearest
+    /// to them.
+    pub fn set_window(&mut self, first: usize, last: usize, weights: EpochWeights) {
+        let (from, to) = (first.saturating_sub(1), last.saturating_sub(1));
+        let inside = self.epochs.iter().any(|&e| (from..=to).contains(&e));
+        let nearest = |e: &usize| if *e < from { from - e } else { e.saturating_sub(to) };
+        let (from, to) = match self.epochs.iter().min_by_key(|e| nearest(e)) {
+            Some(&e) if !inside => (e, e),
+            _ => (from, to),
+        };
+        self.window = EpochWindow { from, to: Some(to), weights };
     }
 
     /// Applies a job's `[score.aggregate.<name>]` setting for a run of `epochs` epochs.
@@ -230,6 +272,25 @@ mod tests {
         assert!((late.combined()[0] as f64 - want).abs() < 1e-5, "{:?} vs {want}", late.combined());
     }
 
+    /// Rising weights over epochs 1..=4 (sample 0's values 1..=4): with power 1 the
+    /// weights are 1, 2, 3, 4 (sum 10), so the mean is (1 + 4 + 9 + 16) / 10 = 3; with
+    /// the default square root, 1, sqrt 2, sqrt 3, 2.
+    #[test]
+    fn rising_weights_count_the_late_epochs_most() {
+        let linear = with(Aggregate::Mean, "to = 4\nweighting = \"rising\"\npower = 1.0");
+        assert_eq!(linear.combined()[0], 3.0);
+        assert_eq!(linear.weights(), vec![(0, 1.0), (1, 2.0), (2, 3.0), (3, 4.0)]);
+        let root = with(Aggregate::Mean, "to = 4\nweighting = \"rising\"");
+        let w = [1.0, 2f64.sqrt(), 3f64.sqrt(), 2.0];
+        let want = (w[0] + 2.0 * w[1] + 3.0 * w[2] + 4.0 * w[3]) / w.iter().sum::<f64>();
+        assert!((root.combined()[0] as f64 - want).abs() < 1e-6, "{:?} vs {want}", root.combined());
+        // Counted from the window's first epoch: epochs 3..=4 weigh 1 and sqrt 2.
+        let mut late = six_epochs(Aggregate::Mean);
+        late.set_window(3, 4, EpochWeights::Rising { power: 0.5 });
+        let want = (3.0 + 4.0 * 2f64.sqrt()) / (1.0 + 2f64.sqrt());
+        assert!((late.combined()[0] as f64 - want).abs() < 1e-6);
+    }
+
     #[test]
     fn shares_of_the_epochs_round_up_and_a_default_window_reaches_a_scored_epoch() {
         // 40 % of 6 epochs is 2.4: epochs 1..=3.
@@ -241,10 +302,16 @@ mod tests {
         let mut sparse = ScoreTable::new("s", Aggregate::Mean, 1);
         sparse.push(2, vec![3.0]);
         sparse.push(5, vec![6.0]);
-        sparse.set_window_end(2);
+        sparse.set_window(1, 2, EpochWeights::Uniform);
         assert_eq!(sparse.combined(), vec![3.0]);
-        sparse.set_window_end(6);
+        sparse.set_window(1, 6, EpochWeights::Uniform);
         assert_eq!(sparse.combined(), vec![4.5]);
+        // The last epochs: 4..=6 holds epoch 6; 4..=4 holds none, and epoch 3 (0-based
+        // 2) is nearer than 6.
+        sparse.set_window(4, 6, EpochWeights::Uniform);
+        assert_eq!(sparse.combined(), vec![6.0]);
+        sparse.set_window(4, 4, EpochWeights::Uniform);
+        assert_eq!(sparse.combined(), vec![3.0]);
     }
 
     #[test]

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""The window matrix: which epochs a snapshot score should combine, judged by its worst
+case over run lengths (5, 15, 30 epochs), datasets (digits, MNIST 10k, Fashion-MNIST
+10k) and both purposes:
+
+  label noise    AUROC against the mask of 10 % symmetric noise (`noisy` cells);
+  memorization   cosine and Spearman against Feldman & Zhang's estimate of the same
+                 recipe (`clean` cells; digits and a 2,000-image MNIST, bench/science/fz.py).
+
+Every cell is one run that scored every epoch (bench/science/cells.py); each window rule
+is applied offline to its `scores/<score>_epochs.npy`, so no run is made per window.
+Rules that need no mask may use the training accuracy of each epoch (the run's events).
+
+The choice is made on the tuning part of the matrix (`--part tuning`: digits at every
+length, both purposes, and MNIST 10k at 15 epochs, the data of the previous choice);
+every other cell is measured after it (`--part all`). Writes bench/science/windows.json
+and prints markdown tables.
+
+    .venv/bin/python bench/science/windows.py --part tuning
+    .venv/bin/python bench/science/windows.py --part all
+"""
+
+import argparse
+import json
+import math
+import os
+
+import numpy as np
+
+from cells import LENGTHS, OUT as CELLS, REPO, cell_name, epoch_accuracy
+from common import auroc, epochs_of
+from fz import estimate_dir
+
+SCORES = ["curvature", "eval_loss", "margin", "el2n", "in-confidence"]
+TUNING = [("noisy", "digits", e) for e in LENGTHS] + [("clean", "digits", e) for e in LENGTHS] + [("noisy", "mnist10k", 15)]
+ALL = ([("noisy", d, e) for d in ("digits", "mnist10k", "fashion10k") for e in LENGTHS]
+       + [("clean", d, e) for d in ("digits", "mnist2k") for e in LENGTHS])
+
+
+def share(p, epochs):
+    """The epoch (1-based) a share of the run ends at, as `EpochBound::Percent` rounds."""
+    return max(1, math.ceil(p / 100 * epochs - 1e-9))
+
+
+def rules():
+    """name -> f(epochs, accuracy per epoch) -> (first, last, power): epochs 1-based
+    inclusive, the k-th epoch of the window weighing k^power (0: alike)."""
+    out = {}
+    for p in (40, 60):
+        out[f"first {p}%"] = lambda e, a, p=p: (1, share(p, e), 0)
+    out["all"] = lambda e, a: (1, e, 0)
+    for p in (30, 50, 60, 75):
+        out[f"last {p}%"] = lambda e, a, p=p: (e - share(p, e) + 1, e, 0)
+    # Mask-free: from the first epoch whose training accuracy reaches q of the run's
+    # highest, to the end.
+    for q in (0.9, 0.95, 0.98):
+        out[f"from accuracy {q:g} of max"] = lambda e, a, q=q: (next(i for i, x in enumerate(a) if x >= q * max(a)) + 1, e, 0)
+    # Every epoch, the later ones weighing more (`weighting = "rising"`).
+    out["all, rising sqrt"] = lambda e, a: (1, e, 0.5)
+    out["all, rising linear"] = lambda e, a: (1, e, 1.0)
+    return out
+
+
+def target(kind, dataset, epochs, run_dir):
+    if kind == "noisy":
+        return np.load(os.path.join(run_dir, "noise_mask.npy")).astype(bool)
+    path = os.path.join(estimate_dir(dataset, epochs), "mem.npy")
+    return np.load(path).astype(np.float64) if os.path.exists(path) else None
+
+
+def cosine(a, b):
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def spearman(a, b):
+    ra = np.argsort(np.argsort(a, kind="mergesort"), kind="mergesort").astype(float)
+    rb = np.argsort(np.argsort(b, kind="mergesort"), kind="mergesort").astype(float)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def measure(score, truth):
+    if truth.dtype == bool:
+        return {"auroc": float(auroc(score, truth))}
+    defined = ~np.isnan(truth)
+    return {"cosine": cosine(score[defined], truth[defined]), "spearman": spearman(score[defined], truth[defined])}
+
+
+def cell(kind, dataset, epochs):
+    run_dir = os.path.join(CELLS, cell_name(dataset, epochs, kind))
+    if not os.path.exists(os.path.join(run_dir, "summary.json")):
+        return None
+    truth = target(kind, dataset, epochs, run_dir)
+    if truth is None:
+        return None
+    accuracy = epoch_accuracy(run_dir)
+    out = {"accuracy": accuracy, "windows": {}, "scores": {}}
+    summary = json.load(open(os.path.join(run_dir, "summary.json")))
+    for s in summary["scores"]:
+        if s["name"] in SCORES:
+            continue
+        # Scores the window does not touch: loss (the sum over every epoch) and the
+        # published ones (forgetting, AUM).
+        out["scores"][s["name"]] = measure(np.load(os.path.join(run_dir, s["file"])).astype(np.float64), truth)
+    for name, rule in rules().items():
+        first, last, power = rule(epochs, accuracy)
+        out["windows"][name] = {"epochs": [first, last], "power": power}
+        for score in SCORES:
+            if not os.path.exists(os.path.join(run_dir, "scores", f"{score}_epochs.npy")):
+                continue
+            e, rows = epochs_of(run_dir, score)
+            keep = [(i, r) for i, r in zip(e, rows) if first <= i + 1 <= last]
+            weights = np.array([(i + 2 - first) ** power for i, _ in keep])
+            combined = sum(w * r for w, (_, r) in zip(weights, keep)) / weights.sum()
+            out["windows"][name][score] = measure(combined, truth)
+    return out
+
+
+def headline(m):
+    return m.get("auroc", m.get("spearman"))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", choices=["tuning", "all"], default="tuning")
+    args = p.parse_args()
+    cells = TUNING if args.part == "tuning" else ALL
+    results = {}
+    for kind, dataset, epochs in cells:
+        r = cell(kind, dataset, epochs)
+        if r is None:
+            print(f"(missing: {kind} {dataset} e{epochs})")
+            continue
+        results[f"{kind} {dataset} e{epochs}"] = r
+    path = os.path.join(REPO, "bench", "science", f"windows-{args.part}.json")
+    json.dump(results, open(path, "w"), indent=1)
+    names = list(rules())
+    for score in SCORES:
+        print(f"\n### {score}: AUROC (noisy cells) or Spearman / cosine (clean cells) per window rule\n")
+        print("| rule | " + " | ".join(results) + " | worst noise | worst memorization (Spearman) |")
+        print("|---|" + "---|" * (len(results) + 2))
+        for name in names:
+            row, noise, mem = [], [], []
+            for key, r in results.items():
+                m = r["windows"][name].get(score)
+                if m is None:
+                    row.append("")
+                    continue
+                if "auroc" in m:
+                    row.append(f"{m['auroc']:.4f}")
+                    noise.append(m["auroc"])
+                else:
+                    row.append(f"{m['spearman']:.3f} / {m['cosine']:.3f}")
+                    mem.append(m["spearman"])
+            worst = lambda v: f"{min(v):.4f}" if v else ""
+            print(f"| {name} | " + " | ".join(row) + f" | {worst(noise)} | {worst(mem)} |")
+    print("\n### scores no window touches\n")
+    for key, r in results.items():
+        print(key, {s: {k: round(v, 4) for k, v in m.items()} for s, m in r["scores"].items()})
+    print("\n### windows (1-based epochs) and training accuracy per epoch\n")
+    for key, r in results.items():
+        print(key, {n: w["epochs"] for n, w in r["windows"].items() if n.startswith("from")}, [round(a, 3) for a in r["accuracy"]])
+    print("\n### the worst case of each rule over these cells, per purpose (curvature, eval_loss)\n")
+    print("| rule | noise: curvature AUROC | noise: eval_loss AUROC | memorization: curvature cosine | memorization: eval_loss cosine | memorization: curvature Spearman |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        def worst(score, key, kind):
+            v = [r["windows"][name][score][key] for k, r in results.items() if k.startswith(kind) and score in r["windows"][name]]
+            return f"{min(v):.4f}" if v else ""
+        print(f"| {name} | {worst('curvature', 'auroc', 'noisy')} | {worst('eval_loss', 'auroc', 'noisy')} | {worst('curvature', 'cosine', 'clean')} | "
+              f"{worst('eval_loss', 'cosine', 'clean')} | {worst('curvature', 'spearman', 'clean')} |")
+
+
+if __name__ == "__main__":
+    main()
