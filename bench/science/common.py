@@ -38,10 +38,11 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
-def job_toml(name, dataset, limit, noise, train, h=1e-3, every=1, threads=1, seed=0, draws=10, margin=False):
+def job_toml(name, dataset, limit, noise, train, h=1e-3, every=1, threads=1, seed=0, draws=10, margin=False, window=None):
     """A job: `dataset` (first `limit` images), `noise` = (fraction, kind), `train` = dict of
     [train] keys; loss, eval_loss and curvature (and the margin plugin's score) scored
-    every `every` epochs; no report."""
+    every `every` epochs, snapshot scores combined over `window` (`score.window`; by
+    default memscope's); no report."""
     d = DATASETS[dataset]
     fraction, kind = noise
     lines = [
@@ -50,7 +51,7 @@ def job_toml(name, dataset, limit, noise, train, h=1e-3, every=1, threads=1, see
         *(f'{k} = "{v}"' for k, v in d.items()),
         "[model]", 'arch = "cnn"',
         "[train]", *(f"{k} = {json.dumps(v)}" for k, v in train.items()),
-        "[score]", f"every = {every}", 'builtin = ["loss", "eval_loss"]',
+        "[score]", f"every = {every}", 'builtin = ["loss", "eval_loss"]', *([f'window = "{window}"'] if window else []),
         "[checkpoint]", "every = 0",
         "[report]", "enabled = false",
         "[[plugins]]", 'name = "noise"', f'config = {{ fraction = {fraction}, kind = "{kind}", seed = {seed} }}',
