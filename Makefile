@@ -19,7 +19,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
+.PHONY: run test test-portable test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -28,6 +28,21 @@ run: build
 # core, and oversubscribed OpenMP threads slow everything down far more than it gains.
 test: build test-deps
 	cargo test $(CARGO_FLAGS) -- --test-threads=1
+	$(MAKE) --no-print-directory test-portable
+
+# Users' CPUs differ from the one that runs the tests: without AVX2 (or without
+# AVX-512), libtorch's kernels sum in another order, and whatever compares numbers after
+# training must hold there too. These settings make any x86-64 machine compute as a CPU
+# with AVX and FMA but no AVX2 does: ATen's baseline kernels, oneDNN and MKL held to
+# AVX, and memscope's own loops on their portable build (MEMSCOPE_CPU_ISA). The tests
+# that compare trainings or scores run again under them, and the distributed ones also
+# under AVX2 without AVX-512 (where the old trajectory tests failed on this machine).
+PORTABLE_CPU  := ATEN_CPU_CAPABILITY=default DNNL_MAX_CPU_ISA=AVX MKL_ENABLE_INSTRUCTIONS=AVX MEMSCOPE_CPU_ISA=portable
+NUMERIC_TESTS := test_distributed test_resume test_torchscript test_library test_images test_run
+test-portable: build
+	env $(PORTABLE_CPU) cargo test --release -p memscope-runtime --lib -- --test-threads=1
+	env $(PORTABLE_CPU) cargo test --release -p memscope-tests --test e2e -- --test-threads=1 $(NUMERIC_TESTS)
+	env ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 cargo test --release -p memscope-tests --test e2e -- --test-threads=1 test_distributed
 
 # Every fuzz target (tests/fuzz: config and job parsing, dataset readers, reference
 # arrays, checkpoints, submitted bodies) for FUZZ_SECONDS each, printing the inputs

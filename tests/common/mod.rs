@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod images;
 pub mod torchscript;
+pub mod trajectory;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
