@@ -76,7 +76,8 @@ pub use version::{torch_release, ABI_VERSION, SDK_VERSION, TORCH_BUILT_WITH, TOR
 
 /// Exports a [`Plugin`] type as this library's plugin: defines the
 /// `memscope_plugin_v4` symbol (`v` + [`ABI_VERSION`], see
-/// [`abi::DESCRIPTOR_SYMBOL`]) that returns its descriptor.
+/// [`abi::DESCRIPTOR_SYMBOL`]) that returns its descriptor, and the settings check
+/// `memscope_plugin_check_settings_v1` ([`abi::CHECK_SETTINGS_SYMBOL`]).
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
@@ -85,6 +86,18 @@ macro_rules! export_plugin {
             static CELL: ::std::sync::OnceLock<$crate::ffi::DescriptorCell> = ::std::sync::OnceLock::new();
             // Evaluated here, in the plugin's crate: its own build profile.
             $crate::ffi::descriptor::<$plugin>(&CELL, cfg!(debug_assertions))
+        }
+
+        /// # Safety
+        /// Called by the host only, with a valid string and sinks for the call.
+        #[no_mangle]
+        pub unsafe extern "C" fn memscope_plugin_check_settings_v1(
+            config: $crate::abi::StrRef,
+            problems: *mut $crate::abi::ProblemSink,
+            err: *mut $crate::abi::ErrorSink,
+        ) -> $crate::abi::Status {
+            // SAFETY: the caller's guarantees are this function's.
+            unsafe { $crate::ffi::check_settings::<$plugin>(config, problems, err) }
         }
     };
 }
