@@ -39,7 +39,9 @@
 //! settings, a test). Build it with `cargo build --release`, put the library in a
 //! plugin directory, and name it in a job: `[[plugins]] name = "margin"`. Its scores
 //! land in `scores/margin.npy`. Settings come from the job's `config` table, parsed by
-//! [`settings::parse`] into a struct of the plugin's own.
+//! [`settings::parse`] into a struct of the plugin's own; [`Plugin::check_settings`]
+//! (with [`settings::check`]) lets a daemon refuse bad settings when a job is
+//! submitted, every problem at once.
 //!
 //! **Watching training.** [`Plugin::on_train_batch_end`] receives each optimizer step's
 //! sample indices, losses and the labels trained on ([`BatchInfo`]). A plugin that also
