@@ -57,7 +57,8 @@ pub struct DaemonConfig {
     pub max_request_bytes: usize,
     /// Seconds a client has to send a request's head, and then its body: a request
     /// that does not arrive in time gets 408 and its connection is closed, so a
-    /// client that declares a body and never sends it holds nothing for long.
+    /// client that declares a body and never sends it holds nothing for long. (A reload
+    /// changes the body's time; the head's takes a restart.)
     #[serde(default = "default_request_timeout")]
     pub request_timeout_seconds: u64,
     /// Largest size of a job's log (`log.txt` in its state directory, what its process
