@@ -6,13 +6,16 @@
 
 TORCH_VERSION := 2.13.0
 VENV          := .venv
+# Debian packages unpacked without root (scripts/debian-deps): headers the build looks
+# for in $(DEPS)/usr/include, programs the tests find on PATH.
+DEPS          := .deps
 PYTHON        ?= python3
 STAMP         := $(VENV)/.memscope-torch-$(TORCH_VERSION)
 CARGO_FLAGS   := --release --workspace
 BIN           := target/release/memscope
 
 export VIRTUAL_ENV := $(abspath $(VENV))
-export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
+export PATH := $(abspath $(DEPS))/usr/bin:$(VIRTUAL_ENV)/bin:$(PATH)
 ifeq ($(LIBTORCH),)
 export LIBTORCH_USE_PYTORCH := 1
 else
@@ -51,19 +54,21 @@ FUZZ_SECONDS ?= 60
 fuzz: build
 	MEMSCOPE_FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test $(CARGO_FLAGS) --test fuzz -- --test-threads=1 --nocapture
 
-# A real Prometheus server for the dashboard test (Debian package; CI runs as root).
+# A real Prometheus server for the dashboard test (Debian package): apt-get as root (CI),
+# else unpacked into $(DEPS) without root (see scripts/debian-deps).
 test-deps:
-	@command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+	@command -v prometheus >/dev/null || scripts/debian-deps prometheus
 
 setup: $(STAMP) c10d-deps
 
 # Headers that c10d (scale-out, runtime/torch-ext/csrc/c10d.cpp) is compiled against
 # and libtorch does not ship: Gloo's from Debian (libtorch has Gloo built in, so only
-# the headers; CI runs as root), and, when torch is a CUDA wheel, the CUDA runtime
-# headers its NCCL process group needs (header-only wheels matching torch's CUDA 13.0).
+# the headers; apt-get as root, else unpacked into $(DEPS) by scripts/debian-deps), and,
+# when torch is a CUDA wheel, the CUDA runtime headers its NCCL process group needs
+# (header-only wheels matching torch's CUDA 13.0).
 CUDA_HEADERS := nvidia-cuda-crt==13.0.88 nvidia-cuda-cccl==13.0.85
 c10d-deps: $(STAMP)
-	@test -f /usr/include/gloo/config.h || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libgloo-dev; }
+	@test -f /usr/include/gloo/config.h -o -f /usr/local/include/gloo/config.h -o -f $(DEPS)/usr/include/gloo/config.h || scripts/debian-deps libgloo-dev
 ifeq ($(LIBTORCH),)
 	@site=$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
 	test ! -f $$site/torch/lib/libtorch_cuda.so -o -f $$site/nvidia/cu13/include/cccl/nv/target -a -f $$site/nvidia/cu13/include/crt/host_config.h || \

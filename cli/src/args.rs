@@ -85,6 +85,11 @@ pub enum Command {
     /// List or clear the decoded-image cache (image folders, CSV manifests, Parquet).
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Check the settings of plugins (a JSON request on stdin: plugin directories, and
+    /// each plugin's name and `config` table as TOML text) and print every problem as
+    /// JSON: what the daemon runs for a submitted job, which loads no plugin itself.
+    #[command(hide = true)]
+    CheckPluginSettings,
     /// Serve the rendezvous store of `memscope launch` (run by it on node 0): prints
     /// `listening on port N`, then serves until its standard input closes.
     #[command(hide = true)]

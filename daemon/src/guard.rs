@@ -11,11 +11,11 @@
 
 use super::shared::Shared;
 use super::ApiError;
-use memscope::metrics::Metric;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
+use memscope_base::metrics::Metric;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 

@@ -1,14 +1,15 @@
 //! What the HTTP handlers and the job runner share: the queue, live progress of
 //! running jobs, the reloadable settings, and the channel to the runner.
 
+use super::plugin_check::SettingsChecker;
 use super::run_metrics::RunMetrics;
 use super::{Policy, RunnerCommand, Store};
-use memscope::actors::JobEvent;
-use memscope::config::DaemonConfig;
+use memscope_base::config::DaemonConfig;
+use memscope_base::events::JobEvent;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Settings that SIGHUP may change while jobs run.
 #[derive(Debug, Clone)]
@@ -86,6 +87,8 @@ pub struct Shared {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Each job's series, dropped after the retention once it finished.
     pub run_metrics: RunMetrics,
+    /// Checks submitted plugin settings (and keeps the answers).
+    pub settings_checker: Arc<SettingsChecker>,
 }
 
 impl Shared {
@@ -95,6 +98,7 @@ impl Shared {
         settings: Settings,
         runner: crossbeam_channel::Sender<RunnerCommand>,
         metrics: metrics_exporter_prometheus::PrometheusHandle,
+        settings_checker: SettingsChecker,
     ) -> Shared {
         Shared {
             store: Mutex::new(store),
@@ -104,6 +108,7 @@ impl Shared {
             runner,
             metrics,
             run_metrics: RunMetrics::default(),
+            settings_checker: Arc::new(settings_checker),
         }
     }
 

@@ -23,5 +23,6 @@ mod test_report;
 mod test_resume;
 mod test_signal;
 mod test_run;
+mod test_setup;
 mod test_torchscript;
 mod test_train_outputs;

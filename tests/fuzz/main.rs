@@ -16,8 +16,8 @@ mod edits;
 
 use edits::{apply, edits, Edit};
 use memscope::config::{load_daemon_file, parse_job, DaemonConfig};
-use memscope_daemon::Policy;
 use memscope::model::{CheckpointState, Checkpoints};
+use memscope_daemon::{Policy, SettingsChecker};
 use memscope_tests::{synthetic_images, write_cifar, write_idx};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRng, TestRunner};
@@ -129,10 +129,12 @@ fn submitted_job_bodies() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("data.npz"), b"x").unwrap();
     let policy = Policy::new(&[root.path().to_path_buf()], &[], 1);
+    // No plugin directories: no plugin is found, so no settings check process runs.
+    let checker = SettingsChecker::new("/nonexistent/memscope-engine".into());
     let body = format!("{JOB}[[plugins]]\nname = \"baseline\"\nconfig = {{ against = [\"noise_mask\", \"data.npz\"] }}\n");
     fuzz("submitted_job_bodies", edits(8), |edits: Vec<Edit>| {
         let text = String::from_utf8_lossy(&apply(body.as_bytes(), &edits)).into_owned();
-        if let Ok(job) = policy.check(&text) {
+        if let Ok(job) = policy.check(&text, &checker) {
             toml::to_string_pretty(&job).map_err(|e| TestCaseError::fail(format!("an accepted job does not serialize: {e}")))?;
         }
         Ok(())

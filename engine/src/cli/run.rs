@@ -63,7 +63,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             DeviceChoice::Auto => "cpu".to_string(),
             ref other => other.to_string(),
         };
-        install_exporter(addr, &device)?;
+        install_exporter(addr, &device, memscope_sdk::TORCH_VERSION)?;
         tracing::info!("serving metrics on http://{addr}/metrics");
     }
     let metrics_on = listen.is_some();

@@ -18,6 +18,7 @@
 
 pub mod reference;
 
+use memscope_sdk::settings::{self, SettingProblem};
 use memscope_sdk::{export_plugin, ArrayKind, Hook, Host, NamedArray, Plugin, PluginError, PluginResult};
 use memscope_stats::*;
 use serde::Deserialize;
@@ -76,6 +77,16 @@ pub struct BaselineConfig {
     pub k: Vec<usize>,
 }
 
+impl BaselineConfig {
+    /// What is wrong with the values (their types are right).
+    pub fn problems(&self) -> Vec<SettingProblem> {
+        if self.against.is_empty() {
+            return vec![SettingProblem::new("against", "lists nothing to compare with")];
+        }
+        Vec::new()
+    }
+}
+
 fn default_k() -> Vec<usize> {
     vec![1000, 5000, 10000]
 }
@@ -98,11 +109,12 @@ impl Plugin for Baseline {
         &[Hook::OnJobEnd]
     }
 
+    fn check_settings(config: &str) -> Vec<SettingProblem> {
+        settings::check(config, BaselineConfig::problems)
+    }
+
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {
-        let config: BaselineConfig = toml::from_str(config).map_err(|e| PluginError(format!("config: {}", e.message())))?;
-        if config.against.is_empty() {
-            return Err("config: `against` lists nothing to compare with".into());
-        }
+        let config = settings::parse_checked(config, BaselineConfig::problems)?;
         Ok(Baseline { config })
     }
 

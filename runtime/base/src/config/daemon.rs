@@ -51,9 +51,23 @@ pub struct DaemonConfig {
     /// No authentication when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_token_file: Option<PathBuf>,
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes. A request that declares a larger
+    /// `Content-Length` is answered 413 before its body is read.
     #[serde(default = "default_max_request_bytes")]
     pub max_request_bytes: usize,
+    /// Seconds a client has to send a request's head, and then its body: a request
+    /// that does not arrive in time gets 408 and its connection is closed, so a
+    /// client that declares a body and never sends it holds nothing for long. (A reload
+    /// changes the body's time; the head's takes a restart.)
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_seconds: u64,
+    /// Largest size of a job's log (`log.txt` in its state directory, what its process
+    /// writes to stderr), in bytes. At this size it becomes `log.txt.1` (replacing an
+    /// older one) and a new `log.txt` starts, so a job keeps at most twice this, its
+    /// newest lines always; `GET /v1/jobs/{id}/logs` serves both parts. At least
+    /// 65536.
+    #[serde(default = "default_job_log_max_bytes")]
+    pub job_log_max_bytes: u64,
     /// How long a finished job's metric series stay in `/metrics`, in seconds: long
     /// enough for Prometheus to scrape the final values (its default interval is a
     /// minute). Then they are dropped, so a long-lived daemon does not grow with
@@ -77,6 +91,12 @@ fn default_max_running_jobs() -> usize {
 }
 fn default_max_request_bytes() -> usize {
     1 << 20
+}
+fn default_request_timeout() -> u64 {
+    30
+}
+fn default_job_log_max_bytes() -> u64 {
+    16 << 20
 }
 fn default_metrics_retention() -> u64 {
     3600
@@ -146,6 +166,15 @@ impl DaemonConfig {
                 message: format!("{} bytes is too small for a job config (at least 1024)", self.max_request_bytes),
             });
         }
+        if self.request_timeout_seconds == 0 {
+            problems.push(Problem { key: "request_timeout_seconds".into(), message: "must be at least 1".into() });
+        }
+        if self.job_log_max_bytes < 65536 {
+            problems.push(Problem {
+                key: "job_log_max_bytes".into(),
+                message: format!("{} bytes is too small for a job's log (at least 65536)", self.job_log_max_bytes),
+            });
+        }
         problems
     }
 
@@ -189,7 +218,8 @@ pub fn load_daemon_file(path: Option<&Path>) -> Result<DaemonConfig, ConfigError
                 origin: path.display().to_string(),
                 message: super::load::one_line(&text, e.message(), e.span()),
             })?;
-            let base = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+            // `daemon.toml` alone has the parent "", which cannot be made absolute.
+            let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
             (config, base, path.display().to_string())
         }
         None => (DaemonConfig::default(), PathBuf::from("."), "<defaults>".to_string()),
@@ -197,7 +227,7 @@ pub fn load_daemon_file(path: Option<&Path>) -> Result<DaemonConfig, ConfigError
     let base = std::path::absolute(&base).unwrap_or(base);
     config.resolve_paths(&base);
     if config.plugin_dirs.is_empty() {
-        config.plugin_dirs = crate::plugins::executable_dir().into_iter().collect();
+        config.plugin_dirs = crate::plugin_files::executable_dir().into_iter().collect();
     }
     let problems = config.validate();
     if !problems.is_empty() {
@@ -221,9 +251,9 @@ mod tests {
     #[test]
     fn problems_are_listed_together() {
         let config: DaemonConfig =
-            toml::from_str("listen = \"nowhere\"\ndata_roots = [\"/etc/hostname\"]\nmax_request_bytes = 10\n").unwrap();
+            toml::from_str("listen = \"nowhere\"\ndata_roots = [\"/etc/hostname\"]\nmax_request_bytes = 10\nrequest_timeout_seconds = 0\njob_log_max_bytes = 10\n").unwrap();
         let keys: Vec<String> = config.validate().into_iter().map(|p| p.key).collect();
-        assert_eq!(keys, ["listen", "data_roots[0]", "max_request_bytes"]);
+        assert_eq!(keys, ["listen", "data_roots[0]", "max_request_bytes", "request_timeout_seconds", "job_log_max_bytes"]);
     }
 
     #[test]

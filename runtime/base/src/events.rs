@@ -115,3 +115,10 @@ pub enum JobEvent {
         message: String,
     },
 }
+
+/// Something that reacts to job events (the runtime's event bus hands each event to
+/// every processor, in order; the daemon replays a job's events into one).
+pub trait EventProcessor: Send {
+    /// Handles one event.
+    fn process(&mut self, event: &JobEvent);
+}

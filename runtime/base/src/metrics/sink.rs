@@ -1,7 +1,7 @@
 //! Job events as metrics: a processor on the event bus.
 
 use super::Metric;
-use crate::actors::{EventProcessor, JobEvent};
+use crate::events::{EventProcessor, JobEvent};
 use std::sync::Arc;
 
 /// Records a job's events as metrics labelled with its run name.

@@ -2,7 +2,7 @@
 //! user fixes a config in one go rather than one error per run.
 
 use super::{AggregateConfig, EpochBound, JobConfig, OptimizerKind, Problem, ReportConfig, Weighting};
-use crate::scores::CUMULATIVE_LOSS;
+use crate::CUMULATIVE_LOSS;
 
 /// Names of the built-in scores.
 pub const BUILTIN_SCORES: [&str; 2] = ["loss", "eval_loss"];
