@@ -6,7 +6,7 @@
 //! (`submit`, `jobs`, `status`, `cancel`, `retry`, `logs`) and `launch` (which starts
 //! engines of its own) itself, in milliseconds: a
 //! binary linked against libtorch loads it and the CUDA libraries at start (about
-//! 1.7 s and 500 MB). Every other command (`run`, `report`, `daemon`, `plugins`, help)
+//! 1.7 s and 500 MB). Every other command (`run`, `report`, `review`, `daemon`, `plugins`, help)
 //! it hands to `memscope-engine` in the same directory by `exec`, so arguments, stdio,
 //! the exit code, the process id and signals are the engine's own.
 
@@ -16,7 +16,7 @@ pub mod args;
 pub mod client;
 pub mod launch;
 
-pub use args::{CacheCommand, Cli, Command, DaemonArgs, LaunchArgs, PluginsCommand, ReportArgs, RunArgs};
+pub use args::{CacheCommand, Cli, Command, DaemonArgs, LaunchArgs, PluginsCommand, ReportArgs, ReviewArgs, RunArgs};
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -70,6 +70,7 @@ fn command_name(command: &Command) -> &'static str {
     match command {
         Command::Run(_) => "run",
         Command::Report(_) => "report",
+        Command::Review(_) => "review",
         Command::Plugins(_) => "plugins",
         Command::Daemon(_) => "daemon",
         Command::Cache(_) => "cache",

@@ -10,6 +10,7 @@ mod child;
 mod error;
 mod guard;
 mod policy;
+mod review;
 mod run_metrics;
 mod runner;
 mod shared;
@@ -99,8 +100,14 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
         let data = api::data(shared.clone());
+        let reviewer = review::reviewer(shared.clone());
         let server = HttpServer::new(move || {
-            App::new().app_data(data.clone()).wrap(middleware::from_fn(guard::guard)).configure(api::routes)
+            App::new()
+                .app_data(data.clone())
+                .wrap(middleware::from_fn(guard::guard))
+                // Before `/v1`, whose scope would take its paths.
+                .service(review::review_scope(reviewer.clone()))
+                .configure(api::routes)
         })
         .disable_signals()
         .listen(listener)

@@ -1,4 +1,4 @@
-//! The commands `memscope-engine` runs: `run`, `report`, `plugins`, `daemon`, `cache` (the
+//! The commands `memscope-engine` runs: `run`, `report`, `review`, `plugins`, `daemon`, `cache` (the
 //! arguments are `memscope_cli`'s, shared with the light `memscope` binary, which
 //! answers the client commands itself and `exec`s this engine for the rest).
 
@@ -7,10 +7,11 @@ mod daemon;
 mod plugins;
 mod progress;
 mod report;
+mod review;
 mod run;
 mod serve_store;
 
-pub use memscope_cli::{CacheCommand, Cli, Command, DaemonArgs, PluginsCommand, ReportArgs, RunArgs};
+pub use memscope_cli::{CacheCommand, Cli, Command, DaemonArgs, PluginsCommand, ReportArgs, ReviewArgs, RunArgs};
 
 /// Logs go to stderr (and, for the daemon, its log file); `MEMSCOPE_LOG` (a tracing
 /// filter) overrides the level.
@@ -23,6 +24,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Report(args) => report::report(args),
+        Command::Review(args) => review::review(args),
         Command::Plugins(command) => plugins::plugins(command),
         Command::Daemon(args) => daemon::daemon(args),
         Command::Cache(command) => cache::cache(command),
