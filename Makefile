@@ -36,9 +36,11 @@ FUZZ_SECONDS ?= 60
 fuzz: build
 	MEMSCOPE_FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test $(CARGO_FLAGS) --test fuzz -- --test-threads=1 --nocapture
 
-# A real Prometheus server for the dashboard test (Debian package; CI runs as root).
+# A real Prometheus server for the dashboard test, and a real browser for the review
+# page's test (Debian packages; CI runs as root).
 test-deps:
 	@command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 setup: $(STAMP) c10d-deps
 

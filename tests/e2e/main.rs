@@ -21,6 +21,7 @@ mod test_plugins;
 mod test_relocation;
 mod test_report;
 mod test_resume;
+mod test_review;
 mod test_signal;
 mod test_run;
 mod test_torchscript;
