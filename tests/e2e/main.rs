@@ -3,6 +3,7 @@
 
 mod test_bad_input;
 mod test_configs;
+mod test_corrections;
 mod test_crates;
 mod test_dashboard;
 mod test_daemon;

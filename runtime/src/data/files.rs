@@ -95,6 +95,33 @@ pub fn listed_image(access: &Access, listing: &Path, at: &str, file: &Path) -> R
     }
 }
 
+/// `path` with `.` and `..` components taken out by reading the text alone (no
+/// symlink is followed, nothing is checked on disk): `/data/job/../train` is
+/// `/data/train`. Sources and configured paths are kept this way, so that a sample
+/// has one name whichever way a config reached it.
+pub fn normalize_path(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            // `..` of the root is the root; a leading `..` of a relative path stays.
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(".."),
+            },
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
 /// The real path of an open file, from `/proc/self/fd` (Linux).
 fn opened_path(file: &File) -> Option<PathBuf> {
     use std::os::fd::AsRawFd;
@@ -112,6 +139,19 @@ pub fn fd_path(file: &File) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalized_paths_have_no_dot_components() {
+        for (path, normal) in [
+            ("/data/job/../train/./cat/1.png", "/data/train/cat/1.png"),
+            ("/../x", "/x"),
+            ("a/../../b", "../b"),
+            ("./a/b/..", "a"),
+            ("a/..", "."),
+        ] {
+            assert_eq!(normalize_path(Path::new(path)), Path::new(normal), "{path}");
+        }
+    }
 
     #[test]
     fn files_and_symlinks_are_checked_where_they_really_are() {
