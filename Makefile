@@ -19,7 +19,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
+.PHONY: run test test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-review bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -102,6 +102,11 @@ bench-torchscript: build
 # 60,000 MNIST training images; fetches MNIST first when it is missing.
 bench-duplicates: setup
 	bench/duplicates.sh
+
+# The review page with 60,000 samples (a run made without training): the time to open
+# it and of each API request.
+bench-review: build
+	bench/review.sh
 
 # Own images (image folder of the 60,000 MNIST training images as PNG files): decoding
 # speed first and cached, training from the folder vs IDX, peak RSS for N = 10k..60k.

@@ -289,7 +289,7 @@ function chart(series) {
 
 // ---- the data map ----
 
-const PAD = { left: 34, right: 8, top: 8, bottom: 28 };
+const PAD = { left: 34, right: 8, top: 16, bottom: 28 };
 
 // Where sample `i` is drawn on the canvas: variability across, confidence up.
 function mapPoint(i) {
@@ -321,8 +321,8 @@ function drawMap() {
   g.strokeRect(PAD.left, PAD.top, canvas.width - PAD.left - PAD.right, canvas.height - PAD.top - PAD.bottom);
   g.fillStyle = '#555';
   g.font = '10px sans-serif';
-  g.fillText('confidence', 2, PAD.top + 8);
-  g.fillText('1', PAD.left - 10, PAD.top + 8);
+  g.fillText('confidence', 2, 10);
+  g.fillText('1', PAD.left - 10, PAD.top + 4);
   g.fillText('0', PAD.left - 10, canvas.height - PAD.bottom);
   g.fillText('variability 0', PAD.left, canvas.height - 10);
   g.fillText(canvas.dataset.xMax, canvas.width - PAD.right - 16, canvas.height - 10);

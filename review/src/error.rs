@@ -41,6 +41,9 @@ pub enum ReviewError {
         /// The I/O error.
         cause: std::io::Error,
     },
+    /// `--listen` is not an IP address and port.
+    #[error("--listen `{0}` is not an address and port (e.g. 127.0.0.1:7465)")]
+    Listen(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {cause}")]
     Bind {

@@ -103,6 +103,9 @@ fn the_review_api_pages_sorts_filters_and_saves_decisions() {
 
     let overview = server.json("run");
     assert_eq!(overview["samples"], 1797);
+    let taken = server.url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let error = memscope(dir.path(), &["review", run.to_str().unwrap(), "--listen", &taken]).clean_failure();
+    assert!(error.contains(&format!("cannot listen on {taken}: ")), "{error}");
     let classes = overview["classes"].as_array().unwrap();
     assert_eq!(classes.len(), 10);
     for class in classes {
@@ -261,10 +264,12 @@ fn memscope_review_refuses_what_it_cannot_serve() {
     std::fs::create_dir(dir.path().join("empty")).unwrap();
     let empty = memscope(dir.path(), &["review", "empty"]).clean_failure();
     assert!(empty.contains("empty is not a finished run directory: no config.toml"), "{empty}");
+    let listen = memscope(dir.path(), &["review", "empty", "--listen", "localhost"]).clean_failure();
+    assert!(listen.contains("--listen `localhost` is not an address and port (e.g. 127.0.0.1:7465)"), "{listen}");
 }
 
 #[test]
-fn the_review_page_in_a_browser_saves_the_decisions_made_with_clicks() {
+fn the_review_page_in_a_browser_saves_decisions_made_with_clicks_that_the_next_run_applies() {
     let dir = tempfile::tempdir().unwrap();
     let run = small_run(dir.path());
     let labels = read_npy_i64(&run.join("labels.npy"));
@@ -333,6 +338,58 @@ fn the_review_page_in_a_browser_saves_the_decisions_made_with_clicks() {
     assert_eq!(rows[1][..4], [second.to_string(), format!("digits.csv#{second}"), "exclude".into(), String::new()]);
     assert!(rows.iter().all(|r| is_rfc3339_utc(&r[4])), "{rows:?}");
     assert!(browser.exceptions().is_empty(), "the page threw: {:?}", browser.exceptions());
+    drop(server);
+
+    // With the verdict's files (written here with known values): the flagged samples
+    // only, and a click on the data map opens the sample under it.
+    write_verdict(&run, &labels);
+    let server = ReviewServer::start(&run);
+    browser.goto(&server.url);
+    browser.wait_for("document.querySelectorAll('#cards .card').length === 48", "the first page of cards");
+    browser.click("#flagged");
+    browser.wait_for("document.getElementById('cards').dataset.query.includes('flagged=true')", "the flagged samples");
+    let shown: Vec<usize> = serde_json::from_value(browser.eval(cards)).unwrap();
+    assert_eq!(shown, [10, 20, 30], "by the verdict's rank");
+    browser.wait_for("document.getElementById('map-note').textContent.includes('4 epochs')", "the data map");
+    // Sample 0 is the only one whose label probability varied (variability 0.25).
+    let point = browser.eval(
+        "(() => { const c = document.getElementById('datamap'); c.scrollIntoView({block: 'center'}); const r = c.getBoundingClientRect();
+           const [x, y] = mapPoint(0); return [r.left + x * r.width / c.width, r.top + y * r.height / c.height]; })()",
+    );
+    browser.click_at(point[0].as_f64().unwrap(), point[1].as_f64().unwrap());
+    browser.wait_for("document.getElementById('detail').dataset.index === '0' && !document.getElementById('detail').hidden", "sample 0 from the map");
+    browser.wait_for("document.querySelector('#history svg[data-series=\"label_prob\"]')", "the probability of its label over training");
+    assert!(browser.exceptions().is_empty(), "the page threw: {:?}", browser.exceptions());
+    drop(server);
+
+    // The next run names the file: the relabelled sample trains with its new class, the
+    // excluded one is left out, every other sample keeps the dataset's label.
+    let job = format!(
+        "name = \"fixed\"\nseed = 0\nthreads = 2\n[data]\nformat = \"digits\"\ncorrections = \"{}\"\n[train]\nepochs = 1\n[score]\nbuiltin = [\"loss\"]\n",
+        run.join("corrections.csv").display()
+    );
+    std::fs::write(dir.path().join("fixed.toml"), job).unwrap();
+    memscope(dir.path(), &["run", "fixed.toml", "--out", "runs", "--no-report", "-q"]).success();
+    let fixed = dir.path().join("runs/fixed");
+    let sources: Vec<String> = serde_json::from_str(&std::fs::read_to_string(fixed.join("sources.json")).unwrap()).unwrap();
+    let fixed_labels = read_npy_i64(&fixed.join("labels.npy"));
+    let dataset_labels = read_npy_i64(&run.join("original_labels.npy"));
+    assert_eq!(sources.len(), 1796);
+    assert!(!sources.contains(&format!("digits.csv#{second}")), "the excluded sample is not trained");
+    for (row, source) in sources.iter().enumerate() {
+        let i: usize = source.strip_prefix("digits.csv#").unwrap().parse().unwrap();
+        let expected = if i == first { new_class } else { dataset_labels[i] };
+        assert_eq!(fixed_labels[row], expected, "{source}");
+    }
+    let applied = &memscope_tests::read_summary(&fixed)["corrections"];
+    assert_eq!((applied["relabelled"].as_u64(), applied["excluded"].as_u64()), (Some(1), Some(1)), "{applied}");
+
+    // The corrected run is reviewed in turn, by its own rows.
+    let server = ReviewServer::start(&fixed);
+    assert_eq!(server.json("run")["samples"], 1796);
+    let row = sources.iter().position(|s| *s == format!("digits.csv#{first}")).unwrap();
+    let sample = server.json(&format!("samples/{row}"));
+    assert_eq!((sample["source"].as_str(), sample["given"]["label"].as_i64()), (Some(format!("digits.csv#{first}").as_str()), Some(new_class)));
 }
 
 #[test]

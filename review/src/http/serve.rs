@@ -26,10 +26,7 @@ pub struct ServeOptions {
 /// Serves the review of one run until the process is interrupted. `ready` gets the
 /// page's URL once the server is listening.
 pub fn serve(options: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), ReviewError> {
-    let listen: SocketAddr = options
-        .listen
-        .parse()
-        .map_err(|_| ReviewError::BadRequest(format!("--listen `{}` is not an address and port (e.g. 127.0.0.1:7465)", options.listen)))?;
+    let listen: SocketAddr = options.listen.parse().map_err(|_| ReviewError::Listen(options.listen.clone()))?;
     let place = RunPlace { dir: options.run_dir, access: options.access };
     let cache = RunCache::new(1);
     cache.get(&place)?;
