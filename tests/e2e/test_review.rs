@@ -449,4 +449,21 @@ fn the_daemon_serves_the_review_of_its_runs_behind_its_guard() {
     let missing = daemon.raw("GET", "/v1/jobs/000009/review/api/run", &[bearer], "");
     assert_eq!(missing.status, 404);
     assert!(missing.body.contains("no job `000009`"), "{}", missing.body);
+
+    // In a browser, the link carries the token in its fragment: the page sends it with
+    // its API requests and thumbnails, and its decisions pass the daemon's checks.
+    let mut browser = Browser::start();
+    browser.goto(&format!("{}{review}#token=s3cret", daemon.url));
+    browser.wait_for("document.querySelectorAll('#cards .card').length === 48", "the cards, fetched with the token");
+    browser.wait_for("[...document.querySelectorAll('#cards img')].every(i => i.complete && i.naturalWidth === 8)", "the thumbnails");
+    assert_eq!(browser.eval("location.hash"), "", "the token is taken out of the address bar");
+    let first = browser.eval("document.querySelector('#cards .card').dataset.index");
+    browser.click("#cards .card");
+    browser.wait_for(&format!("document.getElementById('detail').dataset.index === {first}"), "the sample");
+    browser.click("#exclude");
+    browser.wait_for("document.getElementById('decision').textContent === 'Exclude from training'", "the decision");
+    let rows = corrections(&run_dir);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1][..3], [first.as_str().unwrap().to_string(), format!("digits.csv#{}", first.as_str().unwrap()), "exclude".into()]);
+    assert!(browser.exceptions().is_empty(), "the page threw: {:?}", browser.exceptions());
 }

@@ -6,7 +6,14 @@ use super::routes::Reviewer;
 use crate::views::{decide as save_decision, page, DataMap, DecisionRequest, History, Overview, PageQuery, SampleView};
 use crate::{thumbnail, ReviewError, ReviewRun};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// A sample's path segment, by name: under the daemon the path also holds the job's
+/// `{id}`, which a bare `Path<usize>` would try to read too.
+#[derive(Deserialize)]
+pub struct SamplePath {
+    index: usize,
+}
 
 /// Runs `work` on the request's run off the executor.
 async fn on_run<T: Send + 'static>(
@@ -37,18 +44,18 @@ pub async fn samples(reviewer: web::Data<Reviewer>, request: HttpRequest, query:
     Ok(json(on_run(&reviewer, &request, move |run| page(run, &query)).await?))
 }
 
-pub async fn sample(reviewer: web::Data<Reviewer>, request: HttpRequest, index: web::Path<usize>) -> Result<HttpResponse, ReviewError> {
-    let i = index.into_inner();
+pub async fn sample(reviewer: web::Data<Reviewer>, request: HttpRequest, path: web::Path<SamplePath>) -> Result<HttpResponse, ReviewError> {
+    let i = path.index;
     Ok(json(on_run(&reviewer, &request, move |run| SampleView::of(run, i)).await?))
 }
 
-pub async fn history(reviewer: web::Data<Reviewer>, request: HttpRequest, index: web::Path<usize>) -> Result<HttpResponse, ReviewError> {
-    let i = index.into_inner();
+pub async fn history(reviewer: web::Data<Reviewer>, request: HttpRequest, path: web::Path<SamplePath>) -> Result<HttpResponse, ReviewError> {
+    let i = path.index;
     Ok(json(on_run(&reviewer, &request, move |run| History::of(run, i)).await?))
 }
 
-pub async fn image(reviewer: web::Data<Reviewer>, request: HttpRequest, index: web::Path<usize>) -> Result<HttpResponse, ReviewError> {
-    let i = index.into_inner();
+pub async fn image(reviewer: web::Data<Reviewer>, request: HttpRequest, path: web::Path<SamplePath>) -> Result<HttpResponse, ReviewError> {
+    let i = path.index;
     let png = on_run(&reviewer, &request, move |run| thumbnail::png(run, i)).await?;
     // A sample's image changes only when its run is written again, which the cache sees.
     Ok(HttpResponse::Ok().content_type("image/png").insert_header(("Cache-Control", "private, max-age=300")).body(png))
