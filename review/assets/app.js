@@ -95,7 +95,10 @@ async function loadRun() {
 
 function renderFacts() {
   const run = state.run;
-  const verdict = run.verdict ? run.verdict.flagged + ' flagged' + (run.verdict.rule ? ' (' + run.verdict.rule + ')' : '') : 'no verdict in this run';
+  const epochs = run.verdict && run.verdict.epochs.length ? ' over epochs ' + run.verdict.epochs[0] + '–' + run.verdict.epochs[run.verdict.epochs.length - 1] : '';
+  const verdict = run.verdict ? run.verdict.flagged + ' flagged' + epochs : 'no verdict in this run';
+  $('rule').hidden = !(run.verdict && run.verdict.rule);
+  $('rule-text').textContent = run.verdict && run.verdict.rule ? run.verdict.rule : '';
   const d = run.decisions;
   $('facts').textContent = run.samples + ' samples, ' + run.classes.length + ' classes; ' + verdict + '; decisions: '
     + d.relabel + ' relabel, ' + d.exclude + ' exclude, ' + d.keep + ' keep, saved to ' + run.corrections;
