@@ -22,7 +22,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-portable test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
+.PHONY: run test test-portable test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-review bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -54,10 +54,12 @@ FUZZ_SECONDS ?= 60
 fuzz: build
 	MEMSCOPE_FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test $(CARGO_FLAGS) --test fuzz -- --test-threads=1 --nocapture
 
-# A real Prometheus server for the dashboard test (Debian package): apt-get as root (CI),
-# else unpacked into $(DEPS) without root (see scripts/debian-deps).
+# A real Prometheus server for the dashboard test, and a real browser for the review
+# page's test (Debian packages): apt-get as root (CI), else unpacked into $(DEPS)
+# without root (see scripts/debian-deps).
 test-deps:
 	@command -v prometheus >/dev/null || scripts/debian-deps prometheus
+	@command -v chromium >/dev/null || scripts/debian-deps chromium
 
 setup: $(STAMP) c10d-deps
 
@@ -120,6 +122,11 @@ bench-torchscript: build
 # 60,000 MNIST training images; fetches MNIST first when it is missing.
 bench-duplicates: setup
 	bench/duplicates.sh
+
+# The review page with 60,000 samples (a run made without training): the time to open
+# it and of each API request.
+bench-review: build
+	bench/review.sh
 
 # Own images (image folder of the 60,000 MNIST training images as PNG files): decoding
 # speed first and cached, training from the folder vs IDX, peak RSS for N = 10k..60k.

@@ -21,6 +21,10 @@ pub enum Command {
     Run(RunArgs),
     /// Write the HTML/PNG report of a finished run into RUN_DIR/report/.
     Report(ReportArgs),
+    /// Serve the review page of a finished run: samples sorted and filtered, one
+    /// sample's history, the data map, and decisions (relabel, exclude, keep) saved to
+    /// RUN_DIR/corrections.csv as they are made. Prints the page's URL.
+    Review(ReviewArgs),
     /// Inspect plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -270,6 +274,16 @@ pub struct ReportArgs {
     /// Only warnings and errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Arguments of `memscope review`.
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// The run directory (e.g. runs/digits).
+    pub run_dir: PathBuf,
+    /// Address and port to serve the page on (port 0: a free one).
+    #[arg(long, default_value = "127.0.0.1:7465", value_name = "IP:PORT")]
+    pub listen: String,
 }
 
 impl Cli {

@@ -8,7 +8,7 @@
 //! binary linked against libtorch loads it and the CUDA libraries at start (about
 //! 1.7 s and 500 MB). `daemon` it hands to `memscope-daemon`, which links no libtorch
 //! either (its jobs run in engines of their own); every other command (`run`,
-//! `report`, `plugins`, `cache`, help) to `memscope-engine`. Both lie in the same
+//! `report`, `review`, `plugins`, `cache`, help) to `memscope-engine`. Both lie in the same
 //! directory and are run by `exec`, so arguments, stdio, the exit code, the process id
 //! and signals are theirs.
 
@@ -18,7 +18,7 @@ pub mod args;
 pub mod client;
 pub mod launch;
 
-pub use args::{CacheCommand, Cli, Command, DaemonArgs, LaunchArgs, PluginsCommand, ReportArgs, RunArgs};
+pub use args::{CacheCommand, Cli, Command, DaemonArgs, LaunchArgs, PluginsCommand, ReportArgs, ReviewArgs, RunArgs};
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -85,6 +85,7 @@ fn command_name(command: &Command) -> &'static str {
     match command {
         Command::Run(_) => "run",
         Command::Report(_) => "report",
+        Command::Review(_) => "review",
         Command::Plugins(_) => "plugins",
         Command::Cache(_) => "cache",
         Command::ServeStore { .. } => "serve-store",

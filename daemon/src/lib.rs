@@ -14,6 +14,7 @@ mod guard;
 mod job_log;
 mod plugin_check;
 mod policy;
+mod review;
 mod run_metrics;
 mod runner;
 mod shared;
@@ -106,20 +107,23 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
         let data = api::data(shared.clone());
-        let server =
-            HttpServer::new(move || App::new().app_data(data.clone()).wrap(middleware::from_fn(guard::guard)).configure(api::routes))
-                // The head of a request; its body has the same time (`api::submit`). Set at
-                // start: a reload does not change it.
-                .client_request_timeout(std::time::Duration::from_secs(config.request_timeout_seconds))
-                .disable_signals()
-                .listen(listener)
-                .map_err(|source| DaemonError::Server { addr: addr.to_string(), source })?
-                .run();
-        tracing::info!(
-            "memscope daemon listening on http://{addr} (state in {}, log in {})",
-            state_dir_display(&shared),
-            log_path.display()
-        );
+        let reviewer = review::reviewer(shared.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data.clone())
+                .wrap(middleware::from_fn(guard::guard))
+                // Before `/v1`, whose scope would take its paths.
+                .service(review::review_scope(reviewer.clone()))
+                .configure(api::routes)
+        })
+        // The head of a request; its body has the same time (`api::submit`). Set at
+        // start: a reload does not change it.
+        .client_request_timeout(std::time::Duration::from_secs(config.request_timeout_seconds))
+        .disable_signals()
+        .listen(listener)
+        .map_err(|source| DaemonError::Server { addr: addr.to_string(), source })?
+        .run();
+        tracing::info!("memscope daemon listening on http://{addr} (state in {}, log in {})", state_dir_display(&shared), log_path.display());
         signals::notify_ready();
         actix_web::rt::spawn(signals::watch(shared.clone(), server.handle(), options));
         server.await.map_err(|source| DaemonError::Server { addr: addr.to_string(), source })

@@ -70,9 +70,12 @@ impl Policy {
             ("data.labels", &mut data.labels),
             ("data.test_path", &mut data.test_path),
             ("data.test_labels", &mut data.test_labels),
+            ("data.corrections", &mut data.corrections),
         ] {
             if let Some(path) = path {
-                let checked = if parquet { self.inside_roots_glob(path) } else { self.inside_roots(path) };
+                // A corrections file is one file, whatever the format.
+                let glob = parquet && key != "data.corrections";
+                let checked = if glob { self.inside_roots_glob(path) } else { self.inside_roots(path) };
                 match checked {
                     Ok(real) => *path = real,
                     Err(message) => problems.push(Problem { key: key.into(), message }),
@@ -354,6 +357,20 @@ mod tests {
             ),
             other => panic!("expected an invalid job, got {other}"),
         }
+    }
+
+    #[test]
+    fn a_corrections_file_is_a_data_path() {
+        let outside = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("corrections.csv"), b"index,source,action,label,time\n").unwrap();
+        std::fs::write(outside.path().join("corrections.csv"), b"index,source,action,label,time\n").unwrap();
+        let p = policy(root.path());
+        let job = |path: &str| format!("name = \"t\"\n[data]\nformat = \"digits\"\ncorrections = \"{path}\"\n");
+        let checked = p.check(&job("corrections.csv")).unwrap();
+        assert_eq!(checked.data.corrections.unwrap(), root.path().canonicalize().unwrap().join("corrections.csv"));
+        let outside = outside.path().join("corrections.csv").display().to_string();
+        assert_eq!(keys(p.check(&job(&outside)).unwrap_err()), ["data.corrections"]);
     }
 
     #[test]

@@ -88,6 +88,9 @@ fn run_facts(w: &mut String, inputs: &RunInputs) {
         facts.push(format!("test accuracy {test:.4}"));
     }
     writeln!(w, "<p>{}</p>", facts.join(" · ")).expect("writing to a String");
+    if let Some(c) = &summary.corrections {
+        writeln!(w, "<p id=\"corrections\">{}</p>", escape(&corrections_line(c))).expect("writing to a String");
+    }
     if summary.comparisons.is_empty() {
         return;
     }
@@ -99,6 +102,24 @@ fn run_facts(w: &mut String, inputs: &RunInputs) {
             .expect("writing to a String");
     }
     writeln!(w, "</table>").expect("writing to a String");
+}
+
+/// `Corrections applied from FILE: 12 relabelled, 5 excluded, 3 kept as they were (of
+/// 1797 samples read; 1792 trained).`
+fn corrections_line(c: &memscope::data::corrections::CorrectionsSummary) -> String {
+    let beyond = match c.beyond_limit {
+        0 => String::new(),
+        n => format!("; {n} more lie past data.limit"),
+    };
+    format!(
+        "Corrections applied from {}: {} relabelled, {} excluded, {} kept as they were (of {} samples read; {} trained{beyond}).",
+        c.file,
+        c.relabelled,
+        c.excluded,
+        c.kept,
+        c.samples_read,
+        c.samples_read - c.excluded
+    )
 }
 
 /// One table per comparison target ranking every score compared with it, best first

@@ -88,8 +88,21 @@ impl RunInputs {
             return Err(not_a_run("no score files in scores/ (did the run finish?)"));
         }
 
-        let options = LoadOptions { access: access.clone(), progress: None };
-        let dataset = load_data(&config.data, &options)?.train;
+        // A run with corrections trained on the samples its `kept_indices.npy` names:
+        // those are selected, rather than the corrections file applied again (it may
+        // have grown since, as the review page appends to it).
+        let options = LoadOptions { access: access.clone(), progress: None, skip_corrections: true };
+        let mut dataset = load_data(&config.data, &options)?.train;
+        if run.kept_indices().exists() {
+            let kept = read_labels(&run.kept_indices(), Some(samples))?;
+            if let Some(&bad) = kept.iter().find(|&&i| i < 0 || i as usize >= dataset.len()) {
+                return Err(ReportError::run_file(
+                    &run.kept_indices(),
+                    format!("names sample {bad}, but the dataset ({}) now has {}; was the data changed?", dataset.description, dataset.len()),
+                ));
+            }
+            dataset.select(&kept.iter().map(|&i| i as usize).collect::<Vec<_>>());
+        }
         if dataset.len() != samples {
             return Err(ReportError::run_file(
                 &run.labels(),

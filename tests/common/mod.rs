@@ -1,8 +1,10 @@
 //! Shared fixtures for the end-to-end tests: the real `memscope` binary, temporary run
 //! directories, and small datasets in real formats written by the tests themselves.
 
+pub mod browser;
 pub mod daemon;
 pub mod images;
+pub mod review;
 pub mod torchscript;
 pub mod trajectory;
 

@@ -3,6 +3,7 @@
 
 mod test_bad_input;
 mod test_configs;
+mod test_corrections;
 mod test_crates;
 mod test_dashboard;
 mod test_daemon;
@@ -21,6 +22,7 @@ mod test_plugins;
 mod test_relocation;
 mod test_report;
 mod test_resume;
+mod test_review;
 mod test_signal;
 mod test_run;
 mod test_setup;

@@ -57,7 +57,7 @@ fn the_core_library_has_no_cli_http_or_progress_bar_dependency() {
     assert!(dependencies_of("memscope-daemon").contains("actix-web"));
     assert!(["metrics-exporter-prometheus", "hyper"].iter().all(|c| engine.contains(*c)), "{engine:?}");
     let edges = ["clap", "indicatif", "ureq", "actix-web", "hyper", "metrics-exporter-prometheus", "plotters"];
-    for edge in edges.into_iter().chain(["memscope-report", "memscope-daemon", "memscope-cli", "memscope-prometheus"]) {
+    for edge in edges.into_iter().chain(["memscope-report", "memscope-review", "memscope-daemon", "memscope-cli", "memscope-prometheus"]) {
         assert!(!core.contains(edge), "memscope-runtime depends on {edge}");
     }
 }

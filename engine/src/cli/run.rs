@@ -135,6 +135,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         if !costly.is_empty() {
             say(format!("  plugin time      {}", costly.join(", ")));
         }
+        if let Some(c) = &s.corrections {
+            say(format!(
+                "  corrections      {} relabelled, {} excluded, {} kept as they were, from {}",
+                c.relabelled, c.excluded, c.kept, c.file
+            ));
+        }
         say(format!("  summary          {}", run_dir.join("summary.json").display()));
     }
     // The comparisons are the job's verdict: shown even with --quiet, and before the

@@ -1,6 +1,6 @@
 //! What memscope's programs share without libtorch: the typed job and daemon configs
 //! ([`config`]), the events of a job ([`events`]) and the metrics they become
-//! ([`metrics`]), logging ([`logging`]), where plugin and Parquet files are found
+//! ([`metrics`]), logging ([`logging`]), how paths are kept ([`paths`]), where plugin and Parquet files are found
 //! ([`plugin_files`], [`shards`]), and the plugin settings check the daemon asks of the
 //! engine ([`settings_check`]).
 //!
@@ -16,6 +16,7 @@ pub mod config;
 pub mod events;
 pub mod logging;
 pub mod metrics;
+pub mod paths;
 pub mod plugin_files;
 pub mod settings_check;
 pub mod shards;

@@ -126,4 +126,8 @@ pub struct Summary {
     /// `data.on_bad_image = "skip"`, each with the decoder's message.
     #[serde(default)]
     pub skipped_images: Vec<crate::data::SkippedImage>,
+    /// What `[data] corrections` did: the file, its SHA-256, and how many samples were
+    /// relabelled, excluded and kept as they are. Absent without corrections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrections: Option<crate::data::corrections::CorrectionsSummary>,
 }

@@ -107,6 +107,18 @@ pub struct DataConfig {
     /// IDX only: the test label file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_labels: Option<PathBuf>,
+    /// Label corrections to apply to the training set: a `corrections.csv` as the
+    /// review page writes it into a run (`index,source,action,label,time`; `action`
+    /// is `relabel` to the class in `label`, `exclude` or `keep`; for one sample the
+    /// last row wins). A row names its sample by `source` (as in a run's
+    /// `sources.json`; a relative path is also looked up against the file's own
+    /// directory and the dataset's), or by 0-based `index` in the dataset as read
+    /// when `source` is empty. Applied after `limit`, before plugins see the labels;
+    /// excluded samples leave the training set, and the run's `kept_indices.npy`
+    /// gives each remaining sample's index in the dataset as read. The test set is
+    /// never corrected. Relative to the config file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrections: Option<PathBuf>,
     /// Number of classes; by default the format's (10 for digits and CIFAR-10, 100 for
     /// CIFAR-100, the class folders, the names of `class_names` or of a CSV) or the
     /// largest training label + 1. A label outside is an error.

@@ -99,25 +99,19 @@ pub(super) fn one_line(text: &str, message: &str, span: Option<std::ops::Range<u
     }
 }
 
+/// Makes every path absolute (against `base`) and normal (no `.` or `..` parts, read
+/// from the text: `crate::paths::normalize_path`), so that the sources a run records
+/// name each file one way however the config reached it.
 fn resolve_paths(job: &mut JobConfig, base: &Path) {
-    for dir in &mut job.plugin_dirs {
-        if dir.is_relative() {
-            *dir = base.join(&*dir);
-        }
-    }
-    if let Some(path) = &mut job.model.torchscript {
-        if path.is_relative() {
-            *path = base.join(&*path);
-        }
-    }
+    let resolve = |path: &mut std::path::PathBuf| *path = crate::paths::normalize_path(&base.join(&*path));
+    job.plugin_dirs.iter_mut().for_each(resolve);
+    job.model.torchscript.iter_mut().for_each(resolve);
     let data = &mut job.data;
-    for path in [&mut data.path, &mut data.labels, &mut data.test_path, &mut data.test_labels, &mut data.cache_dir]
+    for path in [&mut data.path, &mut data.labels, &mut data.test_path, &mut data.test_labels, &mut data.cache_dir, &mut data.corrections]
         .into_iter()
         .flatten()
     {
-        if path.is_relative() {
-            *path = base.join(&*path);
-        }
+        resolve(path);
     }
 }
 
@@ -186,6 +180,14 @@ mod tests {
         assert_eq!(job.plugins[0].config["h"].as_float(), Some(1e-4));
         let err = parse_job(&text, "job.toml", &["plugins.x.h=1".into()], Path::new(".")).unwrap_err().to_string();
         assert_eq!(err, "invalid override `plugins.x.h=1`: no plugin named `x` in the job (plugins: [0] curvature)");
+    }
+
+    #[test]
+    fn paths_are_made_absolute_and_normal() {
+        let text = "name = \"t\"\n[data]\nformat = \"folder\"\npath = \"../data/./train\"\nimage_size = [1, 8, 8]\ncorrections = \"/runs/a/../b/corrections.csv\"\n";
+        let job = parse_job(text, "job.toml", &[], Path::new("/work/jobs")).unwrap();
+        assert_eq!(job.data.path.unwrap(), Path::new("/work/data/train"));
+        assert_eq!(job.data.corrections.unwrap(), Path::new("/runs/b/corrections.csv"));
     }
 
     #[test]
