@@ -30,7 +30,7 @@ pub fn curve(score: &Score, mask: Option<&[bool]>) -> Option<EpochCurve> {
 
 /// Draws the curve; the best epoch is named in the title.
 pub fn plot(dir: &Path, file: &str, curve: &EpochCurve) -> Result<Picture, ReportError> {
-    let x: Vec<f64> = curve.epochs.iter().map(|&e| (e + 1) as f64).collect();
+    let x: Vec<f64> = curve.epochs.iter().map(|&e| e as f64).collect();
     let (lines, y_desc, title): (Vec<Line<'_>>, String, String) = match (&curve.auroc, &curve.average_precision, &curve.top_k_mean) {
         (Some(auroc), Some(ap), _) => {
             let best = best(&x, auroc);

@@ -379,7 +379,8 @@ fn a_frozen_rank_is_found_silent_and_the_other_ends_naming_it() {
     let ranks = [rank_with(dir.path(), 0, 2, port, &resumed), rank_with(dir.path(), 1, 2, port, &resumed)];
     let [(events0, _), _] = ranks.map(events);
     let first_epoch = events0.iter().find(|e| e["event"] == "train_epoch_end").map(|e| e["epoch"].as_u64().unwrap());
-    assert!(first_epoch > Some(1), "the resumed group started over: {first_epoch:?}");
+    // Events count epochs from 1: the first epoch trained after at least 2 done is 3.
+    assert!(first_epoch > Some(2), "the resumed group started over: {first_epoch:?}");
     assert!(dir.path().join("runs/dp/summary.json").exists());
 }
 
@@ -647,7 +648,7 @@ fn a_group_stopped_and_resumed_ends_where_an_uninterrupted_group_ends() {
     assert_eq!(read_summary(&run)["dropped_plugins"][0]["plugin"], "fixture-faulty");
     for (r, events) in [(0, &resumed0.0), (1, &resumed1.0)] {
         let started = events.iter().find(|e| e["event"] == "job_started").unwrap();
-        assert_eq!(started["start_epoch"], at, "rank {r} starts where rank 0's checkpoint ends");
+        assert_eq!(started["start_epoch"], at + 1, "rank {r} starts where rank 0's checkpoint ends (the next epoch, counted from 1)");
         assert_eq!(epoch_losses(events), epoch_losses(&whole0.0)[at as usize..], "rank {r}'s epoch losses after the resume");
     }
     assert!(!dir.path().join("elsewhere").exists(), "rank 1 writes nothing");
