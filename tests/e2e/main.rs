@@ -13,6 +13,7 @@ mod test_datasets;
 mod test_distributed;
 mod test_images;
 mod test_library;
+mod test_mask_reference;
 mod test_metrics;
 mod test_plugin_discovery;
 mod test_plugin_suite;

@@ -175,3 +175,22 @@ fn a_bad_corrections_file_is_one_error_naming_file_and_line() {
     assert_eq!(kept, (0..30).filter(|&i| i != 5).collect::<Vec<i64>>());
     assert_eq!(read_npy_i64(&run_dir.join("labels.npy"))[4], 0, "sample 4 (label {}) relabelled 0", labels[4]);
 }
+
+/// Corrections find samples by the names `sources.json` gives them: one name per
+/// file, however the config and a manifest reach it (no `..` or `.` parts).
+#[test]
+fn sources_name_each_file_one_way() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pets(&dir.path().join("imgs"), 4);
+    std::fs::create_dir_all(dir.path().join("lists")).unwrap();
+    let rows: String = (0..8).map(|i| format!("../imgs/./{}/img{i:03}.png,{}\n", ["cat", "dog"][i % 2], ["cat", "dog"][i % 2])).collect();
+    std::fs::write(dir.path().join("lists/m.csv"), format!("path,label\n{rows}")).unwrap();
+    let text = "name = \"csv\"\nseed = 0\n[data]\nformat = \"csv\"\npath = \"./jobs/../lists/m.csv\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\"\n\
+                [train]\nepochs = 1\n[score]\nbuiltin = [\"loss\"]\n[report]\nenabled = false\n";
+    let run_dir = run(dir.path(), "csv", text);
+    let sources = read_strings(&run_dir.join("sources.json"));
+    let expected: Vec<String> = (0..8).map(|i| dir.path().join(format!("imgs/{}/img{i:03}.png", ["cat", "dog"][i % 2])).display().to_string()).collect();
+    assert_eq!(sources, expected);
+    let config = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    assert!(config.contains(&format!("path = \"{}\"", dir.path().join("lists/m.csv").display())), "{config}");
+}

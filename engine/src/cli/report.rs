@@ -16,6 +16,10 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
     };
     let outcome = write_report(&request)?;
     if !args.quiet {
+        // The comparisons with the references are the answer the user asked for.
+        for line in &outcome.reference_lines {
+            println!("{line}");
+        }
         println!("report: {} ({} conflicting duplicate pairs)", outcome.index.display(), outcome.conflicting_pairs);
     }
     Ok(())
