@@ -145,3 +145,29 @@ fn the_report_names_training_epochs_also_for_a_summary_that_counted_from_zero() 
     memscope(dir.path(), &["report", run.to_str().unwrap()]).success();
     assert_eq!(signal_caption(&run, "eval_loss"), caption, "the same epochs from the older summary");
 }
+
+/// The daemon follows its job's scoring through the events the job process writes:
+/// `GET /v1/jobs/{id}` shows the snapshot being scored (`progress.scoring`),
+/// `memscope status` prints it, and the job's log has the scored epoch's line.
+#[test]
+fn a_daemon_job_shows_the_snapshot_being_scored() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = memscope_tests::daemon::Daemon::start(dir.path(), "");
+    // Curvature with 20 draws: a pass over the digits takes seconds, long enough to be seen.
+    let job = "name = \"scored\"\nthreads = 2\n[data]\nformat = \"digits\"\n[train]\nepochs = 2\n[score]\nbuiltin = [\"loss\"]\nevery = 2\n\
+               [[plugins]]\nname = \"curvature\"\nconfig = { draws = 20 }\n";
+    let id = daemon.submit_ok(job);
+    let minutes = std::time::Duration::from_secs(180);
+    let seen = daemon.wait_for(&id, minutes, |j| j["progress"]["scoring"].is_object());
+    let scoring = &seen["progress"]["scoring"];
+    assert_eq!((scoring["epoch"].as_u64(), scoring["scorer"].as_str(), scoring["total"].as_u64()), (Some(2), Some("curvature"), Some(1797)), "{seen}");
+    assert!(scoring["done"].as_u64().unwrap() <= 1797);
+    assert_eq!(seen["progress"]["epoch"], 2, "both epochs trained: the last is being scored");
+    let status = daemon.cli(&["status", &id]).success().stdout();
+    assert!(status.contains("epoch 2/2 done"), "{status}");
+    let done = daemon.wait_done(&id, minutes);
+    assert_eq!(done["state"], "completed", "{done}");
+    assert!(done["progress"]["scoring"].is_null(), "no scoring once it ended: {done}");
+    let log = daemon.get(&format!("/v1/jobs/{id}/logs")).unwrap().body;
+    assert!(log.contains("scored epoch 2 in ") && log.contains("curvature 1797 samples in "), "{log}");
+}
