@@ -2,6 +2,7 @@
 //! running jobs, the reloadable settings, and the channel to the runner.
 
 use super::plugin_check::SettingsChecker;
+use super::review::ReviewEngine;
 use super::run_metrics::RunMetrics;
 use super::{Policy, RunnerCommand, Store};
 use memscope_base::config::DaemonConfig;
@@ -89,6 +90,8 @@ pub struct Shared {
     pub run_metrics: RunMetrics,
     /// Checks submitted plugin settings (and keeps the answers).
     pub settings_checker: Arc<SettingsChecker>,
+    /// The process serving the review pages, when one runs.
+    pub review_engine: Arc<ReviewEngine>,
 }
 
 impl Shared {
@@ -99,6 +102,7 @@ impl Shared {
         runner: crossbeam_channel::Sender<RunnerCommand>,
         metrics: metrics_exporter_prometheus::PrometheusHandle,
         settings_checker: SettingsChecker,
+        review_engine: ReviewEngine,
     ) -> Shared {
         Shared {
             store: Mutex::new(store),
@@ -109,6 +113,7 @@ impl Shared {
             metrics,
             run_metrics: RunMetrics::default(),
             settings_checker: Arc::new(settings_checker),
+            review_engine: Arc::new(review_engine),
         }
     }
 
