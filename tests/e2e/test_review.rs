@@ -433,6 +433,12 @@ fn the_daemon_serves_the_review_of_its_runs_behind_its_guard() {
     let overview = daemon.raw("GET", &format!("{review}/api/run"), &[bearer], "");
     assert_eq!(overview.status, 200, "{}", overview.body);
     assert_eq!((overview.json()["name"].as_str(), overview.json()["samples"].as_u64()), (Some("d"), Some(1797)));
+    // A long answer (500 cards, about 60 KB) comes through whole, as the engine streams it.
+    let long = daemon.raw("GET", &format!("{review}/api/samples?sort=index&limit=500"), &[bearer], "");
+    assert_eq!(long.status, 200, "{}", long.body);
+    assert_eq!(long.header("content-length"), Some(long.body.len().to_string()));
+    let cards: Vec<u64> = long.json()["items"].as_array().unwrap().iter().map(|c| c["index"].as_u64().unwrap()).collect();
+    assert_eq!(cards, (0..500).collect::<Vec<u64>>());
     let json = ("Content-Type", "application/json");
     let decision = r#"{"index": 4, "action": "relabel", "label": "7"}"#;
     let saved = daemon.raw("POST", &format!("{review}/api/decisions"), &[bearer, json], decision);

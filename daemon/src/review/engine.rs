@@ -125,12 +125,7 @@ impl ReviewEngine {
         let running = state.running.as_mut().expect("started above");
         running.last_used = Instant::now();
         running.in_flight.fetch_add(1, Ordering::SeqCst);
-        Ok(Target {
-            addr: running.addr,
-            secret: running.secret.clone(),
-            pid: running.child.id(),
-            lease: Lease(running.in_flight.clone()),
-        })
+        Ok(Target { addr: running.addr, secret: running.secret.clone(), pid: running.child.id(), lease: Lease(running.in_flight.clone()) })
     }
 
     /// Ends the engine once no request has used it for `idle`, and notes one that ended
@@ -139,7 +134,10 @@ impl ReviewEngine {
         let mut guard = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(mut running) = guard.running.take() else { return };
         if let Some(status) = running.exited() {
-            tracing::warn!("the review engine (pid {}) ended by itself ({status}); the next review request starts another", running.child.id());
+            tracing::warn!(
+                "the review engine (pid {}) ended by itself ({status}); the next review request starts another",
+                running.child.id()
+            );
         } else if running.in_flight.load(Ordering::SeqCst) == 0 && running.last_used.elapsed() >= idle {
             drop(guard);
             tracing::info!("the review engine (pid {}) was idle for {} s: it ends", running.child.id(), idle.as_secs());

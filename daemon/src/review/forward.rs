@@ -2,8 +2,8 @@
 //! same method, path, query, `Content-Type` and body (read within the daemon's
 //! request limits), plus the engine's secret and, for the API, the run directory of
 //! the completed job the path names. The engine's status, its headers of a page and
-//! of an API answer, and its body come back; a body longer than one block (the data
-//! map: 860 KB for 60,000 samples) is streamed as the engine sends it. ureq is
+//! of an API answer, and its body come back; a long body (the data map: 860 KB for
+//! 60,000 samples) is streamed as the engine sends it. ureq is
 //! blocking, so the call runs on actix's blocking pool.
 
 use super::engine::{Lease, ReviewEngine};
@@ -24,9 +24,14 @@ use ureq::http;
 
 /// The engine's headers that reach the client (the rest describe the engine's
 /// connection, which is not the client's).
-const ANSWER_HEADERS: [&str; 6] = ["content-type", "cache-control", "location", "allow", "content-security-policy", "x-content-type-options"];
+const ANSWER_HEADERS: [&str; 6] =
+    ["content-type", "cache-control", "location", "allow", "content-security-policy", "x-content-type-options"];
 
-/// A body up to this long is read whole; a longer one goes out in blocks of this size.
+/// A body up to this long is read whole (a page of 48 cards, a thumbnail); a longer
+/// one (500 cards, the data map: 860 KB for 60,000 samples) is streamed.
+const WHOLE: u64 = 16 * 1024;
+
+/// The blocks a long body is streamed in.
 const BLOCK: usize = 64 * 1024;
 
 /// Blocks of a streamed body read ahead of the client.
@@ -90,7 +95,8 @@ impl Call {
     /// its answer, and the body when it is short. Blocks.
     fn send(self, engine: &ReviewEngine, roots: &[PathBuf]) -> Result<Answer, ApiError> {
         let target = engine.acquire(roots).map_err(ApiError::ReviewEngine)?;
-        let unanswered = |e: &dyn std::fmt::Display| ApiError::ReviewEngine(format!("the review engine (pid {}) did not answer: {e}", target.pid));
+        let unanswered =
+            |e: &dyn std::fmt::Display| ApiError::ReviewEngine(format!("the review engine (pid {}) did not answer: {e}", target.pid));
         let mut outgoing = http::Request::builder()
             .method(self.method.as_str())
             .uri(format!("http://{}{}", target.addr, self.path))
@@ -101,7 +107,8 @@ impl Call {
         if let Some(content_type) = self.content_type {
             outgoing = outgoing.header("content-type", content_type);
         }
-        let outgoing = outgoing.body(self.body.to_vec()).map_err(|e| ApiError::BadRequest(format!("this request cannot be forwarded: {e}")))?;
+        let outgoing =
+            outgoing.body(self.body.to_vec()).map_err(|e| ApiError::BadRequest(format!("this request cannot be forwarded: {e}")))?;
         // A body-less request goes without one: ureq refuses a body on GET and HEAD.
         let answer = match outgoing.body().is_empty() {
             true => engine.agent().run(outgoing.map(|_| ())),
@@ -109,14 +116,12 @@ impl Call {
         };
         let answer = answer.map_err(|e| unanswered(&e))?;
         let status = StatusCode::from_u16(answer.status().as_u16()).map_err(|e| unanswered(&e))?;
-        let headers = ANSWER_HEADERS
-            .iter()
-            .filter_map(|&name| answer.headers().get(name).map(|value| (name, value.as_bytes().to_vec())))
-            .collect();
+        let headers =
+            ANSWER_HEADERS.iter().filter_map(|&name| answer.headers().get(name).map(|value| (name, value.as_bytes().to_vec()))).collect();
         let length = answer.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
         let mut reader = answer.into_body().into_reader();
         let body = match length {
-            Some(length) if length <= BLOCK as u64 => {
+            Some(length) if length <= WHOLE => {
                 let mut bytes = Vec::with_capacity(length as usize);
                 reader.read_to_end(&mut bytes).map_err(|e| unanswered(&e))?;
                 AnswerBody::Whole(Bytes::from(bytes))

@@ -61,7 +61,9 @@ pub fn serve_for_daemon(
                 .app_data(secret.clone())
                 .wrap(middleware::from_fn(check_secret))
                 .service(scope(REVIEW_PATH, reviewer.clone()))
-                .default_service(web::to(|| async { Err::<HttpResponse, _>(ReviewError::NotFound("no such endpoint of the review".into())) }))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ReviewError::NotFound("no such endpoint of the review".into()))
+                }))
         })
         .workers(2)
         // The daemon ends this process (Ctrl-C at its terminal reaches both).
@@ -85,7 +87,10 @@ pub fn serve_for_daemon(
 struct Secret(String);
 
 /// The middleware: the request must carry the secret, or it is not the daemon's.
-async fn check_secret(request: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+async fn check_secret(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let secret = request.app_data::<web::Data<Secret>>().expect("the secret is registered");
     let given = request.headers().get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
     if !same_secret(given, secret.0.as_bytes()) {
@@ -107,7 +112,8 @@ struct NamedRun {
 impl RunLocator for NamedRun {
     fn locate(&self, request: &HttpRequest) -> Result<RunPlace, ReviewError> {
         let header = request.headers().get(RUN_HEADER).and_then(|v| v.to_str().ok());
-        let dir = header.and_then(decode_path).ok_or_else(|| ReviewError::BadRequest(format!("the daemon named no run in `{RUN_HEADER}`")))?;
+        let dir =
+            header.and_then(decode_path).ok_or_else(|| ReviewError::BadRequest(format!("the daemon named no run in `{RUN_HEADER}`")))?;
         Ok(RunPlace { dir, access: self.access.clone() })
     }
 }
