@@ -439,6 +439,10 @@ fn the_daemon_serves_the_review_of_its_runs_behind_its_guard() {
     assert_eq!(long.header("content-length"), Some(long.body.len().to_string()));
     let cards: Vec<u64> = long.json()["items"].as_array().unwrap().iter().map(|c| c["index"].as_u64().unwrap()).collect();
     assert_eq!(cards, (0..500).collect::<Vec<u64>>());
+    // HEAD is GET without the body, as everywhere in the daemon.
+    let head = daemon.raw("HEAD", &format!("{review}/api/samples?sort=index&limit=500"), &[bearer], "");
+    assert_eq!((head.status, head.body.as_str()), (200, ""));
+    assert_eq!(head.header("content-length"), long.header("content-length"));
     let json = ("Content-Type", "application/json");
     let decision = r#"{"index": 4, "action": "relabel", "label": "7"}"#;
     let saved = daemon.raw("POST", &format!("{review}/api/decisions"), &[bearer, json], decision);

@@ -47,7 +47,12 @@ pub async fn forward(shared: web::Data<Shared>, request: HttpRequest, payload: w
     let settings = shared.settings();
     let body = read_body(&request, payload, &settings.config).await?;
     let call = Call {
-        method: request.method().as_str().to_string(),
+        // HEAD is GET without the body, as on every GET route of the daemon (actix-web
+        // sends a HEAD answer's headers only); the engine's routes take GET alone.
+        method: match request.method().as_str() {
+            "HEAD" => "GET".to_string(),
+            other => other.to_string(),
+        },
         path: request.uri().path_and_query().map_or(request.path(), |p| p.as_str()).to_string(),
         content_type: request.headers().get("content-type").map(|v| v.as_bytes().to_vec()),
         run_dir,
