@@ -1,8 +1,9 @@
 //! The review engine: one `memscope-engine serve-review` process serving the review
 //! pages of every run the daemon names (it keeps the last 4 open). One process, not
-//! one per run: each holds libtorch (about 500 MB) besides its runs.
+//! one per run: each holds libtorch (386 MiB resident serving a digits run) besides
+//! its runs.
 //!
-//! - Started by the first review request (libtorch loads: a second or two), with a
+//! - Started by the first review request (libtorch loads: about half a second), with a
 //!   fresh secret as the first line of its standard input and the daemon's data roots
 //!   as `--data-root`; it answers on a loopback port it prints, and only to requests
 //!   carrying the secret.

@@ -80,10 +80,10 @@ pub struct DaemonConfig {
     pub shutdown_grace_seconds: u64,
     /// How long the review engine stays after its last request, in seconds. The review
     /// pages of completed jobs (`/v1/jobs/{id}/review/`) are served by one
-    /// `memscope-engine` process, which the first review request starts (a second or
-    /// two: it loads libtorch) and which holds about 500 MB and the runs it opened
-    /// (at most 4); idle this long, it ends, and the next review request starts it
-    /// again. At least 1.
+    /// `memscope-engine` process, which the first review request starts (about half a
+    /// second: it loads libtorch) and which holds libtorch (386 MiB resident serving a
+    /// digits run) and the runs it opened (at most 4); idle this long, it ends, and the
+    /// next review request starts it again. At least 1.
     #[serde(default = "default_review_idle")]
     pub review_idle_seconds: u64,
 }
