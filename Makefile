@@ -124,9 +124,11 @@ bench-duplicates: setup
 	bench/duplicates.sh
 
 # The review page with 60,000 samples (a run made without training): the time to open
-# it and of each API request.
+# it and of each API request; then under the daemon, through its review engine (the
+# first request, which starts it, and the later ones beside memscope review's).
 bench-review: build
 	bench/review.sh
+	bench/review_daemon.sh
 
 # Own images (image folder of the 60,000 MNIST training images as PNG files): decoding
 # speed first and cached, training from the folder vs IDX, peak RSS for N = 10k..60k.

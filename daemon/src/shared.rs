@@ -2,6 +2,7 @@
 //! running jobs, the reloadable settings, and the channel to the runner.
 
 use super::plugin_check::SettingsChecker;
+use super::review::ReviewEngine;
 use super::run_metrics::RunMetrics;
 use super::{Policy, RunnerCommand, Store};
 use memscope_base::config::DaemonConfig;
@@ -108,6 +109,8 @@ pub struct Shared {
     pub run_metrics: RunMetrics,
     /// Checks submitted plugin settings (and keeps the answers).
     pub settings_checker: Arc<SettingsChecker>,
+    /// The process serving the review pages, when one runs.
+    pub review_engine: Arc<ReviewEngine>,
 }
 
 impl Shared {
@@ -118,6 +121,7 @@ impl Shared {
         runner: crossbeam_channel::Sender<RunnerCommand>,
         metrics: metrics_exporter_prometheus::PrometheusHandle,
         settings_checker: SettingsChecker,
+        review_engine: ReviewEngine,
     ) -> Shared {
         Shared {
             store: Mutex::new(store),
@@ -128,6 +132,7 @@ impl Shared {
             metrics,
             run_metrics: RunMetrics::default(),
             settings_checker: Arc::new(settings_checker),
+            review_engine: Arc::new(review_engine),
         }
     }
 
