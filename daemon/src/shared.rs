@@ -155,7 +155,7 @@ impl Shared {
 #[cfg(test)]
 mod tests {
     use super::Progress;
-    use memscope::actors::JobEvent;
+    use memscope_base::events::JobEvent;
 
     #[test]
     fn progress_shows_the_snapshot_being_scored_and_counts_epochs_done() {
