@@ -72,10 +72,18 @@ def cosine(a, b):
     return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
 
 
+def average_ranks(values):
+    """Ranks from 1, ties sharing their mean rank (as memscope's comparer ranks them).
+    Most samples of an estimate are exactly 0 (every model right whether in or out):
+    ranks that broke those ties by sample index would correlate any two arrays with
+    ties of their own (forgetting counts) through the index alone."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    ends = np.cumsum(counts)
+    return ((ends - counts + 1 + ends) / 2)[inverse]
+
+
 def spearman(a, b):
-    ra = np.argsort(np.argsort(a, kind="mergesort"), kind="mergesort").astype(float)
-    rb = np.argsort(np.argsort(b, kind="mergesort"), kind="mergesort").astype(float)
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return float(np.corrcoef(average_ranks(a), average_ranks(b))[0, 1])
 
 
 def measure(score, truth):
@@ -113,6 +121,84 @@ def cell(kind, dataset, epochs):
             combined = sum(w * r for w, (_, r) in zip(weights, keep)) / weights.sum()
             out["windows"][name][score] = measure(combined, truth)
     return out
+
+
+# memscope's default per purpose (`[score] purpose`; runtime/base/src/config/window.rs)
+# and the default before the matrix (`score.window = "40%"`).
+DEFAULT = {"noisy": "all", "clean": "all, rising sqrt"}
+OLD = "first 40%"
+TOP = 30
+
+
+def flipped_in_top(run_dir, score, first, last, k=TOP):
+    """How many of the `k` samples ranked highest by `score` over epochs first..last
+    (1-based, alike) have a flipped label: the issue's measure of the 5-epoch failure."""
+    mask = np.load(os.path.join(run_dir, "noise_mask.npy")).astype(bool)
+    e, rows = epochs_of(run_dir, score)
+    combined = rows[[first <= i + 1 <= last for i in e]].mean(axis=0)
+    return int(mask[np.argsort(-combined, kind="mergesort")[:k]].sum())
+
+
+def readme_tables(results, part):
+    """The matrix as README shows it: each cell's figure under the old default and the
+    chosen one, per purpose, the worst case of each, and the 5-epoch cells' top 30."""
+    scores = ["curvature", "eval_loss"]
+    print("\n### README: the window matrix (old default `first 40%` -> memscope's default for the cell's purpose)\n")
+    print("| cell | chosen on it | measure | " + " | ".join(scores) + " |")
+    print("|---|---|---|" + "---|" * len(scores))
+    tuning = {f"{k} {d} e{e}" for k, d, e in TUNING}
+    worst = {}
+    for key, r in results.items():
+        kind = key.split()[0]
+        cols = []
+        for score in scores:
+            old, new = r["windows"][OLD].get(score), r["windows"][DEFAULT[kind]].get(score)
+            if old is None:
+                cols.append("")
+                continue
+            if kind == "noisy":
+                cols.append(f"{old['auroc']:.4f} -> **{new['auroc']:.4f}**")
+                worst.setdefault((kind, score), []).append((old["auroc"], new["auroc"]))
+            else:
+                cols.append(f"{old['cosine']:.3f} ({old['spearman']:.3f}) -> **{new['cosine']:.3f}** ({new['spearman']:.3f})")
+                worst.setdefault((kind, score), []).append((old["cosine"], new["cosine"]))
+        measure = "AUROC (10 % noise)" if kind == "noisy" else "cosine (Spearman) with FZ"
+        print(f"| {key.replace('noisy ', '').replace('clean ', '')} | {'yes' if key in tuning else 'no'} | {measure} | " + " | ".join(cols) + " |")
+    for kind, label in (("noisy", "worst AUROC"), ("clean", "worst cosine")):
+        cols = []
+        for score in scores:
+            v = worst.get((kind, score))
+            cols.append(f"{min(o for o, _ in v):.4f} -> **{min(n for _, n in v):.4f}**" if v else "")
+        print(f"| {label} | | | " + " | ".join(cols) + " |")
+    print(f"\n### README: flipped labels among the top {TOP} by curvature, 5-epoch cells\n")
+    print(f"| cell | {OLD} (epochs) | {DEFAULT['noisy']} (epochs) |")
+    print("|---|---|---|")
+    for key, r in results.items():
+        kind, dataset, length = key.split()
+        if kind != "noisy" or length != "e5":
+            continue
+        run_dir = os.path.join(CELLS, cell_name(dataset, 5, kind))
+        cols = []
+        for rule in (OLD, DEFAULT["noisy"]):
+            first, last = r["windows"][rule]["epochs"]
+            cols.append(f"{flipped_in_top(run_dir, 'curvature', first, last)} of {TOP} ({first}-{last})")
+        print(f"| {dataset} e5 | " + " | ".join(cols) + " |")
+
+
+def fz_table(results, key="clean digits e30"):
+    """REPRODUCTION.md: every score of the clean run against the estimate, as memscope
+    combines it for `purpose = "memorization"` (snapshot scores: every epoch, rising;
+    `loss` summed; forgetting and AUM as published), best cosine first."""
+    r = results.get(key)
+    if r is None:
+        return
+    rows = {s: r["windows"][DEFAULT["clean"]][s] for s in SCORES if s in r["windows"][DEFAULT["clean"]]}
+    rows.update(r["scores"])
+    print(f"\n### REPRODUCTION: {key} against the Feldman & Zhang estimate ({DEFAULT['clean']} for snapshot scores)\n")
+    print("| score | cosine | Spearman |")
+    print("|---|---|---|")
+    for name, m in sorted(rows.items(), key=lambda kv: -kv[1]["cosine"]):
+        print(f"| {name} | {m['cosine']:.3f} | {m['spearman']:.3f} |")
 
 
 def headline(m):
@@ -153,6 +239,8 @@ def main():
                     mem.append(m["spearman"])
             worst = lambda v: f"{min(v):.4f}" if v else ""
             print(f"| {name} | " + " | ".join(row) + f" | {worst(noise)} | {worst(mem)} |")
+    readme_tables(results, args.part)
+    fz_table(results)
     print("\n### scores no window touches\n")
     for key, r in results.items():
         print(key, {s: {k: round(v, 4) for k, v in m.items()} for s, m in r["scores"].items()})

@@ -84,12 +84,11 @@
 pub mod actors;
 pub mod allocator;
 mod api;
-pub mod config;
+pub use memscope_base::config;
 pub mod data;
 pub mod dist;
 pub mod estimate;
-pub mod logging;
-pub mod metrics;
+pub use memscope_base::{logging, metrics};
 pub mod model;
 mod panics;
 pub mod plugins;

@@ -3,6 +3,7 @@
 
 mod test_bad_input;
 mod test_configs;
+mod test_corrections;
 mod test_crates;
 mod test_dashboard;
 mod test_daemon;
@@ -13,16 +14,20 @@ mod test_distributed;
 mod test_estimate;
 mod test_images;
 mod test_library;
+mod test_mask_reference;
 mod test_metrics;
 mod test_plugin_discovery;
 mod test_plugin_suite;
 mod test_plugin_state;
 mod test_plugin_template;
 mod test_plugins;
+mod test_progress;
 mod test_relocation;
 mod test_report;
 mod test_resume;
+mod test_review;
 mod test_signal;
 mod test_run;
+mod test_setup;
 mod test_torchscript;
 mod test_train_outputs;

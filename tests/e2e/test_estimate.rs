@@ -99,7 +99,7 @@ fn the_aggregate_covers_the_finished_models_and_a_partial_estimate_resumes() {
     // Model 1 is stopped by Ctrl-C after its second epoch, as an array task may be.
     let model_1 = estimate_dir.join("models/model-0001");
     let config = estimate_dir.join("models/model-0001.toml");
-    let stopped = run_until_epoch_then_interrupt(dir.path(), &["run".as_ref(), config.as_os_str(), "--run-dir".as_ref(), model_1.as_os_str(), "--quiet".as_ref()], 1);
+    let stopped = run_until_epoch_then_interrupt(dir.path(), &["run".as_ref(), config.as_os_str(), "--run-dir".as_ref(), model_1.as_os_str(), "--quiet".as_ref()], 2);
     assert_eq!(stopped.code(), Some(130));
     assert!(!model_1.join("summary.json").exists());
     let finished_before: Vec<String> = [0, 2].iter().map(|k| std::fs::read_to_string(estimate_dir.join(format!("models/model-{k:04}/summary.json"))).unwrap()).collect();

@@ -70,7 +70,7 @@ fn per_epoch_curves_match_an_independent_auroc_and_windows_choose_the_epochs() {
             .unwrap_or_else(|| panic!("no {score} curve in {summary}"));
         let (rows, shape) = read_npy_f32(&run.join(format!("scores/{score}_epochs.npy")));
         assert_eq!(shape, vec![4, 600]);
-        assert_eq!(curve["epochs"], serde_json::json!([0, 1, 2, 3]));
+        assert_eq!(curve["epochs"], serde_json::json!([1, 2, 3, 4]));
         for epoch in 0..4 {
             let want = auroc_by_pairs(&rows[epoch * 600..(epoch + 1) * 600], &mask);
             let got = curve["auroc"][epoch].as_f64().unwrap();
@@ -90,7 +90,8 @@ fn per_epoch_curves_match_an_independent_auroc_and_windows_choose_the_epochs() {
     }
     let files = summary["scores"].as_array().unwrap();
     let file = |name: &str| files.iter().find(|f| f["name"] == name).unwrap().clone();
-    assert_eq!(file("eval_loss")["epochs"], serde_json::json!([1, 2]));
+    assert_eq!(file("eval_loss")["epochs"], serde_json::json!([2, 3]));
+    assert_eq!(file("eval_loss")["scored_epochs"], serde_json::json!([1, 2, 3, 4]));
     // loss sums every epoch with weights 1, 1/2, 1/4, 1/8.
     assert_eq!(file("loss")["weights"], serde_json::json!([1.0, 0.5, 0.25, 0.125]));
     let (rows, _) = read_npy_f32(&run.join("scores/loss_epochs.npy"));
@@ -131,11 +132,11 @@ fn snapshot_scores_combine_every_epoch_by_default_and_a_job_chooses_otherwise() 
         let summary = read_summary(&run);
         let file = summary["scores"].as_array().unwrap().iter().find(|f| f["name"] == "eval_loss").unwrap().clone();
         let loss = summary["scores"].as_array().unwrap().iter().find(|f| f["name"] == "loss").unwrap().clone();
-        assert_eq!(loss["epochs"], serde_json::json!([0, 1, 2, 3, 4]), "`loss` sums every epoch");
+        assert_eq!(loss["epochs"], serde_json::json!([1, 2, 3, 4, 5]), "`loss` sums every epoch");
         (file, read_npy_f32(&run.join("scores/eval_loss.npy")).0)
     };
     let (file, combined) = eval_loss(&[]);
-    assert_eq!(file["epochs"], serde_json::json!([0, 1, 2, 3, 4]));
+    assert_eq!(file["epochs"], serde_json::json!([1, 2, 3, 4, 5]));
     assert!(file.get("weights").is_none(), "{file}");
     let (rows, shape) = read_npy_f32(&run.join("scores/eval_loss_epochs.npy"));
     assert_eq!(shape, vec![5, 600], "every scored epoch is kept");
@@ -143,16 +144,16 @@ fn snapshot_scores_combine_every_epoch_by_default_and_a_job_chooses_otherwise() 
     let mean = (0..5).map(row).sum::<f32>() / 5.0;
     assert!((combined[42] - mean).abs() <= 1e-6 * mean.abs().max(1.0), "{} vs {mean}", combined[42]);
 
-    // The first 40 % of 5 epochs is 2: epochs 1 and 2 (0-based 0 and 1).
+    // The first 40 % of 5 epochs is 2: epochs 1 and 2.
     let (file, combined) = eval_loss(&["score.window=\"40%\""]);
-    assert_eq!(file["epochs"], serde_json::json!([0, 1]));
+    assert_eq!(file["epochs"], serde_json::json!([1, 2]));
     assert!((combined[42] - (row(0) + row(1)) / 2.0).abs() <= 1e-6 * row(0).abs().max(1.0));
     // The last 2 epochs.
     let (file, _) = eval_loss(&["score.window={ last = 2 }"]);
-    assert_eq!(file["epochs"], serde_json::json!([3, 4]));
+    assert_eq!(file["epochs"], serde_json::json!([4, 5]));
     // Memorization: every epoch, epoch k weighing sqrt(k).
     let (file, combined) = eval_loss(&["score.purpose=\"memorization\""]);
-    assert_eq!(file["epochs"], serde_json::json!([0, 1, 2, 3, 4]));
+    assert_eq!(file["epochs"], serde_json::json!([1, 2, 3, 4, 5]));
     let weights: Vec<f64> = (1..=5).map(|k| (k as f64).sqrt()).collect();
     let got: Vec<f64> = file["weights"].as_array().unwrap().iter().map(|w| w.as_f64().unwrap()).collect();
     assert!(got.iter().zip(&weights).all(|(a, b)| (a - b).abs() < 1e-12), "{got:?}");

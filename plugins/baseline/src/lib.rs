@@ -2,8 +2,9 @@
 //! target and publishes the results (into `summary.json`, as metrics, and printed by
 //! `memscope run` as a short table):
 //!
-//! - a mask (e.g. `noise_mask` from the noise injector): AUROC, average precision,
-//!   precision at the number of positives and at each `k`;
+//! - a mask (e.g. `noise_mask` from the noise injector, or a file of a user's own
+//!   known-bad samples, `kind = "mask"`): AUROC, average precision, precision at the
+//!   number of positives and at each `k`;
 //! - a reference score, from another array of the run or a file (`.npy`, `.npz` with
 //!   `key`, `.csv`), or a sample-index ranking (`kind = "ranking"`, indices sorted by
 //!   ascending score): cosine, Pearson, Spearman, top-k overlap and the mean reference
@@ -12,10 +13,13 @@
 //!   `mem.npy`, `kind = "memorization"`, found by itself too): the same measures, as
 //!   Feldman & Zhang's tables give them, over the samples whose estimate is defined.
 //!
+//! A file without `kind` is a mask when it holds only 0 and 1 (a bool array), else a
+//! score.
+//!
 //! ```toml
 //! [[plugins]]
 //! name = "baseline"
-//! config = { against = ["noise_mask", "runs/digits-memorization/mem.npy", { name = "fz", file = "fz_tr_mem.npy" }], k = [100, 1000] }
+//! config = { against = ["noise_mask", "runs/digits-memorization/mem.npy", { name = "fz", file = "fz_tr_mem.npy" }, { file = "flipped.npy", kind = "mask" }], k = [100, 1000] }
 //! ```
 //! A plain string is a file when it has a file's extension (`.npy`, `.npz`, `.csv`) or
 //! a `/`, else the name of an array of the run. Relative file paths are relative to the
@@ -23,6 +27,7 @@
 
 pub mod reference;
 
+use memscope_sdk::settings::{self, SettingProblem};
 use memscope_sdk::{export_plugin, ArrayKind, Hook, Host, Level, NamedArray, Plugin, PluginError, PluginResult};
 use memscope_stats::*;
 use serde::Deserialize;
@@ -51,23 +56,26 @@ pub struct FileTarget {
     /// Array name inside an `.npz`.
     #[serde(default)]
     pub key: Option<String>,
-    /// `score` (one value per sample) or `ranking` (sample indices, ascending score).
+    /// `score` (one value per sample), `ranking` (sample indices, ascending score) or
+    /// `mask` (one 0/1 or bool per sample). Without it: a mask when every value is 0
+    /// or 1, else a score.
     #[serde(default)]
-    pub kind: ReferenceKind,
+    pub kind: Option<ReferenceKind>,
 }
 
 /// What a reference file holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReferenceKind {
     /// One value per sample.
-    #[default]
     Score,
     /// Sample indices sorted by ascending score.
     Ranking,
+    /// One 0/1 (or bool) per sample: the samples a score should find.
+    Mask,
     /// A memorization estimate (`memscope estimate memorization`): its directory or
-    /// its `mem.npy`, NaN where a sample's estimate is undefined. An estimate named as
-    /// a `score` is read as this too.
+    /// its `mem.npy`, NaN where a sample's estimate is undefined. An estimate named
+    /// without `kind` or as a `score` is read as this too.
     Memorization,
 }
 
@@ -79,7 +87,7 @@ impl Target {
         let path = std::path::Path::new(text);
         let extension = path.extension().and_then(|e| e.to_str());
         let looks_like_file = matches!(extension, Some("npy" | "npz" | "csv")) || text.contains('/');
-        looks_like_file.then(|| FileTarget { name: None, file: path.to_path_buf(), key: None, kind: ReferenceKind::Score })
+        looks_like_file.then(|| FileTarget { name: None, file: path.to_path_buf(), key: None, kind: None })
     }
 }
 
@@ -96,6 +104,16 @@ pub struct BaselineConfig {
     /// below the number of samples are skipped).
     #[serde(default = "default_k")]
     pub k: Vec<usize>,
+}
+
+impl BaselineConfig {
+    /// What is wrong with the values (their types are right).
+    pub fn problems(&self) -> Vec<SettingProblem> {
+        if self.against.is_empty() {
+            return vec![SettingProblem::new("against", "lists nothing to compare with")];
+        }
+        Vec::new()
+    }
 }
 
 fn default_k() -> Vec<usize> {
@@ -120,11 +138,12 @@ impl Plugin for Baseline {
         &[Hook::OnJobEnd]
     }
 
+    fn check_settings(config: &str) -> Vec<SettingProblem> {
+        settings::check(config, BaselineConfig::problems)
+    }
+
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {
-        let config: BaselineConfig = toml::from_str(config).map_err(|e| PluginError(format!("config: {}", e.message())))?;
-        if config.against.is_empty() {
-            return Err("config: `against` lists nothing to compare with".into());
-        }
+        let config = settings::parse_checked(config, BaselineConfig::problems)?;
         Ok(Baseline { config })
     }
 
@@ -191,21 +210,34 @@ impl Baseline {
                 Ok((name.clone(), array.values.iter().map(|&v| v as f64).collect(), array.kind == ArrayKind::Mask))
             }
             Target::File(file) => {
-                let estimate = file.kind == ReferenceKind::Memorization || memscope_reference::estimate_file(&file.file).is_some();
-                let values = match file.kind {
-                    _ if estimate => reference::read_memorization(&file.file)?,
-                    ReferenceKind::Ranking => reference::ranking_to_score(&reference::read_values(&file.file, file.key.as_deref())?, &file.file)?,
-                    ReferenceKind::Score | ReferenceKind::Memorization => reference::read_values(&file.file, file.key.as_deref())?,
+                let estimate = file.kind == Some(ReferenceKind::Memorization)
+                    || (matches!(file.kind, None | Some(ReferenceKind::Score)) && memscope_reference::estimate_file(&file.file).is_some());
+                let mut values = match estimate {
+                    true => reference::read_memorization(&file.file)?,
+                    false => reference::read_values(&file.file, file.key.as_deref())?,
                 };
                 if values.len() != n {
                     return Err(format!("reference {} has {} values, the run has {n} samples", file.file.display(), values.len()).into());
                 }
+                let is_mask = match file.kind {
+                    _ if estimate => false,
+                    Some(ReferenceKind::Ranking) => {
+                        values = reference::ranking_to_score(&values, &file.file)?;
+                        false
+                    }
+                    Some(ReferenceKind::Mask) => {
+                        reference::check_mask(&values, &file.file)?;
+                        true
+                    }
+                    Some(ReferenceKind::Score | ReferenceKind::Memorization) => false,
+                    None => memscope_reference::as_mask(&values).is_some(),
+                };
                 // An estimate is `mem` (its file's stem) whether named by its directory or its file.
                 let name = file.name.clone().unwrap_or_else(|| match estimate {
                     true => "mem".into(),
                     false => file.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "reference".into()),
                 });
-                Ok((name, values, false))
+                Ok((name, values, is_mask))
             }
         }
     }
@@ -297,6 +329,18 @@ mod tests {
         let files: Vec<Option<PathBuf>> = config.against.iter().map(|t| t.file().map(|f| f.file)).collect();
         let want = [None, Some("runs/d-memorization/mem.npy".into()), Some("ref.csv".into()), Some("runs/d-memorization".into()), None];
         assert_eq!(files, want);
+    }
+
+    #[test]
+    fn a_file_of_zeros_and_ones_is_a_mask_and_kind_mask_insists_on_it() {
+        let target = |text: &str| -> FileTarget { toml::from_str::<BaselineConfig>(&format!("against = [{text}]")).map(|c| match &c.against[0] { Target::File(f) => f.clone(), _ => panic!("not a file") }).unwrap() };
+        assert_eq!(target(r#"{ file = "m.npy", kind = "mask" }"#).kind, Some(ReferenceKind::Mask));
+        assert_eq!(target(r#"{ file = "m.npy" }"#).kind, None);
+        let err = reference::check_mask(&[0.0, 1.0, 0.5], Path::new("m.npy")).unwrap_err().0;
+        assert_eq!(err, "reference m.npy (kind = \"mask\"): value 2 is 0.5: a mask holds only 0 and 1 (false and true)");
+        // A mask finds its samples: AUROC and AP, not a rank correlation.
+        let results = compare_mask(&[0.9, 0.1, 0.8, 0.2], &[true, false, true, false], &[]);
+        assert_eq!((get(&results, "auroc"), get(&results, "average_precision")), (1.0, 1.0));
     }
 
     #[test]

@@ -168,8 +168,8 @@ pub struct Trainer {
     loss_table: ScoreTable,
     /// This epoch's per-sample losses, on the device (a row of `loss_table` at its end).
     epoch_losses: Tensor,
-    /// Whether any snapshot scorer runs (else no snapshot is taken).
-    has_snapshot_scorers: bool,
+    /// The snapshot scorers' names (none: no snapshot is taken).
+    snapshot_scorers: Vec<String>,
     /// Per-sample losses reach the CPU every step only when a plugin wants them.
     batch_hook: bool,
     /// Per-sample logits too, only when a plugin subscribes to `train_batch_outputs`.
@@ -208,7 +208,7 @@ impl Trainer {
                 (s, table)
             })
             .collect();
-        let has_snapshot_scorers = !snapshot_scorers.is_empty();
+        let snapshot_scorer_names: Vec<String> = snapshot_scorers.iter().map(|(_, t)| t.name.clone()).collect();
 
         let mut state = CheckpointState {
             epochs_done: 0,
@@ -281,7 +281,7 @@ impl Trainer {
             record_loss,
             loss_table,
             epoch_losses,
-            has_snapshot_scorers,
+            snapshot_scorers: snapshot_scorer_names,
             batch_hook,
             batch_outputs,
             unsaved: None,
@@ -299,9 +299,11 @@ impl Trainer {
             run: self.config.name.clone(),
             samples: n,
             epochs,
-            start_epoch: self.start_epoch,
+            start_epoch: self.start_epoch + 1,
             steps_per_epoch: n.div_ceil(batch_size),
             device: format!("{:?}", self.device).to_lowercase(),
+            scorers: self.snapshot_scorers.clone(),
+            scored_epochs: (self.start_epoch..epochs).filter(|&e| self.scores_snapshot(e)).map(|e| e + 1).collect(),
         });
         let loader = spawn_loader(
             self.train.clone(),
@@ -419,7 +421,7 @@ impl Trainer {
             (totals.loss_sum.double_value(&[]) / totals.seen as f64, totals.correct.int64_value(&[]) as f64 / totals.seen as f64)
         });
         self.events.do_send(JobEvent::TrainBatchEnd {
-            epoch,
+            epoch: epoch + 1,
             step: batch.step,
             samples: batch.labels.size()[0] as usize,
             seconds: step_started.elapsed().as_secs_f64(),
@@ -454,7 +456,7 @@ impl Trainer {
         }
         self.plugins.train_epoch_end(epoch, loss, accuracy)?;
         self.events.do_send(JobEvent::TrainEpochEnd(EpochStats {
-            epoch,
+            epoch: epoch + 1,
             epochs,
             loss,
             accuracy,
@@ -464,7 +466,7 @@ impl Trainer {
         }));
 
         let last = epoch + 1 == epochs;
-        if self.has_snapshot_scorers && ((epoch + 1).is_multiple_of(self.config.score.every) || last) {
+        if self.scores_snapshot(epoch) {
             self.scorer.score(self.network.snapshot(epoch)?, self.group.as_ref())?;
         }
         let every = if self.checkpoints.is_some() { self.config.checkpoint.every } else { 0 };
@@ -484,6 +486,12 @@ impl Trainer {
             });
         }
         Ok(())
+    }
+
+    /// Whether the weights at the end of `epoch` (0-based) are scored: every
+    /// `score.every`-th epoch and the last, when there is a snapshot scorer.
+    fn scores_snapshot(&self, epoch: usize) -> bool {
+        !self.snapshot_scorers.is_empty() && ((epoch + 1).is_multiple_of(self.config.score.every) || epoch + 1 == self.config.train.epochs)
     }
 
     /// The cancel flag was seen: writes the newest epoch no checkpoint holds yet, and
