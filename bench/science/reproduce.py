@@ -36,6 +36,9 @@ RECIPE = {"epochs": 15, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "weight_
 # lengths: README, "Which epochs a score combines"), and over every scored epoch.
 EVERY = 2
 WINDOW = "40%"
+# Where the sections written by other scripts begin (bench/science/stability.py's marker):
+# kept when the tables above are rewritten.
+KEEP_FROM = "<!-- stability: begin"
 # In the order they are run: the goal cell first (Fashion-MNIST 10 % symmetric), then the
 # other noise type and levels, then MNIST. An interrupted run keeps what it finished.
 SETTINGS = [("fashion-mnist", 0.10, "symmetric"), ("fashion-mnist", 0.10, "pairflip"), ("fashion-mnist", 0.05, "symmetric"),
@@ -214,7 +217,14 @@ def write_markdown(path, rows, curves, args):
             lines.append(f"| {score} | " + " | ".join(f"{by_epoch[e]:.3f}" if e in by_epoch else "" for e in epochs) + " |")
         lines.append("")
     lines += ["## Published figures (other datasets)", "", PUBLISHED, ""]
-    open(path, "w").write("\n".join(lines))
+    # The sections other scripts write (seed-to-seed stability, the memorization estimate
+    # on digits: stability.py and its marker onwards) are kept as they are.
+    kept = ""
+    if os.path.exists(path):
+        old = open(path).read()
+        if KEEP_FROM in old:
+            kept = old[old.index(KEEP_FROM):]
+    open(path, "w").write("\n".join(lines) + ("\n" + kept if kept else ""))
     log(f"wrote {path}")
 
 
