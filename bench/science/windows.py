@@ -12,7 +12,8 @@ is applied offline to its `scores/<score>_epochs.npy`, so no run is made per win
 Rules that need no mask may use the training accuracy of each epoch (the run's events).
 
 The choice is made on the tuning part of the matrix (`--part tuning`: digits at every
-length, both purposes, and MNIST 10k at 15 epochs, the data of the previous choice);
+length, both purposes, and MNIST 10k at 15 epochs, the data of the previous choice,
+when its run exists: it did not finish in time, so the choice was made on digits);
 every other cell is measured after it (`--part all`). Writes bench/science/windows.json
 and prints markdown tables.
 
