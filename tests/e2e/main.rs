@@ -29,4 +29,5 @@ mod test_signal;
 mod test_run;
 mod test_setup;
 mod test_torchscript;
+mod test_threads;
 mod test_train_outputs;

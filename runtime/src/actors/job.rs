@@ -451,6 +451,7 @@ impl JobRun {
             arch: facts.arch,
             parameters: result.parameters,
             device: format!("{:?}", self.device).to_lowercase(),
+            threads: result.threads.clone(),
             epochs: state.epochs_done,
             resumed_at_epoch: result.start_epoch,
             train_accuracy: result.train_eval.accuracy,

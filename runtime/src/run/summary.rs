@@ -102,6 +102,10 @@ pub struct Summary {
     pub deterministic: bool,
     /// Device used.
     pub device: String,
+    /// The libtorch thread counts training used, in the order chosen: one entry, unless
+    /// `threads = 0` followed the cores other processes left free and that changed.
+    #[serde(default)]
+    pub threads: Vec<usize>,
     /// Epochs trained.
     pub epochs: usize,
     /// Epochs completed before this process resumed the run (0 unless resumed: it

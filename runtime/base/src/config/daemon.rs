@@ -35,8 +35,8 @@ pub struct DaemonConfig {
     /// accepts and queues jobs without starting any (maintenance).
     #[serde(default = "default_max_running_jobs")]
     pub max_running_jobs: usize,
-    /// libtorch threads of a job that does not set `threads` itself; 0 keeps
-    /// libtorch's default (one per core).
+    /// libtorch threads of a job that does not set `threads` itself; 0 lets each job
+    /// follow the cores the others leave free (the job's `threads = 0`).
     #[serde(default)]
     pub job_threads: usize,
     /// Other names (`host` or `host:port`) clients may use for the daemon in the HTTP
