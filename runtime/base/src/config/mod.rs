@@ -11,7 +11,7 @@ mod overrides;
 mod validate;
 
 pub use bounds::{MAX_BATCH_SIZE, MAX_NAME_LENGTH, MAX_PREFETCH};
-pub use daemon::{load_daemon_file, DaemonConfig};
+pub use daemon::{load_daemon_file, DaemonConfig, GpuChoice};
 pub use error::{ConfigError, Problem};
 pub use data::{AugmentConfig, BadImagePolicy, DataConfig, DataFormat, ImageSize, Normalize, ResizeMode, MAX_IMAGE_SIDE};
 pub use job::{
