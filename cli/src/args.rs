@@ -34,6 +34,10 @@ pub enum Command {
     Submit {
         /// The job config (TOML). Data paths must lie under the daemon's data roots.
         config: PathBuf,
+        /// GPUs the job needs, for a daemon with `gpus` (by default 1 for `device =
+        /// "cuda"`, else 0). It sees them through `CUDA_VISIBLE_DEVICES`.
+        #[arg(long)]
+        gpus: Option<usize>,
         /// The daemon to ask.
         #[command(flatten)]
         server: crate::client::ServerArgs,

@@ -8,6 +8,7 @@ mod test_crates;
 mod test_dashboard;
 mod test_daemon;
 mod test_daemon_faults;
+mod test_daemon_gpus;
 mod test_daemon_http;
 mod test_datasets;
 mod test_distributed;
