@@ -5,7 +5,9 @@
 //! the same arguments). It is for tests: a script printing nvidia-smi's CSV gives a
 //! machine without GPUs a fake inventory that goes through this same parsing.
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The query the inventory runs; its answer is one `index, used, total` line per GPU,
 /// memory in MiB.
@@ -57,19 +59,44 @@ pub fn program() -> String {
     std::env::var(PROGRAM_VAR).ok().filter(|p| !p.is_empty()).unwrap_or_else(|| "nvidia-smi".into())
 }
 
+/// How long the inventory program may take: nvidia-smi can hang on a GPU in a bad
+/// state, and neither a scrape nor a reload may wait for it forever.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Runs the inventory program and parses its answer.
 pub fn read() -> Result<Vec<GpuMemory>, InventoryError> {
-    let program = program();
-    let output = Command::new(&program).args(QUERY).output().map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => InventoryError::NotFound { program: program.clone() },
-        _ => InventoryError::Failed { program: program.clone(), message: e.to_string() },
-    })?;
-    if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let message = stderr.lines().next().map(str::to_string).unwrap_or_else(|| format!("it ended with {}", output.status));
-        return Err(InventoryError::Failed { program, message });
+    read_from(&program(), TIMEOUT)
+}
+
+/// Runs `program` with the query, killing it after `timeout`. Its answer is a line a
+/// GPU, far below a pipe's buffer, so it is read once the program ended.
+fn read_from(program: &str, timeout: Duration) -> Result<Vec<GpuMemory>, InventoryError> {
+    let failed = |message: String| InventoryError::Failed { program: program.to_string(), message };
+    let mut child = Command::new(program).args(QUERY).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(
+        |e| match e.kind() {
+            std::io::ErrorKind::NotFound => InventoryError::NotFound { program: program.to_string() },
+            _ => failed(e.to_string()),
+        },
+    )?;
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| failed(e.to_string()))? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(failed(format!("no answer within {timeout:?}")));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    child.stdout.take().expect("stdout is piped").read_to_string(&mut stdout).map_err(|e| failed(e.to_string()))?;
+    child.stderr.take().expect("stderr is piped").read_to_string(&mut stderr).map_err(|e| failed(e.to_string()))?;
+    if !status.success() {
+        return Err(failed(stderr.lines().next().map(str::to_string).unwrap_or_else(|| format!("it ended with {status}"))));
     }
-    parse(&String::from_utf8_lossy(&output.stdout)).map_err(|line| InventoryError::BadLine { program, line })
+    parse(&stdout).map_err(|line| InventoryError::BadLine { program: program.to_string(), line })
 }
 
 /// Parses nvidia-smi's CSV (`0, 1024, 81559` a line); the error is the first bad line.
@@ -101,5 +128,31 @@ mod tests {
         assert_eq!(parse("").unwrap(), []);
         assert_eq!(parse("0, [N/A], 81559\n").unwrap_err(), "0, [N/A], 81559");
         assert_eq!(parse("0, 12\n").unwrap_err(), "0, 12");
+    }
+
+    /// A script standing in for nvidia-smi.
+    fn script(dir: &std::path::Path, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("smi");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path.display().to_string()
+    }
+
+    #[test]
+    fn a_missing_failing_or_hanging_program_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none").display().to_string();
+        let error = read_from(&missing, TIMEOUT).unwrap_err().to_string();
+        assert_eq!(error, format!("`{missing}` was not found (no NVIDIA GPUs on this machine)"));
+        let failing = script(dir.path(), "echo 'NVIDIA-SMI has failed' >&2; exit 9");
+        assert_eq!(read_from(&failing, TIMEOUT).unwrap_err().to_string(), format!("`{failing}` failed: NVIDIA-SMI has failed"));
+        let hanging = script(dir.path(), "exec sleep 30");
+        let started = Instant::now();
+        let error = read_from(&hanging, Duration::from_millis(300)).unwrap_err().to_string();
+        assert_eq!(error, format!("`{hanging}` failed: no answer within 300ms"));
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+        let answering = script(dir.path(), "echo \"$1 $2\" >&2; echo '3, 10, 20'");
+        assert_eq!(read_from(&answering, TIMEOUT).unwrap(), [GpuMemory { index: 3, used_mib: 10, total_mib: 20 }]);
     }
 }
