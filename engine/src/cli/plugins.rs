@@ -39,10 +39,11 @@ pub fn plugins(command: PluginsCommand) -> anyhow::Result<()> {
 fn describe(info: &PluginInfo) -> String {
     let hooks: Vec<&str> = info.hooks.iter().map(|h| h.name()).collect();
     format!(
-        "{} {} (sdk {}, torch {}{}) hooks: {}  [{}]",
+        "{} {} (sdk {}, abi {}, torch {}{}) hooks: {}  [{}]",
         info.name,
         info.version,
         info.sdk_version,
+        info.abi,
         info.torch_version,
         if info.debug_build { ", DEBUG BUILD: slow, build with --release" } else { "" },
         hooks.join(", "),

@@ -399,6 +399,7 @@ impl JobRun {
                 },
                 epochs: weights.iter().map(|&(e, _)| e).collect(),
                 weights: (!table.window.is_uniform()).then(|| weights.iter().map(|&(_, w)| w).collect()),
+                direction: plugins.direction(&table.name).as_str().into(),
             });
         }
         // Scores plugins published whole, listed like the others (a table of the same
@@ -417,6 +418,7 @@ impl JobRun {
                 aggregate: "published".into(),
                 epochs: Vec::new(),
                 weights: None,
+                direction: plugins.direction(&array.name).as_str().into(),
             });
         }
         let masks: Vec<(String, Vec<bool>)> = outputs
@@ -428,6 +430,10 @@ impl JobRun {
         let curves = epoch_curves(&result.tables, &masks);
         let state = &result.state;
         let samples = facts.samples;
+        let warnings = crate::run::inverted_warnings(&outputs.comparisons);
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
         let summary = Summary {
             name: config.name.clone(),
             dataset: facts.dataset,
@@ -460,6 +466,7 @@ impl JobRun {
             dropped_plugins: dropped,
             skipped_images: facts.skipped,
             corrections: facts.corrections,
+            warnings,
         };
         if let Some(run) = &self.run {
             let json = serde_json::to_string_pretty(&summary).expect("the summary serializes");
