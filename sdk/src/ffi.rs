@@ -5,9 +5,11 @@
 use crate::abi::*;
 use crate::plugin::{ArrayKind, BatchInfo, DatasetView, Direction, EpochInfo, JobInfo, NamedArray, Plugin, PluginResult, ScoreBatch};
 use crate::{Hook, Host, ABI_VERSION, MIN_HOST_ABI, SDK_VERSION, TORCH_BUILT_WITH};
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use tch::Tensor;
 use torch_sys::C_tensor;
 
@@ -61,6 +63,21 @@ pub fn descriptor<P: Plugin>(cell: &'static OnceLock<DescriptorCell>, debug_buil
         })
     });
     &d.0
+}
+
+/// The descriptor of `P` for a plugin run in this process (by a program embedding
+/// memscope, or by [`crate::testing`]), built once per type for the life of the process,
+/// as a library's is (plugins are never unloaded). Its `debug_build` is this build's.
+pub fn descriptor_cell<P: Plugin>() -> &'static DescriptorCell {
+    static CELLS: OnceLock<Mutex<HashMap<TypeId, &'static OnceLock<DescriptorCell>>>> = OnceLock::new();
+    let cell = *CELLS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("descriptor cells")
+        .entry(TypeId::of::<P>())
+        .or_insert_with(|| Box::leak(Box::new(OnceLock::new())));
+    descriptor::<P>(cell, cfg!(debug_assertions));
+    cell.get().expect("`descriptor` fills the cell")
 }
 
 /// `P`'s declared scores for its descriptor, built once with it and never freed (the

@@ -50,6 +50,11 @@
 //! [`BatchInfo::margin`]; the host copies the logits off the device only when some
 //! plugin subscribes. `plugins/forgetting` and `plugins/aum` are examples.
 //!
+//! **Testing a plugin.** [`testing::FakeHost`] plays memscope in a plain `cargo test`:
+//! a forward function or fixed logits as the model, and a record of what the plugin
+//! publishes; [`testing::TestPlugin`] creates the plugin from its settings and calls its
+//! hooks through the same glue a job uses.
+//!
 //! **State across a resume.** A plugin that accumulates over training lists
 //! [`Hook::SaveState`] and [`Hook::LoadState`]: [`Plugin::save_state`] returns bytes
 //! (encode named arrays with [`state::State`]) that every checkpoint stores, and a
@@ -65,6 +70,7 @@ mod host;
 mod plugin;
 pub mod settings;
 pub mod state;
+pub mod testing;
 mod version;
 
 pub use hook::Hook;

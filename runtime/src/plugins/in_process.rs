@@ -8,12 +8,10 @@ use super::instance::{Adopt, Opened};
 use super::{PluginError, PluginInfo};
 use crate::config::PluginConfig;
 use memscope_sdk::abi::PluginDescriptor;
-use memscope_sdk::ffi::{descriptor, DescriptorCell};
+use memscope_sdk::ffi::{descriptor_cell, DescriptorCell};
 use memscope_sdk::{Direction, Hook, Host, Plugin, PluginResult, ScoreBatch};
-use std::any::TypeId;
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use tch::Tensor;
 
 /// What [`PluginInfo::path`] says of a plugin that has no file.
@@ -46,7 +44,7 @@ impl InProcessPlugin {
     /// Plugin `P`, created with `config` (its `[plugins.config]` table).
     pub fn new<P: Plugin + 'static>(config: toml::Table) -> Self {
         InProcessPlugin {
-            cell: descriptor_of::<P>(),
+            cell: descriptor_cell::<P>(),
             config: PluginConfig { name: P::name().to_string(), optional: false, config },
             adopt: None,
             direction: None,
@@ -152,19 +150,4 @@ impl Plugin for ClosureScorer {
     fn score_batch(&mut self, host: &Host, batch: &ScoreBatch, images: &Tensor, labels: &Tensor) -> PluginResult<Tensor> {
         (self.score)(host, batch, images, labels)
     }
-}
-
-/// The descriptor of `P`, built once per type for the life of the process (as a
-/// library's is: plugins are never unloaded).
-fn descriptor_of<P: Plugin + 'static>() -> &'static DescriptorCell {
-    static CELLS: OnceLock<Mutex<HashMap<TypeId, &'static OnceLock<DescriptorCell>>>> = OnceLock::new();
-    let cell = *CELLS
-        .get_or_init(Default::default)
-        .lock()
-        .expect("descriptor cells")
-        .entry(TypeId::of::<P>())
-        .or_insert_with(|| Box::leak(Box::new(OnceLock::new())));
-    // Compiled into this program: its build profile is the runtime's.
-    descriptor::<P>(cell, cfg!(debug_assertions));
-    cell.get().expect("`descriptor` fills the cell")
 }
