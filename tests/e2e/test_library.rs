@@ -5,9 +5,9 @@
 
 use memscope::config::{parse_job, JobConfig};
 use memscope::data::{load_data, ImageDataset, ImageShape, InMemoryDataset, LoadOptions};
+use memscope::plugins::InProcessPlugin;
 use memscope::{Job, JobError, JobEvent, JobOutcome};
 use memscope_plugin_margin::Margin;
-use memscope::plugins::InProcessPlugin;
 use memscope_sdk::{Hook, Host, Plugin, PluginResult, ScoreBatch, ScoreSpec};
 use memscope_tests::{memscope, memscope_bin, read_npy_f32, write_job};
 use std::path::Path;
@@ -351,6 +351,14 @@ fn a_job_in_code_refuses_bad_input_with_one_clear_error() {
     bad.train.epochs = 0;
     let error = Job::new(bad).run().unwrap_err().to_string();
     assert!(error.contains("train.epochs"), "{error}");
+
+    // A program's module with 3 outputs for the 10 digit classes is refused before
+    // training, as a TorchScript file with the same mistake is.
+    let three = |p: &nn::Path, shape: ImageShape, _classes: usize| {
+        nn::seq_t().add_fn(|x| x.flatten(1, -1)).add(nn::linear(p / "fc", shape.len() as i64, 3, Default::default()))
+    };
+    let error = Job::new(config(&job_text(0, ""))).model(three).run().unwrap_err().to_string();
+    assert!(error.contains("the program's model `module`: it has 3 classes (its forward maps [2, 1, 8, 8] to [2, 3]), but the dataset has 10"), "{error}");
 
     let error = Job::new(config(&job_text(0, ""))).resume(true).run().unwrap_err().to_string();
     assert!(error.contains("a job in memory has no checkpoints to resume from"), "{error}");
