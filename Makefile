@@ -22,13 +22,17 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-portable test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-review bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
+.PHONY: run test test-portable test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-busy bench-score bench-torchscript bench-duplicates bench-review bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
 
 # End-to-end tests run one at a time: each starts memscope processes that use every
 # core, and oversubscribed OpenMP threads slow everything down far more than it gains.
+# Their thread count is fixed (a job with `threads = 0` otherwise follows the cores
+# other processes leave free, and tests compare runs byte for byte); test_threads
+# removes it to test that.
+test test-portable: export OMP_NUM_THREADS := 2
 test: build test-deps
 	cargo test $(CARGO_FLAGS) -- --test-threads=1
 	$(MAKE) --no-print-directory test-portable
@@ -107,6 +111,11 @@ bench-deps: setup
 bench-train: build
 	bench/train.sh
 
+# Training throughput beside 0, 1 and 2 busy processes: memscope vs PyTorch eager,
+# interleaved (BENCHMARKS.md, "Beside busy cores").
+bench-busy: build
+	bench/busy.sh
+
 # Curvature scoring throughput on digits: memscope vs the published PyTorch procedure
 # and the best eager variant, with the rank agreement of their scores.
 bench-score: build
@@ -124,9 +133,11 @@ bench-duplicates: setup
 	bench/duplicates.sh
 
 # The review page with 60,000 samples (a run made without training): the time to open
-# it and of each API request.
+# it and of each API request; then under the daemon, through its review engine (the
+# first request, which starts it, and the later ones beside memscope review's).
 bench-review: build
 	bench/review.sh
+	bench/review_daemon.sh
 
 # Own images (image folder of the 60,000 MNIST training images as PNG files): decoding
 # speed first and cached, training from the folder vs IDX, peak RSS for N = 10k..60k.

@@ -102,6 +102,16 @@ pub enum Command {
         #[arg(long)]
         port: u16,
     },
+    /// Serve the review pages of the runs the daemon names (run by `memscope daemon`,
+    /// which forwards `/v1/jobs/{id}/review/` here): reads a secret line on standard
+    /// input, prints `listening on IP:PORT`, serves until standard input closes.
+    #[command(hide = true)]
+    ServeReview {
+        /// Open data files only inside this directory (repeatable; the daemon's
+        /// `data_roots`).
+        #[arg(long = "data-root", value_name = "DIR")]
+        data_roots: Vec<PathBuf>,
+    },
 }
 
 /// `memscope cache ...`

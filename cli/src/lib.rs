@@ -90,6 +90,7 @@ fn command_name(command: &Command) -> &'static str {
         Command::Cache(_) => "cache",
         Command::ServeStore { .. } => "serve-store",
         Command::CheckPluginSettings => "check-plugin-settings",
+        Command::ServeReview { .. } => "serve-review",
         _ => "a client command",
     }
 }

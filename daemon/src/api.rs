@@ -6,6 +6,7 @@ use super::shared::{Progress, Shared};
 use super::store::{Idempotency, JobRecord, JobState, KeyLookup, Store};
 use super::{ApiError, RunnerCommand};
 use actix_web::{guard, web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
+use memscope_base::config::DaemonConfig;
 use memscope_base::metrics::Metric;
 use memscope_npy::NpyArray;
 use serde::{Deserialize, Serialize};
@@ -71,7 +72,7 @@ fn view(shared: &Shared, record: JobRecord) -> JobView {
     JobView { record, progress }
 }
 
-fn find(shared: &Shared, id: &str) -> Result<JobRecord, ApiError> {
+pub fn find(shared: &Shared, id: &str) -> Result<JobRecord, ApiError> {
     shared.store.lock().expect("store lock").get(id).cloned().ok_or_else(|| ApiError::NotFound(format!("no job `{id}`")))
 }
 
@@ -89,6 +90,22 @@ async fn readyz(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
 
 async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(shared.run_metrics.render(&shared.metrics))
+}
+
+/// A request's body, within `max_request_bytes` and `request_timeout_seconds`: a
+/// declared length over the limit is refused before any of the body is waited for.
+pub async fn read_body(request: &HttpRequest, body: web::Payload, config: &DaemonConfig) -> Result<web::Bytes, ApiError> {
+    let limit = config.max_request_bytes;
+    let declared = request.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    let seconds = config.request_timeout_seconds;
+    actix_web::rt::time::timeout(Duration::from_secs(seconds), body.to_bytes_limited(limit))
+        .await
+        .map_err(|_| ApiError::RequestTimeout { seconds })?
+        .map_err(|_| ApiError::TooLarge { limit })?
+        .map_err(|e| ApiError::BadRequest(format!("reading the request body: {e}")))
 }
 
 /// The media type of a submission. A browser form can only send
@@ -110,18 +127,7 @@ async fn submit(shared: web::Data<Shared>, request: HttpRequest, body: web::Payl
         return Err(ApiError::ShuttingDown);
     }
     let settings = shared.settings();
-    let limit = settings.config.max_request_bytes;
-    // A declared length over the limit is refused before any of the body is waited for.
-    let declared = request.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(ApiError::TooLarge { limit });
-    }
-    let seconds = settings.config.request_timeout_seconds;
-    let bytes = actix_web::rt::time::timeout(Duration::from_secs(seconds), body.to_bytes_limited(limit))
-        .await
-        .map_err(|_| ApiError::RequestTimeout { seconds })?
-        .map_err(|_| ApiError::TooLarge { limit })?
-        .map_err(|e| ApiError::BadRequest(format!("reading the request body: {e}")))?;
+    let bytes = read_body(&request, body, &settings.config).await?;
     let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::BadRequest("the job must be UTF-8 TOML text".into()))?.to_string();
     let idempotency = idempotency(&request, &bytes)?;
     // A retried submission is answered before it is checked again: the policy may

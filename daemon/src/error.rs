@@ -113,6 +113,10 @@ pub enum ApiError {
     /// The daemon is shutting down.
     #[error("the daemon is shutting down and accepts no new jobs")]
     ShuttingDown,
+    /// The review engine (the process serving the review pages) could not be started
+    /// or did not answer.
+    #[error("{0}")]
+    ReviewEngine(String),
     /// Something on the daemon's side failed (a file could not be written).
     #[error("{0}")]
     Internal(String),
@@ -139,6 +143,7 @@ impl actix_web::ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ReviewEngine(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

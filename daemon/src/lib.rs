@@ -2,8 +2,9 @@
 //! API. Jobs run one process each (`memscope-engine run`, see [`child`]); the queue
 //! lives in the state directory, so a crash or a restart loses no job, and interrupted
 //! jobs resume from their last checkpoint. The daemon links no libtorch (its binary is
-//! `memscope-daemon`): it never trains, and plugins' settings are checked in an
-//! engine process too ([`plugin_check`]).
+//! `memscope-daemon`): it never trains, plugins' settings are checked in an engine
+//! process too ([`plugin_check`]), and the review pages of its runs are served by one
+//! ([`review`]).
 
 #![warn(missing_docs)]
 
@@ -101,19 +102,21 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     let store = Store::open(state_dir)?;
     let (commands, receiver) = crossbeam_channel::unbounded();
     let engine = memscope_cli::engine_path().map_err(|e| DaemonError::io(std::path::Path::new(memscope_cli::ENGINE), e))?;
-    let shared = Arc::new(Shared::new(store, settings, commands, metrics, SettingsChecker::new(engine)));
+    let (checker, reviews) = (SettingsChecker::new(engine.clone()), review::ReviewEngine::new(engine));
+    let shared = Arc::new(Shared::new(store, settings, commands, metrics, checker, reviews));
     let runner = runner::spawn_runner(shared.clone(), receiver).map_err(|e| DaemonError::io(state_dir, e))?;
+    spawn_review_tender(shared.clone()).map_err(|e| DaemonError::io(state_dir, e))?;
+    let review_engine = shared.review_engine.clone();
 
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
         let data = api::data(shared.clone());
-        let reviewer = review::reviewer(shared.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
                 .wrap(middleware::from_fn(guard::guard))
                 // Before `/v1`, whose scope would take its paths.
-                .service(review::review_scope(reviewer.clone()))
+                .service(review::review_scope())
                 .configure(api::routes)
         })
         // The head of a request; its body has the same time (`api::submit`). Set at
@@ -129,8 +132,21 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
         server.await.map_err(|source| DaemonError::Server { addr: addr.to_string(), source })
     });
     let _ = runner.join();
+    // The server has answered its last request: the review engine ends with the daemon.
+    review_engine.close();
     drop(lock);
     result
+}
+
+/// The thread that ends the review engine once idle for `review_idle_seconds` (read
+/// each time: a reload changes it) and notes one that ended by itself.
+fn spawn_review_tender(shared: Arc<Shared>) -> std::io::Result<()> {
+    std::thread::Builder::new().name("review-engine".into()).spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let idle = std::time::Duration::from_secs(shared.settings().config.review_idle_seconds);
+        shared.review_engine.tend(idle);
+    })?;
+    Ok(())
 }
 
 /// The daemon's own log in the state directory (besides stderr).

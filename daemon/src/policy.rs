@@ -367,10 +367,10 @@ mod tests {
         std::fs::write(outside.path().join("corrections.csv"), b"index,source,action,label,time\n").unwrap();
         let p = policy(root.path());
         let job = |path: &str| format!("name = \"t\"\n[data]\nformat = \"digits\"\ncorrections = \"{path}\"\n");
-        let checked = p.check(&job("corrections.csv")).unwrap();
+        let checked = p.check(&job("corrections.csv"), &checker()).unwrap();
         assert_eq!(checked.data.corrections.unwrap(), root.path().canonicalize().unwrap().join("corrections.csv"));
         let outside = outside.path().join("corrections.csv").display().to_string();
-        assert_eq!(keys(p.check(&job(&outside)).unwrap_err()), ["data.corrections"]);
+        assert_eq!(keys(p.check(&job(&outside), &checker()).unwrap_err()), ["data.corrections"]);
     }
 
     #[test]

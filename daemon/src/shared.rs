@@ -2,6 +2,7 @@
 //! running jobs, the reloadable settings, and the channel to the runner.
 
 use super::plugin_check::SettingsChecker;
+use super::review::ReviewEngine;
 use super::run_metrics::RunMetrics;
 use super::{Policy, RunnerCommand, Store};
 use memscope_base::config::DaemonConfig;
@@ -48,6 +49,21 @@ pub struct Progress {
     pub scoring_passes: usize,
     /// Epochs completed at the newest checkpoint.
     pub checkpoint_epoch: Option<usize>,
+    /// The snapshot being scored, while one is.
+    pub scoring: Option<ScoringProgress>,
+}
+
+/// Where the scoring of a snapshot is.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScoringProgress {
+    /// The training epoch (1-based) whose weights are scored.
+    pub epoch: usize,
+    /// The scorer at work.
+    pub scorer: String,
+    /// Samples it has scored.
+    pub done: usize,
+    /// Samples it scores.
+    pub total: usize,
 }
 
 impl Progress {
@@ -56,15 +72,19 @@ impl Progress {
         match event {
             JobEvent::JobStarted { epochs, start_epoch, .. } => {
                 self.epochs = *epochs;
-                self.epoch = *start_epoch;
+                self.epoch = start_epoch - 1;
             }
             JobEvent::TrainEpochEnd(stats) => {
-                self.epoch = stats.epoch + 1;
+                self.epoch = stats.epoch;
                 self.loss = Some(stats.loss);
                 self.accuracy = Some(stats.accuracy);
                 self.samples_per_second = Some(stats.samples_per_second);
             }
             JobEvent::ScoresReady { .. } => self.scoring_passes += 1,
+            JobEvent::ScoringProgress { epoch, scorer, done, total } => {
+                self.scoring = Some(ScoringProgress { epoch: *epoch, scorer: scorer.clone(), done: *done, total: *total })
+            }
+            JobEvent::ScoringEnded { .. } => self.scoring = None,
             JobEvent::CheckpointWritten { epochs_done, .. } => self.checkpoint_epoch = Some(*epochs_done),
             _ => {}
         }
@@ -89,6 +109,8 @@ pub struct Shared {
     pub run_metrics: RunMetrics,
     /// Checks submitted plugin settings (and keeps the answers).
     pub settings_checker: Arc<SettingsChecker>,
+    /// The process serving the review pages, when one runs.
+    pub review_engine: Arc<ReviewEngine>,
 }
 
 impl Shared {
@@ -99,6 +121,7 @@ impl Shared {
         runner: crossbeam_channel::Sender<RunnerCommand>,
         metrics: metrics_exporter_prometheus::PrometheusHandle,
         settings_checker: SettingsChecker,
+        review_engine: ReviewEngine,
     ) -> Shared {
         Shared {
             store: Mutex::new(store),
@@ -109,6 +132,7 @@ impl Shared {
             metrics,
             run_metrics: RunMetrics::default(),
             settings_checker: Arc::new(settings_checker),
+            review_engine: Arc::new(review_engine),
         }
     }
 
@@ -125,5 +149,33 @@ impl Shared {
     /// A copy of the current settings.
     pub fn settings(&self) -> Settings {
         self.settings.read().expect("settings lock").clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+    use memscope_base::events::JobEvent;
+
+    #[test]
+    fn progress_shows_the_snapshot_being_scored_and_counts_epochs_done() {
+        let mut p = Progress::default();
+        let started = JobEvent::JobStarted {
+            run: "r".into(),
+            samples: 10,
+            epochs: 4,
+            start_epoch: 3,
+            steps_per_epoch: 1,
+            device: "cpu".into(),
+            scorers: vec!["curvature".into()],
+            scored_epochs: vec![4],
+        };
+        p.update(&started);
+        assert_eq!((p.epoch, p.epochs), (2, 4), "resumed after 2 epochs");
+        p.update(&JobEvent::ScoringProgress { epoch: 4, scorer: "curvature".into(), done: 6, total: 10 });
+        let shown = serde_json::to_value(&p).unwrap();
+        assert_eq!(shown["scoring"], serde_json::json!({"epoch": 4, "scorer": "curvature", "done": 6, "total": 10}));
+        p.update(&JobEvent::ScoringEnded { epoch: 4, seconds: 1.0 });
+        assert!(p.scoring.is_none());
     }
 }

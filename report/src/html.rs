@@ -49,6 +49,7 @@ pub fn write_index(path: &Path, inputs: &RunInputs, sections: &[ScoreSection], d
         if let Some(auroc) = section.auroc {
             facts.push(format!("AUROC against the noise mask {auroc:.4}"));
         }
+        facts.extend(section.masks.iter().map(|(r, auroc, ap)| format!("AUROC against {} {auroc:.4}, AP {ap:.4}", escape(r))));
         facts.extend(section.spearman.iter().map(|(r, rho)| format!("Spearman with {} {rho:.3}", escape(r))));
         if !facts.is_empty() {
             writeln!(w, "<p>{}</p>", facts.join("; ")).expect("writing to a String");

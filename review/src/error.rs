@@ -73,6 +73,9 @@ pub enum ReviewError {
     /// A request from a page of another origin.
     #[error("requests from `{0}` are not allowed")]
     ForeignOrigin(String),
+    /// A request to the daemon's review server that does not come from the daemon.
+    #[error("{0}: this review server answers its daemon only")]
+    NotTheDaemon(String),
     /// A worker thread failed.
     #[error("{0}")]
     Internal(String),
@@ -102,7 +105,7 @@ impl actix_web::ResponseError for ReviewError {
             ReviewError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ReviewError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ReviewError::WrongHost(_) => StatusCode::MISDIRECTED_REQUEST,
-            ReviewError::ForeignOrigin(_) => StatusCode::FORBIDDEN,
+            ReviewError::ForeignOrigin(_) | ReviewError::NotTheDaemon(_) => StatusCode::FORBIDDEN,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -9,8 +9,9 @@
 //! - [`views`] builds the API's JSON from it: pages of cards sorted and filtered,
 //!   one sample, its history over epochs, the data map, the answer to a decision.
 //! - [`http`] serves the bundled page and the API with actix-web: on its own for
-//!   `memscope review RUN` ([`http::serve`]), or as a scope of the daemon
-//!   ([`http::scope`] with a [`http::RunLocator`] that maps a job to its run).
+//!   `memscope review RUN` ([`http::serve`]), or for the daemon, which links no
+//!   libtorch and forwards its `/v1/jobs/{id}/review/` to an engine process serving
+//!   every run it names ([`http::serve_for_daemon`]).
 //!
 //! The core library stays free of HTTP: this crate is one of its edges, as the
 //! report and the daemon are.

@@ -182,7 +182,8 @@ pub fn assert_close(a: &[f32], b: &[f32], what: &str) {
 }
 
 /// Runs `memscope ARGS --events-json` from `cwd`, waits (on the job's own events) until
-/// the 0-based epoch `epoch` has ended, then presses Ctrl-C (SIGINT), as a user would.
+/// epoch `epoch` (counted from 1, as the events count) has ended, then presses Ctrl-C
+/// (SIGINT), as a user would.
 /// Returns how the process ended.
 pub fn run_until_epoch_then_interrupt<S: AsRef<std::ffi::OsStr>>(cwd: &Path, args: &[S], epoch: u64) -> std::process::ExitStatus {
     use std::io::BufRead;

@@ -175,3 +175,50 @@ fn a_bad_corrections_file_is_one_error_naming_file_and_line() {
     assert_eq!(kept, (0..30).filter(|&i| i != 5).collect::<Vec<i64>>());
     assert_eq!(read_npy_i64(&run_dir.join("labels.npy"))[4], 0, "sample 4 (label {}) relabelled 0", labels[4]);
 }
+
+/// Corrections find samples by the names `sources.json` gives them: one name per
+/// file, however the config and a manifest reach it (no `..` or `.` parts).
+#[test]
+fn sources_name_each_file_one_way() {
+    let dir = tempfile::tempdir().unwrap();
+    write_pets(&dir.path().join("imgs"), 4);
+    std::fs::create_dir_all(dir.path().join("lists")).unwrap();
+    let rows: String = (0..8).map(|i| format!("../imgs/./{}/img{i:03}.png,{}\n", ["cat", "dog"][i % 2], ["cat", "dog"][i % 2])).collect();
+    std::fs::write(dir.path().join("lists/m.csv"), format!("path,label\n{rows}")).unwrap();
+    let text = "name = \"csv\"\nseed = 0\n[data]\nformat = \"csv\"\npath = \"./jobs/../lists/m.csv\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\"\n\
+                [train]\nepochs = 1\n[score]\nbuiltin = [\"loss\"]\n[report]\nenabled = false\n";
+    let run_dir = run(dir.path(), "csv", text);
+    let sources = read_strings(&run_dir.join("sources.json"));
+    let expected: Vec<String> = (0..8).map(|i| dir.path().join(format!("imgs/{}/img{i:03}.png", ["cat", "dog"][i % 2])).display().to_string()).collect();
+    assert_eq!(sources, expected);
+    let config = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
+    assert!(config.contains(&format!("path = \"{}\"", dir.path().join("lists/m.csv").display())), "{config}");
+}
+
+/// A run with corrections resumes only with the corrections it started with: a file
+/// changed in between is named, and put back, the run resumes and completes.
+#[test]
+fn a_resumed_run_keeps_its_corrections() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("corrections.csv");
+    let decided = "index,source,action,label,time\n4,,exclude,,\n9,,relabel,3,\n";
+    std::fs::write(&file, decided).unwrap();
+    let text = "name = \"resumed\"\nseed = 0\n[data]\nformat = \"digits\"\nlimit = 400\ncorrections = \"corrections.csv\"\n\
+                [train]\nepochs = 40\n[score]\nbuiltin = [\"loss\"]\n[report]\nenabled = false\n";
+    let job = write_job(dir.path(), text);
+    let args = ["run", job.to_str().unwrap(), "--out", "runs", "--quiet"];
+    let status = memscope_tests::run_until_epoch_then_interrupt(dir.path(), &args, 2);
+    assert!(!status.success(), "an interrupted run exits non-zero");
+    let run_dir = dir.path().join("runs/resumed");
+
+    std::fs::write(&file, format!("{decided}5,,exclude,,\n")).unwrap();
+    let error = memscope(dir.path(), &["run", "--resume", run_dir.to_str().unwrap(), "--quiet"]).clean_failure();
+    assert!(error.contains("kept_indices.npy") && error.contains("was the corrections file changed?"), "{error}");
+
+    std::fs::write(&file, decided).unwrap();
+    memscope(dir.path(), &["run", "--resume", run_dir.to_str().unwrap(), "--quiet"]).success();
+    let summary = read_summary(&run_dir);
+    assert!(summary["resumed_at_epoch"].as_u64().unwrap() >= 2, "{summary}");
+    assert_eq!((summary["samples"].as_u64(), summary["corrections"]["excluded"].as_u64()), (Some(399), Some(1)));
+    assert_eq!(read_npy_i64(&run_dir.join("labels.npy"))[8], 3, "sample 9 is the 9th kept (sample 4 is gone), relabelled 3");
+}

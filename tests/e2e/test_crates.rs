@@ -75,7 +75,7 @@ fn the_memscope_binary_crate_has_no_libtorch_dependency() {
 fn the_daemon_crate_has_no_libtorch_dependency() {
     let daemon = dependencies_of("memscope-daemon");
     assert!(daemon.contains("actix-web") && daemon.contains("memscope-base"), "not the daemon's tree: {daemon:?}");
-    for heavy in ["tch", "torch-sys", "memscope-runtime", "memscope-sdk", "memscope-reference", "memscope-torch-ext"] {
+    for heavy in ["tch", "torch-sys", "memscope-runtime", "memscope-review", "memscope-sdk", "memscope-reference", "memscope-torch-ext"] {
         assert!(!daemon.contains(heavy), "memscope-daemon depends on {heavy}");
     }
     // What it shares with the core library carries none either.

@@ -2,7 +2,7 @@
 //! results fetched back, cancellation, a crash and a restart that lose nothing, a
 //! graceful stop, config reload, bad submissions refused, and a bounded load test.
 
-use memscope_tests::daemon::Daemon;
+use memscope_tests::daemon::{memory_of, Daemon};
 use memscope_tests::images::png;
 use memscope_tests::{memscope, read_npy_f32, synthetic_images, write_cifar};
 use serde_json::Value;
@@ -512,14 +512,6 @@ fn every_data_file_a_job_opens_must_be_inside_the_roots_even_through_a_symlink()
     assert_eq!(scores["class_names"], serde_json::json!(["cat", "dog"]));
     assert_eq!(scores["labels"], serde_json::json!([0, 0, 0, 0, 1, 1, 1, 1]));
     assert_eq!(scores["values"].as_array().unwrap().len(), 8);
-}
-
-/// The daemon's resident memory (kB) and whether it maps libtorch, from `/proc`.
-fn memory_of(pid: u32) -> (u64, bool) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").parse().unwrap();
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    (rss, maps.contains("libtorch") || maps.contains("libc10"))
 }
 
 /// Issue 27, leftover 7: an idle daemon held 391 MB of libtorch it never used.

@@ -367,7 +367,8 @@ fn failure_line(out: &std::process::Output) -> String {
     stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line:\n{stderr}")).to_string()
 }
 
-/// Waits until `child` has printed the `train_epoch_end` event of epoch `epoch`; its
+/// Waits until `child` has printed the `train_epoch_end` event of epoch `epoch`
+/// (counted from 1, as events count); its
 /// later output is read on (and dropped), so that it never writes into a closed pipe.
 fn until_epoch_ends(child: &mut Child, epoch: u32) {
     let stdout = child.stdout.take().unwrap();
@@ -393,7 +394,7 @@ fn a_rank_killed_while_training_ends_the_others_with_an_error_naming_it() {
     let long = ["train.epochs=500"];
     let survivors = [rank(dir.path(), 0, 3, port, "runs", &long), rank(dir.path(), 1, 3, port, "runs", &long)];
     let mut victim = rank(dir.path(), 2, 3, port, "runs", &long);
-    until_epoch_ends(&mut victim, 1);
+    until_epoch_ends(&mut victim, 2);
     victim.kill().unwrap();
     victim.wait().unwrap();
     let killed = Instant::now();
@@ -419,8 +420,8 @@ fn a_frozen_rank_is_found_silent_and_the_other_ends_naming_it() {
     let watch = [("MEMSCOPE_DIST_LIVENESS", "3")];
     let survivor = rank_with_env(dir.path(), 0, 2, port, &args, &watch);
     let mut frozen = rank_with_env(dir.path(), 1, 2, port, &args, &watch);
-    // After epoch 2, so that rank 0 has surely written epoch 1's checkpoint.
-    until_epoch_ends(&mut frozen, 2);
+    // After epoch 3, so that rank 0 has surely written epoch 2's checkpoint.
+    until_epoch_ends(&mut frozen, 3);
     assert!(Command::new("kill").args(["-STOP", &frozen.id().to_string()]).status().unwrap().success());
     let stopped = Instant::now();
     let out = ended_within(survivor, Duration::from_secs(40), "rank 0");
@@ -437,7 +438,8 @@ fn a_frozen_rank_is_found_silent_and_the_other_ends_naming_it() {
     let ranks = [rank_with(dir.path(), 0, 2, port, &resumed), rank_with(dir.path(), 1, 2, port, &resumed)];
     let [(events0, _), _] = ranks.map(events);
     let first_epoch = events0.iter().find(|e| e["event"] == "train_epoch_end").map(|e| e["epoch"].as_u64().unwrap());
-    assert!(first_epoch > Some(1), "the resumed group started over: {first_epoch:?}");
+    // Events count epochs from 1: the first epoch trained after at least 2 done is 3.
+    assert!(first_epoch > Some(2), "the resumed group started over: {first_epoch:?}");
     assert!(dir.path().join("runs/dp/summary.json").exists());
 }
 
@@ -668,10 +670,11 @@ fn a_group_stopped_and_resumed_ends_where_an_uninterrupted_group_ends() {
     let port = free_port();
     let mut first = resumable(dir.path(), 0, port, "cut", false);
     let second = resumable(dir.path(), 1, port, "cut", false);
-    // After epoch 1, in which the faulty plugin was dropped.
+    // After the second epoch (its plugins' epoch 1), in which the faulty plugin was
+    // dropped; events count epochs from 1.
     let lines = BufReader::new(first.stdout.take().unwrap()).lines();
-    let trained = lines.map_while(Result::ok).any(|l| l.contains("\"train_epoch_end\"") && l.contains("\"epoch\":1,"));
-    assert!(trained, "rank 0 never finished epoch 1");
+    let trained = lines.map_while(Result::ok).any(|l| l.contains("\"train_epoch_end\"") && l.contains("\"epoch\":2,"));
+    assert!(trained, "rank 0 never finished epoch 2");
     assert!(Command::new("kill").args(["-INT", &first.id().to_string()]).status().unwrap().success());
     let stopped = error_line(0, first);
     assert!(stopped.starts_with("error: cancelled after ") && stopped.ends_with("with `memscope run CONFIG --resume`"), "{stopped}");
@@ -705,7 +708,7 @@ fn a_group_stopped_and_resumed_ends_where_an_uninterrupted_group_ends() {
     assert_eq!(read_summary(&run)["dropped_plugins"][0]["plugin"], "fixture-faulty");
     for (r, events) in [(0, &resumed0.0), (1, &resumed1.0)] {
         let started = events.iter().find(|e| e["event"] == "job_started").unwrap();
-        assert_eq!(started["start_epoch"], at, "rank {r} starts where rank 0's checkpoint ends");
+        assert_eq!(started["start_epoch"], at + 1, "rank {r} starts where rank 0's checkpoint ends (the next epoch, counted from 1)");
         assert_eq!(epoch_losses(events), epoch_losses(&whole0.0)[at as usize..], "rank {r}'s epoch losses after the resume");
     }
     assert!(!dir.path().join("elsewhere").exists(), "rank 1 writes nothing");
@@ -736,7 +739,7 @@ fn a_group_stopped_and_resumed_ends_where_an_uninterrupted_group_ends() {
 fn stopped_single_process_run(dir: &Path) -> std::path::PathBuf {
     write_job(dir, JOB);
     let args = ["run", "job.toml", "--out", "runs", "--set", "train.epochs=500", "--set", "checkpoint.every=400"];
-    let status = memscope_tests::run_until_epoch_then_interrupt(dir, &args, 0);
+    let status = memscope_tests::run_until_epoch_then_interrupt(dir, &args, 1);
     assert!(!status.success());
     let run = dir.join("runs/dp");
     assert!(run.join("checkpoints").read_dir().unwrap().next().is_some(), "no checkpoint was written");

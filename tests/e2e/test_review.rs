@@ -4,6 +4,7 @@
 //! does it through the page in headless chromium, with clicks.
 
 use memscope_tests::browser::Browser;
+use memscope_tests::daemon::memory_of;
 use memscope_tests::review::ReviewServer;
 use memscope_tests::{memscope, read_npy_f32, read_npy_i64, write_job};
 use serde_json::{json, Value};
@@ -432,6 +433,16 @@ fn the_daemon_serves_the_review_of_its_runs_behind_its_guard() {
     let overview = daemon.raw("GET", &format!("{review}/api/run"), &[bearer], "");
     assert_eq!(overview.status, 200, "{}", overview.body);
     assert_eq!((overview.json()["name"].as_str(), overview.json()["samples"].as_u64()), (Some("d"), Some(1797)));
+    // A long answer (500 cards, about 60 KB) comes through whole, as the engine streams it.
+    let long = daemon.raw("GET", &format!("{review}/api/samples?sort=index&limit=500"), &[bearer], "");
+    assert_eq!(long.status, 200, "{}", long.body);
+    assert_eq!(long.header("content-length"), Some(long.body.len().to_string()));
+    let cards: Vec<u64> = long.json()["items"].as_array().unwrap().iter().map(|c| c["index"].as_u64().unwrap()).collect();
+    assert_eq!(cards, (0..500).collect::<Vec<u64>>());
+    // HEAD is GET without the body, as everywhere in the daemon.
+    let head = daemon.raw("HEAD", &format!("{review}/api/samples?sort=index&limit=500"), &[bearer], "");
+    assert_eq!((head.status, head.body.as_str()), (200, ""));
+    assert_eq!(head.header("content-length"), long.header("content-length"));
     let json = ("Content-Type", "application/json");
     let decision = r#"{"index": 4, "action": "relabel", "label": "7"}"#;
     let saved = daemon.raw("POST", &format!("{review}/api/decisions"), &[bearer, json], decision);
@@ -466,4 +477,97 @@ fn the_daemon_serves_the_review_of_its_runs_behind_its_guard() {
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[1][..3], [first.as_str().unwrap().to_string(), format!("digits.csv#{}", first.as_str().unwrap()), "exclude".into()]);
     assert!(browser.exceptions().is_empty(), "the page threw: {:?}", browser.exceptions());
+
+    // All of it without libtorch in the daemon: its review engine, a process of its
+    // own, holds it.
+    assert!(!memory_of(daemon.pid()).1, "the daemon mapped libtorch to serve the review");
+    let engine = daemon.review_engine().expect("a review engine runs");
+    assert!(memory_of(engine).1, "the review engine maps no libtorch");
+}
+
+/// The review under the daemon is served by an engine process: started by the first
+/// review request, reachable by the daemon only, started again after a crash or when
+/// the data roots change, ended when idle and with the daemon.
+#[test]
+fn the_daemons_review_engine_starts_on_demand_and_ends_idle_after_a_crash_or_with_the_daemon() {
+    use memscope_tests::daemon::{has_ended, Daemon};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::create_dir_all(dir.path().join("more")).unwrap();
+    let settings = "review_idle_seconds = 3\ndata_roots = [\"data\"]\n";
+    let mut daemon = Daemon::start(dir.path(), settings);
+    let id = daemon.submit_ok("name = \"e\"\nthreads = 2\n[data]\nformat = \"digits\"\n[train]\nepochs = 1\n[score]\nbuiltin = [\"loss\"]\n");
+    assert_eq!(daemon.wait_done(&id, std::time::Duration::from_secs(120))["state"], "completed");
+    assert_eq!(daemon.review_engine(), None, "an engine started before any review request");
+    let overview = format!("/v1/jobs/{id}/review/api/run");
+    let review = |daemon: &Daemon| {
+        let started = Instant::now();
+        let reply = daemon.get(&overview).unwrap();
+        assert_eq!(reply.status, 200, "{}\n{}", reply.body, daemon.log());
+        assert_eq!(reply.json()["samples"], 1797);
+        started.elapsed()
+    };
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(Instant::now() < deadline, "{what} did not happen in 30 s:\n{}", daemon.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // The first review request starts the engine; the next ones find it running.
+    let first = review(&daemon);
+    let later = (0..5).map(|_| review(&daemon)).min().unwrap();
+    println!("review requests under the daemon: the first (engine start) {first:?}, later ones {later:?}");
+    let engine = daemon.review_engine().expect("the first review request started an engine");
+    let (_, torch) = memory_of(engine);
+    assert!(torch, "the review engine maps no libtorch");
+    assert!(!memory_of(daemon.pid()).1, "the daemon mapped libtorch");
+
+    // Its loopback port answers the daemon only: no other local user reads a run there.
+    let addr = daemon.review_engine_addr(engine);
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let run_dir = daemon.job(&id)["run_dir"].as_str().unwrap().to_string();
+    for secret in [None, Some("guess")] {
+        let mut request = agent.get(format!("http://{addr}{overview}")).header("x-memscope-run", &run_dir);
+        if let Some(secret) = secret {
+            request = request.header("x-memscope-review-secret", secret);
+        }
+        let mut reply = request.call().unwrap();
+        let body = reply.body_mut().read_to_string().unwrap();
+        assert_eq!(reply.status(), 403, "{body}");
+        assert!(body.contains("this review server answers its daemon only"), "{body}");
+    }
+
+    // A crashed engine is started again by the next request.
+    assert!(std::process::Command::new("kill").args(["-KILL", &engine.to_string()]).status().unwrap().success());
+    // (Its threads end after it shows as ended; the daemon reaps it within a second.)
+    let noticed = format!("the review engine (pid {engine}) ended by itself (signal: 9 (SIGKILL))");
+    until("the daemon's notice of the crash", &|| daemon.log().contains(&noticed));
+    review(&daemon);
+    let restarted = daemon.review_engine().expect("an engine after the crash");
+    assert_ne!(restarted, engine);
+
+    // Idle for review_idle_seconds, it ends; the next request starts another.
+    until("the idle engine's end", &|| daemon.review_engine().is_none());
+    assert!(daemon.log().contains(&format!("the review engine (pid {restarted}) was idle for 3 s: it ends")), "{}", daemon.log());
+    review(&daemon);
+    let again = daemon.review_engine().expect("an engine after the idle one");
+
+    // Other data roots (a reload) take another engine, which opens data under them.
+    let config = dir.path().join("daemon.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace("data_roots = [\"data\"]", "data_roots = [\"data\", \"more\"]");
+    std::fs::write(&config, text).unwrap();
+    daemon.signal("HUP");
+    until("the reload", &|| daemon.log().contains("reloaded the config"));
+    review(&daemon);
+    let with_more = daemon.review_engine().expect("an engine for the new roots");
+    assert_ne!(with_more, again);
+    let command = std::fs::read(format!("/proc/{with_more}/cmdline")).unwrap();
+    assert!(String::from_utf8_lossy(&command).contains(&dir.path().join("more").display().to_string()), "{}", String::from_utf8_lossy(&command));
+
+    // The daemon's stop ends it.
+    assert!(daemon.terminate(Duration::from_secs(60)).success(), "{}", daemon.log());
+    assert!(has_ended(with_more), "the review engine outlived the daemon");
 }

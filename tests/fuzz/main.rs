@@ -1,7 +1,8 @@
 //! Property-based fuzzing of everything that parses outside input: job configs with
 //! `--set` overrides, the daemon config, submitted job bodies under the daemon's
-//! policy, every dataset reader (IDX, CIFAR binary, npz), reference arrays (npy, npz,
-//! csv) and checkpoints (`state.json`, safetensors). Inputs are valid files and texts
+//! policy, every dataset reader (IDX, CIFAR binary, npz), corrections files
+//! (`[data] corrections`, read, located and applied), reference arrays (npy, npz, csv;
+//! as scores and as masks) and checkpoints (`state.json`, safetensors). Inputs are valid files and texts
 //! with random edits (bytes overwritten, inserted, deleted, truncated, header words set
 //! to extreme values). The property: an error or a value, never a panic, an abort or
 //! a runaway allocation; and an accepted job serializes and reads back unchanged (the
@@ -220,7 +221,30 @@ fn reference_arrays() {
         let (name, bytes, key) = &inputs[which];
         let path = dir.path().join(name);
         std::fs::write(&path, apply(bytes, &edits)).unwrap();
-        let _ = memscope_reference::read_values(&path, *key);
+        if let Ok(values) = memscope_reference::read_values(&path, *key) {
+            let _ = memscope_reference::as_mask(&values);
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn corrections_files() {
+    use memscope::data::corrections::CorrectionsFile;
+    use memscope::data::{load_data, Access, LoadOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let config = parse_job(JOB, "job.toml", &[], dir.path()).unwrap();
+    let train = load_data(&config.data, &LoadOptions::default()).unwrap().train;
+    let valid = b"index,source,action,label,time\n3,,relabel,7,2025-01-01T00:00:00Z\n,digits.csv#5,exclude,,\n\"9\",\"\",keep,,\n12,,relabel,0,\n".to_vec();
+    fuzz("corrections_files", edits(6), |edits: Vec<Edit>| {
+        let path = dir.path().join("corrections.csv");
+        std::fs::write(&path, apply(&valid, &edits)).unwrap();
+        if let Ok(file) = CorrectionsFile::read(&path, &Access::Anything) {
+            if let Ok(located) = file.locate(&train, None, &[dir.path().to_path_buf()]) {
+                let mut corrected = train.clone();
+                let _ = located.apply(&mut corrected);
+            }
+        }
         Ok(())
     });
 }

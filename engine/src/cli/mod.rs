@@ -9,6 +9,7 @@ mod progress;
 mod report;
 mod review;
 mod run;
+mod serve_review;
 mod serve_store;
 
 pub use memscope_cli::{CacheCommand, Cli, Command, PluginsCommand, ReportArgs, ReviewArgs, RunArgs, TemplateKind};
@@ -28,6 +29,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Cache(command) => cache::cache(command),
         Command::ServeStore { port } => serve_store::serve_store(port),
         Command::CheckPluginSettings => check_settings::check_plugin_settings(),
+        Command::ServeReview { data_roots } => serve_review::serve_review(&data_roots),
         // The client commands work here too (the engine run by hand).
         client => memscope_cli::run_client(Cli { command: client }),
     }

@@ -32,12 +32,3 @@ pub async fn script() -> HttpResponse {
 pub async fn style() -> HttpResponse {
     asset("text/css; charset=utf-8", STYLE)
 }
-
-/// Whether `path` (after the review's prefix) is a file of the page rather than of
-/// the API: the same bytes for every run, holding no data. A daemon with a token lets
-/// a browser load these without one (a browser cannot put a header on a link it
-/// follows); the page then sends the token, taken from the link's `#token=`, with
-/// every API request.
-pub fn is_page_asset(path: &str) -> bool {
-    matches!(path, "" | "/" | "/app.js" | "/style.css")
-}

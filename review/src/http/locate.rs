@@ -1,5 +1,5 @@
-//! Which run a request is about: one fixed run for `memscope review`, the job named in
-//! the path for the daemon.
+//! Which run a request is about: one fixed run for `memscope review`, the run the
+//! daemon names in a header for its review engine (`daemon.rs`).
 
 use crate::ReviewError;
 use actix_web::HttpRequest;

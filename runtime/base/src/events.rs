@@ -1,7 +1,8 @@
 //! Events of a job, one enum, delivered by the bus to every processor. Named after
 //! the hook vocabulary (`memscope_sdk::Hook`). They serialize as JSON lines
 //! (`memscope run --events-json`), which is how the daemon follows the jobs it runs in
-//! child processes.
+//! child processes. Epochs count from 1, as everywhere a user sees them (the trainer
+//! and checkpoints count from 0 inside).
 
 use actix::Message;
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use std::sync::Arc;
 /// What one epoch of training achieved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
-    /// 0-based epoch.
+    /// The epoch (1-based).
     pub epoch: usize,
     /// Total epochs of the job.
     pub epochs: usize,
@@ -40,12 +41,19 @@ pub enum JobEvent {
         samples: usize,
         /// Total epochs.
         epochs: usize,
-        /// First epoch to train (> 0 when resuming).
+        /// First epoch this process trains (1-based: 1, or later when resuming).
         start_epoch: usize,
         /// Optimizer steps per epoch.
         steps_per_epoch: usize,
         /// Device in use.
         device: String,
+        /// The snapshot scorers, in the order each snapshot runs them.
+        #[serde(default)]
+        scorers: Vec<String>,
+        /// The epochs (1-based) whose snapshots are still to be scored: with the
+        /// training steps, what the time left depends on.
+        #[serde(default)]
+        scored_epochs: Vec<usize>,
     },
     /// Images of an image dataset decoded so far (first run on a dataset; later runs
     /// read the decoded-image cache and send none).
@@ -65,7 +73,7 @@ pub enum JobEvent {
     },
     /// `on_train_batch_end`: one optimizer step finished.
     TrainBatchEnd {
-        /// 0-based epoch.
+        /// The epoch (1-based).
         epoch: usize,
         /// Step within the epoch.
         step: usize,
@@ -89,9 +97,37 @@ pub enum JobEvent {
         /// Fraction classified correctly.
         accuracy: f64,
     },
+    /// The scoring of a snapshot begins: each scorer in turn passes over the samples.
+    ScoringStarted {
+        /// The epoch (1-based) whose weights are scored.
+        epoch: usize,
+        /// The scorers, in the order they run.
+        scorers: Vec<String>,
+        /// Samples each scorer scores (in a process group, this rank's block).
+        samples: usize,
+    },
+    /// Samples one scorer has scored so far in a snapshot: sent after its first batch,
+    /// then at most every few tenths of a second, and after its last batch.
+    ScoringProgress {
+        /// The epoch (1-based) whose weights are scored.
+        epoch: usize,
+        /// The scorer.
+        scorer: String,
+        /// Samples scored.
+        done: usize,
+        /// Samples to score.
+        total: usize,
+    },
+    /// Every scorer has passed over the snapshot (or was dropped).
+    ScoringEnded {
+        /// The epoch (1-based) whose weights were scored.
+        epoch: usize,
+        /// Seconds the whole snapshot took, every scorer together.
+        seconds: f64,
+    },
     /// `on_scores`: a scorer finished a pass over the training set.
     ScoresReady {
-        /// 0-based epoch of the snapshot.
+        /// The epoch (1-based) of the snapshot.
         epoch: usize,
         /// Scorer name.
         scorer: String,

@@ -1,8 +1,9 @@
 //! What memscope's programs share without libtorch: the typed job and daemon configs
 //! ([`config`]), the events of a job ([`events`]) and the metrics they become
 //! ([`metrics`]), logging ([`logging`]), how paths are kept ([`paths`]), where plugin and Parquet files are found
-//! ([`plugin_files`], [`shards`]), and the plugin settings check the daemon asks of the
-//! engine ([`settings_check`]).
+//! ([`plugin_files`], [`shards`]), the plugin settings check the daemon asks of the
+//! engine ([`settings_check`]), and how the daemon forwards the review page to the
+//! engine that serves it ([`review_engine`]).
 //!
 //! A crate of its own so that the daemon, which only checks jobs, runs their processes
 //! and follows their events, links no libtorch: an idle daemon linked against the core
@@ -18,6 +19,7 @@ pub mod logging;
 pub mod metrics;
 pub mod paths;
 pub mod plugin_files;
+pub mod review_engine;
 pub mod settings_check;
 pub mod shards;
 

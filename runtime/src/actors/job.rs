@@ -28,7 +28,7 @@ use crate::scores::{epoch_curves, Aggregate, ScoreTable, CUMULATIVE_LOSS};
 use memscope_sdk::ArrayKind;
 use actix::Recipient;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tch::{Device, Tensor};
@@ -112,7 +112,9 @@ impl JobOutcome {
 pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobOutcome, JobError> {
     let started = Instant::now();
     let (mut job, user_data, model, in_process) = JobRun::prepare(spec, events)?;
-    let LoadedData { train, test, skipped, corrections } = job.load_data(user_data)?;
+    let loading = Instant::now();
+    let (LoadedData { train, test, skipped, corrections }, decoded_images) = job.load_data(user_data)?;
+    let data_seconds = loading.elapsed().as_secs_f64();
     let network = job.build_network(model, &train)?;
     job.open_run_dir()?;
     let plugins = job.load_plugins(&in_process, &train)?;
@@ -125,6 +127,8 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         arch: network.source().to_string(),
         skipped,
         corrections: corrections.map(|c| c.summary),
+        data_seconds,
+        decoded_images,
     };
     let result = match job.train(network, train, test, plugins.clone()) {
         Ok(result) => result,
@@ -147,6 +151,8 @@ struct Facts {
     arch: String,
     skipped: Vec<crate::data::SkippedImage>,
     corrections: Option<crate::data::corrections::CorrectionsSummary>,
+    data_seconds: f64,
+    decoded_images: usize,
 }
 
 /// One job's settings and run directory, between phases.
@@ -210,8 +216,8 @@ impl JobRun {
 
     /// The config's data files, or the program's datasets read into memory, with
     /// `[data] corrections` applied to the training set (before any plugin or the
-    /// network sees a label).
-    fn load_data(&self, user: Option<UserData>) -> Result<LoadedData, JobError> {
+    /// network sees a label); and how many images were decoded.
+    fn load_data(&self, user: Option<UserData>) -> Result<(LoadedData, usize), JobError> {
         if let Some(UserData { train, test }) = user {
             let mut train = Dataset::from_images(train.as_ref())?;
             let test = test.map(|t| Dataset::from_images(t.as_ref())).transpose()?;
@@ -220,15 +226,21 @@ impl JobRun {
                 train.truncate(self.config.data.limit);
             }
             let corrections = located.map(|l| l.apply(&mut train)).transpose()?;
-            return Ok(LoadedData { train, test, skipped: Vec::new(), corrections });
+            return Ok((LoadedData { train, test, skipped: Vec::new(), corrections }, 0));
         }
         let progress_events = self.events.clone();
-        let options = LoadOptions {
-            access: self.data_access.clone(),
-            progress: Some(Arc::new(move |p: DecodeProgress| progress_events.do_send(JobEvent::DataDecoding { done: p.done, total: p.total }))),
-            skip_corrections: false,
+        let decoded = Arc::new(AtomicUsize::new(0));
+        let counted = decoded.clone();
+        let progress = move |p: DecodeProgress| {
+            // The last call of each set (training, test) has `done == total`.
+            if p.done == p.total {
+                counted.fetch_add(p.total, Ordering::Relaxed);
+            }
+            progress_events.do_send(JobEvent::DataDecoding { done: p.done, total: p.total })
         };
-        Ok(load_data(&self.config.data, &options)?)
+        let options = LoadOptions { access: self.data_access.clone(), progress: Some(Arc::new(progress)), skip_corrections: false };
+        let loaded = load_data(&self.config.data, &options)?;
+        Ok((loaded, decoded.load(Ordering::Relaxed)))
     }
 
     /// The network, before the run directory is touched, so that a model file that
@@ -397,7 +409,9 @@ impl JobRun {
                     Aggregate::Sum => "sum".into(),
                     Aggregate::Mean => "mean".into(),
                 },
-                epochs: weights.iter().map(|&(e, _)| e).collect(),
+                // Counted from 1 in the summary, as in the job's settings.
+                epochs: weights.iter().map(|&(e, _)| e + 1).collect(),
+                scored_epochs: table.epochs.iter().map(|e| e + 1).collect(),
                 weights: (!table.window.is_uniform()).then(|| weights.iter().map(|&(_, w)| w).collect()),
                 direction: plugins.direction(&table.name).as_str().into(),
             });
@@ -417,6 +431,7 @@ impl JobRun {
                 plugin: Some(array.plugin.clone()),
                 aggregate: "published".into(),
                 epochs: Vec::new(),
+                scored_epochs: Vec::new(),
                 weights: None,
                 direction: plugins.direction(&array.name).as_str().into(),
             });
@@ -442,6 +457,7 @@ impl JobRun {
             arch: facts.arch,
             parameters: result.parameters,
             device: format!("{:?}", self.device).to_lowercase(),
+            threads: result.threads.clone(),
             epochs: state.epochs_done,
             resumed_at_epoch: result.start_epoch,
             train_accuracy: result.train_eval.accuracy,
@@ -449,6 +465,8 @@ impl JobRun {
             test_accuracy: result.test_eval.map(|e| e.accuracy),
             test_loss: result.test_eval.map(|e| e.loss),
             timings: Timings {
+                data_seconds: facts.data_seconds,
+                decoded_images: facts.decoded_images,
                 train_seconds: state.train_seconds,
                 score_seconds: state.score_seconds,
                 scored_samples: state.scored_samples,

@@ -35,8 +35,8 @@ pub struct DaemonConfig {
     /// accepts and queues jobs without starting any (maintenance).
     #[serde(default = "default_max_running_jobs")]
     pub max_running_jobs: usize,
-    /// libtorch threads of a job that does not set `threads` itself; 0 keeps
-    /// libtorch's default (one per core).
+    /// libtorch threads of a job that does not set `threads` itself; 0 lets each job
+    /// follow the cores the others leave free (the job's `threads = 0`).
     #[serde(default)]
     pub job_threads: usize,
     /// Other names (`host` or `host:port`) clients may use for the daemon in the HTTP
@@ -78,6 +78,14 @@ pub struct DaemonConfig {
     /// are killed. They resume from their last checkpoint when the daemon restarts.
     #[serde(default = "default_grace")]
     pub shutdown_grace_seconds: u64,
+    /// How long the review engine stays after its last request, in seconds. The review
+    /// pages of completed jobs (`/v1/jobs/{id}/review/`) are served by one
+    /// `memscope-engine` process, which the first review request starts (about half a
+    /// second: it loads libtorch) and which holds libtorch (386 MiB resident serving a
+    /// digits run) and the runs it opened (at most 4); idle this long, it ends, and the
+    /// next review request starts it again. At least 1.
+    #[serde(default = "default_review_idle")]
+    pub review_idle_seconds: u64,
 }
 
 fn default_listen() -> String {
@@ -103,6 +111,9 @@ fn default_metrics_retention() -> u64 {
 }
 fn default_grace() -> u64 {
     30
+}
+fn default_review_idle() -> u64 {
+    600
 }
 
 impl Default for DaemonConfig {
@@ -174,6 +185,9 @@ impl DaemonConfig {
                 key: "job_log_max_bytes".into(),
                 message: format!("{} bytes is too small for a job's log (at least 65536)", self.job_log_max_bytes),
             });
+        }
+        if self.review_idle_seconds == 0 {
+            problems.push(Problem { key: "review_idle_seconds".into(), message: "must be at least 1".into() });
         }
         problems
     }
@@ -251,9 +265,9 @@ mod tests {
     #[test]
     fn problems_are_listed_together() {
         let config: DaemonConfig =
-            toml::from_str("listen = \"nowhere\"\ndata_roots = [\"/etc/hostname\"]\nmax_request_bytes = 10\nrequest_timeout_seconds = 0\njob_log_max_bytes = 10\n").unwrap();
+            toml::from_str("listen = \"nowhere\"\ndata_roots = [\"/etc/hostname\"]\nmax_request_bytes = 10\nrequest_timeout_seconds = 0\njob_log_max_bytes = 10\nreview_idle_seconds = 0\n").unwrap();
         let keys: Vec<String> = config.validate().into_iter().map(|p| p.key).collect();
-        assert_eq!(keys, ["listen", "data_roots[0]", "max_request_bytes", "request_timeout_seconds", "job_log_max_bytes"]);
+        assert_eq!(keys, ["listen", "data_roots[0]", "max_request_bytes", "request_timeout_seconds", "job_log_max_bytes", "review_idle_seconds"]);
     }
 
     #[test]

@@ -45,7 +45,8 @@ impl EventProcessor for MetricsSink {
         match event {
             JobEvent::JobStarted { epochs, start_epoch, .. } => {
                 self.gauge(Metric::Epochs, *epochs as f64);
-                self.gauge(Metric::Epoch, *start_epoch as f64);
+                // Epochs completed so far.
+                self.gauge(Metric::Epoch, (start_epoch - 1) as f64);
                 self.gauge(Metric::JobRunning, 1.0);
             }
             JobEvent::TrainBatchEnd { samples, seconds, .. } => {
@@ -54,7 +55,7 @@ impl EventProcessor for MetricsSink {
                 metrics::counter!(Metric::TrainSteps.name(), "run" => run).increment(1);
             }
             JobEvent::TrainEpochEnd(stats) => {
-                self.gauge(Metric::Epoch, (stats.epoch + 1) as f64);
+                self.gauge(Metric::Epoch, stats.epoch as f64);
                 self.gauge(Metric::TrainLoss, stats.loss);
                 self.gauge(Metric::TrainAccuracy, stats.accuracy);
                 self.gauge(Metric::TrainSamplesPerSecond, stats.samples_per_second);
@@ -92,7 +93,8 @@ impl EventProcessor for MetricsSink {
                 self.masks.push((name.clone(), mask.clone()));
             }
             // Decoding happens once per dataset, before training: a log line, not a series.
-            JobEvent::DataDecoding { .. } => {}
+            // A scoring pass's progress is the display's; its result is `ScoresReady`.
+            JobEvent::DataDecoding { .. } | JobEvent::ScoringStarted { .. } | JobEvent::ScoringProgress { .. } | JobEvent::ScoringEnded { .. } => {}
             JobEvent::CheckpointWritten { .. } => {
                 metrics::counter!(Metric::Checkpoints.name(), "run" => run).increment(1);
             }
