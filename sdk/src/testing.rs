@@ -46,12 +46,23 @@ pub struct Published {
     pub arrays: Vec<(String, ArrayKind, Vec<f32>)>,
     /// Scalar metrics: name, value.
     pub metrics: Vec<(String, f64)>,
-    /// Comparisons: score, target, and the named values.
-    pub comparisons: Vec<(String, String, Vec<(String, f64)>)>,
+    /// Comparisons of a score with a target.
+    pub comparisons: Vec<Comparison>,
     /// Log lines with their level.
     pub logs: Vec<(Level, String)>,
     /// Files written under the run directory: relative path, bytes.
     pub files: Vec<(String, Vec<u8>)>,
+}
+
+/// A comparison a plugin published (`Host::publish_comparison`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    /// The score compared.
+    pub score: String,
+    /// What it was compared against.
+    pub against: String,
+    /// The named values (`auroc`, ...).
+    pub metrics: Vec<(String, f64)>,
 }
 
 impl Published {
@@ -445,7 +456,7 @@ unsafe extern "C" fn publish_comparison(
             let named = raw.iter().map(|m| (m.name.as_str().to_string(), m.value)).collect::<Vec<_>>();
             (state(ctx), score.as_str().to_string(), against.as_str().to_string(), named)
         };
-        state.published.lock().expect("published").comparisons.push((score, against, metrics));
+        state.published.lock().expect("published").comparisons.push(Comparison { score, against, metrics });
         Ok(())
     })
 }
