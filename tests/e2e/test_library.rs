@@ -213,6 +213,49 @@ fn a_score_declared_lower_is_compared_that_way_and_an_inverted_one_warns() {
     assert!(rank("confidence") < rank("undeclared"), "{ranking:?}");
 }
 
+/// A scorer only the program can make: p(label) times a factor it is given as a value.
+struct Scaled {
+    factor: f64,
+}
+
+impl Plugin for Scaled {
+    fn name() -> &'static str {
+        "scaled"
+    }
+    fn hooks() -> &'static [Hook] {
+        &[Hook::ScoreBatch]
+    }
+    fn create(_config: &str, _host: &Host) -> PluginResult<Self> {
+        Err(memscope_sdk::PluginError("made by the program, never from settings".into()))
+    }
+    fn score_batch(&mut self, host: &Host, _batch: &ScoreBatch, images: &Tensor, labels: &Tensor) -> PluginResult<Tensor> {
+        Ok(p_label(host, images, labels)? * self.factor)
+    }
+}
+
+#[test]
+fn a_programs_plugin_instance_and_closure_scorer_score_with_its_own_values() {
+    let batches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = batches.clone();
+    let outcome = Job::new(config(&job_text(0, "").replace("epochs = 3", "epochs = 1")))
+        .plugin_instance(Scaled { factor: 2.0 })
+        .scorer("p_label", memscope_sdk::Direction::LowerIsMemorized, move |host, _batch, images, labels| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            p_label(host, images, labels)
+        })
+        .run()
+        .unwrap();
+    // The instance's `create` (which fails) was never called, and its factor is used:
+    // the same snapshot, the same forward, times 2 (exact in floating point).
+    let (scaled, p) = (outcome.score("scaled").unwrap(), outcome.score("p_label").unwrap());
+    assert_eq!(p.len(), 300);
+    assert!(p.iter().all(|v| *v >= 0.0) && p.iter().any(|v| *v > 0.0), "probabilities");
+    assert_eq!(scaled, p.iter().map(|v| v * 2.0).collect::<Vec<f32>>());
+    assert!(batches.load(std::sync::atomic::Ordering::Relaxed) > 0, "the program's closure scored");
+    let direction = |name: &str| outcome.summary.scores.iter().find(|s| s.name == name).unwrap().direction.clone();
+    assert_eq!((direction("p_label").as_str(), direction("scaled").as_str()), ("lower", "higher"));
+}
+
 /// Publishes a score `confidence` of its own, whole, when the data is ready.
 struct Publisher;
 
