@@ -194,6 +194,15 @@ pub struct DaemonArgs {
     pub state_dir: Option<PathBuf>,
 }
 
+/// What `memscope plugins new` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TemplateKind {
+    /// A scorer (`score_batch` on every scored snapshot).
+    Scorer,
+    /// A plugin that watches training (`TrainBatchOutputs`, state across a resume).
+    Training,
+}
+
 /// `memscope plugins ...`
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
@@ -203,11 +212,15 @@ pub enum PluginsCommand {
         #[arg(long = "dir")]
         dirs: Vec<PathBuf>,
     },
-    /// Write a new plugin crate NAME (a scorer with typed settings and a test) that
-    /// builds outside this checkout.
+    /// Write a new plugin crate NAME (typed settings, tests through the SDK's fake host)
+    /// that builds outside this checkout.
     New {
         /// The plugin's name (lowercase letters, digits, `-`, `_`).
         name: String,
+        /// `scorer` (scores every snapshot) or `training` (watches each training step,
+        /// keeps counts across a resume).
+        #[arg(long, value_enum, default_value = "scorer")]
+        kind: TemplateKind,
         /// Where to create the crate's folder (default: the current directory).
         #[arg(long, default_value = ".")]
         dir: PathBuf,

@@ -18,7 +18,7 @@ pub mod args;
 pub mod client;
 pub mod launch;
 
-pub use args::{CacheCommand, Cli, Command, DaemonArgs, LaunchArgs, PluginsCommand, ReportArgs, ReviewArgs, RunArgs};
+pub use args::{CacheCommand, Cli, Command, DaemonArgs, LaunchArgs, PluginsCommand, ReportArgs, ReviewArgs, RunArgs, TemplateKind};
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -19,4 +19,4 @@ pub use job::{
     OptimizerKind, PluginConfig, Reduce, ReportConfig, ScheduleKind, ScoreConfig, TrainConfig, Weighting,
 };
 pub use load::{load_job_file, parse_job, parse_job_unchecked};
-pub use validate::MAX_TOP_K;
+pub use validate::{BUILTIN_SCORES, MAX_TOP_K};
