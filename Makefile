@@ -22,13 +22,17 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-portable test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-review bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
+.PHONY: run test test-portable test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-busy bench-score bench-torchscript bench-duplicates bench-review bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
 
 # End-to-end tests run one at a time: each starts memscope processes that use every
 # core, and oversubscribed OpenMP threads slow everything down far more than it gains.
+# Their thread count is fixed (a job with `threads = 0` otherwise follows the cores
+# other processes leave free, and tests compare runs byte for byte); test_threads
+# removes it to test that.
+test test-portable: export OMP_NUM_THREADS := 2
 test: build test-deps
 	cargo test $(CARGO_FLAGS) -- --test-threads=1
 	$(MAKE) --no-print-directory test-portable
@@ -106,6 +110,11 @@ bench-deps: setup
 # machine, same thread count, one after the other.
 bench-train: build
 	bench/train.sh
+
+# Training throughput beside 0, 1 and 2 busy processes: memscope vs PyTorch eager,
+# interleaved (BENCHMARKS.md, "Beside busy cores").
+bench-busy: build
+	bench/busy.sh
 
 # Curvature scoring throughput on digits: memscope vs the published PyTorch procedure
 # and the best eager variant, with the rank agreement of their scores.

@@ -12,6 +12,8 @@ fn main() {
         .and_then(|lib| read_version(std::path::Path::new(&lib)))
         .unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=MEMSCOPE_SDK_TORCH_BUILT_WITH={version}");
+    // The SDK's own tests run libtorch (`testing`): their binary needs the rpath.
+    memscope_link::link_libtorch();
 }
 
 /// The version of the libtorch whose library directory is `lib`.

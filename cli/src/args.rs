@@ -37,6 +37,10 @@ pub enum Command {
     Submit {
         /// The job config (TOML). Data paths must lie under the daemon's data roots.
         config: PathBuf,
+        /// GPUs the job needs, for a daemon with `gpus` (by default 1 for `device =
+        /// "cuda"`, else 0). It sees them through `CUDA_VISIBLE_DEVICES`.
+        #[arg(long)]
+        gpus: Option<usize>,
         /// The daemon to ask.
         #[command(flatten)]
         server: crate::client::ServerArgs,
@@ -251,6 +255,15 @@ pub struct DaemonArgs {
     pub state_dir: Option<PathBuf>,
 }
 
+/// What `memscope plugins new` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TemplateKind {
+    /// A scorer (`score_batch` on every scored snapshot).
+    Scorer,
+    /// A plugin that watches training (`TrainBatchOutputs`, state across a resume).
+    Training,
+}
+
 /// `memscope plugins ...`
 #[derive(Debug, Subcommand)]
 pub enum PluginsCommand {
@@ -260,11 +273,15 @@ pub enum PluginsCommand {
         #[arg(long = "dir")]
         dirs: Vec<PathBuf>,
     },
-    /// Write a new plugin crate NAME (a scorer with typed settings and a test) that
-    /// builds outside this checkout.
+    /// Write a new plugin crate NAME (typed settings, tests through the SDK's fake host)
+    /// that builds outside this checkout.
     New {
         /// The plugin's name (lowercase letters, digits, `-`, `_`).
         name: String,
+        /// `scorer` (scores every snapshot) or `training` (watches each training step,
+        /// keeps counts across a resume).
+        #[arg(long, value_enum, default_value = "scorer")]
+        kind: TemplateKind,
         /// Where to create the crate's folder (default: the current directory).
         #[arg(long, default_value = ".")]
         dir: PathBuf,

@@ -109,10 +109,11 @@ const SUBMIT_RETRY_DELAYS_MS: [u64; 4] = [250, 500, 1000, 2000];
 
 /// Submits a job with a fresh `Idempotency-Key`, and retries with the same key when
 /// the connection fails: a submission that reached the daemon but whose answer was
-/// lost is then answered with the job it created, not queued twice.
-pub fn submit(server: &ServerArgs, config: &Path) -> anyhow::Result<()> {
+/// lost is then answered with the job it created, not queued twice. `gpus`: the GPUs
+/// the job needs (`?gpus=N`).
+pub fn submit(server: &ServerArgs, config: &Path, gpus: Option<usize>) -> anyhow::Result<()> {
     let text = std::fs::read_to_string(config).with_context(|| format!("cannot read {}", config.display()))?;
-    let job = submit_text(server, text)?;
+    let job = submit_text(server, text, gpus)?;
     println!("{}", job.id);
     eprintln!("queued job {} ({}); follow it with `memscope status {}`", job.id, job.name, job.id);
     Ok(())
@@ -129,14 +130,16 @@ pub struct QueuedJob {
     pub run_dir: PathBuf,
 }
 
-/// Submits the job `text` (TOML) as `submit` does, and returns what the daemon queued.
-pub fn submit_text(server: &ServerArgs, text: String) -> anyhow::Result<QueuedJob> {
+/// Submits the job `text` (TOML) as `submit` does, asking for `gpus` GPUs (`?gpus=N`;
+/// without it the daemon reads the job's device), and returns what the daemon queued.
+pub fn submit_text(server: &ServerArgs, text: String, gpus: Option<usize>) -> anyhow::Result<QueuedJob> {
     let client = Client::new(server)?;
     let key = format!("{:032x}", rand::random::<u128>());
     let headers = [("Idempotency-Key", key.as_str())];
     let mut delays = SUBMIT_RETRY_DELAYS_MS.iter();
     let reply = loop {
-        match client.request("POST", "/v1/jobs", Some(text.clone()), &headers) {
+        let path = gpus.map(|n| format!("/v1/jobs?gpus={n}")).unwrap_or_else(|| "/v1/jobs".into());
+        match client.request("POST", &path, Some(text.clone()), &headers) {
             Ok(reply) => break reply,
             Err(e) => match delays.next() {
                 Some(ms) => {
@@ -165,7 +168,7 @@ pub fn jobs(server: &ServerArgs) -> anyhow::Result<()> {
     let body = Client::new(server)?.ok("GET", "/v1/jobs", None)?;
     let list: Value = serde_json::from_str(&body).context("the daemon's answer is not a job list")?;
     let jobs = list["jobs"].as_array().context("the daemon's answer is not a job list")?;
-    println!("{:<8} {:<24} {:<10} {:<9} MESSAGE", "ID", "NAME", "STATE", "EPOCH");
+    println!("{:<8} {:<24} {:<10} {:<9} {:<6} MESSAGE", "ID", "NAME", "STATE", "EPOCH", "GPUS");
     for job in jobs {
         let text = |key: &str| job[key].as_str().unwrap_or("").to_string();
         let progress = &job["progress"];
@@ -173,9 +176,20 @@ pub fn jobs(server: &ServerArgs) -> anyhow::Result<()> {
             (Some(e), Some(n)) => format!("{e}/{n}"),
             _ => String::new(),
         };
-        println!("{:<8} {:<24} {:<10} {:<9} {}", text("id"), text("name"), text("state"), epoch, text("message"));
+        println!("{:<8} {:<24} {:<10} {:<9} {:<6} {}", text("id"), text("name"), text("state"), epoch, gpus_of(job), text("message"));
     }
     Ok(())
+}
+
+/// A job's GPUs for `jobs`: those given to it (`0,1`), else how many it waits for
+/// (`(1)`), else `-`.
+fn gpus_of(job: &Value) -> String {
+    let given: Vec<String> = job["gpus"].as_array().into_iter().flatten().map(|g| g.to_string()).collect();
+    match job["gpus_requested"].as_u64() {
+        _ if !given.is_empty() => given.join(","),
+        Some(n) if n > 0 => format!("({n})"),
+        _ => "-".into(),
+    }
 }
 
 /// Shows one job (as JSON with `json`).

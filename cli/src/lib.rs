@@ -18,7 +18,7 @@ pub mod args;
 pub mod client;
 pub mod launch;
 
-pub use args::{CacheCommand, Cli, Command, DaemonArgs, EstimateCommand, LaunchArgs, MemorizationArgs, PluginsCommand, ReportArgs, ReviewArgs, RunArgs};
+pub use args::{CacheCommand, Cli, Command, DaemonArgs, EstimateCommand, LaunchArgs, MemorizationArgs, PluginsCommand, ReportArgs, ReviewArgs, RunArgs, TemplateKind};
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -69,7 +69,7 @@ pub fn binary_for(args: &[OsString]) -> &'static str {
 pub fn run_client(cli: Cli) -> anyhow::Result<()> {
     use client::{cancel, jobs, logs, retry, status, submit};
     match cli.command {
-        Command::Submit { config, server } => submit(&server, &config),
+        Command::Submit { config, gpus, server } => submit(&server, &config, gpus),
         Command::Jobs { server } => jobs(&server),
         Command::Status { id, json, server } => status(&server, &id, json),
         Command::Cancel { id, server } => cancel(&server, &id),

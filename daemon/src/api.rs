@@ -88,8 +88,13 @@ async fn readyz(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
     }
 }
 
-async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(shared.run_metrics.render(&shared.metrics))
+/// The daemon's and its jobs' series, and each of its GPUs' memory (read now).
+async fn metrics(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
+    let mut text = shared.run_metrics.render(&shared.metrics);
+    if let Some(gpus) = shared.settings().gpus.filter(|g| !g.is_empty()) {
+        text += &web::block(move || super::gpus::metrics_text(&gpus)).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    }
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
 }
 
 /// A request's body, within `max_request_bytes` and `request_timeout_seconds`: a
@@ -114,9 +119,22 @@ pub async fn read_body(request: &HttpRequest, body: web::Payload, config: &Daemo
 /// (a CORS preflight, which it never gives).
 pub const JOB_MEDIA_TYPE: &str = "application/toml";
 
-/// `POST /v1/jobs` with the job's TOML as the body (`Content-Type: application/toml`):
-/// validated completely, stored durably, then queued. 201 with the job.
-async fn submit(shared: web::Data<Shared>, request: HttpRequest, body: web::Payload) -> Result<HttpResponse, ApiError> {
+/// What a submission may ask besides its job.
+#[derive(Debug, Deserialize)]
+struct SubmitQuery {
+    /// GPUs the job needs (by default 1 for `device = "cuda"`, else 0).
+    gpus: Option<usize>,
+}
+
+/// `POST /v1/jobs` with the job's TOML as the body (`Content-Type: application/toml`),
+/// `?gpus=N` for a job that needs N GPUs: validated completely, stored durably, then
+/// queued. 201 with the job.
+async fn submit(
+    shared: web::Data<Shared>,
+    request: HttpRequest,
+    query: web::Query<SubmitQuery>,
+    body: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let media_type = request.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = media_type.split(';').next().unwrap_or("").trim();
     if !essence.eq_ignore_ascii_case(JOB_MEDIA_TYPE) {
@@ -140,6 +158,8 @@ async fn submit(shared: web::Data<Shared>, request: HttpRequest, body: web::Payl
     // The plugins' settings are checked by a process of their own (`plugin_check`).
     let (policy, checker) = (settings.policy.clone(), shared.settings_checker.clone());
     let job = web::block(move || policy.check(&text, &checker)).await.map_err(|e| ApiError::Internal(e.to_string()))??;
+    let gpus_requested = super::gpus::request(query.gpus, &job.device, settings.gpus.as_deref())
+        .map_err(|problem| ApiError::InvalidJob { message: "1 problem(s)".into(), problems: vec![problem] })?;
     let stored = toml::to_string_pretty(&job).expect("a job config serializes to TOML");
     let runs_dir = settings.config.runs_dir();
     let staged = {
@@ -150,7 +170,7 @@ async fn submit(shared: web::Data<Shared>, request: HttpRequest, body: web::Payl
                 return Ok(answer);
             }
         }
-        store.stage(&job.name, &stored, &runs_dir, idempotency)
+        store.stage(&job.name, &stored, &runs_dir, idempotency, gpus_requested)
     };
     let (staged, written) = web::block(move || {
         let written = staged.write();

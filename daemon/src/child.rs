@@ -26,11 +26,15 @@ pub struct JobProcess {
     readers: Vec<JoinHandle<()>>,
     /// When SIGINT was sent (cancel or shutdown): it is killed after the grace period.
     pub interrupted_at: Option<std::time::Instant>,
+    /// The GPUs it was given (busy until it is reaped).
+    pub gpus: Vec<u32>,
 }
 
 impl JobProcess {
     /// Starts the job: resumes it when its run directory holds a started run
-    /// (`config.toml`), else starts it fresh in that directory.
+    /// (`config.toml`), else starts it fresh in that directory. Under a daemon with
+    /// `gpus`, `gpus` are the GPUs it may see (`CUDA_VISIBLE_DEVICES`, empty for none).
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         shared: &Arc<Shared>,
         id: &str,
@@ -39,6 +43,7 @@ impl JobProcess {
         log: &Path,
         attempt: u32,
         run_label: String,
+        gpus: Option<&[u32]>,
     ) -> std::io::Result<JobProcess> {
         let settings = shared.settings();
         // Absolute: the process runs in another working directory (below).
@@ -76,6 +81,9 @@ impl JobProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(gpus) = gpus {
+            command.env("CUDA_VISIBLE_DEVICES", super::gpus::visible_devices(gpus));
+        }
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent. The
         // job dies with the daemon (even on kill -9), so a restarted daemon never finds
         // an orphan still writing the run directory it resumes. The signal is tied to
@@ -101,7 +109,8 @@ impl JobProcess {
             .spawn(move || metrics::with_local_recorder(&*recorder, || follow_events(stdout, &shared, &job, &run_label, &events_log)))?;
         let job = id.to_string();
         let copier = std::thread::Builder::new().name(format!("memscope-log-{id}")).spawn(move || copy_log(stderr, &log, &job))?;
-        Ok(JobProcess { id: id.to_string(), child, readers: vec![events, copier], interrupted_at: None })
+        let gpus = gpus.unwrap_or_default().to_vec();
+        Ok(JobProcess { id: id.to_string(), child, readers: vec![events, copier], interrupted_at: None, gpus })
     }
 
     /// Asks the job to stop at its next training step (as Ctrl-C does).

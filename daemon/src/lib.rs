@@ -11,6 +11,7 @@
 mod api;
 mod child;
 mod error;
+mod gpus;
 mod guard;
 mod job_log;
 mod plugin_check;
@@ -77,10 +78,6 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     let config = options.load()?;
     let addr = config.listen_addr().expect("validate() checked the address");
     let listener = std::net::TcpListener::bind(addr).map_err(|source| DaemonError::Bind { addr: addr.to_string(), source })?;
-    let settings = Settings::new(config.clone()).map_err(|message| DaemonError::Record {
-        path: config.auth_token_file.clone().unwrap_or_default(),
-        message,
-    })?;
     let state_dir = &config.state_dir;
     std::fs::create_dir_all(state_dir).map_err(|e| DaemonError::io(state_dir, e))?;
     let lock_path = state_dir.join("daemon.lock");
@@ -88,6 +85,11 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     lock.try_lock().map_err(|_| DaemonError::StateLocked { path: lock_path.clone() })?;
     let log_path = state_dir.join(LOG_FILE);
     memscope_base::logging::log_to_file(&log_path).map_err(|e| DaemonError::io(&log_path, e))?;
+    // After the log file: resolving `gpus = "auto"` says what it found there.
+    let settings = Settings::new(config.clone()).map_err(|message| DaemonError::Record {
+        path: config.auth_token_file.clone().unwrap_or_default(),
+        message,
+    })?;
     if !addr.ip().is_loopback() && settings.token.is_none() {
         tracing::warn!("listening on {addr}, which is not loopback, without `auth_token_file`: anyone who can reach it can submit jobs");
     }

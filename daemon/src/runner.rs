@@ -3,6 +3,7 @@
 //! the grace period. It is the only place job processes are started or reaped.
 
 use super::child::{last_error, JobProcess};
+use super::gpus;
 use super::shared::Shared;
 use super::store::{now, JobState};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
@@ -64,24 +65,63 @@ impl Runner {
         Duration::from_secs(self.shared.settings().config.shutdown_grace_seconds)
     }
 
-    /// Starts the oldest queued jobs while fewer than `max_running_jobs` run.
+    /// Starts the oldest queued jobs while fewer than `max_running_jobs` run and, under
+    /// a daemon with `gpus`, while the oldest one's GPUs are free: jobs start in the
+    /// order they were queued, so one waiting for a GPU is not overtaken.
     fn start_queued(&mut self) {
-        let max = self.shared.settings().config.max_running_jobs;
-        while self.running.len() < max {
+        let settings = self.shared.settings();
+        while self.running.len() < settings.config.max_running_jobs {
             let mut store = self.shared.store.lock().expect("store lock");
             let Some(next) = store.list().find(|r| r.state == JobState::Queued).cloned() else { return };
+            let placed = match &settings.gpus {
+                None => None,
+                Some(all) if next.gpus_requested > all.len() => {
+                    // Accepted before a reload took GPUs away: it can never start.
+                    let why = format!("asks for {} GPU(s); this daemon now has {} ({all:?})", next.gpus_requested, all.len());
+                    tracing::warn!("job {} failed: {why}", next.id);
+                    let failed = store.update(&next.id, |r| {
+                        r.state = JobState::Failed;
+                        r.finished_at = Some(now());
+                        r.message = Some(why);
+                    });
+                    if let Err(e) = failed {
+                        tracing::error!("job {}: cannot write its record: {e}", next.id);
+                        return;
+                    }
+                    continue;
+                }
+                Some(all) => {
+                    let busy: Vec<u32> = self.running.iter().flat_map(|p| p.gpus.iter().copied()).collect();
+                    match gpus::place(all, &busy, next.gpus_requested) {
+                        Some(placed) => Some(placed),
+                        None => {
+                            let waiting = format!("waiting for {} GPU(s): GPU(s) {busy:?} are in use", next.gpus_requested);
+                            if next.message.as_deref() != Some(waiting.as_str()) {
+                                if let Err(e) = store.update(&next.id, |r| r.message = Some(waiting)) {
+                                    tracing::error!("job {}: cannot write its record: {e}", next.id);
+                                }
+                            }
+                            return;
+                        }
+                    }
+                }
+            };
             let (config, log) = (store.config_path(&next.id), store.log_path(&next.id));
             let attempt = next.attempts + 1;
-            let started = JobProcess::start(&self.shared, &next.id, &next.run_dir, &config, &log, attempt, format!("{}-{}", next.name, next.id));
+            let label = format!("{}-{}", next.name, next.id);
+            let started = JobProcess::start(&self.shared, &next.id, &next.run_dir, &config, &log, attempt, label, placed.as_deref());
             let update = match started {
                 Ok(process) => {
-                    tracing::info!("job {} ({}) started, attempt {attempt}", next.id, next.name);
+                    let on = if process.gpus.is_empty() { String::new() } else { format!(" on GPU(s) {:?}", process.gpus) };
+                    tracing::info!("job {} ({}) started{on}, attempt {attempt}", next.id, next.name);
+                    let gpus = process.gpus.clone();
                     self.running.push(process);
                     store.update(&next.id, |r| {
                         r.state = JobState::Running;
                         r.attempts = attempt;
                         r.started_at = Some(now());
                         r.message = None;
+                        r.gpus = gpus;
                     })
                 }
                 Err(e) => {

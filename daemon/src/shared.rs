@@ -21,6 +21,8 @@ pub struct Settings {
     pub token: Option<String>,
     /// What submitted jobs may do.
     pub policy: Policy,
+    /// The GPUs jobs are placed on (`gpus`, resolved); `None`: the daemon places none.
+    pub gpus: Option<Vec<u32>>,
 }
 
 impl Settings {
@@ -28,7 +30,8 @@ impl Settings {
     pub fn new(config: DaemonConfig) -> Result<Settings, String> {
         let token = config.token()?;
         let policy = Policy::new(&config.data_roots, &config.plugin_dirs, config.job_threads);
-        Ok(Settings { config, token, policy })
+        let gpus = super::gpus::resolve(config.gpus.as_ref());
+        Ok(Settings { config, token, policy, gpus })
     }
 }
 

@@ -81,6 +81,12 @@ pub struct JobRecord {
     /// submission with the same key and body gets this job instead of a second one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency: Option<Idempotency>,
+    /// How many GPUs it asked for (see `gpus`).
+    #[serde(default)]
+    pub gpus_requested: usize,
+    /// The GPUs given to its last process (their indices), kept after it ended.
+    #[serde(default)]
+    pub gpus: Vec<u32>,
 }
 
 /// A submission's `Idempotency-Key` and the SHA-256 of its body.
@@ -175,7 +181,14 @@ impl Store {
     /// and a queued record, with its run directory under `runs_dir`. Staging writes
     /// and syncs files without the caller holding the store, so that concurrent
     /// submissions share the disk's sync time; [`Store::commit`] then publishes it.
-    pub fn stage(&mut self, name: &str, config_text: &str, runs_dir: &Path, idempotency: Option<Idempotency>) -> StagedJob {
+    pub fn stage(
+        &mut self,
+        name: &str,
+        config_text: &str,
+        runs_dir: &Path,
+        idempotency: Option<Idempotency>,
+        gpus_requested: usize,
+    ) -> StagedJob {
         let id = format!("{:06}", self.next);
         self.next += 1;
         if let Some(used) = &idempotency {
@@ -193,6 +206,8 @@ impl Store {
             run_dir: runs_dir.join(format!("{id}-{name}")),
             cancel_requested: false,
             idempotency,
+            gpus_requested,
+            gpus: Vec::new(),
         };
         StagedJob { staging: self.jobs_dir.join(format!(".tmp-{id}")), dir: self.dir(&id), record, config: config_text.to_string() }
     }
@@ -225,7 +240,7 @@ impl Store {
     /// Records a new queued job in one call (stage, write, commit). Durable when this
     /// returns.
     pub fn create(&mut self, name: &str, config_text: &str, runs_dir: &Path) -> Result<JobRecord, DaemonError> {
-        let staged = self.stage(name, config_text, runs_dir, None);
+        let staged = self.stage(name, config_text, runs_dir, None, 0);
         staged.write()?;
         Ok(self.commit(staged))
     }
@@ -331,6 +346,8 @@ fn broken_record(dir: &Path, id: &str, why: String) -> JobRecord {
         run_dir: PathBuf::new(),
         cancel_requested: false,
         idempotency: None,
+        gpus_requested: 0,
+        gpus: Vec::new(),
     }
 }
 

@@ -1,6 +1,21 @@
 //! The binary interface between host and plugin: `#[repr(C)]` types only. Plugin
 //! authors never touch these; [`crate::export_plugin!`] and [`crate::Host`] wrap them.
-//! Any change here bumps [`crate::ABI_VERSION`].
+//!
+//! **How it grows** (since ABI 5; see [`crate::ABI_VERSION`]):
+//! - a struct passed by pointer to one value ([`PluginDescriptor`], [`HostApiC`],
+//!   [`JobEndC`], [`ScoresC`]) only ever gets fields appended, each documented with the
+//!   ABI that added it; nothing is moved, retyped or removed;
+//! - a struct read as an array ([`ArrayC`], [`MetricC`], [`ScoreDeclC`]) never changes:
+//!   its size is the array's stride;
+//! - the descriptor says its own size ([`PluginDescriptor::size`]): a host copies what
+//!   the plugin's build has and fills the rest with zeros, so an appended field must
+//!   mean "absent" when zero (a hook as `Option<fn>`, a null pointer, flags of 0);
+//! - the host's table says its size and ABI ([`HostApiC::size`]), so a plugin can tell
+//!   a callback its host does not have, and the host's ABI says which appended fields
+//!   of the structs it passes are there;
+//! - the descriptor says the oldest host the plugin works with
+//!   ([`PluginDescriptor::min_host_abi`]); an older host refuses it, naming both
+//!   versions, and a newer one loads it and calls none of the hooks it does not know.
 
 use std::ffi::c_void;
 use torch_sys::C_tensor;
@@ -83,6 +98,14 @@ pub struct DatasetC {
     pub classes: usize,
 }
 
+/// Which way a score reads: [`DIRECTION_HIGHER_IS_MEMORIZED`] or
+/// [`DIRECTION_LOWER_IS_MEMORIZED`] (codes of [`crate::Direction`]).
+pub type DirectionCode = u32;
+/// Higher values mean more memorized (or more likely mislabelled): the convention.
+pub const DIRECTION_HIGHER_IS_MEMORIZED: DirectionCode = 0;
+/// Lower values mean more memorized (a confidence, a margin of the label).
+pub const DIRECTION_LOWER_IS_MEMORIZED: DirectionCode = 1;
+
 /// One optimizer step's per-sample training losses, labels and (for subscribers of
 /// `train_batch_outputs`) logits.
 #[repr(C)]
@@ -149,6 +172,8 @@ pub struct ScoresC {
     pub epoch: usize,
     /// The score.
     pub array: ArrayC,
+    /// ABI 5: which way the score reads.
+    pub direction: DirectionCode,
 }
 
 /// What `on_job_end` receives.
@@ -160,6 +185,8 @@ pub struct JobEndC {
     pub arrays: *const ArrayC,
     /// Number of arrays.
     pub len: usize,
+    /// ABI 5: which way each array reads, `len` codes (meaningful for scores).
+    pub directions: *const DirectionCode,
 }
 
 /// Bytes lent for one call (a plugin's saved state).
@@ -236,16 +263,37 @@ pub struct HostApiC {
         out: *mut *mut C_tensor,
         err: *mut ErrorSink,
     ) -> Status,
+    /// ABI 5: the size of this table in the host's build, in bytes: a callback whose
+    /// field ends past it is not there.
+    pub size: usize,
+    /// ABI 5: the host's [`crate::ABI_VERSION`]: which appended fields the structs it
+    /// passes have.
+    pub abi_version: u32,
 }
 
 /// Signature shared by the simple hooks: instance, argument, error sink.
 pub type HookFn<T> = unsafe extern "C" fn(instance: *mut c_void, arg: *const T, err: *mut ErrorSink) -> Status;
 
+/// A score a plugin declares ([`PluginDescriptor::scores`]). Read as an array: never
+/// extended.
+#[repr(C)]
+pub struct ScoreDeclC {
+    /// The score's name.
+    pub name: StrRef,
+    /// Which way it reads.
+    pub direction: DirectionCode,
+}
+
+/// [`PluginDescriptor::flags`]: the plugin keeps nothing between training hooks that a
+/// resumed job would need, so the host does not warn that it saves no state.
+pub const FLAG_KEEPS_NO_STATE: u32 = 1;
+
 /// The one thing a plugin library exports (as [`DESCRIPTOR_SYMBOL`]). The host reads
-/// the versions before calling anything else.
+/// the versions before calling anything else. The fields up to `on_job_end` are ABI 4's
+/// descriptor, unchanged; the rest were appended since (see the module docs).
 #[repr(C)]
 pub struct PluginDescriptor {
-    /// [`crate::ABI_VERSION`] the plugin was built with.
+    /// [`crate::ABI_VERSION`] the plugin was built with. The first field of every ABI.
     pub abi_version: u32,
     /// SDK version the plugin was built with.
     pub sdk_version: StrRef,
@@ -291,22 +339,38 @@ pub struct PluginDescriptor {
     pub on_scores: HookFn<ScoresC>,
     /// `on_job_end`.
     pub on_job_end: HookFn<JobEndC>,
+    /// ABI 5: the size of this descriptor in the plugin's build, in bytes. The host
+    /// reads no field past it.
+    pub size: usize,
+    /// ABI 5: the oldest host ABI the plugin works with ([`crate::MIN_HOST_ABI`] of
+    /// its SDK).
+    pub min_host_abi: u32,
+    /// ABI 5: declarations, as bits: [`FLAG_KEEPS_NO_STATE`].
+    pub flags: u32,
+    /// ABI 5: the scores the plugin writes (its `score_batch` score and those it
+    /// publishes whole), each with its direction; checked against every other score of
+    /// a job before it trains.
+    pub scores: *const ScoreDeclC,
+    /// ABI 5: the number of `scores`.
+    pub scores_len: usize,
 }
 
-/// Name of the exported symbol: `extern "C" fn() -> *const PluginDescriptor`. It
-/// names the ABI version, so a library of another ABI does not even have it (and the
-/// host can say which ABI it does have, see [`older_descriptor_symbol`]).
-pub const DESCRIPTOR_SYMBOL: &[u8] = b"memscope_plugin_v4";
+/// The size of ABI 4's descriptor: the fields before [`PluginDescriptor::size`].
+pub const ABI4_DESCRIPTOR_SIZE: usize = std::mem::offset_of!(PluginDescriptor, size);
 
-// The symbol and the version must tell one story: bumping ABI_VERSION means renaming
-// the symbol here and in `export_plugin!`.
-const _: () = assert!(crate::ABI_VERSION == 4, "rename DESCRIPTOR_SYMBOL and export_plugin!'s function to memscope_plugin_v<ABI_VERSION>");
+/// Name of the exported symbol: `extern "C" fn() -> *const PluginDescriptor`. Since
+/// ABI 5 it is the same in every ABI (the descriptor's first field and size say which
+/// one it has); ABI 4 and older named the ABI in the symbol ([`versioned_symbol`]).
+pub const DESCRIPTOR_SYMBOL: &[u8] = b"memscope_plugin_descriptor";
 
-/// The descriptor symbol of ABI version `abi` (for the host's message about a library
-/// built for another one).
-pub fn older_descriptor_symbol(abi: u32) -> String {
+/// The descriptor symbol of ABI `abi` before ABI 5, `memscope_plugin_v<abi>` (a host
+/// still looks for [`crate::OLDEST_PLUGIN_ABI`]'s, and names any other it finds).
+pub fn versioned_symbol(abi: u32) -> String {
     format!("memscope_plugin_v{abi}")
 }
+
+/// The prefix of every versioned descriptor symbol, `memscope_plugin_v`.
+pub const VERSIONED_SYMBOL_PREFIX: &str = "memscope_plugin_v";
 
 /// Type of the exported symbol.
 pub type DescriptorFn = unsafe extern "C" fn() -> *const PluginDescriptor;

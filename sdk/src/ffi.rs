@@ -3,11 +3,13 @@
 //! `Status::Panic`, each with its message, and no panic crosses the boundary.
 
 use crate::abi::*;
-use crate::plugin::{ArrayKind, BatchInfo, DatasetView, EpochInfo, JobInfo, NamedArray, Plugin, PluginResult, ScoreBatch};
-use crate::{Hook, Host, ABI_VERSION, SDK_VERSION, TORCH_BUILT_WITH};
+use crate::plugin::{ArrayKind, BatchInfo, DatasetView, Direction, EpochInfo, JobInfo, NamedArray, Plugin, PluginResult, ScoreBatch};
+use crate::{Hook, Host, ABI_VERSION, MIN_HOST_ABI, SDK_VERSION, TORCH_BUILT_WITH};
+use std::any::TypeId;
+use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use tch::Tensor;
 use torch_sys::C_tensor;
 
@@ -28,6 +30,7 @@ unsafe impl Send for DescriptorCell {}
 /// The descriptor for `P`, built once.
 pub fn descriptor<P: Plugin>(cell: &'static OnceLock<DescriptorCell>, debug_build: bool) -> *const PluginDescriptor {
     let d = cell.get_or_init(|| {
+        let declared = declared_scores::<P>();
         let mut hooks = P::hooks().iter().fold(0u32, |m, h| m | h.bit());
         // The outputs come with `on_train_batch_end`: subscribing to them subscribes to it.
         if hooks & Hook::TrainBatchOutputs.bit() != 0 {
@@ -52,9 +55,52 @@ pub fn descriptor<P: Plugin>(cell: &'static OnceLock<DescriptorCell>, debug_buil
             score_batch: score_batch::<P>,
             on_scores: on_scores::<P>,
             on_job_end: on_job_end::<P>,
+            size: std::mem::size_of::<PluginDescriptor>(),
+            min_host_abi: MIN_HOST_ABI,
+            flags: if P::keeps_no_state() { FLAG_KEEPS_NO_STATE } else { 0 },
+            scores: declared.as_ptr(),
+            scores_len: declared.len(),
         })
     });
     &d.0
+}
+
+/// The descriptor of `P` for a plugin run in this process (by a program embedding
+/// memscope, or by [`crate::testing`]), built once per type for the life of the process,
+/// as a library's is (plugins are never unloaded). Its `debug_build` is this build's.
+pub fn descriptor_cell<P: Plugin>() -> &'static DescriptorCell {
+    static CELLS: OnceLock<Mutex<HashMap<TypeId, &'static OnceLock<DescriptorCell>>>> = OnceLock::new();
+    let cell = *CELLS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("descriptor cells")
+        .entry(TypeId::of::<P>())
+        .or_insert_with(|| Box::leak(Box::new(OnceLock::new())));
+    descriptor::<P>(cell, cfg!(debug_assertions));
+    cell.get().expect("`descriptor` fills the cell")
+}
+
+/// `P`'s declared scores for its descriptor, built once with it and never freed (the
+/// descriptor is a static).
+fn declared_scores<P: Plugin>() -> &'static [ScoreDeclC] {
+    let declared: Vec<ScoreDeclC> = P::scores()
+        .into_iter()
+        .map(|s| ScoreDeclC { name: StrRef::new(Box::leak(s.name.into_boxed_str())), direction: s.direction.code() })
+        .collect();
+    Box::leak(declared.into_boxed_slice())
+}
+
+/// Makes an instance of `P` from a value the program already has (not from settings,
+/// as `create` does), for a plugin run in the program's own process: the host calls its
+/// hooks and `destroy` through `P`'s descriptor as for one it created. `host` must
+/// outlive the instance, as for `create`.
+///
+/// # Safety
+/// `host` must be a valid callback table that outlives the returned instance.
+pub unsafe fn adopt<P: Plugin>(plugin: P, host: *const HostApiC) -> *mut c_void {
+    // SAFETY: guaranteed by the caller.
+    let host = unsafe { Host::from_raw(host) };
+    Box::into_raw(Box::new(Instance { plugin, host })) as *mut c_void
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
@@ -321,8 +367,9 @@ unsafe fn lent<'a, T>(ptr: *const T, len: usize) -> &'a [T] {
 /// # Safety
 /// `a` must be an array the host built for the current call: its name a `StrRef::new`
 /// and its values a live slice, both alive for `'a`.
-unsafe fn array<'a>(a: &'a ArrayC) -> NamedArray<'a> {
+unsafe fn array<'a>(a: &'a ArrayC, direction: Direction) -> NamedArray<'a> {
     NamedArray {
+        direction,
         // SAFETY: guaranteed by the caller.
         name: unsafe { a.name.as_str() },
         kind: ArrayKind::from_code(a.kind).unwrap_or(ArrayKind::Score),
@@ -339,8 +386,10 @@ unsafe extern "C" fn on_scores<P: Plugin>(ptr: *mut c_void, scores: *const Score
         // SAFETY: `ptr` from `create::<P>`, called under the host's mutex; `scores` is the
         // host's `ScoresC` for this call.
         let (me, s) = unsafe { (instance::<P>(ptr), &*scores) };
+        // The direction is there: a host older than ABI 5 does not load this plugin.
+        let direction = Direction::from_code(s.direction);
         // SAFETY: the host built the array for this call.
-        me.plugin.on_scores(&me.host, s.epoch, &unsafe { array(&s.array) })
+        me.plugin.on_scores(&me.host, s.epoch, &unsafe { array(&s.array, direction) })
     })
 }
 
@@ -352,17 +401,32 @@ unsafe extern "C" fn on_job_end<P: Plugin>(ptr: *mut c_void, end: *const JobEndC
         // SAFETY: `ptr` from `create::<P>`, called under the host's mutex; `end` is the
         // host's `JobEndC` for this call.
         let (me, e) = unsafe { (instance::<P>(ptr), &*end) };
-        // SAFETY: the host lends `len` arrays from a live vector for the call.
-        let raw = unsafe { lent(e.arrays, e.len) };
+        // SAFETY: the host lends `len` arrays, and as many directions (ABI 5, which every
+        // host that loads this plugin has; none when it passes null), from live vectors
+        // for the call.
+        let (raw, directions) = unsafe { (lent(e.arrays, e.len), lent(e.directions, if e.directions.is_null() { 0 } else { e.len })) };
+        let direction = |i: usize| directions.get(i).map_or(Direction::HigherIsMemorized, |&d| Direction::from_code(d));
         // SAFETY: each array was built by the host for this call.
-        let arrays: Vec<NamedArray<'_>> = raw.iter().map(|a| unsafe { array(a) }).collect();
+        let arrays: Vec<NamedArray<'_>> = raw.iter().enumerate().map(|(i, a)| unsafe { array(a, direction(i)) }).collect();
         me.plugin.on_job_end(&me.host, e.ok, &arrays)
     })
 }
 
 impl Hook {
-    /// This hook's bit in [`PluginDescriptor::hooks`].
+    /// This hook's bit in [`PluginDescriptor::hooks`]: fixed for good (a hook added
+    /// later takes the next free bit, which an older host ignores).
     pub fn bit(self) -> u32 {
-        1 << (Hook::ALL.iter().position(|h| *h == self).expect("every hook is in ALL") as u32)
+        1 << match self {
+            Hook::OnJobStart => 0,
+            Hook::OnDatasetReady => 1,
+            Hook::OnTrainBatchEnd => 2,
+            Hook::TrainBatchOutputs => 3,
+            Hook::OnTrainEpochEnd => 4,
+            Hook::SaveState => 5,
+            Hook::LoadState => 6,
+            Hook::ScoreBatch => 7,
+            Hook::OnScores => 8,
+            Hook::OnJobEnd => 9,
+        }
     }
 }

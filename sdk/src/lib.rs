@@ -50,6 +50,11 @@
 //! [`BatchInfo::margin`]; the host copies the logits off the device only when some
 //! plugin subscribes. `plugins/forgetting` and `plugins/aum` are examples.
 //!
+//! **Testing a plugin.** [`testing::FakeHost`] plays memscope in a plain `cargo test`:
+//! a forward function or fixed logits as the model, and a record of what the plugin
+//! publishes; [`testing::TestPlugin`] creates the plugin from its settings and calls its
+//! hooks through the same glue a job uses.
+//!
 //! **State across a resume.** A plugin that accumulates over training lists
 //! [`Hook::SaveState`] and [`Hook::LoadState`]: [`Plugin::save_state`] returns bytes
 //! (encode named arrays with [`state::State`]) that every checkpoint stores, and a
@@ -65,26 +70,34 @@ mod host;
 mod plugin;
 pub mod settings;
 pub mod state;
+pub mod testing;
 mod version;
 
 pub use hook::Hook;
 pub use host::{Host, Level};
 pub use plugin::{
-    ArrayKind, BatchInfo, DatasetView, EpochInfo, JobInfo, NamedArray, Plugin, PluginError, PluginResult, ScoreBatch,
+    ArrayKind, BatchInfo, DatasetView, Direction, EpochInfo, JobInfo, NamedArray, Plugin, PluginError, PluginResult, ScoreBatch,
+    ScoreSpec,
 };
 pub use serde;
 pub use tch;
-pub use version::{torch_release, ABI_VERSION, SDK_VERSION, TORCH_BUILT_WITH, TORCH_VERSION};
+pub use version::{torch_release, ABI_VERSION, MIN_HOST_ABI, OLDEST_PLUGIN_ABI, SDK_VERSION, TORCH_BUILT_WITH, TORCH_VERSION};
 
 /// Exports a [`Plugin`] type as this library's plugin: defines the
-/// `memscope_plugin_v4` symbol (`v` + [`ABI_VERSION`], see
-/// [`abi::DESCRIPTOR_SYMBOL`]) that returns its descriptor, and the settings check
-/// `memscope_plugin_check_settings_v1` ([`abi::CHECK_SETTINGS_SYMBOL`]).
+/// `memscope_plugin_descriptor` symbol ([`abi::DESCRIPTOR_SYMBOL`]) that returns its
+/// descriptor, and the settings check `memscope_plugin_check_settings_v1`
+/// ([`abi::CHECK_SETTINGS_SYMBOL`]).
+///
+/// Call it in the crate that is built as the plugin's `cdylib`, once per library. A
+/// crate meant to be used as a Rust library too (in a program's own process, with
+/// `memscope::Job::plugin`) keeps its plugin type in a library crate without this
+/// macro and exports it from a small `cdylib` crate of its own (as `plugins/*/cdylib`
+/// do): two libraries that both export these symbols cannot be linked into one program.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
         #[no_mangle]
-        pub extern "C" fn memscope_plugin_v4() -> *const $crate::abi::PluginDescriptor {
+        pub extern "C" fn memscope_plugin_descriptor() -> *const $crate::abi::PluginDescriptor {
             static CELL: ::std::sync::OnceLock<$crate::ffi::DescriptorCell> = ::std::sync::OnceLock::new();
             // Evaluated here, in the plugin's crate: its own build profile.
             $crate::ffi::descriptor::<$plugin>(&CELL, cfg!(debug_assertions))

@@ -143,6 +143,74 @@ pub struct ScoreBatch {
     pub offset: usize,
 }
 
+/// Which way a score reads. The comparer compares a score read this way (a score whose
+/// lower values mean "memorized" is turned round before its AUROC is taken), and the
+/// host ranks samples by it, most memorized first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direction {
+    /// Higher values mean more memorized (or more likely mislabelled): a loss, a
+    /// curvature, a margin of the best other class. The convention, and the default.
+    #[default]
+    HigherIsMemorized,
+    /// Lower values mean more memorized: a confidence in the label, the label's margin.
+    LowerIsMemorized,
+}
+
+impl Direction {
+    /// Its code in the ABI ([`crate::abi::DirectionCode`]).
+    pub fn code(self) -> crate::abi::DirectionCode {
+        match self {
+            Direction::HigherIsMemorized => crate::abi::DIRECTION_HIGHER_IS_MEMORIZED,
+            Direction::LowerIsMemorized => crate::abi::DIRECTION_LOWER_IS_MEMORIZED,
+        }
+    }
+
+    /// The direction of a code; an unknown code reads as the convention.
+    pub fn from_code(code: crate::abi::DirectionCode) -> Direction {
+        match code {
+            crate::abi::DIRECTION_LOWER_IS_MEMORIZED => Direction::LowerIsMemorized,
+            _ => Direction::HigherIsMemorized,
+        }
+    }
+
+    /// `higher` or `lower`: which values mean more memorized (as `summary.json` says it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::HigherIsMemorized => "higher",
+            Direction::LowerIsMemorized => "lower",
+        }
+    }
+
+    /// `value` turned so that higher means more memorized.
+    pub fn orient(self, value: f64) -> f64 {
+        match self {
+            Direction::HigherIsMemorized => value,
+            Direction::LowerIsMemorized => -value,
+        }
+    }
+}
+
+/// A score a plugin writes, declared with [`Plugin::scores`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScoreSpec {
+    /// Its name (`scores/<name>.npy`).
+    pub name: String,
+    /// Which way it reads.
+    pub direction: Direction,
+}
+
+impl ScoreSpec {
+    /// A score where higher means more memorized.
+    pub fn higher(name: &str) -> Self {
+        ScoreSpec { name: name.to_string(), direction: Direction::HigherIsMemorized }
+    }
+
+    /// A score where lower means more memorized.
+    pub fn lower(name: &str) -> Self {
+        ScoreSpec { name: name.to_string(), direction: Direction::LowerIsMemorized }
+    }
+}
+
 /// What a per-sample array is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArrayKind {
@@ -184,6 +252,17 @@ pub struct NamedArray<'a> {
     pub kind: ArrayKind,
     /// One value per training sample (masks as 0/1, labels as numbers).
     pub values: &'a [f32],
+    /// Which way a score reads (as its plugin declared it; the convention for masks,
+    /// labels and undeclared scores).
+    pub direction: Direction,
+}
+
+impl NamedArray<'_> {
+    /// The values turned so that higher means more memorized (a score declared
+    /// [`Direction::LowerIsMemorized`] negated), as `f64`: what a comparison reads.
+    pub fn oriented(&self) -> Vec<f64> {
+        self.values.iter().map(|&v| self.direction.orient(v as f64)).collect()
+    }
 }
 
 /// A memscope plugin. Implement `name`, `hooks` and `create`, override the hooks you
@@ -199,6 +278,29 @@ pub trait Plugin: Send + Sized + 'static {
 
     /// The hooks the host should call; others are never called.
     fn hooks() -> &'static [Hook];
+
+    /// The scores this plugin writes, each with the way it reads: its `score_batch`
+    /// score (named after the plugin) and every score it publishes whole with
+    /// [`Host::publish_array`]. The host refuses a job in which two plugins, or a
+    /// plugin and memscope itself (`loss`, `eval_loss`), would write a score of one
+    /// name, before it trains; the comparer and the rankings read each score the
+    /// declared way. The default: the plugin's own name, higher = more memorized, when
+    /// it subscribes to [`Hook::ScoreBatch`]; nothing otherwise.
+    fn scores() -> Vec<ScoreSpec> {
+        match Self::hooks().contains(&Hook::ScoreBatch) {
+            true => vec![ScoreSpec::higher(Self::name())],
+            false => Vec::new(),
+        }
+    }
+
+    /// Says that the plugin keeps nothing from one training hook to the next that a
+    /// resumed job would need (each call looks only at what it is given). A plugin that
+    /// listens to training (`on_train_batch_end`, `on_train_epoch_end`, `on_scores`)
+    /// and neither saves its state ([`Hook::SaveState`]) nor says this is warned about
+    /// when a job resumes: counts kept in memory would start again from nothing.
+    fn keeps_no_state() -> bool {
+        false
+    }
 
     /// Creates the plugin from the TOML text of the job's `[plugins.config]` table.
     /// Parse it with `deny_unknown_fields` and say what is wrong.
@@ -306,5 +408,17 @@ mod tests {
         let batch = BatchInfo { epoch: 0, step: 0, indices: &[1], losses: &[0.1], labels: &[0], logits: &[], classes: 2 };
         assert!(!batch.has_outputs());
         batch.correct(0);
+    }
+
+    #[test]
+    fn a_score_that_reads_lower_is_turned_round_for_comparisons() {
+        let values = [0.9f32, 0.1];
+        let confidence = NamedArray { name: "confidence", kind: ArrayKind::Score, values: &values, direction: Direction::LowerIsMemorized };
+        assert_eq!(confidence.oriented(), vec![-0.9f32 as f64, -0.1f32 as f64]);
+        let loss = NamedArray { direction: Direction::HigherIsMemorized, ..confidence };
+        assert_eq!(loss.oriented(), vec![0.9f32 as f64, 0.1f32 as f64]);
+        for d in [Direction::HigherIsMemorized, Direction::LowerIsMemorized] {
+            assert_eq!(Direction::from_code(d.code()), d);
+        }
     }
 }

@@ -1,9 +1,21 @@
 //! Versions compared in the plugin handshake: a plugin built against another ABI, SDK
 //! major version or libtorch is refused before any of its code runs.
 
-/// Version of the binary interface between host and plugins; bumped on any change
-/// to the `#[repr(C)]` types or the hook signatures.
-pub const ABI_VERSION: u32 = 4;
+/// Version of the binary interface between host and plugins. Since ABI 5 the
+/// `#[repr(C)]` types only grow: a field is appended, never moved, and the descriptor
+/// carries its own size, so a host reads no field a plugin's build does not have (and
+/// does not call a hook the plugin does not know), and a plugin reads no callback its
+/// host lacks. Bumped when something is appended.
+pub const ABI_VERSION: u32 = 5;
+
+/// The oldest plugin ABI a host of this SDK loads: ABI 4 (`memscope_plugin_v4`, the
+/// last descriptor of fixed layout, which the extensible one of ABI 5 starts with).
+pub const OLDEST_PLUGIN_ABI: u32 = 4;
+
+/// The oldest host a plugin built with this SDK runs in: the first with an extensible
+/// descriptor, whose host tables carry their size and ABI (the SDK's glue reads them).
+/// A host older than a plugin's `min_host_abi` refuses it, naming both versions.
+pub const MIN_HOST_ABI: u32 = 5;
 
 /// Version of this SDK crate.
 pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");

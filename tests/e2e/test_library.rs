@@ -5,9 +5,10 @@
 
 use memscope::config::{parse_job, JobConfig};
 use memscope::data::{load_data, ImageDataset, ImageShape, InMemoryDataset, LoadOptions};
+use memscope::plugins::InProcessPlugin;
 use memscope::{Job, JobError, JobEvent, JobOutcome};
 use memscope_plugin_margin::Margin;
-use memscope_sdk::{Hook, Host, Plugin, PluginResult, ScoreBatch};
+use memscope_sdk::{Hook, Host, Plugin, PluginResult, ScoreBatch, ScoreSpec};
 use memscope_tests::{memscope, memscope_bin, read_npy_f32, write_job};
 use std::path::Path;
 use tch::nn;
@@ -121,6 +122,183 @@ fn a_job_built_in_code_scores_like_the_same_job_run_by_the_cli() {
 }
 
 #[test]
+fn two_shipped_plugin_crates_run_in_one_program() {
+    // Linking both into this test binary failed before (`duplicate symbol:
+    // memscope_plugin_v4`): each crate exported the plugin symbol itself.
+    let mut curvature = toml::Table::new();
+    curvature.insert("draws".into(), 2.into());
+    let outcome = Job::new(config(&job_text(0, "").replace("epochs = 3", "epochs = 1")))
+        .plugin::<Margin>(toml::Table::new())
+        .plugin::<memscope_plugin_curvature::Curvature>(curvature)
+        .run()
+        .unwrap();
+    for name in ["margin", "curvature"] {
+        let scores = outcome.score(name).unwrap_or_else(|| panic!("no score {name}"));
+        assert_eq!(scores.len(), 300);
+        assert!(scores.iter().all(|v| v.is_finite()), "{name}");
+    }
+    assert!(outcome.score("curvature").unwrap().iter().all(|&v| v >= 0.0), "curvature is a norm");
+}
+
+/// p(label) under the snapshot: high means learned, so it reads "lower = more
+/// memorized", and it says so.
+struct Confidence;
+
+/// The same values without the declaration: read by the convention (higher = more
+/// memorized), they find the clean samples instead of the relabelled ones.
+struct Undeclared;
+
+fn p_label(host: &Host, images: &Tensor, labels: &Tensor) -> PluginResult<Tensor> {
+    let logits = tch::no_grad(|| host.forward(images))?;
+    Ok(logits.softmax(1, tch::Kind::Float).gather(1, &labels.unsqueeze(1), false).squeeze_dim(1))
+}
+
+impl Plugin for Confidence {
+    fn name() -> &'static str {
+        "confidence"
+    }
+    fn hooks() -> &'static [Hook] {
+        &[Hook::ScoreBatch]
+    }
+    fn scores() -> Vec<ScoreSpec> {
+        vec![ScoreSpec::lower("confidence")]
+    }
+    fn create(_config: &str, _host: &Host) -> PluginResult<Self> {
+        Ok(Confidence)
+    }
+    fn score_batch(&mut self, host: &Host, _batch: &ScoreBatch, images: &Tensor, labels: &Tensor) -> PluginResult<Tensor> {
+        p_label(host, images, labels)
+    }
+}
+
+impl Plugin for Undeclared {
+    fn name() -> &'static str {
+        "undeclared"
+    }
+    fn hooks() -> &'static [Hook] {
+        &[Hook::ScoreBatch]
+    }
+    fn create(_config: &str, _host: &Host) -> PluginResult<Self> {
+        Ok(Undeclared)
+    }
+    fn score_batch(&mut self, host: &Host, _batch: &ScoreBatch, images: &Tensor, labels: &Tensor) -> PluginResult<Tensor> {
+        p_label(host, images, labels)
+    }
+}
+
+#[test]
+fn a_score_declared_lower_is_compared_that_way_and_an_inverted_one_warns() {
+    let baseline = "[[plugins]]\nname = \"baseline\"\nconfig = { against = [\"noise_mask\"] }\n";
+    let outcome = Job::new(config(&job_text(0, baseline)))
+        .plugin::<Confidence>(toml::Table::new())
+        .plugin::<Undeclared>(toml::Table::new())
+        .run()
+        .unwrap();
+    let summary = &outcome.summary;
+    let auroc = |score: &str| {
+        let c = summary.comparisons.iter().find(|c| c.score == score && c.against == "noise_mask").unwrap_or_else(|| panic!("{summary:?}"));
+        c.metrics["auroc"]
+    };
+    // The two files hold the same values; read as declared, the confidence finds the
+    // relabelled samples; read by the convention, exactly the clean ones.
+    assert_eq!(outcome.score("confidence"), outcome.score("undeclared"));
+    assert!(auroc("confidence") > 0.8, "AUROC {}", auroc("confidence"));
+    assert!((auroc("confidence") + auroc("undeclared") - 1.0).abs() < 1e-9);
+    let direction = |name: &str| summary.scores.iter().find(|s| s.name == name).unwrap().direction.clone();
+    assert_eq!((direction("confidence").as_str(), direction("undeclared").as_str(), direction("loss").as_str()), ("lower", "higher", "higher"));
+    assert_eq!(summary.warnings.len(), 1, "{:?}", summary.warnings);
+    assert!(summary.warnings[0].starts_with("score `undeclared` against `noise_mask`: AUROC 0.") && summary.warnings[0].contains("looks inverted"), "{:?}", summary.warnings);
+    let ranking = summary.rankings.iter().find(|r| r.against == "noise_mask").unwrap();
+    let rank = |name: &str| ranking.rows.iter().find(|r| r.score == name).unwrap().rank;
+    assert!(rank("confidence") < rank("undeclared"), "{ranking:?}");
+}
+
+/// A scorer only the program can make: p(label) times a factor it is given as a value.
+struct Scaled {
+    factor: f64,
+}
+
+impl Plugin for Scaled {
+    fn name() -> &'static str {
+        "scaled"
+    }
+    fn hooks() -> &'static [Hook] {
+        &[Hook::ScoreBatch]
+    }
+    fn create(_config: &str, _host: &Host) -> PluginResult<Self> {
+        Err(memscope_sdk::PluginError("made by the program, never from settings".into()))
+    }
+    fn score_batch(&mut self, host: &Host, _batch: &ScoreBatch, images: &Tensor, labels: &Tensor) -> PluginResult<Tensor> {
+        Ok(p_label(host, images, labels)? * self.factor)
+    }
+}
+
+#[test]
+fn a_programs_plugin_instance_and_closure_scorer_score_with_its_own_values() {
+    let batches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = batches.clone();
+    let outcome = Job::new(config(&job_text(0, "").replace("epochs = 3", "epochs = 1")))
+        .plugin_instance(Scaled { factor: 2.0 })
+        .scorer("p_label", memscope_sdk::Direction::LowerIsMemorized, move |host, _batch, images, labels| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            p_label(host, images, labels)
+        })
+        .run()
+        .unwrap();
+    // The instance's `create` (which fails) was never called, and its factor is used:
+    // the same snapshot, the same forward, times 2 (exact in floating point).
+    let (scaled, p) = (outcome.score("scaled").unwrap(), outcome.score("p_label").unwrap());
+    assert_eq!(p.len(), 300);
+    assert!(p.iter().all(|v| *v >= 0.0) && p.iter().any(|v| *v > 0.0), "probabilities");
+    assert_eq!(scaled, p.iter().map(|v| v * 2.0).collect::<Vec<f32>>());
+    assert!(batches.load(std::sync::atomic::Ordering::Relaxed) > 0, "the program's closure scored");
+    let direction = |name: &str| outcome.summary.scores.iter().find(|s| s.name == name).unwrap().direction.clone();
+    assert_eq!((direction("p_label").as_str(), direction("scaled").as_str()), ("lower", "higher"));
+}
+
+/// Publishes a score `confidence` of its own, whole, when the data is ready.
+struct Publisher;
+
+impl Plugin for Publisher {
+    fn name() -> &'static str {
+        "publisher"
+    }
+    fn hooks() -> &'static [Hook] {
+        &[Hook::OnDatasetReady]
+    }
+    fn create(_config: &str, _host: &Host) -> PluginResult<Self> {
+        Ok(Publisher)
+    }
+    fn on_dataset_ready(&mut self, host: &Host, data: &mut memscope_sdk::DatasetView<'_>) -> PluginResult {
+        host.publish_array("confidence", memscope_sdk::ArrayKind::Score, &vec![0.5; data.labels.len()])
+    }
+}
+
+#[test]
+fn a_plugin_added_twice_or_a_score_published_over_anothers_is_refused() {
+    let err = Job::new(config(&job_text(0, ""))).plugin::<Margin>(toml::Table::new()).plugin::<Margin>(toml::Table::new()).run().unwrap_err();
+    assert!(
+        err.to_string().contains("`margin` is written by both plugin `margin` (`Job::plugin` entry 1) and plugin `margin` (`Job::plugin` entry 2)"),
+        "{err}"
+    );
+    let err = Job::new(config(&job_text(0, ""))).plugin::<Confidence>(toml::Table::new()).plugin::<Publisher>(toml::Table::new()).run().unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "plugin `publisher` failed in on_dataset_ready: `confidence` is written by both plugin `confidence` (`Job::plugin` entry 1) and plugin `publisher` (`Job::plugin` entry 2)"
+        ),
+        "{err}"
+    );
+    // Under two names the same plugin type writes two scores.
+    let outcome = Job::new(config(&job_text(0, "").replace("epochs = 3", "epochs = 1")))
+        .plugin::<Margin>(toml::Table::new())
+        .plugin_entry(InProcessPlugin::new::<Margin>(toml::Table::new()).named("margin-again"))
+        .run()
+        .unwrap();
+    assert_eq!(outcome.score("margin"), outcome.score("margin-again"));
+    assert_eq!(outcome.summary.scores.iter().filter(|s| s.name.starts_with("margin")).count(), 2);
+}
+
+#[test]
 fn cancelling_from_another_thread_stops_at_the_next_step_with_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
@@ -216,6 +394,14 @@ fn a_job_in_code_refuses_bad_input_with_one_clear_error() {
     bad.train.epochs = 0;
     let error = Job::new(bad).run().unwrap_err().to_string();
     assert!(error.contains("train.epochs"), "{error}");
+
+    // A program's module with 3 outputs for the 10 digit classes is refused before
+    // training, as a TorchScript file with the same mistake is.
+    let three = |p: &nn::Path, shape: ImageShape, _classes: usize| {
+        nn::seq_t().add_fn(|x| x.flatten(1, -1)).add(nn::linear(p / "fc", shape.len() as i64, 3, Default::default()))
+    };
+    let error = Job::new(config(&job_text(0, ""))).model(three).run().unwrap_err().to_string();
+    assert!(error.contains("the program's model `module`: it has 3 classes (its forward maps [2, 1, 8, 8] to [2, 3]), but the dataset has 10"), "{error}");
 
     let error = Job::new(config(&job_text(0, ""))).resume(true).run().unwrap_err().to_string();
     assert!(error.contains("a job in memory has no checkpoints to resume from"), "{error}");

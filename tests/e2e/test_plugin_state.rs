@@ -94,3 +94,26 @@ fn a_plugin_dropped_before_the_checkpoint_stays_dropped_after_resume() {
     assert!(!run.join("scores/fixture-faulty.npy").exists());
     assert!(run.join("scores/forgetting.npy").exists(), "the other plugins ran to the end");
 }
+
+/// A plugin that listens to training but neither saves a state nor says it keeps none
+/// is warned about when the job resumes (it would have forgotten what it counted);
+/// plugins that save their state are not.
+#[test]
+fn a_plugin_listening_to_training_without_a_state_is_warned_about_at_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    fixture_plugins(dir.path());
+    // Long enough (10 epochs of all digits) that the Ctrl-C lands before the end.
+    let text = "name = \"stateless\"\nplugin_dirs = [\"fixture-plugins\"]\n[data]\nformat = \"digits\"\n[model]\narch = \"mlp\"\n\
+                [train]\nepochs = 10\n[report]\nenabled = false\n\
+                [[plugins]]\nname = \"fixture-faulty\"\n[[plugins]]\nname = \"forgetting\"\n";
+    let path = write_job(dir.path(), text);
+    let status = run_until_epoch_then_interrupt(dir.path(), &run_args(&path), 1);
+    assert!(!status.success(), "an interrupted run exits non-zero");
+    let run = dir.path().join("runs/stateless");
+    let stderr = memscope(dir.path(), &["run", "--resume", run.to_str().unwrap()]).success().stderr();
+    assert!(
+        stderr.contains("plugin `fixture-faulty` listens to training (on_train_batch_end) but saves no state"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("plugin `forgetting` listens"), "forgetting saves its state:\n{stderr}");
+}

@@ -28,8 +28,10 @@ fn a_crate_from_plugins_new_builds_outside_the_workspace_and_a_job_loads_it() {
     let root = dir.path().join("tmpl-check");
     assert!(out.contains(&format!("wrote {}", root.display())), "{out}");
 
+    // Its tests drive the plugin through the SDK's fake host: a plain `cargo test`.
     let tested = cargo(&root, &["test"]);
-    assert!(tested.contains("test result: ok. 2 passed"), "{tested}");
+    assert!(tested.contains("test result: ok. 3 passed"), "{tested}");
+    assert!(tested.contains("the_plugin_scores_a_batch_through_a_fake_host ... ok"), "{tested}");
     cargo(&root, &["build"]);
 
     // The library leaves the shared target directory (beside the binary, a default
@@ -69,4 +71,44 @@ fn a_crate_from_plugins_new_builds_outside_the_workspace_and_a_job_loads_it() {
     let err = memscope(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet", "--force", "--set", "plugins.tmpl-check.temprature=2"])
         .clean_failure();
     assert!(err.contains("plugin `tmpl-check` failed in create: config: unknown key `temprature`, expected `temperature`"), "{err}");
+}
+
+#[test]
+fn a_training_plugin_from_plugins_new_tests_its_resume_with_the_fake_host_and_a_job_compares_its_score() {
+    let dir = tempfile::tempdir().unwrap();
+    memscope(dir.path(), &["plugins", "new", "tmpl-counts", "--kind", "training", "--dir", dir.path().to_str().unwrap()]).success();
+    let root = dir.path().join("tmpl-counts");
+    let tested = cargo(&root, &["test"]);
+    assert!(tested.contains("counts_go_into_the_checkpoint_and_come_back_on_resume ... ok"), "{tested}");
+    assert!(tested.contains("test result: ok. 2 passed"), "{tested}");
+    cargo(&root, &["build"]);
+    let built = memscope_bin().parent().unwrap().join("libmemscope_plugin_tmpl_counts.so");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(&built, plugins.join("libmemscope_plugin_tmpl_counts.so")).unwrap();
+    std::fs::remove_file(&built).unwrap();
+    let _ = std::fs::remove_file(built.with_extension("d"));
+
+    // Its score, published after the last epoch, reaches the comparer and finds relabelled samples.
+    let job = write_job(
+        dir.path(),
+        "name = \"job\"\nplugin_dirs = [\"plugins\"]\n[data]\nformat = \"digits\"\nlimit = 300\n[train]\nepochs = 3\n\
+         [report]\nenabled = false\n\
+         [[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.2 }\n\
+         [[plugins]]\nname = \"tmpl-counts\"\n\
+         [[plugins]]\nname = \"baseline\"\nconfig = { against = [\"noise_mask\"] }\n",
+    );
+    memscope(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet"]).success();
+    let (scores, shape) = read_npy_f32(&dir.path().join("runs/job/scores/tmpl-counts.npy"));
+    assert_eq!(shape, vec![300]);
+    assert!(scores.iter().all(|v| (0.0..=1.0).contains(v)), "shares of presentations");
+    let summary = read_summary(&dir.path().join("runs/job"));
+    let auroc = summary["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["score"] == "tmpl-counts" && c["against"] == "noise_mask")
+        .and_then(|c| c["auroc"].as_f64())
+        .unwrap_or_else(|| panic!("{summary}"));
+    assert!(auroc > 0.7, "misclassified presentations find relabelled samples: AUROC {auroc}");
 }

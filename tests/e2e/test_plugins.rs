@@ -77,7 +77,8 @@ fn a_library_of_another_abi_version_is_refused_before_it_runs() {
     let lib = memscope_bin().parent().unwrap().join("libmemscope_fixture_old_abi.so");
     let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
     assert!(
-        err.contains("libmemscope_fixture_old_abi.so") && err.contains("built for ABI version 1 (it exports `memscope_plugin_v1`), this memscope has 4"),
+        err.contains("libmemscope_fixture_old_abi.so")
+            && err.contains("built for ABI version 1 (it exports `memscope_plugin_v1`), this memscope has 5 (and loads plugins of ABI 4 to 5)"),
         "{err}"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -85,6 +86,82 @@ fn a_library_of_another_abi_version_is_refused_before_it_runs() {
     let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job("[[plugins]]\nname = \"fixture-old-abi\"\n"));
     let err = run(dir.path(), &text).clean_failure();
     assert!(err.contains("built for ABI version 1"), "{err}");
+}
+
+#[test]
+fn a_plugin_built_against_the_sdk_of_abi_4_loads_and_scores_in_this_abi() {
+    // Built against a frozen copy of the ABI 4 SDK (tests/fixtures/sdk-abi4): the
+    // versioned symbol and the fixed descriptor of that ABI, none of the later fields.
+    let lib = memscope_bin().parent().unwrap().join("libmemscope_fixture_abi4_scorer.so");
+    let out = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).success().stdout();
+    assert!(out.contains("ok: fixture-abi4-scorer") && out.contains("abi 4"), "{out}");
+
+    // It scores what `margin` scores, through the old glue: on the same snapshots the
+    // two files are equal, bit for bit.
+    let dir = tempfile::tempdir().unwrap();
+    fixture_plugins(dir.path());
+    let text = format!(
+        "plugin_dirs = [\"fixture-plugins\"]\n{}",
+        job("[[plugins]]\nname = \"fixture-abi4-scorer\"\n[[plugins]]\nname = \"margin\"\n[[plugins]]\nname = \"baseline\"\nconfig = { against = [\"loss\"] }\n")
+    );
+    run(dir.path(), &text).success();
+    let (old, shape) = read_npy_f32(&dir.path().join("runs/job/scores/fixture-abi4-scorer.npy"));
+    let (margin, _) = read_npy_f32(&dir.path().join("runs/job/scores/margin.npy"));
+    assert_eq!(shape, vec![300]);
+    assert_eq!(old, margin);
+    let summary = read_summary(&dir.path().join("runs/job"));
+    let record = summary["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "fixture-abi4-scorer").unwrap();
+    assert_eq!(record["abi"], 4, "{record}");
+    // Its on_job_end-free life ends cleanly, and the comparer (ABI 5) compares it too.
+    assert!(summary["comparisons"].as_array().unwrap().iter().any(|c| c["score"] == "fixture-abi4-scorer"), "{summary}");
+}
+
+#[test]
+fn a_plugin_that_needs_a_newer_memscope_is_refused_naming_both_abis() {
+    let lib = memscope_bin().parent().unwrap().join("libmemscope_fixture_future_abi.so");
+    let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
+    assert!(
+        err.contains("plugin `fixture-future-abi`")
+            && err.contains("built for plugin ABI 6, it needs a memscope of ABI 6 or newer; this memscope has ABI 5"),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    fixture_plugins(dir.path());
+    let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job("[[plugins]]\nname = \"fixture-future-abi\"\n"));
+    let err = run(dir.path(), &text).clean_failure();
+    assert!(err.contains("it needs a memscope of ABI 6 or newer; this memscope has ABI 5"), "{err}");
+}
+
+#[test]
+fn a_library_of_a_two_digit_abi_is_named_with_its_version() {
+    // A library as a fixed-layout ABI 10 would have made it: only `memscope_plugin_v10`.
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("v10.c");
+    std::fs::write(&source, "void *memscope_plugin_v10(void) { return 0; }\n").unwrap();
+    let lib = dir.path().join("libmemscope_plugin_ten.so");
+    let built = std::process::Command::new("cc").args(["-shared", "-fPIC", "-o"]).arg(&lib).arg(&source).status().expect("running cc");
+    assert!(built.success());
+    let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
+    assert!(err.contains("built for ABI version 10 (it exports `memscope_plugin_v10`), this memscope has 5"), "{err}");
+}
+
+#[test]
+fn a_score_name_written_twice_is_refused_naming_both_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    // A plugin listed twice in a job file is refused by the config check (in a program,
+    // added twice, by the host: test_library).
+    let err = run(dir.path(), &job("[[plugins]]\nname = \"margin\"\n[[plugins]]\nname = \"margin\"\n")).clean_failure();
+    assert!(err.contains("plugins[1].name: `margin` is listed twice"), "{err}");
+    // A plugin publishing memscope's own `loss` (before: accepted, `loss` twice in the
+    // comparisons and the ranking, `scores/loss.npy` the built-in's): refused when it
+    // publishes it.
+    fixture_plugins(dir.path());
+    let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job("[[plugins]]\nname = \"fixture-faulty\"\nconfig = { mode = \"publish_loss\" }\n"));
+    let err = run(dir.path(), &text).clean_failure();
+    assert!(
+        err.contains("plugin `fixture-faulty` failed in on_dataset_ready: `loss` is written by both memscope (a built-in score) and plugin `fixture-faulty` (`[[plugins]]` entry 1)"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -188,7 +188,7 @@ fn submit(plan: &EstimatePlan, args: &MemorizationArgs) -> anyhow::Result<()> {
         let path = plan.model_config_path(k);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read {}", path.display()))?;
-        let job = memscope_cli::client::submit_text(&args.server, text)
+        let job = memscope_cli::client::submit_text(&args.server, text, None)
             .with_context(|| format!("submitting model {k}"))?;
         plan.record_submitted(
             k,

@@ -13,7 +13,7 @@ mod run;
 mod serve_review;
 mod serve_store;
 
-pub use memscope_cli::{CacheCommand, Cli, Command, PluginsCommand, ReportArgs, ReviewArgs, RunArgs};
+pub use memscope_cli::{CacheCommand, Cli, Command, PluginsCommand, ReportArgs, ReviewArgs, RunArgs, TemplateKind};
 
 /// Logs go to stderr; `MEMSCOPE_LOG` (a tracing filter) overrides the level.
 pub fn init_logging(quiet: bool) {

@@ -1,6 +1,7 @@
 //! `memscope plugins list`, `memscope plugins new NAME` and `memscope plugins check FILE`.
 
-use super::PluginsCommand;
+use super::{PluginsCommand, TemplateKind};
+use memscope::plugins::template;
 use memscope::plugins::{default_plugin_dirs, list_plugins, load_library, Listed, PluginInfo};
 
 pub fn plugins(command: PluginsCommand) -> anyhow::Result<()> {
@@ -23,8 +24,12 @@ pub fn plugins(command: PluginsCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        PluginsCommand::New { name, dir } => {
-            let root = memscope::plugins::template::new_plugin(&name, &dir)?;
+        PluginsCommand::New { name, dir, kind } => {
+            let kind = match kind {
+                TemplateKind::Scorer => template::Kind::Scorer,
+                TemplateKind::Training => template::Kind::Training,
+            };
+            let root = template::new_plugin(&name, &dir, kind)?;
             println!("wrote {}: build it with `cargo build --release` there (see its README.md)", root.display());
             Ok(())
         }
@@ -39,10 +44,11 @@ pub fn plugins(command: PluginsCommand) -> anyhow::Result<()> {
 fn describe(info: &PluginInfo) -> String {
     let hooks: Vec<&str> = info.hooks.iter().map(|h| h.name()).collect();
     format!(
-        "{} {} (sdk {}, torch {}{}) hooks: {}  [{}]",
+        "{} {} (sdk {}, abi {}, torch {}{}) hooks: {}  [{}]",
         info.name,
         info.version,
         info.sdk_version,
+        info.abi,
         info.torch_version,
         if info.debug_build { ", DEBUG BUILD: slow, build with --release" } else { "" },
         hooks.join(", "),

@@ -11,7 +11,7 @@
 
 use memscope_sdk::settings::{self, NoSettings, SettingProblem};
 use memscope_sdk::state::State;
-use memscope_sdk::{export_plugin, ArrayKind, BatchInfo, EpochInfo, Hook, Host, JobInfo, Plugin, PluginError, PluginResult};
+use memscope_sdk::{ArrayKind, BatchInfo, EpochInfo, Hook, Host, JobInfo, Plugin, PluginError, PluginResult};
 
 /// Per-sample sums of the margins so far.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -115,7 +115,6 @@ impl Plugin for Aum {
     }
 }
 
-export_plugin!(Aum);
 
 #[cfg(test)]
 mod tests {

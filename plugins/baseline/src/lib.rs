@@ -24,11 +24,15 @@
 //! A plain string is a file when it has a file's extension (`.npy`, `.npz`, `.csv`) or
 //! a `/`, else the name of an array of the run. Relative file paths are relative to the
 //! working directory of `memscope`.
+//!
+//! Each score is read the way its plugin declares it (`Plugin::scores`): one where lower
+//! means more memorized (a confidence) is turned round first, so an AUROC always says
+//! how well the score's "memorized" end finds the marked samples.
 
 pub mod reference;
 
 use memscope_sdk::settings::{self, SettingProblem};
-use memscope_sdk::{export_plugin, ArrayKind, Hook, Host, Level, NamedArray, Plugin, PluginError, PluginResult};
+use memscope_sdk::{ArrayKind, Hook, Host, Level, NamedArray, Plugin, PluginError, PluginResult};
 use memscope_stats::*;
 use serde::Deserialize;
 use std::path::PathBuf;
@@ -174,7 +178,8 @@ impl Plugin for Baseline {
                 if score.name == name {
                     continue;
                 }
-                let s: Vec<f64> = score.values.iter().map(|&v| v as f64).collect();
+                // Read the way its plugin declares (a confidence turned round).
+                let s: Vec<f64> = score.oriented();
                 if let Some(i) = s.iter().position(|v| !v.is_finite()) {
                     return Err(format!("score `{}` has a non-finite value at sample {i}", score.name).into());
                 }
@@ -207,7 +212,7 @@ impl Baseline {
                 let array = arrays.iter().find(|a| a.name == name).ok_or_else(|| {
                     PluginError(format!("no array `{name}` in this run (has {available:?}; a mask such as noise_mask needs its plugin configured)"))
                 })?;
-                Ok((name.clone(), array.values.iter().map(|&v| v as f64).collect(), array.kind == ArrayKind::Mask))
+                Ok((name.clone(), array.oriented(), array.kind == ArrayKind::Mask))
             }
             Target::File(file) => {
                 let estimate = file.kind == Some(ReferenceKind::Memorization)
@@ -277,7 +282,6 @@ pub fn compare_reference(score: &[f64], reference: &[f64], ks: &[usize]) -> Vec<
     out
 }
 
-export_plugin!(Baseline);
 
 #[cfg(test)]
 mod tests {

@@ -31,7 +31,7 @@ pub mod estimate;
 
 use estimate::{curvature, curvature_jacobian, in_chunks, Method, Norm, Objective};
 use memscope_sdk::settings::{self, SettingProblem};
-use memscope_sdk::{export_plugin, Hook, Host, JobInfo, Plugin, PluginResult, ScoreBatch};
+use memscope_sdk::{Hook, Host, JobInfo, Plugin, PluginResult, ScoreBatch};
 use rand::{RngCore, SeedableRng};
 use serde::Deserialize;
 use tch::{Reduction, Tensor};
@@ -213,7 +213,6 @@ fn mix(seed: u64, epoch: u64, index: u64) -> u64 {
     step(step(step(seed) ^ epoch) ^ index)
 }
 
-export_plugin!(Curvature);
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@
 //! It takes no settings.
 
 use memscope_sdk::settings::{self, NoSettings, SettingProblem};
-use memscope_sdk::{export_plugin, Hook, Host, Plugin, PluginResult, ScoreBatch};
+use memscope_sdk::{Hook, Host, Plugin, PluginResult, ScoreBatch};
 use tch::{Kind, TchError, Tensor};
 
 /// The EL2N scorer.
@@ -46,7 +46,6 @@ pub fn el2n(logits: &Tensor, labels: &Tensor) -> Result<Tensor, TchError> {
     (p - onehot).f_linalg_norm(2.0, &[1i64][..], false, Kind::Float)
 }
 
-export_plugin!(El2n);
 
 #[cfg(test)]
 mod tests {

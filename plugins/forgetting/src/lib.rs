@@ -13,7 +13,7 @@
 
 use memscope_sdk::settings::{self, NoSettings, SettingProblem};
 use memscope_sdk::state::State;
-use memscope_sdk::{export_plugin, ArrayKind, BatchInfo, EpochInfo, Hook, Host, JobInfo, Plugin, PluginError, PluginResult};
+use memscope_sdk::{ArrayKind, BatchInfo, EpochInfo, Hook, Host, JobInfo, Plugin, PluginError, PluginResult};
 
 /// Per-sample counts of the presentations so far.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -132,7 +132,6 @@ impl Plugin for Forgetting {
     }
 }
 
-export_plugin!(Forgetting);
 
 #[cfg(test)]
 mod tests {

@@ -11,7 +11,7 @@
 //! rows are not averaged in; see the README.
 
 use memscope_sdk::settings::{self, Deserialize, SettingProblem};
-use memscope_sdk::{export_plugin, Hook, Host, Plugin, PluginResult, ScoreBatch};
+use memscope_sdk::{Hook, Host, Plugin, PluginResult, ScoreBatch};
 use tch::{Kind, Tensor};
 
 /// The settings of `[[plugins]] name = "grand"`.
@@ -75,7 +75,6 @@ impl Plugin for Grand {
     }
 }
 
-export_plugin!(Grand);
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 //! ambiguous, atypical. It takes no settings.
 
 use memscope_sdk::settings::{self, NoSettings, SettingProblem};
-use memscope_sdk::{export_plugin, Hook, Host, Plugin, PluginResult, ScoreBatch};
+use memscope_sdk::{Hook, Host, Plugin, PluginResult, ScoreBatch};
 use tch::{Kind, TchError, Tensor};
 
 /// The in-confidence scorer.
@@ -44,7 +44,6 @@ pub fn in_confidence(logits: &Tensor, labels: &Tensor) -> Result<Tensor, TchErro
     p.f_neg()?.f_add_scalar(1.0)
 }
 
-export_plugin!(InConfidence);
 
 #[cfg(test)]
 mod tests {

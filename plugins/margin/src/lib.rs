@@ -5,7 +5,7 @@
 //! the workspace.
 
 use memscope_sdk::settings::{self, NoSettings, SettingProblem};
-use memscope_sdk::{export_plugin, Hook, Host, Plugin, PluginResult, ScoreBatch};
+use memscope_sdk::{Hook, Host, Plugin, PluginResult, ScoreBatch};
 use tch::{Kind, Tensor};
 
 /// The margin scorer; it takes no settings.
@@ -47,7 +47,6 @@ pub fn margin(logits: &Tensor, labels: &Tensor) -> Result<Tensor, tch::TchError>
     (others.f_amax(&[1i64][..], false)? - true_logit).f_to_kind(Kind::Float)
 }
 
-export_plugin!(Margin);
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,7 @@
 //! curvature paper validates a memorization score: mislabeled samples must score high.
 
 use memscope_sdk::settings::{self, SettingProblem};
-use memscope_sdk::{export_plugin, ArrayKind, DatasetView, Hook, Host, JobInfo, Level, Plugin, PluginResult};
+use memscope_sdk::{ArrayKind, DatasetView, Hook, Host, JobInfo, Level, Plugin, PluginResult};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
@@ -130,7 +130,6 @@ pub fn inject(config: &NoiseConfig, seed: u64, labels: &mut [i64], classes: usiz
     Ok(mask)
 }
 
-export_plugin!(Noise);
 
 #[cfg(test)]
 mod tests {

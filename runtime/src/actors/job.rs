@@ -414,6 +414,7 @@ impl JobRun {
                 epochs: weights.iter().map(|&(e, _)| e + 1).collect(),
                 scored_epochs: table.epochs.iter().map(|e| e + 1).collect(),
                 weights: (!table.window.is_uniform()).then(|| weights.iter().map(|&(_, w)| w).collect()),
+                direction: plugins.direction(&table.name).as_str().into(),
             });
         }
         // Scores plugins published whole, listed like the others (a table of the same
@@ -433,6 +434,7 @@ impl JobRun {
                 epochs: Vec::new(),
                 scored_epochs: Vec::new(),
                 weights: None,
+                direction: plugins.direction(&array.name).as_str().into(),
             });
         }
         let masks: Vec<(String, Vec<bool>)> = outputs
@@ -457,6 +459,10 @@ impl JobRun {
         });
         let state = &result.state;
         let samples = facts.samples;
+        let warnings = crate::run::inverted_warnings(&outputs.comparisons);
+        for warning in &warnings {
+            tracing::warn!("{warning}");
+        }
         let summary = Summary {
             name: config.name.clone(),
             dataset: facts.dataset,
@@ -465,6 +471,7 @@ impl JobRun {
             arch: facts.arch,
             parameters: result.parameters,
             device: format!("{:?}", self.device).to_lowercase(),
+            threads: result.threads.clone(),
             epochs: state.epochs_done,
             resumed_at_epoch: result.start_epoch,
             train_accuracy: result.train_eval.accuracy,
@@ -492,6 +499,7 @@ impl JobRun {
             dropped_plugins: dropped,
             skipped_images: facts.skipped,
             corrections: facts.corrections,
+            warnings,
         };
         if let Some(run) = &self.run {
             let json = serde_json::to_string_pretty(&summary).expect("the summary serializes");

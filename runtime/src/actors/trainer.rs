@@ -24,6 +24,7 @@ use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, 
 use crate::plugins::{PluginSet, PluginStates};
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
+use crate::threads::ThreadBudget;
 use memscope_sdk::{BatchInfo, Hook};
 use actix::Recipient;
 use std::path::PathBuf;
@@ -134,6 +135,9 @@ pub struct TrainResult {
     pub start_epoch: usize,
     /// How the gradients were reduced across the group; `None` for a single process.
     pub dist: Option<DistTimings>,
+    /// The libtorch thread counts training used, in the order chosen (one entry unless
+    /// `threads = 0` adapted to other processes' load, see [`crate::threads`]).
+    pub threads: Vec<usize>,
 }
 
 /// Sums over the steps of one epoch, kept on the device (read once at its end).
@@ -186,6 +190,10 @@ pub struct Trainer {
     /// In a group: some rank's cancel flag was set, as the last step's all-reduce
     /// told every rank, so that all of them stop before the same step.
     group_cancelled: bool,
+    /// With `threads = 0` on the CPU: the count follows the cores other processes leave free.
+    thread_budget: Option<ThreadBudget>,
+    /// The thread counts used so far, in order.
+    threads_used: Vec<usize>,
 }
 
 impl Trainer {
@@ -262,6 +270,8 @@ impl Trainer {
         let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
         let batch_outputs = plugins.wants(Hook::TrainBatchOutputs);
         let epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
+        let thread_budget = if device == Device::Cpu { ThreadBudget::adaptive(config.threads, config.deterministic) } else { None };
+        let threads_used = if thread_budget.is_some() { Vec::new() } else { vec![tch::get_num_threads().max(1) as usize] };
         Ok(Trainer {
             config,
             network,
@@ -288,6 +298,8 @@ impl Trainer {
             group,
             reducer,
             group_cancelled: false,
+            thread_budget,
+            threads_used,
         })
     }
 
@@ -314,11 +326,20 @@ impl Trainer {
             self.config.train.prefetch,
             self.group.as_ref().map_or(Shard::WHOLE, |g| Shard { rank: g.rank(), world: g.world() }),
         );
+        // The first choice waits out a short measurement: before the epochs' clocks start.
+        self.adjust_threads();
         for epoch in self.start_epoch..epochs {
             self.epoch(epoch, &loader)?;
         }
         drop(loader);
         self.finish()
+    }
+
+    /// With `threads = 0` on the CPU: follows the cores other processes leave free.
+    fn adjust_threads(&mut self) {
+        if let Some(threads) = self.thread_budget.as_mut().and_then(ThreadBudget::adjust) {
+            self.threads_used.push(threads);
+        }
     }
 
     /// Trains one epoch: every batch, then [`Trainer::end_epoch`]. Stops at the first
@@ -360,6 +381,7 @@ impl Trainer {
     /// One optimizer step on `batch`: forward, per-sample losses, update, the
     /// `on_train_batch_end` hook and the step's event.
     fn step(&mut self, epoch: usize, lr: f64, batch: &Batch, totals: &mut EpochTotals) -> Result<(), JobError> {
+        self.adjust_threads();
         let device = self.device;
         let step_started = Instant::now();
         let images = batch.images.f_to_device(device)?;
@@ -518,7 +540,8 @@ impl Trainer {
     /// After the last epoch: the scorer's tables and totals, then eval passes over the
     /// training set and the test set.
     pub fn finish(self) -> Result<TrainResult, JobError> {
-        let Trainer { config, network, train, samples, test, events, scorer, mut state, start_epoch, record_loss, loss_table, group, reducer, .. } = self;
+        let Trainer { config, network, train, samples, test, events, scorer, mut state, start_epoch, record_loss, loss_table, group, reducer, threads_used, .. } =
+            self;
         if let Some(group) = &group {
             let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
             let ranks = ranks_differing_from_rank0(group, &variables)?;
@@ -554,6 +577,8 @@ impl Trainer {
             }
         }
         let dist = reducer.map(|r| r.timings().clone());
+        // (Empty where the CPU time could not be read: the count stayed libtorch's.)
+        let threads = if threads_used.is_empty() { vec![tch::get_num_threads().max(1) as usize] } else { threads_used };
         Ok(TrainResult {
             state,
             tables,
@@ -565,6 +590,7 @@ impl Trainer {
             parameters: network.parameter_count()?,
             start_epoch,
             dist,
+            threads,
         })
     }
 }

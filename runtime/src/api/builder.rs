@@ -7,11 +7,12 @@ use crate::config::{ConfigError, JobConfig};
 use crate::data::{Access, ImageDataset, ImageShape};
 use crate::model::{CustomModel, ModelSource};
 use crate::plugins::InProcessPlugin;
-use memscope_sdk::Plugin;
+use memscope_sdk::{Direction, Host, Plugin, PluginResult, ScoreBatch};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use tch::nn::{self, ModuleT};
+use tch::Tensor;
 
 /// A job being put together: a config and what the program adds to it. Nothing runs
 /// until [`Job::spawn`] (or [`Job::run`]).
@@ -95,7 +96,25 @@ impl Job {
         self.plugin_entry(InProcessPlugin::new::<P>(config))
     }
 
-    /// As [`Job::plugin`], with an entry built beforehand (e.g. marked optional).
+    /// Runs the program's own instance of plugin `P` (its `create` is not called), with
+    /// whatever values and state it holds, after the config's `[[plugins]]`.
+    pub fn plugin_instance<P: Plugin + 'static>(self, plugin: P) -> Self {
+        self.plugin_entry(InProcessPlugin::instance(plugin))
+    }
+
+    /// Scores every sample with a closure of the program's own: `score(host, batch,
+    /// images, labels)` is called for each batch of each scored snapshot (the model
+    /// through `host.forward`) and returns `float32 [B]`; the score is `name`, read the
+    /// way `direction` says. What a `score_batch` plugin does, without writing one.
+    pub fn scorer<F>(self, name: &str, direction: Direction, score: F) -> Self
+    where
+        F: FnMut(&Host, &ScoreBatch, &Tensor, &Tensor) -> PluginResult<Tensor> + Send + 'static,
+    {
+        self.plugin_entry(InProcessPlugin::scorer(name, direction, score))
+    }
+
+    /// As [`Job::plugin`], with an entry built beforehand (e.g. marked optional,
+    /// [`InProcessPlugin::named`]).
     pub fn plugin_entry(mut self, plugin: InProcessPlugin) -> Self {
         self.spec.in_process.push(plugin);
         self

@@ -19,6 +19,14 @@ pub enum ModelError {
         /// What is wrong with it, with the shapes involved.
         message: String,
     },
+    /// A program's own module (`Job::model`) cannot be trained on this dataset.
+    #[error("the program's model `{name}`: {message}")]
+    Custom {
+        /// Its name (`Job::model_named`; `module` by default).
+        name: String,
+        /// What is wrong with it, with the shapes involved.
+        message: String,
+    },
     /// Values to load (a snapshot, a checkpoint) do not fit the network's variables.
     #[error("{origin} does not fit the network: {message}")]
     Variables {

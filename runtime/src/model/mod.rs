@@ -9,6 +9,7 @@ mod error;
 mod input_grad;
 mod network;
 mod optim;
+mod output_check;
 mod param_grad_norms;
 mod resnet;
 mod schedule;

@@ -2,6 +2,7 @@
 //! checkpoints and plugins share: forward, parameters, variables by name, snapshots.
 
 use super::base::Model;
+use super::output_check::check_logits;
 use super::torchscript::TorchScriptModel;
 use super::varstore::VarStoreModel;
 use super::{ModelError, ModelSource};
@@ -43,13 +44,19 @@ pub struct Network {
 impl Network {
     /// Builds the network `source` names for images of `shape` and `classes` outputs,
     /// on `device`. A built-in (or a user's module) draws its weights from libtorch's
-    /// global generator, which the caller seeds; a TorchScript module keeps the file's weights and is
-    /// checked against `shape` and `classes` first.
+    /// global generator, which the caller seeds; a TorchScript module keeps the file's
+    /// weights. A TorchScript module and a user's module are checked against `shape` and
+    /// `classes` (a dry forward in eval mode, which draws nothing from the generator).
     pub fn build(source: &ModelSource, shape: ImageShape, classes: usize, device: Device) -> Result<Self, ModelError> {
         let model: Box<dyn Model> = match source {
             ModelSource::Builtin(arch) => Box::new(VarStoreModel::builtin(*arch, shape, classes, device)),
             ModelSource::TorchScript(path) => Box::new(TorchScriptModel::load(path, shape, classes, device)?),
-            ModelSource::Custom(custom) => Box::new(VarStoreModel::new(device, |root| (custom.build)(root, shape, classes))),
+            ModelSource::Custom(custom) => {
+                let model = VarStoreModel::new(device, |root| (custom.build)(root, shape, classes));
+                check_logits(&model, shape, classes, device)
+                    .map_err(|message| ModelError::Custom { name: custom.name.clone(), message })?;
+                Box::new(model)
+            }
         };
         Ok(Network { source: source.clone(), model, device, channels_last: false })
     }

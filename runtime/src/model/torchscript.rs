@@ -8,16 +8,13 @@
 //! have trainable parameters.
 
 use super::base::Model;
+use super::output_check::check_logits;
 use super::ModelError;
 use crate::data::ImageShape;
 use memscope_torch_ext::ScriptModule;
 use std::path::Path;
 use std::sync::atomic::{AtomicU8, Ordering};
-use tch::{Device, Kind, Tensor};
-
-/// Images in the dry forward at load: two, so that a module that drops or mixes up
-/// the batch dimension is caught.
-const CHECK_BATCH: i64 = 2;
+use tch::{Device, Tensor};
 
 const MODE_UNKNOWN: u8 = 0;
 const MODE_EVAL: u8 = 1;
@@ -45,33 +42,10 @@ impl TorchScriptModel {
         Ok(model)
     }
 
-    /// Why the module cannot be trained on images of `shape` with `classes` classes.
+    /// Why the module cannot be trained on images of `shape` with `classes` classes:
+    /// its logits ([`check_logits`]), then its parameters.
     fn check(&self, shape: ImageShape, classes: usize, device: Device) -> Result<(), String> {
-        let input = [CHECK_BATCH, shape.channels as i64, shape.height as i64, shape.width as i64];
-        let expected = [CHECK_BATCH, classes as i64];
-        let images = Tensor::zeros(input, (Kind::Float, device));
-        let logits = tch::no_grad(|| self.forward(&images, false)).map_err(|e| {
-            let cause = match e {
-                ModelError::TorchExt(e) => e.message(),
-                other => other.to_string(),
-            };
-            format!("its forward fails on a batch of the dataset's images {input:?} (it must map [B, C, H, W] to [B, classes] = {expected:?}): {cause}")
-        })?;
-        let found = logits.size();
-        if found.len() == 2 && found[0] == CHECK_BATCH && found[1] != expected[1] {
-            return Err(format!(
-                "it has {} classes (its forward maps {input:?} to {found:?}), but the dataset has {classes}",
-                found[1]
-            ));
-        }
-        if found != expected {
-            return Err(format!(
-                "its forward maps {input:?} to {found:?}; it must map [B, C, H, W] to [B, classes] = {expected:?}"
-            ));
-        }
-        if !logits.is_floating_point() {
-            return Err(format!("its forward returns {:?} values; logits must be floating point", logits.kind()));
-        }
+        check_logits(self, shape, classes, device)?;
         let parameters = self.module.named_parameters().map_err(|e| e.to_string())?;
         if !parameters.iter().any(|(_, p)| p.requires_grad()) {
             return Err(format!(
@@ -114,7 +88,7 @@ mod tests {
     use crate::model::{ModelSource, Network, Optimizer};
     use std::path::PathBuf;
     use std::process::Command;
-    use tch::Reduction;
+    use tch::{Kind, Reduction};
 
     const SHAPE: ImageShape = ImageShape { channels: 1, height: 4, width: 4 };
 

@@ -23,7 +23,7 @@ pub enum PluginError {
         message: String,
     },
     /// The library does not export the plugin symbol.
-    #[error("{}: not a memscope plugin (no `memscope_plugin_v4` symbol; was it built with `export_plugin!`?)", path.display())]
+    #[error("{}: not a memscope plugin (no `memscope_plugin_descriptor` symbol, nor an older ABI's `memscope_plugin_vN`; was it built with `export_plugin!`?)", path.display())]
     MissingSymbol {
         /// The file.
         path: PathBuf,
@@ -41,6 +41,30 @@ pub enum PluginError {
         plugin: String,
         /// The host's version of it.
         host: String,
+    },
+    /// The plugin was built for a newer memscope than this one.
+    #[error("plugin `{name}` ({}): built for plugin ABI {plugin}, it needs a memscope of ABI {needs} or newer; this memscope has ABI {host}: upgrade memscope, or build the plugin against this memscope's SDK", path.display())]
+    NeedsNewerHost {
+        /// The plugin's name.
+        name: String,
+        /// The file.
+        path: PathBuf,
+        /// The ABI the plugin was built for.
+        plugin: u32,
+        /// The oldest host ABI it works with.
+        needs: u32,
+        /// This host's ABI.
+        host: u32,
+    },
+    /// Two writers of one score or array name in a job.
+    #[error("`{name}` is written by both {first} and {second}: a score or array has one writer (a plugin's `score_batch` score is named after the plugin); give them different names or leave one out")]
+    NameClash {
+        /// The score or array.
+        name: String,
+        /// Who claimed it first.
+        first: String,
+        /// Who claimed it again.
+        second: String,
     },
     /// The library's name does not match the name asked for.
     #[error("{}: is plugin `{found}`, not `{wanted}`", path.display())]

@@ -1,6 +1,7 @@
 //! The host side of the SDK's callbacks (`HostApiC`): each plugin instance gets a
 //! context naming it, and everything it publishes is collected in `PluginOutputs`.
 
+use super::names::{Owner, Owners};
 use crate::model::Network;
 use crate::run::Comparison;
 use memscope_sdk::abi::{ArrayC, ErrorSink, HostApiC, MetricC, Status, StrRef};
@@ -53,6 +54,17 @@ pub struct HostContext {
     pub outputs: Arc<Mutex<PluginOutputs>>,
     /// Number of training samples (published arrays must match).
     pub samples: usize,
+    /// This plugin entry, as the owner of the names it publishes.
+    pub owner: Owner,
+    /// Who owns which name in this job (shared by all its plugins).
+    pub owners: Arc<Mutex<Owners>>,
+}
+
+impl HostContext {
+    /// The context of plugin `plugin` (entry `owner`) in a job.
+    pub fn new(plugin: &str, run: &str, run_dir: Option<PathBuf>, outputs: Arc<Mutex<PluginOutputs>>, samples: usize, owner: Owner, owners: Arc<Mutex<Owners>>) -> Self {
+        HostContext { plugin: plugin.to_string(), run: run.to_string(), run_dir, network: AtomicPtr::new(std::ptr::null_mut()), outputs, samples, owner, owners }
+    }
 }
 
 impl HostContext {
@@ -68,6 +80,8 @@ impl HostContext {
             write_file,
             input_gradient,
             parameter_gradient_norms,
+            size: std::mem::size_of::<HostApiC>(),
+            abi_version: memscope_sdk::ABI_VERSION,
         }
     }
 }
@@ -258,6 +272,7 @@ unsafe extern "C" fn publish_array(ctx: *mut c_void, array: *const ArrayC, err: 
             return Err(format!("array `{name}` holds NaN"));
         }
         let kind = ArrayKind::from_code(array.kind).ok_or_else(|| format!("array `{name}` has unknown kind {}", array.kind))?;
+        ctx.owners.lock().expect("name owners lock").claim(&name, &ctx.owner).map_err(|e| e.to_string())?;
         let mut outputs = ctx.outputs.lock().expect("plugin outputs lock");
         outputs.arrays.retain(|a| a.name != name);
         outputs.arrays.push(PublishedArray { plugin: ctx.plugin.clone(), name, kind, values });

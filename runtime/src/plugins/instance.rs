@@ -9,6 +9,26 @@ use std::ffi::c_void;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Makes an instance of a plugin the program already holds, given the host's callback
+/// table (`memscope_sdk::ffi::adopt`), instead of creating one from settings.
+pub type Adopt = Box<dyn FnOnce(*const HostApiC) -> *mut c_void + Send>;
+
+/// A plugin ready to be instantiated: its checked descriptor, and for an instance the
+/// program made, how to adopt it.
+pub struct Opened {
+    /// The descriptor, checked (a library's) or built by the SDK (an in-process one's).
+    pub descriptor: &'static PluginDescriptor,
+    /// Adopts the program's instance; `None` creates one with `create` and the settings.
+    pub adopt: Option<Adopt>,
+}
+
+impl Opened {
+    /// A plugin created from its settings.
+    pub fn create(descriptor: &'static PluginDescriptor) -> Self {
+        Opened { descriptor, adopt: None }
+    }
+}
+
 /// A live plugin instance. Calls into it are serialized by the owner (a mutex).
 pub struct PluginInstance {
     /// What the descriptor says.
@@ -33,20 +53,19 @@ pub struct PluginInstance {
 unsafe impl Send for PluginInstance {}
 
 impl PluginInstance {
-    /// Creates an instance from its config text.
-    pub fn create(
-        descriptor: &'static PluginDescriptor,
-        info: PluginInfo,
-        optional: bool,
-        config: &str,
-        context: Arc<HostContext>,
-    ) -> Result<Self, PluginError> {
+    /// Creates an instance from its config text (or adopts the program's instance).
+    pub fn create(opened: Opened, info: PluginInfo, optional: bool, config: &str, context: Arc<HostContext>) -> Result<Self, PluginError> {
+        let Opened { descriptor, adopt } = opened;
         let api = Box::new(context.api());
         let mut instance: *mut c_void = std::ptr::null_mut();
-        // SAFETY: the descriptor passed the handshake; `config` is borrowed for the call;
-        // `api` is boxed and kept with the instance, so it outlives it as `create` requires.
-        let (status, message) =
-            with_sink(|err| unsafe { (descriptor.create)(StrRef::new(config), &*api, &mut instance, err) });
+        let (status, message) = match adopt {
+            // `api` is boxed and kept with the instance, so it outlives it.
+            Some(adopt) => (Status::Ok, { instance = adopt(&*api); None }),
+            // SAFETY: the descriptor passed the handshake; `config` is borrowed for the
+            // call; `api` is boxed and kept with the instance, so it outlives it as
+            // `create` requires.
+            None => with_sink(|err| unsafe { (descriptor.create)(StrRef::new(config), &*api, &mut instance, err) }),
+        };
         if status != Status::Ok || instance.is_null() {
             return Err(PluginError::Hook {
                 plugin: info.name.clone(),

@@ -13,8 +13,10 @@ mod host_api;
 mod in_process;
 mod instance;
 mod library;
+mod names;
 mod set;
 mod settings_check;
+mod symbols;
 pub mod template;
 mod torch;
 

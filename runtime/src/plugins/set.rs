@@ -8,16 +8,17 @@ use super::contract::check_scores;
 use super::dropped::DroppedPlugin;
 use super::host_api::{HostContext, PluginOutputs};
 use super::in_process::InProcessPlugin;
-use super::instance::PluginInstance;
+use super::names::{Owner, Owners};
+use super::instance::{Opened, PluginInstance};
 use super::{open_plugin, PluginError, PluginRecord};
 use crate::config::PluginConfig;
 use crate::model::Network;
 use crate::scores::{BatchPosition, ScoreError, SnapshotScorer};
 use memscope_sdk::abi::{ArrayC, BatchC, ByteSink, BytesC, DatasetC, EpochC, JobEndC, JobInfoC, ScoreBatchC, ScoresC, StrRef};
-use memscope_sdk::{ArrayKind, BatchInfo, Hook, JobInfo};
+use memscope_sdk::{ArrayKind, BatchInfo, Direction, Hook, JobInfo};
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tch::Tensor;
 
@@ -45,22 +46,17 @@ impl PluginSet {
         samples: usize,
     ) -> Result<Self, PluginError> {
         let outputs = Arc::new(Mutex::new(PluginOutputs::default()));
+        let owners = Arc::new(Mutex::new(Owners::default()));
         let mut instances = Vec::new();
         let mut errors = Vec::new();
-        let from_files = configs.iter().map(|config| (config, open_plugin(&config.name, dirs)));
-        let compiled_in = in_process.iter().map(|p| (&p.config, Ok((p.descriptor(), p.info()))));
-        for (config, found) in from_files.chain(compiled_in) {
-            let created = found.and_then(|(descriptor, info)| {
-                let context = Arc::new(HostContext {
-                    plugin: info.name.clone(),
-                    run: run.to_string(),
-                    run_dir: run_dir.map(Path::to_path_buf),
-                    network: AtomicPtr::new(std::ptr::null_mut()),
-                    outputs: outputs.clone(),
-                    samples,
-                });
+        let from_files = configs.iter().map(|config| (config, open_plugin(&config.name, dirs).map(|(d, info)| (Opened::create(d), info))));
+        let compiled_in = in_process.iter().map(|p| (&p.config, p.open()));
+        for (entry, (config, found)) in from_files.chain(compiled_in).enumerate() {
+            let created = found.and_then(|(opened, info)| {
+                let owner = Owner::plugin(&info.name, entry, configs.len());
+                let context = Arc::new(HostContext::new(&info.name, run, run_dir.map(Path::to_path_buf), outputs.clone(), samples, owner, owners.clone()));
                 let text = toml::to_string(&config.config).expect("a TOML table serializes");
-                PluginInstance::create(descriptor, info, config.optional, &text, context)
+                PluginInstance::create(opened, info, config.optional, &text, context)
             });
             match created {
                 Ok(instance) => {
@@ -70,6 +66,17 @@ impl PluginSet {
                 }
                 Err(e) if config.optional => tracing::warn!("optional plugin skipped: {e}"),
                 Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            // The scores each plugin declares, and its `score_batch` score, claimed now:
+            // a clash is refused before any training.
+            for slot in &instances {
+                let instance = slot.lock().expect("plugin lock");
+                let own = instance.wants(Hook::ScoreBatch).then(|| instance.name().to_string());
+                for name in instance.info.scores.iter().map(|s| s.name.clone()).chain(own) {
+                    owners.lock().expect("name owners lock").claim(&name, &instance.context.owner)?;
+                }
             }
         }
         match errors.len() {
@@ -264,6 +271,19 @@ impl PluginSet {
                 }
             }
         }
+        for slot in &self.instances {
+            let instance = slot.lock().expect("plugin lock");
+            let forgets = instance.info.forgets_on_resume();
+            if !forgets.is_empty() && !instance.disabled {
+                tracing::warn!(
+                    "plugin `{}` listens to training ({}) but saves no state: resumed, it has not seen the epochs before the \
+                     checkpoint, so anything it counts differs from an uninterrupted run. If it keeps counts, subscribe it to \
+                     save_state and load_state; if it keeps nothing, say so (`Plugin::keeps_no_state`)",
+                    instance.name(),
+                    forgets.iter().map(|h| h.name()).collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
         for (position, slot) in self.instances.iter().enumerate() {
             let key = self.state_key(position, slot.lock().expect("plugin lock").name());
             let Some((_, bytes)) = saved.states.iter().find(|(k, _)| *k == key) else {
@@ -288,7 +308,7 @@ impl PluginSet {
 
     /// `on_scores`.
     pub fn scores(&self, epoch: usize, name: &str, values: &[f32]) -> Result<(), PluginError> {
-        let scores = ScoresC { epoch, array: array_c(name, ArrayKind::Score, values) };
+        let scores = ScoresC { epoch, array: array_c(name, ArrayKind::Score, values), direction: self.direction(name).code() };
         // SAFETY: `scores` points into `name` and `values`, borrowed for this call.
         self.each(Hook::OnScores, |p| p.call(Hook::OnScores, |d, i, e| unsafe { (d.on_scores)(i, &scores, e) }))
     }
@@ -296,9 +316,20 @@ impl PluginSet {
     /// `on_job_end`, with every final per-sample array.
     pub fn job_end(&self, ok: bool, arrays: &[(String, ArrayKind, Vec<f32>)]) -> Result<(), PluginError> {
         let raw: Vec<ArrayC> = arrays.iter().map(|(n, k, v)| array_c(n, *k, v)).collect();
-        let end = JobEndC { ok, arrays: raw.as_ptr(), len: raw.len() };
+        let directions: Vec<u32> =
+            arrays.iter().map(|(n, k, _)| if *k == ArrayKind::Score { self.direction(n) } else { Direction::default() }.code()).collect();
+        let end = JobEndC { ok, arrays: raw.as_ptr(), len: raw.len(), directions: directions.as_ptr() };
         // SAFETY: `end` points into `raw`, which points into `arrays`; both outlive the call.
         self.each(Hook::OnJobEnd, |p| p.call(Hook::OnJobEnd, |d, i, e| unsafe { (d.on_job_end)(i, &end, e) }))
+    }
+
+    /// Which way score `name` reads: as the plugin that declares it says; the
+    /// convention (higher = more memorized) for memscope's own scores and undeclared ones.
+    pub fn direction(&self, name: &str) -> Direction {
+        self.instances
+            .iter()
+            .find_map(|i| i.lock().expect("plugin lock").info.scores.iter().find(|s| s.name == name).map(|s| s.direction))
+            .unwrap_or_default()
     }
 
     /// A snapshot scorer for every plugin that subscribes to `score_batch`.

@@ -3,13 +3,13 @@
 //! that bad settings are refused at submission.
 
 use super::host_api::{HostContext, PluginOutputs};
-use super::instance::PluginInstance;
+use super::instance::{Opened, PluginInstance};
+use super::names::{Owner, Owners};
 use super::{open_plugin, PluginError};
 use memscope_sdk::abi::{with_sink, CheckSettingsFn, ProblemSink, Status, StrRef, CHECK_SETTINGS_SYMBOL};
 use memscope_sdk::settings::SettingProblem;
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicPtr;
 use std::sync::{Arc, Mutex};
 
 /// Every problem with `config` (the TOML text of a job's `config` table) as settings of
@@ -26,15 +26,10 @@ pub fn check_plugin_settings(name: &str, dirs: &[PathBuf], config: &str) -> Resu
         None => Vec::new(),
     };
     if problems.is_empty() {
-        let context = Arc::new(HostContext {
-            plugin: info.name.clone(),
-            run: String::new(),
-            run_dir: None,
-            network: AtomicPtr::new(std::ptr::null_mut()),
-            outputs: Arc::new(Mutex::new(PluginOutputs::default())),
-            samples: 0,
-        });
-        match PluginInstance::create(descriptor, info, false, config, context) {
+        let owners = Arc::new(Mutex::new(Owners::default()));
+        let outputs = Arc::new(Mutex::new(PluginOutputs::default()));
+        let context = Arc::new(HostContext::new(&info.name, "", None, outputs, 0, Owner::plugin(&info.name, 0, 1), owners));
+        match PluginInstance::create(Opened::create(descriptor), info, false, config, context) {
             Ok(instance) => drop(instance),
             Err(PluginError::Hook { message, panicked, .. }) => {
                 let message = if panicked { format!("panicked in create: {message}") } else { message };

@@ -116,6 +116,28 @@ fn descending(a: Option<&f64>, b: Option<&f64>) -> Ordering {
     }
 }
 
+/// An AUROC below this, against a mask, is taken for a score that reads the other way
+/// round: by chance a score sits near 0.5, and a score that finds the marked samples
+/// read the wrong way sits near 1 minus its real AUROC.
+pub const INVERTED_AUROC: f64 = 0.3;
+
+/// A warning for every comparison with a mask whose AUROC is far below 0.5
+/// ([`INVERTED_AUROC`]): the score looks inverted, lower meaning more memorized.
+pub fn inverted_warnings(comparisons: &[Comparison]) -> Vec<String> {
+    comparisons
+        .iter()
+        .filter_map(|c| {
+            let auroc = c.metrics.get("auroc").copied().filter(|a| *a < INVERTED_AUROC)?;
+            Some(format!(
+                "score `{}` against `{}`: AUROC {auroc:.4}, far below 0.5: the score looks inverted (its lower values mark \
+                 the `{}` samples). If lower means more memorized, its plugin should declare it \
+                 (`Plugin::scores` with `ScoreSpec::lower`), and it is then compared and ranked that way",
+                c.score, c.against, c.against
+            ))
+        })
+        .collect()
+}
+
 /// Short column labels for a measure, for tables meant to be read.
 pub fn measure_label(measure: &str) -> String {
     match measure {
@@ -143,6 +165,19 @@ mod tests {
             plugin: "baseline".into(),
             metrics: metrics.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         }
+    }
+
+    #[test]
+    fn a_comparison_far_below_chance_warns_that_the_score_looks_inverted() {
+        let comparisons = vec![
+            comparison("confidence", "noise_mask", &[("auroc", 0.0001)]),
+            comparison("loss", "noise_mask", &[("auroc", 0.97)]),
+            comparison("random", "noise_mask", &[("auroc", 0.45)]),
+            comparison("loss", "fz", &[("spearman", -0.9)]),
+        ];
+        let warnings = inverted_warnings(&comparisons);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with("score `confidence` against `noise_mask`: AUROC 0.0001, far below 0.5: the score looks inverted"), "{warnings:?}");
     }
 
     #[test]

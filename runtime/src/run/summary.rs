@@ -61,6 +61,14 @@ pub struct ScoreFile {
     /// The weight of each contributing epoch, when they differ (`weighting = "decay"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<Vec<f64>>,
+    /// Which values mean more memorized: `higher` (the convention) or `lower`, as the
+    /// plugin writing the score declares it. Comparisons and rankings read it that way.
+    #[serde(default = "higher")]
+    pub direction: String,
+}
+
+fn higher() -> String {
+    "higher".into()
 }
 
 /// A comparison of a score with a target, published by a plugin (the baseline
@@ -120,6 +128,10 @@ pub struct Summary {
     pub deterministic: bool,
     /// Device used.
     pub device: String,
+    /// The libtorch thread counts training used, in the order chosen: one entry, unless
+    /// `threads = 0` followed the cores other processes left free and that changed.
+    #[serde(default)]
+    pub threads: Vec<usize>,
     /// Epochs trained.
     pub epochs: usize,
     /// Epochs completed before this process resumed the run (0 unless resumed: it
@@ -169,6 +181,10 @@ pub struct Summary {
     /// relabelled, excluded and kept as they are. Absent without corrections.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub corrections: Option<crate::data::corrections::CorrectionsSummary>,
+    /// What looks wrong with the results, in words (a comparison far below chance: a
+    /// score that reads the other way round). Also logged as warnings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 impl Summary {

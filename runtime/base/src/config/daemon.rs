@@ -35,8 +35,8 @@ pub struct DaemonConfig {
     /// accepts and queues jobs without starting any (maintenance).
     #[serde(default = "default_max_running_jobs")]
     pub max_running_jobs: usize,
-    /// libtorch threads of a job that does not set `threads` itself; 0 keeps
-    /// libtorch's default (one per core).
+    /// libtorch threads of a job that does not set `threads` itself; 0 lets each job
+    /// follow the cores the others leave free (the job's `threads = 0`).
     #[serde(default)]
     pub job_threads: usize,
     /// Other names (`host` or `host:port`) clients may use for the daemon in the HTTP
@@ -86,6 +86,51 @@ pub struct DaemonConfig {
     /// next review request starts it again. At least 1.
     #[serde(default = "default_review_idle")]
     pub review_idle_seconds: u64,
+    /// The GPUs the daemon places jobs on: `"auto"` (every GPU `nvidia-smi` lists;
+    /// none when there is no `nvidia-smi`) or their indices, `[0, 1]`. Each running
+    /// job gets the GPUs it asked for through `CUDA_VISIBLE_DEVICES`, and a job that
+    /// asked for none gets none. Absent: the daemon places nothing and leaves
+    /// `CUDA_VISIBLE_DEVICES` as it found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<GpuChoice>,
+}
+
+/// The daemon's `gpus` setting.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(try_from = "RawGpuChoice", into = "RawGpuChoice")]
+pub enum GpuChoice {
+    /// Every GPU the inventory (`nvidia-smi`) lists.
+    Auto,
+    /// These GPU indices.
+    Indices(Vec<u32>),
+}
+
+/// `gpus` as written: a word or a list.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+enum RawGpuChoice {
+    Word(String),
+    Indices(Vec<u32>),
+}
+
+impl TryFrom<RawGpuChoice> for GpuChoice {
+    type Error = String;
+    fn try_from(raw: RawGpuChoice) -> Result<Self, Self::Error> {
+        match raw {
+            RawGpuChoice::Word(word) if word == "auto" => Ok(GpuChoice::Auto),
+            RawGpuChoice::Word(word) => Err(format!("`gpus` is \"auto\" or a list of GPU indices like [0, 1], not \"{word}\"")),
+            RawGpuChoice::Indices(indices) => Ok(GpuChoice::Indices(indices)),
+        }
+    }
+}
+
+impl From<GpuChoice> for RawGpuChoice {
+    fn from(choice: GpuChoice) -> Self {
+        match choice {
+            GpuChoice::Auto => RawGpuChoice::Word("auto".into()),
+            GpuChoice::Indices(indices) => RawGpuChoice::Indices(indices),
+        }
+    }
 }
 
 fn default_listen() -> String {
@@ -189,6 +234,13 @@ impl DaemonConfig {
         if self.review_idle_seconds == 0 {
             problems.push(Problem { key: "review_idle_seconds".into(), message: "must be at least 1".into() });
         }
+        if let Some(GpuChoice::Indices(indices)) = &self.gpus {
+            for (i, index) in indices.iter().enumerate() {
+                if indices[..i].contains(index) {
+                    problems.push(Problem { key: format!("gpus[{i}]"), message: format!("GPU {index} is listed twice") });
+                }
+            }
+        }
         problems
     }
 
@@ -268,6 +320,23 @@ mod tests {
             toml::from_str("listen = \"nowhere\"\ndata_roots = [\"/etc/hostname\"]\nmax_request_bytes = 10\nrequest_timeout_seconds = 0\njob_log_max_bytes = 10\nreview_idle_seconds = 0\n").unwrap();
         let keys: Vec<String> = config.validate().into_iter().map(|p| p.key).collect();
         assert_eq!(keys, ["listen", "data_roots[0]", "max_request_bytes", "request_timeout_seconds", "job_log_max_bytes", "review_idle_seconds"]);
+    }
+
+    #[test]
+    fn gpus_are_none_by_default_auto_or_a_list_of_distinct_indices() {
+        assert_eq!(DaemonConfig::default().gpus, None);
+        let auto: DaemonConfig = toml::from_str("gpus = \"auto\"\n").unwrap();
+        assert_eq!(auto.gpus, Some(GpuChoice::Auto));
+        let listed: DaemonConfig = toml::from_str("gpus = [0, 2]\n").unwrap();
+        assert_eq!(listed.gpus, Some(GpuChoice::Indices(vec![0, 2])));
+        assert!(listed.validate().is_empty());
+        let err = toml::from_str::<DaemonConfig>("gpus = \"all\"\n").unwrap_err();
+        assert!(err.to_string().contains("`gpus` is \"auto\" or a list of GPU indices like [0, 1], not \"all\""), "{err}");
+        let twice: DaemonConfig = toml::from_str("gpus = [1, 1]\n").unwrap();
+        let problems: Vec<(String, String)> = twice.validate().into_iter().map(|p| (p.key, p.message)).collect();
+        assert_eq!(problems, [("gpus[1]".to_string(), "GPU 1 is listed twice".to_string())]);
+        let written = toml::to_string(&listed).unwrap();
+        assert_eq!(toml::from_str::<DaemonConfig>(&written).unwrap().gpus, listed.gpus);
     }
 
     #[test]

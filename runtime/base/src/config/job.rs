@@ -16,7 +16,11 @@ pub struct JobConfig {
     /// Where tensors live: `auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`.
     #[serde(default)]
     pub device: DeviceChoice,
-    /// libtorch intra-op threads; 0 keeps libtorch's default (one per core).
+    /// libtorch intra-op threads. 0 (the default): on the CPU, the cores other processes
+    /// leave free, measured before training and once a second while it runs (one per
+    /// core on an idle machine); libtorch's default where `OMP_NUM_THREADS` is set or
+    /// the job is `deterministic`. Set a count for runs that agree bit for bit whatever
+    /// else the machine runs.
     #[serde(default)]
     pub threads: usize,
     /// Deterministic algorithms only (`torch.use_deterministic_algorithms(True)`, cuDNN's

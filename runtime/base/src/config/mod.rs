@@ -12,7 +12,7 @@ mod validate;
 mod window;
 
 pub use bounds::{MAX_BATCH_SIZE, MAX_NAME_LENGTH, MAX_PREFETCH};
-pub use daemon::{load_daemon_file, DaemonConfig};
+pub use daemon::{load_daemon_file, DaemonConfig, GpuChoice};
 pub use error::{ConfigError, Problem};
 pub use data::{AugmentConfig, BadImagePolicy, DataConfig, DataFormat, ImageSize, Normalize, ResizeMode, MAX_IMAGE_SIDE};
 pub use job::{
@@ -20,5 +20,5 @@ pub use job::{
     OptimizerKind, PluginConfig, Reduce, ReportConfig, ScheduleKind, ScoreConfig, SubsetConfig, TrainConfig, Weighting,
 };
 pub use load::{load_job_file, parse_job, parse_job_unchecked};
-pub use validate::MAX_TOP_K;
+pub use validate::{BUILTIN_SCORES, MAX_TOP_K};
 pub use window::{Purpose, ScoreWindow, LABEL_NOISE_WINDOW, MEMORIZATION_WINDOW};

@@ -7,6 +7,19 @@
 
 use std::path::{Path, PathBuf};
 
+/// What the written plugin does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Kind {
+    /// A scorer: `score_batch` on every scored snapshot (the cross-entropy at a
+    /// temperature), with typed settings and tests through the SDK's fake host.
+    #[default]
+    Scorer,
+    /// A plugin that watches training: each step's logits (`TrainBatchOutputs`),
+    /// counts kept across a resume (`SaveState`/`LoadState`), a score published after the
+    /// last epoch; tests through the SDK's fake host.
+    Training,
+}
+
 /// Why a plugin crate could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -72,8 +85,8 @@ fn type_name(name: &str) -> String {
         .collect()
 }
 
-/// Writes the crate for plugin `name` into `dir/name` and returns that folder.
-pub fn new_plugin(name: &str, dir: &Path) -> Result<PathBuf, TemplateError> {
+/// Writes the crate for plugin `name`, of `kind`, into `dir/name` and returns that folder.
+pub fn new_plugin(name: &str, dir: &Path, kind: Kind) -> Result<PathBuf, TemplateError> {
     check_name(name)?;
     let root = dir.join(name);
     if root.exists() {
@@ -92,11 +105,23 @@ pub fn new_plugin(name: &str, dir: &Path) -> Result<PathBuf, TemplateError> {
             .replace("{{lib_file}}", &format!("libmemscope_plugin_{stem}.so"))
             .replace("{{sdk_path}}", &sdk.display().to_string())
             .replace("{{target_dir}}", &checkout.join("target").display().to_string())
+            .replace("{{what}}", match kind {
+                Kind::Scorer => "a working scorer (the per-sample cross-entropy at a softmax temperature)",
+                Kind::Training => "a working plugin that watches training (the share of each sample's training presentations it was misclassified at, kept across a resume)",
+            })
+            .replace("{{config_example}}", match kind {
+                Kind::Scorer => "{ temperature = 1.0 }",
+                Kind::Training => "{ from_epoch = 0 }",
+            })
+    };
+    let lib = match kind {
+        Kind::Scorer => include_str!("files/lib.rs.in"),
+        Kind::Training => include_str!("files/lib_training.rs.in"),
     };
     let files = [
         ("Cargo.toml", fill(include_str!("files/Cargo.toml.in"))),
         ("build.rs", fill(include_str!("files/build.rs.in"))),
-        ("src/lib.rs", fill(include_str!("files/lib.rs.in"))),
+        ("src/lib.rs", fill(lib)),
         ("README.md", fill(include_str!("files/README.md.in"))),
         (".gitignore", fill(include_str!("files/gitignore.in"))),
     ];
@@ -133,7 +158,7 @@ mod tests {
     #[test]
     fn the_crate_names_this_checkouts_sdk_and_refuses_to_overwrite() {
         let dir = tempfile::tempdir().unwrap();
-        let root = new_plugin("my-score", dir.path()).unwrap();
+        let root = new_plugin("my-score", dir.path(), Kind::Scorer).unwrap();
         let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
         let sdk = checkout().join("sdk").canonicalize().unwrap();
         assert!(manifest.contains(&format!("memscope-sdk = {{ path = \"{}\" }}", sdk.display())), "{manifest}");
@@ -142,7 +167,11 @@ mod tests {
         assert!(lib.contains("pub struct MyScore") && lib.contains("\"my-score\""), "{lib}");
         assert!(!lib.contains("{{") && !manifest.contains("{{"), "every placeholder is filled");
         assert!(root.join("Cargo.lock").exists() && root.join("build.rs").exists());
-        let err = new_plugin("my-score", dir.path()).unwrap_err().to_string();
+        let err = new_plugin("my-score", dir.path(), Kind::Training).unwrap_err().to_string();
         assert!(err.contains("exists already"), "{err}");
+        let lib = std::fs::read_to_string(new_plugin("my-counts", dir.path(), Kind::Training).unwrap().join("src/lib.rs")).unwrap();
+        assert!(lib.contains("pub struct MyCounts") && lib.contains("Hook::SaveState") && !lib.contains("{{"), "{lib}");
+        let readme = std::fs::read_to_string(dir.path().join("my-counts/README.md")).unwrap();
+        assert!(readme.contains("config = { from_epoch = 0 }") && !readme.contains("{{"), "{readme}");
     }
 }

@@ -1,0 +1,3 @@
+fn main() {
+    memscope_link::link_libtorch();
+}
