@@ -33,6 +33,28 @@ impl Drop for BusyCores {
     }
 }
 
+/// How many cores the machine keeps busy now (sampled over half a second while this
+/// test waits): the checks that need an idle machine are made only on one.
+fn cores_busy_now() -> f64 {
+    fn busy_ticks() -> u64 {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap();
+        let fields: Vec<u64> = stat.lines().next().unwrap().split_whitespace().skip(1).map(|f| f.parse().unwrap()).collect();
+        [0, 1, 2, 5, 6, 7].iter().map(|&i| fields.get(i).copied().unwrap_or(0)).sum()
+    }
+    let before = busy_ticks();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    (busy_ticks() - before) as f64 / 100.0 / 0.5
+}
+
+/// Whether the machine is idle enough to expect every core free; says so when not.
+fn machine_is_idle() -> bool {
+    let busy = cores_busy_now();
+    if busy > 0.3 {
+        eprintln!("the machine keeps {busy:.1} cores busy besides this test: what needs an idle machine is not checked");
+    }
+    busy <= 0.3
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism().unwrap().get()
 }
@@ -64,16 +86,16 @@ fn a_job_leaves_the_cores_that_other_processes_keep_busy_to_them() {
         threads_used(dir.path(), &job(2, 0), None)
     };
     assert_eq!(busy, [1], "every core was busy: one thread is left");
-    let idle = threads_used(dir.path(), &job(2, 0), None);
-    if cores() > 1 {
+    if cores() > 1 && machine_is_idle() {
+        let idle = threads_used(dir.path(), &job(2, 0), None);
         assert!(idle[0] > 1, "on an idle machine of {} cores the job trained on {idle:?} threads", cores());
     }
 }
 
 #[test]
 fn a_job_takes_the_cores_back_once_the_other_processes_end() {
-    if cores() < 2 {
-        return; // one core: there is nothing to take back
+    if cores() < 2 || !machine_is_idle() {
+        return; // one core, or others keep cores busy: nothing would be given back
     }
     let dir = tempfile::tempdir().unwrap();
     let job = write_job(dir.path(), &job(40, 0));
