@@ -25,6 +25,7 @@ use crate::model::{Checkpoints, ModelSource, Network};
 use crate::plugins::{default_plugin_dirs, drop_partial_scores, InProcessPlugin, PluginSet, PublishedArray};
 use crate::run::{write_bool_npy, RunDir, ScoreFile, Summary, Timings};
 use crate::scores::{epoch_curves, Aggregate, ScoreTable, CUMULATIVE_LOSS};
+use crate::verdict::{decide, Verdict, LABEL_ISSUES_FILE};
 use memscope_sdk::ArrayKind;
 use actix::Recipient;
 use std::path::PathBuf;
@@ -85,6 +86,9 @@ pub struct JobOutcome {
     pub arrays: Vec<PublishedArray>,
     /// The labels as trained (after plugins such as the noise injector).
     pub labels: Vec<i64>,
+    /// The label-issue verdict: every flagged sample with its suggested label, and the
+    /// probabilities it came from (what `label_issues.csv` and `predictions/` hold).
+    pub verdict: Verdict,
 }
 
 impl JobOutcome {
@@ -122,6 +126,8 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         samples: train.len(),
         classes: train.classes,
         labels: train.labels.clone(),
+        class_names: train.class_names.clone(),
+        sources: train.sources.clone(),
         arch: network.source().to_string(),
         skipped,
     };
@@ -143,6 +149,8 @@ struct Facts {
     samples: usize,
     classes: usize,
     labels: Vec<i64>,
+    class_names: Vec<String>,
+    sources: crate::data::Sources,
     arch: String,
     skipped: Vec<crate::data::SkippedImage>,
 }
@@ -406,6 +414,11 @@ impl JobRun {
             .map(|a| (a.name.clone(), a.values.iter().map(|&v| v != 0.0).collect()))
             .collect();
         let curves = epoch_curves(&result.tables, &masks);
+        let verdict = decide(&result.recorded, &facts.labels, &facts.class_names, &facts.sources);
+        if let Some(run) = &self.run {
+            verdict.write(run.root())?;
+        }
+        let label_issues = verdict.summary(self.run.as_ref().map(|_| LABEL_ISSUES_FILE.to_string()));
         let state = &result.state;
         let samples = facts.samples;
         let summary = Summary {
@@ -438,6 +451,7 @@ impl JobRun {
             comparisons: outputs.comparisons,
             plugins: plugins.provenance(),
             dropped_plugins: dropped,
+            label_issues: Some(label_issues),
             skipped_images: facts.skipped,
         };
         if let Some(run) = &self.run {
@@ -450,6 +464,7 @@ impl JobRun {
             scores: result.tables,
             arrays: outputs.arrays,
             labels: facts.labels,
+            verdict,
         })
     }
 }

@@ -24,6 +24,7 @@ use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, 
 use crate::plugins::{PluginSet, PluginStates};
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
+use crate::verdict::{ProbabilityRecord, Recorded};
 use memscope_sdk::{BatchInfo, Hook};
 use actix::Recipient;
 use std::path::PathBuf;
@@ -50,6 +51,7 @@ struct CheckpointParts<'a> {
     model: &'a [(String, Tensor)],
     optimizer: &'a [(String, Tensor)],
     loss: &'a ScoreTable,
+    verdict: &'a ProbabilityRecord,
     plugins: &'a PluginStates,
 }
 
@@ -97,6 +99,8 @@ pub struct TrainResult {
     pub state: CheckpointState,
     /// Every score table: `loss` first (when enabled), then snapshot scores.
     pub tables: Vec<ScoreTable>,
+    /// The class probabilities of the training passes, for the verdict.
+    pub recorded: Recorded,
     /// Eval-mode pass over the training set after training.
     pub train_eval: Evaluation,
     /// Eval-mode pass over the test set, when given.
@@ -139,6 +143,8 @@ pub struct Trainer {
     loss_table: ScoreTable,
     /// This epoch's per-sample losses, on the device (a row of `loss_table` at its end).
     epoch_losses: Tensor,
+    /// Each sample's class probabilities from the training passes (the verdict's input).
+    verdict: ProbabilityRecord,
     /// Whether any snapshot scorer runs (else no snapshot is taken).
     has_snapshot_scorers: bool,
     /// Per-sample losses reach the CPU every step only when a plugin wants them.
@@ -169,6 +175,7 @@ impl Trainer {
 
         let record_loss = config.score.builtin.iter().any(|b| b == CUMULATIVE_LOSS);
         let mut loss_table = ScoreTable::new(CUMULATIVE_LOSS, Aggregate::Sum, n);
+        let mut verdict = ProbabilityRecord::new(&train.labels, train.classes, device)?;
         let builtin = config.score.builtin.iter().filter_map(|name| builtin_snapshot_scorer(name));
         let from_plugins = plugins.scorers().into_iter().map(|s| Box::new(s) as Box<dyn SnapshotScorer>);
         let mut snapshot_scorers: Vec<_> = builtin
@@ -193,6 +200,7 @@ impl Trainer {
         if let Some(checkpoint) = &resume {
             checkpoint.restore(&mut network, &mut optimizer)?;
             loss_table.restore(&checkpoint.scores)?;
+            verdict.restore(&checkpoint.scores)?;
             for (_, table) in &mut snapshot_scorers {
                 table.restore(&checkpoint.scores)?;
             }
@@ -250,6 +258,7 @@ impl Trainer {
             record_loss,
             loss_table,
             epoch_losses,
+            verdict,
             has_snapshot_scorers,
             batch_hook,
             batch_outputs,
@@ -301,9 +310,12 @@ impl Trainer {
             correct: Tensor::zeros([], (Kind::Int64, self.device)),
             seen: 0,
         };
-        if self.group.is_some() && self.record_loss {
-            // Each rank fills in its shard's losses; the sum across ranks is the epoch's row.
-            let _ = self.epoch_losses.f_zero_()?;
+        if self.group.is_some() {
+            // Each rank fills in its shard's rows; the sum across ranks is the epoch's.
+            if self.record_loss {
+                let _ = self.epoch_losses.f_zero_()?;
+            }
+            self.verdict.clear_epoch()?;
         }
         loop {
             // A rank alone reads its flag; ranks read the group's verdict (see `step`).
@@ -377,9 +389,11 @@ impl Trainer {
             let step = BatchInfo { epoch, step: batch.step, indices: &indices, losses: &losses, labels: &labels, logits: &logits, classes };
             self.plugins.train_batch_end(&step)?;
         }
+        let indices = batch.indices.f_to_device(device)?;
         if self.record_loss {
-            let _ = self.epoch_losses.f_index_copy_(0, &batch.indices.f_to_device(device)?, &per_sample)?;
+            let _ = self.epoch_losses.f_index_copy_(0, &indices, &per_sample)?;
         }
+        self.verdict.observe(&indices, &logits)?;
         totals.loss_sum += per_sample.f_sum(Kind::Double)?;
         totals.correct += logits.f_argmax(-1, false)?.f_eq_tensor(&labels)?.f_sum(Kind::Int64)?;
         totals.seen += batch.labels.size()[0] as usize;
@@ -410,6 +424,7 @@ impl Trainer {
                 if self.record_loss {
                     group.all_reduce(&mut self.epoch_losses, Reduce::Sum)?;
                 }
+                group.all_reduce(self.verdict.epoch_mut(), Reduce::Sum)?;
                 (sums.f_double_value(&[0])?, sums.f_double_value(&[1])?)
             }
         };
@@ -420,6 +435,7 @@ impl Trainer {
         if self.record_loss {
             self.loss_table.push(epoch, Vec::<f32>::try_from(&self.epoch_losses.f_to_device(Device::Cpu)?)?);
         }
+        self.verdict.end_epoch(epoch, accuracy)?;
         self.plugins.train_epoch_end(epoch, loss, accuracy)?;
         self.events.do_send(JobEvent::TrainEpochEnd(EpochStats {
             epoch,
@@ -440,7 +456,7 @@ impl Trainer {
         let plugins = if every > 0 { self.plugins.save_states()? } else { PluginStates::default() };
         if every > 0 && ((epoch + 1).is_multiple_of(every) || last) {
             let (model, optimizer) = (self.network.variables()?, self.optimizer.state());
-            let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table, plugins: &plugins };
+            let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table, verdict: &self.verdict, plugins: &plugins };
             write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut self.state, parts, &self.events, self.group.as_ref())?;
             self.unsaved = None;
         } else if every > 0 {
@@ -464,6 +480,7 @@ impl Trainer {
                 model: &boundary.model,
                 optimizer: &boundary.optimizer,
                 loss: &self.loss_table,
+                verdict: &self.verdict,
                 plugins: &boundary.plugins,
             };
             let group = self.group.as_ref();
@@ -478,7 +495,7 @@ impl Trainer {
     /// After the last epoch: the scorer's tables and totals, then eval passes over the
     /// training set and the test set.
     pub fn finish(self) -> Result<TrainResult, JobError> {
-        let Trainer { config, network, train, test, events, scorer, mut state, start_epoch, record_loss, loss_table, group, reducer, .. } = self;
+        let Trainer { config, network, train, test, events, scorer, mut state, start_epoch, record_loss, loss_table, verdict, group, reducer, .. } = self;
         if let Some(group) = &group {
             let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
             let ranks = ranks_differing_from_rank0(group, &variables)?;
@@ -506,7 +523,8 @@ impl Trainer {
             }
         }
         let dist = reducer.map(|r| r.timings().clone());
-        Ok(TrainResult { state, tables, train_eval, test_eval, parameters: network.parameter_count()?, start_epoch, dist })
+        let recorded = verdict.finish()?;
+        Ok(TrainResult { state, tables, recorded, train_eval, test_eval, parameters: network.parameter_count()?, start_epoch, dist })
     }
 }
 
@@ -537,6 +555,7 @@ fn write_checkpoint(
     state.score_seconds = report.seconds;
     state.scored_samples = report.scored_samples;
     let mut tensors = parts.loss.to_tensors();
+    tensors.extend(parts.verdict.to_tensors()?);
     for table in &report.tables {
         tensors.extend(table.to_tensors());
     }
