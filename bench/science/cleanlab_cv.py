@@ -5,9 +5,11 @@ peer user would pick instead of memscope. The same architecture as memscope's `c
 weight decay, schedule), trained on the labels memscope trained on (its run's
 `labels.npy`, after the noise plugin), each fold's model predicting the held-out fold.
 
-Prints one JSON line: {"seconds", "scores": 1 - label quality, per sample}.
+Prints one JSON line: {"seconds", "scores": 1 - label quality, per sample}. With
+`--save-probs FILE` it also writes the cross-validated probabilities (float32 [N, C], .npy),
+from which bench/science/verdict.py runs cleanlab's `find_label_issues`.
 
-    .venv/bin/python bench/science/cleanlab_cv.py --run-dir RUN --images F --limit N [--folds 5]
+    .venv/bin/python bench/science/cleanlab_cv.py --run-dir RUN --images F --limit N [--folds 5] [--save-probs F]
 """
 
 import argparse
@@ -80,6 +82,7 @@ def main():
     p.add_argument("--recipe", required=True, help="JSON: epochs, batch_size, lr, momentum, weight_decay, schedule[, step_epochs, gamma]")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-probs", help="write the cross-validated probabilities here (.npy)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from cleanlab.rank import get_label_quality_scores
@@ -99,6 +102,8 @@ def main():
         probs[test_idx] = train_predict(x, y, train_idx, test_idx, recipe, classes, args.seed + k)
         print(f"fold {k + 1}/{args.folds} done", file=sys.stderr, flush=True)
     quality = get_label_quality_scores(y.numpy(), probs.numpy())
+    if args.save_probs:
+        np.save(args.save_probs, probs.numpy().astype(np.float32))
     print(json.dumps({"seconds": time.time() - started, "scores": (1.0 - quality).tolist()}))
 
 

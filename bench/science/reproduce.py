@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -209,6 +210,10 @@ def write_markdown(path, rows, curves, args):
             lines.append(f"| {score} | " + " | ".join(f"{by_epoch[e]:.3f}" if e in by_epoch else "" for e in epochs) + " |")
         lines.append("")
     lines += ["## Published figures (other datasets)", "", PUBLISHED, ""]
+    # Sections other scripts write between their own markers (bench/science/verdict.py,
+    # verdict_windows.py) stay as they were.
+    old = open(path).read() if os.path.exists(path) else ""
+    lines += [m.group(0) + "\n" for m in re.finditer(r"<!-- ([\w-]+): written by .*? -->.*?<!-- end \1 -->", old, re.S)]
     open(path, "w").write("\n".join(lines))
     log(f"wrote {path}")
 
