@@ -25,3 +25,4 @@ mod test_signal;
 mod test_run;
 mod test_torchscript;
 mod test_train_outputs;
+mod test_verdict;

@@ -435,7 +435,7 @@ impl Trainer {
         if self.record_loss {
             self.loss_table.push(epoch, Vec::<f32>::try_from(&self.epoch_losses.f_to_device(Device::Cpu)?)?);
         }
-        self.verdict.end_epoch(epoch, accuracy)?;
+        self.verdict.end_epoch(epoch)?;
         self.plugins.train_epoch_end(epoch, loss, accuracy)?;
         self.events.do_send(JobEvent::TrainEpochEnd(EpochStats {
             epoch,

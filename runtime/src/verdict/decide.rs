@@ -54,12 +54,13 @@ pub fn decide(recorded: &Recorded, labels: &[i64], names: &[String], sources: &S
 fn rule_text(epochs: &[usize]) -> String {
     let span = span(epochs);
     format!(
-        "confident learning (as cleanlab's find_label_issues with filter_by=\"low_self_confidence\") on the class probabilities \
-         of the training passes averaged over {span} ({}): each class's threshold is its mean probability over the \
-         samples labelled with it; the number of issues is the number of samples whose confidently predicted class (one \
-         whose probability reaches its threshold; the most probable of several) is not their label and whose most probable \
-         class is not their label either; that many samples with the lowest probability of their label are flagged, lowest \
-         first; the suggested label is the most probable other class",
+        "confident learning (cleanlab 2.9's arithmetic) on the class probabilities of the training passes averaged over \
+         {span} ({}): each class's threshold is its mean probability over the samples labelled with it; a sample is \
+         confidently of a class whose probability reaches its threshold (the most probable of several); the number of \
+         issues is the number of samples confidently of another class than their label, once each label's count is \
+         calibrated to the samples with that label (num_label_issues, off_diagonal_calibrated); that many samples with \
+         the lowest probability of their label are flagged, lowest first (find_label_issues, low_self_confidence); the \
+         suggested label is the most probable other class",
         super::window::RULE
     )
 }

@@ -2,11 +2,10 @@
 //! pass: the softmax of the training step's logits goes into an `[N, C]` epoch tensor
 //! on the device (`index_copy_`, no sync), as each sample's loss does. At an epoch's
 //! end the record keeps what the verdict needs and nothing more: the probability of
-//! each sample's label (a row of `N`, on the CPU), the epoch's training accuracy, and,
-//! while the window is open, the epoch's probabilities added to the window's sum (on
-//! the device). While the window is open, an epoch's end also copies its probabilities
-//! and the window's mean to the CPU, for the counts that decide whether the window
-//! goes on ([`super::window`]).
+//! each sample's label (a row of `N`, on the CPU) and, while the window is open, the
+//! epoch's probabilities added to the window's sum (on the device). While the window
+//! is open, an epoch's end also copies its probabilities and the window's mean to the
+//! CPU, for the counts that decide whether the window goes on ([`super::window`]).
 
 use super::confident::{count_issues, thresholds};
 use super::window::Window;
@@ -18,7 +17,6 @@ use tch::{Device, Kind, Tensor};
 const LABEL_PROB: &str = "verdict.label_prob";
 const WINDOW_SUM: &str = "verdict.window_sum";
 const WINDOW_EPOCHS: &str = "verdict.window_epochs";
-const ACCURACY: &str = "verdict.accuracy";
 
 /// The probabilities recorded so far.
 pub struct ProbabilityRecord {
@@ -36,8 +34,6 @@ pub struct ProbabilityRecord {
     window: Window,
     /// The probability of each sample's label, one row per trained epoch.
     label_prob: ScoreTable,
-    /// The training accuracy of each trained epoch, in order.
-    accuracy: Vec<f64>,
 }
 
 /// What the record holds after training: the verdict's inputs.
@@ -51,8 +47,6 @@ pub struct Recorded {
     pub probs: Vec<f32>,
     /// The probability of each sample's label, one row per trained epoch, in order.
     pub label_prob_epochs: Vec<Vec<f32>>,
-    /// The training accuracy of each epoch, in order.
-    pub accuracy: Vec<f64>,
 }
 
 impl ProbabilityRecord {
@@ -68,7 +62,6 @@ impl ProbabilityRecord {
             window_sum: Tensor::f_zeros([n, c], (Kind::Float, device))?,
             window: Window::default(),
             label_prob: ScoreTable::new(LABEL_PROB, Aggregate::Mean, labels.len()),
-            accuracy: Vec::new(),
         })
     }
 
@@ -93,12 +86,11 @@ impl ProbabilityRecord {
         Ok(())
     }
 
-    /// After epoch `epoch` (0-based) with training accuracy `accuracy`: the label's
-    /// row, and the epoch's probabilities into the window while it is open.
-    pub fn end_epoch(&mut self, epoch: usize, accuracy: f64) -> Result<(), VerdictError> {
+    /// After epoch `epoch` (0-based): the label's row, and the epoch's probabilities
+    /// into the window while it is open.
+    pub fn end_epoch(&mut self, epoch: usize) -> Result<(), VerdictError> {
         let row = self.epoch.f_gather(1, &self.labels, false)?.f_squeeze_dim(1)?.f_to_device(Device::Cpu)?;
         self.label_prob.push(epoch, Vec::<f32>::try_from(&row)?);
-        self.accuracy.push(accuracy);
         if self.window.closed() {
             return Ok(());
         }
@@ -129,7 +121,6 @@ impl ProbabilityRecord {
         tensors.push((WINDOW_SUM.into(), self.window_sum.f_to_device(Device::Cpu)?));
         let epochs: Vec<i64> = self.window.epochs().iter().map(|&e| e as i64).collect();
         tensors.push((WINDOW_EPOCHS.into(), Tensor::from_slice(&epochs)));
-        tensors.push((ACCURACY.into(), Tensor::from_slice(&self.accuracy)));
         Ok(tensors)
     }
 
@@ -137,7 +128,7 @@ impl ProbabilityRecord {
     /// existed holds none: the record then starts at the resumed epoch.
     pub fn restore(&mut self, tensors: &[(String, Tensor)]) -> Result<(), VerdictError> {
         let find = |name: &str| tensors.iter().find(|(n, _)| n == name).map(|(_, t)| t);
-        let (Some(sum), Some(epochs), Some(accuracy)) = (find(WINDOW_SUM), find(WINDOW_EPOCHS), find(ACCURACY)) else {
+        let (Some(sum), Some(epochs)) = (find(WINDOW_SUM), find(WINDOW_EPOCHS)) else {
             return Ok(());
         };
         let bad = |tensor: &str, message: String| VerdictError::Checkpoint { tensor: tensor.into(), message };
@@ -146,12 +137,10 @@ impl ProbabilityRecord {
             return Err(bad(WINDOW_SUM, format!("has shape {:?}, expected {shape:?}", sum.size())));
         }
         self.label_prob.restore(tensors).map_err(|e| bad(LABEL_PROB, e.to_string()))?;
-        self.accuracy = Vec::<f64>::try_from(&accuracy.f_to_kind(Kind::Double)?)?;
-        if self.accuracy.len() != self.label_prob.epochs.len() {
-            let message = format!("holds {} epochs, but the label rows {}", self.accuracy.len(), self.label_prob.epochs.len());
-            return Err(bad(ACCURACY, message));
-        }
         let epochs: Vec<usize> = Vec::<i64>::try_from(epochs)?.into_iter().map(|e| e as usize).collect();
+        if epochs.iter().any(|e| !self.label_prob.epochs.contains(e)) {
+            return Err(bad(WINDOW_EPOCHS, format!("{epochs:?} names epochs the record has no row of ({:?})", self.label_prob.epochs)));
+        }
         // An open window holds the last recorded epoch; a closed one left it out.
         let closed = epochs.last() != self.label_prob.epochs.last();
         self.window_sum = sum.f_to_kind(Kind::Float)?.f_to_device(self.window_sum.device())?;
@@ -170,7 +159,6 @@ impl ProbabilityRecord {
             epochs,
             probs: Vec::<f32>::try_from(&mean.f_flatten(0, -1)?)?,
             label_prob_epochs: self.label_prob.rows,
-            accuracy: self.accuracy,
         })
     }
 }
@@ -201,7 +189,7 @@ mod tests {
                 let indices = Tensor::from_slice(half);
                 record.observe(&indices, &all.index_select(0, &indices)).unwrap();
             }
-            record.end_epoch(epoch, 0.5 + 0.05 * epoch as f64).unwrap();
+            record.end_epoch(epoch).unwrap();
         }
     }
 
