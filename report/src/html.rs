@@ -17,10 +17,10 @@ figcaption{font-size:.9em;color:#555}img{max-width:100%;height:auto;image-render
 summary{cursor:pointer;color:#555;margin:.5em 0}";
 
 /// Which score to trust for what, from the measured tables (README, REPRODUCTION.md).
-pub const TRUST: &str = "Which to trust: to fix labels, the flagged samples above (confident learning from this one training) \
-and the rankings by loss, eval_loss and margin (AUROC 0.977-0.999 against flipped labels on MNIST and Fashion-MNIST 10k); \
-for memorization, curvature (AUROC 0.941-0.998 there, and the score the curvature paper compares with Feldman & Zhang's \
-estimate). Measured in REPRODUCTION.md.";
+pub const TRUST: &str = "Which to trust: to fix labels, the flagged samples above (confident learning from this one training: \
+F1 0.91 against 10 % flipped labels on MNIST 10k, 0.85 on Fashion-MNIST 10k, 0.79 with pairflip) and, to look further, the \
+rankings by loss, eval_loss and margin (AUROC 0.977-0.999 there); for memorization, curvature (AUROC 0.941-0.998 against \
+flipped labels, and the score the curvature paper compares with Feldman & Zhang's estimate). Measured in REPRODUCTION.md.";
 
 /// Escapes text for HTML.
 fn escape(text: &str) -> String {

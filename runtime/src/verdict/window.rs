@@ -10,7 +10,7 @@
 //! first two epochs always open it (in the first, the network is still learning the
 //! classes, and the count falls as it does). On the cells measured, the count fell
 //! below 0.7 of the window's where a learning-rate step made the network fit the
-//! flipped labels (Fashion-MNIST, epoch 6 of 15), and after a slow decline at
+//! flipped labels (MNIST and Fashion-MNIST, epoch 6 of 15), and after a slow decline at
 //! a constant rate (digits, epoch 10 of 30).
 //!
 //! The rule and its ratio were chosen by measurement (bench/science/verdict_windows.py,
