@@ -6,28 +6,50 @@
 
 TORCH_VERSION := 2.13.0
 VENV          := .venv
+# Debian packages unpacked without root (scripts/debian-deps): headers the build looks
+# for in $(DEPS)/usr/include, programs the tests find on PATH.
+DEPS          := .deps
 PYTHON        ?= python3
 STAMP         := $(VENV)/.memscope-torch-$(TORCH_VERSION)
 CARGO_FLAGS   := --release --workspace
 BIN           := target/release/memscope
 
 export VIRTUAL_ENV := $(abspath $(VENV))
-export PATH := $(VIRTUAL_ENV)/bin:$(PATH)
+export PATH := $(abspath $(DEPS))/usr/bin:$(VIRTUAL_ENV)/bin:$(PATH)
 ifeq ($(LIBTORCH),)
 export LIBTORCH_USE_PYTORCH := 1
 else
 export LIBTORCH
 endif
 
-.PHONY: run test test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-score bench-torchscript bench-duplicates bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
+.PHONY: run test test-portable test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-busy bench-score bench-torchscript bench-duplicates bench-review bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
 
 # End-to-end tests run one at a time: each starts memscope processes that use every
 # core, and oversubscribed OpenMP threads slow everything down far more than it gains.
+# Their thread count is fixed (a job with `threads = 0` otherwise follows the cores
+# other processes leave free, and tests compare runs byte for byte); test_threads
+# removes it to test that.
+test test-portable: export OMP_NUM_THREADS := 2
 test: build test-deps
 	cargo test $(CARGO_FLAGS) -- --test-threads=1
+	$(MAKE) --no-print-directory test-portable
+
+# Users' CPUs differ from the one that runs the tests: without AVX2 (or without
+# AVX-512), libtorch's kernels sum in another order, and whatever compares numbers after
+# training must hold there too. These settings make any x86-64 machine compute as a CPU
+# with AVX and FMA but no AVX2 does: ATen's baseline kernels, oneDNN and MKL held to
+# AVX, and memscope's own loops on their portable build (MEMSCOPE_CPU_ISA). The tests
+# that compare trainings or scores run again under them, and the distributed ones also
+# under AVX2 without AVX-512 (where the old trajectory tests failed on this machine).
+PORTABLE_CPU  := ATEN_CPU_CAPABILITY=default DNNL_MAX_CPU_ISA=AVX MKL_ENABLE_INSTRUCTIONS=AVX MEMSCOPE_CPU_ISA=portable
+NUMERIC_TESTS := test_distributed test_resume test_torchscript test_library test_images test_run
+test-portable: build
+	env $(PORTABLE_CPU) cargo test --release -p memscope-runtime --lib -- --test-threads=1
+	env $(PORTABLE_CPU) cargo test --release -p memscope-tests --test e2e -- --test-threads=1 $(NUMERIC_TESTS)
+	env ATEN_CPU_CAPABILITY=avx2 DNNL_MAX_CPU_ISA=AVX2 cargo test --release -p memscope-tests --test e2e -- --test-threads=1 test_distributed
 
 # Every fuzz target (tests/fuzz: config and job parsing, dataset readers, reference
 # arrays, checkpoints, submitted bodies) for FUZZ_SECONDS each, printing the inputs
@@ -36,19 +58,23 @@ FUZZ_SECONDS ?= 60
 fuzz: build
 	MEMSCOPE_FUZZ_SECONDS=$(FUZZ_SECONDS) cargo test $(CARGO_FLAGS) --test fuzz -- --test-threads=1 --nocapture
 
-# A real Prometheus server for the dashboard test (Debian package; CI runs as root).
+# A real Prometheus server for the dashboard test, and a real browser for the review
+# page's test (Debian packages): apt-get as root (CI), else unpacked into $(DEPS)
+# without root (see scripts/debian-deps).
 test-deps:
-	@command -v prometheus >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+	@command -v prometheus >/dev/null || scripts/debian-deps prometheus
+	@command -v chromium >/dev/null || scripts/debian-deps chromium
 
 setup: $(STAMP) c10d-deps
 
 # Headers that c10d (scale-out, runtime/torch-ext/csrc/c10d.cpp) is compiled against
 # and libtorch does not ship: Gloo's from Debian (libtorch has Gloo built in, so only
-# the headers; CI runs as root), and, when torch is a CUDA wheel, the CUDA runtime
-# headers its NCCL process group needs (header-only wheels matching torch's CUDA 13.0).
+# the headers; apt-get as root, else unpacked into $(DEPS) by scripts/debian-deps), and,
+# when torch is a CUDA wheel, the CUDA runtime headers its NCCL process group needs
+# (header-only wheels matching torch's CUDA 13.0).
 CUDA_HEADERS := nvidia-cuda-crt==13.0.88 nvidia-cuda-cccl==13.0.85
 c10d-deps: $(STAMP)
-	@test -f /usr/include/gloo/config.h || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libgloo-dev; }
+	@test -f /usr/include/gloo/config.h -o -f /usr/local/include/gloo/config.h -o -f $(DEPS)/usr/include/gloo/config.h || scripts/debian-deps libgloo-dev
 ifeq ($(LIBTORCH),)
 	@site=$$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'); \
 	test ! -f $$site/torch/lib/libtorch_cuda.so -o -f $$site/nvidia/cu13/include/cccl/nv/target -a -f $$site/nvidia/cu13/include/crt/host_config.h || \
@@ -85,6 +111,11 @@ bench-deps: setup
 bench-train: build
 	bench/train.sh
 
+# Training throughput beside 0, 1 and 2 busy processes: memscope vs PyTorch eager,
+# interleaved (BENCHMARKS.md, "Beside busy cores").
+bench-busy: build
+	bench/busy.sh
+
 # Curvature scoring throughput on digits: memscope vs the published PyTorch procedure
 # and the best eager variant, with the rank agreement of their scores.
 bench-score: build
@@ -100,6 +131,13 @@ bench-torchscript: build
 # 60,000 MNIST training images; fetches MNIST first when it is missing.
 bench-duplicates: setup
 	bench/duplicates.sh
+
+# The review page with 60,000 samples (a run made without training): the time to open
+# it and of each API request; then under the daemon, through its review engine (the
+# first request, which starts it, and the later ones beside memscope review's).
+bench-review: build
+	bench/review.sh
+	bench/review_daemon.sh
 
 # Own images (image folder of the 60,000 MNIST training images as PNG files): decoding
 # speed first and cached, training from the folder vs IDX, peak RSS for N = 10k..60k.

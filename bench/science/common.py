@@ -82,13 +82,20 @@ def read_mask(run_dir):
     return np.load(os.path.join(run_dir, "noise_mask.npy")).astype(bool)
 
 
+def one_based(summary, epochs):
+    """Epochs listed in `summary` (its `scores[].epochs` or `curves[].epochs`), counted
+    from 1: summaries count from 1 since `scores[].scored_epochs` exists, from 0 before."""
+    from_one = any(s.get("scored_epochs") for s in summary["scores"])
+    return list(epochs) if from_one else [e + 1 for e in epochs]
+
+
 def epochs_of(run_dir, score):
     """(0-based epochs, rows [E, N]) of a score's per-epoch values."""
     summary = json.load(open(os.path.join(run_dir, "summary.json")))
     rows = np.load(os.path.join(run_dir, "scores", f"{score}_epochs.npy")).astype(np.float64)
     # The rows hold every scored epoch (the `curves` list them); the `scores` entry
     # lists only those in the score's aggregation window.
-    epochs = next(c["epochs"] for c in summary["curves"] if c["score"] == score)
+    epochs = [e - 1 for e in one_based(summary, next(c["epochs"] for c in summary["curves"] if c["score"] == score))]
     assert len(epochs) == rows.shape[0], (score, epochs, rows.shape)
     return np.array(epochs), rows
 

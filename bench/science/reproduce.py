@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from common import DATASETS, REPO, epochs_of, job_toml, log, measures, read_mask, run_job
+from common import DATASETS, REPO, epochs_of, job_toml, log, measures, one_based, read_mask, run_job
 
 # The default recipe, chosen on MNIST by bench/science/sweep.py (never on the data
 # reported here); `memscope run` uses the same values when a job does not set them.
@@ -67,7 +67,8 @@ def memscope_scores(run_dir):
     out = {}
     for s in summary["scores"]:
         path = os.path.join(run_dir, s["file"])
-        window = "" if s["name"] == "loss" else f" (epochs {s['epochs'][0] + 1}-{s['epochs'][-1] + 1})"
+        epochs = one_based(summary, s["epochs"])
+        window = "" if s["name"] == "loss" else f" (epochs {epochs[0]}-{epochs[-1]})"
         out[s["name"] + window] = np.load(path).astype(np.float64)
         if s["name"] in ALL_EPOCHS:
             _, rows = epochs_of(run_dir, s["name"])
@@ -77,7 +78,7 @@ def memscope_scores(run_dir):
 
 def per_epoch(summary):
     """{score: (1-based epochs, AUROC per epoch)} against the noise mask."""
-    return {c["score"]: ([e + 1 for e in c["epochs"]], c["auroc"]) for c in summary["curves"] if c.get("against") == "noise_mask"}
+    return {c["score"]: (one_based(summary, c["epochs"]), c["auroc"]) for c in summary["curves"] if c.get("against") == "noise_mask"}
 
 
 def cleanlab_scores(run_dir, dataset, threads, seed):

@@ -21,6 +21,10 @@ pub enum Command {
     Run(RunArgs),
     /// Write the HTML/PNG report of a finished run into RUN_DIR/report/.
     Report(ReportArgs),
+    /// Serve the review page of a finished run: samples sorted and filtered, one
+    /// sample's history, the data map, and decisions (relabel, exclude, keep) saved to
+    /// RUN_DIR/corrections.csv as they are made. Prints the page's URL.
+    Review(ReviewArgs),
     /// Inspect plugins.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -85,6 +89,11 @@ pub enum Command {
     /// List or clear the decoded-image cache (image folders, CSV manifests, Parquet).
     #[command(subcommand)]
     Cache(CacheCommand),
+    /// Check the settings of plugins (a JSON request on stdin: plugin directories, and
+    /// each plugin's name and `config` table as TOML text) and print every problem as
+    /// JSON: what the daemon runs for a submitted job, which loads no plugin itself.
+    #[command(hide = true)]
+    CheckPluginSettings,
     /// Serve the rendezvous store of `memscope launch` (run by it on node 0): prints
     /// `listening on port N`, then serves until its standard input closes.
     #[command(hide = true)]
@@ -92,6 +101,16 @@ pub enum Command {
         /// The port (0: a free one).
         #[arg(long)]
         port: u16,
+    },
+    /// Serve the review pages of the runs the daemon names (run by `memscope daemon`,
+    /// which forwards `/v1/jobs/{id}/review/` here): reads a secret line on standard
+    /// input, prints `listening on IP:PORT`, serves until standard input closes.
+    #[command(hide = true)]
+    ServeReview {
+        /// Open data files only inside this directory (repeatable; the daemon's
+        /// `data_roots`).
+        #[arg(long = "data-root", value_name = "DIR")]
+        data_roots: Vec<PathBuf>,
     },
 }
 
@@ -265,6 +284,16 @@ pub struct ReportArgs {
     /// Only warnings and errors.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// Arguments of `memscope review`.
+#[derive(Debug, clap::Args)]
+pub struct ReviewArgs {
+    /// The run directory (e.g. runs/digits).
+    pub run_dir: PathBuf,
+    /// Address and port to serve the page on (port 0: a free one).
+    #[arg(long, default_value = "127.0.0.1:7465", value_name = "IP:PORT")]
+    pub listen: String,
 }
 
 impl Cli {

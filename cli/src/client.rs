@@ -173,7 +173,13 @@ pub fn status(server: &ServerArgs, id: &str, json: bool) -> anyhow::Result<()> {
     println!("job {} ({}): {}", id, job["name"].as_str().unwrap_or("?"), job["state"].as_str().unwrap_or("?"));
     if let Some(p) = job.get("progress").filter(|p| p.is_object()) {
         let loss = p["loss"].as_f64().map(|l| format!(", loss {l:.4}")).unwrap_or_default();
-        println!("  epoch {}/{}{loss}", p["epoch"], p["epochs"]);
+        // `epoch` counts the epochs completed.
+        println!("  epoch {}/{} done{loss}", p["epoch"], p["epochs"]);
+        let scoring = &p["scoring"];
+        if scoring.is_object() {
+            let scorer = scoring["scorer"].as_str().unwrap_or("?");
+            println!("  scoring epoch {}: {scorer} {}/{} samples", scoring["epoch"], scoring["done"], scoring["total"]);
+        }
     }
     if let Some(message) = job["message"].as_str() {
         println!("  {message}");

@@ -6,9 +6,11 @@
 //! (`submit`, `jobs`, `status`, `cancel`, `retry`, `logs`) and `launch` (which starts
 //! engines of its own) itself, in milliseconds: a
 //! binary linked against libtorch loads it and the CUDA libraries at start (about
-//! 1.7 s and 500 MB). Every other command (`run`, `report`, `daemon`, `plugins`, help)
-//! it hands to `memscope-engine` in the same directory by `exec`, so arguments, stdio,
-//! the exit code, the process id and signals are the engine's own.
+//! 1.7 s and 500 MB). `daemon` it hands to `memscope-daemon`, which links no libtorch
+//! either (its jobs run in engines of their own); every other command (`run`,
+//! `report`, `review`, `plugins`, `cache`, help) to `memscope-engine`. Both lie in the same
+//! directory and are run by `exec`, so arguments, stdio, the exit code, the process id
+//! and signals are theirs.
 
 #![warn(missing_docs)]
 
@@ -16,13 +18,16 @@ pub mod args;
 pub mod client;
 pub mod launch;
 
-pub use args::{CacheCommand, Cli, Command, DaemonArgs, LaunchArgs, PluginsCommand, ReportArgs, RunArgs};
+pub use args::{CacheCommand, Cli, Command, DaemonArgs, LaunchArgs, PluginsCommand, ReportArgs, ReviewArgs, RunArgs};
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// The engine's file name, beside the `memscope` binary.
 pub const ENGINE: &str = "memscope-engine";
+
+/// The daemon's file name, beside the `memscope` binary.
+pub const DAEMON: &str = "memscope-daemon";
 
 /// The exit status of a job stopped by Ctrl-C (or the daemon's SIGINT), as a shell
 /// reports SIGINT: a launcher tells it from a failure (1) and does not restart it.
@@ -51,6 +56,15 @@ pub fn engine_path() -> std::io::Result<PathBuf> {
     Ok(exe.with_file_name(ENGINE))
 }
 
+/// The binary beside this one that runs the command `args` ask for (program first):
+/// [`DAEMON`] for `daemon`, else [`ENGINE`].
+pub fn binary_for(args: &[OsString]) -> &'static str {
+    match args.get(1).and_then(|a| a.to_str()) {
+        Some("daemon") => DAEMON,
+        _ => ENGINE,
+    }
+}
+
 /// Runs a client command (or prints the version, which clap does while parsing).
 pub fn run_client(cli: Cli) -> anyhow::Result<()> {
     use client::{cancel, jobs, logs, retry, status, submit};
@@ -62,6 +76,7 @@ pub fn run_client(cli: Cli) -> anyhow::Result<()> {
         Command::Retry { id, server } => retry(&server, &id),
         Command::Logs { id, tail, server } => logs(&server, &id, tail),
         Command::Launch(args) => launch::launch(&args),
+        Command::Daemon(_) => anyhow::bail!("`daemon` runs in {DAEMON}, not in the client"),
         other => anyhow::bail!("`{}` runs in {ENGINE}, not in the client", command_name(&other)),
     }
 }
@@ -70,10 +85,12 @@ fn command_name(command: &Command) -> &'static str {
     match command {
         Command::Run(_) => "run",
         Command::Report(_) => "report",
+        Command::Review(_) => "review",
         Command::Plugins(_) => "plugins",
-        Command::Daemon(_) => "daemon",
         Command::Cache(_) => "cache",
         Command::ServeStore { .. } => "serve-store",
+        Command::CheckPluginSettings => "check-plugin-settings",
+        Command::ServeReview { .. } => "serve-review",
         _ => "a client command",
     }
 }

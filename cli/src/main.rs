@@ -1,5 +1,6 @@
 //! `memscope`: answers `--version` and the daemon's client commands without loading
-//! libtorch, and `exec`s `memscope-engine` (beside it) for everything else.
+//! libtorch, and `exec`s `memscope-daemon` (beside it) for `daemon` and
+//! `memscope-engine` (beside it) for everything else.
 
 use clap::Parser;
 use std::os::unix::process::CommandExt;
@@ -16,14 +17,14 @@ fn main() -> ExitCode {
             }
         };
     }
-    let engine = match memscope_cli::engine_path() {
-        Ok(engine) => engine,
+    let engine = match std::env::current_exe() {
+        Ok(exe) => exe.with_file_name(memscope_cli::binary_for(&args)),
         Err(e) => {
             eprintln!("error: cannot find this executable's directory: {e}");
             return ExitCode::FAILURE;
         }
     };
-    // `exec` returns only on failure; on success the engine is this process.
+    // `exec` returns only on failure; on success the engine (or daemon) is this process.
     let mut command = std::process::Command::new(&engine);
     command.args(&args[1..]);
     if let Some(program) = args.first() {

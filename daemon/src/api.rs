@@ -1,34 +1,40 @@
 //! The HTTP API (`/v1/...`, `/healthz`, `/readyz`, `/metrics`). Every error is a JSON
 //! body `{"error": ..., "problems": [...]}` with a 4xx or 5xx status.
 
+use super::job_log;
 use super::shared::{Progress, Shared};
 use super::store::{Idempotency, JobRecord, JobState, KeyLookup, Store};
 use super::{ApiError, RunnerCommand};
-use memscope::metrics::Metric;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{guard, web, FromRequest, Handler, HttpRequest, HttpResponse, Responder};
+use memscope_base::config::DaemonConfig;
+use memscope_base::metrics::Metric;
+use memscope_npy::NpyArray;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Registers every route. A known path with another method is 405 with `Allow`; bad
-/// path segments and queries are JSON errors like every other.
+/// path segments and queries are JSON errors like every other. Every GET route
+/// answers HEAD too, as GET without the body (actix-web sends a HEAD response's
+/// headers only).
 pub fn routes(routes: &mut web::ServiceConfig) {
     routes
         .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(format!("bad query: {e}")).into()))
         .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(format!("bad path: {e}")).into()))
-        .service(resource("/healthz", "GET").route(web::get().to(healthz)))
-        .service(resource("/readyz", "GET").route(web::get().to(readyz)))
-        .service(resource("/metrics", "GET").route(web::get().to(metrics)))
+        .service(resource("/healthz", "GET, HEAD").route(get(healthz)))
+        .service(resource("/readyz", "GET, HEAD").route(get(readyz)))
+        .service(resource("/metrics", "GET, HEAD").route(get(metrics)))
         .service(
             web::scope("/v1")
-                .service(resource("/jobs", "GET, POST").route(web::get().to(list)).route(web::post().to(submit)))
-                .service(resource("/jobs/{id}", "GET, DELETE").route(web::get().to(status)).route(web::delete().to(cancel)))
+                .service(resource("/jobs", "GET, HEAD, POST").route(get(list)).route(web::post().to(submit)))
+                .service(resource("/jobs/{id}", "GET, HEAD, DELETE").route(get(status)).route(web::delete().to(cancel)))
                 .service(resource("/jobs/{id}/retry", "POST").route(web::post().to(retry)))
-                .service(resource("/jobs/{id}/summary", "GET").route(web::get().to(summary)))
-                .service(resource("/jobs/{id}/scores/{scorer}", "GET").route(web::get().to(scores)))
-                .service(resource("/jobs/{id}/report/{file}", "GET").route(web::get().to(report)))
-                .service(resource("/jobs/{id}/logs", "GET").route(web::get().to(logs)))
-                .service(resource("/jobs/{id}/config", "GET").route(web::get().to(config))),
+                .service(resource("/jobs/{id}/summary", "GET, HEAD").route(get(summary)))
+                .service(resource("/jobs/{id}/scores/{scorer}", "GET, HEAD").route(get(scores)))
+                .service(resource("/jobs/{id}/report/{file}", "GET, HEAD").route(get(report)))
+                .service(resource("/jobs/{id}/logs", "GET, HEAD").route(get(logs)))
+                .service(resource("/jobs/{id}/config", "GET, HEAD").route(get(config))),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ApiError::NotFound("no such endpoint (the API is described in the README)".into()))
@@ -38,6 +44,16 @@ pub fn routes(routes: &mut web::ServiceConfig) {
 /// A path whose other methods get 405 with `Allow: allow`.
 fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(move || async move { Err::<HttpResponse, _>(ApiError::MethodNotAllowed(allow)) }))
+}
+
+/// A GET route that answers HEAD as well (RFC 9110: HEAD is GET without content).
+fn get<F, Args>(handler: F) -> actix_web::Route
+where
+    F: Handler<Args>,
+    Args: FromRequest + 'static,
+    F::Output: Responder + 'static,
+{
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head())).to(handler)
 }
 
 /// A job as the API shows it: its record, and its progress while it runs.
@@ -56,7 +72,7 @@ fn view(shared: &Shared, record: JobRecord) -> JobView {
     JobView { record, progress }
 }
 
-fn find(shared: &Shared, id: &str) -> Result<JobRecord, ApiError> {
+pub fn find(shared: &Shared, id: &str) -> Result<JobRecord, ApiError> {
     shared.store.lock().expect("store lock").get(id).cloned().ok_or_else(|| ApiError::NotFound(format!("no job `{id}`")))
 }
 
@@ -74,6 +90,22 @@ async fn readyz(shared: web::Data<Shared>) -> Result<HttpResponse, ApiError> {
 
 async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(shared.run_metrics.render(&shared.metrics))
+}
+
+/// A request's body, within `max_request_bytes` and `request_timeout_seconds`: a
+/// declared length over the limit is refused before any of the body is waited for.
+pub async fn read_body(request: &HttpRequest, body: web::Payload, config: &DaemonConfig) -> Result<web::Bytes, ApiError> {
+    let limit = config.max_request_bytes;
+    let declared = request.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::TooLarge { limit });
+    }
+    let seconds = config.request_timeout_seconds;
+    actix_web::rt::time::timeout(Duration::from_secs(seconds), body.to_bytes_limited(limit))
+        .await
+        .map_err(|_| ApiError::RequestTimeout { seconds })?
+        .map_err(|_| ApiError::TooLarge { limit })?
+        .map_err(|e| ApiError::BadRequest(format!("reading the request body: {e}")))
 }
 
 /// The media type of a submission. A browser form can only send
@@ -95,12 +127,7 @@ async fn submit(shared: web::Data<Shared>, request: HttpRequest, body: web::Payl
         return Err(ApiError::ShuttingDown);
     }
     let settings = shared.settings();
-    let limit = settings.config.max_request_bytes;
-    let bytes = body
-        .to_bytes_limited(limit)
-        .await
-        .map_err(|_| ApiError::TooLarge { limit })?
-        .map_err(|e| ApiError::BadRequest(format!("reading the request body: {e}")))?;
+    let bytes = read_body(&request, body, &settings.config).await?;
     let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::BadRequest("the job must be UTF-8 TOML text".into()))?.to_string();
     let idempotency = idempotency(&request, &bytes)?;
     // A retried submission is answered before it is checked again: the policy may
@@ -110,7 +137,9 @@ async fn submit(shared: web::Data<Shared>, request: HttpRequest, body: web::Payl
             return Ok(answer);
         }
     }
-    let job = settings.policy.check(&text)?;
+    // The plugins' settings are checked by a process of their own (`plugin_check`).
+    let (policy, checker) = (settings.policy.clone(), shared.settings_checker.clone());
+    let job = web::block(move || policy.check(&text, &checker)).await.map_err(|e| ApiError::Internal(e.to_string()))??;
     let stored = toml::to_string_pretty(&job).expect("a job config serializes to TOML");
     let runs_dir = settings.config.runs_dir();
     let staged = {
@@ -318,8 +347,7 @@ fn read_names(run_dir: &std::path::Path) -> Result<Vec<(&'static str, serde_json
     let mut names = Vec::new();
     let labels = run_dir.join("labels.npy");
     if labels.is_file() {
-        let tensor = memscope_reference::read_npy(&labels).map_err(|e| format!("{}: {e}", labels.display()))?;
-        let values = Vec::<i64>::try_from(&tensor.flatten(0, -1).to_kind(tch::Kind::Int64)).map_err(|e| format!("{}: {e}", labels.display()))?;
+        let values = read_array(&labels, |array| array.to_i64())?;
         names.push(("labels", serde_json::json!(values)));
     }
     for (key, file) in [("sources", "sources.json"), ("class_names", "classes.json")] {
@@ -334,8 +362,14 @@ fn read_names(run_dir: &std::path::Path) -> Result<Vec<(&'static str, serde_json
 }
 
 fn read_scores(file: &std::path::Path) -> Result<Vec<f32>, String> {
-    let tensor = memscope_reference::read_npy(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    Vec::<f32>::try_from(&tensor.flatten(0, -1).to_kind(tch::Kind::Float)).map_err(|e| format!("{}: {e}", file.display()))
+    read_array(file, |array| Ok(array.to_f32()))
+}
+
+/// The values of the `.npy` file at `path`, read without libtorch (the daemon never
+/// loads it, see `memscope-daemon`).
+fn read_array<T>(path: &std::path::Path, values: impl FnOnce(&NpyArray) -> Result<Vec<T>, String>) -> Result<Vec<T>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    NpyArray::parse(&bytes).and_then(|array| values(&array)).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// `GET /v1/jobs/{id}/report/{file}`: a file of the run's report (`index.html` links
@@ -364,18 +398,20 @@ struct LogsQuery {
     tail: Option<usize>,
 }
 
+/// `GET /v1/jobs/{id}/logs`: the job's log (its older part first when it was rotated,
+/// see `job_log`), streamed; `?tail=N`: its last N lines, read from the end.
 async fn logs(shared: web::Data<Shared>, id: web::Path<String>, query: web::Query<LogsQuery>) -> Result<HttpResponse, ApiError> {
     find(&shared, &id)?;
     let path = shared.store.lock().expect("store lock").log_path(&id);
-    let text = std::fs::read_to_string(&path).unwrap_or_default();
-    let text = match query.tail {
+    let mut response = HttpResponse::Ok();
+    response.content_type("text/plain; charset=utf-8");
+    match query.tail {
         Some(n) => {
-            let lines: Vec<&str> = text.lines().collect();
-            lines[lines.len().saturating_sub(n)..].join("\n") + "\n"
+            let tail = web::block(move || job_log::tail(&path, n)).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(response.body(tail.map_err(|e| ApiError::Internal(format!("the job's log: {e}")))?))
         }
-        None => text,
-    };
-    Ok(HttpResponse::Ok().content_type("text/plain; charset=utf-8").body(text))
+        None => Ok(response.streaming(job_log::LogStream::new(&path))),
+    }
 }
 
 async fn config(shared: web::Data<Shared>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {

@@ -1,8 +1,8 @@
 //! Errors of the daemon: why it could not start, and what an API request gets back.
 
-use memscope::config::Problem;
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
+use memscope_base::config::Problem;
 use serde::Serialize;
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use std::path::PathBuf;
 pub enum DaemonError {
     /// The config is unusable.
     #[error(transparent)]
-    Config(#[from] memscope::config::ConfigError),
+    Config(#[from] memscope_base::config::ConfigError),
     /// A file or directory of the state could not be used.
     #[error("{path}: {source}")]
     Io {
@@ -80,6 +80,12 @@ pub enum ApiError {
         /// The limit.
         limit: usize,
     },
+    /// The request (its body) did not arrive within `request_timeout_seconds`.
+    #[error("the request did not arrive within {seconds} s")]
+    RequestTimeout {
+        /// The timeout.
+        seconds: u64,
+    },
     /// No or wrong bearer token.
     #[error("{0}")]
     Unauthorized(&'static str),
@@ -107,6 +113,10 @@ pub enum ApiError {
     /// The daemon is shutting down.
     #[error("the daemon is shutting down and accepts no new jobs")]
     ShuttingDown,
+    /// The review engine (the process serving the review pages) could not be started
+    /// or did not answer.
+    #[error("{0}")]
+    ReviewEngine(String),
     /// Something on the daemon's side failed (a file could not be written).
     #[error("{0}")]
     Internal(String),
@@ -124,6 +134,7 @@ impl actix_web::ResponseError for ApiError {
         match self {
             ApiError::InvalidJob { .. } | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::WrongHost(_) => StatusCode::MISDIRECTED_REQUEST,
             ApiError::ForeignOrigin(_) => StatusCode::FORBIDDEN,
@@ -132,6 +143,7 @@ impl actix_web::ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ReviewEngine(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -148,6 +160,11 @@ impl actix_web::ResponseError for ApiError {
             }
             ApiError::MethodNotAllowed(allow) => {
                 response.insert_header(("Allow", *allow));
+            }
+            // The rest of the request may still come or never will: the connection
+            // cannot be used for another request either way.
+            ApiError::RequestTimeout { .. } | ApiError::TooLarge { .. } => {
+                response.force_close();
             }
             _ => {}
         }

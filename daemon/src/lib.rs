@@ -1,7 +1,10 @@
 //! `memscope daemon`: a long-running service with a persistent job queue and an HTTP
-//! API. Jobs run one process each (`memscope run`, see [`child`]); the queue lives
-//! in the state directory, so a crash or a restart loses no job, and interrupted jobs
-//! resume from their last checkpoint.
+//! API. Jobs run one process each (`memscope-engine run`, see [`child`]); the queue
+//! lives in the state directory, so a crash or a restart loses no job, and interrupted
+//! jobs resume from their last checkpoint. The daemon links no libtorch (its binary is
+//! `memscope-daemon`): it never trains, plugins' settings are checked in an engine
+//! process too ([`plugin_check`]), and the review pages of its runs are served by one
+//! ([`review`]).
 
 #![warn(missing_docs)]
 
@@ -9,7 +12,10 @@ mod api;
 mod child;
 mod error;
 mod guard;
+mod job_log;
+mod plugin_check;
 mod policy;
+mod review;
 mod run_metrics;
 mod runner;
 mod shared;
@@ -20,12 +26,13 @@ pub use api::JobView;
 pub use api::JOB_MEDIA_TYPE;
 pub use error::{ApiError, DaemonError};
 pub use guard::HostRules;
+pub use plugin_check::SettingsChecker;
 pub use policy::Policy;
 pub use runner::RunnerCommand;
 pub use store::{JobRecord, JobState, Store};
 
-use memscope::config::{load_daemon_file, ConfigError, DaemonConfig};
 use actix_web::{middleware, App, HttpServer};
+use memscope_base::config::{load_daemon_file, ConfigError, DaemonConfig};
 use shared::{Settings, Shared};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -80,7 +87,7 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     let lock = std::fs::File::create(&lock_path).map_err(|e| DaemonError::io(&lock_path, e))?;
     lock.try_lock().map_err(|_| DaemonError::StateLocked { path: lock_path.clone() })?;
     let log_path = state_dir.join(LOG_FILE);
-    memscope::logging::log_to_file(&log_path).map_err(|e| DaemonError::io(&log_path, e))?;
+    memscope_base::logging::log_to_file(&log_path).map_err(|e| DaemonError::io(&log_path, e))?;
     if !addr.ip().is_loopback() && settings.token.is_none() {
         tracing::warn!("listening on {addr}, which is not loopback, without `auth_token_file`: anyone who can reach it can submit jobs");
     }
@@ -90,18 +97,31 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     let runs_dir = config.runs_dir();
     std::fs::create_dir_all(&runs_dir).map_err(|e| DaemonError::io(&runs_dir, e))?;
 
-    let metrics = memscope_prometheus::install_recorder("cpu")?;
+    // No libtorch in this process: its build_info names none (jobs run in engines).
+    let metrics = memscope_prometheus::install_recorder("cpu", "")?;
     let store = Store::open(state_dir)?;
     let (commands, receiver) = crossbeam_channel::unbounded();
-    let shared = Arc::new(Shared::new(store, settings, commands, metrics));
+    let engine = memscope_cli::engine_path().map_err(|e| DaemonError::io(std::path::Path::new(memscope_cli::ENGINE), e))?;
+    let (checker, reviews) = (SettingsChecker::new(engine.clone()), review::ReviewEngine::new(engine));
+    let shared = Arc::new(Shared::new(store, settings, commands, metrics, checker, reviews));
     let runner = runner::spawn_runner(shared.clone(), receiver).map_err(|e| DaemonError::io(state_dir, e))?;
+    spawn_review_tender(shared.clone()).map_err(|e| DaemonError::io(state_dir, e))?;
+    let review_engine = shared.review_engine.clone();
 
     let system = actix_web::rt::System::new();
     let result = system.block_on(async move {
         let data = api::data(shared.clone());
         let server = HttpServer::new(move || {
-            App::new().app_data(data.clone()).wrap(middleware::from_fn(guard::guard)).configure(api::routes)
+            App::new()
+                .app_data(data.clone())
+                .wrap(middleware::from_fn(guard::guard))
+                // Before `/v1`, whose scope would take its paths.
+                .service(review::review_scope())
+                .configure(api::routes)
         })
+        // The head of a request; its body has the same time (`api::submit`). Set at
+        // start: a reload does not change it.
+        .client_request_timeout(std::time::Duration::from_secs(config.request_timeout_seconds))
         .disable_signals()
         .listen(listener)
         .map_err(|source| DaemonError::Server { addr: addr.to_string(), source })?
@@ -112,8 +132,21 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
         server.await.map_err(|source| DaemonError::Server { addr: addr.to_string(), source })
     });
     let _ = runner.join();
+    // The server has answered its last request: the review engine ends with the daemon.
+    review_engine.close();
     drop(lock);
     result
+}
+
+/// The thread that ends the review engine once idle for `review_idle_seconds` (read
+/// each time: a reload changes it) and notes one that ended by itself.
+fn spawn_review_tender(shared: Arc<Shared>) -> std::io::Result<()> {
+    std::thread::Builder::new().name("review-engine".into()).spawn(move || loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let idle = std::time::Duration::from_secs(shared.settings().config.review_idle_seconds);
+        shared.review_engine.tend(idle);
+    })?;
+    Ok(())
 }
 
 /// The daemon's own log in the state directory (besides stderr).

@@ -1,12 +1,15 @@
 //! What a submitted job may do: read data and model files only under the daemon's
-//! data roots, load plugins by name only from the daemon's plugin directories, never
-//! open its own metrics listener. Checked at submission, so a job that breaks a rule is refused
-//! with every problem listed instead of queued to fail later.
+//! data roots, load plugins by name only from the daemon's plugin directories, with
+//! settings their own parsers accept, never open its own metrics listener. Checked at
+//! submission, so a job that breaks a rule is refused with every problem listed
+//! instead of queued to fail later.
 
+use super::plugin_check::SettingsChecker;
 use super::ApiError;
-use memscope::config::{parse_job_unchecked, DataFormat, JobConfig, Problem};
-use memscope::data::{shard_files, DataError};
-use memscope::plugins::find_plugin;
+use memscope_base::config::{parse_job_unchecked, DataFormat, JobConfig, Problem};
+use memscope_base::plugin_files::locate_plugin;
+use memscope_base::settings_check::PluginSettings;
+use memscope_base::shards::shard_files;
 use std::path::{Path, PathBuf};
 
 /// The rules, from the daemon config (rebuilt on reload).
@@ -37,9 +40,10 @@ impl Policy {
         self.data_roots.first().cloned().unwrap_or_else(|| PathBuf::from("/nonexistent-data-root"))
     }
 
-    /// Parses, validates and checks a submitted job; returns it with its paths made
-    /// canonical and its plugin directories set to the daemon's.
-    pub fn check(&self, text: &str) -> Result<JobConfig, ApiError> {
+    /// Parses, validates and checks a submitted job, its plugins' settings through
+    /// `checker`; returns it with its paths made canonical and its plugin directories
+    /// set to the daemon's. Blocks while a settings check runs.
+    pub fn check(&self, text: &str, checker: &SettingsChecker) -> Result<JobConfig, ApiError> {
         let origin = "submitted job";
         let mut job = parse_job_unchecked(text, origin, &self.base_dir()).map_err(|e| ApiError::InvalidJob {
             message: e.to_string(),
@@ -66,9 +70,12 @@ impl Policy {
             ("data.labels", &mut data.labels),
             ("data.test_path", &mut data.test_path),
             ("data.test_labels", &mut data.test_labels),
+            ("data.corrections", &mut data.corrections),
         ] {
             if let Some(path) = path {
-                let checked = if parquet { self.inside_roots_glob(path) } else { self.inside_roots(path) };
+                // A corrections file is one file, whatever the format.
+                let glob = parquet && key != "data.corrections";
+                let checked = if glob { self.inside_roots_glob(path) } else { self.inside_roots(path) };
                 match checked {
                     Ok(real) => *path = real,
                     Err(message) => problems.push(Problem { key: key.into(), message }),
@@ -87,6 +94,7 @@ impl Policy {
                 self.check_config_paths(&format!("plugins[{i}].config.{key}"), value, &mut problems);
             }
         }
+        self.check_plugin_settings(&job, checker, &mut problems)?;
         if !problems.is_empty() {
             return Err(ApiError::InvalidJob { message: format!("{} problem(s)", problems.len()), problems });
         }
@@ -108,13 +116,54 @@ impl Policy {
             let key = format!("plugins[{i}].name");
             // validate() reports names that are not plain names; never look those up.
             let plain = !plugin.name.is_empty() && plugin.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-            if plain && find_plugin(&plugin.name, &self.plugin_dirs).is_err() {
+            if plain && locate_plugin(&plugin.name, &self.plugin_dirs).is_none() {
                 let dirs: Vec<String> = self.plugin_dirs.iter().map(|d| d.display().to_string()).collect();
                 problems.push(Problem {
                     key,
                     message: format!("no plugin `{}` in the daemon's plugin directories ({})", plugin.name, dirs.join(", ")),
                 });
             }
+        }
+    }
+
+    /// Each plugin's settings, through the plugin's own parser (see `plugin_check`), as
+    /// the job will give them (paths already made canonical). Plugins whose name is
+    /// not found are reported by `check_plugins` and not checked.
+    fn check_plugin_settings(&self, job: &JobConfig, checker: &SettingsChecker, problems: &mut Vec<Problem>) -> Result<(), ApiError> {
+        let found: Vec<(usize, PluginSettings)> = job
+            .plugins
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !problems.iter().any(|p| p.key == format!("plugins[{i}].name")))
+            .filter(|(_, p)| locate_plugin(&p.name, &self.plugin_dirs).is_some())
+            .map(|(i, p)| {
+                (i, PluginSettings { name: p.name.clone(), config: toml::to_string(&p.config).expect("a TOML table serializes") })
+            })
+            .collect();
+        if found.is_empty() {
+            return Ok(());
+        }
+        let settings: Vec<PluginSettings> = found.iter().map(|(_, s)| s.clone()).collect();
+        let answers = checker.check(&self.plugin_dirs, &self.working_dir(), &settings).map_err(ApiError::Internal)?;
+        for ((i, _), found) in found.iter().zip(answers) {
+            for problem in found {
+                let key =
+                    if problem.key.is_empty() { format!("plugins[{i}].config") } else { format!("plugins[{i}].config.{}", problem.key) };
+                problems.push(Problem { key, message: problem.message });
+            }
+        }
+        Ok(())
+    }
+
+    /// Where job processes (and settings checks) run: the first data root, where
+    /// relative names resolve as in the policy; `/` when there is none (a check loads
+    /// plugins and reads nothing; a job runs in its run directory then, see `child`).
+    fn working_dir(&self) -> PathBuf {
+        let base = self.base_dir();
+        if base.is_dir() {
+            base
+        } else {
+            PathBuf::from("/")
         }
     }
 
@@ -135,6 +184,15 @@ impl Policy {
                     }),
                 }
             }
+            // A bare name (`file = "ref"`): the job runs in the first data root (see
+            // `child`), where this name is that file; it must not lead outside the roots.
+            // A name that is no file there stays a plain value (`norm = "l2"`).
+            toml::Value::String(text) if self.names_a_file_in_base(text) && self.inside_roots(&self.base_dir().join(text.as_str())).is_err() => {
+                problems.push(Problem {
+                    key: key.into(),
+                    message: format!("`{text}` is outside the daemon's data roots (or not a file under them)"),
+                });
+            }
             toml::Value::Array(items) => {
                 for (i, item) in items.iter_mut().enumerate() {
                     self.check_config_paths(&format!("{key}[{i}]"), item, problems);
@@ -147,6 +205,12 @@ impl Policy {
             }
             _ => {}
         }
+    }
+
+    /// Whether `text` is a relative name of something in the first data root (a link
+    /// counts, wherever it points).
+    fn names_a_file_in_base(&self, text: &str) -> bool {
+        !text.is_empty() && Path::new(text).is_relative() && self.base_dir().join(text).symlink_metadata().is_ok()
     }
 
     /// The real location of `path` when it exists under a data root. Outside the
@@ -174,10 +238,7 @@ impl Policy {
         let dir = pattern.parent().unwrap_or(Path::new("/"));
         let dir_is_plain = !dir.to_string_lossy().contains(['*', '?', '[']);
         let real_dir = if dir_is_plain { Some(self.inside_roots(dir)?) } else { None };
-        let files = shard_files(pattern).map_err(|e| match e {
-            DataError::Format { message, .. } => format!("{}: {message}", pattern.display()),
-            other => other.to_string(),
-        })?;
+        let files = shard_files(pattern).map_err(|message| format!("{}: {message}", pattern.display()))?;
         for file in &files {
             self.inside_roots(file).map_err(|_| self.outside(file))?;
         }
@@ -211,6 +272,11 @@ mod tests {
         Policy::new(&[root.to_path_buf()], &[], 0)
     }
 
+    /// No plugin is found in these tests: the checker never runs.
+    fn checker() -> SettingsChecker {
+        SettingsChecker::new(PathBuf::from("/nonexistent/memscope-engine"))
+    }
+
     fn keys(err: ApiError) -> Vec<String> {
         match err {
             ApiError::InvalidJob { problems, .. } => problems.into_iter().map(|p| p.key).collect(),
@@ -228,10 +294,10 @@ mod tests {
         let p = policy(root.path());
         let job = |path: &str| format!("name = \"t\"\n[data]\nformat = \"npz\"\npath = \"{path}\"\n");
 
-        assert!(p.check(&job("ok.npz")).is_ok());
+        assert!(p.check(&job("ok.npz"), &checker()).is_ok());
         let dotdot = format!("../{}/secret.npz", outside.path().file_name().unwrap().to_str().unwrap());
         for bad in [outside.path().join("secret.npz").display().to_string(), dotdot, "link.npz".into()] {
-            assert_eq!(keys(p.check(&job(&bad)).unwrap_err()), ["data.path"], "{bad} was accepted");
+            assert_eq!(keys(p.check(&job(&bad), &checker()).unwrap_err()), ["data.path"], "{bad} was accepted");
         }
     }
 
@@ -245,10 +311,10 @@ mod tests {
         let p = policy(root.path());
         let job = |path: &str| format!("name = \"t\"\n[data]\nformat = \"digits\"\n[model]\ntorchscript = \"{path}\"\n");
 
-        let accepted = p.check(&job("mine.pt")).unwrap();
+        let accepted = p.check(&job("mine.pt"), &checker()).unwrap();
         assert_eq!(accepted.model.torchscript, Some(root.path().canonicalize().unwrap().join("mine.pt")));
         for bad in [outside.path().join("net.pt").display().to_string(), "link.pt".into(), "missing.pt".into()] {
-            assert_eq!(keys(p.check(&job(&bad)).unwrap_err()), ["model.torchscript"], "{bad} was accepted");
+            assert_eq!(keys(p.check(&job(&bad), &checker()).unwrap_err()), ["model.torchscript"], "{bad} was accepted");
         }
     }
 
@@ -264,12 +330,12 @@ mod tests {
         let job = |format: &str, path: &str, extra: &str| {
             format!("name = \"t\"\n[data]\nformat = \"{format}\"\npath = \"{path}\"\nimage_size = [1, 8, 8]\n{extra}")
         };
-        let checked = p.check(&job("folder", "images", "")).unwrap();
+        let checked = p.check(&job("folder", "images", ""), &checker()).unwrap();
         assert_eq!(checked.data.path.unwrap(), root.path().canonicalize().unwrap().join("images"));
-        assert_eq!(keys(p.check(&job("folder", "images", "cache_dir = \"/tmp\"")).unwrap_err()), ["data.cache_dir"]);
-        assert!(p.check(&job("parquet", "train-0.parquet", "")).is_ok());
+        assert_eq!(keys(p.check(&job("folder", "images", "cache_dir = \"/tmp\""), &checker()).unwrap_err()), ["data.cache_dir"]);
+        assert!(p.check(&job("parquet", "train-0.parquet", ""), &checker()).is_ok());
         // One shard of the glob links outside: the message names it, and only says outside.
-        match p.check(&job("parquet", "train-*.parquet", "")).unwrap_err() {
+        match p.check(&job("parquet", "train-*.parquet", ""), &checker()).unwrap_err() {
             ApiError::InvalidJob { problems, .. } => {
                 assert_eq!(problems.len(), 1);
                 let message = &problems[0].message;
@@ -280,10 +346,31 @@ mod tests {
         }
         // A missing file outside reads as outside, not as missing.
         let missing = outside.path().join("nothing.csv").display().to_string();
-        match p.check(&job("csv", &missing, "")).unwrap_err() {
-            ApiError::InvalidJob { problems, .. } => assert!(problems[0].message.ends_with(&format!("{missing} is outside the daemon's data roots ({})", root.path().canonicalize().unwrap().display())), "{}", problems[0].message),
+        match p.check(&job("csv", &missing, ""), &checker()).unwrap_err() {
+            ApiError::InvalidJob { problems, .. } => assert!(
+                problems[0].message.ends_with(&format!(
+                    "{missing} is outside the daemon's data roots ({})",
+                    root.path().canonicalize().unwrap().display()
+                )),
+                "{}",
+                problems[0].message
+            ),
             other => panic!("expected an invalid job, got {other}"),
         }
+    }
+
+    #[test]
+    fn a_corrections_file_is_a_data_path() {
+        let outside = tempfile::tempdir().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("corrections.csv"), b"index,source,action,label,time\n").unwrap();
+        std::fs::write(outside.path().join("corrections.csv"), b"index,source,action,label,time\n").unwrap();
+        let p = policy(root.path());
+        let job = |path: &str| format!("name = \"t\"\n[data]\nformat = \"digits\"\ncorrections = \"{path}\"\n");
+        let checked = p.check(&job("corrections.csv"), &checker()).unwrap();
+        assert_eq!(checked.data.corrections.unwrap(), root.path().canonicalize().unwrap().join("corrections.csv"));
+        let outside = outside.path().join("corrections.csv").display().to_string();
+        assert_eq!(keys(p.check(&job(&outside), &checker()).unwrap_err()), ["data.corrections"]);
     }
 
     #[test]
@@ -291,7 +378,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let p = policy(root.path());
         let text = "name = \"t\"\n[data]\nformat = \"digits\"\n[[plugins]]\nname = \"x/../y\"\nconfig = { against = [\"noise_mask\", \"/etc/passwd\"] }\n";
-        assert_eq!(keys(p.check(text).unwrap_err()), ["plugins[0].name", "plugins[0].config.against[1]"]);
+        assert_eq!(keys(p.check(text, &checker()).unwrap_err()), ["plugins[0].name", "plugins[0].config.against[1]"]);
     }
 
     #[test]
@@ -300,8 +387,10 @@ mod tests {
         std::fs::write(outside.path().join("secret.npy"), b"x").unwrap();
         std::os::unix::fs::symlink(outside.path().join("secret.npy"), root.path().join("link.npy")).unwrap();
         let p = policy(root.path());
-        let job = |value: &str| format!("name = \"t\"\n[data]\nformat = \"digits\"\n[[plugins]]\nname = \"x\"\nconfig = {{ file = \"{value}\" }}\n");
-        let message = |value: &str| match p.check(&job(value)).unwrap_err() {
+        let job = |value: &str| {
+            format!("name = \"t\"\n[data]\nformat = \"digits\"\n[[plugins]]\nname = \"x\"\nconfig = {{ file = \"{value}\" }}\n")
+        };
+        let message = |value: &str| match p.check(&job(value), &checker()).unwrap_err() {
             ApiError::InvalidJob { problems, .. } => problems.into_iter().find(|p| p.key == "plugins[0].config.file").unwrap().message,
             other => panic!("{other}"),
         };
@@ -312,5 +401,27 @@ mod tests {
             assert_eq!(said, format!("`{given}` is outside the daemon's data roots (or not a file under them)"));
             assert!(!said.contains(outside.path().to_str().unwrap()) || given != "link.npy", "{said}");
         }
+    }
+
+    #[test]
+    fn a_bare_name_that_is_a_file_of_the_first_root_must_stay_inside_the_roots() {
+        let (root, outside) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::write(root.path().join("inside"), b"x").unwrap();
+        std::fs::write(outside.path().join("secret"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.path().join("escape")).unwrap();
+        let p = policy(root.path());
+        let job = |value: &str| {
+            format!("name = \"t\"\n[data]\nformat = \"digits\"\n[[plugins]]\nname = \"x\"\nconfig = {{ file = \"{value}\" }}\n")
+        };
+        let problems = |value: &str| match p.check(&job(value), &checker()).unwrap_err() {
+            ApiError::InvalidJob { problems, .. } => {
+                problems.into_iter().filter(|p| p.key == "plugins[0].config.file").map(|p| p.message).collect::<Vec<_>>()
+            }
+            other => panic!("{other}"),
+        };
+        // (Plugin `x` is not found, so every job is refused: only the setting's problems count.)
+        assert_eq!(problems("escape"), ["`escape` is outside the daemon's data roots (or not a file under them)"]);
+        assert!(problems("inside").is_empty());
+        assert!(problems("symmetric").is_empty(), "a name that is no file is a plain value");
     }
 }

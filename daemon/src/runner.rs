@@ -5,8 +5,8 @@
 use super::child::{last_error, JobProcess};
 use super::shared::Shared;
 use super::store::{now, JobState};
-use memscope::metrics::Metric;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use memscope_base::metrics::Metric;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,7 +117,7 @@ impl Runner {
                 }
             };
             let mut process = self.running.swap_remove(index);
-            process.join_events();
+            process.join_readers();
             self.shared.run_metrics.finished(&process.id);
             let mut store = self.shared.store.lock().expect("store lock");
             let log = store.log_path(&process.id);
@@ -140,6 +140,9 @@ impl Runner {
                 }
             });
             match result {
+                Ok(r) if r.state == JobState::Failed => {
+                    tracing::warn!("job {} ({}) failed: {}", r.id, r.name, r.message.unwrap_or_default())
+                }
                 Ok(r) => tracing::info!("job {} ({}): {}", r.id, r.name, r.message.unwrap_or_default()),
                 Err(e) => tracing::error!("job {}: cannot write its record: {e}", process.id),
             }

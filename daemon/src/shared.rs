@@ -1,14 +1,16 @@
 //! What the HTTP handlers and the job runner share: the queue, live progress of
 //! running jobs, the reloadable settings, and the channel to the runner.
 
+use super::plugin_check::SettingsChecker;
+use super::review::ReviewEngine;
 use super::run_metrics::RunMetrics;
 use super::{Policy, RunnerCommand, Store};
-use memscope::actors::JobEvent;
-use memscope::config::DaemonConfig;
+use memscope_base::config::DaemonConfig;
+use memscope_base::events::JobEvent;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Settings that SIGHUP may change while jobs run.
 #[derive(Debug, Clone)]
@@ -47,6 +49,21 @@ pub struct Progress {
     pub scoring_passes: usize,
     /// Epochs completed at the newest checkpoint.
     pub checkpoint_epoch: Option<usize>,
+    /// The snapshot being scored, while one is.
+    pub scoring: Option<ScoringProgress>,
+}
+
+/// Where the scoring of a snapshot is.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScoringProgress {
+    /// The training epoch (1-based) whose weights are scored.
+    pub epoch: usize,
+    /// The scorer at work.
+    pub scorer: String,
+    /// Samples it has scored.
+    pub done: usize,
+    /// Samples it scores.
+    pub total: usize,
 }
 
 impl Progress {
@@ -55,15 +72,19 @@ impl Progress {
         match event {
             JobEvent::JobStarted { epochs, start_epoch, .. } => {
                 self.epochs = *epochs;
-                self.epoch = *start_epoch;
+                self.epoch = start_epoch - 1;
             }
             JobEvent::TrainEpochEnd(stats) => {
-                self.epoch = stats.epoch + 1;
+                self.epoch = stats.epoch;
                 self.loss = Some(stats.loss);
                 self.accuracy = Some(stats.accuracy);
                 self.samples_per_second = Some(stats.samples_per_second);
             }
             JobEvent::ScoresReady { .. } => self.scoring_passes += 1,
+            JobEvent::ScoringProgress { epoch, scorer, done, total } => {
+                self.scoring = Some(ScoringProgress { epoch: *epoch, scorer: scorer.clone(), done: *done, total: *total })
+            }
+            JobEvent::ScoringEnded { .. } => self.scoring = None,
             JobEvent::CheckpointWritten { epochs_done, .. } => self.checkpoint_epoch = Some(*epochs_done),
             _ => {}
         }
@@ -86,6 +107,10 @@ pub struct Shared {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Each job's series, dropped after the retention once it finished.
     pub run_metrics: RunMetrics,
+    /// Checks submitted plugin settings (and keeps the answers).
+    pub settings_checker: Arc<SettingsChecker>,
+    /// The process serving the review pages, when one runs.
+    pub review_engine: Arc<ReviewEngine>,
 }
 
 impl Shared {
@@ -95,6 +120,8 @@ impl Shared {
         settings: Settings,
         runner: crossbeam_channel::Sender<RunnerCommand>,
         metrics: metrics_exporter_prometheus::PrometheusHandle,
+        settings_checker: SettingsChecker,
+        review_engine: ReviewEngine,
     ) -> Shared {
         Shared {
             store: Mutex::new(store),
@@ -104,6 +131,8 @@ impl Shared {
             runner,
             metrics,
             run_metrics: RunMetrics::default(),
+            settings_checker: Arc::new(settings_checker),
+            review_engine: Arc::new(review_engine),
         }
     }
 
@@ -120,5 +149,33 @@ impl Shared {
     /// A copy of the current settings.
     pub fn settings(&self) -> Settings {
         self.settings.read().expect("settings lock").clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Progress;
+    use memscope_base::events::JobEvent;
+
+    #[test]
+    fn progress_shows_the_snapshot_being_scored_and_counts_epochs_done() {
+        let mut p = Progress::default();
+        let started = JobEvent::JobStarted {
+            run: "r".into(),
+            samples: 10,
+            epochs: 4,
+            start_epoch: 3,
+            steps_per_epoch: 1,
+            device: "cpu".into(),
+            scorers: vec!["curvature".into()],
+            scored_epochs: vec![4],
+        };
+        p.update(&started);
+        assert_eq!((p.epoch, p.epochs), (2, 4), "resumed after 2 epochs");
+        p.update(&JobEvent::ScoringProgress { epoch: 4, scorer: "curvature".into(), done: 6, total: 10 });
+        let shown = serde_json::to_value(&p).unwrap();
+        assert_eq!(shown["scoring"], serde_json::json!({"epoch": 4, "scorer": "curvature", "done": 6, "total": 10}));
+        p.update(&JobEvent::ScoringEnded { epoch: 4, seconds: 1.0 });
+        assert!(p.scoring.is_none());
     }
 }

@@ -1,4 +1,4 @@
-//! `memscope-engine`: the commands that need libtorch (`run`, `report`, `plugins`,
+//! `memscope-engine`: the commands that need libtorch (`run`, `report`, `review`, `plugins`,
 //! `daemon`), which the `memscope` binary `exec`s. Library errors are typed; here they
 //! become one line (`error: ...`, with causes joined by `: `) and a non-zero exit code.
 

@@ -10,7 +10,7 @@ mod merge;
 
 pub use merge::merge_pages;
 
-use memscope::metrics::Metric;
+use memscope_base::metrics::Metric;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use std::net::SocketAddr;
 
@@ -24,26 +24,26 @@ pub struct MetricsError {
     pub message: String,
 }
 
-/// Starts serving metrics on `addr` and records `memscope_build_info`. Must be called
-/// outside an async runtime (the exporter runs its own), once per process.
-pub fn install_exporter(addr: SocketAddr, device: &str) -> Result<(), MetricsError> {
+/// Starts serving metrics on `addr` and records `memscope_build_info` with this device
+/// and libtorch version. Must be called outside an async runtime (the exporter runs its
+/// own), once per process.
+pub fn install_exporter(addr: SocketAddr, device: &str, torch_version: &str) -> Result<(), MetricsError> {
     let error = |message: String| MetricsError { addr, message };
     // Fail early with a clear message when the port is taken.
     std::net::TcpListener::bind(addr).map_err(|e| error(e.to_string()))?;
-    with_buckets(PrometheusBuilder::new().with_http_listener(addr))
-        .map_err(error)?
-        .install()
-        .map_err(|e| error(e.to_string()))?;
-    describe(device);
+    with_buckets(PrometheusBuilder::new().with_http_listener(addr)).map_err(error)?.install().map_err(|e| error(e.to_string()))?;
+    describe(device, torch_version);
     Ok(())
 }
 
 /// Installs the recorder without a listener of its own, for a server that serves
 /// `/metrics` itself (the daemon): the handle renders the text format.
-pub fn install_recorder(device: &str) -> Result<PrometheusHandle, MetricsError> {
+/// `memscope_build_info` gets this device and libtorch version (the daemon, which loads
+/// no libtorch, gives an empty one: in Prometheus an empty label is no label).
+pub fn install_recorder(device: &str, torch_version: &str) -> Result<PrometheusHandle, MetricsError> {
     let error = |message: String| MetricsError { addr: SocketAddr::from(([0, 0, 0, 0], 0)), message };
     let handle = with_buckets(PrometheusBuilder::new()).map_err(error)?.install_recorder().map_err(|e| error(e.to_string()))?;
-    describe(device);
+    describe(device, torch_version);
     Ok(handle)
 }
 
@@ -72,14 +72,14 @@ fn with_buckets(mut builder: PrometheusBuilder) -> Result<PrometheusBuilder, Str
     Ok(builder)
 }
 
-fn describe(device: &str) {
+fn describe(device: &str, torch_version: &str) {
     for metric in Metric::ALL {
         metrics::describe_gauge!(metric.name(), metric.help());
     }
     metrics::gauge!(
         Metric::BuildInfo.name(),
         "version" => env!("CARGO_PKG_VERSION"),
-        "torch_version" => memscope_sdk::TORCH_VERSION,
+        "torch_version" => torch_version.to_string(),
         "device" => device.to_string()
     )
     .set(1.0);

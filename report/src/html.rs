@@ -60,6 +60,7 @@ pub fn write_index(path: &Path, inputs: &RunInputs, flagged: Option<&FlaggedSect
         if let Some(auroc) = section.auroc {
             facts.push(format!("AUROC against the noise mask {auroc:.4}"));
         }
+        facts.extend(section.masks.iter().map(|(r, auroc, ap)| format!("AUROC against {} {auroc:.4}, AP {ap:.4}", escape(r))));
         facts.extend(section.spearman.iter().map(|(r, rho)| format!("Spearman with {} {rho:.3}", escape(r))));
         if !facts.is_empty() {
             writeln!(w, "<p>{}</p>", facts.join("; ")).expect("writing to a String");
@@ -145,6 +146,9 @@ fn run_facts(w: &mut String, inputs: &RunInputs) {
         facts.push(format!("test accuracy {test:.4}"));
     }
     writeln!(w, "<p>{}</p>", facts.join(" · ")).expect("writing to a String");
+    if let Some(c) = &summary.corrections {
+        writeln!(w, "<p id=\"corrections\">{}</p>", escape(&corrections_line(c))).expect("writing to a String");
+    }
     if summary.comparisons.is_empty() {
         return;
     }
@@ -156,6 +160,24 @@ fn run_facts(w: &mut String, inputs: &RunInputs) {
             .expect("writing to a String");
     }
     writeln!(w, "</table>").expect("writing to a String");
+}
+
+/// `Corrections applied from FILE: 12 relabelled, 5 excluded, 3 kept as they were (of
+/// 1797 samples read; 1792 trained).`
+fn corrections_line(c: &memscope::data::corrections::CorrectionsSummary) -> String {
+    let beyond = match c.beyond_limit {
+        0 => String::new(),
+        n => format!("; {n} more lie past data.limit"),
+    };
+    format!(
+        "Corrections applied from {}: {} relabelled, {} excluded, {} kept as they were (of {} samples read; {} trained{beyond}).",
+        c.file,
+        c.relabelled,
+        c.excluded,
+        c.kept,
+        c.samples_read,
+        c.samples_read - c.excluded
+    )
 }
 
 /// One table per comparison target ranking every score compared with it, best first

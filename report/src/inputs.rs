@@ -111,13 +111,26 @@ impl RunInputs {
         let original_labels = original_path.exists().then(|| read_labels(&original_path, Some(samples))).transpose()?;
         let mask_path = dir.join("noise_mask.npy");
         let noise_mask = mask_path.exists().then(|| read_mask(&mask_path, samples)).transpose()?;
-        let scores = read_scores(&run.scores(), samples, summary.as_ref())?;
+        let scores = read_scores(&run.scores(), samples, summary.as_ref(), &config)?;
         if scores.is_empty() {
             return Err(not_a_run("no score files in scores/ (did the run finish?)"));
         }
 
-        let options = LoadOptions { access: access.clone(), progress: None };
-        let dataset = load_data(&config.data, &options)?.train;
+        // A run with corrections trained on the samples its `kept_indices.npy` names:
+        // those are selected, rather than the corrections file applied again (it may
+        // have grown since, as the review page appends to it).
+        let options = LoadOptions { access: access.clone(), progress: None, skip_corrections: true };
+        let mut dataset = load_data(&config.data, &options)?.train;
+        if run.kept_indices().exists() {
+            let kept = read_labels(&run.kept_indices(), Some(samples))?;
+            if let Some(&bad) = kept.iter().find(|&&i| i < 0 || i as usize >= dataset.len()) {
+                return Err(ReportError::run_file(
+                    &run.kept_indices(),
+                    format!("names sample {bad}, but the dataset ({}) now has {}; was the data changed?", dataset.description, dataset.len()),
+                ));
+            }
+            dataset.select(&kept.iter().map(|&i| i as usize).collect::<Vec<_>>());
+        }
         if dataset.len() != samples {
             return Err(ReportError::run_file(
                 &run.labels(),
@@ -163,7 +176,7 @@ fn read_summary(path: &Path) -> Result<Option<Summary>, ReportError> {
         return Ok(None);
     }
     let text = std::fs::read_to_string(path).map_err(|e| ReportError::run_file(path, format!("cannot read: {e}")))?;
-    serde_json::from_str(&text).map(Some).map_err(|e| ReportError::run_file(path, format!("not a run summary: {e}")))
+    Summary::from_json(&text).map(Some).map_err(|e| ReportError::run_file(path, format!("not a run summary: {e}")))
 }
 
 /// `label_issues.csv`, when the run wrote one (runs from before the verdict did not),
@@ -233,7 +246,7 @@ fn read_floats(tensor: &Tensor, path: &Path) -> Result<Vec<f32>, ReportError> {
 }
 
 /// `scores/<name>.npy` for every name, with `<name>_epochs.npy` when present.
-fn read_scores(dir: &Path, samples: usize, summary: Option<&Summary>) -> Result<Vec<Score>, ReportError> {
+fn read_scores(dir: &Path, samples: usize, summary: Option<&Summary>, config: &JobConfig) -> Result<Vec<Score>, ReportError> {
     let entries = std::fs::read_dir(dir).map_err(|e| ReportError::run_file(dir, format!("cannot list: {e}")))?;
     let mut names: Vec<String> = Vec::new();
     for entry in entries {
@@ -254,13 +267,13 @@ fn read_scores(dir: &Path, samples: usize, summary: Option<&Summary>) -> Result<
         check_length(&tensor, Some(samples), &path)?;
         let values = read_floats(&tensor, &path)?;
         let epochs_path = dir.join(format!("{name}_epochs.npy"));
-        let epochs = epochs_path.exists().then(|| read_epochs(&epochs_path, &name, samples, summary)).transpose()?;
+        let epochs = epochs_path.exists().then(|| read_epochs(&epochs_path, &name, samples, summary, config)).transpose()?;
         scores.push(Score { name, values, epochs });
     }
     Ok(scores)
 }
 
-fn read_epochs(path: &Path, name: &str, samples: usize, summary: Option<&Summary>) -> Result<EpochScores, ReportError> {
+fn read_epochs(path: &Path, name: &str, samples: usize, summary: Option<&Summary>, config: &JobConfig) -> Result<EpochScores, ReportError> {
     let tensor = read_npy(path)?;
     let shape = tensor.size();
     let rows = match shape.as_slice() {
@@ -268,12 +281,34 @@ fn read_epochs(path: &Path, name: &str, samples: usize, summary: Option<&Summary
         _ => return Err(ReportError::run_file(path, format!("shape {shape:?}; expected [scored epochs, {samples}]"))),
     };
     let values = read_floats(&tensor, path)?;
-    // summary.json lists the 0-based epochs that were scored; without it, number rows.
-    let listed = summary.and_then(|s| s.scores.iter().find(|f| f.name == name)).map(|f| f.epochs.clone());
-    let epoch_numbers = match listed {
-        Some(epochs) if epochs.len() == rows => epochs.iter().map(|e| e + 1).collect(),
-        _ => (1..=rows).collect(),
-    };
+    let epoch_numbers = scored_epochs(summary, config, name, rows);
     let rows = values.chunks(samples.max(1)).map(<[f32]>::to_vec).collect();
     Ok(EpochScores { epoch_numbers, rows })
+}
+
+/// The training epoch (1-based) of each of `rows` rows of `name`'s per-epoch values:
+/// as `summary.json` lists them (`scored_epochs`; an older summary lists only the
+/// epochs its window combined, which serve when they are all of them), else as the
+/// job's schedule gives them (`loss`: every epoch; snapshot scores: every
+/// `score.every`-th and the last), else numbered.
+fn scored_epochs(summary: Option<&Summary>, config: &JobConfig, name: &str, rows: usize) -> Vec<usize> {
+    let listed = summary.and_then(|s| s.scores.iter().find(|f| f.name == name));
+    if let Some(file) = listed {
+        for epochs in [&file.scored_epochs, &file.epochs] {
+            if epochs.len() == rows {
+                return epochs.clone();
+            }
+        }
+    }
+    let epochs = config.train.epochs;
+    let every = config.score.every.max(1);
+    let schedule: Vec<usize> = match name {
+        memscope::scores::CUMULATIVE_LOSS => (1..=epochs).collect(),
+        _ => (1..=epochs).filter(|e| e % every == 0 || *e == epochs).collect(),
+    };
+    if schedule.len() == rows {
+        schedule
+    } else {
+        (1..=rows).collect()
+    }
 }

@@ -36,5 +36,5 @@ mod write;
 pub use canvas::{Picture, CHART_SIZE};
 pub use error::ReportError;
 pub use inputs::{RunInputs, Score, MAIN_SCORE};
-pub use reference::{Reference, ReferenceSpec};
+pub use reference::{Reference, ReferenceKind, ReferenceSpec};
 pub use write::{write_report, ReportOutcome, ReportRequest, REPORT_DIR};

@@ -129,12 +129,18 @@ pub fn roc_points(values: &[f32], mask: &[bool]) -> Vec<(f64, f64)> {
     points
 }
 
-/// The ROC curve of `score` against the noise mask, with its AUROC.
-pub fn roc(dir: &Path, file: &str, score: &Score, mask: &[bool]) -> Result<(Picture, f64), ReportError> {
+/// The ROC curve of `score` against a mask (the noise injector's `noise_mask`, or a
+/// user's own reference mask, named `against`), with its AUROC.
+pub fn roc(dir: &Path, file: &str, score: &Score, mask: &[bool], against: &str) -> Result<(Picture, f64), ReportError> {
     let values: Vec<f64> = score.values.iter().map(|&v| v as f64).collect();
     let auroc = memscope_stats::auroc(&values, mask).unwrap_or(f64::NAN);
     let points = roc_points(&score.values, mask);
-    let title = format!("{} vs noise mask: AUROC {auroc:.4}", score.name);
+    let title = format!("{} vs {}: AUROC {auroc:.4}", score.name, super::signal::mask_title(against));
+    let noise = against == "noise_mask";
+    let (x_desc, y_desc) = match noise {
+        true => ("false positive rate (clean samples above the threshold)", "true positive rate (noisy samples found)"),
+        false => ("false positive rate (unmarked samples above the threshold)", "true positive rate (marked samples found)"),
+    };
     let picture = render_chart(dir, file, &title, |root| {
         let mut chart = ChartBuilder::on(root)
             .caption(&title, (FONT, 18))
@@ -145,8 +151,8 @@ pub fn roc(dir: &Path, file: &str, score: &Score, mask: &[bool]) -> Result<(Pict
             .map_err(msg)?;
         chart
             .configure_mesh()
-            .x_desc("false positive rate (clean samples above the threshold)")
-            .y_desc("true positive rate (noisy samples found)")
+            .x_desc(x_desc)
+            .y_desc(y_desc)
             .label_style((FONT, 12))
             .draw()
             .map_err(msg)?;

@@ -3,7 +3,9 @@
 //! comparer's `against` list of the run's config, and `memscope report --reference`.
 //! Formats as the comparer reads them: `.npy`, `.npz` with a key, `.csv` (the last
 //! column, an optional header line). Relative paths are relative to the working
-//! directory, as for the comparer.
+//! directory, as for the comparer. A reference of only 0 and 1 (a bool array: a
+//! user's own known-bad samples) is a mask, as the comparer takes it: the report
+//! gives AUROC, AP and the per-epoch signal against it instead of a correlation.
 
 use super::ReportError;
 use memscope::config::JobConfig;
@@ -19,17 +21,32 @@ pub struct ReferenceSpec {
     pub path: PathBuf,
     /// The array inside an `.npz`.
     pub key: Option<String>,
-    /// The file holds sample indices sorted by ascending score rather than scores.
-    pub ranking: bool,
+    /// What the file holds.
+    pub kind: ReferenceKind,
 }
 
-/// A reference score, one value per sample.
+/// What a reference file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferenceKind {
+    /// Not said: a mask when every value is 0 or 1, else a score.
+    Unsaid,
+    /// One value per sample.
+    Score,
+    /// Sample indices sorted by ascending score.
+    Ranking,
+    /// One 0/1 (or bool) per sample.
+    Mask,
+}
+
+/// A reference, one value per sample.
 #[derive(Debug, Clone)]
 pub struct Reference {
     /// Name shown in the report.
     pub name: String,
-    /// The values.
+    /// The values (0 and 1 for a mask).
     pub values: Vec<f64>,
+    /// The samples it marks, when it is a mask.
+    pub mask: Option<Vec<bool>>,
 }
 
 impl ReferenceSpec {
@@ -40,7 +57,7 @@ impl ReferenceSpec {
             _ => (PathBuf::from(text), None),
         };
         let name = key.clone().unwrap_or_else(|| stem(&path));
-        ReferenceSpec { name, path, key, ranking: false }
+        ReferenceSpec { name, path, key, kind: ReferenceKind::Unsaid }
     }
 
     /// The reference files in the `against` list of the run's baseline comparer
@@ -66,7 +83,12 @@ impl ReferenceSpec {
                 name: t.name.or_else(|| t.key.clone()).unwrap_or_else(|| stem(&t.file)),
                 path: t.file,
                 key: t.key,
-                ranking: t.kind.as_deref() == Some("ranking"),
+                kind: match t.kind.as_deref() {
+                    Some("ranking") => ReferenceKind::Ranking,
+                    Some("mask") => ReferenceKind::Mask,
+                    Some("score") => ReferenceKind::Score,
+                    _ => ReferenceKind::Unsaid,
+                },
             })
             .collect()
     }
@@ -78,12 +100,20 @@ impl ReferenceSpec {
         if values.len() != samples {
             return Err(ReportError::reference(path, format!("{} values, but the run has {samples} samples", values.len())));
         }
-        let values = if self.ranking {
-            memscope_reference::ranking_to_score(&values).map_err(|e| ReportError::reference(path, e.to_string()))?
-        } else {
-            values
+        let bad = |e: memscope_reference::ReferenceError| ReportError::reference(path, e.to_string());
+        let (values, mask) = match self.kind {
+            ReferenceKind::Ranking => (memscope_reference::ranking_to_score(&values).map_err(bad)?, None),
+            ReferenceKind::Mask => {
+                let mask = memscope_reference::to_mask(&values).map_err(bad)?;
+                (values, Some(mask))
+            }
+            ReferenceKind::Score => (values, None),
+            ReferenceKind::Unsaid => {
+                let mask = memscope_reference::as_mask(&values);
+                (values, mask)
+            }
         };
-        Ok(Reference { name: self.name.clone(), values })
+        Ok(Reference { name: self.name.clone(), values, mask })
     }
 }
 
@@ -97,7 +127,7 @@ mod tests {
 
     #[test]
     fn cli_text_names_a_file_or_an_npz_member() {
-        assert_eq!(ReferenceSpec::parse("fz.npy"), ReferenceSpec { name: "fz".into(), path: "fz.npy".into(), key: None, ranking: false });
+        assert_eq!(ReferenceSpec::parse("fz.npy"), ReferenceSpec { name: "fz".into(), path: "fz.npy".into(), key: None, kind: ReferenceKind::Unsaid });
         let member = ReferenceSpec::parse("dir/cifar100.npz:tr_mem");
         assert_eq!((member.name.as_str(), member.key.as_deref()), ("tr_mem", Some("tr_mem")));
         assert_eq!(member.path, PathBuf::from("dir/cifar100.npz"));
@@ -111,13 +141,31 @@ mod tests {
             format = "digits"
             [[plugins]]
             name = "baseline"
-            config = { against = ["noise_mask", { file = "fz.npz", key = "mem" }, { name = "order", file = "r.csv", kind = "ranking" }] }
+            config = { against = ["noise_mask", { file = "fz.npz", key = "mem" }, { name = "order", file = "r.csv", kind = "ranking" }, { file = "bad.npy", kind = "mask" }] }
         "#;
         let config = memscope::config::parse_job(text, "<text>", &[], Path::new(".")).unwrap();
         let specs = ReferenceSpec::from_baseline(&config);
-        assert_eq!(specs.len(), 2);
-        assert_eq!((specs[0].name.as_str(), specs[0].key.as_deref(), specs[0].ranking), ("mem", Some("mem"), false));
-        assert_eq!((specs[1].name.as_str(), specs[1].ranking), ("order", true));
+        assert_eq!(specs.len(), 3);
+        assert_eq!((specs[0].name.as_str(), specs[0].key.as_deref(), specs[0].kind), ("mem", Some("mem"), ReferenceKind::Unsaid));
+        assert_eq!((specs[1].name.as_str(), specs[1].kind), ("order", ReferenceKind::Ranking));
+        assert_eq!((specs[2].name.as_str(), specs[2].kind), ("bad", ReferenceKind::Mask));
+    }
+
+    #[test]
+    fn a_bool_or_zero_one_reference_is_a_mask_and_a_declared_mask_must_be_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flipped.npy");
+        memscope::run::write_bool_npy(&path, &[false, true, false, true]).unwrap();
+        let read = ReferenceSpec::parse(path.to_str().unwrap()).read(4).unwrap();
+        assert_eq!(read.mask, Some(vec![false, true, false, true]));
+        let csv = dir.path().join("bad.csv");
+        std::fs::write(&csv, "0\n1\n1\n0\n").unwrap();
+        assert!(ReferenceSpec::parse(csv.to_str().unwrap()).read(4).unwrap().mask.is_some(), "0/1 numbers are a mask too");
+        std::fs::write(&csv, "0\n1\n0.5\n0\n").unwrap();
+        assert!(ReferenceSpec::parse(csv.to_str().unwrap()).read(4).unwrap().mask.is_none(), "a score");
+        let declared = ReferenceSpec { kind: ReferenceKind::Mask, ..ReferenceSpec::parse(csv.to_str().unwrap()) };
+        let err = declared.read(4).unwrap_err().to_string();
+        assert!(err.contains("bad.csv") && err.contains("value 2 is 0.5: a mask holds only 0 and 1"), "{err}");
     }
 
     #[test]

@@ -16,26 +16,35 @@ const AP: RGBColor = RGBColor(255, 127, 14);
 /// One line of the chart: its legend, colour and values per epoch.
 type Line<'a> = (&'static str, RGBColor, &'a Vec<f64>);
 
-/// The curve of `score` per scored epoch, against `mask` when given. `None` when the
-/// run kept no per-epoch values.
-pub fn curve(score: &Score, mask: Option<&[bool]>) -> Option<EpochCurve> {
+/// The curve of `score` per scored epoch, against `mask` (its name, its samples)
+/// when given. `None` when the run kept no per-epoch values.
+pub fn curve(score: &Score, mask: Option<(&str, &[bool])>) -> Option<EpochCurve> {
     let epochs = score.epochs.as_ref().filter(|e| !e.rows.is_empty())?;
     let mut table = ScoreTable::new(&score.name, Aggregate::Mean, score.values.len());
     for (&number, row) in epochs.epoch_numbers.iter().zip(&epochs.rows) {
         table.push(number.saturating_sub(1), row.clone());
     }
-    let masks: Vec<(String, Vec<bool>)> = mask.map(|m| ("noise_mask".to_string(), m.to_vec())).into_iter().collect();
+    let masks: Vec<(String, Vec<bool>)> = mask.map(|(name, m)| (name.to_string(), m.to_vec())).into_iter().collect();
     epoch_curves(&[table], &masks).into_iter().next()
+}
+
+/// How a mask is named in titles: the noise injector's as words, others as named.
+pub fn mask_title(name: &str) -> String {
+    match name {
+        "noise_mask" => "noise mask".to_string(),
+        other => other.to_string(),
+    }
 }
 
 /// Draws the curve; the best epoch is named in the title.
 pub fn plot(dir: &Path, file: &str, curve: &EpochCurve) -> Result<Picture, ReportError> {
-    let x: Vec<f64> = curve.epochs.iter().map(|&e| (e + 1) as f64).collect();
+    let x: Vec<f64> = curve.epochs.iter().map(|&e| e as f64).collect();
     let (lines, y_desc, title): (Vec<Line<'_>>, String, String) = match (&curve.auroc, &curve.average_precision, &curve.top_k_mean) {
         (Some(auroc), Some(ap), _) => {
             let best = best(&x, auroc);
-            let title = format!("{} per epoch vs noise mask: best AUROC {:.4} at epoch {:.0}", curve.score, best.1, best.0);
-            (vec![("AUROC", AUROC, auroc), ("average precision", AP, ap)], "against the noise mask".into(), title)
+            let against = mask_title(curve.against.as_deref().unwrap_or("noise_mask"));
+            let title = format!("{} per epoch vs {against}: best AUROC {:.4} at epoch {:.0}", curve.score, best.1, best.0);
+            (vec![("AUROC", AUROC, auroc), ("average precision", AP, ap)], format!("against the {against}"), title)
         }
         (_, _, Some(means)) => {
             let k = curve.top_k.unwrap_or(1);

@@ -46,6 +46,9 @@ pub struct ReportOutcome {
     pub conflicting_pairs: usize,
     /// Seconds the duplicates search took.
     pub duplicates_seconds: f64,
+    /// How each score compares with each reference: `curvature vs flipped: AUROC
+    /// 0.9731, AP 0.8812` (a mask) or `curvature vs fz: Spearman 0.812`.
+    pub reference_lines: Vec<String>,
 }
 
 /// The samples the verdict flagged, first on the page.
@@ -69,8 +72,10 @@ pub struct ScoreSection {
     pub folded: Vec<Picture>,
     /// AUROC against the noise mask, when the mask is known.
     pub auroc: Option<f64>,
-    /// Spearman correlation with each reference, by reference name.
+    /// Spearman correlation with each reference score, by reference name.
     pub spearman: Vec<(String, f64)>,
+    /// AUROC and average precision against each reference mask, by reference name.
+    pub masks: Vec<(String, f64, f64)>,
 }
 
 /// The conflicting duplicates, ranked.
@@ -138,7 +143,13 @@ pub fn write_report(request: &ReportRequest) -> Result<ReportOutcome, ReportErro
 
     let index = out.join("index.html");
     write_index(&index, &inputs, flagged.as_ref(), &sections, &duplicates)?;
-    Ok(ReportOutcome { index, conflicting_pairs: duplicates.pairs.len(), duplicates_seconds })
+    let mut reference_lines = Vec::new();
+    for section in &sections {
+        let name = &section.name;
+        reference_lines.extend(section.masks.iter().map(|(r, auroc, ap)| format!("{name} vs {r}: AUROC {auroc:.4}, AP {ap:.4}")));
+        reference_lines.extend(section.spearman.iter().map(|(r, rho)| format!("{name} vs {r}: Spearman {rho:.3}")));
+    }
+    Ok(ReportOutcome { index, conflicting_pairs: duplicates.pairs.len(), duplicates_seconds, reference_lines })
 }
 
 /// The run's `[report]` settings with the request's overrides, checked.
@@ -192,20 +203,35 @@ fn score_section(out: &Path, score: &Score, inputs: &RunInputs, style: &TileStyl
     pictures.push(plots::histogram(out, &format!("hist_{name}.png"), score, mask)?);
     let mut auroc = None;
     if let Some(mask) = mask.filter(|m| m.iter().any(|&x| x) && m.iter().any(|&x| !x)) {
-        let (picture, value) = plots::roc(out, &format!("roc_{name}.png"), score, mask)?;
+        let (picture, value) = plots::roc(out, &format!("roc_{name}.png"), score, mask, "noise_mask")?;
         pictures.push(picture);
         auroc = Some(value);
     }
     pictures.extend(plots::epochs(out, &format!("epochs_{name}.png"), score)?);
-    if let Some(curve) = signal::curve(score, mask) {
+    if let Some(curve) = signal::curve(score, mask.map(|m| ("noise_mask", m))) {
         pictures.push(signal::plot(out, &format!("signal_{name}.png"), &curve)?);
     }
-    let mut spearman = Vec::new();
+    let (mut spearman, mut masks) = (Vec::new(), Vec::new());
     for reference in references {
-        let file = format!("vs_{}_{name}.png", file_part(&reference.name));
-        let (picture, rho) = plots::against_reference(out, &file, score, reference)?;
-        pictures.push(picture);
-        spearman.push((reference.name.clone(), rho));
+        let against = file_part(&reference.name);
+        match &reference.mask {
+            // A mask of known samples: how well the score finds them, overall and per epoch.
+            Some(mask) => {
+                let (picture, auroc) = plots::roc(out, &format!("roc_{name}_vs_{against}.png"), score, mask, &reference.name)?;
+                pictures.push(picture);
+                let values: Vec<f64> = score.values.iter().map(|&v| v as f64).collect();
+                let ap = memscope_stats::average_precision(&values, mask).unwrap_or(f64::NAN);
+                if let Some(curve) = signal::curve(score, Some((reference.name.as_str(), mask.as_slice()))) {
+                    pictures.push(signal::plot(out, &format!("signal_{name}_vs_{against}.png"), &curve)?);
+                }
+                masks.push((reference.name.clone(), auroc, ap));
+            }
+            None => {
+                let (picture, rho) = plots::against_reference(out, &format!("vs_{against}_{name}.png"), score, reference)?;
+                pictures.push(picture);
+                spearman.push((reference.name.clone(), rho));
+            }
+        }
     }
-    Ok(ScoreSection { name: score.name.clone(), pictures, folded, auroc, spearman })
+    Ok(ScoreSection { name: score.name.clone(), pictures, folded, auroc, spearman, masks })
 }

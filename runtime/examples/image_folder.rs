@@ -56,7 +56,7 @@ fn load(job: &Path) {
     let flag = decoded.clone();
     let progress: ProgressFn = Arc::new(move |_| flag.store(true, Ordering::Relaxed));
     let started = Instant::now();
-    let data = load_data(&config.data, &LoadOptions { access: Access::Anything, progress: Some(progress) }).unwrap_or_else(|e| panic!("{e}")).train;
+    let data = load_data(&config.data, &LoadOptions { access: Access::Anything, progress: Some(progress), skip_corrections: false }).unwrap_or_else(|e| panic!("{e}")).train;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "images {} seconds {seconds:.3} images_per_second {:.0} decoded {}",

@@ -54,8 +54,11 @@
 //! libtorch keeps some state per process, not per job, and a job sets it:
 //! - **Threads**: a job with `threads > 0` calls `tch::set_num_threads(threads)`,
 //!   which sets the intra-op thread count of the calling thread and the default for
-//!   threads created later, in the whole process. A job with `threads = 0` leaves it
-//!   as it is (libtorch's default: one per core, unless something set it earlier).
+//!   threads created later, in the whole process. A job with `threads = 0` on the CPU
+//!   sets it from its training thread to the cores other processes leave free,
+//!   measured before the first step and once a second after ([`threads`]), unless
+//!   `OMP_NUM_THREADS` is set or the job is `deterministic` (then it is left as it is:
+//!   libtorch's default, one per core, unless something set it earlier).
 //! - **Seeds**: a job seeds libtorch's global generator with its `seed` just before
 //!   building its network (so a built-in or a program's module starts from the same
 //!   weights every time), and with a value derived from `(seed, epoch)` before each
@@ -84,17 +87,17 @@
 pub mod actors;
 pub mod allocator;
 mod api;
-pub mod config;
+pub use memscope_base::config;
 pub mod data;
 pub mod dist;
-pub mod logging;
-pub mod metrics;
+pub use memscope_base::{logging, metrics};
 pub mod model;
 mod panics;
 pub mod plugins;
 pub mod run;
 pub mod scores;
 pub mod seeding;
+pub mod threads;
 pub mod verdict;
 
 pub use actors::{JobError, JobEvent, JobOutcome};

@@ -5,7 +5,9 @@
 //! ship: Gloo's (Debian's `libgloo-dev`; libtorch has Gloo compiled in, so we only
 //! need its declarations, never `libgloo.so`) and, for the NCCL path when libtorch has
 //! CUDA, CUDA's runtime headers (the wheels `nvidia-cuda-crt` and `nvidia-cuda-cccl`
-//! complete the ones torch's CUDA wheel brings). `make setup` installs both.
+//! complete the ones torch's CUDA wheel brings). `make setup` installs both; without
+//! root, Gloo's land in the project's own `.deps/` (`scripts/debian-deps`), which is
+//! looked in first.
 
 use std::path::{Path, PathBuf};
 
@@ -13,12 +15,14 @@ use std::path::{Path, PathBuf};
 const SOURCES: &[&str] = &["csrc/script_module.cpp", "csrc/c10d.cpp", "csrc/reducer.cpp", "csrc/determinism.cpp", "csrc/store.cpp"];
 /// Headers shared by the sources (rebuild when they change).
 const HEADERS: &[&str] = &["csrc/shim.h", "csrc/c10d.h"];
-/// Where Gloo's headers are looked for (`<dir>/gloo/config.h`).
+/// Where Gloo's headers are looked for (`<dir>/gloo/config.h`), after the project's
+/// own `.deps/usr/include` ([`project_include_dir`]).
 const GLOO_INCLUDE_DIRS: &[&str] = &["/usr/include", "/usr/local/include"];
 
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=CUDA_HOME");
+    println!("cargo:rerun-if-env-changed=MEMSCOPE_DEPS_DIR");
     for file in SOURCES.iter().chain(HEADERS) {
         println!("cargo:rerun-if-changed={file}");
     }
@@ -45,13 +49,21 @@ fn main() {
         .warnings(false)
         .flag_if_supported("-w")
         .files(SOURCES);
-    if let Some(gloo) = GLOO_INCLUDE_DIRS.iter().map(Path::new).find(|d| d.join("gloo/config.h").exists()) {
+    let project = project_include_dir();
+    let mut searched: Vec<PathBuf> = project.iter().cloned().collect();
+    searched.extend(GLOO_INCLUDE_DIRS.iter().map(PathBuf::from));
+    if let Some(gloo) = searched.iter().find(|d| d.join("gloo/config.h").exists()) {
+        // Headers unpacked later into the project folder are found on the next build.
+        if project.as_ref() == Some(gloo) {
+            println!("cargo:rerun-if-changed={}", gloo.join("gloo/config.h").display());
+        }
         build.include(gloo);
     } else {
+        let searched: Vec<String> = searched.iter().map(|d| d.display().to_string()).collect();
         panic!(
             "Gloo's headers (gloo/config.h) are not in {}: install Debian's libgloo-dev \
-             (`make setup` does, as root: apt-get install libgloo-dev)",
-            GLOO_INCLUDE_DIRS.join(" or ")
+             (`make setup` does: as root with apt-get, else into .deps/ with scripts/debian-deps libgloo-dev)",
+            searched.join(" or ")
         );
     }
     // The NCCL process group lives in libtorch_cuda: compiled in whenever libtorch has
@@ -65,6 +77,17 @@ fn main() {
     build.compile("memscope_torch_ext");
     // The crate's own test binaries need libtorch at run time too.
     memscope_link::link_libtorch();
+}
+
+/// The include directory of the Debian packages unpacked into the project's own folder
+/// by `scripts/debian-deps` (`$MEMSCOPE_DEPS_DIR` or `<workspace>/.deps`), when any.
+fn project_include_dir() -> Option<PathBuf> {
+    let deps = match std::env::var_os("MEMSCOPE_DEPS_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?).join("../../.deps"),
+    };
+    let include = deps.join("usr/include");
+    include.is_dir().then_some(include)
 }
 
 /// The include directories of NCCL and the CUDA runtime for a libtorch with CUDA:

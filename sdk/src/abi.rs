@@ -311,6 +311,31 @@ pub fn older_descriptor_symbol(abi: u32) -> String {
 /// Type of the exported symbol.
 pub type DescriptorFn = unsafe extern "C" fn() -> *const PluginDescriptor;
 
+/// Where a settings check writes each problem it finds (the receiver copies both
+/// strings).
+#[repr(C)]
+pub struct ProblemSink {
+    /// Opaque to the plugin.
+    pub ctx: *mut c_void,
+    /// Receives one problem: the dotted key in the plugin's `config` table (empty for
+    /// the table as a whole) and what is wrong.
+    pub write: unsafe extern "C" fn(ctx: *mut c_void, key: StrRef, message: StrRef),
+}
+
+/// Name of the optional settings-check entry point, exported beside the descriptor
+/// by [`crate::export_plugin!`]: `extern "C" fn(config: StrRef, problems: *mut
+/// ProblemSink, err: *mut ErrorSink) -> Status` ([`CheckSettingsFn`]). It runs
+/// [`crate::Plugin::check_settings`] on the TOML text of a job's `config` table
+/// without creating the plugin; `Status::Ok` means it ran (problems, if any, went to
+/// the sink). Additive, outside the descriptor, so neither its layout nor
+/// [`crate::ABI_VERSION`] changed: a library built before it has no such symbol and
+/// still loads, and the host checks its settings by creating it. Its own version is
+/// the `_v1` of its name (another signature would be another name).
+pub const CHECK_SETTINGS_SYMBOL: &[u8] = b"memscope_plugin_check_settings_v1";
+
+/// Type of the [`CHECK_SETTINGS_SYMBOL`] entry point.
+pub type CheckSettingsFn = unsafe extern "C" fn(config: StrRef, problems: *mut ProblemSink, err: *mut ErrorSink) -> Status;
+
 /// Calls `f` with an error sink and returns its status and the message written to the
 /// sink, if any. Used on both sides of the boundary.
 pub fn with_sink(f: impl FnOnce(*mut ErrorSink) -> Status) -> (Status, Option<String>) {

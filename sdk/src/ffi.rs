@@ -141,6 +141,26 @@ unsafe extern "C" fn create<P: Plugin>(config: StrRef, host: *const HostApiC, ou
     })
 }
 
+/// The settings check of `P` ([`crate::abi::CHECK_SETTINGS_SYMBOL`]): runs
+/// [`Plugin::check_settings`] and writes each problem to `problems`.
+///
+/// # Safety
+/// Called by the host only: `config` valid for the call, `problems` and `err` null or
+/// valid sinks for the call.
+pub unsafe fn check_settings<P: Plugin>(config: StrRef, problems: *mut ProblemSink, err: *mut ErrorSink) -> Status {
+    guarded(err, || {
+        // SAFETY: the host passes a valid string for the duration of the call.
+        let config = unsafe { config.as_str() };
+        for problem in P::check_settings(config) {
+            if !problems.is_null() {
+                // SAFETY: the host passes a valid sink for the duration of the call.
+                unsafe { ((*problems).write)((*problems).ctx, StrRef::new(&problem.key), StrRef::new(&problem.message)) };
+            }
+        }
+        Ok(())
+    })
+}
+
 /// # Safety
 /// Called by the host only, as the ABI says: `ptr` from `create::<P>` (for `create`,
 /// `host` alive as long as the instance), every other pointer valid for the call.

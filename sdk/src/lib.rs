@@ -39,7 +39,9 @@
 //! settings, a test). Build it with `cargo build --release`, put the library in a
 //! plugin directory, and name it in a job: `[[plugins]] name = "margin"`. Its scores
 //! land in `scores/margin.npy`. Settings come from the job's `config` table, parsed by
-//! [`settings::parse`] into a struct of the plugin's own.
+//! [`settings::parse`] into a struct of the plugin's own; [`Plugin::check_settings`]
+//! (with [`settings::check`]) lets a daemon refuse bad settings when a job is
+//! submitted, every problem at once.
 //!
 //! **Watching training.** [`Plugin::on_train_batch_end`] receives each optimizer step's
 //! sample indices, losses and the labels trained on ([`BatchInfo`]). A plugin that also
@@ -76,7 +78,8 @@ pub use version::{torch_release, ABI_VERSION, SDK_VERSION, TORCH_BUILT_WITH, TOR
 
 /// Exports a [`Plugin`] type as this library's plugin: defines the
 /// `memscope_plugin_v4` symbol (`v` + [`ABI_VERSION`], see
-/// [`abi::DESCRIPTOR_SYMBOL`]) that returns its descriptor.
+/// [`abi::DESCRIPTOR_SYMBOL`]) that returns its descriptor, and the settings check
+/// `memscope_plugin_check_settings_v1` ([`abi::CHECK_SETTINGS_SYMBOL`]).
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
@@ -85,6 +88,18 @@ macro_rules! export_plugin {
             static CELL: ::std::sync::OnceLock<$crate::ffi::DescriptorCell> = ::std::sync::OnceLock::new();
             // Evaluated here, in the plugin's crate: its own build profile.
             $crate::ffi::descriptor::<$plugin>(&CELL, cfg!(debug_assertions))
+        }
+
+        /// # Safety
+        /// Called by the host only, with a valid string and sinks for the call.
+        #[no_mangle]
+        pub unsafe extern "C" fn memscope_plugin_check_settings_v1(
+            config: $crate::abi::StrRef,
+            problems: *mut $crate::abi::ProblemSink,
+            err: *mut $crate::abi::ErrorSink,
+        ) -> $crate::abi::Status {
+            // SAFETY: the caller's guarantees are this function's.
+            unsafe { $crate::ffi::check_settings::<$plugin>(config, problems, err) }
         }
     };
 }

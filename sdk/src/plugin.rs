@@ -1,6 +1,7 @@
 //! The plugin trait and the values its hooks receive.
 
-use crate::{Host, Hook};
+use crate::settings::SettingProblem;
+use crate::{Hook, Host};
 use std::fmt;
 use tch::Tensor;
 
@@ -202,6 +203,18 @@ pub trait Plugin: Send + Sized + 'static {
     /// Creates the plugin from the TOML text of the job's `[plugins.config]` table.
     /// Parse it with `deny_unknown_fields` and say what is wrong.
     fn create(config: &str, host: &Host) -> PluginResult<Self>;
+
+    /// Every problem with the settings `config` (the text `create` receives), found
+    /// without creating the plugin: the daemon checks a job with it when the job is
+    /// submitted, so that bad settings are refused then, all of them at once, instead
+    /// of failing the job when it runs. [`crate::settings::check`] does it for a
+    /// settings struct and the plugin's own checks of its values (share them with
+    /// `create` through [`crate::settings::parse_checked`]). The default finds
+    /// nothing; the host then creates the plugin with the settings, and what `create`
+    /// refuses is the one problem reported.
+    fn check_settings(_config: &str) -> Vec<SettingProblem> {
+        Vec::new()
+    }
 
     /// The job is configured and about to load its data.
     fn on_job_start(&mut self, _host: &Host, _job: &JobInfo<'_>) -> PluginResult {

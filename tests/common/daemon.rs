@@ -267,6 +267,53 @@ impl Daemon {
     pub fn wait_done(&self, id: &str, timeout: Duration) -> Value {
         self.wait_for(id, timeout, |j| ["completed", "failed", "cancelled"].contains(&j["state"].as_str().unwrap_or("")))
     }
+
+    /// The process id of the daemon's review engine (`memscope-engine serve-review`, a
+    /// child of the daemon), while one runs.
+    pub fn review_engine(&self) -> Option<u32> {
+        children_of(self.pid()).into_iter().find(|(_, command)| command.contains("serve-review")).map(|(pid, _)| pid)
+    }
+
+    /// `IP:PORT` of the review engine `pid`, from the daemon's log.
+    pub fn review_engine_addr(&self, pid: u32) -> String {
+        let marker = format!("review engine started: pid {pid}, listening on ");
+        let log = self.log();
+        let line = log.lines().find(|l| l.contains(&marker)).unwrap_or_else(|| panic!("no start of review engine {pid} in the log:\n{log}"));
+        line.split(&marker).nth(1).unwrap().split(',').next().unwrap().to_string()
+    }
+}
+
+/// The children of process `pid`: each one's id and command line (empty for one that
+/// has ended and not been waited for).
+pub fn children_of(pid: u32) -> Vec<(u32, String)> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else { continue };
+        // `pid (comm) state ppid ...`; comm may hold spaces and parentheses.
+        let parent = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<u32>().ok());
+        if parent == Some(pid) {
+            let command = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+            children.push((child, String::from_utf8_lossy(&command).replace('\0', " ")));
+        }
+    }
+    children
+}
+
+/// Whether process `pid` has ended (gone, or a zombie waiting to be reaped).
+pub fn has_ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(_) => true,
+    }
+}
+
+/// A process's resident memory (kB) and whether it maps libtorch, from `/proc`.
+pub fn memory_of(pid: u32) -> (u64, bool) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let rss = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").parse().unwrap();
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    (rss, maps.contains("libtorch") || maps.contains("libc10"))
 }
 
 impl Drop for Daemon {

@@ -1,9 +1,12 @@
 //! Shared fixtures for the end-to-end tests: the real `memscope` binary, temporary run
 //! directories, and small datasets in real formats written by the tests themselves.
 
+pub mod browser;
 pub mod daemon;
 pub mod images;
+pub mod review;
 pub mod torchscript;
+pub mod trajectory;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -179,7 +182,8 @@ pub fn assert_close(a: &[f32], b: &[f32], what: &str) {
 }
 
 /// Runs `memscope ARGS --events-json` from `cwd`, waits (on the job's own events) until
-/// the 0-based epoch `epoch` has ended, then presses Ctrl-C (SIGINT), as a user would.
+/// epoch `epoch` (counted from 1, as the events count) has ended, then presses Ctrl-C
+/// (SIGINT), as a user would.
 /// Returns how the process ended.
 pub fn run_until_epoch_then_interrupt<S: AsRef<std::ffi::OsStr>>(cwd: &Path, args: &[S], epoch: u64) -> std::process::ExitStatus {
     use std::io::BufRead;

@@ -1,6 +1,6 @@
 //! The crate split holds: the core library (`memscope-runtime`) depends on no CLI,
 //! HTTP client, HTTP server (not even the Prometheus exporter's) or progress-bar crate, and the `memscope` binary's crate
-//! (`memscope-cli`) on no libtorch. Read from `Cargo.lock` (no cargo, no network):
+//! (`memscope-cli`) and the daemon's (`memscope-daemon`) on no libtorch. Read from `Cargo.lock` (no cargo, no network):
 //! the lock lists every dependency any build of the workspace can use, so a crate
 //! that appears anywhere below the core through any feature is found.
 
@@ -53,10 +53,11 @@ fn the_core_library_has_no_cli_http_or_progress_bar_dependency() {
     assert!(core.contains("tch") && core.contains("actix") && core.contains("libloading"), "not the core's tree: {core:?}");
     // The walk does find them where they are.
     let engine = dependencies_of("memscope-engine");
-    assert!(["clap", "indicatif", "actix-web", "memscope-runtime"].iter().all(|c| engine.contains(*c)), "{engine:?}");
+    assert!(["clap", "indicatif", "memscope-runtime"].iter().all(|c| engine.contains(*c)), "{engine:?}");
+    assert!(dependencies_of("memscope-daemon").contains("actix-web"));
     assert!(["metrics-exporter-prometheus", "hyper"].iter().all(|c| engine.contains(*c)), "{engine:?}");
     let edges = ["clap", "indicatif", "ureq", "actix-web", "hyper", "metrics-exporter-prometheus", "plotters"];
-    for edge in edges.into_iter().chain(["memscope-report", "memscope-daemon", "memscope-cli", "memscope-prometheus"]) {
+    for edge in edges.into_iter().chain(["memscope-report", "memscope-review", "memscope-daemon", "memscope-cli", "memscope-prometheus"]) {
         assert!(!core.contains(edge), "memscope-runtime depends on {edge}");
     }
 }
@@ -67,5 +68,19 @@ fn the_memscope_binary_crate_has_no_libtorch_dependency() {
     assert!(cli.contains("clap") && cli.contains("ureq"), "not the CLI's tree: {cli:?}");
     for heavy in ["tch", "torch-sys", "memscope-runtime", "memscope-sdk"] {
         assert!(!cli.contains(heavy), "memscope-cli depends on {heavy}");
+    }
+}
+
+#[test]
+fn the_daemon_crate_has_no_libtorch_dependency() {
+    let daemon = dependencies_of("memscope-daemon");
+    assert!(daemon.contains("actix-web") && daemon.contains("memscope-base"), "not the daemon's tree: {daemon:?}");
+    for heavy in ["tch", "torch-sys", "memscope-runtime", "memscope-review", "memscope-sdk", "memscope-reference", "memscope-torch-ext"] {
+        assert!(!daemon.contains(heavy), "memscope-daemon depends on {heavy}");
+    }
+    // What it shares with the core library carries none either.
+    for shared in ["memscope-base", "memscope-npy", "memscope-prometheus"] {
+        let tree = dependencies_of(shared);
+        assert!(!tree.contains("tch") && !tree.contains("torch-sys"), "{shared} depends on libtorch: {tree:?}");
     }
 }

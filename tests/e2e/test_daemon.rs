@@ -2,7 +2,7 @@
 //! results fetched back, cancellation, a crash and a restart that lose nothing, a
 //! graceful stop, config reload, bad submissions refused, and a bounded load test.
 
-use memscope_tests::daemon::Daemon;
+use memscope_tests::daemon::{memory_of, Daemon};
 use memscope_tests::images::png;
 use memscope_tests::{memscope, read_npy_f32, synthetic_images, write_cifar};
 use serde_json::Value;
@@ -73,6 +73,10 @@ fn a_job_submitted_with_the_cli_runs_and_its_results_are_served() {
 
     let logs = daemon.cli(&["logs", &id]).success().stdout();
     assert!(logs.contains("attempt 1, starting") && logs.contains("first: 3 epochs"), "{logs}");
+    // The report's line is part of the job's log, not of its event stream, and a job
+    // that went well leaves no warning in the daemon's log.
+    assert!(logs.contains(&format!("report: {}", run_dir.join("report/index.html").display())), "{logs}");
+    assert!(!daemon.log().contains("WARN"), "{}", daemon.log());
     let metrics = daemon.get("/metrics").unwrap().body;
     assert!(metrics.contains("memscope_epoch{run=\"first-000001\"} 3"), "{metrics}");
     assert!(metrics.contains("memscope_daemon_jobs{state=\"completed\"} 1"), "{metrics}");
@@ -337,6 +341,12 @@ fn a_failing_job_does_not_take_the_daemon_or_other_jobs_down() {
     assert_eq!(failed["state"], "failed");
     let message = failed["message"].as_str().unwrap();
     assert!(message.contains("plugin `fixture-faulty` panicked in score_batch"), "{message}");
+    // An operator filtering the daemon's log for warnings sees it.
+    let warned = daemon
+        .log()
+        .lines()
+        .any(|l| l.contains("WARN") && l.contains(&format!("job {bad} (faulty) failed: plugin `fixture-faulty` panicked")));
+    assert!(warned, "{}", daemon.log());
     assert_eq!(daemon.wait_done(&good, MINUTE)["state"], "completed");
     assert_eq!(daemon.get("/readyz").unwrap().status, 200);
 }
@@ -502,4 +512,109 @@ fn every_data_file_a_job_opens_must_be_inside_the_roots_even_through_a_symlink()
     assert_eq!(scores["class_names"], serde_json::json!(["cat", "dog"]));
     assert_eq!(scores["labels"], serde_json::json!([0, 0, 0, 0, 1, 1, 1, 1]));
     assert_eq!(scores["values"].as_array().unwrap().len(), 8);
+}
+
+/// Issue 27, leftover 7: an idle daemon held 391 MB of libtorch it never used.
+#[test]
+fn the_daemon_loads_no_libtorch_idle_or_after_checking_and_running_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), "");
+    let (idle, torch) = memory_of(daemon.pid());
+    println!("idle daemon: {:.1} MB resident", idle as f64 / 1024.0);
+    assert!(!torch, "an idle daemon maps libtorch");
+
+    // A job whose plugin settings are checked (in a process of its own) and that runs.
+    let id = submitted(&daemon, &job("light", "mlp", 1));
+    assert_eq!(daemon.wait_done(&id, MINUTE)["state"], "completed");
+    let (after, torch) = memory_of(daemon.pid());
+    println!("after a checked and completed job: {:.1} MB resident", after as f64 / 1024.0);
+    assert!(!torch, "the daemon mapped libtorch for a job");
+    assert!(after < 100 * 1024, "{after} kB resident");
+}
+
+/// Issue 27, leftover 1: plugin settings were accepted at submission and failed when
+/// the job ran.
+#[test]
+fn plugin_settings_are_checked_at_submission_through_each_plugins_own_parser() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = memscope_tests::fixture_plugins(dir.path());
+    let exe_dir = memscope_tests::memscope_bin().parent().unwrap().to_path_buf();
+    let daemon = Daemon::start(dir.path(), &format!("max_running_jobs = 0\nplugin_dirs = [{exe_dir:?}, {fixtures:?}]\n"));
+    let digits = "name = \"t\"\n[data]\nformat = \"digits\"\n";
+    let problems = |reply: &memscope_tests::daemon::Reply| -> Vec<(String, String)> {
+        assert_eq!(reply.status, 400, "{}", reply.body);
+        let body = reply.json();
+        body["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["key"].as_str().unwrap().into(), p["message"].as_str().unwrap().into()))
+            .collect()
+    };
+
+    // Every problem of each plugin at once, in the plugin's own words.
+    let two = format!(
+        "{digits}[[plugins]]\nname = \"curvature\"\nconfig = {{ draws = 0, bogus = 3 }}\n[[plugins]]\nname = \"noise\"\nconfig = {{ fraction = 2.0 }}\n"
+    );
+    let found = problems(&daemon.submit(&two));
+    let keys: Vec<&str> = found.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["plugins[0].config.bogus", "plugins[0].config.draws", "plugins[1].config.fraction"], "{found:?}");
+    assert!(found[0].1.starts_with("unknown key `bogus`, expected `draws`"), "{found:?}");
+    assert_eq!(found[1].1, "must be at least 1");
+    assert_eq!(found[2].1, "2 is not in [0, 1]");
+    // With the job's other problems, in one answer.
+    let found = problems(&daemon.submit(&format!("{two}[train]\nepochs = 0\n")));
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert!(found.iter().any(|(k, _)| k == "train.epochs"), "{found:?}");
+
+    // A plugin library without the check (built before it existed) is created with the
+    // settings, as the job would create it, and what it refuses is the problem.
+    let old = format!("{digits}[[plugins]]\nname = \"fixture-faulty\"\nconfig = {{ mode = \"panic_in_create\" }}\n");
+    let found = problems(&daemon.submit(&old));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, "plugins[0].config");
+    assert!(found[0].1.contains("panicked in create: fixture panics while being created"), "{found:?}");
+
+    // Good settings pass, and nothing was queued before them.
+    let good = format!("{digits}[[plugins]]\nname = \"curvature\"\nconfig = {{ draws = 2 }}\n[[plugins]]\nname = \"fixture-faulty\"\nconfig = {{ mode = \"chatty\" }}\n");
+    let id = submitted(&daemon, &good);
+    let jobs = daemon.get("/v1/jobs").unwrap().json();
+    assert_eq!(jobs["jobs"].as_array().unwrap().len(), 1, "{jobs}");
+    assert_eq!(jobs["jobs"][0]["id"], id.as_str());
+}
+
+/// Issue 27, leftover 3: a plugin setting naming a bare relative file was looked up in
+/// the daemon's working directory, outside the data roots, and the job's error told
+/// whether such a file existed there.
+#[test]
+fn a_bare_relative_file_in_a_plugin_setting_is_looked_up_in_the_data_root_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, outside) = (dir.path().join("data"), tempfile::tempdir().unwrap());
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(outside.path().join("secret.npy"), b"x").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.npy"), data.join("escape")).unwrap();
+    // The daemon runs in `dir` (the test harness starts it there).
+    let daemon = Daemon::start(dir.path(), "data_roots = [\"data\"]\n");
+    let job = |name: &str, file: &str| {
+        format!(
+            "name = \"{name}\"\nthreads = 1\n[data]\nformat = \"digits\"\nlimit = 200\n[model]\narch = \"mlp\"\n[train]\nepochs = 1\n\
+             [report]\nenabled = false\n[[plugins]]\nname = \"baseline\"\nconfig = {{ against = [{{ name = \"r\", file = \"{file}\" }}] }}\n"
+        )
+    };
+    let failure = |name: &str| {
+        let id = submitted(&daemon, &job(name, "ref"));
+        let done = daemon.wait_done(&id, MINUTE);
+        assert_eq!(done["state"], "failed", "{done}");
+        done["message"].as_str().unwrap().to_string()
+    };
+    let without = failure("without");
+    std::fs::write(dir.path().join("ref"), b"a file in the daemon's working directory").unwrap();
+    let with = failure("with");
+    assert_eq!(without, with, "the error tells whether the daemon's directory holds `ref`");
+
+    // A bare name of the data root that leads outside is refused like any path.
+    let reply = daemon.submit(&job("escape", "escape"));
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let problems = reply.json()["problems"].to_string();
+    assert!(problems.contains("`escape` is outside the daemon's data roots"), "{problems}");
 }

@@ -1,5 +1,5 @@
 //! `memscope daemon` under faults from its surroundings: nobody reading its stderr, its
-//! port taken by another program.
+//! port taken by another program, huge job logs.
 
 use memscope_tests::daemon::Daemon;
 use memscope_tests::memscope_bin;
@@ -179,4 +179,64 @@ fn a_finished_runs_metric_series_expire_so_a_hundred_jobs_leave_metrics_bounded(
     assert!(!page.contains("run=\""), "every run's series expired:\n{page}");
     assert!(page.contains("memscope_daemon_jobs{state=\"completed\"} 100"), "{page}");
     assert!(after < with_one_run, "{after} lines after 100 runs, {with_one_run} with one");
+}
+
+/// The daemon's resident memory in kB.
+fn resident_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches(" kB").parse().unwrap()
+}
+
+/// Issue 27, leftover 4: `?tail=5` of a 200 MB log read all of it into memory (RSS grew
+/// by 227 MB per request and stayed there), and job logs had no size cap.
+#[test]
+fn a_huge_job_log_is_read_from_its_end_and_job_logs_are_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = memscope_tests::fixture_plugins(dir.path());
+    let exe_dir = memscope_bin().parent().unwrap().to_path_buf();
+    let plugins = format!("plugin_dirs = [{exe_dir:?}, {fixtures:?}]\n");
+    let mut daemon = Daemon::start(dir.path(), &format!("max_running_jobs = 0\n{plugins}"));
+    let id = daemon.submit_ok(&quick_job("waiting"));
+    // A 200 MB log, as a job without a cap could leave (written here directly).
+    let log = dir.path().join(format!("state/jobs/{id}/log.txt"));
+    {
+        use std::io::Write;
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
+        for i in 0..2_000_000 {
+            writeln!(file, "line {i:09} {}", "x".repeat(84)).unwrap();
+        }
+    }
+    let size = std::fs::metadata(&log).unwrap().len();
+    assert!(size >= 200_000_000, "{size}");
+    let before = resident_kb(daemon.pid());
+    let tail = daemon.get(&format!("/v1/jobs/{id}/logs?tail=2")).unwrap();
+    assert_eq!(tail.status, 200);
+    assert_eq!(tail.body, format!("line 001999998 {0}\nline 001999999 {0}\n", "x".repeat(84)));
+    let after_tail = resident_kb(daemon.pid());
+    let (status, whole) = daemon.get_bytes(&format!("/v1/jobs/{id}/logs"));
+    assert_eq!((status, whole.len() as u64), (200, size), "the whole log, streamed");
+    let after_whole = resident_kb(daemon.pid());
+    println!("daemon RSS: {before} kB, {after_tail} kB after ?tail=2, {after_whole} kB after the whole log");
+    assert!(after_tail < before + 20_000, "?tail=2 of a {size}-byte log grew the daemon from {before} to {after_tail} kB");
+    assert!(after_whole < before + 40_000, "the whole log grew the daemon from {before} to {after_whole} kB");
+
+    // A job that writes 300 kB to a log capped at 64 kB: its newest lines are kept, in
+    // two parts of at most the cap, and served as one log.
+    assert!(daemon.terminate(MINUTE).success());
+    let config = dir.path().join("daemon.toml");
+    let text = std::fs::read_to_string(&config).unwrap().replace("max_running_jobs = 0\n", "job_log_max_bytes = 65536\n");
+    std::fs::write(&config, text).unwrap();
+    daemon.restart();
+    let chatty = format!("{}[[plugins]]\nname = \"fixture-faulty\"\nconfig = {{ mode = \"chatty\" }}\n", quick_job("chatty"));
+    let id = daemon.submit_ok(&chatty);
+    assert_eq!(daemon.wait_done(&id, MINUTE)["state"], "completed");
+    let log = dir.path().join(format!("state/jobs/{id}/log.txt"));
+    let (newer, older) = (std::fs::read_to_string(&log).unwrap(), std::fs::read_to_string(log.with_extension("txt.1")).unwrap());
+    assert!(newer.len() <= 65536 && older.len() <= 65536, "{} and {} bytes", newer.len(), older.len());
+    let whole = daemon.get(&format!("/v1/jobs/{id}/logs")).unwrap().body;
+    assert_eq!(whole, format!("{older}{newer}"));
+    assert!(!whole.contains("attempt 1, starting") && !whole.contains("fixture chatter 0000 "), "the oldest lines were dropped");
+    assert!(whole.contains("fixture chatter 2999 ") && whole.contains("chatty: 1 epochs on 1797 samples"), "{whole}");
+    let tail = daemon.get(&format!("/v1/jobs/{id}/logs?tail=1")).unwrap().body;
+    assert_eq!(tail, whole[whole[..whole.len() - 1].rfind('\n').unwrap() + 1..]);
 }

@@ -73,11 +73,11 @@ fn wrong_methods_schemes_and_queries_get_json_errors() {
     assert_eq!(daemon.raw("GET", "/v1/jobs", &[("Authorization", "Basic s3cret")], "").status, 401);
 
     for (method, path, allow) in [
-        ("PUT", "/v1/jobs".to_string(), "GET, POST"),
-        ("DELETE", "/v1/jobs".to_string(), "GET, POST"),
-        ("POST", format!("/v1/jobs/{id}"), "GET, DELETE"),
+        ("PUT", "/v1/jobs".to_string(), "GET, HEAD, POST"),
+        ("DELETE", "/v1/jobs".to_string(), "GET, HEAD, POST"),
+        ("POST", format!("/v1/jobs/{id}"), "GET, HEAD, DELETE"),
         ("GET", format!("/v1/jobs/{id}/retry"), "POST"),
-        ("POST", "/metrics".to_string(), "GET"),
+        ("POST", "/metrics".to_string(), "GET, HEAD"),
     ] {
         let reply = daemon.raw(method, &path, &[auth], "");
         assert_eq!(reply.status, 405, "{method} {path}: {}", reply.body);
@@ -90,6 +90,77 @@ fn wrong_methods_schemes_and_queries_get_json_errors() {
         assert!(reply.json()["error"].is_string(), "{path}: {}", reply.body);
     }
     assert_eq!(daemon.raw("GET", "/nowhere", &[auth], "").json()["error"].as_str().map(|e| e.contains("no such endpoint")), Some(true));
+
+    // HEAD is GET without the body (issue 27, leftover 6: it was 405), behind the same
+    // token.
+    for path in [
+        "/v1/jobs".to_string(),
+        format!("/v1/jobs/{id}"),
+        format!("/v1/jobs/{id}/config"),
+        format!("/v1/jobs/{id}/logs"),
+        "/metrics".into(),
+        "/healthz".into(),
+    ] {
+        let get = daemon.raw("GET", &path, &[auth], "");
+        let head = daemon.raw("HEAD", &path, &[auth], "");
+        assert_eq!((head.status, get.status), (200, 200), "HEAD {path}: {}", head.body);
+        assert_eq!(head.body, "", "HEAD {path} sent a body");
+        assert_eq!(head.header("content-type"), get.header("content-type"), "HEAD {path}");
+    }
+    assert_eq!(daemon.raw("HEAD", "/v1/jobs", &[], "").status, 401);
+    assert_eq!(daemon.raw("HEAD", "/v1/jobs/999999", &[auth], "").status, 404);
+}
+
+/// Sends `head` (a request without its body) on a connection of its own and returns
+/// the answer's status line and how long it took; gives up after 20 s.
+fn answer_to_head_alone(daemon: &Daemon, head: &str) -> (String, std::time::Duration) {
+    use std::io::{Read, Write};
+    let addr = daemon.url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    let started = std::time::Instant::now();
+    stream.write_all(head.replace("ADDR", addr).as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&answer).contains("\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("no answer after {:?}: {e}", started.elapsed()),
+        }
+    }
+    let text = String::from_utf8_lossy(&answer);
+    (text.lines().next().unwrap_or("").to_string(), started.elapsed())
+}
+
+/// Issue 27, leftover 5: a submission declaring a 5 MB body that never came got no
+/// answer for 100 s.
+#[test]
+fn a_body_declared_too_large_is_refused_at_once_and_one_that_never_comes_times_out() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("token"), "s3cret\n").unwrap();
+    let daemon = Daemon::start(
+        dir.path(),
+        "max_running_jobs = 0\nmax_request_bytes = 4096\nrequest_timeout_seconds = 2\nauth_token_file = \"token\"\n",
+    );
+    let post = |length: usize| {
+        format!("POST /v1/jobs HTTP/1.1\r\nHost: ADDR\r\nAuthorization: Bearer s3cret\r\nContent-Type: application/toml\r\nContent-Length: {length}\r\n\r\n")
+    };
+
+    let (status, took) = answer_to_head_alone(&daemon, &post(5_000_000));
+    assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+    assert!(took.as_secs_f64() < 1.0, "413 after {took:?}: the body was waited for");
+
+    let (status, took) = answer_to_head_alone(&daemon, &post(100));
+    assert!(status.starts_with("HTTP/1.1 408"), "{status} after {took:?}");
+    assert!((1.5..10.0).contains(&took.as_secs_f64()), "408 after {took:?}, the timeout is 2 s");
+
+    // The daemon goes on serving, and nothing was queued.
+    assert_eq!(job_count_with(&daemon, "s3cret"), 0);
+}
+
+fn job_count_with(daemon: &Daemon, token: &str) -> usize {
+    daemon.get_with("/v1/jobs", Some(token)).unwrap().json()["jobs"].as_array().unwrap().len()
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! under torchrun's variables, as `torchrun --no-python --nproc-per-node=2` starts them.
 
 use memscope_tests::torchscript::{script_model, CNN_TWIN};
+use memscope_tests::trajectory::{assert_trains_alike, Training};
 use memscope_tests::{assert_close, memscope_bin, read_npy_f32, read_summary, repo_root, write_job};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -81,17 +82,6 @@ fn events(child: Child) -> (Vec<serde_json::Value>, String) {
     (events, stderr)
 }
 
-/// Each score file of two runs of the job (`<dir>/<a>/dp` and `<dir>/<b>/dp`): the same
-/// shape, and values within float tolerance.
-fn assert_scores_close(dir: &Path, a: &str, b: &str, files: &[&str]) {
-    for file in files {
-        let (x, shape_x) = read_npy_f32(&dir.join(a).join("dp").join(file));
-        let (y, shape_y) = read_npy_f32(&dir.join(b).join("dp").join(file));
-        assert_eq!(shape_x, shape_y, "{file}");
-        assert_close(&x, &y, file);
-    }
-}
-
 fn epoch_losses(events: &[serde_json::Value]) -> Vec<f32> {
     events.iter().filter(|e| e["event"] == "train_epoch_end").map(|e| e["loss"].as_f64().unwrap() as f32).collect()
 }
@@ -100,26 +90,98 @@ fn evaluated(events: &[serde_json::Value]) -> Vec<serde_json::Value> {
     events.iter().filter(|e| e["event"] == "evaluated").cloned().collect()
 }
 
+/// The job's first step alone: 64 samples, one epoch, a checkpoint after it.
+const ONE_STEP: [&str; 4] = ["data.limit=64", "train.epochs=1", "score.every=1", "checkpoint.every=1"];
+
+/// The variables of a safetensors file of the run `<dir>/<out>/dp`'s first checkpoint.
+fn first_checkpoint(dir: &Path, out: &str, file: &str) -> Vec<(String, tch::Tensor)> {
+    let path = dir.join(out).join("dp/checkpoints/epoch-000001").join(file);
+    tch::Tensor::read_safetensors(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// From the same seeded weights, one step of two ranks of 32 samples is the step of one
+/// process of 64: the same per-sample losses, and the same gradient (the momentum
+/// buffer after a first step is the gradient: the all-reduced one on two ranks), to
+/// float tolerance. Here the equivalence is exact on any CPU; over epochs training
+/// amplifies the rounding by which batches of 32 and 64 sum (see [`assert_trains_alike`]).
+/// `sets` are more overrides for all three processes.
+fn one_step_of_two_ranks_is_one_step_of_one_process(dir: &Path, sets: &[&str]) {
+    let step = [&ONE_STEP[..], sets].concat();
+    let port = free_port();
+    let ranks = [rank(dir, 0, 2, port, "two", &step), rank(dir, 1, 2, port, "two", &step)];
+    let single = rank(dir, 0, 1, 0, "one", &[&step[..], &["train.batch_size=64"]].concat());
+    let [r0, _] = ranks.map(events);
+    let (one, _) = events(single);
+    assert_eq!(r0.0.iter().filter(|e| e["event"] == "train_batch_end").count(), 1, "one step");
+
+    let (a, shape_a) = read_npy_f32(&dir.join("one/dp/scores/loss_epochs.npy"));
+    let (b, shape_b) = read_npy_f32(&dir.join("two/dp/scores/loss_epochs.npy"));
+    assert_eq!((shape_a.clone(), shape_b), (vec![1, 64], vec![1, 64]));
+    assert_close(&a, &b, "the step's per-sample losses, two ranks vs one process");
+    assert_close(&epoch_losses(&r0.0), &epoch_losses(&one), "the step's loss");
+
+    let gradients = |out: &str| first_checkpoint(dir, out, "optimizer.safetensors").into_iter().find(|(name, _)| name == "slot0").expect("a momentum buffer").1;
+    let (g1, g2) = (gradients("one"), gradients("two"));
+    let apart = f64::try_from((&g2 - &g1).norm()).unwrap() / f64::try_from(g1.norm()).unwrap();
+    assert!(apart < 1e-5, "the all-reduced gradient is {apart:.1e} (relative L2) from one process's");
+    // And each variable after the step (so also what the step did to buffers).
+    let weights = first_checkpoint(dir, "two", "model.safetensors");
+    let one_weights = first_checkpoint(dir, "one", "model.safetensors");
+    assert_eq!(weights.len(), one_weights.len());
+    for (name, w1) in &one_weights {
+        let w2 = &weights.iter().find(|(other, _)| other == name).unwrap_or_else(|| panic!("{name} is missing on two ranks")).1;
+        let apart = f64::try_from((w2 - w1).norm()).unwrap() / f64::try_from(w1.norm()).unwrap().max(1e-12);
+        assert!(apart < 1e-5, "{name} after the step: {apart:.1e} (relative L2) from one process's");
+    }
+}
+
+/// The job trained by two ranks (`<dir>/two`), by one process with the global batch
+/// (`<dir>/one`) and, as the yardstick, by one process on 2 threads (`<dir>/threads`):
+/// returns the events of both ranks and of the one process.
+#[allow(clippy::type_complexity)]
+fn trained_three_ways(dir: &Path, sets: &[&str]) -> ([(Vec<serde_json::Value>, String); 2], Vec<serde_json::Value>, Vec<serde_json::Value>) {
+    let port = free_port();
+    // torchrun hands every rank the same arguments; rank 1 gets another --out here
+    // only to show that it writes nothing.
+    let ranks = [rank(dir, 0, 2, port, "two", sets), rank(dir, 1, 2, port, "rank1", sets)];
+    let global = [sets, &["train.batch_size=64"]].concat();
+    let single = rank(dir, 0, 1, 0, "one", &global);
+    let ranks = ranks.map(events);
+    let (one, _) = events(single);
+    let (threads, _) = events(rank(dir, 0, 1, 0, "threads", &[&global[..], &["threads=2"]].concat()));
+    (ranks, one, threads)
+}
+
+/// Over epochs, two ranks train as one process does, as closely as another thread
+/// count does (the yardstick, see [`assert_trains_alike`]).
+fn trains_alike_over_epochs(dir: &Path, two: &[serde_json::Value], one: &[serde_json::Value], threads: &[serde_json::Value], scores: &[&str]) {
+    let (two_losses, one_losses, thread_losses) = (epoch_losses(two), epoch_losses(one), epoch_losses(threads));
+    let (two_run, one_run, threads_run) = (dir.join("two/dp"), dir.join("one/dp"), dir.join("threads/dp"));
+    assert_trains_alike(
+        Training { name: "two ranks of 32", epoch_losses: &two_losses, run: &two_run },
+        Training { name: "one process of 64", epoch_losses: &one_losses, run: &one_run },
+        Training { name: "one process of 64 on 2 threads", epoch_losses: &thread_losses, run: &threads_run },
+        scores,
+    );
+}
+
+#[test]
+fn one_step_on_two_ranks_of_batch_32_is_the_step_of_one_process_of_batch_64() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    one_step_of_two_ranks_is_one_step_of_one_process(dir.path(), &[]);
+}
+
 #[test]
 fn two_ranks_of_batch_32_train_as_one_process_of_batch_64() {
     let dir = tempfile::tempdir().unwrap();
     write_job(dir.path(), JOB);
-    let port = free_port();
-    // torchrun hands every rank the same arguments; rank 1 gets another --out here
-    // only to show that it writes nothing.
-    let ranks = [rank(dir.path(), 0, 2, port, "two", &[]), rank(dir.path(), 1, 2, port, "rank1", &[])];
-    let single = rank(dir.path(), 0, 1, 0, "one", &["train.batch_size=64"]);
-    let [r0, r1] = ranks.map(events);
-    let (one, _) = events(single);
-
-    let losses = epoch_losses(&one);
-    assert_eq!(losses.len(), 3);
-    assert_close(&epoch_losses(&r0.0), &losses, "rank 0's epoch losses vs one process");
-    assert_close(&epoch_losses(&r1.0), &losses, "rank 1's epoch losses vs one process");
-    // (Curvature's finite differences divide by h = 1e-3 and so magnify the float
-    // rounding by which the two trainings differ, up to 8e-4 relative as measured:
-    // compared on identical weights below.)
-    assert_scores_close(dir.path(), "one", "two", &["scores/loss_epochs.npy", "scores/loss.npy", "scores/eval_loss.npy"]);
+    let ([r0, r1], one, threads) = trained_three_ways(dir.path(), &[]);
+    assert_eq!(epoch_losses(&one).len(), 3);
+    assert_eq!(epoch_losses(&r0.0), epoch_losses(&r1.0), "both ranks report the group's losses");
+    // (Curvature's finite differences divide by h = 1e-3 and so magnify the rounding
+    // further: compared on identical weights in `sharded_scores_equal_those_of_one_process`.)
+    trains_alike_over_epochs(dir.path(), &r0.0, &one, &threads, &["scores/loss_epochs.npy", "scores/loss.npy", "scores/eval_loss.npy"]);
     // Same weights on both ranks: the job's own check passed (it fails the job
     // otherwise), and each rank's final pass over the training set with its own
     // weights gives the very same loss and accuracy.
@@ -134,30 +196,25 @@ fn two_ranks_of_batch_32_train_as_one_process_of_batch_64() {
 }
 
 /// Augmentation draws one stream per sample and epoch, so two ranks crop and flip every
-/// sample as one process does: with random crops and flips on, two ranks of batch 32
-/// still train as one process of batch 64. The plain job's losses differ, so the
-/// augmentation did act. (Two epochs: by the third, the float rounding in which the two
-/// trainings differ has grown to 2.5e-4 of the epoch loss with augmentation on, as
-/// measured, past the tolerance; the first two agree to 1e-7.)
+/// sample as one process does: with random crops and flips on, one step of two ranks of
+/// batch 32 is still the step of one process of batch 64, and their trainings stay
+/// alike. The plain job's losses differ, so the augmentation did act.
 #[test]
 fn augmented_training_on_two_ranks_equals_one_process() {
     let dir = tempfile::tempdir().unwrap();
     write_job(dir.path(), JOB);
-    let augment = ["data.augment.crop_padding=1", "data.augment.hflip=true", "train.epochs=2", "score.every=2"];
-    let port = free_port();
-    let ranks = [rank(dir.path(), 0, 2, port, "two", &augment), rank(dir.path(), 1, 2, port, "rank1", &augment)];
-    let single = rank(dir.path(), 0, 1, 0, "one", &[augment.as_slice(), &["train.batch_size=64"]].concat());
-    let plain = rank(dir.path(), 0, 1, 0, "plain", &["train.epochs=2", "score.every=2", "train.batch_size=64"]);
-    let [r0, r1] = ranks.map(events);
-    let (one, _) = events(single);
-    let (plain, _) = events(plain);
+    let augment = ["data.augment.crop_padding=1", "data.augment.hflip=true"];
+    one_step_of_two_ranks_is_one_step_of_one_process(dir.path(), &augment);
 
-    let losses = epoch_losses(&one);
-    assert_eq!(losses.len(), 2);
-    assert_close(&epoch_losses(&r0.0), &losses, "rank 0's augmented epoch losses vs one process");
-    assert_close(&epoch_losses(&r1.0), &losses, "rank 1's augmented epoch losses vs one process");
-    assert_scores_close(dir.path(), "one", "two", &["scores/loss_epochs.npy"]);
-    let unaugmented = epoch_losses(&plain);
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let augment = [&augment[..], &["train.epochs=2", "score.every=2"]].concat();
+    let plain = rank(dir.path(), 0, 1, 0, "plain", &["train.epochs=2", "score.every=2", "train.batch_size=64"]);
+    let ([r0, _], one, threads) = trained_three_ways(dir.path(), &augment);
+    let (plain, _) = events(plain);
+    assert_eq!(epoch_losses(&one).len(), 2);
+    trains_alike_over_epochs(dir.path(), &r0.0, &one, &threads, &["scores/loss_epochs.npy"]);
+    let (unaugmented, losses) = (epoch_losses(&plain), epoch_losses(&one));
     assert!(
         unaugmented.iter().zip(&losses).any(|(p, l)| (p - l).abs() > 1e-3 * p.abs()),
         "augmentation changed nothing: {unaugmented:?} vs {losses:?}"
@@ -186,6 +243,7 @@ fn gradients_are_all_reduced_in_several_buckets_during_backward() {
     let single = rank(dir.path(), 0, 1, 0, "one", &["train.batch_size=1796"]);
     let [(r0, _), (r1, _)] = ranks.map(events);
     let (one, _) = events(single);
+    let (threads, _) = events(rank(dir.path(), 0, 1, 0, "threads", &["train.batch_size=1796", "threads=2"]));
     let port = free_port();
     let one_bucket = [rank(dir.path(), 0, 2, port, "default", &big), rank(dir.path(), 1, 2, port, "default", &big)];
     let _ = one_bucket.map(events);
@@ -198,8 +256,7 @@ fn gradients_are_all_reduced_in_several_buckets_during_backward() {
     let steps: Vec<usize> = r1.iter().filter(|e| e["event"] == "train_batch_end").map(|e| e["samples"].as_u64().unwrap() as usize).collect();
     assert_eq!(steps, [898, 0].repeat(3), "rank 1's samples per step");
 
-    assert_close(&epoch_losses(&r0), &epoch_losses(&one), "epoch losses vs one process");
-    assert_scores_close(dir.path(), "one", "two", &["scores/loss.npy", "scores/eval_loss.npy"]);
+    trains_alike_over_epochs(dir.path(), &r0, &one, &threads, &["scores/loss.npy", "scores/eval_loss.npy"]);
     assert_eq!(evaluated(&r0), evaluated(&r1));
 
     let dist = &read_summary(&dir.path().join("two/dp"))["timings"]["dist"];
@@ -212,22 +269,23 @@ fn gradients_are_all_reduced_in_several_buckets_during_backward() {
     assert!(read_summary(&dir.path().join("one/dp"))["timings"].get("dist").is_none(), "one process reduces nothing");
 }
 
-/// A TorchScript model (its parameters are a CModule's) trains on two ranks as on one
-/// process with the global batch, its gradients in one default-sized bucket.
+/// A TorchScript model (its parameters are a CModule's) takes the step of one process
+/// with the global batch on two ranks, and trains alike, its gradients in one
+/// default-sized bucket.
 #[test]
 fn a_torchscript_model_trains_on_two_ranks_as_on_one_process() {
     let dir = tempfile::tempdir().unwrap();
     script_model(dir.path(), "cnn", CNN_TWIN, None);
     write_job(dir.path(), &JOB.replace("arch = \"cnn\"", "torchscript = \"cnn.pt\""));
-    let port = free_port();
-    let ranks = [rank(dir.path(), 0, 2, port, "two", &[]), rank(dir.path(), 1, 2, port, "two", &[])];
-    let single = rank(dir.path(), 0, 1, 0, "one", &["train.batch_size=64"]);
-    let [(r0, _), (r1, _)] = ranks.map(events);
-    let (one, _) = events(single);
+    one_step_of_two_ranks_is_one_step_of_one_process(dir.path(), &[]);
+
+    for out in ["one", "two"] {
+        std::fs::remove_dir_all(dir.path().join(out)).unwrap();
+    }
+    let ([r0, r1], one, threads) = trained_three_ways(dir.path(), &[]);
     assert_eq!(read_summary(&dir.path().join("two/dp"))["arch"], "torchscript cnn.pt");
-    assert_close(&epoch_losses(&r0), &epoch_losses(&one), "epoch losses vs one process");
-    assert_scores_close(dir.path(), "one", "two", &["scores/loss_epochs.npy", "scores/eval_loss.npy"]);
-    assert_eq!(evaluated(&r0), evaluated(&r1));
+    trains_alike_over_epochs(dir.path(), &r0.0, &one, &threads, &["scores/loss_epochs.npy", "scores/eval_loss.npy"]);
+    assert_eq!(evaluated(&r0.0), evaluated(&r1.0));
     let dist = &read_summary(&dir.path().join("two/dp"))["timings"]["dist"];
     assert_eq!((dist["buckets"].as_u64(), dist["bucket_cap_bytes"].as_u64()), (Some(1), Some(25 << 20)), "{dist}");
 }
@@ -309,7 +367,8 @@ fn failure_line(out: &std::process::Output) -> String {
     stderr.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no error line:\n{stderr}")).to_string()
 }
 
-/// Waits until `child` has printed the `train_epoch_end` event of epoch `epoch`; its
+/// Waits until `child` has printed the `train_epoch_end` event of epoch `epoch`
+/// (counted from 1, as events count); its
 /// later output is read on (and dropped), so that it never writes into a closed pipe.
 fn until_epoch_ends(child: &mut Child, epoch: u32) {
     let stdout = child.stdout.take().unwrap();
@@ -335,7 +394,7 @@ fn a_rank_killed_while_training_ends_the_others_with_an_error_naming_it() {
     let long = ["train.epochs=500"];
     let survivors = [rank(dir.path(), 0, 3, port, "runs", &long), rank(dir.path(), 1, 3, port, "runs", &long)];
     let mut victim = rank(dir.path(), 2, 3, port, "runs", &long);
-    until_epoch_ends(&mut victim, 1);
+    until_epoch_ends(&mut victim, 2);
     victim.kill().unwrap();
     victim.wait().unwrap();
     let killed = Instant::now();
@@ -361,8 +420,8 @@ fn a_frozen_rank_is_found_silent_and_the_other_ends_naming_it() {
     let watch = [("MEMSCOPE_DIST_LIVENESS", "3")];
     let survivor = rank_with_env(dir.path(), 0, 2, port, &args, &watch);
     let mut frozen = rank_with_env(dir.path(), 1, 2, port, &args, &watch);
-    // After epoch 2, so that rank 0 has surely written epoch 1's checkpoint.
-    until_epoch_ends(&mut frozen, 2);
+    // After epoch 3, so that rank 0 has surely written epoch 2's checkpoint.
+    until_epoch_ends(&mut frozen, 3);
     assert!(Command::new("kill").args(["-STOP", &frozen.id().to_string()]).status().unwrap().success());
     let stopped = Instant::now();
     let out = ended_within(survivor, Duration::from_secs(40), "rank 0");
@@ -379,7 +438,8 @@ fn a_frozen_rank_is_found_silent_and_the_other_ends_naming_it() {
     let ranks = [rank_with(dir.path(), 0, 2, port, &resumed), rank_with(dir.path(), 1, 2, port, &resumed)];
     let [(events0, _), _] = ranks.map(events);
     let first_epoch = events0.iter().find(|e| e["event"] == "train_epoch_end").map(|e| e["epoch"].as_u64().unwrap());
-    assert!(first_epoch > Some(1), "the resumed group started over: {first_epoch:?}");
+    // Events count epochs from 1: the first epoch trained after at least 2 done is 3.
+    assert!(first_epoch > Some(2), "the resumed group started over: {first_epoch:?}");
     assert!(dir.path().join("runs/dp/summary.json").exists());
 }
 
@@ -610,10 +670,11 @@ fn a_group_stopped_and_resumed_ends_where_an_uninterrupted_group_ends() {
     let port = free_port();
     let mut first = resumable(dir.path(), 0, port, "cut", false);
     let second = resumable(dir.path(), 1, port, "cut", false);
-    // After epoch 1, in which the faulty plugin was dropped.
+    // After the second epoch (its plugins' epoch 1), in which the faulty plugin was
+    // dropped; events count epochs from 1.
     let lines = BufReader::new(first.stdout.take().unwrap()).lines();
-    let trained = lines.map_while(Result::ok).any(|l| l.contains("\"train_epoch_end\"") && l.contains("\"epoch\":1,"));
-    assert!(trained, "rank 0 never finished epoch 1");
+    let trained = lines.map_while(Result::ok).any(|l| l.contains("\"train_epoch_end\"") && l.contains("\"epoch\":2,"));
+    assert!(trained, "rank 0 never finished epoch 2");
     assert!(Command::new("kill").args(["-INT", &first.id().to_string()]).status().unwrap().success());
     let stopped = error_line(0, first);
     assert!(stopped.starts_with("error: cancelled after ") && stopped.ends_with("with `memscope run CONFIG --resume`"), "{stopped}");
@@ -647,7 +708,7 @@ fn a_group_stopped_and_resumed_ends_where_an_uninterrupted_group_ends() {
     assert_eq!(read_summary(&run)["dropped_plugins"][0]["plugin"], "fixture-faulty");
     for (r, events) in [(0, &resumed0.0), (1, &resumed1.0)] {
         let started = events.iter().find(|e| e["event"] == "job_started").unwrap();
-        assert_eq!(started["start_epoch"], at, "rank {r} starts where rank 0's checkpoint ends");
+        assert_eq!(started["start_epoch"], at + 1, "rank {r} starts where rank 0's checkpoint ends (the next epoch, counted from 1)");
         assert_eq!(epoch_losses(events), epoch_losses(&whole0.0)[at as usize..], "rank {r}'s epoch losses after the resume");
     }
     assert!(!dir.path().join("elsewhere").exists(), "rank 1 writes nothing");
@@ -678,7 +739,7 @@ fn a_group_stopped_and_resumed_ends_where_an_uninterrupted_group_ends() {
 fn stopped_single_process_run(dir: &Path) -> std::path::PathBuf {
     write_job(dir, JOB);
     let args = ["run", "job.toml", "--out", "runs", "--set", "train.epochs=500", "--set", "checkpoint.every=400"];
-    let status = memscope_tests::run_until_epoch_then_interrupt(dir, &args, 0);
+    let status = memscope_tests::run_until_epoch_then_interrupt(dir, &args, 1);
     assert!(!status.success());
     let run = dir.join("runs/dp");
     assert!(run.join("checkpoints").read_dir().unwrap().next().is_some(), "no checkpoint was written");

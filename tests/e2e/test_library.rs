@@ -95,7 +95,7 @@ fn a_job_built_in_code_scores_like_the_same_job_run_by_the_cli() {
         .run()
         .unwrap();
     epochs_seen.extend(rx.try_iter());
-    assert_eq!(epochs_seen, vec![0, 1, 2], "every epoch's event reached the callback");
+    assert_eq!(epochs_seen, vec![1, 2, 3], "every epoch's event reached the callback, counted from 1");
     assert_eq!(outcome.run_dir, None, "nothing written without a run directory");
     assert_eq!(outcome.summary.arch, "custom hand-written cnn");
     assert_eq!(outcome.summary.samples, 300);
@@ -148,14 +148,14 @@ fn cancelling_from_another_thread_stops_at_the_next_step_with_its_checkpoint() {
     let canceller = handle.canceller();
     let watcher = std::thread::spawn(move || {
         while let Ok(epoch) = rx.recv() {
-            if epoch == 1 {
+            if epoch == 2 {
                 canceller.cancel();
                 return;
             }
         }
     });
     watcher.join().unwrap();
-    // The watcher heard of epoch 1 after the handle's progress did (it is the first to
+    // The watcher heard of epoch 2 after the handle's progress did (it is the first to
     // hear every event).
     let progress = handle.progress();
     assert!(progress.started && progress.epochs == 6 && progress.epochs_done >= 2, "{progress:?}");

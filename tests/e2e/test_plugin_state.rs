@@ -32,7 +32,7 @@ fn forgetting_counts_are_the_same_after_ctrl_c_and_resume() {
     memscope(&whole, &run_args(&whole_job).iter().map(String::as_str).collect::<Vec<_>>()).success();
 
     let stopped_job = write_job(&stopped, &job("forgetting", ""));
-    let status = run_until_epoch_then_interrupt(&stopped, &run_args(&stopped_job), 1);
+    let status = run_until_epoch_then_interrupt(&stopped, &run_args(&stopped_job), 2);
     assert!(!status.success(), "an interrupted run exits non-zero");
     let run = stopped.join("runs/forgetting");
     assert!(!run.join("summary.json").exists(), "the run was stopped before its end");
@@ -76,7 +76,7 @@ fn a_plugin_dropped_before_the_checkpoint_stays_dropped_after_resume() {
     let faulty = "[[plugins]]\nname = \"fixture-faulty\"\noptional = true\nconfig = { mode = \"panic_in_train_batch\" }\n";
     let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job("dropped", faulty));
     let path = write_job(dir.path(), &text);
-    let status = run_until_epoch_then_interrupt(dir.path(), &run_args(&path), 2);
+    let status = run_until_epoch_then_interrupt(dir.path(), &run_args(&path), 3);
     assert!(!status.success(), "an interrupted run exits non-zero");
     let run = dir.path().join("runs/dropped");
 

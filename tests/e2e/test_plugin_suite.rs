@@ -39,10 +39,10 @@ fn el2n_and_in_confidence_find_the_relabelled_digits() {
     assert!(el2n.iter().all(|v| *v <= 2f32.sqrt() + 1e-5), "EL2N is at most sqrt 2");
     let (confidence, _) = read_npy_f32(&run.join("scores/in-confidence.npy"));
     assert!(confidence.iter().all(|v| *v <= 1.0 + 1e-6), "1 - p is at most 1");
-    // The windows the job chose: el2n the first epoch, in-confidence all four.
+    // The windows the job chose (epochs counted from 1): el2n the first epoch, in-confidence all four.
     let epochs = |name: &str| summary["scores"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap()["epochs"].clone();
-    assert_eq!(epochs("el2n"), serde_json::json!([0]));
-    assert_eq!(epochs("in-confidence"), serde_json::json!([0, 1, 2, 3]));
+    assert_eq!(epochs("el2n"), serde_json::json!([1]));
+    assert_eq!(epochs("in-confidence"), serde_json::json!([1, 2, 3, 4]));
 
     // What each scorer cost: its seconds in score_batch, inside the scoring time.
     let timings = &summary["timings"];
@@ -119,5 +119,5 @@ fn grand_at_the_first_epoch_finds_the_relabelled_digits_and_skips_the_later_ones
     assert!(per_epoch[..1797].iter().all(|v| v.is_finite() && *v > 0.0), "epoch 1 is scored");
     assert!(per_epoch[1797..].iter().all(|v| *v == 0.0), "epochs 2 and 3 are not");
     let epochs = summary["scores"].as_array().unwrap().iter().find(|s| s["name"] == "grand").unwrap()["epochs"].clone();
-    assert_eq!(epochs, serde_json::json!([0]));
+    assert_eq!(epochs, serde_json::json!([1]));
 }

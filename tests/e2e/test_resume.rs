@@ -89,8 +89,8 @@ fn an_interrupted_run_checkpoints_its_last_epoch_and_resumes_to_the_same_result(
     let run_args = |name: &str| mlp_run(config, outs, name);
     memscope(&repo_root(), &run_args("whole").iter().map(String::as_str).collect::<Vec<_>>()).success();
 
-    // Wait until epoch 3 has ended (0-based 2), then press Ctrl-C.
-    let status = run_until_epoch_then_interrupt(&repo_root(), &run_args("stopped"), 2);
+    // Wait until epoch 3 has ended, then press Ctrl-C.
+    let status = run_until_epoch_then_interrupt(&repo_root(), &run_args("stopped"), 3);
     assert!(!status.success(), "an interrupted run exits non-zero");
 
     let run_dir = out.path().join("stopped");
@@ -199,7 +199,7 @@ fn one_command_starts_a_run_and_resumes_it_when_run_again() {
     memscope(&repo_root(), &mlp_run(config, outs, "whole").iter().map(String::as_str).collect::<Vec<_>>()).success();
 
     let command: Vec<String> = mlp_run(config, outs, "again").into_iter().chain(["--resume-or-start".into()]).collect();
-    let status = run_until_epoch_then_interrupt(&repo_root(), &command, 2);
+    let status = run_until_epoch_then_interrupt(&repo_root(), &command, 3);
     assert!(!status.success(), "an interrupted run exits non-zero");
     let run_dir = out.path().join("again");
     assert!(run_dir.join("config.toml").exists(), "the first attempt started the run");

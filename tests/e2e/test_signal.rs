@@ -70,7 +70,7 @@ fn per_epoch_curves_match_an_independent_auroc_and_windows_choose_the_epochs() {
             .unwrap_or_else(|| panic!("no {score} curve in {summary}"));
         let (rows, shape) = read_npy_f32(&run.join(format!("scores/{score}_epochs.npy")));
         assert_eq!(shape, vec![4, 600]);
-        assert_eq!(curve["epochs"], serde_json::json!([0, 1, 2, 3]));
+        assert_eq!(curve["epochs"], serde_json::json!([1, 2, 3, 4]));
         for epoch in 0..4 {
             let want = auroc_by_pairs(&rows[epoch * 600..(epoch + 1) * 600], &mask);
             let got = curve["auroc"][epoch].as_f64().unwrap();
@@ -90,7 +90,8 @@ fn per_epoch_curves_match_an_independent_auroc_and_windows_choose_the_epochs() {
     }
     let files = summary["scores"].as_array().unwrap();
     let file = |name: &str| files.iter().find(|f| f["name"] == name).unwrap().clone();
-    assert_eq!(file("eval_loss")["epochs"], serde_json::json!([1, 2]));
+    assert_eq!(file("eval_loss")["epochs"], serde_json::json!([2, 3]));
+    assert_eq!(file("eval_loss")["scored_epochs"], serde_json::json!([1, 2, 3, 4]));
     // loss sums every epoch with weights 1, 1/2, 1/4, 1/8.
     assert_eq!(file("loss")["weights"], serde_json::json!([1.0, 0.5, 0.25, 0.125]));
     let (rows, _) = read_npy_f32(&run.join("scores/loss_epochs.npy"));
@@ -123,9 +124,9 @@ fn snapshot_scores_combine_the_first_40_percent_of_epochs_by_default() {
     let summary = read_summary(&run);
     let files = summary["scores"].as_array().unwrap();
     let file = |name: &str| files.iter().find(|f| f["name"] == name).unwrap().clone();
-    // 40 % of 5 epochs is 2: epochs 1 and 2 (0-based 0 and 1); `loss` sums all five.
-    assert_eq!(file("eval_loss")["epochs"], serde_json::json!([0, 1]));
-    assert_eq!(file("loss")["epochs"], serde_json::json!([0, 1, 2, 3, 4]));
+    // 40 % of 5 epochs is 2: epochs 1 and 2; `loss` sums all five.
+    assert_eq!(file("eval_loss")["epochs"], serde_json::json!([1, 2]));
+    assert_eq!(file("loss")["epochs"], serde_json::json!([1, 2, 3, 4, 5]));
     let (rows, shape) = read_npy_f32(&run.join("scores/eval_loss_epochs.npy"));
     assert_eq!(shape, vec![5, 600], "every scored epoch is kept");
     let (combined, _) = read_npy_f32(&run.join("scores/eval_loss.npy"));
@@ -135,5 +136,5 @@ fn snapshot_scores_combine_the_first_40_percent_of_epochs_by_default() {
     memscope(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet", "--no-report", "--force", "--set", "score.window=\"100%\""]).success();
     let summary = read_summary(&run);
     let all = summary["scores"].as_array().unwrap().iter().find(|f| f["name"] == "eval_loss").unwrap().clone();
-    assert_eq!(all["epochs"], serde_json::json!([0, 1, 2, 3, 4]));
+    assert_eq!(all["epochs"], serde_json::json!([1, 2, 3, 4, 5]));
 }

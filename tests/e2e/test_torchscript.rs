@@ -137,7 +137,7 @@ fn a_torchscript_model_with_batch_norm_and_dropout_resumes_to_the_same_scores() 
     run(dir.path(), &text("whole")).success();
 
     let job = write_job(dir.path(), &text("stopped"));
-    let status = run_until_epoch_then_interrupt(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet"], 1);
+    let status = run_until_epoch_then_interrupt(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet"], 2);
     assert!(!status.success(), "an interrupted run exits non-zero");
     let stopped = dir.path().join("runs/stopped");
     memscope(dir.path(), &["run", "--resume", stopped.to_str().unwrap(), "--quiet"]).success();

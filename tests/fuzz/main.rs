@@ -1,7 +1,8 @@
 //! Property-based fuzzing of everything that parses outside input: job configs with
 //! `--set` overrides, the daemon config, submitted job bodies under the daemon's
-//! policy, every dataset reader (IDX, CIFAR binary, npz), reference arrays (npy, npz,
-//! csv) and checkpoints (`state.json`, safetensors). Inputs are valid files and texts
+//! policy, every dataset reader (IDX, CIFAR binary, npz), corrections files
+//! (`[data] corrections`, read, located and applied), reference arrays (npy, npz, csv;
+//! as scores and as masks) and checkpoints (`state.json`, safetensors). Inputs are valid files and texts
 //! with random edits (bytes overwritten, inserted, deleted, truncated, header words set
 //! to extreme values). The property: an error or a value, never a panic, an abort or
 //! a runaway allocation; and an accepted job serializes and reads back unchanged (the
@@ -16,8 +17,8 @@ mod edits;
 
 use edits::{apply, edits, Edit};
 use memscope::config::{load_daemon_file, parse_job, DaemonConfig};
-use memscope_daemon::Policy;
 use memscope::model::{CheckpointState, Checkpoints};
+use memscope_daemon::{Policy, SettingsChecker};
 use memscope_tests::{synthetic_images, write_cifar, write_idx};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, TestRng, TestRunner};
@@ -129,10 +130,12 @@ fn submitted_job_bodies() {
     let root = tempfile::tempdir().unwrap();
     std::fs::write(root.path().join("data.npz"), b"x").unwrap();
     let policy = Policy::new(&[root.path().to_path_buf()], &[], 1);
+    // No plugin directories: no plugin is found, so no settings check process runs.
+    let checker = SettingsChecker::new("/nonexistent/memscope-engine".into());
     let body = format!("{JOB}[[plugins]]\nname = \"baseline\"\nconfig = {{ against = [\"noise_mask\", \"data.npz\"] }}\n");
     fuzz("submitted_job_bodies", edits(8), |edits: Vec<Edit>| {
         let text = String::from_utf8_lossy(&apply(body.as_bytes(), &edits)).into_owned();
-        if let Ok(job) = policy.check(&text) {
+        if let Ok(job) = policy.check(&text, &checker) {
             toml::to_string_pretty(&job).map_err(|e| TestCaseError::fail(format!("an accepted job does not serialize: {e}")))?;
         }
         Ok(())
@@ -218,7 +221,30 @@ fn reference_arrays() {
         let (name, bytes, key) = &inputs[which];
         let path = dir.path().join(name);
         std::fs::write(&path, apply(bytes, &edits)).unwrap();
-        let _ = memscope_reference::read_values(&path, *key);
+        if let Ok(values) = memscope_reference::read_values(&path, *key) {
+            let _ = memscope_reference::as_mask(&values);
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn corrections_files() {
+    use memscope::data::corrections::CorrectionsFile;
+    use memscope::data::{load_data, Access, LoadOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let config = parse_job(JOB, "job.toml", &[], dir.path()).unwrap();
+    let train = load_data(&config.data, &LoadOptions::default()).unwrap().train;
+    let valid = b"index,source,action,label,time\n3,,relabel,7,2025-01-01T00:00:00Z\n,digits.csv#5,exclude,,\n\"9\",\"\",keep,,\n12,,relabel,0,\n".to_vec();
+    fuzz("corrections_files", edits(6), |edits: Vec<Edit>| {
+        let path = dir.path().join("corrections.csv");
+        std::fs::write(&path, apply(&valid, &edits)).unwrap();
+        if let Ok(file) = CorrectionsFile::read(&path, &Access::Anything) {
+            if let Ok(located) = file.locate(&train, None, &[dir.path().to_path_buf()]) {
+                let mut corrected = train.clone();
+                let _ = located.apply(&mut corrected);
+            }
+        }
         Ok(())
     });
 }

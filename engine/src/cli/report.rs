@@ -16,6 +16,10 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
     };
     let outcome = write_report(&request)?;
     if !args.quiet {
+        // The comparisons with the references are the answer the user asked for.
+        for line in &outcome.reference_lines {
+            println!("{line}");
+        }
         println!("report: {} ({} conflicting duplicate pairs)", outcome.index.display(), outcome.conflicting_pairs);
     }
     Ok(())
@@ -23,13 +27,17 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
 
 /// The report at the end of `memscope run`, with the run's own settings and the job's
 /// data access.
-pub fn write_run_report(run_dir: &Path, data_access: Access, quiet: bool) -> anyhow::Result<()> {
+/// With `events_json` (stdout carries only events), the line goes to stderr.
+pub fn write_run_report(run_dir: &Path, data_access: Access, quiet: bool, events_json: bool) -> anyhow::Result<()> {
     let request = ReportRequest { run_dir: run_dir.to_path_buf(), data_access, ..ReportRequest::default() };
     let outcome = write_report(&request).map_err(|e| {
         anyhow::Error::new(e).context(format!("the run completed, but its report failed (retry with `memscope report {}`)", run_dir.display()))
     })?;
-    if !quiet {
-        println!("report: {} ({} conflicting duplicate pairs)", outcome.index.display(), outcome.conflicting_pairs);
+    let line = format!("report: {} ({} conflicting duplicate pairs)", outcome.index.display(), outcome.conflicting_pairs);
+    match (quiet, events_json) {
+        (true, _) => {}
+        (false, true) => eprintln!("{line}"),
+        (false, false) => println!("{line}"),
     }
     Ok(())
 }

@@ -9,7 +9,7 @@
 //! saved with every checkpoint, so a resumed run gives what an uninterrupted one does.
 //! It takes no settings.
 
-use memscope_sdk::settings::{self, NoSettings};
+use memscope_sdk::settings::{self, NoSettings, SettingProblem};
 use memscope_sdk::state::State;
 use memscope_sdk::{export_plugin, ArrayKind, BatchInfo, EpochInfo, Hook, Host, JobInfo, Plugin, PluginError, PluginResult};
 
@@ -74,6 +74,10 @@ impl Plugin for Aum {
 
     fn hooks() -> &'static [Hook] {
         &[Hook::OnJobStart, Hook::TrainBatchOutputs, Hook::OnTrainEpochEnd, Hook::SaveState, Hook::LoadState]
+    }
+
+    fn check_settings(config: &str) -> Vec<SettingProblem> {
+        settings::check::<NoSettings>(config, |_| Vec::new())
     }
 
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {

@@ -2,22 +2,27 @@
 //! target and publishes the results (into `summary.json`, as metrics, and printed by
 //! `memscope run` as a short table):
 //!
-//! - a mask (e.g. `noise_mask` from the noise injector): AUROC, average precision,
-//!   precision at the number of positives and at each `k`;
+//! - a mask (e.g. `noise_mask` from the noise injector, or a file of a user's own
+//!   known-bad samples, `kind = "mask"`): AUROC, average precision, precision at the
+//!   number of positives and at each `k`;
 //! - a reference score, from another array of the run or a file (`.npy`, `.npz` with
 //!   `key`, `.csv`), or a sample-index ranking (`kind = "ranking"`, indices sorted by
 //!   ascending score): cosine, Pearson, Spearman, top-k overlap and the mean reference
 //!   score of the top and bottom k by score.
 //!
+//! A file without `kind` is a mask when it holds only 0 and 1 (a bool array), else a
+//! score.
+//!
 //! ```toml
 //! [[plugins]]
 //! name = "baseline"
-//! config = { against = ["noise_mask", { name = "fz", file = "fz_tr_mem.npy" }], k = [100, 1000] }
+//! config = { against = ["noise_mask", { name = "fz", file = "fz_tr_mem.npy" }, { file = "flipped.npy", kind = "mask" }], k = [100, 1000] }
 //! ```
 //! Relative file paths are relative to the working directory of `memscope`.
 
 pub mod reference;
 
+use memscope_sdk::settings::{self, SettingProblem};
 use memscope_sdk::{export_plugin, ArrayKind, Hook, Host, NamedArray, Plugin, PluginError, PluginResult};
 use memscope_stats::*;
 use serde::Deserialize;
@@ -45,20 +50,23 @@ pub struct FileTarget {
     /// Array name inside an `.npz`.
     #[serde(default)]
     pub key: Option<String>,
-    /// `score` (one value per sample) or `ranking` (sample indices, ascending score).
+    /// `score` (one value per sample), `ranking` (sample indices, ascending score) or
+    /// `mask` (one 0/1 or bool per sample). Without it: a mask when every value is 0
+    /// or 1, else a score.
     #[serde(default)]
-    pub kind: ReferenceKind,
+    pub kind: Option<ReferenceKind>,
 }
 
 /// What a reference file holds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReferenceKind {
     /// One value per sample.
-    #[default]
     Score,
     /// Sample indices sorted by ascending score.
     Ranking,
+    /// One 0/1 (or bool) per sample: the samples a score should find.
+    Mask,
 }
 
 /// `[plugins.config]` of the comparer.
@@ -74,6 +82,16 @@ pub struct BaselineConfig {
     /// below the number of samples are skipped).
     #[serde(default = "default_k")]
     pub k: Vec<usize>,
+}
+
+impl BaselineConfig {
+    /// What is wrong with the values (their types are right).
+    pub fn problems(&self) -> Vec<SettingProblem> {
+        if self.against.is_empty() {
+            return vec![SettingProblem::new("against", "lists nothing to compare with")];
+        }
+        Vec::new()
+    }
 }
 
 fn default_k() -> Vec<usize> {
@@ -98,11 +116,12 @@ impl Plugin for Baseline {
         &[Hook::OnJobEnd]
     }
 
+    fn check_settings(config: &str) -> Vec<SettingProblem> {
+        settings::check(config, BaselineConfig::problems)
+    }
+
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {
-        let config: BaselineConfig = toml::from_str(config).map_err(|e| PluginError(format!("config: {}", e.message())))?;
-        if config.against.is_empty() {
-            return Err("config: `against` lists nothing to compare with".into());
-        }
+        let config = settings::parse_checked(config, BaselineConfig::problems)?;
         Ok(Baseline { config })
     }
 
@@ -159,16 +178,25 @@ impl Baseline {
             }
             Target::File(file) => {
                 let mut values = reference::read_values(&file.file, file.key.as_deref())?;
-                if file.kind == ReferenceKind::Ranking {
-                    values = reference::ranking_to_score(&values, &file.file)?;
-                }
                 if values.len() != n {
                     return Err(format!("reference {} has {} values, the run has {n} samples", file.file.display(), values.len()).into());
                 }
+                let is_mask = match file.kind {
+                    Some(ReferenceKind::Ranking) => {
+                        values = reference::ranking_to_score(&values, &file.file)?;
+                        false
+                    }
+                    Some(ReferenceKind::Mask) => {
+                        reference::check_mask(&values, &file.file)?;
+                        true
+                    }
+                    Some(ReferenceKind::Score) => false,
+                    None => memscope_reference::as_mask(&values).is_some(),
+                };
                 let name = file.name.clone().unwrap_or_else(|| {
                     file.file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "reference".into())
                 });
-                Ok((name, values, false))
+                Ok((name, values, is_mask))
             }
         }
     }
@@ -250,6 +278,18 @@ mod tests {
         let bottom = get(&results, "mean_reference_bottom_5000");
         assert!((top - 0.75).abs() < 0.01, "mean fz of the 5000 highest-curvature samples {top}");
         assert!(bottom < 0.001, "mean fz of the 5000 lowest-curvature samples {bottom}");
+    }
+
+    #[test]
+    fn a_file_of_zeros_and_ones_is_a_mask_and_kind_mask_insists_on_it() {
+        let target = |text: &str| -> FileTarget { toml::from_str::<BaselineConfig>(&format!("against = [{text}]")).map(|c| match &c.against[0] { Target::File(f) => f.clone(), _ => panic!("not a file") }).unwrap() };
+        assert_eq!(target(r#"{ file = "m.npy", kind = "mask" }"#).kind, Some(ReferenceKind::Mask));
+        assert_eq!(target(r#"{ file = "m.npy" }"#).kind, None);
+        let err = reference::check_mask(&[0.0, 1.0, 0.5], Path::new("m.npy")).unwrap_err().0;
+        assert_eq!(err, "reference m.npy (kind = \"mask\"): value 2 is 0.5: a mask holds only 0 and 1 (false and true)");
+        // A mask finds its samples: AUROC and AP, not a rank correlation.
+        let results = compare_mask(&[0.9, 0.1, 0.8, 0.2], &[true, false, true, false], &[]);
+        assert_eq!((get(&results, "auroc"), get(&results, "average_precision")), (1.0, 1.0));
     }
 
     #[test]

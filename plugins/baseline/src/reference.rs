@@ -9,6 +9,11 @@ pub fn read_values(path: &Path, key: Option<&str>) -> PluginResult<Vec<f64>> {
     memscope_reference::read_values(path, key).map_err(|e| PluginError(format!("reference {}: {e}", path.display())))
 }
 
+/// Checks that a reference given as `kind = "mask"` holds only 0 and 1.
+pub fn check_mask(values: &[f64], path: &Path) -> PluginResult<()> {
+    memscope_reference::to_mask(values).map(|_| ()).map_err(|e| PluginError(format!("reference {} (kind = \"mask\"): {e}", path.display())))
+}
+
 /// A ranking (sample indices sorted by ascending score) as a score: each sample's
 /// position in it. Every index must appear exactly once.
 pub fn ranking_to_score(ranking: &[f64], path: &Path) -> PluginResult<Vec<f64>> {

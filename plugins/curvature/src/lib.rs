@@ -30,7 +30,8 @@
 pub mod estimate;
 
 use estimate::{curvature, curvature_jacobian, in_chunks, Method, Norm, Objective};
-use memscope_sdk::{export_plugin, Hook, Host, JobInfo, Plugin, PluginError, PluginResult, ScoreBatch};
+use memscope_sdk::settings::{self, SettingProblem};
+use memscope_sdk::{export_plugin, Hook, Host, JobInfo, Plugin, PluginResult, ScoreBatch};
 use rand::{RngCore, SeedableRng};
 use serde::Deserialize;
 use tch::{Reduction, Tensor};
@@ -61,6 +62,23 @@ pub struct CurvatureConfig {
     /// Seed of the directions (default: the job seed).
     #[serde(default)]
     pub seed: Option<u64>,
+}
+
+impl CurvatureConfig {
+    /// What is wrong with the values (their types are right).
+    pub fn problems(&self) -> Vec<SettingProblem> {
+        let mut found = Vec::new();
+        if self.draws == 0 {
+            found.push(SettingProblem::new("draws", "must be at least 1"));
+        }
+        if !(self.h.is_finite() && self.h > 0.0) {
+            found.push(SettingProblem::new("h", format!("{} is not a positive step", self.h)));
+        }
+        if self.batch_size == Some(0) {
+            found.push(SettingProblem::new("batch_size", "must be at least 1"));
+        }
+        found
+    }
 }
 
 fn default_draws() -> usize {
@@ -103,17 +121,12 @@ impl Plugin for Curvature {
         &[Hook::OnJobStart, Hook::ScoreBatch]
     }
 
+    fn check_settings(config: &str) -> Vec<SettingProblem> {
+        settings::check(config, CurvatureConfig::problems)
+    }
+
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {
-        let config: CurvatureConfig = toml::from_str(config).map_err(|e| PluginError(format!("config: {}", e.message())))?;
-        if config.draws == 0 {
-            return Err("config: draws must be at least 1".into());
-        }
-        if !(config.h.is_finite() && config.h > 0.0) {
-            return Err(format!("config: h = {} is not a positive step", config.h).into());
-        }
-        if config.batch_size == Some(0) {
-            return Err("config: batch_size must be at least 1".into());
-        }
+        let config = settings::parse_checked(config, CurvatureConfig::problems)?;
         let seed = config.seed.unwrap_or(0);
         Ok(Curvature { config, seed })
     }
@@ -239,6 +252,14 @@ mod tests {
         let err = Curvature::create("drawz = 3", &host).err().unwrap().0;
         assert!(err.contains("drawz"), "{err}");
         let err = Curvature::create("h = -1.0", &host).err().unwrap().0;
-        assert!(err.contains("h = -1"), "{err}");
+        assert_eq!(err, "config: `h`: -1 is not a positive step");
+        // The check (at a daemon's submission) finds every problem at once.
+        let found: Vec<(String, String)> =
+            Curvature::check_settings("draws = 0\nbogus = 3\n").into_iter().map(|p| (p.key, p.message)).collect();
+        assert_eq!(found[0].0, "bogus");
+        assert!(found[0].1.starts_with("unknown key `bogus`, expected `draws`"), "{}", found[0].1);
+        assert_eq!(found[1], ("draws".to_string(), "must be at least 1".to_string()));
+        assert_eq!(found.len(), 2);
+        assert!(Curvature::check_settings("draws = 2\nmethod = \"hvp\"\n").is_empty());
     }
 }

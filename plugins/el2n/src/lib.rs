@@ -4,7 +4,7 @@
 //! network finds hard or that contradict their label; see the README for the window.
 //! It takes no settings.
 
-use memscope_sdk::settings::{self, NoSettings};
+use memscope_sdk::settings::{self, NoSettings, SettingProblem};
 use memscope_sdk::{export_plugin, Hook, Host, Plugin, PluginResult, ScoreBatch};
 use tch::{Kind, TchError, Tensor};
 
@@ -22,6 +22,10 @@ impl Plugin for El2n {
 
     fn hooks() -> &'static [Hook] {
         &[Hook::ScoreBatch]
+    }
+
+    fn check_settings(config: &str) -> Vec<SettingProblem> {
+        settings::check::<NoSettings>(config, |_| Vec::new())
     }
 
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {

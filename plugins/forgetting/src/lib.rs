@@ -11,7 +11,7 @@
 //! every checkpoint (`save_state`) and given back on `--resume` (`load_state`), so a
 //! resumed run counts what an uninterrupted one does. It takes no settings.
 
-use memscope_sdk::settings::{self, NoSettings};
+use memscope_sdk::settings::{self, NoSettings, SettingProblem};
 use memscope_sdk::state::State;
 use memscope_sdk::{export_plugin, ArrayKind, BatchInfo, EpochInfo, Hook, Host, JobInfo, Plugin, PluginError, PluginResult};
 
@@ -91,6 +91,10 @@ impl Plugin for Forgetting {
 
     fn hooks() -> &'static [Hook] {
         &[Hook::OnJobStart, Hook::TrainBatchOutputs, Hook::OnTrainEpochEnd, Hook::SaveState, Hook::LoadState]
+    }
+
+    fn check_settings(config: &str) -> Vec<SettingProblem> {
+        settings::check::<NoSettings>(config, |_| Vec::new())
     }
 
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {

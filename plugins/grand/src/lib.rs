@@ -10,7 +10,7 @@
 //! computed. Give the score the same window (`[score.aggregate.grand] to = N`) so those
 //! rows are not averaged in; see the README.
 
-use memscope_sdk::settings::{self, Deserialize};
+use memscope_sdk::settings::{self, Deserialize, SettingProblem};
 use memscope_sdk::{export_plugin, Hook, Host, Plugin, PluginResult, ScoreBatch};
 use tch::{Kind, Tensor};
 
@@ -21,6 +21,16 @@ pub struct Settings {
     /// Last epoch (1-based) whose snapshot is scored; later ones score 0 at no cost.
     /// None (the default): every scored snapshot.
     pub until_epoch: Option<usize>,
+}
+
+impl Settings {
+    /// What is wrong with the values (their types are right).
+    pub fn problems(&self) -> Vec<SettingProblem> {
+        if self.until_epoch == Some(0) {
+            return vec![SettingProblem::new("until_epoch", "counts epochs from 1; 0 would score nothing")];
+        }
+        Vec::new()
+    }
 }
 
 /// The GraNd scorer.
@@ -48,11 +58,12 @@ impl Plugin for Grand {
         &[Hook::ScoreBatch]
     }
 
+    fn check_settings(config: &str) -> Vec<SettingProblem> {
+        settings::check(config, Settings::problems)
+    }
+
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {
-        let settings: Settings = settings::parse(config)?;
-        if settings.until_epoch == Some(0) {
-            return Err("config: `until_epoch` counts epochs from 1; 0 would score nothing".into());
-        }
+        let settings = settings::parse_checked(config, Settings::problems)?;
         Ok(Grand { settings })
     }
 

@@ -3,7 +3,7 @@
 //! see the README). High for samples the network fits late or never: mislabeled,
 //! ambiguous, atypical. It takes no settings.
 
-use memscope_sdk::settings::{self, NoSettings};
+use memscope_sdk::settings::{self, NoSettings, SettingProblem};
 use memscope_sdk::{export_plugin, Hook, Host, Plugin, PluginResult, ScoreBatch};
 use tch::{Kind, TchError, Tensor};
 
@@ -21,6 +21,10 @@ impl Plugin for InConfidence {
 
     fn hooks() -> &'static [Hook] {
         &[Hook::ScoreBatch]
+    }
+
+    fn check_settings(config: &str) -> Vec<SettingProblem> {
+        settings::check::<NoSettings>(config, |_| Vec::new())
     }
 
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {

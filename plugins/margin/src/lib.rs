@@ -4,7 +4,7 @@
 //! `memscope plugins new NAME`, which writes a crate like this one that builds outside
 //! the workspace.
 
-use memscope_sdk::settings::{self, NoSettings};
+use memscope_sdk::settings::{self, NoSettings, SettingProblem};
 use memscope_sdk::{export_plugin, Hook, Host, Plugin, PluginResult, ScoreBatch};
 use tch::{Kind, Tensor};
 
@@ -22,6 +22,10 @@ impl Plugin for Margin {
 
     fn hooks() -> &'static [Hook] {
         &[Hook::ScoreBatch]
+    }
+
+    fn check_settings(config: &str) -> Vec<SettingProblem> {
+        settings::check::<NoSettings>(config, |_| Vec::new())
     }
 
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {

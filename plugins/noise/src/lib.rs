@@ -3,7 +3,8 @@
 //! `original_labels`; the rest of the job sees only the noisy labels. It is how the
 //! curvature paper validates a memorization score: mislabeled samples must score high.
 
-use memscope_sdk::{export_plugin, ArrayKind, DatasetView, Hook, Host, JobInfo, Level, Plugin, PluginError, PluginResult};
+use memscope_sdk::settings::{self, SettingProblem};
+use memscope_sdk::{export_plugin, ArrayKind, DatasetView, Hook, Host, JobInfo, Level, Plugin, PluginResult};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
@@ -38,6 +39,20 @@ pub struct NoiseConfig {
     pub seed: Option<u64>,
 }
 
+impl NoiseConfig {
+    /// What is wrong with the values (their types are right).
+    pub fn problems(&self) -> Vec<SettingProblem> {
+        let mut found = Vec::new();
+        if !(0.0..=1.0).contains(&self.fraction) {
+            found.push(SettingProblem::new("fraction", format!("{} is not in [0, 1]", self.fraction)));
+        }
+        if (self.kind == NoiseKind::Asymmetric) != self.map.is_some() {
+            found.push(SettingProblem::new("map", "is required by, and only used by, kind = \"asymmetric\""));
+        }
+        found
+    }
+}
+
 /// The noise injector.
 pub struct Noise {
     config: NoiseConfig,
@@ -57,14 +72,12 @@ impl Plugin for Noise {
         &[Hook::OnJobStart, Hook::OnDatasetReady]
     }
 
+    fn check_settings(config: &str) -> Vec<SettingProblem> {
+        settings::check(config, NoiseConfig::problems)
+    }
+
     fn create(config: &str, _host: &Host) -> PluginResult<Self> {
-        let config: NoiseConfig = toml::from_str(config).map_err(|e| PluginError(format!("config: {}", e.message())))?;
-        if !(0.0..=1.0).contains(&config.fraction) {
-            return Err(format!("config: fraction = {} is not in [0, 1]", config.fraction).into());
-        }
-        if (config.kind == NoiseKind::Asymmetric) != config.map.is_some() {
-            return Err("config: `map` is required by, and only used by, kind = \"asymmetric\"".into());
-        }
+        let config = settings::parse_checked(config, NoiseConfig::problems)?;
         Ok(Noise { seed: config.seed.unwrap_or(0), config })
     }
 

@@ -1,7 +1,8 @@
 //! Reference per-sample scores, as the baseline comparer and the report read them:
 //! `.npy`, `.npz` (a member chosen by key), or `.csv` (the last column, an optional
-//! header line), and sample-index rankings turned into scores. One reader, so that a
-//! file the comparer accepts is one the report can plot.
+//! header line), sample-index rankings turned into scores, and masks (a bool array,
+//! or numbers that are all 0 or 1: a user's own list of known-bad samples). One
+//! reader, so that a file the comparer accepts is one the report can plot.
 //!
 //! Errors say what is wrong with the file; callers put the file's name in front.
 
@@ -54,6 +55,14 @@ pub enum ReferenceError {
         line: usize,
         /// The cell.
         cell: String,
+    },
+    /// A reference read as a mask holds a value other than 0 and 1.
+    #[error("value {index} is {value}: a mask holds only 0 and 1 (false and true)")]
+    NotAMask {
+        /// 0-based position.
+        index: usize,
+        /// The value.
+        value: f64,
     },
     /// A ranking entry is not a new sample index.
     #[error("ranking entry {position} is {index}, not a new sample index in 0..{samples}")]
@@ -117,6 +126,28 @@ fn read_csv(path: &Path) -> Result<Vec<f64>, ReferenceError> {
     Ok(values)
 }
 
+/// `values` as a mask (a bool array reads as 0 and 1), when every value is 0 or 1 and
+/// both occur. A reference whose kind is not given is a mask exactly then: AUROC and
+/// average precision measure a score against it, where a rank correlation with a
+/// two-valued variable would say little.
+pub fn as_mask(values: &[f64]) -> Option<Vec<bool>> {
+    let mask = to_mask(values).ok()?;
+    (mask.iter().any(|&m| m) && mask.iter().any(|&m| !m)).then_some(mask)
+}
+
+/// `values` as a mask; any value other than 0 and 1 is an error.
+pub fn to_mask(values: &[f64]) -> Result<Vec<bool>, ReferenceError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(index, &value)| match value {
+            0.0 => Ok(false),
+            1.0 => Ok(true),
+            _ => Err(ReferenceError::NotAMask { index, value }),
+        })
+        .collect()
+}
+
 /// A ranking (sample indices sorted by ascending score) as a score: each sample's
 /// position in it. Every index must appear exactly once.
 pub fn ranking_to_score(ranking: &[f64]) -> Result<Vec<f64>, ReferenceError> {
@@ -141,6 +172,26 @@ mod tests {
     fn a_ranking_becomes_positions_and_repeats_are_refused() {
         assert_eq!(ranking_to_score(&[2.0, 0.0, 1.0]).unwrap(), vec![1.0, 2.0, 0.0]);
         assert!(matches!(ranking_to_score(&[0.0, 0.0]), Err(ReferenceError::BadRanking { position: 1, .. })));
+    }
+
+    #[test]
+    fn bool_and_zero_one_arrays_are_masks_and_scores_are_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flipped.npy");
+        // A bool .npy as NumPy writes it (libtorch cannot write one).
+        let dict = "{'descr': '|b1', 'fortran_order': False, 'shape': (4,), }";
+        let header = format!("{dict}{}\n", " ".repeat((64 - (10 + dict.len() + 1) % 64) % 64));
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend((header.len() as u16).to_le_bytes());
+        bytes.extend(header.as_bytes());
+        bytes.extend([1u8, 0, 0, 1]);
+        std::fs::write(&path, bytes).unwrap();
+        let values = read_values(&path, None).unwrap();
+        assert_eq!(as_mask(&values), Some(vec![true, false, false, true]));
+        assert_eq!(as_mask(&[0.0, 1.0, 1.0]), Some(vec![false, true, true]));
+        assert_eq!(as_mask(&[0.0, 0.5, 1.0]), None, "a score");
+        assert_eq!(as_mask(&[1.0, 1.0]), None, "one class only: nothing to rank against");
+        assert_eq!(to_mask(&[0.0, 2.0]).unwrap_err(), ReferenceError::NotAMask { index: 1, value: 2.0 });
     }
 
     #[test]

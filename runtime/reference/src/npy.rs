@@ -3,14 +3,12 @@
 //! without checking that the file holds that many: a damaged or hostile file made
 //! them read past the buffer (a segfault found by `make fuzz`), and a damaged zip entry
 //! made `read_npz` panic. Here the header is parsed and checked against the data, and
-//! the tensor is built from exactly the bytes the header accounts for.
+//! the tensor is built from exactly the bytes the header accounts for (`memscope-npy`).
 
+use memscope_npy::{Element, NpyArray, MAX_ARRAY_BYTES};
 use std::io::Read;
 use std::path::Path;
 use tch::{Kind, Tensor};
-
-/// The largest array accepted, in bytes (an `.npz` member is decompressed into memory).
-const MAX_ARRAY_BYTES: u64 = 16 << 30;
 
 /// Reads one array from an `.npy` file.
 pub fn read_npy(path: &Path) -> Result<Tensor, String> {
@@ -40,80 +38,23 @@ pub fn read_npz(path: &Path) -> Result<Vec<(String, Tensor)>, String> {
 /// An array from the bytes of an `.npy` file (format versions 1 to 3, little-endian or
 /// byte-sized elements, C order).
 pub fn parse_npy(bytes: &[u8]) -> Result<Tensor, String> {
-    let rest = bytes.strip_prefix(b"\x93NUMPY").ok_or("no .npy magic")?;
-    let (&major, rest) = rest.split_first().ok_or("cut short in the header")?;
-    let rest = rest.get(1..).ok_or("cut short in the header")?;
-    let (header_len, rest) = match major {
-        1 => (u16::from_le_bytes(rest.get(..2).ok_or("cut short in the header")?.try_into().unwrap()) as usize, &rest[2..]),
-        2 | 3 => (u32::from_le_bytes(rest.get(..4).ok_or("cut short in the header")?.try_into().unwrap()) as usize, &rest[4..]),
-        v => return Err(format!("unknown .npy format version {v}")),
-    };
-    let header = rest.get(..header_len).ok_or("cut short in the header")?;
-    let data = &rest[header_len..];
-    let header = std::str::from_utf8(header).map_err(|_| "the header is not text")?;
-    let (kind, size) = element(&field(header, "descr")?)?;
-    if field(header, "fortran_order")? != "False" {
-        return Err("Fortran order is not supported".into());
-    }
-    let shape = shape(&field(header, "shape")?)?;
-    let count = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64)).ok_or("the shape overflows")?;
-    let needed = count.checked_mul(size).filter(|&b| b <= MAX_ARRAY_BYTES).ok_or("the array is too large")?;
-    if data.len() as u64 != needed {
-        return Err(format!("the header says {needed} bytes of data (shape {shape:?}), the file has {}", data.len()));
-    }
-    Tensor::f_from_data_size(data, &shape, kind).map_err(|e| e.to_string())
+    let array = NpyArray::parse(bytes)?;
+    Tensor::f_from_data_size(array.data, &array.shape, kind(array.element)).map_err(|e| e.to_string())
 }
 
-/// The text of `'key': value` in the header dictionary, up to the next `,` outside
-/// parentheses (or the closing brace).
-fn field(header: &str, key: &str) -> Result<String, String> {
-    let start = header.find(&format!("'{key}'")).ok_or_else(|| format!("no `{key}` in the header"))?;
-    let after = header[start + key.len() + 2..].trim_start().strip_prefix(':').ok_or_else(|| format!("no value for `{key}`"))?;
-    let mut depth = 0i32;
-    let end = after
-        .char_indices()
-        .find(|&(_, c)| {
-            match c {
-                '(' => depth += 1,
-                ')' => depth -= 1,
-                _ => {}
-            }
-            depth <= 0 && (c == ',' && depth == 0 || c == '}')
-        })
-        .map(|(i, c)| if c == ')' { i + 1 } else { i })
-        .unwrap_or(after.len());
-    Ok(after[..end].trim().trim_matches('\'').to_string())
-}
-
-/// The tensor kind and element size of a `descr` like `<f4` or `|u1`.
-fn element(descr: &str) -> Result<(Kind, u64), String> {
-    let (order, code) = descr.split_at(descr.len().min(1));
-    if !matches!(order, "<" | "|" | "=") {
-        return Err(format!("element type `{descr}`: only little-endian or byte-sized elements"));
+/// The tensor kind of an element type.
+fn kind(element: Element) -> Kind {
+    match element {
+        Element::Bool => Kind::Bool,
+        Element::U8 => Kind::Uint8,
+        Element::I8 => Kind::Int8,
+        Element::I16 => Kind::Int16,
+        Element::I32 => Kind::Int,
+        Element::I64 => Kind::Int64,
+        Element::F16 => Kind::Half,
+        Element::F32 => Kind::Float,
+        Element::F64 => Kind::Double,
     }
-    Ok(match code {
-        "b1" | "?" => (Kind::Bool, 1),
-        "u1" => (Kind::Uint8, 1),
-        "i1" => (Kind::Int8, 1),
-        "i2" => (Kind::Int16, 2),
-        "i4" => (Kind::Int, 4),
-        "i8" => (Kind::Int64, 8),
-        "f2" => (Kind::Half, 2),
-        "f4" => (Kind::Float, 4),
-        "f8" => (Kind::Double, 8),
-        _ => return Err(format!("element type `{descr}` is not supported")),
-    })
-}
-
-/// The dimensions of a shape like `(3, 4)`, `(5,)` or `()`.
-fn shape(text: &str) -> Result<Vec<i64>, String> {
-    let inner = text.trim().strip_prefix('(').and_then(|t| t.strip_suffix(')')).ok_or_else(|| format!("shape `{text}` is not a tuple"))?;
-    inner
-        .split(',')
-        .map(str::trim)
-        .filter(|d| !d.is_empty())
-        .map(|d| d.parse::<u32>().map(i64::from).map_err(|_| format!("shape `{text}` has a dimension that is not a size")))
-        .collect()
 }
 
 #[cfg(test)]
@@ -162,5 +103,31 @@ mod tests {
             assert!(err.contains(why), "{descr} {shape}: {err}");
         }
         assert!(parse_npy(b"\x93NUMPY\x01").unwrap_err().contains("cut short"));
+    }
+
+    #[test]
+    fn arrays_read_without_libtorch_hold_what_libtorch_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.npy");
+        let values = [1.5f32, -2.0, 0.1, 65504.0, -0.0, 3.0e-5];
+        Tensor::from_slice(&values).write_npy(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let array = NpyArray::parse(&bytes).unwrap();
+        assert_eq!((array.element, array.shape.clone()), (Element::F32, vec![6]));
+        assert_eq!(array.to_f32(), values);
+        assert!(array.to_i64().unwrap_err().contains("not integers"));
+        for kind in [Kind::Half, Kind::Double, Kind::Int64, Kind::Int, Kind::Int16, Kind::Int8, Kind::Uint8] {
+            let t = Tensor::from_slice(&[0.0f32, 1.0, 2.5, -3.0, 65504.0, 6.1e-5]).to_kind(kind);
+            t.write_npy(&path).unwrap();
+            let bytes = std::fs::read(&path).unwrap();
+            let ours = NpyArray::parse(&bytes).unwrap().to_f32();
+            let theirs = Vec::<f32>::try_from(&t.to_kind(Kind::Float)).unwrap();
+            assert_eq!(ours, theirs, "{kind:?}");
+        }
+        let labels = Tensor::from_slice(&[3i64, -1, 1 << 40]);
+        labels.write_npy(&path).unwrap();
+        assert_eq!(NpyArray::parse(&std::fs::read(&path).unwrap()).unwrap().to_i64().unwrap(), [3, -1, 1 << 40]);
+        // The same checks as for libtorch's tensors.
+        assert!(NpyArray::parse(&npy("<f4", "(4,)", &[0; 12])).unwrap_err().contains("says 16 bytes"));
     }
 }

@@ -1,14 +1,8 @@
 //! The event bus: an actor that hands every event, in order, to each processor
 //! (progress display, metrics, plugins). Processors are cheap and never block.
 
-use super::JobEvent;
+use super::{EventProcessor, JobEvent};
 use actix::{Actor, Context, Handler, Message};
-
-/// Something that reacts to job events.
-pub trait EventProcessor: Send {
-    /// Handles one event.
-    fn process(&mut self, event: &JobEvent);
-}
 
 /// Delivers events to processors.
 pub struct EventBus {

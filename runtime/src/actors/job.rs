@@ -20,7 +20,7 @@ use super::trainer::{Trainer, TrainerSetup, TrainResult};
 use super::{JobError, JobEvent};
 use crate::config::{DeviceChoice, JobConfig};
 use crate::dist::{Launch, ProcessGroup};
-use crate::data::{load_data, Access, Dataset, DecodeProgress, ImageDataset, LoadOptions, LoadedData};
+use crate::data::{load_data, locate_corrections, Access, Dataset, DecodeProgress, ImageDataset, LoadOptions, LoadedData};
 use crate::model::{Checkpoints, ModelSource, Network};
 use crate::plugins::{default_plugin_dirs, drop_partial_scores, InProcessPlugin, PluginSet, PublishedArray};
 use crate::run::{write_bool_npy, RunDir, ScoreFile, Summary, Timings};
@@ -29,7 +29,7 @@ use crate::verdict::{decide, Verdict, LABEL_ISSUES_FILE};
 use memscope_sdk::ArrayKind;
 use actix::Recipient;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 use tch::{Device, Tensor};
@@ -116,11 +116,13 @@ impl JobOutcome {
 pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobOutcome, JobError> {
     let started = Instant::now();
     let (mut job, user_data, model, in_process) = JobRun::prepare(spec, events)?;
-    let LoadedData { train, test, skipped } = job.load_data(user_data)?;
+    let loading = Instant::now();
+    let (LoadedData { train, test, skipped, corrections }, decoded_images) = job.load_data(user_data)?;
+    let data_seconds = loading.elapsed().as_secs_f64();
     let network = job.build_network(model, &train)?;
     job.open_run_dir()?;
     let plugins = job.load_plugins(&in_process, &train)?;
-    let train = job.settle_labels(&plugins, train)?;
+    let train = job.settle_labels(&plugins, train, corrections.as_ref().map(|c| c.kept_indices.as_slice()))?;
     let facts = Facts {
         dataset: train.description.clone(),
         samples: train.len(),
@@ -130,6 +132,9 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         sources: train.sources.clone(),
         arch: network.source().to_string(),
         skipped,
+        corrections: corrections.map(|c| c.summary),
+        data_seconds,
+        decoded_images,
     };
     let result = match job.train(network, train, test, plugins.clone()) {
         Ok(result) => result,
@@ -153,6 +158,9 @@ struct Facts {
     sources: crate::data::Sources,
     arch: String,
     skipped: Vec<crate::data::SkippedImage>,
+    corrections: Option<crate::data::corrections::CorrectionsSummary>,
+    data_seconds: f64,
+    decoded_images: usize,
 }
 
 /// One job's settings and run directory, between phases.
@@ -214,22 +222,33 @@ impl JobRun {
         Ok((job, data, model, in_process))
     }
 
-    /// The config's data files, or the program's datasets read into memory.
-    fn load_data(&self, user: Option<UserData>) -> Result<LoadedData, JobError> {
+    /// The config's data files, or the program's datasets read into memory, with
+    /// `[data] corrections` applied to the training set (before any plugin or the
+    /// network sees a label); and how many images were decoded.
+    fn load_data(&self, user: Option<UserData>) -> Result<(LoadedData, usize), JobError> {
         if let Some(UserData { train, test }) = user {
             let mut train = Dataset::from_images(train.as_ref())?;
+            let test = test.map(|t| Dataset::from_images(t.as_ref())).transpose()?;
+            let located = locate_corrections(&self.config.data, &self.data_access, &train, test.as_ref())?;
             if self.config.data.limit > 0 {
                 train.truncate(self.config.data.limit);
             }
-            let test = test.map(|t| Dataset::from_images(t.as_ref())).transpose()?;
-            return Ok(LoadedData { train, test, skipped: Vec::new() });
+            let corrections = located.map(|l| l.apply(&mut train)).transpose()?;
+            return Ok((LoadedData { train, test, skipped: Vec::new(), corrections }, 0));
         }
         let progress_events = self.events.clone();
-        let options = LoadOptions {
-            access: self.data_access.clone(),
-            progress: Some(Arc::new(move |p: DecodeProgress| progress_events.do_send(JobEvent::DataDecoding { done: p.done, total: p.total }))),
+        let decoded = Arc::new(AtomicUsize::new(0));
+        let counted = decoded.clone();
+        let progress = move |p: DecodeProgress| {
+            // The last call of each set (training, test) has `done == total`.
+            if p.done == p.total {
+                counted.fetch_add(p.total, Ordering::Relaxed);
+            }
+            progress_events.do_send(JobEvent::DataDecoding { done: p.done, total: p.total })
         };
-        Ok(load_data(&self.config.data, &options)?)
+        let options = LoadOptions { access: self.data_access.clone(), progress: Some(Arc::new(progress)), skip_corrections: false };
+        let loaded = load_data(&self.config.data, &options)?;
+        Ok((loaded, decoded.load(Ordering::Relaxed)))
     }
 
     /// The network, before the run directory is touched, so that a model file that
@@ -276,8 +295,9 @@ impl JobRun {
     }
 
     /// `on_dataset_ready` (plugins may rewrite labels), then the labels as trained:
-    /// written into a new run directory, checked against a resumed one's.
-    fn settle_labels(&self, plugins: &PluginSet, mut train: Dataset) -> Result<Dataset, JobError> {
+    /// written into a new run directory, checked against a resumed one's. With
+    /// corrections, `kept` (each sample's index in the data as read) too.
+    fn settle_labels(&self, plugins: &PluginSet, mut train: Dataset, kept: Option<&[usize]>) -> Result<Dataset, JobError> {
         // Plugins rewrite labels from the file's labels, on resume too: they are
         // seeded, so they reproduce what they did, and what they published (a noise
         // mask) with it.
@@ -287,18 +307,30 @@ impl JobRun {
             self.events.do_send(JobEvent::MaskReady { name: array.name.clone(), mask: Arc::new(mask) });
         }
         let Some(run) = &self.run else { return Ok(train) };
+        let kept: Option<Vec<i64>> = kept.map(|k| k.iter().map(|&i| i as i64).collect());
         if self.resume {
+            if let Some(kept) = &kept {
+                if read_kept_indices(run)?.as_ref() != Some(kept) {
+                    return Err(JobError::RunDir {
+                        path: run.kept_indices(),
+                        message: "the samples kept differ from what `data.corrections` gives now (was the corrections file changed?)".into(),
+                    });
+                }
+            }
             let trained = read_labels(run, train.len())?;
             if trained != train.labels {
                 return Err(JobError::RunDir {
                     path: run.labels(),
-                    message: "the labels as trained differ from what the data and plugins give now (was the data or a plugin config changed?)".into(),
+                    message: "the labels as trained differ from what the data, its corrections and plugins give now (was the data, the corrections file or a plugin config changed?)".into(),
                 });
             }
         } else {
             let text = toml::to_string_pretty(&self.config).expect("a job config serializes to TOML");
             std::fs::write(run.config(), text).map_err(|e| JobError::io(&run.config(), e))?;
             Tensor::from_slice(&train.labels).write_npy(run.labels())?;
+            if let Some(kept) = &kept {
+                Tensor::from_slice(kept).write_npy(run.kept_indices())?;
+            }
         }
         write_json(&run.classes(), &train.class_names)?;
         write_json(&run.sources(), &train.sources.to_vec())?;
@@ -385,7 +417,9 @@ impl JobRun {
                     Aggregate::Sum => "sum".into(),
                     Aggregate::Mean => "mean".into(),
                 },
-                epochs: weights.iter().map(|&(e, _)| e).collect(),
+                // Counted from 1 in the summary, as in the job's settings.
+                epochs: weights.iter().map(|&(e, _)| e + 1).collect(),
+                scored_epochs: table.epochs.iter().map(|e| e + 1).collect(),
                 weights: (!table.window.is_uniform()).then(|| weights.iter().map(|&(_, w)| w).collect()),
             });
         }
@@ -404,6 +438,7 @@ impl JobRun {
                 plugin: Some(array.plugin.clone()),
                 aggregate: "published".into(),
                 epochs: Vec::new(),
+                scored_epochs: Vec::new(),
                 weights: None,
             });
         }
@@ -429,6 +464,7 @@ impl JobRun {
             arch: facts.arch,
             parameters: result.parameters,
             device: format!("{:?}", self.device).to_lowercase(),
+            threads: result.threads.clone(),
             epochs: state.epochs_done,
             resumed_at_epoch: result.start_epoch,
             train_accuracy: result.train_eval.accuracy,
@@ -436,6 +472,8 @@ impl JobRun {
             test_accuracy: result.test_eval.map(|e| e.accuracy),
             test_loss: result.test_eval.map(|e| e.loss),
             timings: Timings {
+                data_seconds: facts.data_seconds,
+                decoded_images: facts.decoded_images,
                 train_seconds: state.train_seconds,
                 score_seconds: state.score_seconds,
                 scored_samples: state.scored_samples,
@@ -453,6 +491,7 @@ impl JobRun {
             dropped_plugins: dropped,
             label_issues: Some(label_issues),
             skipped_images: facts.skipped,
+            corrections: facts.corrections,
         };
         if let Some(run) = &self.run {
             let json = serde_json::to_string_pretty(&summary).expect("the summary serializes");
@@ -572,6 +611,17 @@ fn prepare_run_dir(run: &RunDir, resume: bool, overwrite: bool) -> Result<(), Jo
 
 fn holds_files(dir: &std::path::Path) -> bool {
     std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(false)
+}
+
+/// A resumed run's `kept_indices.npy`, when it has one.
+fn read_kept_indices(run: &RunDir) -> Result<Option<Vec<i64>>, JobError> {
+    let path = run.kept_indices();
+    if !path.exists() {
+        return Ok(None);
+    }
+    let kept = memscope_reference::read_npy(&path)
+        .map_err(|e| JobError::RunDir { path: path.clone(), message: format!("cannot read the kept samples' indices: {e}") })?;
+    Ok(Some(Vec::<i64>::try_from(&kept.flatten(0, -1))?))
 }
 
 fn read_labels(run: &RunDir, expected: usize) -> Result<Vec<i64>, JobError> {

@@ -5,15 +5,14 @@
 
 mod bus;
 mod error;
-mod events;
 mod job;
 mod resume;
 mod scorer;
 mod supervisor;
 mod trainer;
 
-pub use bus::{EventBus, EventProcessor, Flush};
+pub use bus::{EventBus, Flush};
 pub use error::JobError;
-pub use events::{EpochStats, JobEvent};
 pub use job::{JobOutcome, JobSpec, UserData};
+pub use memscope_base::events::{EpochStats, EventProcessor, JobEvent};
 pub use supervisor::{run_job, JobSupervisor};

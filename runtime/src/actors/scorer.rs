@@ -7,6 +7,10 @@
 //! r-th contiguous block of samples, with their absolute indices (so per-sample seeded
 //! scorers draw what they draw in one process), and the blocks are all-gathered, so
 //! every rank holds, and tells its plugins, the whole set's scores.
+//!
+//! A snapshot's scoring is told as it goes (`ScoringStarted`, `ScoringProgress` per
+//! scorer, `ScoresReady`, `ScoringEnded`): a pass over a large set takes minutes, and
+//! a display that heard nothing in that time would look frozen.
 
 use super::{JobError, JobEvent};
 use crate::data::Dataset;
@@ -23,6 +27,10 @@ use tch::{Device, Tensor};
 
 /// Snapshots in flight before the trainer waits for the scorer (bounds memory).
 const SNAPSHOT_QUEUE: usize = 2;
+
+/// The least time between two `ScoringProgress` events of one pass: often enough for
+/// a progress bar, few enough for the JSON event stream the daemon reads.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// What the scorer has accumulated.
 #[derive(Debug, Clone)]
@@ -59,7 +67,7 @@ pub struct ScorerSetup {
     pub seconds: f64,
     /// See `seconds`.
     pub scored_samples: u64,
-    /// Where `ScoresReady` events go.
+    /// Where the scoring events go.
     pub events: Recipient<JobEvent>,
     /// Plugins, told `on_scores`.
     pub plugins: Arc<PluginSet>,
@@ -102,10 +110,15 @@ impl Scorer {
         };
         network.load_snapshot(&snapshot)?;
         let block = group.map_or(0..data.len(), |g| block(data.len(), g.rank(), g.world()));
+        // Events count epochs from 1.
+        let epoch = snapshot.epoch + 1;
+        let snapshot_started = Instant::now();
+        events.do_send(JobEvent::ScoringStarted { epoch, scorers: scorers.iter().map(|(_, t)| t.name.clone()).collect(), samples: block.len() });
         let mut dropped = Vec::new();
         for (k, (scorer, table)) in scorers.iter_mut().enumerate() {
             let start = Instant::now();
-            let mine = match score_all(scorer.as_mut(), network, snapshot.epoch, data, block.clone(), *batch_size) {
+            let mut progress = ProgressEvents { events: &*events, epoch, scorer: table.name.clone(), total: block.len(), last: None };
+            let mine = match score_all(scorer.as_mut(), network, snapshot.epoch, data, block.clone(), *batch_size, &mut progress) {
                 Err(JobError::Score(e @ ScoreError::Disabled { .. })) => {
                     tracing::warn!("{e}");
                     Err(())
@@ -136,16 +149,12 @@ impl Scorer {
             *seconds += took;
             *scored_samples += block.len() as u64;
             table.push(snapshot.epoch, values.clone());
-            events.do_send(JobEvent::ScoresReady {
-                epoch: snapshot.epoch,
-                scorer: table.name.clone(),
-                values: Arc::new(values),
-                seconds: took,
-            });
+            events.do_send(JobEvent::ScoresReady { epoch, scorer: table.name.clone(), values: Arc::new(values), seconds: took });
         }
         for k in dropped.into_iter().rev() {
             scorers.remove(k);
         }
+        events.do_send(JobEvent::ScoringEnded { epoch, seconds: snapshot_started.elapsed().as_secs_f64() });
         Ok(())
     }
 
@@ -314,6 +323,27 @@ fn gather_blocks(group: &ProcessGroup, mine: &[f32], n: usize, device: Device) -
     Ok(values)
 }
 
+/// `ScoringProgress` of one scorer's pass: after the first batch, the last, and at
+/// most every [`PROGRESS_EVERY`] between them.
+struct ProgressEvents<'a> {
+    events: &'a Recipient<JobEvent>,
+    /// 1-based.
+    epoch: usize,
+    scorer: String,
+    total: usize,
+    last: Option<Instant>,
+}
+
+impl ProgressEvents<'_> {
+    fn scored(&mut self, done: usize) {
+        if done < self.total && self.last.is_some_and(|last| last.elapsed() < PROGRESS_EVERY) {
+            return;
+        }
+        self.last = Some(Instant::now());
+        self.events.do_send(JobEvent::ScoringProgress { epoch: self.epoch, scorer: self.scorer.clone(), done, total: self.total });
+    }
+}
+
 /// One pass of `scorer` over `samples` of the training set, in order, without
 /// augmentation.
 fn score_all(
@@ -323,8 +353,10 @@ fn score_all(
     data: &Dataset,
     samples: std::ops::Range<usize>,
     batch_size: usize,
+    progress: &mut ProgressEvents<'_>,
 ) -> Result<Vec<f32>, JobError> {
     let n = samples.end;
+    let first = samples.start;
     let mut values = Vec::with_capacity(samples.len());
     for start in samples.step_by(batch_size) {
         let end = (start + batch_size).min(n);
@@ -343,6 +375,7 @@ fn score_all(
             .into());
         }
         values.extend(scores);
+        progress.scored(end - first);
     }
     Ok(values)
 }

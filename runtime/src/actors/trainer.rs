@@ -24,6 +24,7 @@ use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, 
 use crate::plugins::{PluginSet, PluginStates};
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
+use crate::threads::ThreadBudget;
 use crate::verdict::{ProbabilityRecord, Recorded};
 use memscope_sdk::{BatchInfo, Hook};
 use actix::Recipient;
@@ -111,6 +112,9 @@ pub struct TrainResult {
     pub start_epoch: usize,
     /// How the gradients were reduced across the group; `None` for a single process.
     pub dist: Option<DistTimings>,
+    /// The libtorch thread counts training used, in the order chosen (one entry unless
+    /// `threads = 0` adapted to other processes' load, see [`crate::threads`]).
+    pub threads: Vec<usize>,
 }
 
 /// Sums over the steps of one epoch, kept on the device (read once at its end).
@@ -145,8 +149,8 @@ pub struct Trainer {
     epoch_losses: Tensor,
     /// Each sample's class probabilities from the training passes (the verdict's input).
     verdict: ProbabilityRecord,
-    /// Whether any snapshot scorer runs (else no snapshot is taken).
-    has_snapshot_scorers: bool,
+    /// The snapshot scorers' names (none: no snapshot is taken).
+    snapshot_scorers: Vec<String>,
     /// Per-sample losses reach the CPU every step only when a plugin wants them.
     batch_hook: bool,
     /// Per-sample logits too, only when a plugin subscribes to `train_batch_outputs`.
@@ -163,6 +167,10 @@ pub struct Trainer {
     /// In a group: some rank's cancel flag was set, as the last step's all-reduce
     /// told every rank, so that all of them stop before the same step.
     group_cancelled: bool,
+    /// With `threads = 0` on the CPU: the count follows the cores other processes leave free.
+    thread_budget: Option<ThreadBudget>,
+    /// The thread counts used so far, in order.
+    threads_used: Vec<usize>,
 }
 
 impl Trainer {
@@ -185,7 +193,7 @@ impl Trainer {
                 (s, table)
             })
             .collect();
-        let has_snapshot_scorers = !snapshot_scorers.is_empty();
+        let snapshot_scorer_names: Vec<String> = snapshot_scorers.iter().map(|(_, t)| t.name.clone()).collect();
 
         let mut state = CheckpointState {
             epochs_done: 0,
@@ -240,6 +248,8 @@ impl Trainer {
         let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
         let batch_outputs = plugins.wants(Hook::TrainBatchOutputs);
         let epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
+        let thread_budget = if device == Device::Cpu { ThreadBudget::adaptive(config.threads, config.deterministic) } else { None };
+        let threads_used = if thread_budget.is_some() { Vec::new() } else { vec![tch::get_num_threads().max(1) as usize] };
         Ok(Trainer {
             config,
             network,
@@ -259,13 +269,15 @@ impl Trainer {
             loss_table,
             epoch_losses,
             verdict,
-            has_snapshot_scorers,
+            snapshot_scorers: snapshot_scorer_names,
             batch_hook,
             batch_outputs,
             unsaved: None,
             group,
             reducer,
             group_cancelled: false,
+            thread_budget,
+            threads_used,
         })
     }
 
@@ -277,9 +289,11 @@ impl Trainer {
             run: self.config.name.clone(),
             samples: n,
             epochs,
-            start_epoch: self.start_epoch,
+            start_epoch: self.start_epoch + 1,
             steps_per_epoch: n.div_ceil(batch_size),
             device: format!("{:?}", self.device).to_lowercase(),
+            scorers: self.snapshot_scorers.clone(),
+            scored_epochs: (self.start_epoch..epochs).filter(|&e| self.scores_snapshot(e)).map(|e| e + 1).collect(),
         });
         let loader = spawn_loader(
             self.train.clone(),
@@ -290,11 +304,20 @@ impl Trainer {
             self.config.train.prefetch,
             self.group.as_ref().map_or(Shard::WHOLE, |g| Shard { rank: g.rank(), world: g.world() }),
         );
+        // The first choice waits out a short measurement: before the epochs' clocks start.
+        self.adjust_threads();
         for epoch in self.start_epoch..epochs {
             self.epoch(epoch, &loader)?;
         }
         drop(loader);
         self.finish()
+    }
+
+    /// With `threads = 0` on the CPU: follows the cores other processes leave free.
+    fn adjust_threads(&mut self) {
+        if let Some(threads) = self.thread_budget.as_mut().and_then(ThreadBudget::adjust) {
+            self.threads_used.push(threads);
+        }
     }
 
     /// Trains one epoch: every batch, then [`Trainer::end_epoch`]. Stops at the first
@@ -339,6 +362,7 @@ impl Trainer {
     /// One optimizer step on `batch`: forward, per-sample losses, update, the
     /// `on_train_batch_end` hook and the step's event.
     fn step(&mut self, epoch: usize, lr: f64, batch: &Batch, totals: &mut EpochTotals) -> Result<(), JobError> {
+        self.adjust_threads();
         let device = self.device;
         let step_started = Instant::now();
         let images = batch.images.f_to_device(device)?;
@@ -402,7 +426,7 @@ impl Trainer {
             (totals.loss_sum.double_value(&[]) / totals.seen as f64, totals.correct.int64_value(&[]) as f64 / totals.seen as f64)
         });
         self.events.do_send(JobEvent::TrainBatchEnd {
-            epoch,
+            epoch: epoch + 1,
             step: batch.step,
             samples: batch.labels.size()[0] as usize,
             seconds: step_started.elapsed().as_secs_f64(),
@@ -438,7 +462,7 @@ impl Trainer {
         self.verdict.end_epoch(epoch)?;
         self.plugins.train_epoch_end(epoch, loss, accuracy)?;
         self.events.do_send(JobEvent::TrainEpochEnd(EpochStats {
-            epoch,
+            epoch: epoch + 1,
             epochs,
             loss,
             accuracy,
@@ -448,7 +472,7 @@ impl Trainer {
         }));
 
         let last = epoch + 1 == epochs;
-        if self.has_snapshot_scorers && ((epoch + 1).is_multiple_of(self.config.score.every) || last) {
+        if self.scores_snapshot(epoch) {
             self.scorer.score(self.network.snapshot(epoch)?, self.group.as_ref())?;
         }
         let every = if self.checkpoints.is_some() { self.config.checkpoint.every } else { 0 };
@@ -468,6 +492,12 @@ impl Trainer {
             });
         }
         Ok(())
+    }
+
+    /// Whether the weights at the end of `epoch` (0-based) are scored: every
+    /// `score.every`-th epoch and the last, when there is a snapshot scorer.
+    fn scores_snapshot(&self, epoch: usize) -> bool {
+        !self.snapshot_scorers.is_empty() && ((epoch + 1).is_multiple_of(self.config.score.every) || epoch + 1 == self.config.train.epochs)
     }
 
     /// The cancel flag was seen: writes the newest epoch no checkpoint holds yet, and
@@ -495,7 +525,8 @@ impl Trainer {
     /// After the last epoch: the scorer's tables and totals, then eval passes over the
     /// training set and the test set.
     pub fn finish(self) -> Result<TrainResult, JobError> {
-        let Trainer { config, network, train, test, events, scorer, mut state, start_epoch, record_loss, loss_table, verdict, group, reducer, .. } = self;
+        let Trainer { config, network, train, test, events, scorer, mut state, start_epoch, record_loss, loss_table, verdict, group, reducer, threads_used, .. } =
+            self;
         if let Some(group) = &group {
             let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
             let ranks = ranks_differing_from_rank0(group, &variables)?;
@@ -524,7 +555,9 @@ impl Trainer {
         }
         let dist = reducer.map(|r| r.timings().clone());
         let recorded = verdict.finish()?;
-        Ok(TrainResult { state, tables, recorded, train_eval, test_eval, parameters: network.parameter_count()?, start_epoch, dist })
+        // (Empty where the CPU time could not be read: the count stayed libtorch's.)
+        let threads = if threads_used.is_empty() { vec![tch::get_num_threads().max(1) as usize] } else { threads_used };
+        Ok(TrainResult { state, tables, recorded, train_eval, test_eval, parameters: network.parameter_count()?, start_epoch, dist, threads })
     }
 }
 

@@ -46,12 +46,12 @@ impl EventProcessor for ProgressTracker {
             JobEvent::JobStarted { epochs, start_epoch, steps_per_epoch, .. } => {
                 p.started = true;
                 p.epochs = *epochs;
-                p.epochs_done = *start_epoch;
+                p.epochs_done = start_epoch - 1;
                 p.steps_per_epoch = *steps_per_epoch;
             }
             JobEvent::TrainBatchEnd { step, .. } => p.step = step + 1,
             JobEvent::TrainEpochEnd(stats) => {
-                p.epochs_done = stats.epoch + 1;
+                p.epochs_done = stats.epoch;
                 p.step = 0;
                 p.last_loss = Some(stats.loss);
             }

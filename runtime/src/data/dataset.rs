@@ -50,7 +50,8 @@ impl Normalization {
 }
 
 /// Images (channels first) with integer labels. Sample `i` is the `i`-th record,
-/// file or row of the source; every per-sample output is indexed the same way.
+/// file or row of the source (of those kept, when corrections excluded some: a run's
+/// `kept_indices.npy`); every per-sample output is indexed the same way.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     /// What the data is (format and path), for summaries and errors.
@@ -144,6 +145,14 @@ impl Dataset {
             self.pixels.truncate(n);
             self.sources.truncate(n);
         }
+    }
+
+    /// Keeps only `samples` (indices into this set, in the order given): how excluded
+    /// samples leave a training set. The pixels are not copied.
+    pub fn select(&mut self, samples: &[usize]) {
+        self.labels = samples.iter().map(|&i| self.labels[i]).collect();
+        self.pixels = self.pixels.select(samples);
+        self.sources = self.sources.select(samples);
     }
 }
 

@@ -44,6 +44,15 @@ pub enum DataError {
         /// What went wrong.
         message: String,
     },
+    /// A corrections file (`[data] corrections`) is not one, or names a sample or a
+    /// class the dataset does not have. The message starts with the line.
+    #[error("corrections file {path}: {message}")]
+    Corrections {
+        /// The corrections file.
+        path: PathBuf,
+        /// `line N: what is wrong`.
+        message: String,
+    },
     /// Images and labels disagree, or a label is out of range.
     #[error("dataset {what}: {message}")]
     Mismatch {
@@ -61,5 +70,9 @@ impl DataError {
 
     pub(crate) fn format(path: &std::path::Path, message: impl Into<String>) -> Self {
         DataError::Format { path: path.to_path_buf(), message: message.into() }
+    }
+
+    pub(crate) fn corrections(path: &std::path::Path, message: impl Into<String>) -> Self {
+        DataError::Corrections { path: path.to_path_buf(), message: message.into() }
     }
 }

@@ -95,6 +95,8 @@ pub fn listed_image(access: &Access, listing: &Path, at: &str, file: &Path) -> R
     }
 }
 
+pub use memscope_base::paths::normalize_path;
+
 /// The real path of an open file, from `/proc/self/fd` (Linux).
 fn opened_path(file: &File) -> Option<PathBuf> {
     use std::os::fd::AsRawFd;
@@ -112,6 +114,19 @@ pub fn fd_path(file: &File) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn normalized_paths_have_no_dot_components() {
+        for (path, normal) in [
+            ("/data/job/../train/./cat/1.png", "/data/train/cat/1.png"),
+            ("/../x", "/x"),
+            ("a/../../b", "../b"),
+            ("./a/b/..", "a"),
+            ("a/..", "."),
+        ] {
+            assert_eq!(normalize_path(Path::new(path)), Path::new(normal), "{path}");
+        }
+    }
 
     #[test]
     fn files_and_symlinks_are_checked_where_they_really_are() {

@@ -47,7 +47,8 @@ pub fn list_manifest(csv: &Path, known: Option<&[String]>, config: &DataConfig, 
         if label.is_empty() {
             return Err(DataError::format(csv, format!("line {line}: empty label")));
         }
-        let file = base.join(path);
+        // One name per file, however the manifest reaches it (`../train/1.png`).
+        let file = super::normalize_path(&base.join(path));
         let metadata = listed_image(access, csv, &format!("line {line}"), &file)?;
         key.file(&file, &metadata);
         texts.push((*line, label.to_string()));

@@ -6,9 +6,12 @@
 //! and `images/` decodes them once into a memory-mapped cache. Every data file is
 //! opened through `files::Access`. A dataset of the embedding program implements
 //! `ImageDataset` (`in_memory.rs`) and is read into a `Dataset` when its job starts.
+//! `corrections/` applies a person's label decisions (`[data] corrections`) to the
+//! training set as it is loaded.
 
 mod augment;
 mod cifar;
+pub mod corrections;
 mod dataset;
 mod digits;
 mod error;
@@ -28,13 +31,14 @@ mod sources;
 pub use augment::Augmenter;
 pub use dataset::{Dataset, ImageShape, Normalization};
 pub use error::DataError;
-pub use files::Access;
+pub use files::{normalize_path, Access};
 pub use folder::IMAGE_EXTENSIONS;
 pub use images::{DecodeProgress, ProgressFn, SkippedImage};
 pub use in_memory::{ImageDataset, InMemoryDataset, Sample};
 pub use loader::{spawn_loader, Batch, LoaderHandle, Shard};
 pub use manifest::{csv_field, parse_csv};
 pub use open::{load_data, LoadOptions, LoadedData};
+pub(crate) use open::locate_corrections;
 pub use parquet::shard_files;
 pub use pixels::PixelStore;
 pub use sources::Sources;

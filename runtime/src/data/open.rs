@@ -1,7 +1,9 @@
 //! Opening the dataset a job names: training set, optional test set, label checks,
-//! normalization. Every file is opened through the job's [`Access`].
+//! normalization, and the corrections the job names. Every file is opened through
+//! the job's [`Access`].
 
 use super::cifar::{read_cifar_set, train_files, CifarKind};
+use super::corrections::{AppliedCorrections, CorrectionsFile, Located};
 use super::dataset::numbered;
 use super::digits::load_digits;
 use super::folder::list_folder;
@@ -23,6 +25,8 @@ pub struct LoadedData {
     pub test: Option<Dataset>,
     /// Images left out under `on_bad_image = "skip"` (training set, then test set).
     pub skipped: Vec<SkippedImage>,
+    /// What `[data] corrections` did to the training set, when the job names a file.
+    pub corrections: Option<AppliedCorrections>,
 }
 
 /// How to open data: which files may be read, and who hears about decoding progress.
@@ -32,15 +36,24 @@ pub struct LoadOptions {
     pub access: Access,
     /// Called as images are decoded (image formats, on a cache miss).
     pub progress: Option<ProgressFn>,
+    /// Leave `[data] corrections` out: the training set as the files give it (the
+    /// report re-opens a run's data so and selects the run's `kept_indices.npy`, since
+    /// the corrections file may have grown since the run).
+    pub skip_corrections: bool,
 }
 
 impl std::fmt::Debug for LoadOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoadOptions").field("access", &self.access).field("progress", &self.progress.is_some()).finish()
+        f.debug_struct("LoadOptions")
+            .field("access", &self.access)
+            .field("progress", &self.progress.is_some())
+            .field("skip_corrections", &self.skip_corrections)
+            .finish()
     }
 }
 
-/// Loads what `config` describes and checks that labels fit the class count.
+/// Loads what `config` describes, checks that labels fit the class count, and applies
+/// the corrections it names (unless `options.skip_corrections`).
 pub fn load_data(config: &DataConfig, options: &LoadOptions) -> Result<LoadedData, DataError> {
     let access = &options.access;
     let mut skipped = Vec::new();
@@ -87,6 +100,10 @@ pub fn load_data(config: &DataConfig, options: &LoadOptions) -> Result<LoadedDat
             (train, test)
         }
     };
+    let corrections = match options.skip_corrections {
+        false => locate_corrections(config, access, &train, test.as_ref())?,
+        true => None,
+    };
     if config.limit > 0 {
         train.truncate(config.limit);
     }
@@ -124,7 +141,19 @@ pub fn load_data(config: &DataConfig, options: &LoadOptions) -> Result<LoadedDat
         }
         None => None,
     };
-    Ok(LoadedData { train, test, skipped })
+    let corrections = corrections.map(|c| c.apply(&mut train)).transpose()?;
+    Ok(LoadedData { train, test, skipped, corrections })
+}
+
+/// The corrections `config` names, located in `train` (the training set as read,
+/// before `limit`); a relative source is also looked up under the dataset's
+/// directory (the folder root, the manifest's or the data file's directory).
+pub(crate) fn locate_corrections(config: &DataConfig, access: &Access, train: &Dataset, test: Option<&Dataset>) -> Result<Option<Located>, DataError> {
+    let Some(path) = &config.corrections else { return Ok(None) };
+    let file = CorrectionsFile::read(path, access)?;
+    let base = config.path.as_ref().and_then(|p| if p.is_dir() { Some(p.as_path()) } else { p.parent() });
+    let bases: Vec<std::path::PathBuf> = base.into_iter().map(Path::to_path_buf).collect();
+    Ok(Some(file.locate(train, test, &bases)?))
 }
 
 /// The listing of an image format at `path`; `known` are the training classes when

@@ -25,17 +25,7 @@ use std::sync::Arc;
 
 /// The shard files `pattern` names: the file itself, or the sorted matches of a glob.
 pub fn shard_files(pattern: &Path) -> Result<Vec<PathBuf>, DataError> {
-    let text = pattern.to_string_lossy();
-    if !text.contains(['*', '?', '[']) {
-        return Ok(vec![pattern.to_path_buf()]);
-    }
-    let matches = glob::glob(&text).map_err(|e| DataError::format(pattern, format!("not a valid glob: {e}")))?;
-    let mut files: Vec<PathBuf> = matches.filter_map(Result::ok).filter(|p| p.is_file()).collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(DataError::format(pattern, "no Parquet files match this pattern"));
-    }
-    Ok(files)
+    memscope_base::shards::shard_files(pattern).map_err(|message| DataError::format(pattern, message))
 }
 
 /// Lists the rows of the shards `pattern` names.

@@ -2,7 +2,9 @@
 //! (IDX, CIFAR: a quarter of the memory), or bytes in a memory-mapped cache file (the
 //! decoded image formats: the operating system pages them in and out, so a set larger
 //! than RAM trains and scores without ever being copied whole). Every reader goes
-//! through `read`/`read_range`, which copy samples as `f32` in `[0, 1]`.
+//! through `read`/`read_range`, which copy samples as `f32` in `[0, 1]`. A store may
+//! show a selection of its stored samples (`select`: the samples corrections did not
+//! exclude) without copying them.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -14,6 +16,8 @@ pub struct PixelStore {
     data: Arc<Storage>,
     dim: usize,
     samples: usize,
+    /// The stored sample behind each sample, when this is a selection of them.
+    rows: Option<Arc<[usize]>>,
 }
 
 enum Storage {
@@ -32,7 +36,8 @@ impl std::fmt::Debug for PixelStore {
             Storage::Bytes { .. } => "u8 in memory",
             Storage::Mapped { .. } => "u8 memory-mapped",
         };
-        write!(f, "PixelStore({} x {}, {kind})", self.samples, self.dim)
+        let selected = if self.rows.is_some() { ", selected" } else { "" };
+        write!(f, "PixelStore({} x {}, {kind}{selected})", self.samples, self.dim)
     }
 }
 
@@ -44,20 +49,20 @@ impl PixelStore {
     /// `values.len() / dim` samples of floats.
     pub fn floats(values: Vec<f32>, dim: usize) -> Self {
         let samples = values.len().checked_div(dim).unwrap_or(0);
-        PixelStore { data: Arc::new(Storage::Floats(values)), dim, samples }
+        PixelStore { data: Arc::new(Storage::Floats(values)), dim, samples, rows: None }
     }
 
     /// `bytes.len() / dim` samples of bytes, read as `byte / 255`.
     pub fn bytes(bytes: Vec<u8>, dim: usize) -> Self {
         let samples = bytes.len().checked_div(dim).unwrap_or(0);
-        PixelStore { data: Arc::new(Storage::Bytes { bytes, divisor: BYTE_DIVISOR }), dim, samples }
+        PixelStore { data: Arc::new(Storage::Bytes { bytes, divisor: BYTE_DIVISOR }), dim, samples, rows: None }
     }
 
     /// The first `samples` samples of a mapped file of bytes, read as `byte / 255`.
     /// The map must hold at least `samples * dim` bytes.
     pub fn mapped(map: memmap2::Mmap, dim: usize, samples: usize) -> Self {
         assert!(map.len() >= samples * dim, "a map of {} bytes for {samples} samples of {dim}", map.len());
-        PixelStore { data: Arc::new(Storage::Mapped { map, divisor: BYTE_DIVISOR }), dim, samples }
+        PixelStore { data: Arc::new(Storage::Mapped { map, divisor: BYTE_DIVISOR }), dim, samples, rows: None }
     }
 
     /// Number of samples.
@@ -90,6 +95,18 @@ impl PixelStore {
         assert!(range.end <= self.samples, "samples {range:?} of {}", self.samples);
         let values = range.start * self.dim..range.end * self.dim;
         assert_eq!(out.len(), values.len(), "an output of {} values for samples {range:?}", out.len());
+        match &self.rows {
+            None => self.read_stored(values, out),
+            Some(rows) => {
+                for (&row, out) in rows[range].iter().zip(out.chunks_exact_mut(self.dim)) {
+                    self.read_stored(row * self.dim..(row + 1) * self.dim, out);
+                }
+            }
+        }
+    }
+
+    /// Copies the stored `values` (a range of value positions) into `out`.
+    fn read_stored(&self, values: Range<usize>, out: &mut [f32]) {
         match &*self.data {
             Storage::Floats(v) => out.copy_from_slice(&v[values]),
             Storage::Bytes { bytes, divisor } => scale(&bytes[values], *divisor, out),
@@ -107,6 +124,20 @@ impl PixelStore {
     /// Keeps only the first `n` samples (no copy).
     pub fn truncate(&mut self, n: usize) {
         self.samples = self.samples.min(n);
+    }
+
+    /// The store of `samples` (indices into this one, in the order given), sharing
+    /// the storage: a selection costs one index per sample, not a copy of the pixels
+    /// (a memory-mapped set may be larger than memory).
+    pub fn select(&self, samples: &[usize]) -> Self {
+        let rows: Arc<[usize]> = samples
+            .iter()
+            .map(|&i| {
+                assert!(i < self.samples, "sample {i} of {}", self.samples);
+                self.rows.as_ref().map_or(i, |rows| rows[i])
+            })
+            .collect();
+        PixelStore { data: self.data.clone(), dim: self.dim, samples: samples.len(), rows: Some(rows) }
     }
 }
 
@@ -140,5 +171,22 @@ mod tests {
         let mut short = stores[2].clone();
         short.truncate(2);
         assert_eq!((short.len(), stores[2].len()), (2, 3));
+    }
+
+    #[test]
+    fn a_selection_reads_its_samples_in_its_order() {
+        let store = PixelStore::bytes((0..10).collect(), 2);
+        let picked = store.select(&[4, 1, 3]);
+        assert_eq!(picked.len(), 3);
+        let mut out = vec![0.0; 6];
+        picked.read_range(0..3, &mut out);
+        assert_eq!(out, [8.0, 9.0, 2.0, 3.0, 6.0, 7.0].map(|b: f32| b / 255.0));
+        // A selection of a selection picks from the stored samples it shows.
+        let again = picked.select(&[2, 0]);
+        assert_eq!(again.sample(0), store.sample(3));
+        assert_eq!(again.sample(1), store.sample(4));
+        let mut short = picked.clone();
+        short.truncate(1);
+        assert_eq!((short.len(), short.sample(0)), (1, store.sample(4)));
     }
 }

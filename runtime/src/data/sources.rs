@@ -66,6 +66,11 @@ impl Sources {
         }
     }
 
+    /// The sources of `samples` (indices into these, in the order given).
+    pub fn select(&self, samples: &[usize]) -> Self {
+        Sources::List(samples.iter().map(|&i| self.get(i).into_owned()).collect())
+    }
+
     /// Every source, in order.
     pub fn to_vec(&self) -> Vec<String> {
         (0..self.len()).map(|i| self.get(i).into_owned()).collect()

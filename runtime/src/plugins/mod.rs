@@ -14,6 +14,7 @@ mod in_process;
 mod instance;
 mod library;
 mod set;
+mod settings_check;
 pub mod template;
 mod torch;
 
@@ -25,4 +26,5 @@ pub use host_api::{PluginOutputs, PublishedArray};
 pub use in_process::{InProcessPlugin, IN_PROCESS};
 pub use library::{load_library, open_plugin, PluginInfo, PluginRecord};
 pub use set::{PluginScorer, PluginSeconds, PluginSet, PluginStates};
+pub use settings_check::check_plugin_settings;
 pub use torch::{check_running_libtorch, runtime_torch_version};

@@ -45,6 +45,13 @@ impl RunDir {
         self.root.join("sources.json")
     }
 
+    /// With `[data] corrections`: each sample's index in the dataset as read (int64),
+    /// since excluded samples leave the training set. Absent without corrections:
+    /// sample `i` is then the dataset's sample `i`.
+    pub fn kept_indices(&self) -> PathBuf {
+        self.root.join("kept_indices.npy")
+    }
+
     /// Per-sample scores.
     pub fn scores(&self) -> PathBuf {
         self.root.join("scores")

@@ -5,6 +5,14 @@ use serde::{Deserialize, Serialize};
 /// Where the time went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
+    /// Seconds this process spent reading the dataset before training: decoding
+    /// images too, on a cache miss.
+    #[serde(default)]
+    pub data_seconds: f64,
+    /// Images this process decoded (0 when the decoded-image cache held them all, and
+    /// for formats that are not encoded images).
+    #[serde(default)]
+    pub decoded_images: usize,
     /// Seconds in training steps (all epochs, including before a resume).
     pub train_seconds: f64,
     /// Seconds in snapshot scoring passes (on the scorer thread, overlapping training).
@@ -42,8 +50,14 @@ pub struct ScoreFile {
     /// How epochs were combined (`sum` or `mean`), or `published` for a score a
     /// plugin published whole (then `epochs` is empty).
     pub aggregate: String,
-    /// Epochs (0-based) that contributed (those in its `[score.aggregate]` window).
+    /// The training epochs (1-based) that contributed: the scored epochs inside its
+    /// `[score.aggregate]` window or `score.window`.
     pub epochs: Vec<usize>,
+    /// Every scored epoch (1-based), one per row of `scores/<name>_epochs.npy`.
+    /// Summaries written before it existed counted `epochs` from 0
+    /// ([`Summary::from_json`] reads them as if from 1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scored_epochs: Vec<usize>,
     /// The weight of each contributing epoch, when they differ (`weighting = "decay"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weights: Option<Vec<f64>>,
@@ -65,7 +79,9 @@ pub struct Comparison {
     pub metrics: std::collections::BTreeMap<String, f64>,
 }
 
-/// The result of a run.
+/// The result of a run. Epochs count from 1 (`scores[].epochs`,
+/// `scores[].scored_epochs`, `curves[].epochs`), as in the job's settings, the plots
+/// and the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     /// Run name.
@@ -86,9 +102,14 @@ pub struct Summary {
     pub deterministic: bool,
     /// Device used.
     pub device: String,
+    /// The libtorch thread counts training used, in the order chosen: one entry, unless
+    /// `threads = 0` followed the cores other processes left free and that changed.
+    #[serde(default)]
+    pub threads: Vec<usize>,
     /// Epochs trained.
     pub epochs: usize,
-    /// Epoch this process started at (0 unless resumed).
+    /// Epochs completed before this process resumed the run (0 unless resumed: it
+    /// then trained epochs `resumed_at_epoch + 1` to `epochs`).
     pub resumed_at_epoch: usize,
     /// Accuracy on the training set (eval mode, labels as trained) after training.
     pub train_accuracy: f64,
@@ -131,4 +152,54 @@ pub struct Summary {
     /// `data.on_bad_image = "skip"`, each with the decoder's message.
     #[serde(default)]
     pub skipped_images: Vec<crate::data::SkippedImage>,
+    /// What `[data] corrections` did: the file, its SHA-256, and how many samples were
+    /// relabelled, excluded and kept as they are. Absent without corrections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrections: Option<crate::data::corrections::CorrectionsSummary>,
+}
+
+impl Summary {
+    /// Reads `summary.json`'s text, from this version or an older one: summaries
+    /// written before `scores[].scored_epochs` existed counted the epochs of
+    /// `scores[].epochs` and `curves[].epochs` from 0, and are read counting from 1.
+    pub fn from_json(text: &str) -> Result<Summary, serde_json::Error> {
+        let mut summary: Summary = serde_json::from_str(text)?;
+        let counted_from_zero = summary.scores.iter().any(|s| s.aggregate != "published" && s.scored_epochs.is_empty());
+        if counted_from_zero {
+            for score in &mut summary.scores {
+                score.epochs.iter_mut().for_each(|e| *e += 1);
+            }
+            for curve in &mut summary.curves {
+                curve.epochs.iter_mut().for_each(|e| *e += 1);
+            }
+        }
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Summary;
+
+    /// The fields a summary must have, with `scores` and `curves` given.
+    fn summary(scores: &str, curves: &str) -> String {
+        format!(
+            r#"{{"name": "r", "dataset": "d", "samples": 4, "classes": 2, "arch": "cnn", "parameters": 1, "device": "cpu",
+               "epochs": 8, "resumed_at_epoch": 0, "train_accuracy": 1.0, "train_loss": 0.1,
+               "timings": {{"train_seconds": 1.0, "score_seconds": 1.0, "scored_samples": 4, "total_seconds": 2.0, "train_samples_per_second": 4.0}},
+               "scores": {scores}, "curves": {curves}, "comparisons": []}}"#
+        )
+    }
+
+    #[test]
+    fn an_older_summary_counting_epochs_from_zero_reads_from_one() {
+        let old = summary(r#"[{"name": "curvature", "aggregate": "mean", "epochs": [1, 3]}]"#, r#"[{"score": "curvature", "epochs": [1, 3, 5, 7]}]"#);
+        let read = Summary::from_json(&old).unwrap();
+        assert_eq!(read.scores[0].epochs, [2, 4]);
+        assert_eq!(read.curves[0].epochs, [2, 4, 6, 8]);
+        let new = summary(r#"[{"name": "curvature", "aggregate": "mean", "epochs": [2, 4], "scored_epochs": [2, 4, 6, 8]}]"#, r#"[{"score": "curvature", "epochs": [2, 4, 6, 8]}]"#);
+        let read = Summary::from_json(&new).unwrap();
+        assert_eq!((read.scores[0].epochs.as_slice(), read.scores[0].scored_epochs.as_slice()), (&[2, 4][..], &[2, 4, 6, 8][..]));
+        assert_eq!(read.curves[0].epochs, [2, 4, 6, 8]);
+    }
 }

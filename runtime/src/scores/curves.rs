@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 pub struct EpochCurve {
     /// The score.
     pub score: String,
-    /// The scored epochs (0-based), one per point.
+    /// The scored epochs (1-based, as `summary.json` and the plots count them), one
+    /// per point.
     pub epochs: Vec<usize>,
     /// The mask the score is measured against, when there is one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -49,7 +50,7 @@ pub fn epoch_curves(tables: &[ScoreTable], masks: &[(String, Vec<bool>)]) -> Vec
         let rows: Vec<Vec<f64>> = table.rows.iter().map(|r| r.iter().map(|&v| v as f64).collect()).collect();
         let blank = EpochCurve {
             score: table.name.clone(),
-            epochs: table.epochs.clone(),
+            epochs: table.epochs.iter().map(|e| e + 1).collect(),
             against: None,
             auroc: None,
             average_precision: None,
@@ -96,7 +97,7 @@ mod tests {
         let mask = vec![true, false, false, false];
         let curves = epoch_curves(std::slice::from_ref(&t), &[("noise_mask".into(), mask)]);
         assert_eq!(curves.len(), 1);
-        assert_eq!(curves[0].epochs, vec![0, 2]);
+        assert_eq!(curves[0].epochs, vec![1, 3], "training epochs 1 and 3, counted from 1");
         assert_eq!(curves[0].auroc.as_deref(), Some(&[1.0, 0.0][..]));
         assert_eq!(curves[0].average_precision.as_ref().unwrap()[0], 1.0);
         let free = epoch_curves(&[t], &[]);

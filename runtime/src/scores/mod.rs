@@ -23,9 +23,7 @@ pub struct BatchPosition {
 use crate::model::Network;
 use tch::Tensor;
 
-/// Name of the cumulative training loss score (Cumulative Sample Loss): the sum over
-/// epochs of each sample's training loss, recorded by the trainer at no extra cost.
-pub const CUMULATIVE_LOSS: &str = "loss";
+pub use memscope_base::CUMULATIVE_LOSS;
 
 /// A score computed from a weight snapshot, over the whole training set in eval mode,
 /// on the scorer thread. The plugin SDK exposes the same contract to plugins.

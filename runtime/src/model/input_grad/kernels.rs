@@ -74,7 +74,7 @@ impl Avx2 {
     /// The token, when the CPU has AVX2 and FMA (and the calling thread did not ask
     /// for the portable loops, see `portable_only`).
     pub(super) fn detect() -> Option<Avx2> {
-        if PORTABLE_ONLY.with(|p| p.get()) {
+        if PORTABLE_ONLY.with(|p| p.get()) || portable_by_environment() {
             return None;
         }
         #[cfg(target_arch = "x86_64")]
@@ -153,6 +153,27 @@ std::thread_local! {
     /// Set by tests on the calling thread to run the portable build of the loops on a
     /// CPU that has AVX2.
     static PORTABLE_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The environment variable that holds these loops to their portable build on any CPU.
+const CPU_ISA_VARIABLE: &str = "MEMSCOPE_CPU_ISA";
+
+/// Whether `MEMSCOPE_CPU_ISA=portable` asks for the portable loops on a CPU that has
+/// AVX2: with libtorch held to its baseline kernels too (`ATEN_CPU_CAPABILITY=default`),
+/// a process computes what it would on a CPU without AVX2, which is how `make test`
+/// covers such CPUs wherever it runs. Read once; `native` (or unset) detects the CPU,
+/// any other value is warned about once and detects.
+fn portable_by_environment() -> bool {
+    static PORTABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *PORTABLE.get_or_init(|| match std::env::var(CPU_ISA_VARIABLE) {
+        Ok(value) if value == "portable" => true,
+        Ok(value) if value.is_empty() || value == "native" => false,
+        Ok(value) => {
+            tracing::warn!("{CPU_ISA_VARIABLE}={value:?} is neither `portable` nor `native`: the CPU's own instruction set is used");
+            false
+        }
+        Err(_) => false,
+    })
 }
 
 /// Runs `f` with the kernels it calls (from this thread) on their portable build.

@@ -1,3 +1,0 @@
-fn main() {
-    memscope_link::link_libtorch();
-}
