@@ -10,7 +10,8 @@ pairflip label noise (the `noise` plugin, seed 0), the recipe of configs/fashion
 with the same recipe on each 4/5 of the same noisy labels (the run's `labels.npy`) and
 predicts the held-out fifth; `cleanlab.filter.find_label_issues` with its defaults flags.
 Also checked: cleanlab's own `find_label_issues(filter_by="low_self_confidence")` on the
-run's `predictions/probs.npy` flags what memscope flagged (the same rule, two codes).
+run's `predictions/probs.npy` (memscope's flags with cleanlab's uncalibrated count) flags a
+subset of what memscope flagged.
 
 Writes the section between the `verdict` markers of REPRODUCTION.md and
 bench/science/verdict.json.
@@ -145,8 +146,9 @@ def section(results, args):
                      f"**{f(k['f1'])}** | {secs(k['seconds'])} |")
     lines += ["", "Of the flipped labels memscope flagged, the suggested label was the original one for "
               + ", ".join(f"{c['memscope']['suggestion_right']:.1%} ({c['cell']})" for c in results) + ".", "",
-              "The same rule in cleanlab's code (`find_label_issues(filter_by=\"low_self_confidence\")` on the run's "
-              "`predictions/probs.npy`) flagged "
+              "cleanlab's `find_label_issues(filter_by=\"low_self_confidence\")` on the run's `predictions/probs.npy` "
+              "(memscope's flags, the lowest probabilities of the label, with cleanlab's uncalibrated count; memscope's count "
+              "is calibrated, `num_label_issues(estimation_method=\"off_diagonal_calibrated\")`) flagged "
               + ", ".join(f"{a['cleanlab_flagged']} ({a['both']} of them also by memscope, which flagged {a['memscope_flagged']}; {c['cell']})"
                           for c in results for a in [c["same_rule_in_cleanlab"]]) + ".", "",
               "Wall times: the memscope run is the whole job (data, training, verdict); cleanlab's is its five trainings and "
