@@ -5,9 +5,14 @@ peer user would pick instead of memscope. The same architecture as memscope's `c
 weight decay, schedule), trained on the labels memscope trained on (its run's
 `labels.npy`, after the noise plugin), each fold's model predicting the held-out fold.
 
-Prints one JSON line: {"seconds", "scores": 1 - label quality, per sample}.
+Prints one JSON line: {"seconds", "scores": 1 - label quality, per sample}. With
+`--save-probs FILE` it also writes the cross-validated probabilities (float32 [N, C], .npy),
+from which bench/science/verdict.py runs cleanlab's `find_label_issues`, and keeps each
+finished fold beside it (FILE.foldK.npy, with its training seconds in FILE.foldK.json), so
+that an interrupted run trains only the folds still missing; `seconds` counts every fold's
+training, also those of an earlier run.
 
-    .venv/bin/python bench/science/cleanlab_cv.py --run-dir RUN --images F --limit N [--folds 5]
+    .venv/bin/python bench/science/cleanlab_cv.py --run-dir RUN --images F --limit N [--folds 5] [--save-probs F]
 """
 
 import argparse
@@ -80,6 +85,7 @@ def main():
     p.add_argument("--recipe", required=True, help="JSON: epochs, batch_size, lr, momentum, weight_decay, schedule[, step_epochs, gamma]")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-probs", help="write the cross-validated probabilities here (.npy)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from cleanlab.rank import get_label_quality_scores
@@ -90,16 +96,30 @@ def main():
     y = torch.from_numpy(np.load(os.path.join(args.run_dir, "labels.npy")).astype(np.int64))
     assert len(y) == len(x), (len(y), len(x))
     classes = int(y.max()) + 1
-    started = time.time()
     folds = torch.randperm(len(x), generator=torch.Generator().manual_seed(args.seed)) % args.folds
     probs = torch.zeros(len(x), classes)
+    seconds = 0.0
     for k in range(args.folds):
         test_idx = torch.nonzero(folds == k).flatten()
         train_idx = torch.nonzero(folds != k).flatten()
+        kept = f"{args.save_probs}.fold{k}" if args.save_probs else None
+        if kept and os.path.exists(f"{kept}.json"):
+            probs[test_idx] = torch.from_numpy(np.load(f"{kept}.npy"))
+            seconds += json.load(open(f"{kept}.json"))["seconds"]
+            print(f"fold {k + 1}/{args.folds} kept from an earlier run", file=sys.stderr, flush=True)
+            continue
+        started = time.time()
         probs[test_idx] = train_predict(x, y, train_idx, test_idx, recipe, classes, args.seed + k)
-        print(f"fold {k + 1}/{args.folds} done", file=sys.stderr, flush=True)
+        took = time.time() - started
+        seconds += took
+        if kept:
+            np.save(f"{kept}.npy", probs[test_idx].numpy().astype(np.float32))
+            json.dump({"seconds": took}, open(f"{kept}.json", "w"))
+        print(f"fold {k + 1}/{args.folds} done in {took:.0f} s ({time.strftime('%H:%M:%S')})", file=sys.stderr, flush=True)
     quality = get_label_quality_scores(y.numpy(), probs.numpy())
-    print(json.dumps({"seconds": time.time() - started, "scores": (1.0 - quality).tolist()}))
+    if args.save_probs:
+        np.save(args.save_probs, probs.numpy().astype(np.float32))
+    print(json.dumps({"seconds": seconds, "scores": (1.0 - quality).tolist()}))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -217,13 +218,12 @@ def write_markdown(path, rows, curves, args):
             lines.append(f"| {score} | " + " | ".join(f"{by_epoch[e]:.3f}" if e in by_epoch else "" for e in epochs) + " |")
         lines.append("")
     lines += ["## Published figures (other datasets)", "", PUBLISHED, ""]
-    # The sections other scripts write (seed-to-seed stability, the memorization estimate
-    # on digits: stability.py and its marker onwards) are kept as they are.
-    kept = ""
-    if os.path.exists(path):
-        old = open(path).read()
-        if KEEP_FROM in old:
-            kept = old[old.index(KEEP_FROM):]
+    # Sections other scripts write are kept as they are: those between their own markers
+    # (bench/science/verdict.py, verdict_windows.py), and everything from the stability
+    # marker on (stability.py, the memorization estimate on digits).
+    old = open(path).read() if os.path.exists(path) else ""
+    head, kept = (old[:old.index(KEEP_FROM)], old[old.index(KEEP_FROM):]) if KEEP_FROM in old else (old, "")
+    lines += [m.group(0) + "\n" for m in re.finditer(r"<!-- ([\w-]+): written by .*? -->.*?<!-- end \1 -->", head, re.S)]
     open(path, "w").write("\n".join(lines) + ("\n" + kept if kept else ""))
     log(f"wrote {path}")
 

@@ -6,6 +6,8 @@ use super::ReportError;
 use memscope::config::{parse_job, JobConfig};
 use memscope::data::{load_data, Access, Dataset, LoadOptions};
 use memscope::run::{RunDir, Summary};
+use memscope::verdict::{read_label_issues, LabelIssue, LabelIssues, LABEL_ISSUES_FILE};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
@@ -51,6 +53,32 @@ pub struct RunInputs {
     pub scores: Vec<Score>,
     /// The training images, in sample order.
     pub dataset: Dataset,
+    /// The samples the run's verdict flagged (`label_issues.csv`), when it has one.
+    pub flagged: Option<Flagged>,
+}
+
+/// The run's label-issue verdict, as `label_issues.csv` and `summary.json` give it.
+#[derive(Debug, Clone)]
+pub struct Flagged {
+    /// Every flagged sample, most likely wrong first.
+    pub issues: Vec<LabelIssue>,
+    /// How the verdict was reached (`summary.json`'s `label_issues`), when given.
+    pub summary: Option<LabelIssues>,
+    /// The position in `issues` of each flagged sample, by sample index.
+    positions: HashMap<usize, usize>,
+}
+
+impl Flagged {
+    /// The verdict's `issues` (ranked) and its summary.
+    pub fn new(issues: Vec<LabelIssue>, summary: Option<LabelIssues>) -> Self {
+        let positions = issues.iter().enumerate().map(|(p, issue)| (issue.index, p)).collect();
+        Flagged { issues, summary, positions }
+    }
+
+    /// The verdict on sample `i`, when it was flagged.
+    pub fn issue(&self, i: usize) -> Option<&LabelIssue> {
+        self.positions.get(&i).map(|&p| &self.issues[p])
+    }
 }
 
 impl RunInputs {
@@ -109,7 +137,8 @@ impl RunInputs {
                 format!("the run trained on {samples} samples, but its dataset ({}) now has {}; was the data changed?", dataset.description, dataset.len()),
             ));
         }
-        Ok(RunInputs { dir: dir.to_path_buf(), config, summary, labels, original_labels, noise_mask, scores, dataset })
+        let flagged = read_flagged(&dir.join(LABEL_ISSUES_FILE), samples, summary.as_ref())?;
+        Ok(RunInputs { dir: dir.to_path_buf(), config, summary, labels, original_labels, noise_mask, scores, dataset, flagged })
     }
 
     /// Number of samples.
@@ -148,6 +177,20 @@ fn read_summary(path: &Path) -> Result<Option<Summary>, ReportError> {
     }
     let text = std::fs::read_to_string(path).map_err(|e| ReportError::run_file(path, format!("cannot read: {e}")))?;
     Summary::from_json(&text).map(Some).map_err(|e| ReportError::run_file(path, format!("not a run summary: {e}")))
+}
+
+/// `label_issues.csv`, when the run wrote one (runs from before the verdict did not),
+/// each row's index checked against the run's samples.
+fn read_flagged(path: &Path, samples: usize, summary: Option<&Summary>) -> Result<Option<Flagged>, ReportError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| ReportError::run_file(path, format!("cannot read: {e}")))?;
+    let issues = read_label_issues(&text).map_err(|e| ReportError::run_file(path, e))?;
+    if let Some(issue) = issues.iter().find(|i| i.index >= samples) {
+        return Err(ReportError::run_file(path, format!("rank {} names sample {}, but the run has {samples} samples", issue.rank, issue.index)));
+    }
+    Ok(Some(Flagged::new(issues, summary.and_then(|s| s.label_issues.clone()))))
 }
 
 fn read_npy(path: &Path) -> Result<Tensor, ReportError> {

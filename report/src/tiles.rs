@@ -20,6 +20,8 @@ const MIN_TILE_WIDTH: u32 = 112;
 pub const INK: Rgb = [20, 20, 20];
 /// Red: noisy samples, conflicting labels.
 pub const RED: Rgb = [214, 39, 40];
+/// Blue: the verdict's suggested label.
+pub const BLUE: Rgb = [31, 100, 180];
 /// Border of a clean sample.
 pub const GREY: Rgb = [190, 190, 190];
 /// Page background.

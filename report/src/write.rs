@@ -4,7 +4,7 @@
 use super::canvas::Picture;
 use super::csv::{write_pairs_csv, write_scores_csv};
 use super::duplicates::{find_conflicting_pairs, ConflictingPair, DuplicateFindings};
-use super::grid::{write_pairs, write_sample_grid};
+use super::grid::{write_flagged_grid, write_pairs, write_sample_grid};
 use super::html::write_index;
 use super::inputs::{RunInputs, Score};
 use super::{plots, signal};
@@ -51,13 +51,25 @@ pub struct ReportOutcome {
     pub reference_lines: Vec<String>,
 }
 
+/// The samples the verdict flagged, first on the page.
+#[derive(Debug, Clone)]
+pub struct FlaggedSection {
+    /// The grid of the first flagged samples.
+    pub picture: Picture,
+    /// How many of them the grid and the table show.
+    pub shown: usize,
+}
+
 /// The pictures and figures of one score.
 #[derive(Debug, Clone)]
 pub struct ScoreSection {
     /// The score's name.
     pub name: String,
-    /// Top and bottom grids, histogram, ROC curve, epochs, reference plots.
+    /// Top grid, histogram, ROC curve, epochs, reference plots.
     pub pictures: Vec<Picture>,
+    /// The grid of the lowest values, folded away on the page (of no use for fixing
+    /// labels).
+    pub folded: Vec<Picture>,
     /// AUROC against the noise mask, when the mask is known.
     pub auroc: Option<f64>,
     /// Spearman correlation with each reference score, by reference name.
@@ -95,6 +107,15 @@ pub fn write_report(request: &ReportRequest) -> Result<ReportOutcome, ReportErro
     std::fs::create_dir_all(&out).map_err(|e| ReportError::io(&out, e))?;
 
     let style = TileStyle::for_dataset(&inputs.dataset);
+    let flagged = match &inputs.flagged {
+        Some(f) if !f.issues.is_empty() => {
+            let shown = settings.top_k.min(f.issues.len());
+            let title = format!("Likely wrong labels: the first {shown} of {} flagged", f.issues.len());
+            let picture = write_flagged_grid(&out, "flagged.png", &title, &f.issues[..shown], &inputs, &style)?;
+            Some(FlaggedSection { picture, shown })
+        }
+        _ => None,
+    };
     let sections = inputs
         .scores
         .iter()
@@ -121,7 +142,7 @@ pub fn write_report(request: &ReportRequest) -> Result<ReportOutcome, ReportErro
     let duplicates = DuplicatesSection { pairs, shown, picture, max_distance: settings.duplicate_distance, findings };
 
     let index = out.join("index.html");
-    write_index(&index, &inputs, &sections, &duplicates)?;
+    write_index(&index, &inputs, flagged.as_ref(), &sections, &duplicates)?;
     let mut reference_lines = Vec::new();
     for section in &sections {
         let name = &section.name;
@@ -176,10 +197,8 @@ fn score_section(out: &Path, score: &Score, inputs: &RunInputs, style: &TileStyl
     let k = top_k.min(order.len());
     let top = &order[..k];
     let bottom: Vec<usize> = order[order.len() - k..].iter().rev().copied().collect();
-    let mut pictures = vec![
-        write_sample_grid(out, &format!("top_{name}.png"), &format!("Highest {k} by {}", score.name), top, score, inputs, style)?,
-        write_sample_grid(out, &format!("bottom_{name}.png"), &format!("Lowest {k} by {}", score.name), &bottom, score, inputs, style)?,
-    ];
+    let mut pictures = vec![write_sample_grid(out, &format!("top_{name}.png"), &format!("Highest {k} by {}", score.name), top, score, inputs, style)?];
+    let folded = vec![write_sample_grid(out, &format!("bottom_{name}.png"), &format!("Lowest {k} by {}", score.name), &bottom, score, inputs, style)?];
     let mask = inputs.noise_mask.as_deref();
     pictures.push(plots::histogram(out, &format!("hist_{name}.png"), score, mask)?);
     let mut auroc = None;
@@ -214,5 +233,5 @@ fn score_section(out: &Path, score: &Score, inputs: &RunInputs, style: &TileStyl
             }
         }
     }
-    Ok(ScoreSection { name: score.name.clone(), pictures, auroc, spearman, masks })
+    Ok(ScoreSection { name: score.name.clone(), pictures, folded, auroc, spearman, masks })
 }

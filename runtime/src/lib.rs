@@ -77,10 +77,10 @@
 //!
 //! The library is the core of memscope: typed configs ([`config`]), datasets and the
 //! loader ([`data`]), models, optimizers and checkpoints ([`model`]), per-sample scores
-//! ([`scores`]), the plugin host ([`plugins`]), the actors that run a job ([`actors`])
-//! and the run directory they write ([`run`]). The report (`memscope-report`), the
-//! daemon (`memscope-daemon`) and the binaries (`memscope-cli`, `memscope-engine`) are
-//! crates of their own.
+//! ([`scores`]), the label-issue verdict ([`verdict`]), the plugin host ([`plugins`]),
+//! the actors that run a job ([`actors`]) and the run directory they write ([`run`]).
+//! The report (`memscope-report`), the daemon (`memscope-daemon`) and the binaries
+//! (`memscope-cli`, `memscope-engine`) are crates of their own.
 
 #![warn(missing_docs)]
 
@@ -99,6 +99,7 @@ pub mod run;
 pub mod scores;
 pub mod seeding;
 pub mod threads;
+pub mod verdict;
 
 pub use actors::{JobError, JobEvent, JobOutcome};
 pub use api::{Canceller, Job, JobHandle, Progress};

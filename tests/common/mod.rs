@@ -205,3 +205,26 @@ pub fn run_until_epoch_then_interrupt<S: AsRef<std::ffi::OsStr>>(cwd: &Path, arg
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap().success());
     child.wait().unwrap()
 }
+
+/// The verdict a run wrote (`label_issues.csv`), read as the library reads it.
+pub fn read_verdict(run_dir: &Path) -> Vec<memscope::verdict::LabelIssue> {
+    let path = run_dir.join("label_issues.csv");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    memscope::verdict::read_label_issues(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Asserts that two runs reached the same verdict: the same samples flagged, in the same
+/// order, with the same suggested labels, their probabilities and the per-epoch
+/// probability of each label within [`assert_close`]'s tolerance.
+pub fn assert_same_verdict(a: &Path, b: &Path) {
+    let (x, y) = (read_verdict(a), read_verdict(b));
+    let key = |v: &[memscope::verdict::LabelIssue]| v.iter().map(|i| (i.rank, i.index, i.given_label, i.suggested_label)).collect::<Vec<_>>();
+    assert_eq!(key(&x), key(&y), "the flagged samples of {} and {}", a.display(), b.display());
+    let probs = |v: &[memscope::verdict::LabelIssue]| v.iter().flat_map(|i| [i.given_prob, i.suggested_prob]).collect::<Vec<_>>();
+    assert_close(&probs(&x), &probs(&y), "the flagged samples' probabilities");
+    assert_eq!(read_summary(a)["label_issues"]["epochs"], read_summary(b)["label_issues"]["epochs"], "the epochs averaged");
+    let file = "predictions/label_prob_epochs.npy";
+    let ((pa, sa), (pb, sb)) = (read_npy_f32(&a.join(file)), read_npy_f32(&b.join(file)));
+    assert_eq!(sa, sb, "{file} shape");
+    assert_close(&pa, &pb, file);
+}

@@ -33,3 +33,4 @@ mod test_setup;
 mod test_torchscript;
 mod test_threads;
 mod test_train_outputs;
+mod test_verdict;

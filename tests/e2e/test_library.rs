@@ -9,7 +9,7 @@ use memscope::plugins::InProcessPlugin;
 use memscope::{Job, JobError, JobEvent, JobOutcome};
 use memscope_plugin_margin::Margin;
 use memscope_sdk::{Hook, Host, Plugin, PluginResult, ScoreBatch, ScoreSpec};
-use memscope_tests::{memscope, memscope_bin, read_npy_f32, write_job};
+use memscope_tests::{memscope, memscope_bin, read_npy_f32, read_verdict, write_job};
 use std::path::Path;
 use tch::nn;
 use tch::Tensor;
@@ -119,6 +119,16 @@ fn a_job_built_in_code_scores_like_the_same_job_run_by_the_cli() {
     }
     let table = outcome.score_table("margin").unwrap();
     assert_eq!(table.epochs, vec![0, 1, 2], "per-epoch rows of every scored epoch");
+
+    // The verdict reaches the program as the CLI wrote it: the same training, the same
+    // samples flagged with the same suggestions; in memory it names no file.
+    let key = |v: &[memscope::verdict::LabelIssue]| v.iter().map(|i| (i.index, i.given_label, i.suggested_label)).collect::<Vec<_>>();
+    let in_memory = outcome.verdict.as_ref().expect("every run over the whole training set has a verdict");
+    assert_eq!(key(&in_memory.issues), key(&read_verdict(&run)));
+    let verdict = outcome.summary.label_issues.as_ref().expect("the summary carries the verdict");
+    assert_eq!((verdict.file.as_deref(), verdict.flagged), (None, in_memory.issues.len()));
+    assert_eq!(in_memory.probs.len(), 300 * 10);
+    assert_eq!(in_memory.label_prob_epochs.len(), 3, "one row per epoch");
 }
 
 #[test]

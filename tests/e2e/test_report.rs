@@ -181,6 +181,20 @@ fn clean_digits_have_no_conflicting_pairs_even_with_label_noise_and_the_report_s
     }
     let html = std::fs::read_to_string(report.join("index.html")).unwrap();
     assert!(html.contains("AUROC against the noise mask") && html.contains("Spearman with flipped"), "{html}");
+    // The page opens with the samples to fix: the verdict's flagged samples, before any
+    // score, with its file; the trust line follows; the lowest values are folded away.
+    let at = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("no `{needle}` on the page"));
+    assert!(at("<h2 id=\"flagged\">") < at("id=\"trust\"") && at("id=\"trust\"") < at("<h2 id=\"score-"), "{html}");
+    assert!(pictures.iter().any(|p| p == "flagged.png") && html.contains("href=\"../label_issues.csv\""), "{pictures:?}");
+    let folded = &html[at("<details><summary>Lowest values of curvature")..];
+    assert!(folded[..folded.find("</details>").unwrap()].contains("bottom_curvature.png"), "the lowest grid is folded away");
+    let flagged = memscope::verdict::read_label_issues(&std::fs::read_to_string(run.join("label_issues.csv")).unwrap()).unwrap();
+    let first = &flagged[0];
+    assert!(html.contains(&format!("<td>1</td><td>{}<br>", first.index)), "the table starts with rank 1, sample {}", first.index);
+    // Most flagged samples are framed red in the grid: the verdict finds the noise.
+    let grid = image::open(report.join("flagged.png")).unwrap().to_rgb8();
+    let red = grid.pixels().filter(|p| p.0 == [214, 39, 40]).count();
+    assert!(red > 20 * 4 * 64, "too few red frame pixels ({red}) in the flagged grid");
     // The top grid frames noisy samples in red: most of the top curvature samples are noisy.
     let grid = image::open(report.join("top_curvature.png")).unwrap().to_rgb8();
     let red = grid.pixels().filter(|p| p.0 == [214, 39, 40]).count();

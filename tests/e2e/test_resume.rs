@@ -1,6 +1,8 @@
 //! A run killed after a checkpoint, then resumed, ends where an uninterrupted run ends.
 
-use memscope_tests::{assert_close, memscope, memscope_bin, read_npy_f32, read_npy_i64, read_summary, repo_root, run_until_epoch_then_interrupt};
+use memscope_tests::{
+    assert_close, assert_same_verdict, memscope, memscope_bin, read_npy_f32, read_npy_i64, read_summary, repo_root, run_until_epoch_then_interrupt,
+};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -62,6 +64,8 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_result() {
     }
     let acc = |d: &Path| read_summary(d)["train_accuracy"].as_f64().unwrap();
     assert!((acc(&whole_dir) - acc(&run_dir)).abs() < 1e-9);
+    // The verdict's probabilities were checkpointed with the scores: the same verdict.
+    assert_same_verdict(&whole_dir, &run_dir);
 }
 
 /// `memscope run CONFIG --out OUT --quiet` for the run `name`: the `mlp` for 10 epochs,

@@ -5,7 +5,7 @@ use memscope::config::Arch;
 use memscope::data::ImageShape;
 use memscope::model::Network;
 use memscope_tests::torchscript::{script_model, CNN_TWIN};
-use memscope_tests::{assert_close, memscope, read_npy_f32, read_summary, run_until_epoch_then_interrupt, write_job};
+use memscope_tests::{assert_close, assert_same_verdict, memscope, read_npy_f32, read_summary, run_until_epoch_then_interrupt, write_job};
 use std::path::Path;
 use tch::{Device, Tensor};
 
@@ -153,6 +153,8 @@ fn a_torchscript_model_with_batch_norm_and_dropout_resumes_to_the_same_scores() 
     let (curvature, _) = read_npy_f32(&whole.join("scores/curvature.npy"));
     let positive = curvature.iter().filter(|v| v.is_finite() && **v > 0.0).count();
     assert!(positive > curvature.len() * 9 / 10, "hvp through the TorchScript module: {positive} of {} positive", curvature.len());
+    // A model of the user's own gets the verdict too, the same after the stop.
+    assert_same_verdict(&whole, &stopped);
     let loss_after = |run: &Path| read_summary(run)["train_loss"].as_f64().unwrap();
     assert!((loss_after(&whole) - loss_after(&stopped)).abs() <= 1e-6 * loss_after(&whole), "the final eval pass differs");
     // The report re-reads the run and names the model.

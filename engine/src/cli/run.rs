@@ -156,6 +156,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             say(line);
         }
     }
+    if let Some(issues) = &s.label_issues {
+        let file = issues.file.as_deref().map(|f| run_dir.join(f).display().to_string()).unwrap_or_default();
+        say(format!("label issues: {} flagged by confident learning over {}: {file}", issues.flagged, issues.span()));
+    }
     if write_report {
         super::report::write_run_report(&run_dir, data_access, args.quiet, events_json)?;
     }

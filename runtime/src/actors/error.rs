@@ -17,6 +17,9 @@ pub enum JobError {
     /// A scorer failed.
     #[error(transparent)]
     Score(#[from] ScoreError),
+    /// The label-issue verdict could not be recorded or written.
+    #[error(transparent)]
+    Verdict(#[from] crate::verdict::VerdictError),
     /// A plugin could not be loaded or failed in a hook.
     #[error(transparent)]
     Plugin(#[from] crate::plugins::PluginError),

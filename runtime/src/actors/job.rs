@@ -25,6 +25,7 @@ use crate::model::{Checkpoints, ModelSource, Network};
 use crate::plugins::{default_plugin_dirs, drop_partial_scores, InProcessPlugin, PluginSet, PublishedArray};
 use crate::run::{write_bool_npy, RunDir, ScoreFile, SubsetSummary, Summary, Timings};
 use crate::scores::{epoch_curves, Aggregate, EpochWeights, ScoreTable, CUMULATIVE_LOSS};
+use crate::verdict::{decide, Verdict, LABEL_ISSUES_FILE};
 use memscope_sdk::ArrayKind;
 use actix::Recipient;
 use std::path::PathBuf;
@@ -85,6 +86,11 @@ pub struct JobOutcome {
     pub arrays: Vec<PublishedArray>,
     /// The labels as trained (after plugins such as the noise injector).
     pub labels: Vec<i64>,
+    /// The label-issue verdict: every flagged sample with its suggested label, and the
+    /// probabilities it came from (what `label_issues.csv` and `predictions/` hold).
+    /// `None` for a `[train] subset` run (a model of a memorization estimate): the
+    /// samples it left out have no training-pass probabilities to judge by.
+    pub verdict: Option<Verdict>,
 }
 
 impl JobOutcome {
@@ -124,6 +130,8 @@ pub fn run_job_thread(spec: JobSpec, events: Recipient<JobEvent>) -> Result<JobO
         samples: train.len(),
         classes: train.classes,
         labels: train.labels.clone(),
+        class_names: train.class_names.clone(),
+        sources: train.sources.clone(),
         arch: network.source().to_string(),
         skipped,
         corrections: corrections.map(|c| c.summary),
@@ -148,6 +156,8 @@ struct Facts {
     samples: usize,
     classes: usize,
     labels: Vec<i64>,
+    class_names: Vec<String>,
+    sources: crate::data::Sources,
     arch: String,
     skipped: Vec<crate::data::SkippedImage>,
     corrections: Option<crate::data::corrections::CorrectionsSummary>,
@@ -457,6 +467,11 @@ impl JobRun {
             held_out_accuracy: result.held_out_eval.map(|e| e.accuracy),
             held_out_loss: result.held_out_eval.map(|e| e.loss),
         });
+        let verdict = config.train.subset.is_none().then(|| decide(&result.recorded, &facts.labels, &facts.class_names, &facts.sources));
+        if let (Some(run), Some(verdict)) = (&self.run, &verdict) {
+            verdict.write(run.root())?;
+        }
+        let label_issues = verdict.as_ref().map(|v| v.summary(self.run.as_ref().map(|_| LABEL_ISSUES_FILE.to_string())));
         let state = &result.state;
         let samples = facts.samples;
         let warnings = crate::run::inverted_warnings(&outputs.comparisons);
@@ -497,6 +512,7 @@ impl JobRun {
             comparisons: outputs.comparisons,
             plugins: plugins.provenance(),
             dropped_plugins: dropped,
+            label_issues,
             skipped_images: facts.skipped,
             corrections: facts.corrections,
             warnings,
@@ -511,6 +527,7 @@ impl JobRun {
             scores: result.tables,
             arrays: outputs.arrays,
             labels: facts.labels,
+            verdict,
         })
     }
 }

@@ -25,6 +25,7 @@ use crate::plugins::{PluginSet, PluginStates};
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
 use crate::threads::ThreadBudget;
+use crate::verdict::{ProbabilityRecord, Recorded};
 use memscope_sdk::{BatchInfo, Hook};
 use actix::Recipient;
 use std::path::PathBuf;
@@ -51,6 +52,7 @@ struct CheckpointParts<'a> {
     model: &'a [(String, Tensor)],
     optimizer: &'a [(String, Tensor)],
     loss: &'a ScoreTable,
+    verdict: &'a ProbabilityRecord,
     plugins: &'a PluginStates,
 }
 
@@ -120,6 +122,8 @@ pub struct TrainResult {
     pub tables: Vec<ScoreTable>,
     /// The samples trained on: the whole set, or the job's `[train] subset`.
     pub samples: TrainingSamples,
+    /// The class probabilities of the training passes, for the verdict.
+    pub recorded: Recorded,
     /// Eval-mode pass over the samples trained on, after training.
     pub train_eval: Evaluation,
     /// Eval-mode pass over the training samples left out by `[train] subset`.
@@ -172,6 +176,8 @@ pub struct Trainer {
     loss_table: ScoreTable,
     /// This epoch's per-sample losses, on the device (a row of `loss_table` at its end).
     epoch_losses: Tensor,
+    /// Each sample's class probabilities from the training passes (the verdict's input).
+    verdict: ProbabilityRecord,
     /// The snapshot scorers' names (none: no snapshot is taken).
     snapshot_scorers: Vec<String>,
     /// Per-sample losses reach the CPU every step only when a plugin wants them.
@@ -207,6 +213,7 @@ impl Trainer {
 
         let record_loss = config.score.builtin.iter().any(|b| b == CUMULATIVE_LOSS);
         let mut loss_table = ScoreTable::new(CUMULATIVE_LOSS, Aggregate::Sum, n);
+        let mut verdict = ProbabilityRecord::new(&train.labels, train.classes, device)?;
         let builtin = config.score.builtin.iter().filter_map(|name| builtin_snapshot_scorer(name));
         let from_plugins = plugins.scorers().into_iter().map(|s| Box::new(s) as Box<dyn SnapshotScorer>);
         let mut snapshot_scorers: Vec<_> = builtin
@@ -231,6 +238,7 @@ impl Trainer {
         if let Some(checkpoint) = &resume {
             checkpoint.restore(&mut network, &mut optimizer)?;
             loss_table.restore(&checkpoint.scores)?;
+            verdict.restore(&checkpoint.scores)?;
             for (_, table) in &mut snapshot_scorers {
                 table.restore(&checkpoint.scores)?;
             }
@@ -291,6 +299,7 @@ impl Trainer {
             record_loss,
             loss_table,
             epoch_losses,
+            verdict,
             snapshot_scorers: snapshot_scorer_names,
             batch_hook,
             batch_outputs,
@@ -355,9 +364,12 @@ impl Trainer {
             correct: Tensor::zeros([], (Kind::Int64, self.device)),
             seen: 0,
         };
-        if self.group.is_some() && self.record_loss {
-            // Each rank fills in its shard's losses; the sum across ranks is the epoch's row.
-            let _ = self.epoch_losses.f_zero_()?;
+        if self.group.is_some() {
+            // Each rank fills in its shard's rows; the sum across ranks is the epoch's.
+            if self.record_loss {
+                let _ = self.epoch_losses.f_zero_()?;
+            }
+            self.verdict.clear_epoch()?;
         }
         loop {
             // A rank alone reads its flag; ranks read the group's verdict (see `step`).
@@ -432,9 +444,11 @@ impl Trainer {
             let step = BatchInfo { epoch, step: batch.step, indices: &indices, losses: &losses, labels: &labels, logits: &logits, classes };
             self.plugins.train_batch_end(&step)?;
         }
+        let indices = batch.indices.f_to_device(device)?;
         if self.record_loss {
-            let _ = self.epoch_losses.f_index_copy_(0, &batch.indices.f_to_device(device)?, &per_sample)?;
+            let _ = self.epoch_losses.f_index_copy_(0, &indices, &per_sample)?;
         }
+        self.verdict.observe(&indices, &logits)?;
         totals.loss_sum += per_sample.f_sum(Kind::Double)?;
         totals.correct += logits.f_argmax(-1, false)?.f_eq_tensor(&labels)?.f_sum(Kind::Int64)?;
         totals.seen += batch.labels.size()[0] as usize;
@@ -466,6 +480,7 @@ impl Trainer {
                 if self.record_loss {
                     group.all_reduce(&mut self.epoch_losses, Reduce::Sum)?;
                 }
+                group.all_reduce(self.verdict.epoch_mut(), Reduce::Sum)?;
                 (sums.f_double_value(&[0])?, sums.f_double_value(&[1])?)
             }
         };
@@ -476,6 +491,7 @@ impl Trainer {
         if self.record_loss {
             self.loss_table.push(epoch, Vec::<f32>::try_from(&self.epoch_losses.f_to_device(Device::Cpu)?)?);
         }
+        self.verdict.end_epoch(epoch)?;
         self.plugins.train_epoch_end(epoch, loss, accuracy)?;
         self.events.do_send(JobEvent::TrainEpochEnd(EpochStats {
             epoch: epoch + 1,
@@ -496,7 +512,7 @@ impl Trainer {
         let plugins = if every > 0 { self.plugins.save_states()? } else { PluginStates::default() };
         if every > 0 && ((epoch + 1).is_multiple_of(every) || last) {
             let (model, optimizer) = (self.network.variables()?, self.optimizer.state());
-            let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table, plugins: &plugins };
+            let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table, verdict: &self.verdict, plugins: &plugins };
             write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut self.state, parts, &self.events, self.group.as_ref())?;
             self.unsaved = None;
         } else if every > 0 {
@@ -526,6 +542,7 @@ impl Trainer {
                 model: &boundary.model,
                 optimizer: &boundary.optimizer,
                 loss: &self.loss_table,
+                verdict: &self.verdict,
                 plugins: &boundary.plugins,
             };
             let group = self.group.as_ref();
@@ -540,7 +557,9 @@ impl Trainer {
     /// After the last epoch: the scorer's tables and totals, then eval passes over the
     /// training set and the test set.
     pub fn finish(self) -> Result<TrainResult, JobError> {
-        let Trainer { config, network, train, samples, test, events, scorer, mut state, start_epoch, record_loss, loss_table, group, reducer, threads_used, .. } =
+        let Trainer {
+            config, network, train, samples, test, events, scorer, mut state, start_epoch, record_loss, loss_table, verdict, group, reducer, threads_used, ..
+        } =
             self;
         if let Some(group) = &group {
             let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
@@ -577,12 +596,14 @@ impl Trainer {
             }
         }
         let dist = reducer.map(|r| r.timings().clone());
+        let recorded = verdict.finish()?;
         // (Empty where the CPU time could not be read: the count stayed libtorch's.)
         let threads = if threads_used.is_empty() { vec![tch::get_num_threads().max(1) as usize] } else { threads_used };
         Ok(TrainResult {
             state,
             tables,
             samples,
+            recorded,
             train_eval,
             held_out_eval,
             correct: per_sample.correct,
@@ -622,6 +643,7 @@ fn write_checkpoint(
     state.score_seconds = report.seconds;
     state.scored_samples = report.scored_samples;
     let mut tensors = parts.loss.to_tensors();
+    tensors.extend(parts.verdict.to_tensors()?);
     for table in &report.tables {
         tensors.extend(table.to_tensors());
     }

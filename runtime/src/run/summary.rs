@@ -173,6 +173,11 @@ pub struct Summary {
     /// and the error. None of their scores is in `scores` or `comparisons`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped_plugins: Vec<crate::plugins::DroppedPlugin>,
+    /// The label-issue verdict: the rule, the epochs averaged, the thresholds, how many
+    /// samples were flagged and the first of them (`label_issues.csv` holds them all).
+    /// Absent in summaries written before the verdict existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_issues: Option<crate::verdict::LabelIssues>,
     /// Image files (or Parquet rows) left out as unreadable under
     /// `data.on_bad_image = "skip"`, each with the decoder's message.
     #[serde(default)]
