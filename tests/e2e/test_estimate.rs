@@ -58,6 +58,7 @@ fn check_aggregate(estimate_dir: &Path, expected_models: &[i64]) {
         let run = estimate_dir.join(format!("models/model-{k:04}"));
         assert_eq!(read_bools(&run.join("subset_mask.npy")).0, &masks[row * N..(row + 1) * N], "model {k}'s subset");
         assert_eq!(read_bools(&run.join("correct.npy")).0, &correct[row * N..(row + 1) * N], "model {k}'s correctness");
+        assert!(!run.join("label_issues.csv").exists(), "model {k} trained on part of the samples: it gives no verdict");
         assert_eq!(masks[row * N..(row + 1) * N].iter().filter(|&&b| b).count(), N / 2, "model {k} trains on half");
     }
     let (ins, outs) = (read_npy_i64(&estimate_dir.join("in_counts.npy")), read_npy_i64(&estimate_dir.join("out_counts.npy")));
