@@ -38,10 +38,7 @@ impl Client {
     fn new(args: &ServerArgs) -> anyhow::Result<Client> {
         let token = match &args.token_file {
             Some(file) => Some(
-                std::fs::read_to_string(file)
-                    .with_context(|| format!("cannot read the token file {}", file.display()))?
-                    .trim()
-                    .to_string(),
+                std::fs::read_to_string(file).with_context(|| format!("cannot read the token file {}", file.display()))?.trim().to_string(),
             ),
             None => None,
         };
@@ -69,14 +66,11 @@ impl Client {
             }
             None => self.agent.run(request.body(()).context("building the request")?),
         };
-        let mut response = result.with_context(|| format!("cannot reach the memscope daemon at {} (is it running? see --server)", self.base))?;
+        let mut response =
+            result.with_context(|| format!("cannot reach the memscope daemon at {} (is it running? see --server)", self.base))?;
         let status = response.status().as_u16();
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_string()
-            .with_context(|| format!("reading the answer of {url}"))?;
+        let body =
+            response.body_mut().with_config().limit(1 << 30).read_to_string().with_context(|| format!("reading the answer of {url}"))?;
         Ok(Reply { status, body })
     }
 
@@ -95,7 +89,9 @@ impl Client {
         let message = error["error"].as_str().map(str::to_string).unwrap_or_else(|| reply.body.trim().to_string());
         let problems: Vec<String> = error["problems"]
             .as_array()
-            .map(|ps| ps.iter().map(|p| format!("{}: {}", p["key"].as_str().unwrap_or("?"), p["message"].as_str().unwrap_or("?"))).collect())
+            .map(|ps| {
+                ps.iter().map(|p| format!("{}: {}", p["key"].as_str().unwrap_or("?"), p["message"].as_str().unwrap_or("?"))).collect()
+            })
             .unwrap_or_default();
         if problems.is_empty() {
             bail!("the daemon answered {}: {message}", reply.status)

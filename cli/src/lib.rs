@@ -18,7 +18,10 @@ pub mod args;
 pub mod client;
 pub mod launch;
 
-pub use args::{CacheCommand, Cli, Command, DaemonArgs, EstimateCommand, LaunchArgs, MemorizationArgs, PluginsCommand, ReportArgs, ReviewArgs, RunArgs, TemplateKind};
+pub use args::{
+    CacheCommand, Cli, Command, DaemonArgs, EstimateCommand, LaunchArgs, MemorizationArgs, PluginsCommand, ReportArgs, ReviewArgs, RunArgs,
+    TemplateKind,
+};
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -106,10 +109,22 @@ mod tests {
 
     #[test]
     fn client_commands_and_the_version_stay_in_the_light_binary() {
-        for own in [&["memscope", "jobs"][..], &["memscope", "--version"], &["memscope", "status", "3", "--json"], &["memscope", "-V"], &["memscope", "launch", "--nproc", "2", "run", "job.toml"]] {
+        for own in [
+            &["memscope", "jobs"][..],
+            &["memscope", "--version"],
+            &["memscope", "status", "3", "--json"],
+            &["memscope", "-V"],
+            &["memscope", "launch", "--nproc", "2", "run", "job.toml"],
+        ] {
             assert!(is_client_command(&args(own)), "{own:?}");
         }
-        for engine in [&["memscope"][..], &["memscope", "run", "job.toml"], &["memscope", "--help"], &["memscope", "help", "jobs"], &["memscope", "daemon"]] {
+        for engine in [
+            &["memscope"][..],
+            &["memscope", "run", "job.toml"],
+            &["memscope", "--help"],
+            &["memscope", "help", "jobs"],
+            &["memscope", "daemon"],
+        ] {
             assert!(!is_client_command(&args(engine)), "{engine:?}");
         }
     }

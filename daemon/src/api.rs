@@ -219,9 +219,9 @@ fn replay_locked(shared: &Shared, store: &Store, used: &Idempotency) -> Result<O
         KeyLookup::Pending(id) => {
             Err(ApiError::Conflict(format!("a submission with this Idempotency-Key (job `{id}`) is still being stored; retry")))
         }
-        KeyLookup::OtherBody(id) => Err(ApiError::Conflict(format!(
-            "this Idempotency-Key was used for job `{id}` with another body; use a new key for a new job"
-        ))),
+        KeyLookup::OtherBody(id) => {
+            Err(ApiError::Conflict(format!("this Idempotency-Key was used for job `{id}` with another body; use a new key for a new job")))
+        }
     }
 }
 
@@ -323,7 +323,11 @@ struct ScoresQuery {
 /// `{"scorer", "values", "labels", "sources", "class_names"}`: with each value the
 /// sample's label as trained and its source (the file to open to check it), and the
 /// class names that the labels index (runs made before these files existed lack them).
-async fn scores(shared: web::Data<Shared>, path: web::Path<(String, String)>, query: web::Query<ScoresQuery>) -> Result<HttpResponse, ApiError> {
+async fn scores(
+    shared: web::Data<Shared>,
+    path: web::Path<(String, String)>,
+    query: web::Query<ScoresQuery>,
+) -> Result<HttpResponse, ApiError> {
     let (id, scorer) = path.into_inner();
     if scorer.is_empty() || !scorer.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
         return Err(ApiError::BadRequest(format!("`{scorer}` is not a score name (letters, digits, - and _)")));

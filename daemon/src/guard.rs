@@ -48,8 +48,7 @@ pub async fn guard(req: ServiceRequest, next: Next<impl MessageBody>) -> Result<
     let started = Instant::now();
     let response = next.call(req).await?;
     let status = response.status().as_u16().to_string();
-    metrics::histogram!(Metric::ApiRequestDuration.name(), "method" => method, "status" => status)
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!(Metric::ApiRequestDuration.name(), "method" => method, "status" => status).record(started.elapsed().as_secs_f64());
     Ok(response)
 }
 

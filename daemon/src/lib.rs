@@ -86,10 +86,8 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
     let log_path = state_dir.join(LOG_FILE);
     memscope_base::logging::log_to_file(&log_path).map_err(|e| DaemonError::io(&log_path, e))?;
     // After the log file: resolving `gpus = "auto"` says what it found there.
-    let settings = Settings::new(config.clone()).map_err(|message| DaemonError::Record {
-        path: config.auth_token_file.clone().unwrap_or_default(),
-        message,
-    })?;
+    let settings = Settings::new(config.clone())
+        .map_err(|message| DaemonError::Record { path: config.auth_token_file.clone().unwrap_or_default(), message })?;
     if !addr.ip().is_loopback() && settings.token.is_none() {
         tracing::warn!("listening on {addr}, which is not loopback, without `auth_token_file`: anyone who can reach it can submit jobs");
     }
@@ -128,7 +126,11 @@ pub fn serve(options: DaemonOptions) -> Result<(), DaemonError> {
         .listen(listener)
         .map_err(|source| DaemonError::Server { addr: addr.to_string(), source })?
         .run();
-        tracing::info!("memscope daemon listening on http://{addr} (state in {}, log in {})", state_dir_display(&shared), log_path.display());
+        tracing::info!(
+            "memscope daemon listening on http://{addr} (state in {}, log in {})",
+            state_dir_display(&shared),
+            log_path.display()
+        );
         signals::notify_ready();
         actix_web::rt::spawn(signals::watch(shared.clone(), server.handle(), options));
         server.await.map_err(|source| DaemonError::Server { addr: addr.to_string(), source })

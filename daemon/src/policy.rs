@@ -45,10 +45,8 @@ impl Policy {
     /// set to the daemon's. Blocks while a settings check runs.
     pub fn check(&self, text: &str, checker: &SettingsChecker) -> Result<JobConfig, ApiError> {
         let origin = "submitted job";
-        let mut job = parse_job_unchecked(text, origin, &self.base_dir()).map_err(|e| ApiError::InvalidJob {
-            message: e.to_string(),
-            problems: Vec::new(),
-        })?;
+        let mut job = parse_job_unchecked(text, origin, &self.base_dir())
+            .map_err(|e| ApiError::InvalidJob { message: e.to_string(), problems: Vec::new() })?;
         let mut problems = job.validate();
         self.check_plugins(&job, &mut problems);
         if job.metrics.listen.is_some() {
@@ -187,7 +185,9 @@ impl Policy {
             // A bare name (`file = "ref"`): the job runs in the first data root (see
             // `child`), where this name is that file; it must not lead outside the roots.
             // A name that is no file there stays a plain value (`norm = "l2"`).
-            toml::Value::String(text) if self.names_a_file_in_base(text) && self.inside_roots(&self.base_dir().join(text.as_str())).is_err() => {
+            toml::Value::String(text)
+                if self.names_a_file_in_base(text) && self.inside_roots(&self.base_dir().join(text.as_str())).is_err() =>
+            {
                 problems.push(Problem {
                     key: key.into(),
                     message: format!("`{text}` is outside the daemon's data roots (or not a file under them)"),
@@ -259,9 +259,7 @@ impl Policy {
 }
 
 fn looks_like_path(text: &str) -> bool {
-    text.contains('/')
-        || text == ".."
-        || Path::new(text).extension().and_then(|e| e.to_str()).is_some_and(|e| DATA_EXTENSIONS.contains(&e))
+    text.contains('/') || text == ".." || Path::new(text).extension().and_then(|e| e.to_str()).is_some_and(|e| DATA_EXTENSIONS.contains(&e))
 }
 
 #[cfg(test)]

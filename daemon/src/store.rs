@@ -156,8 +156,7 @@ impl Store {
             }
             store.jobs.insert(name, record);
         }
-        let interrupted: Vec<String> =
-            store.jobs.values().filter(|r| r.state == JobState::Running).map(|r| r.id.clone()).collect();
+        let interrupted: Vec<String> = store.jobs.values().filter(|r| r.state == JobState::Running).map(|r| r.id.clone()).collect();
         for id in interrupted {
             store.update(&id, |r| {
                 if r.run_dir.join("summary.json").exists() {
@@ -249,10 +248,7 @@ impl Store {
     /// record is never written over.
     pub fn update(&mut self, id: &str, change: impl FnOnce(&mut JobRecord)) -> Result<JobRecord, DaemonError> {
         let path = self.dir(id).join("record.json");
-        let record = self.jobs.get_mut(id).ok_or_else(|| DaemonError::Record {
-            path: path.clone(),
-            message: "no such job".into(),
-        })?;
+        let record = self.jobs.get_mut(id).ok_or_else(|| DaemonError::Record { path: path.clone(), message: "no such job".into() })?;
         if record.state == JobState::Broken {
             return Err(DaemonError::Record { path, message: "the job is broken; its record is left as it is".into() });
         }

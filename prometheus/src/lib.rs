@@ -64,9 +64,7 @@ pub fn run_recorder() -> Result<PrometheusRecorder, MetricsError> {
 fn with_buckets(mut builder: PrometheusBuilder) -> Result<PrometheusBuilder, String> {
     for metric in Metric::ALL {
         if let Some(buckets) = metric.buckets() {
-            builder = builder
-                .set_buckets_for_metric(Matcher::Full(metric.name().to_string()), &buckets)
-                .map_err(|e| e.to_string())?;
+            builder = builder.set_buckets_for_metric(Matcher::Full(metric.name().to_string()), &buckets).map_err(|e| e.to_string())?;
         }
     }
     Ok(builder)

@@ -28,7 +28,11 @@ fn ensure_font() -> Result<(), String> {
     let ok = *REGISTERED.get_or_init(|| {
         register_font(FONT, FontStyle::Normal, DEJAVU_SANS).is_ok() && register_font(FONT, FontStyle::Bold, DEJAVU_SANS).is_ok()
     });
-    if ok { Ok(()) } else { Err("the bundled DejaVuSans.ttf could not be loaded".into()) }
+    if ok {
+        Ok(())
+    } else {
+        Err("the bundled DejaVuSans.ttf could not be loaded".into())
+    }
 }
 
 /// A PNG of the report: its file name in `report/`, size and title, for the HTML.

@@ -5,8 +5,8 @@ use super::canvas::{Canvas, Picture};
 use super::duplicates::ConflictingPair;
 use super::inputs::{RunInputs, Score};
 use super::tiles::{short, Caption, TileStyle, BLUE, GREY, INK, LINE, RED, WHITE};
-use memscope::verdict::LabelIssue;
 use super::ReportError;
+use memscope::verdict::LabelIssue;
 use std::path::Path;
 
 /// Space between tiles and around the picture.
@@ -78,12 +78,24 @@ fn clip_start(text: &str, chars: usize) -> String {
 }
 
 fn border(inputs: &RunInputs, i: usize) -> [u8; 3] {
-    if inputs.is_noisy(i) { RED } else { GREY }
+    if inputs.is_noisy(i) {
+        RED
+    } else {
+        GREY
+    }
 }
 
 /// Writes a grid of `samples` (in the given order) with `title`, each tile captioned
 /// with its index, `score` value, file name, labels and the verdict's suggestion.
-pub fn write_sample_grid(dir: &Path, file: &str, title: &str, samples: &[usize], score: &Score, inputs: &RunInputs, style: &TileStyle) -> Result<Picture, ReportError> {
+pub fn write_sample_grid(
+    dir: &Path,
+    file: &str,
+    title: &str,
+    samples: &[usize],
+    score: &Score,
+    inputs: &RunInputs,
+    style: &TileStyle,
+) -> Result<Picture, ReportError> {
     let captions = samples.iter().map(|&i| sample_caption(inputs, i, score_line(i, score))).collect();
     draw_grid(dir, file, title, samples, captions, inputs, style)
 }
@@ -91,7 +103,14 @@ pub fn write_sample_grid(dir: &Path, file: &str, title: &str, samples: &[usize],
 /// Writes a grid of flagged samples (in rank order) with `title`, each tile captioned
 /// with its rank and index, file name, given label and probability, and the suggested
 /// label and probability.
-pub fn write_flagged_grid(dir: &Path, file: &str, title: &str, issues: &[LabelIssue], inputs: &RunInputs, style: &TileStyle) -> Result<Picture, ReportError> {
+pub fn write_flagged_grid(
+    dir: &Path,
+    file: &str,
+    title: &str,
+    issues: &[LabelIssue],
+    inputs: &RunInputs,
+    style: &TileStyle,
+) -> Result<Picture, ReportError> {
     let samples: Vec<usize> = issues.iter().map(|issue| issue.index).collect();
     let captions = issues
         .iter()
@@ -106,7 +125,15 @@ pub fn write_flagged_grid(dir: &Path, file: &str, title: &str, issues: &[LabelIs
 }
 
 /// Draws `samples` ten to a row under `title`, each with its caption.
-fn draw_grid(dir: &Path, file: &str, title: &str, samples: &[usize], captions: Vec<Vec<Caption>>, inputs: &RunInputs, style: &TileStyle) -> Result<Picture, ReportError> {
+fn draw_grid(
+    dir: &Path,
+    file: &str,
+    title: &str,
+    samples: &[usize],
+    captions: Vec<Vec<Caption>>,
+    inputs: &RunInputs,
+    style: &TileStyle,
+) -> Result<Picture, ReportError> {
     let (width, height) = sample_grid_size(samples.len(), style);
     let columns = GRID_COLUMNS.min(samples.len()).max(1) as u32;
     let (tile_w, tile_h) = (style.tile_width(), style.tile_height(CAPTION_LINES));
@@ -122,7 +149,15 @@ fn draw_grid(dir: &Path, file: &str, title: &str, samples: &[usize], captions: V
 
 /// Writes the conflicting pairs (already ranked) side by side: each pair's two images
 /// next to each other, with their labels, distance and `score` values.
-pub fn write_pairs(dir: &Path, file: &str, title: &str, pairs: &[ConflictingPair], score: &Score, inputs: &RunInputs, style: &TileStyle) -> Result<Picture, ReportError> {
+pub fn write_pairs(
+    dir: &Path,
+    file: &str,
+    title: &str,
+    pairs: &[ConflictingPair],
+    score: &Score,
+    inputs: &RunInputs,
+    style: &TileStyle,
+) -> Result<Picture, ReportError> {
     let columns = PAIR_COLUMNS.min(pairs.len()).max(1) as u32;
     let rows = pairs.len().div_ceil(columns as usize).max(1) as u32;
     let (tile_w, tile_h) = (style.tile_width(), style.tile_height(CAPTION_LINES));
@@ -165,7 +200,14 @@ mod tests {
     fn inputs(labels: Vec<i64>, original: Vec<i64>, names: &[&str]) -> RunInputs {
         let n = labels.len();
         let shape = ImageShape { channels: 1, height: 2, width: 2 };
-        let mut dataset = Dataset::new("test".into(), shape, PixelStore::floats(vec![0.5; 4 * n], 4), original.clone(), names.len(), Sources::records("pets", n));
+        let mut dataset = Dataset::new(
+            "test".into(),
+            shape,
+            PixelStore::floats(vec![0.5; 4 * n], 4),
+            original.clone(),
+            names.len(),
+            Sources::records("pets", n),
+        );
         dataset.class_names = names.iter().map(|s| s.to_string()).collect();
         RunInputs {
             dir: "run".into(),

@@ -4,8 +4,8 @@
 use super::canvas::Picture;
 use super::inputs::RunInputs;
 use super::write::{DuplicatesSection, FlaggedSection, ScoreSection};
-use memscope::verdict::LABEL_ISSUES_FILE;
 use super::ReportError;
+use memscope::verdict::LABEL_ISSUES_FILE;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -39,7 +39,13 @@ fn figure(html: &mut String, picture: &Picture) {
 
 /// Writes the page to `path`: the flagged samples first, then which score to trust,
 /// the run's facts, the duplicates and each score.
-pub fn write_index(path: &Path, inputs: &RunInputs, flagged: Option<&FlaggedSection>, sections: &[ScoreSection], duplicates: &DuplicatesSection) -> Result<(), ReportError> {
+pub fn write_index(
+    path: &Path,
+    inputs: &RunInputs,
+    flagged: Option<&FlaggedSection>,
+    sections: &[ScoreSection],
+    duplicates: &DuplicatesSection,
+) -> Result<(), ReportError> {
     let mut html = String::new();
     let name = escape(&inputs.config.name);
     let w = &mut html;
@@ -128,10 +134,13 @@ fn run_facts(w: &mut String, inputs: &RunInputs) {
         format!("dataset {}", escape(&inputs.dataset.description)),
         format!("{} samples", inputs.samples()),
         // The summary names what was trained (a program's own module too).
-        format!("model {}", escape(&match &inputs.summary {
-            Some(summary) => summary.arch.clone(),
-            None => memscope::model::ModelSource::from_config(&inputs.config.model).to_string(),
-        })),
+        format!(
+            "model {}",
+            escape(&match &inputs.summary {
+                Some(summary) => summary.arch.clone(),
+                None => memscope::model::ModelSource::from_config(&inputs.config.model).to_string(),
+            })
+        ),
     ];
     if let Some(noisy) = &inputs.noise_mask {
         facts.push(format!("{} labels changed by the noise injector", noisy.iter().filter(|&&m| m).count()));
@@ -153,11 +162,18 @@ fn run_facts(w: &mut String, inputs: &RunInputs) {
         return;
     }
     ranking_tables(w, summary);
-    writeln!(w, "<table>\n<tr><th class=\"l\">score</th><th class=\"l\">against</th><th class=\"l\">measures</th></tr>").expect("writing to a String");
+    writeln!(w, "<table>\n<tr><th class=\"l\">score</th><th class=\"l\">against</th><th class=\"l\">measures</th></tr>")
+        .expect("writing to a String");
     for c in &summary.comparisons {
         let measures: Vec<String> = c.metrics.iter().map(|(k, v)| format!("{} {v:.4}", escape(k))).collect();
-        writeln!(w, "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>", escape(&c.score), escape(&c.against), measures.join(", "))
-            .expect("writing to a String");
+        writeln!(
+            w,
+            "<tr><td class=\"l\">{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td></tr>",
+            escape(&c.score),
+            escape(&c.against),
+            measures.join(", ")
+        )
+        .expect("writing to a String");
     }
     writeln!(w, "</table>").expect("writing to a String");
 }
@@ -257,7 +273,11 @@ fn sample(inputs: &RunInputs, i: usize) -> String {
 fn label(inputs: &RunInputs, i: usize) -> String {
     let (label, original) = (inputs.labels[i], inputs.original_label(i));
     let name = |l: i64| escape(&inputs.dataset.class_name(l));
-    if label == original { name(label) } else { format!("{} (was {})", name(label), name(original)) }
+    if label == original {
+        name(label)
+    } else {
+        format!("{} (was {})", name(label), name(original))
+    }
 }
 
 #[cfg(test)]

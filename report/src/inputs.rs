@@ -126,7 +126,11 @@ impl RunInputs {
             if let Some(&bad) = kept.iter().find(|&&i| i < 0 || i as usize >= dataset.len()) {
                 return Err(ReportError::run_file(
                     &run.kept_indices(),
-                    format!("names sample {bad}, but the dataset ({}) now has {}; was the data changed?", dataset.description, dataset.len()),
+                    format!(
+                        "names sample {bad}, but the dataset ({}) now has {}; was the data changed?",
+                        dataset.description,
+                        dataset.len()
+                    ),
                 ));
             }
             dataset.select(&kept.iter().map(|&i| i as usize).collect::<Vec<_>>());
@@ -134,7 +138,11 @@ impl RunInputs {
         if dataset.len() != samples {
             return Err(ReportError::run_file(
                 &run.labels(),
-                format!("the run trained on {samples} samples, but its dataset ({}) now has {}; was the data changed?", dataset.description, dataset.len()),
+                format!(
+                    "the run trained on {samples} samples, but its dataset ({}) now has {}; was the data changed?",
+                    dataset.description,
+                    dataset.len()
+                ),
             ));
         }
         let flagged = read_flagged(&dir.join(LABEL_ISSUES_FILE), samples, summary.as_ref())?;
@@ -167,8 +175,7 @@ impl RunInputs {
 /// relative path (from an older run) is taken relative to the working directory.
 fn read_config(path: &Path) -> Result<JobConfig, ReportError> {
     let text = std::fs::read_to_string(path).map_err(|e| ReportError::run_file(path, format!("cannot read: {e}")))?;
-    parse_job(&text, &path.display().to_string(), &[], Path::new("."))
-        .map_err(ReportError::Config)
+    parse_job(&text, &path.display().to_string(), &[], Path::new(".")).map_err(ReportError::Config)
 }
 
 fn read_summary(path: &Path) -> Result<Option<Summary>, ReportError> {
@@ -188,7 +195,10 @@ fn read_flagged(path: &Path, samples: usize, summary: Option<&Summary>) -> Resul
     let text = std::fs::read_to_string(path).map_err(|e| ReportError::run_file(path, format!("cannot read: {e}")))?;
     let issues = read_label_issues(&text).map_err(|e| ReportError::run_file(path, e))?;
     if let Some(issue) = issues.iter().find(|i| i.index >= samples) {
-        return Err(ReportError::run_file(path, format!("rank {} names sample {}, but the run has {samples} samples", issue.rank, issue.index)));
+        return Err(ReportError::run_file(
+            path,
+            format!("rank {} names sample {}, but the run has {samples} samples", issue.rank, issue.index),
+        ));
     }
     Ok(Some(Flagged::new(issues, summary.and_then(|s| s.label_issues.clone()))))
 }

@@ -120,7 +120,11 @@ pub fn roc_points(values: &[f32], mask: &[bool]) -> Vec<(f64, f64)> {
     let mut points = vec![(0.0, 0.0)];
     let (mut tp, mut fp) = (0.0, 0.0);
     for (n, &i) in order.iter().enumerate() {
-        if mask[i] { tp += 1.0 } else { fp += 1.0 }
+        if mask[i] {
+            tp += 1.0
+        } else {
+            fp += 1.0
+        }
         let last_of_value = order.get(n + 1).is_none_or(|&j| values[j] != values[i]);
         if last_of_value {
             points.push((fp / negatives, tp / positives));
@@ -149,13 +153,7 @@ pub fn roc(dir: &Path, file: &str, score: &Score, mask: &[bool], against: &str) 
             .y_label_area_size(50)
             .build_cartesian_2d(0.0..1.0, 0.0..1.0)
             .map_err(msg)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_desc)
-            .y_desc(y_desc)
-            .label_style((FONT, 12))
-            .draw()
-            .map_err(msg)?;
+        chart.configure_mesh().x_desc(x_desc).y_desc(y_desc).label_style((FONT, 12)).draw().map_err(msg)?;
         chart.draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], RGBColor(170, 170, 170))).map_err(msg)?;
         chart.draw_series(LineSeries::new(points, CLEAN.stroke_width(2))).map_err(msg)?;
         Ok(())

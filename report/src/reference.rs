@@ -151,7 +151,10 @@ mod tests {
 
     #[test]
     fn cli_text_names_a_file_or_an_npz_member() {
-        assert_eq!(ReferenceSpec::parse("fz.npy"), ReferenceSpec { name: "fz".into(), path: "fz.npy".into(), key: None, kind: ReferenceKind::Unsaid });
+        assert_eq!(
+            ReferenceSpec::parse("fz.npy"),
+            ReferenceSpec { name: "fz".into(), path: "fz.npy".into(), key: None, kind: ReferenceKind::Unsaid }
+        );
         let member = ReferenceSpec::parse("dir/cifar100.npz:tr_mem");
         assert_eq!((member.name.as_str(), member.key.as_deref()), ("tr_mem", Some("tr_mem")));
         assert_eq!(member.path, PathBuf::from("dir/cifar100.npz"));
@@ -203,5 +206,4 @@ mod tests {
         let err = spec.read(3).unwrap_err().to_string();
         assert!(err.contains("ref.csv") && err.contains("2 values") && err.contains("3 samples"), "{err}");
     }
-
 }

@@ -7,11 +7,11 @@ use super::duplicates::{find_conflicting_pairs, ConflictingPair, DuplicateFindin
 use super::grid::{write_flagged_grid, write_pairs, write_sample_grid};
 use super::html::write_index;
 use super::inputs::{RunInputs, Score};
-use super::{plots, signal};
 use super::ranking::descending;
 use super::reference::{Reference, ReferenceSpec};
 use super::tiles::TileStyle;
 use super::ReportError;
+use super::{plots, signal};
 use memscope::config::ReportConfig;
 use memscope::data::Access;
 use std::path::{Path, PathBuf};
@@ -191,14 +191,30 @@ fn file_part(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect()
 }
 
-fn score_section(out: &Path, score: &Score, inputs: &RunInputs, style: &TileStyle, top_k: usize, references: &[Reference]) -> Result<ScoreSection, ReportError> {
+fn score_section(
+    out: &Path,
+    score: &Score,
+    inputs: &RunInputs,
+    style: &TileStyle,
+    top_k: usize,
+    references: &[Reference],
+) -> Result<ScoreSection, ReportError> {
     let name = file_part(&score.name);
     let order = descending(&score.values);
     let k = top_k.min(order.len());
     let top = &order[..k];
     let bottom: Vec<usize> = order[order.len() - k..].iter().rev().copied().collect();
-    let mut pictures = vec![write_sample_grid(out, &format!("top_{name}.png"), &format!("Highest {k} by {}", score.name), top, score, inputs, style)?];
-    let folded = vec![write_sample_grid(out, &format!("bottom_{name}.png"), &format!("Lowest {k} by {}", score.name), &bottom, score, inputs, style)?];
+    let mut pictures =
+        vec![write_sample_grid(out, &format!("top_{name}.png"), &format!("Highest {k} by {}", score.name), top, score, inputs, style)?];
+    let folded = vec![write_sample_grid(
+        out,
+        &format!("bottom_{name}.png"),
+        &format!("Lowest {k} by {}", score.name),
+        &bottom,
+        score,
+        inputs,
+        style,
+    )?];
     let mask = inputs.noise_mask.as_deref();
     pictures.push(plots::histogram(out, &format!("hist_{name}.png"), score, mask)?);
     let mut auroc = None;

@@ -85,7 +85,11 @@ fn rank(launch: &Launch, rounds: usize) -> Result<(), Box<dyn std::error::Error>
     }
     if launch.rank == 0 {
         let (latency, bandwidth) = fit(&points);
-        println!("{{\"fit\": \"seconds = latency + bytes / bandwidth\", \"latency_ms\": {:.4}, \"bandwidth_gb_s\": {:.3}}}", latency * 1e3, bandwidth / 1e9);
+        println!(
+            "{{\"fit\": \"seconds = latency + bytes / bandwidth\", \"latency_ms\": {:.4}, \"bandwidth_gb_s\": {:.3}}}",
+            latency * 1e3,
+            bandwidth / 1e9
+        );
     }
     group.barrier()?;
     Ok(())

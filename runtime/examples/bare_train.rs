@@ -36,7 +36,8 @@ fn main() {
     data.normalize(&mut pixels);
     let x = Tensor::from_slice(&pixels).view([n, s.channels as i64, s.height as i64, s.width as i64]);
     let y = Tensor::from_slice(&data.labels);
-    let net = Network::build(&ModelSource::from_config(&job.model), data.shape, data.classes, Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
+    let net =
+        Network::build(&ModelSource::from_config(&job.model), data.shape, data.classes, Device::Cpu).unwrap_or_else(|e| panic!("{e}"));
     let train = &job.train;
     let mut opt = Optimizer::new(train, net.parameters().expect("parameters"));
     let start = Instant::now();

@@ -18,7 +18,9 @@ use std::time::Instant;
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
-        Some("write") if args.len() == 6 => write(Path::new(&args[2]), Path::new(&args[3]), Path::new(&args[4]), args[5].parse().expect("N")),
+        Some("write") if args.len() == 6 => {
+            write(Path::new(&args[2]), Path::new(&args[3]), Path::new(&args[4]), args[5].parse().expect("N"))
+        }
         Some("load") if args.len() == 3 => load(Path::new(&args[2])),
         _ => {
             eprintln!("usage: image_folder write IMAGES.idx LABELS.idx OUT_DIR N | image_folder load JOB.toml");
@@ -56,7 +58,9 @@ fn load(job: &Path) {
     let flag = decoded.clone();
     let progress: ProgressFn = Arc::new(move |_| flag.store(true, Ordering::Relaxed));
     let started = Instant::now();
-    let data = load_data(&config.data, &LoadOptions { access: Access::Anything, progress: Some(progress), skip_corrections: false }).unwrap_or_else(|e| panic!("{e}")).train;
+    let data = load_data(&config.data, &LoadOptions { access: Access::Anything, progress: Some(progress), skip_corrections: false })
+        .unwrap_or_else(|e| panic!("{e}"))
+        .train;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "images {} seconds {seconds:.3} images_per_second {:.0} decoded {}",

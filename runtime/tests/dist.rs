@@ -28,7 +28,6 @@ use std::net::TcpListener;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-
 /// A port nobody listens on right now.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -294,7 +293,8 @@ fn the_ranks_that_came_name_the_one_that_never_did() {
     let ranks: Vec<Child> = (0..2).map(|r| spawn(r, 3, port, "3", "collectives")).collect();
     for (rank, child) in ranks.into_iter().enumerate() {
         let (out, took) = finish(child, Duration::from_secs(60));
-        let expected = format!("error: rank {rank} of 3: could not meet the other ranks at 127.0.0.1:{port} within 3s: rank 2 never arrived\n");
+        let expected =
+            format!("error: rank {rank} of 3: could not meet the other ranks at 127.0.0.1:{port} within 3s: rank 2 never arrived\n");
         assert_eq!(text(&out.stderr), expected);
         assert!(took < Duration::from_secs(15), "rank {rank} gave up after {took:?}");
     }

@@ -20,7 +20,13 @@ fn the_embed_example_trains_scores_and_finds_the_changed_labels() {
     assert!(output.status.success(), "the example failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     // Events count epochs from 1: the 6th epoch is 6, and scoring every 2nd epoch
     // scores epochs 2, 4 and 6.
-    for line in ["started: 800 samples, 6 epochs", "epoch 6: loss", "scored `doubt` after epoch 2 ", "scored `doubt` after epoch 6 ", "ended: completed (in memory)"] {
+    for line in [
+        "started: 800 samples, 6 epochs",
+        "epoch 6: loss",
+        "scored `doubt` after epoch 2 ",
+        "scored `doubt` after epoch 6 ",
+        "ended: completed (in memory)",
+    ] {
         assert!(stdout.contains(line), "no `{line}` in:\n{stdout}");
     }
     for line in ["epoch 0:", "after epoch 5 "] {

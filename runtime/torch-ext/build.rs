@@ -26,9 +26,10 @@ fn main() {
     for file in SOURCES.iter().chain(HEADERS) {
         println!("cargo:rerun-if-changed={file}");
     }
-    let lib_dir = PathBuf::from(std::env::var("DEP_TCH_LIBTORCH_LIB").expect(
-        "DEP_TCH_LIBTORCH_LIB is not set: torch-sys must be a direct dependency of this crate",
-    ));
+    let lib_dir = PathBuf::from(
+        std::env::var("DEP_TCH_LIBTORCH_LIB")
+            .expect("DEP_TCH_LIBTORCH_LIB is not set: torch-sys must be a direct dependency of this crate"),
+    );
     // The wheel (torch/lib, torch/include) and a standalone libtorch (lib/, include/)
     // keep their headers beside the library directory.
     let include = lib_dir.join("..").join("include");

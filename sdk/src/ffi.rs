@@ -273,7 +273,13 @@ unsafe extern "C" fn on_train_batch_end<P: Plugin>(ptr: *mut c_void, batch: *con
         // logits from live vectors for the call.
         let (indices, losses, labels, logits) =
             unsafe { (lent(b.indices, b.len), lent(b.losses, b.len), lent(b.labels, b.len), lent(b.logits, b.logits_len)) };
-        assert!(logits.is_empty() || logits.len() == b.len * b.classes, "the host lent {} logits for {} samples of {} classes", logits.len(), b.len, b.classes);
+        assert!(
+            logits.is_empty() || logits.len() == b.len * b.classes,
+            "the host lent {} logits for {} samples of {} classes",
+            logits.len(),
+            b.len,
+            b.classes
+        );
         let info = BatchInfo { epoch: b.epoch, step: b.step, indices, losses, labels, logits, classes: b.classes };
         me.plugin.on_train_batch_end(&me.host, &info)
     })

@@ -105,14 +105,7 @@ impl Host {
         // SAFETY: the table outlives the instance; the strings and `metrics` live on this
         // stack frame for the whole call.
         let (status, message) = with_sink(|err| unsafe {
-            (self.api().publish_comparison)(
-                self.api().ctx,
-                StrRef::new(score),
-                StrRef::new(against),
-                metrics.as_ptr(),
-                metrics.len(),
-                err,
-            )
+            (self.api().publish_comparison)(self.api().ctx, StrRef::new(score), StrRef::new(against), metrics.as_ptr(), metrics.len(), err)
         });
         check(status, message)
     }
@@ -121,9 +114,8 @@ impl Host {
     pub fn write_file(&self, path: &str, data: &[u8]) -> PluginResult {
         // SAFETY: the table outlives the instance; `path` and `data` are borrowed for the
         // call.
-        let (status, message) = with_sink(|err| unsafe {
-            (self.api().write_file)(self.api().ctx, StrRef::new(path), data.as_ptr(), data.len(), err)
-        });
+        let (status, message) =
+            with_sink(|err| unsafe { (self.api().write_file)(self.api().ctx, StrRef::new(path), data.as_ptr(), data.len(), err) });
         check(status, message)
     }
 }

@@ -76,8 +76,7 @@ mod version;
 pub use hook::Hook;
 pub use host::{Host, Level};
 pub use plugin::{
-    ArrayKind, BatchInfo, DatasetView, Direction, EpochInfo, JobInfo, NamedArray, Plugin, PluginError, PluginResult, ScoreBatch,
-    ScoreSpec,
+    ArrayKind, BatchInfo, DatasetView, Direction, EpochInfo, JobInfo, NamedArray, Plugin, PluginError, PluginResult, ScoreBatch, ScoreSpec,
 };
 pub use serde;
 pub use tch;

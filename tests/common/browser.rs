@@ -114,7 +114,8 @@ impl Browser {
         }
         self.socket.send(Message::text(message.to_string())).unwrap_or_else(|e| panic!("sending {method} to chromium: {e}"));
         loop {
-            let frame = self.socket.read().unwrap_or_else(|e| panic!("waiting for chromium's answer to {method}: {e}{}", self.stderr_tail()));
+            let frame =
+                self.socket.read().unwrap_or_else(|e| panic!("waiting for chromium's answer to {method}: {e}{}", self.stderr_tail()));
             let Message::Text(text) = frame else { continue };
             let value: Value = serde_json::from_str(&text).expect("CDP sends JSON");
             if value["method"] == "Runtime.exceptionThrown" {
@@ -159,7 +160,10 @@ impl Browser {
             }
             if Instant::now() > deadline {
                 let status = self.eval("(document.getElementById('status') || {}).textContent || ''");
-                panic!("waited {PAGE_TIMEOUT:?} for {what} (`{expression}` is {value}); page status: {status}; exceptions: {:?}", self.exceptions);
+                panic!(
+                    "waited {PAGE_TIMEOUT:?} for {what} (`{expression}` is {value}); page status: {status}; exceptions: {:?}",
+                    self.exceptions
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -67,11 +67,7 @@ impl Daemon {
         let port = free_port();
         let text = format!("listen = \"127.0.0.1:{port}\"\nstate_dir = \"state\"\n{settings}");
         std::fs::write(dir.join("daemon.toml"), text).unwrap();
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(30)))
-            .build()
-            .into();
+        let agent = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(Duration::from_secs(30))).build().into();
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Daemon { child: None, url: format!("http://127.0.0.1:{port}"), dir: dir.to_path_buf(), agent, env }
     }
@@ -231,12 +227,7 @@ impl Daemon {
 
     /// `memscope ARGS --server URL`.
     pub fn cli(&self, args: &[&str]) -> Finished {
-        let output = Command::new(memscope_bin())
-            .args(args)
-            .args(["--server", &self.url])
-            .current_dir(&self.dir)
-            .output()
-            .unwrap();
+        let output = Command::new(memscope_bin()).args(args).args(["--server", &self.url]).current_dir(&self.dir).output().unwrap();
         Finished { output }
     }
 
@@ -278,7 +269,8 @@ impl Daemon {
     pub fn review_engine_addr(&self, pid: u32) -> String {
         let marker = format!("review engine started: pid {pid}, listening on ");
         let log = self.log();
-        let line = log.lines().find(|l| l.contains(&marker)).unwrap_or_else(|| panic!("no start of review engine {pid} in the log:\n{log}"));
+        let line =
+            log.lines().find(|l| l.contains(&marker)).unwrap_or_else(|| panic!("no start of review engine {pid} in the log:\n{log}"));
         line.split(&marker).nth(1).unwrap().split(',').next().unwrap().to_string()
     }
 }

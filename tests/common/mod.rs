@@ -73,21 +73,13 @@ impl Finished {
         let err = self.stderr();
         assert!(!self.output.status.success(), "expected failure, got success:\n{err}");
         assert!(!err.contains("' panicked at"), "a panic reached the terminal instead of an error:\n{err}");
-        err.lines()
-            .find(|l| l.starts_with("error: "))
-            .unwrap_or_else(|| panic!("no `error:` line in:\n{err}"))
-            .to_string()
+        err.lines().find(|l| l.starts_with("error: ")).unwrap_or_else(|| panic!("no `error:` line in:\n{err}")).to_string()
     }
 }
 
 /// Runs `memscope ARGS` from `cwd` with two libtorch threads (the CI machine's cores).
 pub fn memscope(cwd: &Path, args: &[&str]) -> Finished {
-    let output = Command::new(memscope_bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("MEMSCOPE_LOG", "warn")
-        .output()
-        .expect("spawning memscope");
+    let output = Command::new(memscope_bin()).args(args).current_dir(cwd).env("MEMSCOPE_LOG", "warn").output().expect("spawning memscope");
     Finished { output }
 }
 
@@ -218,7 +210,8 @@ pub fn read_verdict(run_dir: &Path) -> Vec<memscope::verdict::LabelIssue> {
 /// probability of each label within [`assert_close`]'s tolerance.
 pub fn assert_same_verdict(a: &Path, b: &Path) {
     let (x, y) = (read_verdict(a), read_verdict(b));
-    let key = |v: &[memscope::verdict::LabelIssue]| v.iter().map(|i| (i.rank, i.index, i.given_label, i.suggested_label)).collect::<Vec<_>>();
+    let key =
+        |v: &[memscope::verdict::LabelIssue]| v.iter().map(|i| (i.rank, i.index, i.given_label, i.suggested_label)).collect::<Vec<_>>();
     assert_eq!(key(&x), key(&y), "the flagged samples of {} and {}", a.display(), b.display());
     let probs = |v: &[memscope::verdict::LabelIssue]| v.iter().flat_map(|i| [i.given_prob, i.suggested_prob]).collect::<Vec<_>>();
     assert_close(&probs(&x), &probs(&y), "the flagged samples' probabilities");

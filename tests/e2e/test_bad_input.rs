@@ -39,10 +39,8 @@ fn several_invalid_values_are_listed_together() {
 #[test]
 fn missing_dataset_file_is_named() {
     let dir = tempfile::tempdir().unwrap();
-    let err = run_job(
-        dir.path(),
-        "name = \"x\"\n[data]\nformat = \"idx\"\npath = \"nowhere/train-images\"\nlabels = \"nowhere/train-labels\"\n",
-    );
+    let err =
+        run_job(dir.path(), "name = \"x\"\n[data]\nformat = \"idx\"\npath = \"nowhere/train-images\"\nlabels = \"nowhere/train-labels\"\n");
     assert!(err.contains("nowhere/train-images") && err.contains("No such file"), "{err}");
 }
 
@@ -84,10 +82,7 @@ fn labels_outside_the_declared_classes_are_named() {
     labels[7] = 12;
     write_idx(&dir.path().join("images"), &[10, 6, 6], &pixels, false);
     write_idx(&dir.path().join("labels"), &[10], &labels, false);
-    let err = run_job(
-        dir.path(),
-        "name = \"x\"\n[data]\nformat = \"idx\"\npath = \"images\"\nlabels = \"labels\"\nclasses = 10\n",
-    );
+    let err = run_job(dir.path(), "name = \"x\"\n[data]\nformat = \"idx\"\npath = \"images\"\nlabels = \"labels\"\nclasses = 10\n");
     assert!(err.contains("sample 7 has label 12") && err.contains("10 classes"), "{err}");
 
     let (pixels, mut labels) = synthetic_images(3, 3, 32, 32, 3);

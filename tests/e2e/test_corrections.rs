@@ -84,10 +84,16 @@ fn a_rerun_with_corrections_trains_the_new_labels_without_the_excluded_samples()
     let c = &summary["corrections"];
     assert_eq!(c["file"], corrections.display().to_string());
     assert_eq!(c["sha256"], sha256(&corrections));
-    assert_eq!((c["rows"].as_u64(), c["relabelled"].as_u64(), c["excluded"].as_u64(), c["kept"].as_u64()), (Some(7), Some(3), Some(2), Some(1)));
+    assert_eq!(
+        (c["rows"].as_u64(), c["relabelled"].as_u64(), c["excluded"].as_u64(), c["kept"].as_u64()),
+        (Some(7), Some(3), Some(2), Some(1))
+    );
     assert_eq!(c["samples_read"], 1797);
     let html = std::fs::read_to_string(second.join("report/index.html")).unwrap();
-    assert!(html.contains("3 relabelled, 2 excluded, 1 kept as they were (of 1797 samples read; 1795 trained)"), "the report says what was applied");
+    assert!(
+        html.contains("3 relabelled, 2 excluded, 1 kept as they were (of 1797 samples read; 1795 trained)"),
+        "the report says what was applied"
+    );
     assert!(read_summary(&first).get("corrections").is_none(), "a run without corrections records none");
 
     // The corrections file stays as the first run left it; the dataset is untouched.
@@ -120,7 +126,8 @@ fn an_image_folder_is_corrected_by_file_name() {
         ),
     )
     .unwrap();
-    let text = "name = \"pets\"\nseed = 0\n[data]\nformat = \"folder\"\npath = \"jobs/../pets\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\"\n\
+    let text =
+        "name = \"pets\"\nseed = 0\n[data]\nformat = \"folder\"\npath = \"jobs/../pets\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\"\n\
                 corrections = \"pets/corrections.csv\"\n[train]\nepochs = 2\n[score]\nbuiltin = [\"loss\"]\n";
     let run_dir = run(dir.path(), "pets", text);
 
@@ -189,7 +196,8 @@ fn sources_name_each_file_one_way() {
                 [train]\nepochs = 1\n[score]\nbuiltin = [\"loss\"]\n[report]\nenabled = false\n";
     let run_dir = run(dir.path(), "csv", text);
     let sources = read_strings(&run_dir.join("sources.json"));
-    let expected: Vec<String> = (0..8).map(|i| dir.path().join(format!("imgs/{}/img{i:03}.png", ["cat", "dog"][i % 2])).display().to_string()).collect();
+    let expected: Vec<String> =
+        (0..8).map(|i| dir.path().join(format!("imgs/{}/img{i:03}.png", ["cat", "dog"][i % 2])).display().to_string()).collect();
     assert_eq!(sources, expected);
     let config = std::fs::read_to_string(run_dir.join("config.toml")).unwrap();
     assert!(config.contains(&format!("path = \"{}\"", dir.path().join("lists/m.csv").display())), "{config}");

@@ -249,9 +249,19 @@ fn bad_submissions_are_refused_with_a_clear_json_error_and_nothing_is_queued() {
         ("data outside the roots", npz(secret.to_str().unwrap()), 400, "outside the daemon's data roots"),
         ("data outside by ..", npz(&dotdot), 400, "outside the daemon's data roots"),
         ("data outside by a symlink", npz("link.npz"), 400, "outside the daemon's data roots"),
-        ("plugin setting naming a file outside", format!("{digits}[[plugins]]\nname = \"baseline\"\nconfig = {{ against = [\"/etc/passwd\"] }}\n"), 400, "plugins[0].config.against[0]"),
+        (
+            "plugin setting naming a file outside",
+            format!("{digits}[[plugins]]\nname = \"baseline\"\nconfig = {{ against = [\"/etc/passwd\"] }}\n"),
+            400,
+            "plugins[0].config.against[0]",
+        ),
         ("own metrics listener", format!("{digits}[metrics]\nlisten = \"127.0.0.1:9999\"\n"), 400, "metrics.listen"),
-        ("a 250-character name", format!("name = \"{}\"\n[data]\nformat = \"digits\"\n", "n".repeat(250)), 400, "250 is more than 100 characters"),
+        (
+            "a 250-character name",
+            format!("name = \"{}\"\n[data]\nformat = \"digits\"\n", "n".repeat(250)),
+            400,
+            "250 is more than 100 characters",
+        ),
         ("a 56 GB loader queue", format!("{digits}[train]\nprefetch = 1000000000\n"), 400, "train.prefetch"),
         ("oversized request", format!("{digits}# {}\n", "x".repeat(10_000)), 413, "larger than the limit of 4096 bytes"),
     ];
@@ -265,7 +275,8 @@ fn bad_submissions_are_refused_with_a_clear_json_error_and_nothing_is_queued() {
 
     // Every problem at once, as the CLI lists them.
     let two = "name = \"../x\"\n[data]\nformat = \"digits\"\n[[plugins]]\nname = \"nosuch\"\n";
-    let keys: Vec<String> = daemon.submit(two).json()["problems"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap().to_string()).collect();
+    let keys: Vec<String> =
+        daemon.submit(two).json()["problems"].as_array().unwrap().iter().map(|p| p["key"].as_str().unwrap().to_string()).collect();
     assert_eq!(keys, ["name", "plugins[0].name"]);
 
     // The CLI says the same in one line.
@@ -371,7 +382,11 @@ fn four_hundred_submissions_from_twenty_clients_are_each_queued_exactly_once() {
                         .map(|i| {
                             let name = format!("load-{c}-{i}");
                             let t = Instant::now();
-                            let mut reply = agent.post(format!("{url}/v1/jobs")).header("Content-Type", "application/toml").send(job(&name, "mlp", 1)).unwrap();
+                            let mut reply = agent
+                                .post(format!("{url}/v1/jobs"))
+                                .header("Content-Type", "application/toml")
+                                .send(job(&name, "mlp", 1))
+                                .unwrap();
                             let took = t.elapsed();
                             let body = reply.body_mut().read_to_string().unwrap();
                             assert_eq!(reply.status().as_u16(), 201, "{body}");
@@ -481,7 +496,8 @@ fn every_data_file_a_job_opens_must_be_inside_the_roots_even_through_a_symlink()
     let cache = dir.path().join("cache");
     let daemon = Daemon::start_with_env(dir.path(), "data_roots = [\"data\"]\n", &[("XDG_CACHE_HOME", cache.to_str().unwrap())]);
     let tail = "[train]\nepochs = 1\nbatch_size = 4\n[score]\nbuiltin = [\"loss\"]\n";
-    let folder = |path: &str| format!("name = \"f\"\nthreads = 2\n[data]\nformat = \"folder\"\npath = \"{path}\"\nimage_size = [1, 8, 8]\n{tail}");
+    let folder =
+        |path: &str| format!("name = \"f\"\nthreads = 2\n[data]\nformat = \"folder\"\npath = \"{path}\"\nimage_size = [1, 8, 8]\n{tail}");
 
     // Both directories are inside the root, so both are accepted; the jobs fail when
     // they open the link.
@@ -497,7 +513,8 @@ fn every_data_file_a_job_opens_must_be_inside_the_roots_even_through_a_symlink()
         assert!(message.contains(&format!("{link} is outside the data roots")), "{message}");
         assert!(!message.contains(&outside.path().display().to_string()), "the real target leaked: {message}");
     }
-    let decoded = std::fs::read_dir(&cache).map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "u8")).count()).unwrap_or(0);
+    let decoded =
+        std::fs::read_dir(&cache).map(|d| d.flatten().filter(|e| e.path().extension().is_some_and(|x| x == "u8")).count()).unwrap_or(0);
     assert_eq!(decoded, 0, "nothing was decoded from a folder holding a link outside");
 
     let id = submitted(&daemon, &folder("good"));

@@ -103,7 +103,8 @@ fn damaged_job_records_are_set_aside_as_broken_and_the_other_jobs_run() {
     daemon.restart();
     assert_eq!(daemon.wait_done(&ids[0], MINUTE)["state"], "completed", "the intact job runs");
     let listed = daemon.get("/v1/jobs").unwrap().json();
-    let states: Vec<(&str, &str)> = listed["jobs"].as_array().unwrap().iter().map(|j| (j["name"].as_str().unwrap(), j["state"].as_str().unwrap())).collect();
+    let states: Vec<(&str, &str)> =
+        listed["jobs"].as_array().unwrap().iter().map(|j| (j["name"].as_str().unwrap(), j["state"].as_str().unwrap())).collect();
     assert_eq!(states, [("good", "completed"), ("corrupt", "broken"), ("empty", "broken"), ("missing", "broken"), ("moved", "broken")]);
     let why = |i: usize| daemon.job(&ids[i])["message"].as_str().unwrap().to_string();
     assert!(why(1).contains("record.json: EOF while parsing"), "{}", why(1));

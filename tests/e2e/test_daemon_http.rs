@@ -202,7 +202,9 @@ fn read_request(stream: &mut std::net::TcpStream) -> String {
         data.extend_from_slice(&buf[..n]);
         let text = String::from_utf8_lossy(&data).into_owned();
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
-            let length = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()));
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap()));
             if body.len() >= length.unwrap_or(0) {
                 return text;
             }
@@ -226,7 +228,12 @@ fn memscope_submit_retries_a_lost_answer_with_the_same_idempotency_key() {
         let (mut answered, _) = listener.accept().unwrap();
         let second = read_request(&mut answered);
         let job = r#"{"id":"000007","name":"t","state":"queued","submitted_at":1.0,"started_at":null,"finished_at":null,"attempts":0,"message":null,"run_dir":"/r"}"#;
-        write!(answered, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{job}", job.len()).unwrap();
+        write!(
+            answered,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{job}",
+            job.len()
+        )
+        .unwrap();
         (first, second)
     });
     let out = std::process::Command::new(memscope_tests::memscope_bin())
@@ -265,7 +272,11 @@ fn memscope_submit_retries_a_lost_answer_with_the_same_idempotency_key() {
             .collect::<Vec<_>>()
     });
     for _ in 0..2 {
-        let out = std::process::Command::new(memscope_tests::memscope_bin()).args(["submit", "job.toml", "--server", &url]).current_dir(dir.path()).output().unwrap();
+        let out = std::process::Command::new(memscope_tests::memscope_bin())
+            .args(["submit", "job.toml", "--server", &url])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
         assert!(!out.status.success());
     }
     let keys = keys.join().unwrap();

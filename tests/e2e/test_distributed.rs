@@ -120,7 +120,9 @@ fn one_step_of_two_ranks_is_one_step_of_one_process(dir: &Path, sets: &[&str]) {
     assert_close(&a, &b, "the step's per-sample losses, two ranks vs one process");
     assert_close(&epoch_losses(&r0.0), &epoch_losses(&one), "the step's loss");
 
-    let gradients = |out: &str| first_checkpoint(dir, out, "optimizer.safetensors").into_iter().find(|(name, _)| name == "slot0").expect("a momentum buffer").1;
+    let gradients = |out: &str| {
+        first_checkpoint(dir, out, "optimizer.safetensors").into_iter().find(|(name, _)| name == "slot0").expect("a momentum buffer").1
+    };
     let (g1, g2) = (gradients("one"), gradients("two"));
     let apart = f64::try_from((&g2 - &g1).norm()).unwrap() / f64::try_from(g1.norm()).unwrap();
     assert!(apart < 1e-5, "the all-reduced gradient is {apart:.1e} (relative L2) from one process's");
@@ -139,7 +141,10 @@ fn one_step_of_two_ranks_is_one_step_of_one_process(dir: &Path, sets: &[&str]) {
 /// (`<dir>/one`) and, as the yardstick, by one process on 2 threads (`<dir>/threads`):
 /// returns the events of both ranks and of the one process.
 #[allow(clippy::type_complexity)]
-fn trained_three_ways(dir: &Path, sets: &[&str]) -> ([(Vec<serde_json::Value>, String); 2], Vec<serde_json::Value>, Vec<serde_json::Value>) {
+fn trained_three_ways(
+    dir: &Path,
+    sets: &[&str],
+) -> ([(Vec<serde_json::Value>, String); 2], Vec<serde_json::Value>, Vec<serde_json::Value>) {
     let port = free_port();
     // torchrun hands every rank the same arguments; rank 1 gets another --out here
     // only to show that it writes nothing.
@@ -154,7 +159,13 @@ fn trained_three_ways(dir: &Path, sets: &[&str]) -> ([(Vec<serde_json::Value>, S
 
 /// Over epochs, two ranks train as one process does, as closely as another thread
 /// count does (the yardstick, see [`assert_trains_alike`]).
-fn trains_alike_over_epochs(dir: &Path, two: &[serde_json::Value], one: &[serde_json::Value], threads: &[serde_json::Value], scores: &[&str]) {
+fn trains_alike_over_epochs(
+    dir: &Path,
+    two: &[serde_json::Value],
+    one: &[serde_json::Value],
+    threads: &[serde_json::Value],
+    scores: &[&str],
+) {
     let (two_losses, one_losses, thread_losses) = (epoch_losses(two), epoch_losses(one), epoch_losses(threads));
     let (two_run, one_run, threads_run) = (dir.join("two/dp"), dir.join("one/dp"), dir.join("threads/dp"));
     assert_trains_alike(
@@ -236,10 +247,8 @@ fn gradients_are_all_reduced_in_several_buckets_during_backward() {
     let small_buckets = [("MEMSCOPE_DIST_BUCKET_MB", "0.05")];
     let args = ["job.toml", "--out", "two", "--set", big[0]];
     let port = free_port();
-    let ranks = [
-        rank_with_env(dir.path(), 0, 2, port, &args, &small_buckets),
-        rank_with_env(dir.path(), 1, 2, port, &args, &small_buckets),
-    ];
+    let ranks =
+        [rank_with_env(dir.path(), 0, 2, port, &args, &small_buckets), rank_with_env(dir.path(), 1, 2, port, &args, &small_buckets)];
     let single = rank(dir.path(), 0, 1, 0, "one", &["train.batch_size=1796"]);
     let [(r0, _), (r1, _)] = ranks.map(events);
     let (one, _) = events(single);
@@ -253,7 +262,8 @@ fn gradients_are_all_reduced_in_several_buckets_during_backward() {
         let (b, _) = read_npy_f32(&dir.path().join("two/dp").join(file));
         assert!(a == b, "{file}: the bucket layout changed the training");
     }
-    let steps: Vec<usize> = r1.iter().filter(|e| e["event"] == "train_batch_end").map(|e| e["samples"].as_u64().unwrap() as usize).collect();
+    let steps: Vec<usize> =
+        r1.iter().filter(|e| e["event"] == "train_batch_end").map(|e| e["samples"].as_u64().unwrap() as usize).collect();
     assert_eq!(steps, [898, 0].repeat(3), "rank 1's samples per step");
 
     trains_alike_over_epochs(dir.path(), &r0, &one, &threads, &["scores/loss.npy", "scores/eval_loss.npy"]);
@@ -622,7 +632,8 @@ fn restarted_and_resumed(dir: &Path, launcher: Child, name: &str) -> String {
 /// epochs) and an optional scorer that fails in epoch 1 (dropped from then on, which
 /// a resumed job must remember on every rank: the ranks score together).
 fn stateful_job() -> String {
-    let plugins = "name = \"forgetting\"\n[[plugins]]\nname = \"fixture-faulty\"\noptional = true\nconfig = { mode = \"panic_in_train_batch\" }";
+    let plugins =
+        "name = \"forgetting\"\n[[plugins]]\nname = \"fixture-faulty\"\noptional = true\nconfig = { mode = \"panic_in_train_batch\" }";
     format!("plugin_dirs = [\"fixture-plugins\"]\n{}", JOB.replace("name = \"curvature\"\nconfig = { draws = 2, h = 1e-3 }", plugins))
 }
 
@@ -714,7 +725,8 @@ fn a_group_stopped_and_resumed_ends_where_an_uninterrupted_group_ends() {
     assert!(!dir.path().join("elsewhere").exists(), "rank 1 writes nothing");
 
     let whole_dir = dir.path().join("whole/dp");
-    let scores: Vec<String> = std::fs::read_dir(whole_dir.join("scores")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let scores: Vec<String> =
+        std::fs::read_dir(whole_dir.join("scores")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     for score in ["loss.npy", "loss_epochs.npy", "eval_loss.npy", "eval_loss_epochs.npy", "forgetting.npy"] {
         assert!(scores.iter().any(|s| s == score), "{score} in {scores:?}");
     }
@@ -730,7 +742,11 @@ fn a_group_stopped_and_resumed_ends_where_an_uninterrupted_group_ends() {
     }
     assert_eq!(evaluated(&resumed0.0), evaluated(&whole0.0));
     assert_eq!(evaluated(&resumed1.0), evaluated(&whole1.0));
-    let world = |d: &Path| serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(d.join("checkpoints/epoch-000006/state.json")).unwrap()).unwrap()["world"].clone();
+    let world = |d: &Path| {
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(d.join("checkpoints/epoch-000006/state.json")).unwrap()).unwrap()
+            ["world"]
+            .clone()
+    };
     assert_eq!(world(&run), 2);
 }
 
@@ -750,7 +766,9 @@ fn stopped_single_process_run(dir: &Path) -> std::path::PathBuf {
 /// directory) and returns each rank's error line, both within the group's timeout.
 fn resume_as_two_ranks_failing(dir: &Path) -> [String; 2] {
     let port = free_port();
-    let resume = |r: usize, out: &str| rank_with(dir, r, 2, port, &["job.toml", "--out", out, "--set", "train.epochs=500", "--set", "checkpoint.every=400", "--resume"]);
+    let resume = |r: usize, out: &str| {
+        rank_with(dir, r, 2, port, &["job.toml", "--out", out, "--set", "train.epochs=500", "--set", "checkpoint.every=400", "--resume"])
+    };
     let started = Instant::now();
     let (first, second) = (resume(0, "runs"), resume(1, "elsewhere"));
     let lines = [error_line(0, first), error_line(1, second)];
@@ -801,7 +819,8 @@ fn a_checkpoint_rank0_cannot_read_ends_every_rank_with_its_error() {
 fn launch_starts_the_ranks_itself() {
     let dir = tempfile::tempdir().unwrap();
     write_job(dir.path(), JOB);
-    let launched = memscope_tests::memscope(dir.path(), &["launch", "--nproc", "2", "run", "job.toml", "--out", "runs", "--quiet"]).success();
+    let launched =
+        memscope_tests::memscope(dir.path(), &["launch", "--nproc", "2", "run", "job.toml", "--out", "runs", "--quiet"]).success();
     assert!(launched.stderr().is_empty(), "{}", launched.stderr());
     assert_eq!(read_summary(&dir.path().join("runs/dp"))["epochs"], 3);
 

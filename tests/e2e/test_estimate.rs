@@ -100,10 +100,15 @@ fn the_aggregate_covers_the_finished_models_and_a_partial_estimate_resumes() {
     // Model 1 is stopped by Ctrl-C after its second epoch, as an array task may be.
     let model_1 = estimate_dir.join("models/model-0001");
     let config = estimate_dir.join("models/model-0001.toml");
-    let stopped = run_until_epoch_then_interrupt(dir.path(), &["run".as_ref(), config.as_os_str(), "--run-dir".as_ref(), model_1.as_os_str(), "--quiet".as_ref()], 2);
+    let stopped = run_until_epoch_then_interrupt(
+        dir.path(),
+        &["run".as_ref(), config.as_os_str(), "--run-dir".as_ref(), model_1.as_os_str(), "--quiet".as_ref()],
+        2,
+    );
     assert_eq!(stopped.code(), Some(130));
     assert!(!model_1.join("summary.json").exists());
-    let finished_before: Vec<String> = [0, 2].iter().map(|k| std::fs::read_to_string(estimate_dir.join(format!("models/model-{k:04}/summary.json"))).unwrap()).collect();
+    let finished_before: Vec<String> =
+        [0, 2].iter().map(|k| std::fs::read_to_string(estimate_dir.join(format!("models/model-{k:04}/summary.json"))).unwrap()).collect();
 
     let resumed = estimate(dir.path(), &["--parallel", "2"]).success();
     assert!(resumed.stderr().contains("2 of 4 models finished; training 2"), "{}", resumed.stderr());
@@ -158,7 +163,8 @@ fn models_submitted_to_the_daemon_are_aggregated_from_its_run_directories() {
     let args = ["estimate", "memorization", "job.toml", "--models", "3", "--subset", "0.5", "--out", "out"];
     let submitted = daemon.cli(&[&args[..], &["--submit"]].concat()).success();
     assert!(submitted.stdout().contains("submitted 3 models"), "{}", submitted.stdout());
-    let record: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/tiny-memorization/daemon_jobs.json")).unwrap()).unwrap();
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("out/tiny-memorization/daemon_jobs.json")).unwrap()).unwrap();
     let ids: Vec<String> = (0..3).map(|k| record[k.to_string()]["id"].as_str().unwrap().to_string()).collect();
     // Submitting again sends nothing new.
     assert!(daemon.cli(&[&args[..], &["--submit"]].concat()).success().stdout().contains("submitted 0 models"));
@@ -223,7 +229,8 @@ fn the_array_examples_train_the_model_their_scheduler_names() {
     assert_eq!(finished, [false, true, false]);
 
     let manifest = std::fs::read_to_string(memscope_tests::repo_root().join("configs/launch/estimate-indexed-job.yaml")).unwrap();
-    let field = |key: &str| manifest.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap_or_else(|| panic!("no {key}")).trim().to_string();
+    let field =
+        |key: &str| manifest.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap_or_else(|| panic!("no {key}")).trim().to_string();
     let command: Vec<String> = serde_json::from_str(&field("command: ")).unwrap();
     let models_flag = command.iter().position(|a| a == "--models").expect("--models");
     assert_eq!(command[models_flag + 1], field("completions: "), "one pod per model");

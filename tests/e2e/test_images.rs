@@ -7,14 +7,14 @@ use memscope::config::parse_job;
 use memscope::data::{load_data, Dataset, LoadOptions, ProgressFn};
 use memscope_tests::images::{digits_bytes, jpeg, png, write_jpeg_manifest, write_png_folder, DIGITS_NORMALIZE};
 use memscope_tests::{memscope, read_npy_f32, read_summary, synthetic_images, write_job};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use parquet::basic::{ConvertedType, Repetition, Type as PhysicalType};
 use parquet::data_type::{ByteArray, ByteArrayType, Int64Type};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::Type;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// The job every equivalence test runs: the reference cnn, a few epochs, the free
 /// `loss` score (cumulative training loss), no report.
@@ -101,7 +101,11 @@ fn digits_as_a_png_folder_are_the_same_images_and_train_like_them() {
     let order: Vec<usize> = files.iter().map(|f| f.file_stem().unwrap().to_str().unwrap().parse().unwrap()).collect();
     let x: Vec<f32> = order.iter().flat_map(|&i| bytes[i * 64..(i + 1) * 64].iter().map(|&b| b as f32 / 255.0)).collect();
     let y: Vec<i64> = order.iter().map(|&i| labels[i]).collect();
-    tch::Tensor::write_npz(&[("x", tch::Tensor::from_slice(&x).view([n as i64, 8, 8])), ("y", tch::Tensor::from_slice(&y))], dir.path().join("same.npz")).unwrap();
+    tch::Tensor::write_npz(
+        &[("x", tch::Tensor::from_slice(&x).view([n as i64, 8, 8])), ("y", tch::Tensor::from_slice(&y))],
+        dir.path().join("same.npz"),
+    )
+    .unwrap();
     let from_folder = loss_scores(&run(dir.path(), &job(&data_lines)));
     let from_npz = loss_scores(&run(dir.path(), &job(&format!("format = \"npz\"\npath = \"same.npz\"\n{DIGITS_NORMALIZE}"))));
     assert_eq!(from_folder, from_npz);
@@ -117,7 +121,8 @@ fn digits_as_parquet_in_the_hugging_face_layout_give_the_embedded_scores_exactly
     let half = labels.len() / 2;
     write_hf_parquet(&dir.path().join("train-00001.parquet"), &images[half..], &names[half..], &labels[half..]);
     write_hf_parquet(&dir.path().join("train-00000.parquet"), &images[..half], &names[..half], &labels[..half]);
-    let data_lines = format!("format = \"parquet\"\npath = \"train-*.parquet\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\"\n{DIGITS_NORMALIZE}");
+    let data_lines =
+        format!("format = \"parquet\"\npath = \"train-*.parquet\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\"\n{DIGITS_NORMALIZE}");
     let parquet = load(dir.path(), &data_lines);
     let digits = embedded_digits();
     assert_eq!((parquet.len(), parquet.labels.clone()), (digits.len(), digits.labels.clone()));
@@ -151,7 +156,8 @@ fn parquet_rows_holding_their_image_by_path_read_the_files() {
         .map(|(i, f)| if i % 2 == 0 { f.strip_prefix(dir.path()).unwrap().display().to_string() } else { f.display().to_string() })
         .collect();
     write_hf_parquet_by_path(&dir.path().join("train.parquet"), &names, &labels);
-    let data_lines = format!("format = \"parquet\"\npath = \"train.parquet\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\"\n{DIGITS_NORMALIZE}");
+    let data_lines =
+        format!("format = \"parquet\"\npath = \"train.parquet\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\"\n{DIGITS_NORMALIZE}");
     let parquet = load(dir.path(), &data_lines);
     let digits = embedded_digits();
     assert_eq!((parquet.len(), parquet.labels.clone()), (digits.len(), digits.labels.clone()));
@@ -185,7 +191,8 @@ fn digits_as_a_csv_manifest_over_jpeg_files_are_the_embedded_digits_within_the_j
     let dir = tempfile::tempdir().unwrap();
     let (bytes, labels) = digits_bytes();
     write_jpeg_manifest(dir.path(), &bytes, &labels);
-    let data_lines = format!("format = \"csv\"\npath = \"manifest.csv\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\"\n{DIGITS_NORMALIZE}");
+    let data_lines =
+        format!("format = \"csv\"\npath = \"manifest.csv\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\"\n{DIGITS_NORMALIZE}");
     let csv = load(dir.path(), &data_lines);
     assert_eq!(csv.labels, labels, "manifest order, integer labels");
     assert_eq!(csv.source(5), dir.path().join("images/0005.jpg").display().to_string());
@@ -210,13 +217,20 @@ fn decoded_images_are_cached_and_a_changed_image_is_decoded_again() {
     let dir = tempfile::tempdir().unwrap();
     let (bytes, labels) = digits_bytes();
     let files = write_png_folder(&dir.path().join("digits"), &bytes[..200 * 64], &labels[..200]);
-    let config = parse_job(&job("format = \"folder\"\npath = \"digits\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\""), "job.toml", &[], dir.path()).unwrap();
+    let config = parse_job(
+        &job("format = \"folder\"\npath = \"digits\"\nimage_size = [1, 8, 8]\ncache_dir = \"cache\""),
+        "job.toml",
+        &[],
+        dir.path(),
+    )
+    .unwrap();
     let decoded = Arc::new(AtomicUsize::new(0));
     let counter = decoded.clone();
     let progress: ProgressFn = Arc::new(move |p| counter.store(p.done, Ordering::Relaxed));
     let options = LoadOptions { progress: Some(progress), ..LoadOptions::default() };
     let cache_files = || {
-        let mut names: Vec<String> = std::fs::read_dir(dir.path().join("cache")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut names: Vec<String> =
+            std::fs::read_dir(dir.path().join("cache")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
         names
     };
@@ -252,7 +266,8 @@ fn the_cache_is_listed_and_cleared_by_age_of_last_use() {
     let dir = tempfile::tempdir().unwrap();
     let (bytes, labels) = digits_bytes();
     write_png_folder(&dir.path().join("digits"), &bytes[..200 * 64], &labels[..200]);
-    let data = |side: usize| job(&format!("format = \"folder\"\npath = \"digits\"\nimage_size = [1, {side}, {side}]\ncache_dir = \"cache\""));
+    let data =
+        |side: usize| job(&format!("format = \"folder\"\npath = \"digits\"\nimage_size = [1, {side}, {side}]\ncache_dir = \"cache\""));
     let cache = |args: &[&str]| memscope(dir.path(), &[&["cache"], args, &["--dir", "cache"]].concat()).success().stdout();
     run(dir.path(), &data(8));
     run(dir.path(), &data(12));
@@ -273,7 +288,10 @@ fn the_cache_is_listed_and_cleared_by_age_of_last_use() {
     let ten_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(10 * 86_400);
     std::fs::File::options().append(true).open(&record).unwrap().set_modified(ten_days_ago).unwrap();
     let cleared = cache(&["clear", "--unused-for-days", "7"]);
-    assert!(cleared.starts_with("cache: removed 1 dataset(s), ") && cleared.trim_end().ends_with("kept 1 used in the last 7 days"), "{cleared}");
+    assert!(
+        cleared.starts_with("cache: removed 1 dataset(s), ") && cleared.trim_end().ends_with("kept 1 used in the last 7 days"),
+        "{cleared}"
+    );
     let listed = cache(&["list"]);
     assert!(listed.starts_with("cache: 1 dataset(s), ") && listed.contains("1x12x12") && !listed.contains("1x8x8"), "{listed}");
 
@@ -324,7 +342,8 @@ fn class_names_and_sources_reach_scores_csv_the_report_and_the_run_directory() {
     let rows = memscope::data::parse_csv(&text).unwrap();
     let header = &rows[0].1;
     let at = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no {name} in {header:?}"));
-    let (source, label, name, original, original_name) = (at("source"), at("label"), at("label_name"), at("original_label"), at("original_label_name"));
+    let (source, label, name, original, original_name) =
+        (at("source"), at("label"), at("label_name"), at("original_label"), at("original_label_name"));
     let mut changed = 0;
     for (k, (_, row)) in rows[1..].iter().enumerate() {
         assert_eq!(row[source], sources[k]);
@@ -409,7 +428,10 @@ fn bad_image_datasets_each_get_one_clear_error() {
     write_parquet_columns(&d.join("other.parquet"), "picture", "label", &[png(&[0; 64])], &["a.png".into()], &[0]);
     let line = fails(d, &job(&format!("format = \"parquet\"\npath = \"other.parquet\"\n{size}")));
     assert!(line.contains("other.parquet: no column `image` (columns: picture, label)"), "{line}");
-    let line = fails(d, &job(&format!("format = \"parquet\"\npath = \"other.parquet\"\nimage_column = \"picture\"\nlabel_column = \"y\"\n{size}")));
+    let line = fails(
+        d,
+        &job(&format!("format = \"parquet\"\npath = \"other.parquet\"\nimage_column = \"picture\"\nlabel_column = \"y\"\n{size}")),
+    );
     assert!(line.contains("other.parquet: no column `y` (columns: picture, label)"), "{line}");
 
     // Normalization with another number of channels than the images have.
@@ -442,7 +464,8 @@ pub fn write_hf_parquet_by_path(path: &Path, names: &[String], labels: &[i64]) {
 
 /// Rows of `image` (struct of optional `bytes` and `path`) and `label`.
 fn write_image_rows(path: &Path, image: &str, label: &str, images: &[Option<&[u8]>], names: &[String], labels: &[i64]) {
-    let bytes_field = Type::primitive_type_builder("bytes", PhysicalType::BYTE_ARRAY).with_repetition(Repetition::OPTIONAL).build().unwrap();
+    let bytes_field =
+        Type::primitive_type_builder("bytes", PhysicalType::BYTE_ARRAY).with_repetition(Repetition::OPTIONAL).build().unwrap();
     let path_field = Type::primitive_type_builder("path", PhysicalType::BYTE_ARRAY)
         .with_repetition(Repetition::OPTIONAL)
         .with_converted_type(ConvertedType::UTF8)
@@ -476,4 +499,3 @@ fn write_image_rows(path: &Path, image: &str, label: &str, images: &[Option<&[u8
     group.close().unwrap();
     writer.close().unwrap();
 }
-

@@ -215,9 +215,17 @@ fn a_score_declared_lower_is_compared_that_way_and_an_inverted_one_warns() {
     assert!(auroc("confidence") > 0.8, "AUROC {}", auroc("confidence"));
     assert!((auroc("confidence") + auroc("undeclared") - 1.0).abs() < 1e-9);
     let direction = |name: &str| summary.scores.iter().find(|s| s.name == name).unwrap().direction.clone();
-    assert_eq!((direction("confidence").as_str(), direction("undeclared").as_str(), direction("loss").as_str()), ("lower", "higher", "higher"));
+    assert_eq!(
+        (direction("confidence").as_str(), direction("undeclared").as_str(), direction("loss").as_str()),
+        ("lower", "higher", "higher")
+    );
     assert_eq!(summary.warnings.len(), 1, "{:?}", summary.warnings);
-    assert!(summary.warnings[0].starts_with("score `undeclared` against `noise_mask`: AUROC 0.") && summary.warnings[0].contains("looks inverted"), "{:?}", summary.warnings);
+    assert!(
+        summary.warnings[0].starts_with("score `undeclared` against `noise_mask`: AUROC 0.")
+            && summary.warnings[0].contains("looks inverted"),
+        "{:?}",
+        summary.warnings
+    );
     let ranking = summary.rankings.iter().find(|r| r.against == "noise_mask").unwrap();
     let rank = |name: &str| ranking.rows.iter().find(|r| r.score == name).unwrap().rank;
     assert!(rank("confidence") < rank("undeclared"), "{ranking:?}");
@@ -286,12 +294,18 @@ impl Plugin for Publisher {
 
 #[test]
 fn a_plugin_added_twice_or_a_score_published_over_anothers_is_refused() {
-    let err = Job::new(config(&job_text(0, ""))).plugin::<Margin>(toml::Table::new()).plugin::<Margin>(toml::Table::new()).run().unwrap_err();
+    let err =
+        Job::new(config(&job_text(0, ""))).plugin::<Margin>(toml::Table::new()).plugin::<Margin>(toml::Table::new()).run().unwrap_err();
     assert!(
-        err.to_string().contains("`margin` is written by both plugin `margin` (`Job::plugin` entry 1) and plugin `margin` (`Job::plugin` entry 2)"),
+        err.to_string()
+            .contains("`margin` is written by both plugin `margin` (`Job::plugin` entry 1) and plugin `margin` (`Job::plugin` entry 2)"),
         "{err}"
     );
-    let err = Job::new(config(&job_text(0, ""))).plugin::<Confidence>(toml::Table::new()).plugin::<Publisher>(toml::Table::new()).run().unwrap_err();
+    let err = Job::new(config(&job_text(0, "")))
+        .plugin::<Confidence>(toml::Table::new())
+        .plugin::<Publisher>(toml::Table::new())
+        .run()
+        .unwrap_err();
     assert!(
         err.to_string().contains(
             "plugin `publisher` failed in on_dataset_ready: `confidence` is written by both plugin `confidence` (`Job::plugin` entry 1) and plugin `publisher` (`Job::plugin` entry 2)"
@@ -411,7 +425,10 @@ fn a_job_in_code_refuses_bad_input_with_one_clear_error() {
         nn::seq_t().add_fn(|x| x.flatten(1, -1)).add(nn::linear(p / "fc", shape.len() as i64, 3, Default::default()))
     };
     let error = Job::new(config(&job_text(0, ""))).model(three).run().unwrap_err().to_string();
-    assert!(error.contains("the program's model `module`: it has 3 classes (its forward maps [2, 1, 8, 8] to [2, 3]), but the dataset has 10"), "{error}");
+    assert!(
+        error.contains("the program's model `module`: it has 3 classes (its forward maps [2, 1, 8, 8] to [2, 3]), but the dataset has 10"),
+        "{error}"
+    );
 
     let error = Job::new(config(&job_text(0, ""))).resume(true).run().unwrap_err().to_string();
     assert!(error.contains("a job in memory has no checkpoints to resume from"), "{error}");

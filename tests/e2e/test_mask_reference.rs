@@ -32,21 +32,32 @@ fn a_bool_reference_is_a_mask_in_the_report() {
     let csv: String = mask.iter().map(|&m| if m { "1\n" } else { "0.0\n" }).collect();
     std::fs::write(dir.path().join("flipped01.csv"), format!("flipped\n{csv}")).unwrap();
 
-    let out = memscope(dir.path(), &["report", run.to_str().unwrap(), "--reference", "flipped.npy", "--reference", "flipped01.csv"]).success();
+    let out =
+        memscope(dir.path(), &["report", run.to_str().unwrap(), "--reference", "flipped.npy", "--reference", "flipped01.csv"]).success();
     let stdout = out.stdout();
     let (loss, _) = read_npy_f32(&run.join("scores/loss.npy"));
     for reference in ["flipped", "flipped01"] {
-        let line = stdout.lines().find(|l| l.starts_with(&format!("loss vs {reference}: "))).unwrap_or_else(|| panic!("no loss vs {reference} in:\n{stdout}"));
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("loss vs {reference}: ")))
+            .unwrap_or_else(|| panic!("no loss vs {reference} in:\n{stdout}"));
         assert!(line.starts_with(&format!("loss vs {reference}: AUROC {:.4}, AP ", auroc(&loss, &mask))), "{line}");
         assert!(!line.contains("Spearman"), "{line}");
-        for file in [format!("roc_loss_vs_{reference}.png"), format!("signal_loss_vs_{reference}.png"), format!("signal_eval_loss_vs_{reference}.png")] {
+        for file in [
+            format!("roc_loss_vs_{reference}.png"),
+            format!("signal_loss_vs_{reference}.png"),
+            format!("signal_eval_loss_vs_{reference}.png"),
+        ] {
             assert!(run.join("report").join(&file).is_file(), "no {file}");
         }
         assert!(!run.join(format!("report/vs_{reference}_loss.png")).exists(), "no correlation chart for a mask");
     }
     assert!(auroc(&loss, &mask) > 0.8, "the loss finds the flipped labels");
     let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
-    assert!(html.contains("AUROC against flipped ") && !html.contains("Spearman with flipped"), "the page gives AUROC and AP, not Spearman");
+    assert!(
+        html.contains("AUROC against flipped ") && !html.contains("Spearman with flipped"),
+        "the page gives AUROC and AP, not Spearman"
+    );
     assert!(html.contains("per epoch vs flipped: best AUROC"), "the per-epoch signal against the user's mask");
 
     // A reference of scores stays a score.
@@ -75,15 +86,20 @@ fn the_comparer_takes_a_file_of_kind_mask_as_a_mask() {
     let summary = read_summary(&dir.path().join("runs/job"));
     let comparisons = summary["comparisons"].as_array().unwrap();
     for against in ["zeros", "zeros01"] {
-        let c = comparisons.iter().find(|c| c["score"] == "loss" && c["against"] == against).unwrap_or_else(|| panic!("no loss vs {against}: {comparisons:?}"));
+        let c = comparisons
+            .iter()
+            .find(|c| c["score"] == "loss" && c["against"] == against)
+            .unwrap_or_else(|| panic!("no loss vs {against}: {comparisons:?}"));
         assert!(c["auroc"].is_f64() && c["average_precision"].is_f64() && c["precision_at_10"].is_f64(), "{c}");
         assert!(c.get("spearman").is_none(), "a mask is not correlated: {c}");
     }
 
     // A declared mask that holds something else is one error naming the file.
-    std::fs::write(dir.path().join("zeros.csv"), zeros.iter().enumerate().map(|(i, _)| format!("{}\n", i % 3)).collect::<String>()).unwrap();
+    std::fs::write(dir.path().join("zeros.csv"), zeros.iter().enumerate().map(|(i, _)| format!("{}\n", i % 3)).collect::<String>())
+        .unwrap();
     let baseline = "[[plugins]]\nname = \"baseline\"\nconfig = { against = [{ file = \"zeros.csv\", kind = \"mask\" }] }\n";
     let path = write_job(dir.path(), &job(baseline));
-    let error = memscope(dir.path(), &["run", path.to_str().unwrap(), "--out", "runs", "--quiet", "--no-report", "--force"]).clean_failure();
+    let error =
+        memscope(dir.path(), &["run", path.to_str().unwrap(), "--out", "runs", "--quiet", "--no-report", "--force"]).clean_failure();
     assert!(error.contains("zeros.csv (kind = \"mask\"): value 2 is 2: a mask holds only 0 and 1"), "{error}");
 }

@@ -125,10 +125,7 @@ fn a_taken_metrics_port_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let job = write_job(
-        dir.path(),
-        &format!("name = \"x\"\n[data]\nformat = \"digits\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"),
-    );
+    let job = write_job(dir.path(), &format!("name = \"x\"\n[data]\nformat = \"digits\"\n[metrics]\nlisten = \"127.0.0.1:{port}\"\n"));
     let err = memscope_tests::memscope(dir.path(), &["run", job.to_str().unwrap(), "--quiet"]).clean_failure();
     assert!(err.contains(&format!("metrics exporter on 127.0.0.1:{port}")), "{err}");
     assert!(!dir.path().join("runs/x").exists(), "nothing started");

@@ -51,7 +51,11 @@ fn plugins_list_and_a_job_agree_on_which_files_are_plugins() {
     // What `list` shows by a name, a job loads by that name: here with a warning.
     let path = write_job(dir.path(), &job("[[plugins]]\nname = \"fixture-debug-build\"\n"));
     let finished = memscope(dir.path(), &["run", path.to_str().unwrap(), "--out", "runs", "--quiet", "--force"]).success();
-    assert!(finished.stderr().contains("plugin `fixture-debug-build`") && finished.stderr().contains("is a debug build"), "{}", finished.stderr());
+    assert!(
+        finished.stderr().contains("plugin `fixture-debug-build`") && finished.stderr().contains("is a debug build"),
+        "{}",
+        finished.stderr()
+    );
     let summary = read_summary(&dir.path().join("runs/job"));
     let record = &summary["plugins"][0];
     assert_eq!(record["name"], "fixture-debug-build");

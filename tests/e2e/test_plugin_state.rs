@@ -111,9 +111,6 @@ fn a_plugin_listening_to_training_without_a_state_is_warned_about_at_resume() {
     assert!(!status.success(), "an interrupted run exits non-zero");
     let run = dir.path().join("runs/stateless");
     let stderr = memscope(dir.path(), &["run", "--resume", run.to_str().unwrap()]).success().stderr();
-    assert!(
-        stderr.contains("plugin `fixture-faulty` listens to training (on_train_batch_end) but saves no state"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("plugin `fixture-faulty` listens to training (on_train_batch_end) but saves no state"), "{stderr}");
     assert!(!stderr.contains("plugin `forgetting` listens"), "forgetting saves its state:\n{stderr}");
 }

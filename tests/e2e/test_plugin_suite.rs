@@ -46,7 +46,15 @@ fn el2n_and_in_confidence_find_the_relabelled_digits() {
 
     // What each scorer cost: its seconds in score_batch, inside the scoring time.
     let timings = &summary["timings"];
-    let spent = |plugin: &str| timings["plugins"].as_array().unwrap().iter().find(|p| p["plugin"] == plugin).unwrap_or_else(|| panic!("no {plugin} in {timings}")).clone();
+    let spent = |plugin: &str| {
+        timings["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["plugin"] == plugin)
+            .unwrap_or_else(|| panic!("no {plugin} in {timings}"))
+            .clone()
+    };
     for plugin in ["el2n", "in-confidence"] {
         let t = spent(plugin);
         let in_score = t["hooks"]["score_batch"].as_f64().unwrap();

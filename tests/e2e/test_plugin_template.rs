@@ -68,8 +68,11 @@ fn a_crate_from_plugins_new_builds_outside_the_workspace_and_a_job_loads_it() {
     assert!(auroc > 0.8, "the loss finds relabelled samples: AUROC {auroc}");
 
     // A misspelt setting is refused by the SDK's typed settings, naming the key.
-    let err = memscope(dir.path(), &["run", job.to_str().unwrap(), "--out", "runs", "--quiet", "--force", "--set", "plugins.tmpl-check.temprature=2"])
-        .clean_failure();
+    let err = memscope(
+        dir.path(),
+        &["run", job.to_str().unwrap(), "--out", "runs", "--quiet", "--force", "--set", "plugins.tmpl-check.temprature=2"],
+    )
+    .clean_failure();
     assert!(err.contains("plugin `tmpl-check` failed in create: config: unknown key `temprature`, expected `temperature`"), "{err}");
 }
 

@@ -6,9 +6,7 @@ use std::path::Path;
 
 /// A quick job on 300 digits with the given `[[plugins]]` text.
 fn job(plugins: &str) -> String {
-    format!(
-        "name = \"job\"\n[data]\nformat = \"digits\"\nlimit = 300\n[train]\nepochs = 1\n[score]\nbatch_size = 128\n{plugins}"
-    )
+    format!("name = \"job\"\n[data]\nformat = \"digits\"\nlimit = 300\n[train]\nepochs = 1\n[score]\nbatch_size = 128\n{plugins}")
 }
 
 fn run(dir: &Path, text: &str) -> memscope_tests::Finished {
@@ -39,11 +37,9 @@ fn plugins_list_shows_the_seed_plugins_with_versions_and_hooks() {
 #[test]
 fn the_template_scorer_writes_its_scores_and_the_comparer_ranks_it() {
     let dir = tempfile::tempdir().unwrap();
-    let text = job(
-        "[[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.2 }\n\
+    let text = job("[[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.2 }\n\
          [[plugins]]\nname = \"margin\"\n\
-         [[plugins]]\nname = \"baseline\"\nconfig = { against = [\"noise_mask\", \"loss\"], k = [10] }\n",
-    );
+         [[plugins]]\nname = \"baseline\"\nconfig = { against = [\"noise_mask\", \"loss\"], k = [10] }\n");
     let stdout = run(dir.path(), &text).success().stdout();
     let (margin, shape) = read_npy_f32(&dir.path().join("runs/job/scores/margin.npy"));
     assert_eq!(shape, vec![300]);
@@ -78,7 +74,9 @@ fn a_library_of_another_abi_version_is_refused_before_it_runs() {
     let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
     assert!(
         err.contains("libmemscope_fixture_old_abi.so")
-            && err.contains("built for ABI version 1 (it exports `memscope_plugin_v1`), this memscope has 5 (and loads plugins of ABI 4 to 5)"),
+            && err.contains(
+                "built for ABI version 1 (it exports `memscope_plugin_v1`), this memscope has 5 (and loads plugins of ABI 4 to 5)"
+            ),
         "{err}"
     );
     let dir = tempfile::tempdir().unwrap();
@@ -156,7 +154,10 @@ fn a_score_name_written_twice_is_refused_naming_both_writers() {
     // comparisons and the ranking, `scores/loss.npy` the built-in's): refused when it
     // publishes it.
     fixture_plugins(dir.path());
-    let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job("[[plugins]]\nname = \"fixture-faulty\"\nconfig = { mode = \"publish_loss\" }\n"));
+    let text = format!(
+        "plugin_dirs = [\"fixture-plugins\"]\n{}",
+        job("[[plugins]]\nname = \"fixture-faulty\"\nconfig = { mode = \"publish_loss\" }\n")
+    );
     let err = run(dir.path(), &text).clean_failure();
     assert!(
         err.contains("plugin `fixture-faulty` failed in on_dataset_ready: `loss` is written by both memscope (a built-in score) and plugin `fixture-faulty` (`[[plugins]]` entry 1)"),
@@ -169,7 +170,10 @@ fn a_plugin_built_against_another_libtorch_is_refused_before_it_runs() {
     let lib = memscope_bin().parent().unwrap().join("libmemscope_fixture_other_torch.so");
     let err = memscope(Path::new("."), &["plugins", "check", lib.to_str().unwrap()]).clean_failure();
     // The host's side is the libtorch it runs with, read from the loaded library.
-    assert!(err.contains("plugin `fixture-other-torch`") && err.contains("built for libtorch 2.12.1+cpu, this memscope has 2.13.0"), "{err}");
+    assert!(
+        err.contains("plugin `fixture-other-torch`") && err.contains("built for libtorch 2.12.1+cpu, this memscope has 2.13.0"),
+        "{err}"
+    );
     // The seed plugins carry the version of the libtorch they were built against.
     let out = memscope(Path::new("."), &["plugins", "list"]).success().stdout();
     let curvature = out.lines().find(|l| l.starts_with("curvature ")).unwrap();
@@ -203,15 +207,24 @@ fn a_panicking_or_failing_plugin_ends_the_job_with_its_name_and_hook() {
         ("error_in_dataset_ready", "plugin `fixture-faulty` failed in on_dataset_ready: fixture refuses the dataset"),
         ("bad_label", "plugin `fixture-faulty` failed in on_dataset_ready: set sample 3 to label 15, outside 0..10"),
         // The score contract, checked on the batch that breaks it.
-        ("wrong_length", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned float32 [3]; scores must be float32 [128]"),
+        (
+            "wrong_length",
+            "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned float32 [3]; scores must be float32 [128]",
+        ),
         ("int64", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned int64 [128]; scores must be float32 [128]"),
         ("float64", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned float64 [128]; scores must be float32 [128]"),
-        ("column", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned float32 [128, 1]; scores must be float32 [128]"),
+        (
+            "column",
+            "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned float32 [128, 1]; scores must be float32 [128]",
+        ),
         ("nan", "plugin `fixture-faulty` score_batch (epoch 1, samples 0..128): returned NaN for sample 5 (row 5); scores must be finite"),
         ("bad_forward", "plugin `fixture-faulty` failed in score_batch"),
     ];
     for (mode, expected) in cases {
-        let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job(&format!("[[plugins]]\nname = \"fixture-faulty\"\nconfig = {{ mode = \"{mode}\" }}\n")));
+        let text = format!(
+            "plugin_dirs = [\"fixture-plugins\"]\n{}",
+            job(&format!("[[plugins]]\nname = \"fixture-faulty\"\nconfig = {{ mode = \"{mode}\" }}\n"))
+        );
         let finished = run(dir.path(), &text.replace("name = \"job\"", &format!("name = \"{mode}\"")));
         assert_eq!(finished.output.status.code(), Some(1), "{mode}: a clean exit, not a signal");
         let err = finished.clean_failure();
@@ -223,7 +236,10 @@ fn a_panicking_or_failing_plugin_ends_the_job_with_its_name_and_hook() {
 fn an_optional_plugin_that_panics_is_skipped_and_the_job_completes() {
     let dir = tempfile::tempdir().unwrap();
     fixture_plugins(dir.path());
-    let text = format!("plugin_dirs = [\"fixture-plugins\"]\n{}", job("[[plugins]]\nname = \"fixture-faulty\"\noptional = true\nconfig = { mode = \"panic_in_score\" }\n"));
+    let text = format!(
+        "plugin_dirs = [\"fixture-plugins\"]\n{}",
+        job("[[plugins]]\nname = \"fixture-faulty\"\noptional = true\nconfig = { mode = \"panic_in_score\" }\n")
+    );
     let path = write_job(dir.path(), &text);
     let finished = memscope(dir.path(), &["run", path.to_str().unwrap(), "--out", "runs"]).success();
     assert!(finished.stderr().contains("optional scorer `fixture-faulty` dropped"), "{}", finished.stderr());

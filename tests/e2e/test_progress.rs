@@ -113,7 +113,8 @@ fn a_run_without_a_terminal_logs_each_scored_epoch_and_ends_with_its_times() {
 /// The signal chart's caption for `score` in the report.
 fn signal_caption(run: &Path, score: &str) -> String {
     let html = std::fs::read_to_string(run.join("report/index.html")).unwrap();
-    let figure = html.lines().find(|l| l.contains(&format!("signal_{score}.png"))).unwrap_or_else(|| panic!("no signal_{score}.png in the report"));
+    let figure =
+        html.lines().find(|l| l.contains(&format!("signal_{score}.png"))).unwrap_or_else(|| panic!("no signal_{score}.png in the report"));
     figure.split("<figcaption>").nth(1).unwrap().split("</figcaption>").next().unwrap().to_string()
 }
 
@@ -154,13 +155,18 @@ fn a_daemon_job_shows_the_snapshot_being_scored() {
     let dir = tempfile::tempdir().unwrap();
     let daemon = memscope_tests::daemon::Daemon::start(dir.path(), "");
     // Curvature with 20 draws: a pass over the digits takes seconds, long enough to be seen.
-    let job = "name = \"scored\"\nthreads = 2\n[data]\nformat = \"digits\"\n[train]\nepochs = 2\n[score]\nbuiltin = [\"loss\"]\nevery = 2\n\
+    let job =
+        "name = \"scored\"\nthreads = 2\n[data]\nformat = \"digits\"\n[train]\nepochs = 2\n[score]\nbuiltin = [\"loss\"]\nevery = 2\n\
                [[plugins]]\nname = \"curvature\"\nconfig = { draws = 20 }\n";
     let id = daemon.submit_ok(job);
     let minutes = std::time::Duration::from_secs(180);
     let seen = daemon.wait_for(&id, minutes, |j| j["progress"]["scoring"].is_object());
     let scoring = &seen["progress"]["scoring"];
-    assert_eq!((scoring["epoch"].as_u64(), scoring["scorer"].as_str(), scoring["total"].as_u64()), (Some(2), Some("curvature"), Some(1797)), "{seen}");
+    assert_eq!(
+        (scoring["epoch"].as_u64(), scoring["scorer"].as_str(), scoring["total"].as_u64()),
+        (Some(2), Some("curvature"), Some(1797)),
+        "{seen}"
+    );
     assert!(scoring["done"].as_u64().unwrap() <= 1797);
     assert_eq!(seen["progress"]["epoch"], 2, "both epochs trained: the last is being scored");
     let status = daemon.cli(&["status", &id]).success().stdout();

@@ -121,12 +121,22 @@ fn planted_copies_with_other_labels_are_found_and_ranked_near_the_top() {
         samples[x][rank].parse::<usize>().unwrap().min(samples[y][rank].parse().unwrap())
     };
     let ranks: Vec<usize> = rows.iter().map(best_rank).collect();
-    assert!(ranks.iter().all(|&r| r <= samples.len() / 20), "planted pairs should have a sample in the top 5 % by curvature, ranks {ranks:?}");
+    assert!(
+        ranks.iter().all(|&r| r <= samples.len() / 20),
+        "planted pairs should have a sample in the top 5 % by curvature, ranks {ranks:?}"
+    );
     let pair_values: Vec<f64> = rows.iter().map(|p| value(p[a].parse().unwrap()).max(value(p[b].parse().unwrap()))).collect();
     assert!(pair_values.windows(2).all(|w| w[0] >= w[1]), "pairs not ranked by curvature: {pair_values:?}");
 
     let pictures = check_page(&report);
-    for file in ["conflicting_duplicates.png", "top_curvature.png", "bottom_curvature.png", "hist_curvature.png", "epochs_curvature.png", "top_loss.png"] {
+    for file in [
+        "conflicting_duplicates.png",
+        "top_curvature.png",
+        "bottom_curvature.png",
+        "hist_curvature.png",
+        "epochs_curvature.png",
+        "top_loss.png",
+    ] {
         assert!(pictures.iter().any(|p| p == file), "{file} is not on the page: {pictures:?}");
     }
     // 8x8 digits are upscaled to at least 64 pixels, ten to a row.
@@ -139,10 +149,7 @@ fn planted_copies_with_other_labels_are_found_and_ranked_near_the_top() {
 #[test]
 fn clean_digits_have_no_conflicting_pairs_even_with_label_noise_and_the_report_shows_the_noise() {
     let dir = tempfile::tempdir().unwrap();
-    let text = job(
-        "[data]\nformat = \"digits\"",
-        "[[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.1 }\n",
-    );
+    let text = job("[data]\nformat = \"digits\"", "[[plugins]]\nname = \"noise\"\nconfig = { fraction = 0.1 }\n");
     let job_file = write_job(dir.path(), &text);
     memscope(dir.path(), &["run", job_file.to_str().unwrap(), "--out", "runs", "--quiet", "--no-report"]).success();
     let run = dir.path().join("runs/job");

@@ -1,7 +1,8 @@
 //! A run killed after a checkpoint, then resumed, ends where an uninterrupted run ends.
 
 use memscope_tests::{
-    assert_close, assert_same_verdict, memscope, memscope_bin, read_npy_f32, read_npy_i64, read_summary, repo_root, run_until_epoch_then_interrupt,
+    assert_close, assert_same_verdict, memscope, memscope_bin, read_npy_f32, read_npy_i64, read_summary, repo_root,
+    run_until_epoch_then_interrupt,
 };
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -47,8 +48,7 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_result() {
     child.wait().unwrap();
     assert!(!run_dir.join("summary.json").exists(), "the run finished before it could be killed");
 
-    let resumed =
-        memscope(&repo_root(), &["run", "--resume", run_dir.to_str().unwrap(), "--quiet"]).success();
+    let resumed = memscope(&repo_root(), &["run", "--resume", run_dir.to_str().unwrap(), "--quiet"]).success();
     let summary = read_summary(&run_dir);
     let at = summary["resumed_at_epoch"].as_u64().unwrap();
     assert!((2..12).contains(&at), "resumed at epoch {at}: {}", resumed.stderr());
@@ -94,10 +94,8 @@ fn an_interrupted_run_checkpoints_its_last_epoch_and_resumes_to_the_same_result(
     assert!(!status.success(), "an interrupted run exits non-zero");
 
     let run_dir = out.path().join("stopped");
-    let written: Vec<String> = std::fs::read_dir(run_dir.join("checkpoints"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let written: Vec<String> =
+        std::fs::read_dir(run_dir.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(written.len(), 1, "{written:?}");
     let at: usize = written[0].strip_prefix("epoch-").unwrap().parse().unwrap();
     assert!((3..5).contains(&at), "the stop wrote epoch {at}, between the cadence's checkpoints (5, 10)");
@@ -132,7 +130,13 @@ fn a_truncated_newest_checkpoint_resumes_from_the_one_before_to_the_same_result(
 
     // kill -9 once two checkpoints exist.
     let run_dir = out.path().join("damaged");
-    let mut child = Command::new(memscope_bin()).args(run_args("damaged")).current_dir(repo_root()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = Command::new(memscope_bin())
+        .args(run_args("damaged"))
+        .current_dir(repo_root())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let second = run_dir.join("checkpoints/epoch-000004/state.json");
     let deadline = Instant::now() + Duration::from_secs(120);
     while !second.exists() {
@@ -176,7 +180,10 @@ fn a_truncated_newest_checkpoint_resumes_from_the_one_before_to_the_same_result(
 fn resume_arguments_that_contradict_each_other_are_refused_with_the_forms_to_use() {
     let dir = tempfile::tempdir().unwrap();
     let error = memscope(dir.path(), &["run", "job.toml", "--resume", "runs/dp"]).clean_failure();
-    assert_eq!(error, "error: give either `--resume runs/dp` (the run's own config) or `job.toml --resume` (the run directory CONFIG names), not both");
+    assert_eq!(
+        error,
+        "error: give either `--resume runs/dp` (the run's own config) or `job.toml --resume` (the run directory CONFIG names), not both"
+    );
     let error = memscope(dir.path(), &["run", "--resume"]).clean_failure();
     assert_eq!(error, "error: --resume without RUN_DIR needs the job's CONFIG (`memscope run CONFIG --resume`)");
     let error = memscope(dir.path(), &["run", "--run-dir", "here", "--resume", "runs/dp"]).clean_failure();

@@ -82,7 +82,8 @@ fn write_verdict(run: &Path, labels: &[i64]) -> Vec<(usize, i64)> {
         epochs[e * n] = value;
     }
     tch::Tensor::from_slice(&epochs).view([4, n as i64]).write_npy(run.join("predictions/label_prob_epochs.npy")).unwrap();
-    let mut csv = String::from("rank,index,source,given_label,given_name,given_prob,suggested_label,suggested_name,suggested_prob,flagged_by\n");
+    let mut csv =
+        String::from("rank,index,source,given_label,given_name,given_prob,suggested_label,suggested_name,suggested_prob,flagged_by\n");
     for (rank, &(i, suggested)) in flagged.iter().enumerate() {
         let given = labels[i];
         csv += &format!("{},{i},digits.csv#{i},{given},{given},0.125,{suggested},{suggested},0.75,confident_learning\n", rank + 1);
@@ -314,7 +315,10 @@ fn the_review_page_in_a_browser_saves_decisions_made_with_clicks_that_the_next_r
     // Open the sample with the highest loss: its facts, scores and history.
     let (first, second) = (by_loss[0], by_loss[1]);
     browser.click(&format!("#cards .card[data-index='{first}']"));
-    browser.wait_for(&format!("document.getElementById('detail').dataset.index === '{first}' && !document.getElementById('detail').hidden"), "the sample");
+    browser.wait_for(
+        &format!("document.getElementById('detail').dataset.index === '{first}' && !document.getElementById('detail').hidden"),
+        "the sample",
+    );
     browser.wait_for(
         "document.querySelector('#history svg[data-series=\"loss\"]') && document.querySelector('#history svg[data-series=\"curvature\"]')",
         "its history",
@@ -358,7 +362,10 @@ fn the_review_page_in_a_browser_saves_decisions_made_with_clicks_that_the_next_r
            const [x, y] = mapPoint(0); return [r.left + x * r.width / c.width, r.top + y * r.height / c.height]; })()",
     );
     browser.click_at(point[0].as_f64().unwrap(), point[1].as_f64().unwrap());
-    browser.wait_for("document.getElementById('detail').dataset.index === '0' && !document.getElementById('detail').hidden", "sample 0 from the map");
+    browser.wait_for(
+        "document.getElementById('detail').dataset.index === '0' && !document.getElementById('detail').hidden",
+        "sample 0 from the map",
+    );
     browser.wait_for("document.querySelector('#history svg[data-series=\"label_prob\"]')", "the probability of its label over training");
     assert!(browser.exceptions().is_empty(), "the page threw: {:?}", browser.exceptions());
     drop(server);
@@ -390,7 +397,10 @@ fn the_review_page_in_a_browser_saves_decisions_made_with_clicks_that_the_next_r
     assert_eq!(server.json("run")["samples"], 1796);
     let row = sources.iter().position(|s| *s == format!("digits.csv#{first}")).unwrap();
     let sample = server.json(&format!("samples/{row}"));
-    assert_eq!((sample["source"].as_str(), sample["given"]["label"].as_i64()), (Some(format!("digits.csv#{first}").as_str()), Some(new_class)));
+    assert_eq!(
+        (sample["source"].as_str(), sample["given"]["label"].as_i64()),
+        (Some(format!("digits.csv#{first}").as_str()), Some(new_class))
+    );
 }
 
 #[test]
@@ -497,7 +507,8 @@ fn the_daemons_review_engine_starts_on_demand_and_ends_idle_after_a_crash_or_wit
     std::fs::create_dir_all(dir.path().join("more")).unwrap();
     let settings = "review_idle_seconds = 3\ndata_roots = [\"data\"]\n";
     let mut daemon = Daemon::start(dir.path(), settings);
-    let id = daemon.submit_ok("name = \"e\"\nthreads = 2\n[data]\nformat = \"digits\"\n[train]\nepochs = 1\n[score]\nbuiltin = [\"loss\"]\n");
+    let id =
+        daemon.submit_ok("name = \"e\"\nthreads = 2\n[data]\nformat = \"digits\"\n[train]\nepochs = 1\n[score]\nbuiltin = [\"loss\"]\n");
     assert_eq!(daemon.wait_done(&id, std::time::Duration::from_secs(120))["state"], "completed");
     assert_eq!(daemon.review_engine(), None, "an engine started before any review request");
     let overview = format!("/v1/jobs/{id}/review/api/run");
@@ -565,7 +576,11 @@ fn the_daemons_review_engine_starts_on_demand_and_ends_idle_after_a_crash_or_wit
     let with_more = daemon.review_engine().expect("an engine for the new roots");
     assert_ne!(with_more, again);
     let command = std::fs::read(format!("/proc/{with_more}/cmdline")).unwrap();
-    assert!(String::from_utf8_lossy(&command).contains(&dir.path().join("more").display().to_string()), "{}", String::from_utf8_lossy(&command));
+    assert!(
+        String::from_utf8_lossy(&command).contains(&dir.path().join("more").display().to_string()),
+        "{}",
+        String::from_utf8_lossy(&command)
+    );
 
     // The daemon's stop ends it.
     assert!(daemon.terminate(Duration::from_secs(60)).success(), "{}", daemon.log());

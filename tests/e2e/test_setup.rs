@@ -141,7 +141,10 @@ fn debian_packages_are_set_up_without_root_in_the_project_folder() {
     assert!(!missing.status.success());
     assert_eq!(said.lines().count(), 1, "{said}");
     assert!(said.starts_with("error: memscope needs the Debian package(s) memscope-no-such-package"), "{said}");
-    assert!(said.trim_end().ends_with("install them with: sudo apt-get install --no-install-recommends memscope-no-such-package"), "{said}");
+    assert!(
+        said.trim_end().ends_with("install them with: sudo apt-get install --no-install-recommends memscope-no-such-package"),
+        "{said}"
+    );
 }
 
 /// The tests find what the script unpacked: the Makefile, which runs the script for

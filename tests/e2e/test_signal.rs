@@ -12,7 +12,13 @@ fn auroc_by_pairs(values: &[f32], mask: &[bool]) -> f64 {
     let mut wins = 0.0;
     for &p in &noisy {
         for &n in &clean {
-            wins += if p > n { 1.0 } else if p == n { 0.5 } else { 0.0 };
+            wins += if p > n {
+                1.0
+            } else if p == n {
+                0.5
+            } else {
+                0.0
+            };
         }
     }
     wins / (noisy.len() * clean.len()) as f64

@@ -68,10 +68,7 @@ fn a_torchscript_twin_of_the_builtin_cnn_trains_and_scores_like_it() {
     builtin_cnn_weights(&weights);
     script_model(dir.path(), "cnn", CNN_TWIN, Some(&weights));
 
-    let setups = [
-        ("sgd", "momentum = 0.9"),
-        ("adam", "optimizer = \"adam\"\nlr = 0.002\nweight_decay = 0.0005\nschedule = \"cosine\""),
-    ];
+    let setups = [("sgd", "momentum = 0.9"), ("adam", "optimizer = \"adam\"\nlr = 0.002\nweight_decay = 0.0005\nschedule = \"cosine\"")];
     for (name, train) in setups {
         let builtin = format!("{name}-builtin");
         let twin = format!("{name}-torchscript");
@@ -98,7 +95,10 @@ fn a_torchscript_twin_of_the_builtin_cnn_trains_and_scores_like_it() {
         let widen = |v: &[f32]| v.iter().map(|&v| v as f64).collect::<Vec<_>>();
         let rho = memscope_stats::spearman(&widen(&x), &widen(&y));
         eprintln!("{name} curvature: relative difference 99th percentile {p99:.2e}, largest {worst:.2e}; Spearman {rho:.6}");
-        assert!(p99 <= 1e-3 && worst <= 0.25 && rho >= 0.9999, "{name}: curvature of the twin differs: 99th percentile {p99:.2e}, largest {worst:.2e}, Spearman {rho}");
+        assert!(
+            p99 <= 1e-3 && worst <= 0.25 && rho >= 0.9999,
+            "{name}: curvature of the twin differs: 99th percentile {p99:.2e}, largest {worst:.2e}, Spearman {rho}"
+        );
     }
 }
 
@@ -198,7 +198,11 @@ fn a_torchscript_file_that_cannot_work_is_refused_with_the_shapes() {
 
     let frozen = format!("{}\nfor p in net.parameters():\n    p.requires_grad_(False)\n", small_net(1, 10, ""));
     let cases = [
-        ("colour", small_net(3, 10, ""), vec!["its forward fails on a batch of the dataset's images [2, 1, 8, 8]", "[B, classes] = [2, 10]", "RuntimeError"]),
+        (
+            "colour",
+            small_net(3, 10, ""),
+            vec!["its forward fails on a batch of the dataset's images [2, 1, 8, 8]", "[B, classes] = [2, 10]", "RuntimeError"],
+        ),
         ("summed", small_net(1, 10, ".sum(0)"), vec!["its forward maps [2, 1, 8, 8] to [10]", "[B, classes] = [2, 10]"]),
         ("five", small_net(1, 5, ""), vec!["it has 5 classes (its forward maps [2, 1, 8, 8] to [2, 5]), but the dataset has 10"]),
         ("frozen", frozen, vec!["it has no trainable parameters (4 parameters, none with requires_grad=True)"]),

@@ -85,11 +85,7 @@ fn the_outputs_of_each_training_step_give_the_epochs_reported_accuracy() {
          [[plugins]]\nname = \"noise\"\nconfig = {{ fraction = 0.2 }}\n"
     );
     let config = parse_job(&text, "<test>", &[], Path::new("/")).unwrap();
-    let outcome = Job::new(config)
-        .plugin::<CountsCorrect>(toml::Table::new())
-        .plugin::<LossesOnly>(toml::Table::new())
-        .run()
-        .unwrap();
+    let outcome = Job::new(config).plugin::<CountsCorrect>(toml::Table::new()).plugin::<LossesOnly>(toml::Table::new()).run().unwrap();
 
     let epochs = EPOCHS.lock().unwrap().clone();
     assert_eq!(epochs.iter().map(|e| e.0).collect::<Vec<_>>(), [0, 1, 2]);

@@ -74,7 +74,10 @@ fn a_run_on_noisy_digits_flags_mostly_the_flipped_labels_and_suggests_their_true
     let first: Vec<memscope::verdict::LabelIssue> = serde_json::from_value(verdict["issues"].clone()).unwrap();
     assert_eq!(first.len(), issues.len().min(20));
     for (a, b) in first.iter().zip(&issues) {
-        assert_eq!((a.rank, a.index, &a.source, a.given_label, a.suggested_label), (b.rank, b.index, &b.source, b.given_label, b.suggested_label));
+        assert_eq!(
+            (a.rank, a.index, &a.source, a.given_label, a.suggested_label),
+            (b.rank, b.index, &b.source, b.given_label, b.suggested_label)
+        );
         assert!((a.given_prob - b.given_prob).abs() < 1e-6 && (a.suggested_prob - b.suggested_prob).abs() < 1e-6, "{a:?} vs {b:?}");
     }
 
@@ -90,6 +93,10 @@ fn a_run_on_noisy_digits_flags_mostly_the_flipped_labels_and_suggests_their_true
         assert!((probs[i * 10 + issue.given_label as usize] - issue.given_prob).abs() < 1e-6);
         assert!((probs[i * 10 + issue.suggested_label as usize] - issue.suggested_prob).abs() < 1e-6);
         let mean = epochs.iter().map(|&e| label_prob[(e as usize - 1) * 1797 + i]).sum::<f32>() / epochs.len() as f32;
-        assert!((mean - issue.given_prob).abs() < 1e-5, "sample {i}: the window's mean of label_prob_epochs {mean} vs {}", issue.given_prob);
+        assert!(
+            (mean - issue.given_prob).abs() < 1e-5,
+            "sample {i}: the window's mean of label_prob_epochs {mean} vs {}",
+            issue.given_prob
+        );
     }
 }

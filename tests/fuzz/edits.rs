@@ -21,7 +21,8 @@ pub enum Edit {
 
 /// Up to `max` edits.
 pub fn edits(max: usize) -> impl Strategy<Value = Vec<Edit>> {
-    let word = prop_oneof![Just(0u32), Just(1), Just(0xFF), Just(0xFFFF), Just(0x7FFF_FFFF), Just(0xFFFF_FFFF), Just(1 << 20), any::<u32>()];
+    let word =
+        prop_oneof![Just(0u32), Just(1), Just(0xFF), Just(0xFFFF), Just(0x7FFF_FFFF), Just(0xFFFF_FFFF), Just(1 << 20), any::<u32>()];
     let edit = prop_oneof![
         4 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Edit::Set(i, b)),
         2 => (any::<Index>(), any::<u8>()).prop_map(|(i, b)| Edit::Insert(i, b)),

@@ -34,16 +34,13 @@ fn fuzz<S: Strategy>(name: &str, strategy: S, check: impl Fn(S::Value) -> Result
     let cases: u32 = std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(48);
     let regressions = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("fuzz/regressions/{name}.txt"));
     let regressions: &'static str = regressions.to_str().unwrap().to_string().leak();
-    let config = Config {
-        cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions))),
-        ..Config::default()
-    };
+    let config = Config { cases, failure_persistence: Some(Box::new(FileFailurePersistence::Direct(regressions))), ..Config::default() };
     let started = Instant::now();
     let (mut executions, mut round) = (0u64, 0u64);
     loop {
         let seed: [u8; 32] = std::array::from_fn(|i| (round.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (i % 8 * 8)) as u8 ^ i as u8);
-        let rng = if round == 0 { TestRng::deterministic_rng(config.rng_algorithm) } else { TestRng::from_seed(config.rng_algorithm, &seed) };
+        let rng =
+            if round == 0 { TestRng::deterministic_rng(config.rng_algorithm) } else { TestRng::from_seed(config.rng_algorithm, &seed) };
         let mut runner = TestRunner::new_with_rng(config.clone(), rng);
         if let Err(e) = runner.run(&strategy, &check) {
             panic!("fuzz target `{name}`: {e}");
@@ -235,7 +232,9 @@ fn corrections_files() {
     let dir = tempfile::tempdir().unwrap();
     let config = parse_job(JOB, "job.toml", &[], dir.path()).unwrap();
     let train = load_data(&config.data, &LoadOptions::default()).unwrap().train;
-    let valid = b"index,source,action,label,time\n3,,relabel,7,2025-01-01T00:00:00Z\n,digits.csv#5,exclude,,\n\"9\",\"\",keep,,\n12,,relabel,0,\n".to_vec();
+    let valid =
+        b"index,source,action,label,time\n3,,relabel,7,2025-01-01T00:00:00Z\n,digits.csv#5,exclude,,\n\"9\",\"\",keep,,\n12,,relabel,0,\n"
+            .to_vec();
     fuzz("corrections_files", edits(6), |edits: Vec<Edit>| {
         let path = dir.path().join("corrections.csv");
         std::fs::write(&path, apply(&valid, &edits)).unwrap();
@@ -253,10 +252,12 @@ fn corrections_files() {
 fn checkpoints() {
     let dir = tempfile::tempdir().unwrap();
     let valid = dir.path().join("valid");
-    let state = CheckpointState { epochs_done: 1, steps: 4, samples: 3, train_seconds: 0.5, score_seconds: 0.1, scored_samples: 3, world: 1 };
+    let state =
+        CheckpointState { epochs_done: 1, steps: 4, samples: 3, train_seconds: 0.5, score_seconds: 0.1, scored_samples: 3, world: 1 };
     let weights = vec![("fc.weight".to_string(), Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).reshape([2, 2]))];
     let scores = vec![("loss".to_string(), Tensor::from_slice(&[0.1f32, 0.2, 0.3]))];
-    let written = Checkpoints::new(valid.clone(), 2).write(&state, &weights, &weights, &scores, &memscope::plugins::PluginStates::default()).unwrap();
+    let written =
+        Checkpoints::new(valid.clone(), 2).write(&state, &weights, &weights, &scores, &memscope::plugins::PluginStates::default()).unwrap();
     let files: Vec<(String, Vec<u8>)> = ["state.json", "model.safetensors", "optimizer.safetensors", "scores.safetensors"]
         .iter()
         .map(|f| (f.to_string(), std::fs::read(written.join(f)).unwrap()))

@@ -43,7 +43,9 @@ mod tests {
         for path in ["/v1/jobs/3/review", "/v1/jobs/3/review/", "/v1/jobs/3/review/app.js", "/v1/jobs/3/review/style.css"] {
             assert!(is_review_page(path), "{path}");
         }
-        for path in ["/v1/jobs/3/review/api/run", "/v1/jobs/3/reviewer", "/v1/jobs//review/", "/v1/jobs/3", "/v1/jobs/3/summary", "/metrics"] {
+        for path in
+            ["/v1/jobs/3/review/api/run", "/v1/jobs/3/reviewer", "/v1/jobs//review/", "/v1/jobs/3", "/v1/jobs/3/summary", "/metrics"]
+        {
             assert!(!is_review_page(path), "{path}");
         }
     }

@@ -12,9 +12,7 @@
 
 use anyhow::Context;
 use memscope::config::load_job_file;
-use memscope::estimate::{
-    read_model, write_estimate, EstimatePlan, EstimateSummary, ModelStatus, SubmittedModel,
-};
+use memscope::estimate::{read_model, write_estimate, EstimatePlan, EstimateSummary, ModelStatus, SubmittedModel};
 use memscope_cli::{EstimateCommand, MemorizationArgs};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -33,10 +31,7 @@ pub fn estimate(command: EstimateCommand) -> anyhow::Result<()> {
 
 fn memorization(args: MemorizationArgs) -> anyhow::Result<()> {
     let job = load_job_file(&args.config, &args.overrides)?;
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| args.out.join(format!("{}-memorization", job.name)));
+    let dir = args.dir.clone().unwrap_or_else(|| args.out.join(format!("{}-memorization", job.name)));
     let plan = EstimatePlan::new(job, args.models, args.subset, dir)?;
     plan.write_model_configs()?;
     let say = |line: String| {
@@ -46,18 +41,11 @@ fn memorization(args: MemorizationArgs) -> anyhow::Result<()> {
     };
     if let Some((k, from)) = task_index(args.index)? {
         if k >= plan.models() {
-            anyhow::bail!(
-                "{from} is {k}, but the estimate has models 0..{} (--models {})",
-                plan.models() - 1,
-                plan.models()
-            );
+            anyhow::bail!("{from} is {k}, but the estimate has models 0..{} (--models {})", plan.models() - 1, plan.models());
         }
         let statuses = plan.statuses()?;
         if let ModelStatus::Finished(dir) = &statuses[k] {
-            say(format!(
-                "model {k} has finished already ({})",
-                dir.display()
-            ));
+            say(format!("model {k} has finished already ({})", dir.display()));
             return Ok(());
         }
         let threads = args.threads.map_or_else(cores, usize::from);
@@ -80,23 +68,13 @@ fn memorization(args: MemorizationArgs) -> anyhow::Result<()> {
             .filter(|(_, s)| matches!(s, ModelStatus::NotStarted | ModelStatus::Unfinished(_)))
             .map(|(k, _)| k)
             .collect();
-        let queued = statuses
-            .iter()
-            .filter(|s| matches!(s, ModelStatus::Submitted(_)))
-            .count();
-        let done = statuses
-            .iter()
-            .filter(|s| matches!(s, ModelStatus::Finished(_)))
-            .count();
+        let queued = statuses.iter().filter(|s| matches!(s, ModelStatus::Submitted(_))).count();
+        let done = statuses.iter().filter(|s| matches!(s, ModelStatus::Finished(_))).count();
         if queued > 0 {
-            say(format!(
-                "{queued} models are with the daemon (daemon_jobs.json): not run here"
-            ));
+            say(format!("{queued} models are with the daemon (daemon_jobs.json): not run here"));
         }
         let parallel = usize::from(args.parallel);
-        let threads = args
-            .threads
-            .map_or_else(|| (cores() / parallel).max(1), usize::from);
+        let threads = args.threads.map_or_else(|| (cores() / parallel).max(1), usize::from);
         say(format!(
             "{done} of {} models finished; training {} ({parallel} at a time, {threads} thread{} each) in {}",
             plan.models(),
@@ -109,11 +87,12 @@ fn memorization(args: MemorizationArgs) -> anyhow::Result<()> {
     let summary = aggregate(&plan)?;
     println!("{}", summary_line(&summary, plan.dir()));
     if !failed.is_empty() {
-        let list: Vec<String> = failed
-            .iter()
-            .map(|(k, why)| format!("model {k}: {why}"))
-            .collect();
-        anyhow::bail!("{} models failed (the estimate holds the others; run the command again to retry them): {}", failed.len(), list.join("; "));
+        let list: Vec<String> = failed.iter().map(|(k, why)| format!("model {k}: {why}")).collect();
+        anyhow::bail!(
+            "{} models failed (the estimate holds the others; run the command again to retry them): {}",
+            failed.len(),
+            list.join("; ")
+        );
     }
     Ok(())
 }
@@ -126,10 +105,7 @@ fn task_index(flag: Option<usize>) -> anyhow::Result<Option<(usize, String)>> {
     }
     for name in INDEX_VARIABLES {
         if let Ok(value) = std::env::var(name) {
-            let k = value
-                .trim()
-                .parse::<usize>()
-                .with_context(|| format!("{name}={value:?} is not a model index"))?;
+            let k = value.trim().parse::<usize>().with_context(|| format!("{name}={value:?} is not a model index"))?;
             return Ok(Some((k, name.to_string())));
         }
     }
@@ -180,23 +156,18 @@ fn submit(plan: &EstimatePlan, args: &MemorizationArgs) -> anyhow::Result<()> {
         match status {
             ModelStatus::NotStarted => {}
             ModelStatus::Unfinished(dir) => {
-                eprintln!("model {k} started here ({}): resume it here (run this command without --submit), not on the daemon", dir.display());
+                eprintln!(
+                    "model {k} started here ({}): resume it here (run this command without --submit), not on the daemon",
+                    dir.display()
+                );
                 continue;
             }
             _ => continue,
         }
         let path = plan.model_config_path(k);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        let job = memscope_cli::client::submit_text(&args.server, text, None)
-            .with_context(|| format!("submitting model {k}"))?;
-        plan.record_submitted(
-            k,
-            SubmittedModel {
-                id: job.id.clone(),
-                run_dir: job.run_dir,
-            },
-        )?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let job = memscope_cli::client::submit_text(&args.server, text, None).with_context(|| format!("submitting model {k}"))?;
+        plan.record_submitted(k, SubmittedModel { id: job.id.clone(), run_dir: job.run_dir })?;
         sent += 1;
     }
     println!("submitted {sent} models (daemon_jobs.json in {}); when they have finished: memscope estimate memorization {} --models {} --subset {} --aggregate", plan.dir().display(), args.config.display(), plan.models(), plan.fraction());
@@ -214,13 +185,7 @@ struct Runner<'a> {
 
 impl<'a> Runner<'a> {
     fn new(plan: &'a EstimatePlan, parallel: usize, threads: usize, quiet: bool) -> Self {
-        Runner {
-            plan,
-            parallel,
-            threads,
-            quiet,
-            stop: Arc::new(AtomicBool::new(false)),
-        }
+        Runner { plan, parallel, threads, quiet, stop: Arc::new(AtomicBool::new(false)) }
     }
 
     /// Trains `models`; returns the ones that failed, with why. Ctrl-C reaches the
@@ -251,11 +216,9 @@ impl<'a> Runner<'a> {
                 let (k, _, started) = running.swap_remove(i);
                 done += 1;
                 match self.outcome(k, status) {
-                    Ok(()) if !self.quiet => eprintln!(
-                        "model {k}: finished in {:.1} s ({done} of {})",
-                        started.elapsed().as_secs_f64(),
-                        models.len()
-                    ),
+                    Ok(()) if !self.quiet => {
+                        eprintln!("model {k}: finished in {:.1} s ({done} of {})", started.elapsed().as_secs_f64(), models.len())
+                    }
                     Ok(()) => {}
                     Err(why) => failed.push((k, why)),
                 }
@@ -269,23 +232,14 @@ impl<'a> Runner<'a> {
 
     fn start(&self, exe: &Path, k: usize) -> anyhow::Result<Child> {
         let log = self.log(k);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .with_context(|| format!("cannot open {}", log.display()))?;
+        let file =
+            std::fs::OpenOptions::new().create(true).append(true).open(&log).with_context(|| format!("cannot open {}", log.display()))?;
         Command::new(exe)
             .arg("run")
             .arg(self.plan.model_config_path(k))
             .arg("--run-dir")
             .arg(self.plan.model_run_dir(k))
-            .args([
-                "--resume-or-start",
-                "--quiet",
-                "--no-report",
-                "--set",
-                &format!("threads={}", self.threads),
-            ])
+            .args(["--resume-or-start", "--quiet", "--no-report", "--set", &format!("threads={}", self.threads)])
             .stdin(Stdio::null())
             .stdout(file.try_clone()?)
             .stderr(file)
@@ -303,11 +257,7 @@ impl<'a> Runner<'a> {
         }
         let log = self.log(k);
         let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let last = text
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("no output");
+        let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output");
         Err(format!("{status}: {last} (log: {})", log.display()))
     }
 

@@ -31,7 +31,8 @@ pub fn report(args: ReportArgs) -> anyhow::Result<()> {
 pub fn write_run_report(run_dir: &Path, data_access: Access, quiet: bool, events_json: bool) -> anyhow::Result<()> {
     let request = ReportRequest { run_dir: run_dir.to_path_buf(), data_access, ..ReportRequest::default() };
     let outcome = write_report(&request).map_err(|e| {
-        anyhow::Error::new(e).context(format!("the run completed, but its report failed (retry with `memscope report {}`)", run_dir.display()))
+        anyhow::Error::new(e)
+            .context(format!("the run completed, but its report failed (retry with `memscope report {}`)", run_dir.display()))
     })?;
     let line = format!("report: {} ({} conflicting duplicate pairs)", outcome.index.display(), outcome.conflicting_pairs);
     match (quiet, events_json) {

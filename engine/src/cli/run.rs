@@ -17,8 +17,8 @@ use memscope::config::{load_job_file, DeviceChoice};
 use memscope::data::Access;
 use memscope::dist::Launch;
 use memscope::metrics::MetricsSink;
-use memscope_prometheus::install_exporter;
 use memscope::Job;
+use memscope_prometheus::install_exporter;
 
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let launch = Launch::from_env()?;
@@ -127,13 +127,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
             let file = score.file.as_deref().unwrap_or_default();
             say(format!("  score {:<10} {}", score.name, run_dir.join(file).display()));
         }
-        let costly: Vec<String> = s
-            .timings
-            .plugins
-            .iter()
-            .filter(|p| p.seconds >= 0.05)
-            .map(|p| format!("{} {:.1} s", p.plugin, p.seconds))
-            .collect();
+        let costly: Vec<String> =
+            s.timings.plugins.iter().filter(|p| p.seconds >= 0.05).map(|p| format!("{} {:.1} s", p.plugin, p.seconds)).collect();
         if !costly.is_empty() {
             say(format!("  plugin time      {}", costly.join(", ")));
         }
@@ -221,15 +216,8 @@ fn ranking_lines(ranking: &memscope::run::ScoreRanking) -> Vec<String> {
 /// first and every other measure after them.
 fn comparison_line(c: &memscope::run::Comparison) -> String {
     const HEADLINE: [&str; 5] = ["auroc", "average_precision", "spearman", "pearson", "cosine"];
-    let mut parts: Vec<String> = HEADLINE
-        .iter()
-        .filter_map(|key| c.metrics.get(*key).map(|v| format!("{} {v:.4}", memscope::run::measure_label(key))))
-        .collect();
-    parts.extend(
-        c.metrics
-            .iter()
-            .filter(|(k, _)| !HEADLINE.contains(&k.as_str()))
-            .map(|(k, v)| format!("{k} {v:.4}")),
-    );
+    let mut parts: Vec<String> =
+        HEADLINE.iter().filter_map(|key| c.metrics.get(*key).map(|v| format!("{} {v:.4}", memscope::run::measure_label(key)))).collect();
+    parts.extend(c.metrics.iter().filter(|(k, _)| !HEADLINE.contains(&k.as_str())).map(|(k, v)| format!("{k} {v:.4}")));
     format!("{} vs {}: {}", c.score, c.against, parts.join(", "))
 }

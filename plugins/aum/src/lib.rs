@@ -115,7 +115,6 @@ impl Plugin for Aum {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

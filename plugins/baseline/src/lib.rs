@@ -171,7 +171,14 @@ impl Plugin for Baseline {
             // on or none left out: those are left out of its comparisons.
             let defined: Vec<usize> = (0..values.len()).filter(|&i| !values[i].is_nan()).collect();
             if defined.len() < values.len() {
-                host.log(Level::Warn, &format!("{name}: {} of {} samples have no defined estimate and are left out", values.len() - defined.len(), values.len()));
+                host.log(
+                    Level::Warn,
+                    &format!(
+                        "{name}: {} of {} samples have no defined estimate and are left out",
+                        values.len() - defined.len(),
+                        values.len()
+                    ),
+                );
             }
             let reference: Vec<f64> = defined.iter().map(|&i| values[i]).collect();
             for score in &scores {
@@ -210,7 +217,9 @@ impl Baseline {
         match target {
             Target::Array(name) => {
                 let array = arrays.iter().find(|a| a.name == name).ok_or_else(|| {
-                    PluginError(format!("no array `{name}` in this run (has {available:?}; a mask such as noise_mask needs its plugin configured)"))
+                    PluginError(format!(
+                        "no array `{name}` in this run (has {available:?}; a mask such as noise_mask needs its plugin configured)"
+                    ))
                 })?;
                 Ok((name.clone(), array.oriented(), array.kind == ArrayKind::Mask))
             }
@@ -282,7 +291,6 @@ pub fn compare_reference(score: &[f64], reference: &[f64], ks: &[usize]) -> Vec<
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,7 +337,9 @@ mod tests {
     /// of one of the run's arrays.
     #[test]
     fn plain_strings_that_name_files_are_file_targets() {
-        let config: BaselineConfig = toml::from_str(r#"against = ["noise_mask", "runs/d-memorization/mem.npy", "ref.csv", "runs/d-memorization", "eval_loss"]"#).unwrap();
+        let config: BaselineConfig =
+            toml::from_str(r#"against = ["noise_mask", "runs/d-memorization/mem.npy", "ref.csv", "runs/d-memorization", "eval_loss"]"#)
+                .unwrap();
         let files: Vec<Option<PathBuf>> = config.against.iter().map(|t| t.file().map(|f| f.file)).collect();
         let want = [None, Some("runs/d-memorization/mem.npy".into()), Some("ref.csv".into()), Some("runs/d-memorization".into()), None];
         assert_eq!(files, want);
@@ -337,7 +347,14 @@ mod tests {
 
     #[test]
     fn a_file_of_zeros_and_ones_is_a_mask_and_kind_mask_insists_on_it() {
-        let target = |text: &str| -> FileTarget { toml::from_str::<BaselineConfig>(&format!("against = [{text}]")).map(|c| match &c.against[0] { Target::File(f) => f.clone(), _ => panic!("not a file") }).unwrap() };
+        let target = |text: &str| -> FileTarget {
+            toml::from_str::<BaselineConfig>(&format!("against = [{text}]"))
+                .map(|c| match &c.against[0] {
+                    Target::File(f) => f.clone(),
+                    _ => panic!("not a file"),
+                })
+                .unwrap()
+        };
         assert_eq!(target(r#"{ file = "m.npy", kind = "mask" }"#).kind, Some(ReferenceKind::Mask));
         assert_eq!(target(r#"{ file = "m.npy" }"#).kind, None);
         let err = reference::check_mask(&[0.0, 1.0, 0.5], Path::new("m.npy")).unwrap_err().0;

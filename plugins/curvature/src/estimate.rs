@@ -210,9 +210,7 @@ mod tests {
         let opts = (Kind::Double, Device::Cpu);
         tch::manual_seed(5);
         let (w1, w2) = (Tensor::randn([12, 4], opts), Tensor::randn([3, 12], opts));
-        let forward = |x: &Tensor| -> PluginResult<Tensor> {
-            Ok(x.reshape([x.size()[0], -1]).matmul(&w1.tr()).relu().matmul(&w2.tr()))
-        };
+        let forward = |x: &Tensor| -> PluginResult<Tensor> { Ok(x.reshape([x.size()[0], -1]).matmul(&w1.tr()).relu().matmul(&w2.tr())) };
         let x = Tensor::randn([6, 2, 2], opts);
         let labels = Tensor::from_slice(&[0i64, 1, 2, 0, 1, 2]);
         let loss = |inputs: &Tensor, copies: i64| -> PluginResult<Tensor> {

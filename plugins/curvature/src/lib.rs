@@ -213,7 +213,6 @@ fn mix(seed: u64, epoch: u64, index: u64) -> u64 {
     step(step(step(seed) ^ epoch) ^ index)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,7 +46,6 @@ pub fn el2n(logits: &Tensor, labels: &Tensor) -> Result<Tensor, TchError> {
     (p - onehot).f_linalg_norm(2.0, &[1i64][..], false, Kind::Float)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -132,7 +132,6 @@ impl Plugin for Forgetting {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,7 +144,8 @@ mod tests {
         // Sample 2: wrong at every presentation: never learned.
         // Sample 3: right, wrong, wrong, right: forgotten once (two wrongs in a row
         // after a right are one event).
-        let presentations = [[true, false, false, true], [false, true, false, false], [true, true, false, false], [false, true, false, true]];
+        let presentations =
+            [[true, false, false, true], [false, true, false, false], [true, true, false, false], [false, true, false, true]];
         for epoch in presentations {
             for (index, correct) in epoch.into_iter().enumerate() {
                 counts.present(index, correct);

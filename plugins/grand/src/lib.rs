@@ -75,7 +75,6 @@ impl Plugin for Grand {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,7 +44,6 @@ pub fn in_confidence(logits: &Tensor, labels: &Tensor) -> Result<Tensor, TchErro
     p.f_neg()?.f_add_scalar(1.0)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,6 @@ pub fn margin(logits: &Tensor, labels: &Tensor) -> Result<Tensor, tch::TchError>
     (others.f_amax(&[1i64][..], false)? - true_logit).f_to_kind(Kind::Float)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

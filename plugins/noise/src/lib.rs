@@ -119,7 +119,11 @@ pub fn inject(config: &NoiseConfig, seed: u64, labels: &mut [i64], classes: usiz
         let new = match config.kind {
             NoiseKind::Symmetric => {
                 let other = rng.random_range(0..classes as i64 - 1);
-                if other >= c { other + 1 } else { other }
+                if other >= c {
+                    other + 1
+                } else {
+                    other
+                }
             }
             NoiseKind::Pairflip => (c + 1) % classes as i64,
             NoiseKind::Asymmetric => config.map.as_ref().expect("checked above")[c as usize],
@@ -129,7 +133,6 @@ pub fn inject(config: &NoiseConfig, seed: u64, labels: &mut [i64], classes: usiz
     }
     Ok(mask)
 }
-
 
 #[cfg(test)]
 mod tests {

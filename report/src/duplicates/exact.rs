@@ -49,11 +49,21 @@ mod tests {
     #[test]
     fn copies_share_a_group_and_near_copies_do_not() {
         let images = [
-            0.0, 0.5, 1.0, // 0
-            0.2, 0.2, 0.2, // 1
-            0.0, 0.5, 1.0, // 2: copy of 0
-            0.0, 0.5, 1.0 + f32::EPSILON, // 3: one ulp away from 0
-            0.2, 0.2, 0.2, // 4: copy of 1
+            0.0,
+            0.5,
+            1.0, // 0
+            0.2,
+            0.2,
+            0.2, // 1
+            0.0,
+            0.5,
+            1.0, // 2: copy of 0
+            0.0,
+            0.5,
+            1.0 + f32::EPSILON, // 3: one ulp away from 0
+            0.2,
+            0.2,
+            0.2, // 4: copy of 1
         ];
         assert_eq!(exact_groups(&FlatRows::new(&images, 3)), vec![vec![0, 2], vec![1, 4], vec![3]]);
     }

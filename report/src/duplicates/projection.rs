@@ -131,9 +131,8 @@ mod tests {
         let dim = 12;
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         // Points spread mostly along the first coordinate.
-        let images: Vec<f32> = (0..500 * dim)
-            .map(|i| if i % dim == 0 { rng.random::<f32>() * 10.0 } else { rng.random::<f32>() * 0.1 })
-            .collect();
+        let images: Vec<f32> =
+            (0..500 * dim).map(|i| if i % dim == 0 { rng.random::<f32>() * 10.0 } else { rng.random::<f32>() * 0.1 }).collect();
         let rows: Vec<usize> = (0..500).collect();
         let axes = principal_axes(&FlatRows::new(&images, dim), &rows, 3).unwrap();
         assert_eq!(axes.size(), vec![dim as i64, 3]);

@@ -7,9 +7,9 @@
 //! looks at all pairs.
 
 use super::exact::exact_groups;
-use super::rows::ImageRows;
 use super::kdtree::KdTree;
 use super::projection::{principal_axes, project};
+use super::rows::ImageRows;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -195,7 +195,8 @@ mod tests {
         let mut found = BTreeSet::new();
         for a in 0..n {
             for b in a + 1..n {
-                if labels[a] != labels[b] && rms_distance(&images[a * dim..(a + 1) * dim], &images[b * dim..(b + 1) * dim]) <= max_distance {
+                if labels[a] != labels[b] && rms_distance(&images[a * dim..(a + 1) * dim], &images[b * dim..(b + 1) * dim]) <= max_distance
+                {
                     found.insert((a, b));
                 }
             }
@@ -290,7 +291,15 @@ mod tests {
             let partners: BTreeSet<i64> = findings
                 .pairs
                 .iter()
-                .filter_map(|p| if p.a == i { Some(labels[p.b]) } else if p.b == i { Some(labels[p.a]) } else { None })
+                .filter_map(|p| {
+                    if p.a == i {
+                        Some(labels[p.b])
+                    } else if p.b == i {
+                        Some(labels[p.a])
+                    } else {
+                        None
+                    }
+                })
                 .collect();
             assert_eq!(partners.len(), 2, "image {i} is paired with both other labels");
         }

@@ -109,7 +109,8 @@ impl Decisions {
         if header.join(",") != HEADER {
             return Err(bad(line, format!("header `{}`; expected `{HEADER}`", header.join(","))));
         }
-        let by_source: HashMap<&str, usize> = names.sources.iter().enumerate().filter(|(_, s)| !s.is_empty()).map(|(i, s)| (s.as_str(), i)).collect();
+        let by_source: HashMap<&str, usize> =
+            names.sources.iter().enumerate().filter(|(_, s)| !s.is_empty()).map(|(i, s)| (s.as_str(), i)).collect();
         for (line, fields) in rows {
             let [index, source, action, label, time] = fields.as_slice() else {
                 return Err(bad(line, format!("{} fields; expected 5 ({HEADER})", fields.len())));
@@ -126,9 +127,9 @@ impl Decisions {
             let action = Action::parse(action).ok_or_else(|| bad(line, format!("action `{action}`; expected relabel, exclude or keep")))?;
             let label = match (action, label.as_str()) {
                 (Action::Relabel, "") => return Err(bad(line, "relabel without a label".into())),
-                (Action::Relabel, text) => {
-                    Some(names.class(text).ok_or_else(|| bad(line, format!("unknown class `{text}` (classes: {})", names.known_classes())))?)
-                }
+                (Action::Relabel, text) => Some(
+                    names.class(text).ok_or_else(|| bad(line, format!("unknown class `{text}` (classes: {})", names.known_classes())))?,
+                ),
                 (_, "") => None,
                 (other, text) => return Err(bad(line, format!("{} takes no label, found `{text}`", other.word()))),
             };
@@ -168,7 +169,8 @@ impl Decisions {
         let label_text = label.map(|c| names.classes[c as usize].clone()).unwrap_or_default();
         let source = names.sources.get(i).map(String::as_str).unwrap_or("");
         let row = format!("{i},{},{},{},{time}\n", csv_field(source), action.word(), csv_field(&label_text));
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| ReviewError::io(&self.path, e))?;
+        let mut file =
+            std::fs::OpenOptions::new().create(true).append(true).open(&self.path).map_err(|e| ReviewError::io(&self.path, e))?;
         let new = file.metadata().map_err(|e| ReviewError::io(&self.path, e))?.len() == 0;
         let text = if new { format!("{HEADER}\n{row}") } else { row };
         // One write: rows appended by two servers of the same run do not interleave.

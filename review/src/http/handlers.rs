@@ -39,7 +39,11 @@ pub async fn overview(reviewer: web::Data<Reviewer>, request: HttpRequest) -> Re
     Ok(json(on_run(&reviewer, &request, |run| Ok(Overview::of(run))).await?))
 }
 
-pub async fn samples(reviewer: web::Data<Reviewer>, request: HttpRequest, query: web::Query<PageQuery>) -> Result<HttpResponse, ReviewError> {
+pub async fn samples(
+    reviewer: web::Data<Reviewer>,
+    request: HttpRequest,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ReviewError> {
     let query = query.into_inner();
     Ok(json(on_run(&reviewer, &request, move |run| page(run, &query)).await?))
 }
@@ -49,7 +53,11 @@ pub async fn sample(reviewer: web::Data<Reviewer>, request: HttpRequest, path: w
     Ok(json(on_run(&reviewer, &request, move |run| SampleView::of(run, i)).await?))
 }
 
-pub async fn history(reviewer: web::Data<Reviewer>, request: HttpRequest, path: web::Path<SamplePath>) -> Result<HttpResponse, ReviewError> {
+pub async fn history(
+    reviewer: web::Data<Reviewer>,
+    request: HttpRequest,
+    path: web::Path<SamplePath>,
+) -> Result<HttpResponse, ReviewError> {
     let i = path.index;
     Ok(json(on_run(&reviewer, &request, move |run| History::of(run, i)).await?))
 }
@@ -65,7 +73,11 @@ pub async fn datamap(reviewer: web::Data<Reviewer>, request: HttpRequest) -> Res
     Ok(json(on_run(&reviewer, &request, DataMap::of).await?))
 }
 
-pub async fn decide(reviewer: web::Data<Reviewer>, request: HttpRequest, body: web::Json<DecisionRequest>) -> Result<HttpResponse, ReviewError> {
+pub async fn decide(
+    reviewer: web::Data<Reviewer>,
+    request: HttpRequest,
+    body: web::Json<DecisionRequest>,
+) -> Result<HttpResponse, ReviewError> {
     let body = body.into_inner();
     Ok(json(on_run(&reviewer, &request, move |run| save_decision(run, &body)).await?))
 }

@@ -42,7 +42,10 @@ impl HostCheck {
 
 /// The middleware: `Host` must pass [`HostCheck`], `Origin` (when sent) must be
 /// `http://` and that host.
-pub async fn check_host(request: ServiceRequest, next: Next<impl MessageBody>) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+pub async fn check_host(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let check = *request.app_data::<HostCheck>().expect("the host check is registered");
     let header = |name: &str| request.headers().get(name).map(|v| v.to_str().unwrap_or("\u{fffd}").to_string());
     let host = header("host").unwrap_or_default();

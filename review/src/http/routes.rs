@@ -27,7 +27,9 @@ pub struct Reviewer {
 pub fn scope(path: &str, reviewer: web::Data<Reviewer>) -> Scope {
     let json = web::JsonConfig::default().limit(MAX_DECISION_BYTES).error_handler(|error, _| {
         match error {
-            JsonPayloadError::ContentType => ReviewError::UnsupportedMediaType("a decision is sent as `Content-Type: application/json`".into()),
+            JsonPayloadError::ContentType => {
+                ReviewError::UnsupportedMediaType("a decision is sent as `Content-Type: application/json`".into())
+            }
             other => ReviewError::BadRequest(format!("bad decision: {other}")),
         }
         .into()

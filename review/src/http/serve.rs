@@ -36,11 +36,12 @@ pub fn serve(options: ServeOptions, ready: impl FnOnce(&str)) -> Result<(), Revi
     let check = HostCheck::new(bound);
     let bind_error = |cause| ReviewError::Bind { addr: bound.to_string(), cause };
     actix_web::rt::System::new().block_on(async move {
-        let server = HttpServer::new(move || App::new().app_data(check).wrap(middleware::from_fn(check_host)).service(scope("", reviewer.clone())))
-            .workers(2)
-            .listen(listener)
-            .map_err(bind_error)?
-            .run();
+        let server =
+            HttpServer::new(move || App::new().app_data(check).wrap(middleware::from_fn(check_host)).service(scope("", reviewer.clone())))
+                .workers(2)
+                .listen(listener)
+                .map_err(bind_error)?
+                .run();
         ready(&url(bound));
         server.await.map_err(bind_error)
     })

@@ -38,7 +38,8 @@ pub fn read_probabilities(path: &Path, rows: Option<usize>, cols: Option<usize>,
     if !tensor.is_floating_point() {
         return Err(ReviewError::run_file(path, format!("dtype {:?}; expected float32", tensor.kind())));
     }
-    let values = Vec::<f32>::try_from(&tensor.flatten(0, -1).to_kind(Kind::Float)).map_err(|e| ReviewError::run_file(path, e.to_string()))?;
+    let values =
+        Vec::<f32>::try_from(&tensor.flatten(0, -1).to_kind(Kind::Float)).map_err(|e| ReviewError::run_file(path, e.to_string()))?;
     if let Some(i) = values.iter().position(|v| !(0.0..=1.0).contains(v)) {
         return Err(ReviewError::run_file(path, format!("value {i} is {}; probabilities lie in [0, 1]", values[i])));
     }

@@ -149,9 +149,13 @@ fn read_sources(dir: &Path, inputs: &RunInputs) -> Result<Vec<String>, ReviewErr
         return Ok(inputs.dataset.sources.to_vec());
     }
     let text = std::fs::read_to_string(&path).map_err(|e| ReviewError::io(&path, e))?;
-    let sources: Vec<String> = serde_json::from_str(&text).map_err(|e| ReviewError::run_file(&path, format!("not a JSON array of strings: {e}")))?;
+    let sources: Vec<String> =
+        serde_json::from_str(&text).map_err(|e| ReviewError::run_file(&path, format!("not a JSON array of strings: {e}")))?;
     if sources.len() != inputs.samples() {
-        return Err(ReviewError::run_file(&path, format!("{} sources, but the run has {} samples (labels.npy)", sources.len(), inputs.samples())));
+        return Err(ReviewError::run_file(
+            &path,
+            format!("{} sources, but the run has {} samples (labels.npy)", sources.len(), inputs.samples()),
+        ));
     }
     Ok(sources)
 }

@@ -71,7 +71,9 @@ pub struct ScoreMedians(pub Vec<Vec<f32>>);
 impl ScoreMedians {
     /// Computes them once, when the run is opened.
     pub fn of(scores: &[Score]) -> ScoreMedians {
-        ScoreMedians(scores.iter().map(|s| s.epochs.as_ref().map(|e| e.rows.iter().map(|r| median(r)).collect()).unwrap_or_default()).collect())
+        ScoreMedians(
+            scores.iter().map(|s| s.epochs.as_ref().map(|e| e.rows.iter().map(|r| median(r)).collect()).unwrap_or_default()).collect(),
+        )
     }
 }
 

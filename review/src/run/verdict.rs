@@ -52,8 +52,9 @@ impl Verdict {
         let Some((_, header)) = rows.next() else {
             return Err(ReviewError::run_file(&path, "empty file (no header line)"));
         };
-        let column =
-            |name: &str| header.iter().position(|h| h == name).ok_or_else(|| ReviewError::run_file(&path, format!("no column `{name}` in its header")));
+        let column = |name: &str| {
+            header.iter().position(|h| h == name).ok_or_else(|| ReviewError::run_file(&path, format!("no column `{name}` in its header")))
+        };
         let [rank, index, given_label, given_prob, suggested_label, suggested_prob, flagged_by] =
             ["rank", "index", "given_label", "given_prob", "suggested_label", "suggested_prob", "flagged_by"].map(column);
         let (rank, index, given_label, given_prob) = (rank?, index?, given_label?, given_prob?);
@@ -62,8 +63,12 @@ impl Verdict {
         let mut flags = vec![None; labels.len()];
         for (line, fields) in rows {
             let bad = |message: String| ReviewError::run_file(&path, format!("line {line}: {message}"));
-            let cell =
-                |c: usize| fields.get(c).map(String::as_str).ok_or_else(|| bad(format!("{} fields, fewer than the header's {}", fields.len(), header.len())));
+            let cell = |c: usize| {
+                fields
+                    .get(c)
+                    .map(String::as_str)
+                    .ok_or_else(|| bad(format!("{} fields, fewer than the header's {}", fields.len(), header.len())))
+            };
             let number = |c: usize| -> Result<f64, ReviewError> {
                 let text = cell(c)?;
                 text.trim().parse::<f64>().map_err(|_| bad(format!("`{}` is `{text}`, not a number", header[c])))

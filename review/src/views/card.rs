@@ -57,7 +57,11 @@ pub struct DecisionView {
 impl DecisionView {
     /// The view of `decision` in `run`.
     pub fn new(run: &ReviewRun, decision: &Decision) -> Self {
-        DecisionView { action: decision.action.word(), label: decision.label.map(|l| LabelView::new(run, l, None)), time: decision.time.clone() }
+        DecisionView {
+            action: decision.action.word(),
+            label: decision.label.map(|l| LabelView::new(run, l, None)),
+            time: decision.time.clone(),
+        }
     }
 }
 

@@ -22,9 +22,9 @@ pub struct DataMap {
 impl DataMap {
     /// The data map of `run`; an error when it has no label history.
     pub fn of(run: &ReviewRun) -> Result<DataMap, ReviewError> {
-        let history = run
-            .history()
-            .ok_or_else(|| ReviewError::NotFound("this run has no data map: it has no predictions/label_prob_epochs.npy (made before the verdict)".into()))?;
+        let history = run.history().ok_or_else(|| {
+            ReviewError::NotFound("this run has no data map: it has no predictions/label_prob_epochs.npy (made before the verdict)".into())
+        })?;
         let round = |values: &[f32]| values.iter().map(|v| (v * 1e4).round() / 1e4).collect();
         let flagged = (0..run.samples()).filter(|&i| run.flag(i).is_some()).collect();
         Ok(DataMap { epochs: history.epochs(), confidence: round(&history.confidence), variability: round(&history.variability), flagged })

@@ -120,8 +120,17 @@ impl Overview {
             name: run.name().to_string(),
             dir: run.dir().display().to_string(),
             samples: run.samples(),
-            classes: run.classes().iter().zip(counts).enumerate().map(|(c, (name, count))| ClassView { label: c as i64, name: name.clone(), count }).collect(),
-            sorts: SortKey::offered(run).into_iter().map(|k| SortView { key: k.name(run), descending: k.descending_by_default() }).collect(),
+            classes: run
+                .classes()
+                .iter()
+                .zip(counts)
+                .enumerate()
+                .map(|(c, (name, count))| ClassView { label: c as i64, name: name.clone(), count })
+                .collect(),
+            sorts: SortKey::offered(run)
+                .into_iter()
+                .map(|k| SortView { key: k.name(run), descending: k.descending_by_default() })
+                .collect(),
             scores: run
                 .scores()
                 .iter()

@@ -183,7 +183,9 @@ fn filter(run: &ReviewRun, query: &PageQuery) -> Result<Vec<usize>, ReviewError>
         }
     };
     if pair.is_some() && run.probs().is_none() && run.verdict().is_none() {
-        return Err(ReviewError::BadRequest("`pair`: this run has no suggested labels (no label_issues.csv nor predictions/probs.npy)".into()));
+        return Err(ReviewError::BadRequest(
+            "`pair`: this run has no suggested labels (no label_issues.csv nor predictions/probs.npy)".into(),
+        ));
     }
     let flagged = query.flagged.unwrap_or(false);
     if flagged && run.verdict().is_none() {

@@ -25,9 +25,7 @@ use std::path::{Component, Path, PathBuf};
 pub fn link_libtorch() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     let Ok(lib_dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
-        println!(
-            "cargo:warning=DEP_TCH_LIBTORCH_LIB is not set: add torch-sys as a direct dependency"
-        );
+        println!("cargo:warning=DEP_TCH_LIBTORCH_LIB is not set: add torch-sys as a direct dependency");
         return;
     };
     let lib_dir = Path::new(&lib_dir);

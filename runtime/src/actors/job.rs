@@ -16,18 +16,18 @@
 //! the others ([`super::resume`]).
 
 use super::resume;
-use super::trainer::{Trainer, TrainerSetup, TrainResult};
+use super::trainer::{TrainResult, Trainer, TrainerSetup};
 use super::{JobError, JobEvent};
 use crate::config::{DeviceChoice, JobConfig};
-use crate::dist::{Launch, ProcessGroup};
 use crate::data::{load_data, locate_corrections, Access, Dataset, DecodeProgress, ImageDataset, LoadOptions, LoadedData};
+use crate::dist::{Launch, ProcessGroup};
 use crate::model::{Checkpoints, ModelSource, Network};
 use crate::plugins::{default_plugin_dirs, drop_partial_scores, InProcessPlugin, PluginSet, PublishedArray};
 use crate::run::{write_bool_npy, RunDir, ScoreFile, SubsetSummary, Summary, Timings};
 use crate::scores::{epoch_curves, Aggregate, EpochWeights, ScoreTable, CUMULATIVE_LOSS};
 use crate::verdict::{decide, Verdict, LABEL_ISSUES_FILE};
-use memscope_sdk::ArrayKind;
 use actix::Recipient;
+use memscope_sdk::ArrayKind;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -187,7 +187,19 @@ impl JobRun {
         spec: JobSpec,
         events: Recipient<JobEvent>,
     ) -> Result<(JobRun, Option<UserData>, Option<ModelSource>, Vec<InProcessPlugin>), JobError> {
-        let JobSpec { config, run_dir, resume, overwrite, cancel, only_configured_plugin_dirs, data_access, model, data, in_process, launch } = spec;
+        let JobSpec {
+            config,
+            run_dir,
+            resume,
+            overwrite,
+            cancel,
+            only_configured_plugin_dirs,
+            data_access,
+            model,
+            data,
+            in_process,
+            launch,
+        } = spec;
         // Before any libtorch work: on another release it would crash, not fail.
         crate::plugins::check_running_libtorch().map_err(JobError::LibtorchRelease)?;
         if config.deterministic {
@@ -216,7 +228,10 @@ impl JobRun {
         match &run {
             Some(run) => check_run_dir(run, resume, overwrite)?,
             None if resume && reads_checkpoints => {
-                return Err(JobError::Setting { key: "resume".into(), message: "a job in memory has no checkpoints to resume from: give it a run directory".into() })
+                return Err(JobError::Setting {
+                    key: "resume".into(),
+                    message: "a job in memory has no checkpoints to resume from: give it a run directory".into(),
+                })
             }
             None => {}
         }
@@ -315,7 +330,8 @@ impl JobRun {
                 if read_kept_indices(run)?.as_ref() != Some(kept) {
                     return Err(JobError::RunDir {
                         path: run.kept_indices(),
-                        message: "the samples kept differ from what `data.corrections` gives now (was the corrections file changed?)".into(),
+                        message: "the samples kept differ from what `data.corrections` gives now (was the corrections file changed?)"
+                            .into(),
                     });
                 }
             }
@@ -550,8 +566,7 @@ fn check_aggregated_scores(config: &JobConfig, plugins: &Arc<PluginSet>) -> Resu
 /// Every final per-sample array for `on_job_end`: the scores (combined over epochs),
 /// what plugins published, and the labels as trained.
 fn final_arrays(tables: &[ScoreTable], published: &[PublishedArray], labels: Vec<f32>) -> Vec<(String, ArrayKind, Vec<f32>)> {
-    let mut arrays: Vec<(String, ArrayKind, Vec<f32>)> =
-        tables.iter().map(|t| (t.name.clone(), ArrayKind::Score, t.combined())).collect();
+    let mut arrays: Vec<(String, ArrayKind, Vec<f32>)> = tables.iter().map(|t| (t.name.clone(), ArrayKind::Score, t.combined())).collect();
     arrays.extend(published.iter().map(|a| (a.name.clone(), a.kind, a.values.clone())));
     arrays.push(("labels".into(), ArrayKind::Labels, labels));
     arrays
@@ -654,10 +669,7 @@ fn read_labels(run: &RunDir, expected: usize) -> Result<Vec<i64>, JobError> {
         .map_err(|e| JobError::RunDir { path: path.clone(), message: format!("cannot read labels as trained: {e}") })?;
     let labels = Vec::<i64>::try_from(&labels.flatten(0, -1))?;
     if labels.len() != expected {
-        return Err(JobError::RunDir {
-            path,
-            message: format!("{} labels, but the dataset has {expected} samples", labels.len()),
-        });
+        return Err(JobError::RunDir { path, message: format!("{} labels, but the dataset has {expected} samples", labels.len()) });
     }
     Ok(labels)
 }

@@ -92,7 +92,11 @@ pub(super) fn share(
         let Some(data) = mine? else { return Ok(None) };
         let started = Instant::now();
         let bytes = size(&broadcast_parts(group, device, Some(&data))?);
-        tracing::info!("sent the checkpoint to the other {} rank(s): {bytes} bytes in {:.3} s", group.world() - 1, started.elapsed().as_secs_f64());
+        tracing::info!(
+            "sent the checkpoint to the other {} rank(s): {bytes} bytes in {:.3} s",
+            group.world() - 1,
+            started.elapsed().as_secs_f64()
+        );
         return Ok(Some(data));
     }
     let local = |message: String| group.local_failure("resume from rank 0's checkpoint", message);
@@ -131,9 +135,8 @@ fn size(parts: &[Vec<(String, Tensor)>]) -> usize {
 /// Rank 0's checkpoint tensors on every rank (rank 0 passes its checkpoint): the
 /// model, the optimizer, the scores and the plugin states (their bytes as `uint8`).
 fn broadcast_parts(group: &ProcessGroup, device: Device, data: Option<&CheckpointData>) -> Result<[Vec<(String, Tensor)>; 4], DistError> {
-    let plugin_bytes: Option<Vec<(String, Tensor)>> = data.map(|d| {
-        d.plugins.states.iter().map(|(key, bytes)| (key.clone(), Tensor::from_slice(bytes))).collect()
-    });
+    let plugin_bytes: Option<Vec<(String, Tensor)>> =
+        data.map(|d| d.plugins.states.iter().map(|(key, bytes)| (key.clone(), Tensor::from_slice(bytes))).collect());
     Ok([
         broadcast_tensors(group, device, data.map(|d| d.model.as_slice()))?,
         broadcast_tensors(group, device, data.map(|d| d.optimizer.as_slice()))?,
@@ -163,12 +166,16 @@ mod tests {
              resume it with 2 processes (`memscope launch --nproc 2`, `torchrun --nproc-per-node=2`, ...), or start a new run \
              (each global batch is processes x batch_size, so another number of processes would train on other batches)"
         );
-        assert!(refusal(&state(1), 100, 4).contains("written by a job of 1 process and this job has 4 processes: resume it as a single process (without a launcher)"));
+        assert!(refusal(&state(1), 100, 4)
+            .contains("written by a job of 1 process and this job has 4 processes: resume it as a single process (without a launcher)"));
         assert!(refusal(&state(3), 100, 2).contains("resume it with 3 processes (`memscope launch --nproc 3`"));
     }
 
     #[test]
     fn a_checkpoint_of_other_data_is_refused() {
-        assert_eq!(refusal(&state(1), 90, 1), "run directory runs/dp/checkpoints/epoch-000003: checkpoint is for 100 samples, the dataset has 90");
+        assert_eq!(
+            refusal(&state(1), 90, 1),
+            "run directory runs/dp/checkpoints/epoch-000003: checkpoint is for 100 samples, the dataset has 90"
+        );
     }
 }

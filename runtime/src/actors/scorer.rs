@@ -89,8 +89,7 @@ impl Scorer {
     /// Runs every scorer over the training set with the snapshot's weights (this
     /// rank's block of it, in a group).
     fn score(&mut self, snapshot: Snapshot, group: Option<&ProcessGroup>) -> Result<(), JobError> {
-        let ScorerSetup { model, data, device, batch_size, threads, scorers, seconds, scored_samples, events, plugins } =
-            &mut self.setup;
+        let ScorerSetup { model, data, device, batch_size, threads, scorers, seconds, scored_samples, events, plugins } = &mut self.setup;
         if scorers.is_empty() {
             return Ok(());
         }
@@ -113,7 +112,11 @@ impl Scorer {
         // Events count epochs from 1.
         let epoch = snapshot.epoch + 1;
         let snapshot_started = Instant::now();
-        events.do_send(JobEvent::ScoringStarted { epoch, scorers: scorers.iter().map(|(_, t)| t.name.clone()).collect(), samples: block.len() });
+        events.do_send(JobEvent::ScoringStarted {
+            epoch,
+            scorers: scorers.iter().map(|(_, t)| t.name.clone()).collect(),
+            samples: block.len(),
+        });
         let mut dropped = Vec::new();
         for (k, (scorer, table)) in scorers.iter_mut().enumerate() {
             let start = Instant::now();
@@ -367,12 +370,7 @@ fn score_all(
         let scores = scorer.score_batch(network, BatchPosition { epoch, offset: start }, &images, &labels)?;
         let scores = Vec::<f32>::try_from(&scores.f_to_device(Device::Cpu)?.f_flatten(0, -1)?)?;
         if scores.len() != end - start {
-            return Err(ScoreError::WrongLength {
-                scorer: scorer.name().to_string(),
-                expected: end - start,
-                found: scores.len(),
-            }
-            .into());
+            return Err(ScoreError::WrongLength { scorer: scorer.name().to_string(), expected: end - start, found: scores.len() }.into());
         }
         values.extend(scores);
         progress.scored(end - first);

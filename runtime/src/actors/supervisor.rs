@@ -62,9 +62,8 @@ pub async fn run_job(spec: JobSpec, processors: Vec<Box<dyn EventProcessor>>) ->
     let bus = EventBus::new(processors).start();
     let (tx, rx) = oneshot::channel();
     let _supervisor = JobSupervisor { spec: Some(spec), bus: bus.clone(), done: Some(tx) }.start();
-    let result = rx.await.unwrap_or_else(|_| {
-        Err(JobError::Panicked { thread: "supervisor".into(), message: "stopped without a result".into() })
-    });
+    let result =
+        rx.await.unwrap_or_else(|_| Err(JobError::Panicked { thread: "supervisor".into(), message: "stopped without a result".into() }));
     let _ = bus.send(Flush).await;
     result
 }

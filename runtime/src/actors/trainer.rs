@@ -26,8 +26,8 @@ use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScor
 use crate::seeding;
 use crate::threads::ThreadBudget;
 use crate::verdict::{ProbabilityRecord, Recorded};
-use memscope_sdk::{BatchInfo, Hook};
 use actix::Recipient;
+use memscope_sdk::{BatchInfo, Hook};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -270,11 +270,8 @@ impl Trainer {
         };
         // In a group the scorer shares the trainer's thread: collectives must come from
         // one thread, in the same order on every rank.
-        let scorer = if device == Device::Cpu || group.is_some() {
-            ScorerHandle::inline(scorer_setup)
-        } else {
-            ScorerHandle::spawn(scorer_setup)
-        };
+        let scorer =
+            if device == Device::Cpu || group.is_some() { ScorerHandle::inline(scorer_setup) } else { ScorerHandle::spawn(scorer_setup) };
         let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
         let batch_outputs = plugins.wants(Hook::TrainBatchOutputs);
         let epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
@@ -377,10 +374,9 @@ impl Trainer {
             if cancelled {
                 return Err(self.stop());
             }
-            let batch = loader.next().map_err(|_| JobError::Panicked {
-                thread: "loader".into(),
-                message: "stopped before the last epoch".into(),
-            })?;
+            let batch = loader
+                .next()
+                .map_err(|_| JobError::Panicked { thread: "loader".into(), message: "stopped before the last epoch".into() })?;
             let last = batch.last_in_epoch;
             self.step(epoch, lr, &batch, &mut totals)?;
             if last {
@@ -419,7 +415,8 @@ impl Trainer {
                 // on the same steps on every rank; the flag stays set, so a later read
                 // still sees it.
                 if batch.step % RUNNING_EVERY == RUNNING_EVERY - 1 || batch.last_in_epoch {
-                    let mut flag = Tensor::from_slice(&[if self.cancel.load(Ordering::Relaxed) { 1.0f32 } else { 0.0 }]).f_to_device(device)?;
+                    let mut flag =
+                        Tensor::from_slice(&[if self.cancel.load(Ordering::Relaxed) { 1.0f32 } else { 0.0 }]).f_to_device(device)?;
                     group.all_reduce(&mut flag, Reduce::Sum)?;
                     self.group_cancelled = flag.f_double_value(&[0])? > 0.0;
                 }
@@ -437,7 +434,9 @@ impl Trainer {
             let losses = Vec::<f32>::try_from(&per_sample.f_to_device(Device::Cpu)?)?;
             let labels = Vec::<i64>::try_from(&batch.labels)?;
             let logits = match self.batch_outputs {
-                true => Vec::<f32>::try_from(&logits.f_detach()?.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?.f_contiguous()?.f_flatten(0, -1)?)?,
+                true => Vec::<f32>::try_from(
+                    &logits.f_detach()?.f_to_device(Device::Cpu)?.f_to_kind(Kind::Float)?.f_contiguous()?.f_flatten(0, -1)?,
+                )?,
                 false => Vec::new(),
             };
             let classes = self.train.classes;
@@ -453,9 +452,8 @@ impl Trainer {
         totals.correct += logits.f_argmax(-1, false)?.f_eq_tensor(&labels)?.f_sum(Kind::Int64)?;
         totals.seen += batch.labels.size()[0] as usize;
         self.state.steps += 1;
-        let running = (batch.step % RUNNING_EVERY == RUNNING_EVERY - 1).then(|| {
-            (totals.loss_sum.double_value(&[]) / totals.seen as f64, totals.correct.int64_value(&[]) as f64 / totals.seen as f64)
-        });
+        let running = (batch.step % RUNNING_EVERY == RUNNING_EVERY - 1)
+            .then(|| (totals.loss_sum.double_value(&[]) / totals.seen as f64, totals.correct.int64_value(&[]) as f64 / totals.seen as f64));
         self.events.do_send(JobEvent::TrainBatchEnd {
             epoch: epoch + 1,
             step: batch.step,
@@ -512,7 +510,8 @@ impl Trainer {
         let plugins = if every > 0 { self.plugins.save_states()? } else { PluginStates::default() };
         if every > 0 && ((epoch + 1).is_multiple_of(every) || last) {
             let (model, optimizer) = (self.network.variables()?, self.optimizer.state());
-            let parts = CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table, verdict: &self.verdict, plugins: &plugins };
+            let parts =
+                CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table, verdict: &self.verdict, plugins: &plugins };
             write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut self.state, parts, &self.events, self.group.as_ref())?;
             self.unsaved = None;
         } else if every > 0 {
@@ -558,9 +557,23 @@ impl Trainer {
     /// training set and the test set.
     pub fn finish(self) -> Result<TrainResult, JobError> {
         let Trainer {
-            config, network, train, samples, test, events, scorer, mut state, start_epoch, record_loss, loss_table, verdict, group, reducer, threads_used, ..
-        } =
-            self;
+            config,
+            network,
+            train,
+            samples,
+            test,
+            events,
+            scorer,
+            mut state,
+            start_epoch,
+            record_loss,
+            loss_table,
+            verdict,
+            group,
+            reducer,
+            threads_used,
+            ..
+        } = self;
         if let Some(group) = &group {
             let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
             let ranks = ranks_differing_from_rank0(group, &variables)?;

@@ -29,11 +29,7 @@ impl Augmenter {
         let n = self.shape.len();
         for image in batch.chunks_exact_mut(n) {
             let pad = self.config.crop_padding as i64;
-            let (dy, dx) = if pad > 0 {
-                (rng.random_range(-pad..=pad), rng.random_range(-pad..=pad))
-            } else {
-                (0, 0)
-            };
+            let (dy, dx) = if pad > 0 { (rng.random_range(-pad..=pad), rng.random_range(-pad..=pad)) } else { (0, 0) };
             let flip = self.config.hflip && rng.random_bool(0.5);
             if dy == 0 && dx == 0 && !flip {
                 continue;

@@ -42,11 +42,7 @@ pub fn train_files(path: &Path, kind: CifarKind) -> Result<Vec<PathBuf>, DataErr
         CifarKind::Ten => std::fs::read_dir(path)
             .map_err(|source| DataError::read(path, source))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("data_batch_") && n.ends_with(".bin"))
-            })
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("data_batch_") && n.ends_with(".bin")))
             .collect(),
         CifarKind::Hundred => vec![path.join("train.bin")],
     };
@@ -89,10 +85,7 @@ fn read_cifar(files: &[PathBuf], kind: CifarKind, access: &Access) -> Result<Rec
         for (i, rec) in bytes.chunks_exact(record).enumerate() {
             let label = rec[kind.label_bytes() - 1] as usize;
             if label >= kind.classes() {
-                return Err(DataError::format(
-                    path,
-                    format!("record {i}: label {label} is out of range 0..{}", kind.classes()),
-                ));
+                return Err(DataError::format(path, format!("record {i}: label {label} is out of range 0..{}", kind.classes())));
             }
             if kind == CifarKind::Hundred && rec[0] >= 20 {
                 return Err(DataError::format(path, format!("record {i}: coarse label {} is out of range 0..20", rec[0])));

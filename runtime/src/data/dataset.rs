@@ -131,9 +131,8 @@ impl Dataset {
         let mut values = vec![0.0f32; range.len() * s.len()];
         self.pixels.read_range(range.clone(), &mut values);
         self.normalize(&mut values);
-        let images = tch::Tensor::from_slice(&values)
-            .f_view([b, s.channels as i64, s.height as i64, s.width as i64])?
-            .f_to_device(device)?;
+        let images =
+            tch::Tensor::from_slice(&values).f_view([b, s.channels as i64, s.height as i64, s.width as i64])?.f_to_device(device)?;
         let labels = tch::Tensor::from_slice(&self.labels[range]).f_to_device(device)?;
         Ok((images, labels))
     }

@@ -12,16 +12,11 @@ pub const DIGITS_SAMPLES: usize = 1797;
 /// Decodes the embedded CSV: 64 pixel values in 0..=16, then the label.
 pub fn load_digits() -> Dataset {
     let mut text = String::new();
-    flate2::read::GzDecoder::new(DIGITS_CSV_GZ)
-        .read_to_string(&mut text)
-        .expect("the embedded digits.csv.gz is valid gzip");
+    flate2::read::GzDecoder::new(DIGITS_CSV_GZ).read_to_string(&mut text).expect("the embedded digits.csv.gz is valid gzip");
     let mut images = Vec::with_capacity(DIGITS_SAMPLES * 64);
     let mut labels = Vec::with_capacity(DIGITS_SAMPLES);
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let values: Vec<f32> = line
-            .split(',')
-            .map(|v| v.trim().parse::<f32>().expect("the embedded digits CSV holds numbers"))
-            .collect();
+        let values: Vec<f32> = line.split(',').map(|v| v.trim().parse::<f32>().expect("the embedded digits CSV holds numbers")).collect();
         assert_eq!(values.len(), 65, "each digits row has 64 pixels and a label");
         images.extend(values[..64].iter().map(|v| v / 16.0));
         labels.push(values[64] as i64);

@@ -138,7 +138,11 @@ mod tests {
         let access = Access::inside(&[root.path().to_path_buf()]);
 
         assert_eq!(access.read(&root.path().join("in.bin")).unwrap(), b"in");
-        for bad in [root.path().join("link.bin"), outside.path().join("secret.bin"), root.path().join("../x/../").join(outside.path().file_name().unwrap()).join("secret.bin")] {
+        for bad in [
+            root.path().join("link.bin"),
+            outside.path().join("secret.bin"),
+            root.path().join("../x/../").join(outside.path().file_name().unwrap()).join("secret.bin"),
+        ] {
             let err = access.read(&bad).unwrap_err().to_string();
             assert_eq!(err, format!("dataset file {} is outside the data roots", bad.display()));
             assert!(!err.contains("secret.bin") || bad.ends_with("secret.bin"));

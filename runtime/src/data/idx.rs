@@ -58,10 +58,7 @@ pub fn read_idx(path: &Path, expected_dims: usize, access: &Access) -> Result<Id
     let found = bytes.len() - header;
     if found != expected {
         let what = if found < expected { "truncated" } else { "trailing bytes" };
-        return Err(DataError::format(
-            path,
-            format!("{what}: header {dims:?} needs {expected} data bytes, found {found}"),
-        ));
+        return Err(DataError::format(path, format!("{what}: header {dims:?} needs {expected} data bytes, found {found}")));
     }
     Ok(IdxArray { dims, data: bytes[header..].to_vec() })
 }

@@ -214,9 +214,11 @@ mod tests {
     #[test]
     fn an_in_memory_dataset_becomes_a_job_dataset_with_the_same_values() {
         let images: Vec<f32> = (0..12).map(|v| v as f32 / 12.0).collect();
-        let data = InMemoryDataset::new(shape(), 3, images.clone(), vec![0, 2, 1])
-            .unwrap()
-            .with_class_names(vec!["a".into(), "b".into(), "c".into()]);
+        let data = InMemoryDataset::new(shape(), 3, images.clone(), vec![0, 2, 1]).unwrap().with_class_names(vec![
+            "a".into(),
+            "b".into(),
+            "c".into(),
+        ]);
         let dataset = Dataset::from_images(&data).unwrap();
         assert_eq!(dataset.len(), 3);
         assert_eq!(dataset.image(1), images[4..8].to_vec());

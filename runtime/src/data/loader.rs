@@ -108,7 +108,15 @@ impl Drop for LoaderHandle {
 /// Starts a loader thread producing the batches of the feed's epochs (this shard's
 /// part of each, `batch_size` samples or fewer), at most `capacity` batches ahead of
 /// the consumer.
-pub fn spawn_loader(data: Arc<Dataset>, augment: AugmentConfig, seed: u64, batch_size: usize, feed: Feed, capacity: usize, shard: Shard) -> LoaderHandle {
+pub fn spawn_loader(
+    data: Arc<Dataset>,
+    augment: AugmentConfig,
+    seed: u64,
+    batch_size: usize,
+    feed: Feed,
+    capacity: usize,
+    shard: Shard,
+) -> LoaderHandle {
     let (tx, rx) = bounded(capacity);
     // The loader refills the queue in bursts: once full, it sleeps until the trainer
     // has drained it to a quarter. Woken for every batch instead, it preempted one of
@@ -296,8 +304,9 @@ mod tests {
                 .collect()
         };
         let mut whole = images(spawn_loader(tiny(23), augment.clone(), 5, 8, Feed::whole(23, 0..2), 4, Shard::WHOLE));
-        let mut shards: Vec<(i64, Vec<f32>)> =
-            (0..2).flat_map(|rank| images(spawn_loader(tiny(23), augment.clone(), 5, 4, Feed::whole(23, 0..2), 4, Shard { rank, world: 2 }))).collect();
+        let mut shards: Vec<(i64, Vec<f32>)> = (0..2)
+            .flat_map(|rank| images(spawn_loader(tiny(23), augment.clone(), 5, 4, Feed::whole(23, 0..2), 4, Shard { rank, world: 2 })))
+            .collect();
         assert_eq!(whole.len(), 46);
         whole.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.partial_cmp(&b.1).unwrap()));
         shards.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.partial_cmp(&b.1).unwrap()));
@@ -318,7 +327,8 @@ mod tests {
                 let mut steps = Vec::new();
                 while let Ok(batch) = handle.next() {
                     if batch.step % 3 == 0 {
-                        std::thread::sleep(std::time::Duration::from_millis(1)); // a slow step now and then
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                        // a slow step now and then
                     }
                     steps.push((batch.epoch, batch.step));
                 }

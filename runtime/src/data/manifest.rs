@@ -6,8 +6,8 @@
 //! otherwise the sorted distinct labels name the classes.
 
 use super::dataset::numbered;
-use super::images::{CacheKey, FileReader, Listing};
 use super::files::listed_image;
+use super::images::{CacheKey, FileReader, Listing};
 use super::{Access, DataError};
 use crate::config::DataConfig;
 use std::path::Path;
@@ -22,9 +22,10 @@ pub fn list_manifest(csv: &Path, known: Option<&[String]>, config: &DataConfig, 
         return Err(DataError::format(csv, "empty: expected a header line with `path` and `label` columns"));
     };
     let column = |name: &str| {
-        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
-            DataError::format(csv, format!("no column `{name}` in the header (columns: {})", header.join(", ")))
-        })
+        header
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| DataError::format(csv, format!("no column `{name}` in the header (columns: {})", header.join(", "))))
     };
     let path_at = column(config.path_column.as_deref().unwrap_or("path"))?;
     let label_at = column(config.label_column.as_deref().unwrap_or("label"))?;
@@ -66,7 +67,12 @@ pub fn list_manifest(csv: &Path, known: Option<&[String]>, config: &DataConfig, 
 }
 
 /// Labels as class indices, and the class names.
-fn resolve_labels(csv: &Path, texts: &[(usize, String)], known: Option<&[String]>, classes: Option<usize>) -> Result<(Vec<i64>, Vec<String>), DataError> {
+fn resolve_labels(
+    csv: &Path,
+    texts: &[(usize, String)],
+    known: Option<&[String]>,
+    classes: Option<usize>,
+) -> Result<(Vec<i64>, Vec<String>), DataError> {
     if let Some(names) = known {
         let labels = texts
             .iter()

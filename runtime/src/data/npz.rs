@@ -12,8 +12,7 @@ use tch::Kind;
 pub fn read_npz(path: &Path, access: &Access) -> Result<(ImageShape, Vec<f32>, Vec<i64>), DataError> {
     // Read through the descriptor that was checked against the data roots.
     let file = access.open(path)?;
-    let arrays =
-        memscope_reference::read_npz(&fd_path(&file)).map_err(|e| DataError::format(path, format!("not a readable .npz: {e}")))?;
+    let arrays = memscope_reference::read_npz(&fd_path(&file)).map_err(|e| DataError::format(path, format!("not a readable .npz: {e}")))?;
     drop(file);
     let names: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
     let find = |key: &str| {

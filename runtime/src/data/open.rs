@@ -72,11 +72,7 @@ pub fn load_data(config: &DataConfig, options: &LoadOptions) -> Result<LoadedDat
             let path = req(&config.path);
             access.check(path)?;
             let train = read_cifar_set(&train_files(path, kind)?, kind, path, access)?;
-            let test = config
-                .test_path
-                .as_ref()
-                .map(|p| read_cifar_set(std::slice::from_ref(p), kind, p, access))
-                .transpose()?;
+            let test = config.test_path.as_ref().map(|p| read_cifar_set(std::slice::from_ref(p), kind, p, access)).transpose()?;
             (train, test)
         }
         DataFormat::Npz => {
@@ -148,7 +144,12 @@ pub fn load_data(config: &DataConfig, options: &LoadOptions) -> Result<LoadedDat
 /// The corrections `config` names, located in `train` (the training set as read,
 /// before `limit`); a relative source is also looked up under the dataset's
 /// directory (the folder root, the manifest's or the data file's directory).
-pub(crate) fn locate_corrections(config: &DataConfig, access: &Access, train: &Dataset, test: Option<&Dataset>) -> Result<Option<Located>, DataError> {
+pub(crate) fn locate_corrections(
+    config: &DataConfig,
+    access: &Access,
+    train: &Dataset,
+    test: Option<&Dataset>,
+) -> Result<Option<Located>, DataError> {
     let Some(path) = &config.corrections else { return Ok(None) };
     let file = CorrectionsFile::read(path, access)?;
     let base = config.path.as_ref().and_then(|p| if p.is_dir() { Some(p.as_path()) } else { p.parent() });

@@ -11,8 +11,8 @@
 //! folder, and enters the cache key like one.
 
 use super::dataset::numbered;
-use super::images::{CacheKey, Encoded, EncodedReader, Listing};
 use super::files::listed_image;
+use super::images::{CacheKey, Encoded, EncodedReader, Listing};
 use super::{Access, DataError};
 use crate::config::DataConfig;
 use parquet::basic::Type as PhysicalType;
@@ -97,7 +97,10 @@ fn image_field(path: &Path, schema: &Type, name: &str) -> Result<TypePtr, DataEr
     let binary = |t: &Type| t.is_primitive() && t.get_physical_type() == PhysicalType::BYTE_ARRAY;
     let ok = if field.is_group() { field.get_fields().iter().any(|f| f.name() == "bytes" && binary(f)) } else { binary(&field) };
     if !ok {
-        return Err(DataError::format(path, format!("column `{name}` is neither a struct with a binary `bytes` field (the Hugging Face image layout) nor binary")));
+        return Err(DataError::format(
+            path,
+            format!("column `{name}` is neither a struct with a binary `bytes` field (the Hugging Face image layout) nor binary"),
+        ));
     }
     Ok(field)
 }
@@ -115,9 +118,10 @@ fn images_stored_by_path(
 ) -> Result<HashMap<usize, PathBuf>, DataError> {
     let column = image.name();
     let has_path = image.is_group() && image.get_fields().iter().any(|f| f.name() == "path");
-    let bytes_may_be_null = reader.metadata().row_groups().iter().flat_map(|group| group.columns()).any(|chunk| {
-        chunk.column_path().parts() == [column, "bytes"] && chunk.statistics().and_then(|s| s.null_count_opt()) != Some(0)
-    });
+    let bytes_may_be_null =
+        reader.metadata().row_groups().iter().flat_map(|group| group.columns()).any(|chunk| {
+            chunk.column_path().parts() == [column, "bytes"] && chunk.statistics().and_then(|s| s.null_count_opt()) != Some(0)
+        });
     let mut files = HashMap::new();
     if !has_path || !bytes_may_be_null {
         return Ok(files);
@@ -139,9 +143,18 @@ fn images_stored_by_path(
 }
 
 /// The rows of one projected column.
-fn rows_of<'a>(path: &Path, reader: &'a SerializedFileReader<std::fs::File>, field: &TypePtr) -> Result<impl Iterator<Item = Result<parquet::record::Row, DataError>> + 'a, DataError> {
-    let projection = Type::group_type_builder("schema").with_fields(vec![Arc::clone(field)]).build().map_err(|e| DataError::format(path, e.to_string()))?;
-    let rows = reader.get_row_iter(Some(projection)).map_err(|e| DataError::format(path, format!("cannot read column `{}`: {e}", field.name())))?;
+fn rows_of<'a>(
+    path: &Path,
+    reader: &'a SerializedFileReader<std::fs::File>,
+    field: &TypePtr,
+) -> Result<impl Iterator<Item = Result<parquet::record::Row, DataError>> + 'a, DataError> {
+    let projection = Type::group_type_builder("schema")
+        .with_fields(vec![Arc::clone(field)])
+        .build()
+        .map_err(|e| DataError::format(path, e.to_string()))?;
+    let rows = reader
+        .get_row_iter(Some(projection))
+        .map_err(|e| DataError::format(path, format!("cannot read column `{}`: {e}", field.name())))?;
     let path = path.to_path_buf();
     Ok(rows.map(move |row| row.map_err(|e| DataError::format(&path, e.to_string()))))
 }
@@ -162,11 +175,17 @@ struct ParquetImages {
 }
 
 impl EncodedReader for ParquetImages {
-    fn read_chunks(&mut self, access: &Access, chunk: usize, each: &mut dyn FnMut(Vec<Encoded>) -> Result<(), DataError>) -> Result<(), DataError> {
+    fn read_chunks(
+        &mut self,
+        access: &Access,
+        chunk: usize,
+        each: &mut dyn FnMut(Vec<Encoded>) -> Result<(), DataError>,
+    ) -> Result<(), DataError> {
         let mut pending = Vec::with_capacity(chunk);
         for Shard { path, image, by_path } in &self.shards {
             let file = access.open(path)?;
-            let reader = SerializedFileReader::new(file).map_err(|e| DataError::format(path, format!("not a readable Parquet file: {e}")))?;
+            let reader =
+                SerializedFileReader::new(file).map_err(|e| DataError::format(path, format!("not a readable Parquet file: {e}")))?;
             for (r, row) in rows_of(path, &reader, image)?.enumerate() {
                 let row = row?;
                 let value = row.get_column_iter().next().map(|(_, f)| f);

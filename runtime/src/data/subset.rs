@@ -16,10 +16,7 @@ pub struct TrainingSamples {
 impl TrainingSamples {
     /// Every sample of a set of `n`.
     pub fn whole(n: usize) -> Self {
-        TrainingSamples {
-            indices: (0..n).collect(),
-            of: n,
-        }
+        TrainingSamples { indices: (0..n).collect(), of: n }
     }
 
     /// The samples `subset` chooses from a set of `n` (with `job_seed` when it names no
@@ -41,10 +38,7 @@ impl TrainingSamples {
         order.shuffle(&mut rng_for(seed, Stream::Subset, &[n as u64]));
         order.truncate(size);
         order.sort_unstable();
-        TrainingSamples {
-            indices: order.into(),
-            of: n,
-        }
+        TrainingSamples { indices: order.into(), of: n }
     }
 
     /// The samples trained on, in ascending order.
@@ -85,11 +79,7 @@ mod tests {
     fn a_seeded_subset_has_the_rounded_size_and_depends_only_on_its_seed() {
         let a = TrainingSamples::seeded(10, 0.7, 3);
         assert_eq!(a.len(), 7);
-        assert!(
-            a.indices().windows(2).all(|w| w[0] < w[1]),
-            "sorted, no repeats: {:?}",
-            a.indices()
-        );
+        assert!(a.indices().windows(2).all(|w| w[0] < w[1]), "sorted, no repeats: {:?}", a.indices());
         assert_eq!(a, TrainingSamples::seeded(10, 0.7, 3));
         assert_ne!(a, TrainingSamples::seeded(10, 0.7, 4));
         assert_eq!(a.mask().iter().filter(|&&m| m).count(), 7);
@@ -98,18 +88,9 @@ mod tests {
         assert_eq!(TrainingSamples::seeded(10, 0.25, 0).len(), 3);
         assert_eq!(TrainingSamples::seeded(10, 0.01, 0).len(), 1);
         assert!(TrainingSamples::seeded(10, 1.0, 0).is_whole());
-        assert_eq!(
-            TrainingSamples::for_job(None, 0, 4),
-            TrainingSamples::whole(4)
-        );
-        let config = SubsetConfig {
-            fraction: 0.5,
-            seed: None,
-        };
-        assert_eq!(
-            TrainingSamples::for_job(Some(&config), 9, 8),
-            TrainingSamples::seeded(8, 0.5, 9)
-        );
+        assert_eq!(TrainingSamples::for_job(None, 0, 4), TrainingSamples::whole(4));
+        let config = SubsetConfig { fraction: 0.5, seed: None };
+        assert_eq!(TrainingSamples::for_job(Some(&config), 9, 8), TrainingSamples::seeded(8, 0.5, 9));
     }
 
     /// Over many seeds each sample is in about `fraction` of the subsets: the draws do
@@ -123,9 +104,6 @@ mod tests {
                 counts[i] += 1;
             }
         }
-        assert!(
-            counts.iter().all(|&c| (610..=790).contains(&c)),
-            "{counts:?}"
-        );
+        assert!(counts.iter().all(|&c| (610..=790).contains(&c)), "{counts:?}");
     }
 }

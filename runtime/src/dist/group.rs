@@ -57,11 +57,8 @@ impl ProcessGroup {
             timeout: launch.timeout,
             message: e.message(),
         })?;
-        let liveness = launch
-            .liveness
-            .map(|timing| Liveness::start(launch, timing))
-            .transpose()
-            .map_err(|message| DistError::Rendezvous {
+        let liveness =
+            launch.liveness.map(|timing| Liveness::start(launch, timing)).transpose().map_err(|message| DistError::Rendezvous {
                 rank: launch.rank,
                 world: launch.world,
                 addr: launch.master_addr.clone(),

@@ -71,7 +71,11 @@ impl Launch {
         }
         let required = |var: &'static str| {
             get(var).filter(|v| !v.is_empty()).ok_or_else(|| {
-                env_error(var, "", "not set, but WORLD_SIZE is above 1: a launcher sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT together")
+                env_error(
+                    var,
+                    "",
+                    "not set, but WORLD_SIZE is above 1: a launcher sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT together",
+                )
             })
         };
         let rank_text = required("RANK")?;
@@ -112,7 +116,8 @@ impl Launch {
         };
         let liveness = match get("MEMSCOPE_DIST_LIVENESS") {
             Some(text) => {
-                let seconds: f64 = text.trim().parse().map_err(|_| env_error("MEMSCOPE_DIST_LIVENESS", &text, "not a number of seconds"))?;
+                let seconds: f64 =
+                    text.trim().parse().map_err(|_| env_error("MEMSCOPE_DIST_LIVENESS", &text, "not a number of seconds"))?;
                 if !(seconds.is_finite() && seconds >= 0.0) {
                     return Err(env_error("MEMSCOPE_DIST_LIVENESS", &text, "must be a number of seconds (0 turns the watch off)"));
                 }
@@ -179,7 +184,8 @@ mod tests {
         assert_eq!((got.local_rank, got.timeout), (0, Duration::from_millis(2500)));
         let small: Vec<_> = TORCHRUN.iter().copied().chain([("MEMSCOPE_DIST_BUCKET_MB", "0.5")]).collect();
         assert_eq!(launch(&small).unwrap().unwrap().bucket_bytes, 512 * 1024);
-        let watched: Vec<_> = TORCHRUN.iter().copied().chain([("MEMSCOPE_DIST_LIVENESS", "5"), ("TORCHELASTIC_RESTART_COUNT", "2")]).collect();
+        let watched: Vec<_> =
+            TORCHRUN.iter().copied().chain([("MEMSCOPE_DIST_LIVENESS", "5"), ("TORCHELASTIC_RESTART_COUNT", "2")]).collect();
         let got = launch(&watched).unwrap().unwrap();
         assert_eq!((got.liveness, got.restart), (Some(LivenessTiming { lost_after: Duration::from_secs(5) }), 2));
         let unwatched: Vec<_> = TORCHRUN.iter().copied().chain([("MEMSCOPE_DIST_LIVENESS", "0")]).collect();

@@ -23,9 +23,9 @@ pub use error::DistError;
 pub use exit::{collective_failed, exit};
 pub use gradients::{DistTimings, GradientReducer};
 pub use group::{ProcessGroup, Reduce, Uninterruptible};
-pub use liveness::{LivenessTiming, DEFAULT_LOST_AFTER};
 pub use launch::{Launch, DEFAULT_BUCKET_BYTES, DEFAULT_TIMEOUT, FIRST_BUCKET_BYTES};
-pub use replicas::{broadcast_from_rank0, ranks_differing_from_rank0};
-pub use share::{broadcast_bytes, broadcast_tensors};
+pub use liveness::{LivenessTiming, DEFAULT_LOST_AFTER};
 /// The store a launcher serves for its ranks (`memscope launch`, as torchrun's agent).
 pub use memscope_torch_ext::StoreServer;
+pub use replicas::{broadcast_from_rank0, ranks_differing_from_rank0};
+pub use share::{broadcast_bytes, broadcast_tensors};

@@ -7,18 +7,8 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 /// The kinds a shared tensor may have, by the name the header gives them.
-const KINDS: [Kind; 10] = [
-    Kind::Uint8,
-    Kind::Int8,
-    Kind::Int16,
-    Kind::Int,
-    Kind::Int64,
-    Kind::Half,
-    Kind::BFloat16,
-    Kind::Float,
-    Kind::Double,
-    Kind::Bool,
-];
+const KINDS: [Kind; 10] =
+    [Kind::Uint8, Kind::Int8, Kind::Int16, Kind::Int, Kind::Int64, Kind::Half, Kind::BFloat16, Kind::Float, Kind::Double, Kind::Bool];
 
 /// What the other ranks allocate for one tensor before its values arrive.
 #[derive(Debug, Serialize, Deserialize)]
@@ -52,7 +42,11 @@ pub fn broadcast_bytes(group: &ProcessGroup, device: Device, bytes: &[u8]) -> Re
 /// Rank 0's named `tensors` on every rank, on the CPU (the other ranks pass `None`).
 /// Rank 0 first sends their names, kinds and shapes; the values follow, one broadcast
 /// per kind.
-pub fn broadcast_tensors(group: &ProcessGroup, device: Device, tensors: Option<&[(String, Tensor)]>) -> Result<Vec<(String, Tensor)>, DistError> {
+pub fn broadcast_tensors(
+    group: &ProcessGroup,
+    device: Device,
+    tensors: Option<&[(String, Tensor)]>,
+) -> Result<Vec<(String, Tensor)>, DistError> {
     let local = |e: String| group.local_failure("broadcast of rank 0's tensors", e);
     let layouts: Vec<Layout> = tensors
         .unwrap_or_default()
@@ -68,7 +62,8 @@ pub fn broadcast_tensors(group: &ProcessGroup, device: Device, tensors: Option<&
             Some(mine) if group.rank() == 0 => mine[i].1.f_to_device(device),
             _ => {
                 let kind = KINDS.into_iter().find(|k| format!("{k:?}") == layout.kind);
-                let kind = kind.ok_or_else(|| local(format!("rank 0 sent `{}` of kind {}, which cannot be shared", layout.name, layout.kind)))?;
+                let kind =
+                    kind.ok_or_else(|| local(format!("rank 0 sent `{}` of kind {}, which cannot be shared", layout.name, layout.kind)))?;
                 Tensor::f_zeros(layout.shape.as_slice(), (kind, device))
             }
         }
@@ -78,8 +73,5 @@ pub fn broadcast_tensors(group: &ProcessGroup, device: Device, tensors: Option<&
     // Empty tensors have no values to send (and a collective of none is not defined).
     let filled: Vec<Tensor> = shared.iter().filter(|(_, t)| t.numel() > 0).map(|(_, t)| t.shallow_clone()).collect();
     broadcast_from_rank0(group, &filled)?;
-    shared
-        .into_iter()
-        .map(|(name, t)| Ok((name, t.f_to_device(Device::Cpu).map_err(|e| local(e.to_string()))?)))
-        .collect()
+    shared.into_iter().map(|(name, t)| Ok((name, t.f_to_device(Device::Cpu).map_err(|e| local(e.to_string()))?))).collect()
 }

@@ -53,11 +53,7 @@ impl Memorization {
                 m.correct.len()
             );
             for i in 0..n {
-                let (count, correct) = if m.trained[i] {
-                    (&mut in_counts, &mut in_correct)
-                } else {
-                    (&mut out_counts, &mut out_correct)
-                };
+                let (count, correct) = if m.trained[i] { (&mut in_counts, &mut in_correct) } else { (&mut out_counts, &mut out_correct) };
                 count[i] += 1;
                 correct[i] += m.correct[i] as u32;
             }
@@ -74,12 +70,7 @@ impl Memorization {
             mem[i] = p_in - p_out;
             se[i] = (p_in * (1.0 - p_in) / n_in + p_out * (1.0 - p_out) / n_out).sqrt();
         }
-        Memorization {
-            mem,
-            se,
-            in_counts,
-            out_counts,
-        }
+        Memorization { mem, se, in_counts, out_counts }
     }
 
     /// Samples whose estimate is undefined (never in, or never out).
@@ -93,11 +84,7 @@ mod tests {
     use super::*;
 
     fn model(model: usize, trained: [u8; 4], correct: [u8; 4]) -> ModelOutcome {
-        ModelOutcome {
-            model,
-            trained: trained.iter().map(|&b| b == 1).collect(),
-            correct: correct.iter().map(|&b| b == 1).collect(),
-        }
+        ModelOutcome { model, trained: trained.iter().map(|&b| b == 1).collect(), correct: correct.iter().map(|&b| b == 1).collect() }
     }
 
     /// Four models, four samples, worked by hand:
@@ -131,10 +118,7 @@ mod tests {
     /// a negative estimate; one every model gets right whatever its side, zero.
     #[test]
     fn the_sign_follows_which_side_is_right_more_often() {
-        let models = [
-            model(0, [1, 1, 0, 0], [0, 1, 1, 1]),
-            model(1, [0, 0, 1, 1], [1, 1, 1, 1]),
-        ];
+        let models = [model(0, [1, 1, 0, 0], [0, 1, 1, 1]), model(1, [0, 0, 1, 1], [1, 1, 1, 1])];
         let m = Memorization::estimate(4, &models);
         assert_eq!(m.mem[0], -1.0);
         assert_eq!(m.mem[1], 0.0);

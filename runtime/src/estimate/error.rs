@@ -55,9 +55,6 @@ pub enum EstimateError {
 impl EstimateError {
     /// An I/O error on `path`.
     pub fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        EstimateError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        EstimateError::Io { path: path.to_path_buf(), source }
     }
 }

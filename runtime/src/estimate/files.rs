@@ -70,118 +70,61 @@ pub struct FinishedModel {
 /// Reads model `k`'s outputs from its run directory `dir`, and checks that they are
 /// that model's: its subset must be the one the plan gives model `k` for a set of this
 /// size (a run of another model, job or share would mix other outcomes in).
-pub fn read_model(
-    plan: &EstimatePlan,
-    k: usize,
-    dir: &Path,
-) -> Result<FinishedModel, EstimateError> {
-    let bad = |message: String| EstimateError::Model {
-        model: k,
-        path: dir.to_path_buf(),
-        message,
-    };
+pub fn read_model(plan: &EstimatePlan, k: usize, dir: &Path) -> Result<FinishedModel, EstimateError> {
+    let bad = |message: String| EstimateError::Model { model: k, path: dir.to_path_buf(), message };
     let summary_path = dir.join("summary.json");
-    let text =
-        std::fs::read_to_string(&summary_path).map_err(|e| bad(format!("summary.json: {e}")))?;
-    let summary: Summary =
-        serde_json::from_str(&text).map_err(|e| bad(format!("summary.json: {e}")))?;
-    let trained = read_bools(&dir.join("subset_mask.npy"))
-        .map_err(|e| bad(format!("subset_mask.npy: {e}")))?;
-    let correct =
-        read_bools(&dir.join("correct.npy")).map_err(|e| bad(format!("correct.npy: {e}")))?;
+    let text = std::fs::read_to_string(&summary_path).map_err(|e| bad(format!("summary.json: {e}")))?;
+    let summary: Summary = serde_json::from_str(&text).map_err(|e| bad(format!("summary.json: {e}")))?;
+    let trained = read_bools(&dir.join("subset_mask.npy")).map_err(|e| bad(format!("subset_mask.npy: {e}")))?;
+    let correct = read_bools(&dir.join("correct.npy")).map_err(|e| bad(format!("correct.npy: {e}")))?;
     let n = summary.samples;
     if trained.len() != n || correct.len() != n {
-        return Err(bad(format!(
-            "{} subset flags and {} correct flags for {n} samples",
-            trained.len(),
-            correct.len()
-        )));
+        return Err(bad(format!("{} subset flags and {} correct flags for {n} samples", trained.len(), correct.len())));
     }
     let expected = TrainingSamples::seeded(n, plan.fraction(), plan.model_seed(k)).mask();
     if trained != expected {
         return Err(bad(format!("trained on another subset than model {k} of this estimate (a run of another job, --subset or model?)")));
     }
-    Ok(FinishedModel {
-        outcome: ModelOutcome {
-            model: k,
-            trained,
-            correct,
-        },
-        summary,
-    })
+    Ok(FinishedModel { outcome: ModelOutcome { model: k, trained, correct }, summary })
 }
 
 fn read_bools(path: &Path) -> Result<Vec<bool>, String> {
     let tensor = memscope_reference::read_npy(path)?;
     if tensor.kind() != tch::Kind::Bool || tensor.dim() != 1 {
-        return Err(format!(
-            "expected a 1-D bool array, found {:?} {:?}",
-            tensor.kind(),
-            tensor.size()
-        ));
+        return Err(format!("expected a 1-D bool array, found {:?} {:?}", tensor.kind(), tensor.size()));
     }
     Vec::<bool>::try_from(&tensor).map_err(|e| e.to_string())
 }
 
 /// Writes the estimate of `finished` (at least one model) into the plan's directory,
 /// each file whole or not at all; returns what `estimate.json` says.
-pub fn write_estimate(
-    plan: &EstimatePlan,
-    finished: &[FinishedModel],
-) -> Result<EstimateSummary, EstimateError> {
-    let first = finished
-        .first()
-        .ok_or_else(|| EstimateError::NothingFinished {
-            dir: plan.dir().to_path_buf(),
-            models: plan.models(),
-        })?;
+pub fn write_estimate(plan: &EstimatePlan, finished: &[FinishedModel]) -> Result<EstimateSummary, EstimateError> {
+    let first = finished.first().ok_or_else(|| EstimateError::NothingFinished { dir: plan.dir().to_path_buf(), models: plan.models() })?;
     let n = first.summary.samples;
     if let Some(other) = finished.iter().find(|m| m.summary.samples != n) {
         return Err(EstimateError::Model {
             model: other.outcome.model,
             path: plan.model_run_dir(other.outcome.model),
-            message: format!(
-                "has {} samples, model {} has {n}",
-                other.summary.samples, first.outcome.model
-            ),
+            message: format!("has {} samples, model {} has {n}", other.summary.samples, first.outcome.model),
         });
     }
     let outcomes: Vec<ModelOutcome> = finished.iter().map(|m| m.outcome.clone()).collect();
     let estimate = Memorization::estimate(n, &outcomes);
     let dir = plan.dir();
-    let f32s = |values: &[f64]| {
-        Tensor::from_slice(&values.iter().map(|&v| v as f32).collect::<Vec<f32>>())
-    };
-    let i64s = |values: &[u32]| {
-        Tensor::from_slice(&values.iter().map(|&v| v as i64).collect::<Vec<i64>>())
-    };
+    let f32s = |values: &[f64]| Tensor::from_slice(&values.iter().map(|&v| v as f32).collect::<Vec<f32>>());
+    let i64s = |values: &[u32]| Tensor::from_slice(&values.iter().map(|&v| v as i64).collect::<Vec<i64>>());
     write_tensor(&dir.join("mem.npy"), &f32s(&estimate.mem))?;
     write_tensor(&dir.join("mem_se.npy"), &f32s(&estimate.se))?;
     write_tensor(&dir.join("in_counts.npy"), &i64s(&estimate.in_counts))?;
     write_tensor(&dir.join("out_counts.npy"), &i64s(&estimate.out_counts))?;
     let models: Vec<i64> = outcomes.iter().map(|o| o.model as i64).collect();
     write_tensor(&dir.join("models.npy"), &Tensor::from_slice(&models))?;
-    let rows = |pick: fn(&ModelOutcome) -> &Vec<bool>| {
-        outcomes
-            .iter()
-            .flat_map(|o| pick(o).iter().copied())
-            .collect::<Vec<bool>>()
-    };
-    write_bools(
-        &dir.join("masks.npy"),
-        &[outcomes.len(), n],
-        &rows(|o| &o.trained),
-    )?;
-    write_bools(
-        &dir.join("correct.npy"),
-        &[outcomes.len(), n],
-        &rows(|o| &o.correct),
-    )?;
+    let rows = |pick: fn(&ModelOutcome) -> &Vec<bool>| outcomes.iter().flat_map(|o| pick(o).iter().copied()).collect::<Vec<bool>>();
+    write_bools(&dir.join("masks.npy"), &[outcomes.len(), n], &rows(|o| &o.trained))?;
+    write_bools(&dir.join("correct.npy"), &[outcomes.len(), n], &rows(|o| &o.correct))?;
 
     let defined: Vec<usize> = (0..n).filter(|&i| !estimate.mem[i].is_nan()).collect();
-    let mean = |values: &[f64]| {
-        defined.iter().map(|&i| values[i]).sum::<f64>() / defined.len().max(1) as f64
-    };
+    let mean = |values: &[f64]| defined.iter().map(|&i| values[i]).sum::<f64>() / defined.len().max(1) as f64;
     let sum = |f: fn(&Summary) -> f64| finished.iter().map(|m| f(&m.summary)).sum::<f64>();
     let summary = EstimateSummary {
         job: plan.job().name.clone(),
@@ -195,12 +138,7 @@ pub fn write_estimate(
         min_out: estimate.out_counts.iter().copied().min().unwrap_or(0),
         mean_mem: mean(&estimate.mem),
         mean_se: mean(&estimate.se),
-        held_out_accuracy: sum(|s| {
-            s.subset
-                .as_ref()
-                .and_then(|s| s.held_out_accuracy)
-                .unwrap_or(f64::NAN)
-        }) / finished.len() as f64,
+        held_out_accuracy: sum(|s| s.subset.as_ref().and_then(|s| s.held_out_accuracy).unwrap_or(f64::NAN)) / finished.len() as f64,
         train_seconds: sum(|s| s.timings.train_seconds),
         model_seconds: sum(|s| s.timings.total_seconds),
     };
@@ -222,10 +160,7 @@ fn write_bools(path: &Path, shape: &[usize], values: &[bool]) -> Result<(), Esti
 }
 
 fn temporary(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     // Still `.npy` (libtorch's writer keeps the name it is given).
     path.with_file_name(format!(".{}.{name}", std::process::id()))
 }

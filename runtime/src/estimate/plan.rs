@@ -55,44 +55,21 @@ impl EstimatePlan {
     /// `models` trainings of `job`, each on `fraction` of its training set, written
     /// under `dir`. Refuses settings that cannot give an estimate, and a job whose
     /// models would not be valid jobs (a name too long for the model suffix, say).
-    pub fn new(
-        job: JobConfig,
-        models: usize,
-        fraction: f64,
-        dir: PathBuf,
-    ) -> Result<Self, EstimateError> {
-        let setting = |key: &str, message: String| {
-            Err(EstimateError::Setting {
-                key: key.into(),
-                message,
-            })
-        };
+    pub fn new(job: JobConfig, models: usize, fraction: f64, dir: PathBuf) -> Result<Self, EstimateError> {
+        let setting = |key: &str, message: String| Err(EstimateError::Setting { key: key.into(), message });
         if !(2..=MAX_MODELS).contains(&models) {
-            return setting("--models", format!("{models} is not in 2..={MAX_MODELS} (each sample needs models that trained on it and models that did not)"));
+            return setting(
+                "--models",
+                format!("{models} is not in 2..={MAX_MODELS} (each sample needs models that trained on it and models that did not)"),
+            );
         }
         if !(fraction > 0.0 && fraction < 1.0) {
-            return setting(
-                "--subset",
-                format!(
-                    "{fraction} is not a share in (0, 1) (each model must leave some samples out)"
-                ),
-            );
+            return setting("--subset", format!("{fraction} is not a share in (0, 1) (each model must leave some samples out)"));
         }
-        let plan = EstimatePlan {
-            job,
-            models,
-            fraction,
-            dir,
-        };
+        let plan = EstimatePlan { job, models, fraction, dir };
         let problems = plan.model_config(models - 1).validate();
         if let Some(p) = problems.first() {
-            return setting(
-                "job",
-                format!(
-                    "its models would not be valid jobs: {}: {}",
-                    p.key, p.message
-                ),
-            );
+            return setting("job", format!("its models would not be valid jobs: {}: {}", p.key, p.message));
         }
         Ok(plan)
     }
@@ -138,10 +115,7 @@ impl EstimatePlan {
         let mut config = self.job.clone();
         config.name = self.model_name(k);
         config.seed = seed;
-        config.train.subset = Some(SubsetConfig {
-            fraction: self.fraction,
-            seed: Some(seed),
-        });
+        config.train.subset = Some(SubsetConfig { fraction: self.fraction, seed: Some(seed) });
         config.score.builtin.clear();
         config.score.aggregate.clear();
         config.plugins.clear();
@@ -172,12 +146,12 @@ impl EstimatePlan {
             let text = model_file_text(&self.model_config(k));
             match std::fs::read_to_string(&path) {
                 Ok(old) if old == text => {}
-                Ok(_) => {
-                    return Err(EstimateError::OtherEstimate {
-                        path,
-                        message: "was written for another estimate (another job, --subset or --set); give this one another --dir, or remove that one".into(),
-                    })
-                }
+                Ok(_) => return Err(EstimateError::OtherEstimate {
+                    path,
+                    message:
+                        "was written for another estimate (another job, --subset or --set); give this one another --dir, or remove that one"
+                            .into(),
+                }),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_atomically(&path, text.as_bytes())?,
                 Err(e) => return Err(EstimateError::io(&path, e)),
             }
@@ -189,21 +163,16 @@ impl EstimatePlan {
     pub fn submitted(&self) -> Result<BTreeMap<usize, SubmittedModel>, EstimateError> {
         let path = self.submitted_path();
         match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| EstimateError::OtherEstimate {
-                path,
-                message: format!("cannot be read: {e}"),
-            }),
+            Ok(text) => {
+                serde_json::from_str(&text).map_err(|e| EstimateError::OtherEstimate { path, message: format!("cannot be read: {e}") })
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
             Err(e) => Err(EstimateError::io(&path, e)),
         }
     }
 
     /// Records that model `k` went to a daemon as `submitted`.
-    pub fn record_submitted(
-        &self,
-        k: usize,
-        submitted: SubmittedModel,
-    ) -> Result<(), EstimateError> {
+    pub fn record_submitted(&self, k: usize, submitted: SubmittedModel) -> Result<(), EstimateError> {
         let mut all = self.submitted()?;
         all.insert(k, submitted);
         let text = serde_json::to_string_pretty(&all).expect("submitted models serialize");
@@ -221,10 +190,7 @@ impl EstimatePlan {
             .map(|k| {
                 let local = self.model_run_dir(k);
                 let remote = submitted.get(&k).map(|s| s.run_dir.clone());
-                if let Some(done) = std::iter::once(&local)
-                    .chain(&remote)
-                    .find(|d| d.join("summary.json").exists())
-                {
+                if let Some(done) = std::iter::once(&local).chain(&remote).find(|d| d.join("summary.json").exists()) {
                     ModelStatus::Finished(done.clone())
                 } else if local.join("config.toml").exists() {
                     ModelStatus::Unfinished(local)
@@ -247,10 +213,7 @@ fn model_file_text(config: &JobConfig) -> String {
 /// Writes `bytes` to `path` through a temporary file and a rename, so that a reader
 /// (another task of the same array, a comparer) never sees half a file.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), EstimateError> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
     std::fs::write(&tmp, bytes).map_err(|e| EstimateError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| EstimateError::io(path, e))
@@ -277,64 +240,26 @@ mod tests {
         assert_eq!(distinct.len(), 4, "{seeds:?}");
         let m = plan.model_config(2);
         assert_eq!(m.name, "d-model-0002");
-        assert_eq!(
-            (m.seed, m.train.subset),
-            (
-                seeds[2],
-                Some(SubsetConfig {
-                    fraction: 0.7,
-                    seed: Some(seeds[2])
-                })
-            )
-        );
+        assert_eq!((m.seed, m.train.subset), (seeds[2], Some(SubsetConfig { fraction: 0.7, seed: Some(seeds[2]) })));
         assert!(m.plugins.is_empty() && m.score.builtin.is_empty() && !m.report.enabled);
-        assert_eq!(
-            (m.train.epochs, m.data.format),
-            (3, crate::config::DataFormat::Digits)
-        );
+        assert_eq!((m.train.epochs, m.data.format), (3, crate::config::DataFormat::Digits));
         // Another job seed gives other models.
         let mut other = job();
         other.seed = 6;
-        assert_ne!(
-            EstimatePlan::new(other, 4, 0.7, dir.path().into())
-                .unwrap()
-                .model_seed(2),
-            seeds[2]
-        );
+        assert_ne!(EstimatePlan::new(other, 4, 0.7, dir.path().into()).unwrap().model_seed(2), seeds[2]);
     }
 
     #[test]
     fn settings_that_give_no_estimate_are_refused_by_name() {
         let dir = PathBuf::from("/tmp/x");
-        let err = |models, fraction| {
-            EstimatePlan::new(job(), models, fraction, dir.clone())
-                .unwrap_err()
-                .to_string()
-        };
-        assert!(
-            err(1, 0.7).starts_with("--models: 1 is not in 2..="),
-            "{}",
-            err(1, 0.7)
-        );
-        assert!(
-            err(4, 1.0).starts_with("--subset: 1 is not a share in (0, 1)"),
-            "{}",
-            err(4, 1.0)
-        );
-        assert!(
-            err(4, 0.0).starts_with("--subset: 0 is not"),
-            "{}",
-            err(4, 0.0)
-        );
+        let err = |models, fraction| EstimatePlan::new(job(), models, fraction, dir.clone()).unwrap_err().to_string();
+        assert!(err(1, 0.7).starts_with("--models: 1 is not in 2..="), "{}", err(1, 0.7));
+        assert!(err(4, 1.0).starts_with("--subset: 1 is not a share in (0, 1)"), "{}", err(4, 1.0));
+        assert!(err(4, 0.0).starts_with("--subset: 0 is not"), "{}", err(4, 0.0));
         let mut long = job();
         long.name = "n".repeat(95);
-        let e = EstimatePlan::new(long, 4, 0.7, dir)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("job: its models would not be valid jobs: name: 106 is more than 100"),
-            "{e}"
-        );
+        let e = EstimatePlan::new(long, 4, 0.7, dir).unwrap_err().to_string();
+        assert!(e.starts_with("job: its models would not be valid jobs: name: 106 is more than 100"), "{e}");
     }
 
     /// Job files are written once; the same estimate finds them equal, another (here:
@@ -349,20 +274,10 @@ mod tests {
         let back = parse_job(&written, "m.toml", &[], Path::new("/")).unwrap();
         assert_eq!(back, plan.model_config(1));
         // More models later: the first ones are unchanged, one more file.
-        EstimatePlan::new(job(), 4, 0.7, dir.path().to_path_buf())
-            .unwrap()
-            .write_model_configs()
-            .unwrap();
+        EstimatePlan::new(job(), 4, 0.7, dir.path().to_path_buf()).unwrap().write_model_configs().unwrap();
         assert!(plan.model_config_path(3).exists());
-        let err = EstimatePlan::new(job(), 3, 0.5, dir.path().to_path_buf())
-            .unwrap()
-            .write_model_configs()
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("model-0000.toml: was written for another estimate"),
-            "{err}"
-        );
+        let err = EstimatePlan::new(job(), 3, 0.5, dir.path().to_path_buf()).unwrap().write_model_configs().unwrap_err().to_string();
+        assert!(err.contains("model-0000.toml: was written for another estimate"), "{err}");
     }
 
     #[test]
@@ -375,14 +290,7 @@ mod tests {
         std::fs::create_dir_all(plan.model_run_dir(1)).unwrap();
         std::fs::write(plan.model_run_dir(1).join("config.toml"), "").unwrap();
         let remote = dir.path().join("daemon-runs/000003-d-model-0002");
-        plan.record_submitted(
-            2,
-            SubmittedModel {
-                id: "000003".into(),
-                run_dir: remote.clone(),
-            },
-        )
-        .unwrap();
+        plan.record_submitted(2, SubmittedModel { id: "000003".into(), run_dir: remote.clone() }).unwrap();
         let statuses = plan.statuses().unwrap();
         assert_eq!(
             statuses,

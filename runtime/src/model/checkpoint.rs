@@ -317,7 +317,15 @@ mod tests {
     use super::*;
 
     fn state(epochs_done: usize) -> CheckpointState {
-        CheckpointState { epochs_done, steps: 10 * epochs_done as u64, samples: 4, train_seconds: 1.0, score_seconds: 0.0, scored_samples: 0, world: 2 }
+        CheckpointState {
+            epochs_done,
+            steps: 10 * epochs_done as u64,
+            samples: 4,
+            train_seconds: 1.0,
+            score_seconds: 0.0,
+            scored_samples: 0,
+            world: 2,
+        }
     }
 
     fn write(checkpoints: &Checkpoints, epochs_done: usize) -> PathBuf {

@@ -109,9 +109,8 @@ impl Network {
 
     /// Deep copies of every variable, detached from autograd.
     pub fn snapshot(&self, epoch: usize) -> Result<Snapshot, ModelError> {
-        let variables = tch::no_grad(|| {
-            self.variables()?.into_iter().map(|(n, t)| Ok((n, t.f_detach()?.copy()))).collect::<Result<_, ModelError>>()
-        })?;
+        let variables =
+            tch::no_grad(|| self.variables()?.into_iter().map(|(n, t)| Ok((n, t.f_detach()?.copy()))).collect::<Result<_, ModelError>>())?;
         Ok(Snapshot { epoch, variables })
     }
 

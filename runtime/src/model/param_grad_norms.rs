@@ -47,10 +47,7 @@ mod tests {
         });
         let mut network = Network::build(&ModelSource::Custom(linear), shape, 3, Device::Cpu).unwrap();
         let (w, b) = ([0.5f32, -1.0, 2.0, 0.0, -0.5, 1.5], [0.1f32, 0.0, -0.2]);
-        let values = vec![
-            ("fc.weight".to_string(), Tensor::from_slice(&w).view([3, 2])),
-            ("fc.bias".to_string(), Tensor::from_slice(&b)),
-        ];
+        let values = vec![("fc.weight".to_string(), Tensor::from_slice(&w).view([3, 2])), ("fc.bias".to_string(), Tensor::from_slice(&b))];
         network.load_variables(&values, "test").unwrap();
         let xs = [[1.0f32, 2.0], [-1.0, 0.5], [0.0, 0.0]];
         let labels = [2i64, 0, 1];

@@ -26,24 +26,15 @@ pub struct ContractError {
 /// samples. Copies the values to the CPU for the finiteness check (one float per
 /// sample: little next to the scoring itself).
 pub fn check_scores(plugin: &str, position: BatchPosition, samples: usize, scores: &Tensor) -> Result<(), ContractError> {
-    let fail = |problem: String| ContractError {
-        plugin: plugin.to_string(),
-        epoch: position.epoch,
-        offset: position.offset,
-        samples,
-        problem,
-    };
+    let fail =
+        |problem: String| ContractError { plugin: plugin.to_string(), epoch: position.epoch, offset: position.offset, samples, problem };
     let (kind, shape) = (scores.kind(), scores.size());
     if kind != Kind::Float || shape != [samples as i64] {
         return Err(fail(format!("returned {} {shape:?}; scores must be float32 [{samples}]", kind_name(kind))));
     }
     let values = Vec::<f32>::try_from(&scores.to_device(Device::Cpu)).map_err(|e| fail(format!("unreadable scores: {e}")))?;
     match values.iter().position(|v| !v.is_finite()) {
-        Some(i) => Err(fail(format!(
-            "returned {} for sample {} (row {i}); scores must be finite",
-            values[i],
-            position.offset + i
-        ))),
+        Some(i) => Err(fail(format!("returned {} for sample {} (row {i}); scores must be finite", values[i], position.offset + i))),
         None => Ok(()),
     }
 }

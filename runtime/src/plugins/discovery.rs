@@ -63,11 +63,7 @@ pub fn list_plugins(dirs: &[PathBuf]) -> Vec<Result<Listed, PluginError>> {
             let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if !is_file_of(&file_name, &info.name) {
                 let names = plugin_file_names(&info.name);
-                found.push(Err(PluginError::UnfindableName {
-                    path,
-                    name: info.name,
-                    expected: format!("{} or {}", names[0], names[1]),
-                }));
+                found.push(Err(PluginError::UnfindableName { path, name: info.name, expected: format!("{} or {}", names[0], names[1]) }));
                 continue;
             }
             let winner = find_plugin(&info.name, dirs).ok();

@@ -63,7 +63,11 @@ mod tests {
         let dropped = [DroppedPlugin { plugin: "bad".into(), hook: "on_train_batch_end".into(), message: "boom".into() }];
         let mut tables = vec![ScoreTable::new("loss", Aggregate::Sum, 1), ScoreTable::new("bad", Aggregate::Mean, 1)];
         let mut outputs = PluginOutputs {
-            arrays: vec![array("bad", "bad_extra", ArrayKind::Score), array("bad", "bad_mask", ArrayKind::Mask), array("noise", "noise_mask", ArrayKind::Mask)],
+            arrays: vec![
+                array("bad", "bad_extra", ArrayKind::Score),
+                array("bad", "bad_mask", ArrayKind::Mask),
+                array("noise", "noise_mask", ArrayKind::Mask),
+            ],
             comparisons: vec![
                 comparison("loss", "noise_mask", "baseline"),
                 comparison("bad", "noise_mask", "baseline"),

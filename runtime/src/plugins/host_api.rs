@@ -62,8 +62,25 @@ pub struct HostContext {
 
 impl HostContext {
     /// The context of plugin `plugin` (entry `owner`) in a job.
-    pub fn new(plugin: &str, run: &str, run_dir: Option<PathBuf>, outputs: Arc<Mutex<PluginOutputs>>, samples: usize, owner: Owner, owners: Arc<Mutex<Owners>>) -> Self {
-        HostContext { plugin: plugin.to_string(), run: run.to_string(), run_dir, network: AtomicPtr::new(std::ptr::null_mut()), outputs, samples, owner, owners }
+    pub fn new(
+        plugin: &str,
+        run: &str,
+        run_dir: Option<PathBuf>,
+        outputs: Arc<Mutex<PluginOutputs>>,
+        samples: usize,
+        owner: Owner,
+        owners: Arc<Mutex<Owners>>,
+    ) -> Self {
+        HostContext {
+            plugin: plugin.to_string(),
+            run: run.to_string(),
+            run_dir,
+            network: AtomicPtr::new(std::ptr::null_mut()),
+            outputs,
+            samples,
+            owner,
+            owners,
+        }
     }
 }
 

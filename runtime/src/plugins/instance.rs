@@ -60,7 +60,10 @@ impl PluginInstance {
         let mut instance: *mut c_void = std::ptr::null_mut();
         let (status, message) = match adopt {
             // `api` is boxed and kept with the instance, so it outlives it.
-            Some(adopt) => (Status::Ok, { instance = adopt(&*api); None }),
+            Some(adopt) => (Status::Ok, {
+                instance = adopt(&*api);
+                None
+            }),
             // SAFETY: the descriptor passed the handshake; `config` is borrowed for the
             // call; `api` is boxed and kept with the instance, so it outlives it as
             // `create` requires.
@@ -100,12 +103,7 @@ impl PluginInstance {
         *self.seconds.entry(hook.name()).or_default() += started.elapsed().as_secs_f64();
         match status {
             Status::Ok => Ok(()),
-            s => Err(PluginError::hook(
-                &self.info.name,
-                hook,
-                message.unwrap_or_else(|| "no message".into()),
-                s == Status::Panic,
-            )),
+            s => Err(PluginError::hook(&self.info.name, hook, message.unwrap_or_else(|| "no message".into()), s == Status::Panic)),
         }
     }
 }

@@ -5,8 +5,7 @@ use super::symbols::exported_with_prefix;
 use super::torch::runtime_torch_version;
 use super::PluginError;
 use memscope_sdk::abi::{
-    versioned_symbol, DescriptorFn, PluginDescriptor, ABI4_DESCRIPTOR_SIZE, DESCRIPTOR_SYMBOL, FLAG_KEEPS_NO_STATE,
-    VERSIONED_SYMBOL_PREFIX,
+    versioned_symbol, DescriptorFn, PluginDescriptor, ABI4_DESCRIPTOR_SIZE, DESCRIPTOR_SYMBOL, FLAG_KEEPS_NO_STATE, VERSIONED_SYMBOL_PREFIX,
 };
 use memscope_sdk::{torch_release, Direction, Hook, ScoreSpec, ABI_VERSION, OLDEST_PLUGIN_ABI, SDK_VERSION};
 use sha2::{Digest, Sha256};
@@ -143,11 +142,10 @@ impl PluginInfo {
 pub fn load_library(path: &Path) -> Result<(&'static PluginDescriptor, PluginInfo), PluginError> {
     // SAFETY: loading runs the library's initializers; plugin libraries are trusted
     // code from the configured plugin directories.
-    let library = unsafe { libloading::Library::new(path) }
-        .map_err(|e| {
-            let detail = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
-            PluginError::NotALibrary { path: path.to_path_buf(), message: format!("{e}{detail}") }
-        })?;
+    let library = unsafe { libloading::Library::new(path) }.map_err(|e| {
+        let detail = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+        PluginError::NotALibrary { path: path.to_path_buf(), message: format!("{e}{detail}") }
+    })?;
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let incompatible = |plugin: String| PluginError::Incompatible {
         name: file_name.clone(),
@@ -158,9 +156,10 @@ pub fn load_library(path: &Path) -> Result<(&'static PluginDescriptor, PluginInf
     };
     // SAFETY: the symbol's type is the SDK's since ABI 5 (the name says no version: the
     // descriptor's first field does), and ABI 4's had the same type.
-    let found = unsafe { library.get::<DescriptorFn>(DESCRIPTOR_SYMBOL) }
-        .map(|f| (*f, None))
-        .or_else(|_| unsafe { library.get::<DescriptorFn>(versioned_symbol(OLDEST_PLUGIN_ABI).as_bytes()) }.map(|f| (*f, Some(OLDEST_PLUGIN_ABI))));
+    let found = unsafe { library.get::<DescriptorFn>(DESCRIPTOR_SYMBOL) }.map(|f| (*f, None)).or_else(|_| {
+        // SAFETY: as above: ABI 4's versioned symbol has the descriptor function's type.
+        unsafe { library.get::<DescriptorFn>(versioned_symbol(OLDEST_PLUGIN_ABI).as_bytes()) }.map(|f| (*f, Some(OLDEST_PLUGIN_ABI)))
+    });
     let (descriptor_fn, symbol_abi) = match found {
         Ok(found) => found,
         Err(_) => {
@@ -206,12 +205,25 @@ pub fn load_library(path: &Path) -> Result<(&'static PluginDescriptor, PluginInf
     // read from the libtorch files, not from a constant of the SDK).
     let running = runtime_torch_version();
     if torch_release(&info.torch_version) != torch_release(running) {
-        return Err(PluginError::Incompatible { name, path: path.to_path_buf(), what: "libtorch", plugin: info.torch_version, host: running.into() });
+        return Err(PluginError::Incompatible {
+            name,
+            path: path.to_path_buf(),
+            what: "libtorch",
+            plugin: info.torch_version,
+            host: running.into(),
+        });
     }
     if major(&info.sdk_version) != major(SDK_VERSION) {
-        return Err(PluginError::Incompatible { name, path: path.to_path_buf(), what: "SDK", plugin: info.sdk_version, host: SDK_VERSION.into() });
+        return Err(PluginError::Incompatible {
+            name,
+            path: path.to_path_buf(),
+            what: "SDK",
+            plugin: info.sdk_version,
+            host: SDK_VERSION.into(),
+        });
     }
-    let bytes = std::fs::read(path).map_err(|e| PluginError::NotALibrary { path: path.to_path_buf(), message: format!("cannot read it: {e}") })?;
+    let bytes =
+        std::fs::read(path).map_err(|e| PluginError::NotALibrary { path: path.to_path_buf(), message: format!("cannot read it: {e}") })?;
     info.size = bytes.len() as u64;
     info.sha256 = hex(&Sha256::digest(&bytes));
     Ok((descriptor, info))

@@ -20,8 +20,8 @@ mod symbols;
 pub mod template;
 mod torch;
 
-pub use discovery::{default_plugin_dirs, executable_dir, find_plugin, list_plugins, locate_plugin, plugin_file_names, Listed, Located};
 pub use contract::{check_scores, ContractError};
+pub use discovery::{default_plugin_dirs, executable_dir, find_plugin, list_plugins, locate_plugin, plugin_file_names, Listed, Located};
 pub use dropped::{drop_partial_scores, DroppedPlugin};
 pub use error::PluginError;
 pub use host_api::{PluginOutputs, PublishedArray};

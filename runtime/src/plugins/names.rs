@@ -87,7 +87,9 @@ mod tests {
         owners.claim("curvature", &first).unwrap();
         let err = owners.claim("curvature", &second).unwrap_err().to_string();
         assert!(
-            err.contains("`curvature` is written by both plugin `curvature` (`[[plugins]]` entry 2) and plugin `curvature` (`Job::plugin` entry 1)"),
+            err.contains(
+                "`curvature` is written by both plugin `curvature` (`[[plugins]]` entry 2) and plugin `curvature` (`Job::plugin` entry 1)"
+            ),
             "{err}"
         );
         let err = owners.claim("loss", &Owner::plugin("fake", 0, 1)).unwrap_err().to_string();

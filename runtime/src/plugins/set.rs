@@ -8,8 +8,8 @@ use super::contract::check_scores;
 use super::dropped::DroppedPlugin;
 use super::host_api::{HostContext, PluginOutputs};
 use super::in_process::InProcessPlugin;
-use super::names::{Owner, Owners};
 use super::instance::{Opened, PluginInstance};
+use super::names::{Owner, Owners};
 use super::{open_plugin, PluginError, PluginRecord};
 use crate::config::PluginConfig;
 use crate::model::Network;
@@ -54,7 +54,15 @@ impl PluginSet {
         for (entry, (config, found)) in from_files.chain(compiled_in).enumerate() {
             let created = found.and_then(|(opened, info)| {
                 let owner = Owner::plugin(&info.name, entry, configs.len());
-                let context = Arc::new(HostContext::new(&info.name, run, run_dir.map(Path::to_path_buf), outputs.clone(), samples, owner, owners.clone()));
+                let context = Arc::new(HostContext::new(
+                    &info.name,
+                    run,
+                    run_dir.map(Path::to_path_buf),
+                    outputs.clone(),
+                    samples,
+                    owner,
+                    owners.clone(),
+                ));
                 let text = toml::to_string(&config.config).expect("a TOML table serializes");
                 PluginInstance::create(opened, info, config.optional, &text, context)
             });
@@ -124,11 +132,7 @@ impl PluginSet {
     }
 
     /// Calls `f` on every instance subscribed to `hook`, in order.
-    fn each(
-        &self,
-        hook: Hook,
-        mut f: impl FnMut(&mut PluginInstance) -> Result<(), PluginError>,
-    ) -> Result<(), PluginError> {
+    fn each(&self, hook: Hook, mut f: impl FnMut(&mut PluginInstance) -> Result<(), PluginError>) -> Result<(), PluginError> {
         for slot in &self.instances {
             self.one(slot, hook, &mut f)?;
         }
@@ -289,7 +293,10 @@ impl PluginSet {
             let Some((_, bytes)) = saved.states.iter().find(|(k, _)| *k == key) else {
                 let instance = slot.lock().expect("plugin lock");
                 if instance.wants(Hook::LoadState) {
-                    tracing::warn!("plugin `{}`: the checkpoint holds no saved state for it; it continues from a fresh state", instance.name());
+                    tracing::warn!(
+                        "plugin `{}`: the checkpoint holds no saved state for it; it continues from a fresh state",
+                        instance.name()
+                    );
                 }
                 continue;
             };
@@ -339,11 +346,7 @@ impl PluginSet {
             .enumerate()
             .filter_map(|(index, slot)| {
                 let instance = slot.lock().expect("plugin lock");
-                instance.wants(Hook::ScoreBatch).then(|| PluginScorer {
-                    set: self.clone(),
-                    index,
-                    name: instance.name().to_string(),
-                })
+                instance.wants(Hook::ScoreBatch).then(|| PluginScorer { set: self.clone(), index, name: instance.name().to_string() })
             })
             .collect()
     }
@@ -392,13 +395,7 @@ impl SnapshotScorer for PluginScorer {
         &self.name
     }
 
-    fn score_batch(
-        &mut self,
-        network: &Network,
-        position: BatchPosition,
-        images: &Tensor,
-        labels: &Tensor,
-    ) -> Result<Tensor, ScoreError> {
+    fn score_batch(&mut self, network: &Network, position: BatchPosition, images: &Tensor, labels: &Tensor) -> Result<Tensor, ScoreError> {
         let mut instance = self.set.instances[self.index].lock().expect("plugin lock");
         if instance.disabled {
             // It failed in another hook: an optional plugin is never called again.
@@ -411,9 +408,8 @@ impl SnapshotScorer for PluginScorer {
         let (mut images, mut labels) = (images.shallow_clone(), labels.shallow_clone());
         // SAFETY: the tensors are shallow clones alive for the call, `out` a local for one
         // write; the network pointer in the context is valid until it is cleared below.
-        let result = instance.call(Hook::ScoreBatch, |d, i, e| unsafe {
-            (d.score_batch)(i, &meta, images.as_mut_ptr(), labels.as_mut_ptr(), &mut out, e)
-        });
+        let result = instance
+            .call(Hook::ScoreBatch, |d, i, e| unsafe { (d.score_batch)(i, &meta, images.as_mut_ptr(), labels.as_mut_ptr(), &mut out, e) });
         context.network.store(std::ptr::null_mut(), Ordering::Release);
         let checked = result.map_err(|e| e.to_string()).and_then(|()| {
             if out.is_null() {

@@ -10,7 +10,13 @@ use std::path::Path;
 /// starts with `prefix`, in table order; empty when the file cannot be read as a 64-bit
 /// little-endian ELF.
 pub fn exported_with_prefix(path: &Path, prefix: &str) -> Vec<String> {
-    std::fs::read(path).ok().and_then(|bytes| dynamic_symbols(&bytes)).unwrap_or_default().into_iter().filter(|s| s.starts_with(prefix)).collect()
+    std::fs::read(path)
+        .ok()
+        .and_then(|bytes| dynamic_symbols(&bytes))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s.starts_with(prefix))
+        .collect()
 }
 
 /// `len` bytes at `at`, if the file has them.
@@ -74,7 +80,11 @@ mod tests {
     #[test]
     fn the_exports_of_a_real_library_are_read_and_other_files_have_none() {
         // libm exports `cos`, and imports nothing named like it.
-        let libm = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6"].into_iter().map(Path::new).find(|p| p.exists()).expect("libm");
+        let libm = ["/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6"]
+            .into_iter()
+            .map(Path::new)
+            .find(|p| p.exists())
+            .expect("libm");
         assert!(exported_with_prefix(libm, "cos").iter().any(|s| s == "cos"), "{:?}", exported_with_prefix(libm, "cos"));
         let dir = tempfile::tempdir().unwrap();
         let text = dir.path().join("lib.so");

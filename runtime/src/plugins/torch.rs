@@ -86,7 +86,9 @@ mod tests {
         assert_eq!(check_release("2.13.0+cu130", "2.13.0+cpu", None), Ok(()), "CPU and CUDA builds of one release share the ABI");
         let err = check_release("2.13.0+cu130", "2.11.0+cu130", Some(Path::new("/opt/torch/lib"))).unwrap_err();
         assert!(
-            err.starts_with("this memscope was built against libtorch 2.13.0+cu130 but runs with libtorch 2.11.0+cu130 (loaded from /opt/torch/lib)"),
+            err.starts_with(
+                "this memscope was built against libtorch 2.13.0+cu130 but runs with libtorch 2.11.0+cu130 (loaded from /opt/torch/lib)"
+            ),
             "{err}"
         );
         assert!(err.contains("LD_LIBRARY_PATH"), "{err}");

@@ -177,7 +177,10 @@ mod tests {
         ];
         let warnings = inverted_warnings(&comparisons);
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].starts_with("score `confidence` against `noise_mask`: AUROC 0.0001, far below 0.5: the score looks inverted"), "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("score `confidence` against `noise_mask`: AUROC 0.0001, far below 0.5: the score looks inverted"),
+            "{warnings:?}"
+        );
     }
 
     #[test]

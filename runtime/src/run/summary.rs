@@ -227,11 +227,17 @@ mod tests {
 
     #[test]
     fn an_older_summary_counting_epochs_from_zero_reads_from_one() {
-        let old = summary(r#"[{"name": "curvature", "aggregate": "mean", "epochs": [1, 3]}]"#, r#"[{"score": "curvature", "epochs": [1, 3, 5, 7]}]"#);
+        let old = summary(
+            r#"[{"name": "curvature", "aggregate": "mean", "epochs": [1, 3]}]"#,
+            r#"[{"score": "curvature", "epochs": [1, 3, 5, 7]}]"#,
+        );
         let read = Summary::from_json(&old).unwrap();
         assert_eq!(read.scores[0].epochs, [2, 4]);
         assert_eq!(read.curves[0].epochs, [2, 4, 6, 8]);
-        let new = summary(r#"[{"name": "curvature", "aggregate": "mean", "epochs": [2, 4], "scored_epochs": [2, 4, 6, 8]}]"#, r#"[{"score": "curvature", "epochs": [2, 4, 6, 8]}]"#);
+        let new = summary(
+            r#"[{"name": "curvature", "aggregate": "mean", "epochs": [2, 4], "scored_epochs": [2, 4, 6, 8]}]"#,
+            r#"[{"score": "curvature", "epochs": [2, 4, 6, 8]}]"#,
+        );
         let read = Summary::from_json(&new).unwrap();
         assert_eq!((read.scores[0].epochs.as_slice(), read.scores[0].scored_epochs.as_slice()), (&[2, 4][..], &[2, 4, 6, 8][..]));
         assert_eq!(read.curves[0].epochs, [2, 4, 6, 8]);

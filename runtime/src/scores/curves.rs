@@ -43,8 +43,7 @@ pub fn top_k_for(samples: usize) -> usize {
 /// The curves of every table: one per (table, mask) when masks are given and hold
 /// both classes, else one top-k curve per table. Tables without rows give none.
 pub fn epoch_curves(tables: &[ScoreTable], masks: &[(String, Vec<bool>)]) -> Vec<EpochCurve> {
-    let usable: Vec<&(String, Vec<bool>)> =
-        masks.iter().filter(|(_, m)| m.iter().any(|&x| x) && m.iter().any(|&x| !x)).collect();
+    let usable: Vec<&(String, Vec<bool>)> = masks.iter().filter(|(_, m)| m.iter().any(|&x| x) && m.iter().any(|&x| !x)).collect();
     let mut curves = Vec::new();
     for table in tables.iter().filter(|t| !t.rows.is_empty()) {
         let rows: Vec<Vec<f64>> = table.rows.iter().map(|r| r.iter().map(|&v| v as f64).collect()).collect();

@@ -1,14 +1,14 @@
 //! Per-sample scores: the scorer trait, the built-in scores, and the tables that
 //! accumulate a score over epochs.
 
+mod curves;
 mod error;
 mod eval_loss;
-mod curves;
 mod table;
 
+pub use curves::{epoch_curves, EpochCurve};
 pub use error::ScoreError;
 pub use eval_loss::EvalLoss;
-pub use curves::{epoch_curves, EpochCurve};
 pub use table::{Aggregate, EpochWeights, EpochWindow, ScoreTable, DEFAULT_RISING_POWER};
 
 /// Where a scoring batch sits: the snapshot's epoch and the index of its first sample.
@@ -32,13 +32,7 @@ pub trait SnapshotScorer: Send {
     fn name(&self) -> &str;
 
     /// Scores of one batch: `float32 [B]`, one value per sample, in batch order.
-    fn score_batch(
-        &mut self,
-        network: &Network,
-        position: BatchPosition,
-        images: &Tensor,
-        labels: &Tensor,
-    ) -> Result<Tensor, ScoreError>;
+    fn score_batch(&mut self, network: &Network, position: BatchPosition, images: &Tensor, labels: &Tensor) -> Result<Tensor, ScoreError>;
 }
 
 /// The built-in snapshot scorer called `name`, if it is one.

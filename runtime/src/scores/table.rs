@@ -207,10 +207,7 @@ impl ScoreTable {
         let storage = |e: tch::TchError| ScoreError::Storage { scorer: self.name.clone(), message: e.to_string() };
         Tensor::from_slice(&self.combined()).write_npy(&combined).map_err(storage)?;
         let flat: Vec<f32> = self.rows.concat();
-        Tensor::from_slice(&flat)
-            .view([self.rows.len() as i64, self.samples as i64])
-            .write_npy(&per_epoch)
-            .map_err(storage)?;
+        Tensor::from_slice(&flat).view([self.rows.len() as i64, self.samples as i64]).write_npy(&per_epoch).map_err(storage)?;
         Ok(combined)
     }
 }

@@ -72,7 +72,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    const STAT: &str = "cpu  100 5 50 1000 20 1 2 3 0 0\ncpu0 50 2 25 500 10 1 1 2 0 0\ncpu1 50 3 25 500 10 0 1 1 0 0\nintr 1 2 3\nctxt 4\n";
+    const STAT: &str =
+        "cpu  100 5 50 1000 20 1 2 3 0 0\ncpu0 50 2 25 500 10 1 1 2 0 0\ncpu1 50 3 25 500 10 0 1 1 0 0\nintr 1 2 3\nctxt 4\n";
 
     #[test]
     fn machine_busy_time_counts_every_busy_field_and_the_cores() {

@@ -54,8 +54,10 @@ impl C10dGroup {
             Device::Cuda(i) => i as i32,
             other => return Err(ExtError::torch("process group", format!("c10d has no process group for {other:?} tensors"))),
         };
-        let addr = CString::new(rendezvous.addr.as_str()).map_err(|_| ExtError::torch("process group", "the address holds a NUL byte".into()))?;
-        let prefix = CString::new(rendezvous.prefix.as_str()).map_err(|_| ExtError::torch("process group", "the prefix holds a NUL byte".into()))?;
+        let addr =
+            CString::new(rendezvous.addr.as_str()).map_err(|_| ExtError::torch("process group", "the address holds a NUL byte".into()))?;
+        let prefix =
+            CString::new(rendezvous.prefix.as_str()).map_err(|_| ExtError::torch("process group", "the prefix holds a NUL byte".into()))?;
         let timeout_ms = rendezvous.timeout.as_millis().clamp(1, i32::MAX as u128) as std::ffi::c_long;
         let mut raw: *mut ffi::Group = std::ptr::null_mut();
         // SAFETY: `addr` and `prefix` live through the call; `raw` is an out-parameter.

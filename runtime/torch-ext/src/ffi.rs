@@ -43,12 +43,7 @@ unsafe extern "C" {
     pub fn mste_deterministic() -> bool;
     pub fn mste_script_load(path: *const c_char, device: c_int, out: *mut *mut Module, error: *mut *mut c_char) -> c_int;
     pub fn mste_script_free(module: *mut Module);
-    pub fn mste_script_forward(
-        module: *mut Module,
-        input: *const C_tensor,
-        out: *mut *mut C_tensor,
-        error: *mut *mut c_char,
-    ) -> c_int;
+    pub fn mste_script_forward(module: *mut Module, input: *const C_tensor, out: *mut *mut C_tensor, error: *mut *mut c_char) -> c_int;
     pub fn mste_script_train(module: *mut Module, on: bool, error: *mut *mut c_char) -> c_int;
     pub fn mste_script_named_tensors(
         module: *mut Module,
@@ -72,12 +67,7 @@ unsafe extern "C" {
     pub fn mste_group_free(group: *mut Group);
     pub fn mste_group_all_reduce(group: *mut Group, tensor: *mut C_tensor, average: bool, error: *mut *mut c_char) -> c_int;
     pub fn mste_group_broadcast(group: *mut Group, tensor: *mut C_tensor, root: c_int, error: *mut *mut c_char) -> c_int;
-    pub fn mste_group_all_gather(
-        group: *mut Group,
-        input: *const C_tensor,
-        out: *mut *mut C_tensor,
-        error: *mut *mut c_char,
-    ) -> c_int;
+    pub fn mste_group_all_gather(group: *mut Group, input: *const C_tensor, out: *mut *mut C_tensor, error: *mut *mut c_char) -> c_int;
     pub fn mste_group_barrier(group: *mut Group, error: *mut *mut c_char) -> c_int;
     pub fn mste_reducer_new(
         group: *mut Group,
@@ -114,13 +104,7 @@ unsafe extern "C" {
     pub fn mste_store_get(store: *mut Store, key: *const c_char, out: *mut *mut u8, len: *mut usize, error: *mut *mut c_char) -> c_int;
     pub fn mste_store_bytes_free(bytes: *mut u8);
     pub fn mste_store_check(store: *mut Store, key: *const c_char, out: *mut bool, error: *mut *mut c_char) -> c_int;
-    pub fn mste_store_counters(
-        store: *mut Store,
-        keys: *const *const c_char,
-        n: usize,
-        out: *mut i64,
-        error: *mut *mut c_char,
-    ) -> c_int;
+    pub fn mste_store_counters(store: *mut Store, keys: *const *const c_char, n: usize, out: *mut i64, error: *mut *mut c_char) -> c_int;
 }
 
 /// Runs one shim call that reports failure through an error out-parameter, and turns

@@ -88,7 +88,15 @@ impl C10dReducer {
         // SAFETY: the reducer is alive; `loss` is a valid handle borrowed for the
         // call; the other pointers are out-parameters that outlive it.
         let result = call("backward", |error| unsafe {
-            ffi::mste_reducer_backward(self.raw.as_ptr(), loss.as_ptr(), &mut buckets, &mut in_flight_ns, &mut exposed_ns, &mut collective_failed, error)
+            ffi::mste_reducer_backward(
+                self.raw.as_ptr(),
+                loss.as_ptr(),
+                &mut buckets,
+                &mut in_flight_ns,
+                &mut exposed_ns,
+                &mut collective_failed,
+                error,
+            )
         });
         match result {
             Ok(()) => Ok(ReducedBackward {

@@ -129,7 +129,8 @@ mod tests {
         }
         // torch.jit.script reads the class's source, so it must come from a file.
         let (script, path) = (dir.join("make_net.py"), dir.join("net.pt"));
-        std::fs::write(&script, format!("import sys, torch\ntorch.manual_seed(0)\n{source}\ntorch.jit.script(Net()).save(sys.argv[1])\n")).unwrap();
+        std::fs::write(&script, format!("import sys, torch\ntorch.manual_seed(0)\n{source}\ntorch.jit.script(Net()).save(sys.argv[1])\n"))
+            .unwrap();
         let status = Command::new(&python).arg(&script).arg(&path).status().unwrap();
         assert!(status.success(), "python failed to script the module");
         Some(path)

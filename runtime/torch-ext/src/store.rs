@@ -48,9 +48,7 @@ impl StoreClient {
     pub fn set(&mut self, key: &str, value: &[u8]) -> Result<(), ExtError> {
         let key = c_string("store set", key)?;
         // SAFETY: the store is alive; `key` and `value` live through the call.
-        call("store set", |error| unsafe {
-            ffi::mste_store_set(self.raw.as_ptr(), key.as_ptr(), value.as_ptr(), value.len(), error)
-        })
+        call("store set", |error| unsafe { ffi::mste_store_set(self.raw.as_ptr(), key.as_ptr(), value.as_ptr(), value.len(), error) })
     }
 
     /// The value of `key`, which must exist (a missing one is waited for until the

@@ -100,7 +100,10 @@ impl Progress {
 
     /// `JobStarted`.
     fn started(&mut self, event: &JobEvent) {
-        let JobEvent::JobStarted { run, samples, epochs, start_epoch, steps_per_epoch, device, scorers, scored_epochs: scored } = event else { return };
+        let JobEvent::JobStarted { run, samples, epochs, start_epoch, steps_per_epoch, device, scorers, scored_epochs: scored } = event
+        else {
+            return;
+        };
         let (samples, epochs, start_epoch) = (*samples, *epochs, *start_epoch);
         self.epochs = epochs;
         let steps = steps_per_epoch * (epochs + 1).saturating_sub(start_epoch);
@@ -162,7 +165,9 @@ impl Progress {
         let passes: Vec<String> = scoring
             .passes
             .iter()
-            .map(|(scorer, samples, seconds)| format!("{scorer} {samples} samples in {seconds:.1} s ({:.0}/s)", *samples as f64 / seconds.max(1e-9)))
+            .map(|(scorer, samples, seconds)| {
+                format!("{scorer} {samples} samples in {seconds:.1} s ({:.0}/s)", *samples as f64 / seconds.max(1e-9))
+            })
             .collect();
         let dropped = scoring.scorers.len() - scoring.passes.len();
         let dropped = if dropped > 0 { format!(" ({dropped} scorer(s) dropped)") } else { String::new() };

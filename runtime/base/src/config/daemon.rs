@@ -188,18 +188,12 @@ impl DaemonConfig {
         // allowed: the daemon warns, and nothing under it can be submitted until it does.
         for (i, root) in self.data_roots.iter().enumerate() {
             if root.exists() && !root.is_dir() {
-                problems.push(Problem {
-                    key: format!("data_roots[{i}]"),
-                    message: format!("{} is not a directory", root.display()),
-                });
+                problems.push(Problem { key: format!("data_roots[{i}]"), message: format!("{} is not a directory", root.display()) });
             }
         }
         for (i, dir) in self.plugin_dirs.iter().enumerate() {
             if !dir.is_dir() {
-                problems.push(Problem {
-                    key: format!("plugin_dirs[{i}]"),
-                    message: format!("{} is not a directory", dir.display()),
-                });
+                problems.push(Problem { key: format!("plugin_dirs[{i}]"), message: format!("{} is not a directory", dir.display()) });
             }
         }
         for (i, host) in self.allowed_hosts.iter().enumerate() {
@@ -278,8 +272,7 @@ fn read_token(file: &Path) -> Result<String, String> {
 pub fn load_daemon_file(path: Option<&Path>) -> Result<DaemonConfig, ConfigError> {
     let (mut config, base, origin) = match path {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
             let config: DaemonConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
                 origin: path.display().to_string(),
                 message: super::load::one_line(&text, e.message(), e.span()),
@@ -319,7 +312,10 @@ mod tests {
         let config: DaemonConfig =
             toml::from_str("listen = \"nowhere\"\ndata_roots = [\"/etc/hostname\"]\nmax_request_bytes = 10\nrequest_timeout_seconds = 0\njob_log_max_bytes = 10\nreview_idle_seconds = 0\n").unwrap();
         let keys: Vec<String> = config.validate().into_iter().map(|p| p.key).collect();
-        assert_eq!(keys, ["listen", "data_roots[0]", "max_request_bytes", "request_timeout_seconds", "job_log_max_bytes", "review_idle_seconds"]);
+        assert_eq!(
+            keys,
+            ["listen", "data_roots[0]", "max_request_bytes", "request_timeout_seconds", "job_log_max_bytes", "review_idle_seconds"]
+        );
     }
 
     #[test]

@@ -216,7 +216,9 @@ impl DataConfig {
         let format = self.format.name();
         match self.format {
             DataFormat::Digits => {
-                for (key, given) in [("path", &self.path), ("labels", &self.labels), ("test_path", &self.test_path), ("test_labels", &self.test_labels)] {
+                for (key, given) in
+                    [("path", &self.path), ("labels", &self.labels), ("test_path", &self.test_path), ("test_labels", &self.test_labels)]
+                {
                     if given.is_some() {
                         problems.push((key, "the digits dataset is embedded; remove this key".into()));
                     }
@@ -267,7 +269,8 @@ impl DataConfig {
             if n.mean.is_empty() || n.mean.len() != n.std.len() {
                 problems.push(("normalize", format!("give one mean and one std per channel (found {} and {})", n.mean.len(), n.std.len())));
             } else if let Some(size) = self.image_size().filter(|s| s.channels != n.mean.len()) {
-                problems.push(("normalize", format!("{} values per list, but `image_size` has {} channel(s)", n.mean.len(), size.channels)));
+                problems
+                    .push(("normalize", format!("{} values per list, but `image_size` has {} channel(s)", n.mean.len(), size.channels)));
             }
             if let Some(m) = n.mean.iter().find(|m| !m.is_finite()) {
                 problems.push(("normalize.mean", format!("{m} is not a number")));
@@ -283,7 +286,12 @@ impl DataConfig {
         let format = self.format.name();
         if self.format.is_encoded_images() {
             match self.image_size.as_deref() {
-                None => problems.push(("image_size", format!("format `{format}` needs the size images are decoded to, e.g. `image_size = [3, 32, 32]` (channels, height, width)"))),
+                None => problems.push((
+                    "image_size",
+                    format!(
+                        "format `{format}` needs the size images are decoded to, e.g. `image_size = [3, 32, 32]` (channels, height, width)"
+                    ),
+                )),
                 Some(size) if self.image_size().is_none() => problems.push((
                     "image_size",
                     format!("{size:?} is not [channels, height, width] with channels 1 or 3 and sides in 1..={MAX_IMAGE_SIDE}"),

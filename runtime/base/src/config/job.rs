@@ -520,22 +520,58 @@ impl Default for CheckpointConfig {
 
 mod defaults {
     use super::{OptimizerKind, ScheduleKind};
-    pub fn epochs() -> usize { 30 }
-    pub fn batch_size() -> usize { 64 }
-    pub fn optimizer() -> OptimizerKind { OptimizerKind::Sgd }
-    pub fn lr() -> f64 { 0.05 }
-    pub fn momentum() -> f64 { 0.9 }
-    pub fn schedule() -> ScheduleKind { ScheduleKind::Constant }
-    pub fn step_epochs() -> usize { 10 }
-    pub fn gamma() -> f64 { 0.1 }
-    pub fn prefetch() -> usize { 8 }
-    pub fn every() -> usize { 1 }
-    pub fn score_batch_size() -> usize { 512 }
-    pub fn builtin() -> Vec<String> { vec!["loss".to_string()] }
-    pub fn checkpoint_every() -> usize { 5 }
-    pub fn keep() -> usize { 2 }
-    pub fn report_enabled() -> bool { true }
-    pub fn top_k() -> usize { 40 }
-    pub fn duplicate_distance() -> f64 { 0.03 }
-    pub fn pairs_shown() -> usize { 24 }
+    pub fn epochs() -> usize {
+        30
+    }
+    pub fn batch_size() -> usize {
+        64
+    }
+    pub fn optimizer() -> OptimizerKind {
+        OptimizerKind::Sgd
+    }
+    pub fn lr() -> f64 {
+        0.05
+    }
+    pub fn momentum() -> f64 {
+        0.9
+    }
+    pub fn schedule() -> ScheduleKind {
+        ScheduleKind::Constant
+    }
+    pub fn step_epochs() -> usize {
+        10
+    }
+    pub fn gamma() -> f64 {
+        0.1
+    }
+    pub fn prefetch() -> usize {
+        8
+    }
+    pub fn every() -> usize {
+        1
+    }
+    pub fn score_batch_size() -> usize {
+        512
+    }
+    pub fn builtin() -> Vec<String> {
+        vec!["loss".to_string()]
+    }
+    pub fn checkpoint_every() -> usize {
+        5
+    }
+    pub fn keep() -> usize {
+        2
+    }
+    pub fn report_enabled() -> bool {
+        true
+    }
+    pub fn top_k() -> usize {
+        40
+    }
+    pub fn duplicate_distance() -> f64 {
+        0.03
+    }
+    pub fn pairs_shown() -> usize {
+        24
+    }
 }

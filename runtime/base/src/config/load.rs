@@ -8,20 +8,14 @@ use std::path::Path;
 /// written into the run directory, and `memscope report` / `--resume` read it back
 /// from another directory and possibly another working directory.
 pub fn load_job_file(path: &Path, overrides: &[String]) -> Result<JobConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let base = std::path::absolute(parent).unwrap_or_else(|_| parent.to_path_buf());
     parse_job(&text, &path.display().to_string(), overrides, &base)
 }
 
 /// Parses a job config from text. `origin` names it in errors.
-pub fn parse_job(
-    text: &str,
-    origin: &str,
-    overrides: &[String],
-    base_dir: &Path,
-) -> Result<JobConfig, ConfigError> {
+pub fn parse_job(text: &str, origin: &str, overrides: &[String], base_dir: &Path) -> Result<JobConfig, ConfigError> {
     let edited = apply_overrides(text, origin, overrides)?;
     let job = parse_job_unchecked(&edited, origin, base_dir).map_err(|e| blame(text, origin, overrides, base_dir, e))?;
     let problems = job.validate();
@@ -35,10 +29,8 @@ pub fn parse_job(
 /// Parses a job config and makes its paths absolute, without `validate()`: for
 /// callers (the daemon) that add problems of their own to the list.
 pub fn parse_job_unchecked(text: &str, origin: &str, base_dir: &Path) -> Result<JobConfig, ConfigError> {
-    let mut job: JobConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-        origin: origin.to_string(),
-        message: one_line(text, e.message(), e.span()),
-    })?;
+    let mut job: JobConfig = toml::from_str(text)
+        .map_err(|e| ConfigError::Parse { origin: origin.to_string(), message: one_line(text, e.message(), e.span()) })?;
     resolve_paths(&mut job, base_dir);
     Ok(job)
 }
@@ -53,8 +45,7 @@ fn apply_overrides(text: &str, origin: &str, overrides: &[String]) -> Result<Str
         message: one_line(text, e.message(), e.span()),
     })?;
     for assignment in overrides {
-        overrides::apply(&mut doc, assignment)
-            .map_err(|message| ConfigError::Override { assignment: assignment.clone(), message })?;
+        overrides::apply(&mut doc, assignment).map_err(|message| ConfigError::Override { assignment: assignment.clone(), message })?;
     }
     Ok(doc.to_string())
 }

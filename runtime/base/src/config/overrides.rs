@@ -72,10 +72,7 @@ fn resolve(doc: &DocumentMut, steps: &[Step]) -> Result<Vec<Step>, String> {
         if names.is_empty() {
             "the job has no [[plugins]]".to_string()
         } else {
-            format!(
-                "plugins: {}",
-                names.iter().enumerate().map(|(i, n)| format!("[{i}] {n}")).collect::<Vec<_>>().join(", ")
-            )
+            format!("plugins: {}", names.iter().enumerate().map(|(i, n)| format!("[{i}] {n}")).collect::<Vec<_>>().join(", "))
         }
     };
     match steps.get(1) {
@@ -119,10 +116,9 @@ fn plugin_names(doc: &DocumentMut) -> Vec<String> {
     let name = |t: Option<&str>| t.unwrap_or("?").to_string();
     match doc.get("plugins") {
         Some(Item::ArrayOfTables(tables)) => tables.iter().map(|t| name(t.get("name").and_then(Item::as_str))).collect(),
-        Some(Item::Value(toml_edit::Value::Array(array))) => array
-            .iter()
-            .map(|v| name(v.as_inline_table().and_then(|t| t.get("name")).and_then(|n| n.as_str())))
-            .collect(),
+        Some(Item::Value(toml_edit::Value::Array(array))) => {
+            array.iter().map(|v| name(v.as_inline_table().and_then(|t| t.get("name")).and_then(|n| n.as_str()))).collect()
+        }
         _ => Vec::new(),
     }
 }

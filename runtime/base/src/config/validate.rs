@@ -11,18 +11,11 @@ impl JobConfig {
     /// Lists every problem with this config; empty when it can be run.
     pub fn validate(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
-        let mut problem = |key: &str, message: String| {
-            problems.push(Problem { key: key.to_string(), message })
-        };
+        let mut problem = |key: &str, message: String| problems.push(Problem { key: key.to_string(), message });
 
-        if self.name.is_empty()
-            || self.name.starts_with('.')
-            || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        if self.name.is_empty() || self.name.starts_with('.') || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         {
-            problem(
-                "name",
-                format!("`{}` is not a usable run directory name (letters, digits, - _ . ; not starting with .)", self.name),
-            );
+            problem("name", format!("`{}` is not a usable run directory name (letters, digits, - _ . ; not starting with .)", self.name));
         }
         if self.threads > 1024 {
             problem("threads", format!("{} threads is more than 1024", self.threads));
@@ -148,11 +141,15 @@ impl AggregateConfig {
             (Weighting::Decay, Some(h)) if !(h.is_finite() && h > 0.0) => {
                 problems.push(("half_life", format!("{h} is not a positive number of epochs")))
             }
-            (Weighting::Uniform | Weighting::Rising, Some(_)) => problems.push(("half_life", "only used with `weighting = \"decay\"`".into())),
+            (Weighting::Uniform | Weighting::Rising, Some(_)) => {
+                problems.push(("half_life", "only used with `weighting = \"decay\"`".into()))
+            }
             _ => {}
         }
         match (self.weighting, self.power) {
-            (Weighting::Rising, Some(p)) if !(p.is_finite() && p > 0.0) => problems.push(("power", format!("{p} is not a positive exponent"))),
+            (Weighting::Rising, Some(p)) if !(p.is_finite() && p > 0.0) => {
+                problems.push(("power", format!("{p} is not a positive exponent")))
+            }
             (Weighting::Uniform | Weighting::Decay, Some(_)) => problems.push(("power", "only used with `weighting = \"rising\"`".into())),
             _ => {}
         }

@@ -129,7 +129,9 @@ impl<'de> Deserialize<'de> for ScoreWindow {
             Table(Table),
         }
         let form = Form::deserialize(d).map_err(|_| {
-            serde::de::Error::custom("expected the first epochs (an epoch like 6 or a share like \"40%\") or the last ones ({ last = \"60%\" })")
+            serde::de::Error::custom(
+                "expected the first epochs (an epoch like 6 or a share like \"40%\") or the last ones ({ last = \"60%\" })",
+            )
         })?;
         match form {
             Form::Bound(b) => Ok(ScoreWindow::First(b)),

@@ -94,7 +94,10 @@ impl EventProcessor for MetricsSink {
             }
             // Decoding happens once per dataset, before training: a log line, not a series.
             // A scoring pass's progress is the display's; its result is `ScoresReady`.
-            JobEvent::DataDecoding { .. } | JobEvent::ScoringStarted { .. } | JobEvent::ScoringProgress { .. } | JobEvent::ScoringEnded { .. } => {}
+            JobEvent::DataDecoding { .. }
+            | JobEvent::ScoringStarted { .. }
+            | JobEvent::ScoringProgress { .. }
+            | JobEvent::ScoringEnded { .. } => {}
             JobEvent::CheckpointWritten { .. } => {
                 metrics::counter!(Metric::Checkpoints.name(), "run" => run).increment(1);
             }

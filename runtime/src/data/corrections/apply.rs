@@ -82,7 +82,10 @@ impl Located {
             train.select(&kept_indices);
         }
         if beyond_limit > 0 {
-            tracing::warn!("{}: {beyond_limit} corrected sample(s) lie past `data.limit` = {samples_read} and are not trained on", self.path.display());
+            tracing::warn!(
+                "{}: {beyond_limit} corrected sample(s) lie past `data.limit` = {samples_read} and are not trained on",
+                self.path.display()
+            );
         }
         let summary = CorrectionsSummary {
             file: self.path.display().to_string(),
@@ -126,7 +129,14 @@ mod tests {
     /// Six one-pixel samples of classes `a`, `b`, `c`, files `/d/0.png` .. `/d/5.png`.
     fn six() -> Dataset {
         let sources = Sources::List((0..6).map(|i| format!("/d/{i}.png")).collect());
-        let mut d = Dataset::new("six".into(), ImageShape { channels: 1, height: 1, width: 1 }, PixelStore::floats((0..6).map(|v| v as f32).collect(), 1), vec![0, 1, 2, 0, 1, 2], 3, sources);
+        let mut d = Dataset::new(
+            "six".into(),
+            ImageShape { channels: 1, height: 1, width: 1 },
+            PixelStore::floats((0..6).map(|v| v as f32).collect(), 1),
+            vec![0, 1, 2, 0, 1, 2],
+            3,
+            sources,
+        );
         d.class_names = vec!["a".into(), "b".into(), "c".into()];
         d
     }
@@ -187,7 +197,10 @@ mod tests {
         for (text, expected) in [
             ("index,action,label\n0,keep,\n6,exclude,\n", "line 3: index 6 is not a sample: the training set has 6 samples (0..=5)"),
             ("source,action,label\n/d/9.png,exclude,\n", "line 2: source `/d/9.png` is not a sample of the training set (six)"),
-            ("source,action,label\n/t/1.png,exclude,\n", "line 2: `/t/1.png` is a sample of the test set; corrections apply to the training set only"),
+            (
+                "source,action,label\n/t/1.png,exclude,\n",
+                "line 2: `/t/1.png` is a sample of the test set; corrections apply to the training set only",
+            ),
             ("index,action,label\n0,relabel,dog\n0,keep,\n", "line 2: label `dog` is not a class of the dataset (classes: a, b, c)"),
             ("index,action,label\n0,relabel,3\n", "line 2: label `3` is not a class"),
         ] {

@@ -86,7 +86,9 @@ fn parse(text: &str) -> Result<Vec<CorrectionRow>, String> {
         }
         let label = field(label_at);
         let action = match field(Some(action_at)) {
-            "relabel" if label.is_empty() && label_at.is_none() => return Err(format!("line {line}: `relabel` needs a `label` column with the new class")),
+            "relabel" if label.is_empty() && label_at.is_none() => {
+                return Err(format!("line {line}: `relabel` needs a `label` column with the new class"))
+            }
             "relabel" if label.is_empty() => return Err(format!("line {line}: `relabel` without a label (the new class name)")),
             "relabel" => Action::Relabel(label.to_string()),
             "exclude" | "keep" if !label.is_empty() => {
@@ -113,7 +115,10 @@ mod tests {
                     ,b.png,exclude,,\n\
                     7,,keep,,\n";
         let rows = parse(text).unwrap();
-        assert_eq!(rows[0], CorrectionRow { line: 2, index: Some(3), source: "/data/cat/1.png".into(), action: Action::Relabel("dog".into()) });
+        assert_eq!(
+            rows[0],
+            CorrectionRow { line: 2, index: Some(3), source: "/data/cat/1.png".into(), action: Action::Relabel("dog".into()) }
+        );
         assert_eq!(rows[1], CorrectionRow { line: 3, index: None, source: "b.png".into(), action: Action::Exclude });
         assert_eq!(rows[2], CorrectionRow { line: 4, index: Some(7), source: String::new(), action: Action::Keep });
         // Columns in another order, without `time`.

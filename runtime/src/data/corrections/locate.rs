@@ -53,7 +53,11 @@ impl CorrectionsFile {
             let sample = if row.source.is_empty() {
                 let i = row.index.expect("a row without a source has an index (checked when read)");
                 if i >= train.len() {
-                    return Err(error(format!("line {line}: index {i} is not a sample: the training set has {} samples (0..={})", train.len(), train.len() - 1)));
+                    return Err(error(format!(
+                        "line {line}: index {i} is not a sample: the training set has {} samples (0..={})",
+                        train.len(),
+                        train.len() - 1
+                    )));
                 }
                 i
             } else {
@@ -61,12 +65,24 @@ impl CorrectionsFile {
                     Some(Found::One(i)) => i,
                     Some(Found::Several(all)) => {
                         let all: Vec<String> = all.iter().map(|i| i.to_string()).collect();
-                        return Err(error(format!("line {line}: source `{}` names several samples ({}); name the sample by index instead", row.source, all.join(", "))));
+                        return Err(error(format!(
+                            "line {line}: source `{}` names several samples ({}); name the sample by index instead",
+                            row.source,
+                            all.join(", ")
+                        )));
                     }
                     None if test.is_some_and(|t| (0..t.len()).any(|i| t.source(i) == row.source)) => {
-                        return Err(error(format!("line {line}: `{}` is a sample of the test set; corrections apply to the training set only", row.source)));
+                        return Err(error(format!(
+                            "line {line}: `{}` is a sample of the test set; corrections apply to the training set only",
+                            row.source
+                        )));
                     }
-                    None => return Err(error(format!("line {line}: source `{}` is not a sample of the training set ({})", row.source, train.description))),
+                    None => {
+                        return Err(error(format!(
+                            "line {line}: source `{}` is not a sample of the training set ({})",
+                            row.source, train.description
+                        )))
+                    }
                 }
             };
             if let Action::Relabel(label) = &row.action {

@@ -47,14 +47,24 @@ pub enum Encoded {
 pub trait EncodedReader: Send {
     /// Calls `each` with consecutive chunks of at most `chunk` images until all are
     /// handed out (or `each` fails).
-    fn read_chunks(&mut self, access: &Access, chunk: usize, each: &mut dyn FnMut(Vec<Encoded>) -> Result<(), DataError>) -> Result<(), DataError>;
+    fn read_chunks(
+        &mut self,
+        access: &Access,
+        chunk: usize,
+        each: &mut dyn FnMut(Vec<Encoded>) -> Result<(), DataError>,
+    ) -> Result<(), DataError>;
 }
 
 /// The files of a folder or a manifest, in order.
 pub struct FileReader(pub Vec<PathBuf>);
 
 impl EncodedReader for FileReader {
-    fn read_chunks(&mut self, _access: &Access, chunk: usize, each: &mut dyn FnMut(Vec<Encoded>) -> Result<(), DataError>) -> Result<(), DataError> {
+    fn read_chunks(
+        &mut self,
+        _access: &Access,
+        chunk: usize,
+        each: &mut dyn FnMut(Vec<Encoded>) -> Result<(), DataError>,
+    ) -> Result<(), DataError> {
         for paths in self.0.chunks(chunk) {
             each(paths.iter().cloned().map(Encoded::File).collect())?;
         }
@@ -102,7 +112,12 @@ pub fn materialize(listing: Listing, config: &DataConfig, access: &Access, progr
             found
         }
         None => {
-            tracing::info!("{description}: decoding {} images to {:?} (cache {})", labels.len(), [shape.channels, shape.height, shape.width], entry.data.display());
+            tracing::info!(
+                "{description}: decoding {} images to {:?} (cache {})",
+                labels.len(),
+                [shape.channels, shape.height, shape.width],
+                entry.data.display()
+            );
             let record = decode_all(&mut *reader, &description, &sources, config, access, &entry, progress)?;
             entry.open(dim).filter(|(r, _)| r.samples == record.samples).ok_or_else(|| DataError::Cache {
                 path: entry.data.clone(),
@@ -124,7 +139,8 @@ pub fn materialize(listing: Listing, config: &DataConfig, access: &Access, progr
     let labels: Vec<i64> = (0..labels.len()).filter(keep).map(|i| labels[i]).collect();
     let sources: Vec<String> = sources.into_iter().enumerate().filter(|(i, _)| keep(i)).map(|(_, s)| s).collect();
     let classes = class_names.len();
-    let mut dataset = Dataset::new(description, shape, PixelStore::mapped(map, dim, record.samples), labels, classes, Sources::List(sources));
+    let mut dataset =
+        Dataset::new(description, shape, PixelStore::mapped(map, dim, record.samples), labels, classes, Sources::List(sources));
     dataset.class_names = class_names;
     Ok(Decoded { dataset, skipped: record.skipped })
 }
@@ -162,7 +178,9 @@ fn decode_all(
                     Encoded::File(path) => match access.read(&path) {
                         Ok(bytes) => bytes,
                         Err(e @ DataError::OutsideRoots { .. }) => return Err(e),
-                        Err(DataError::Read { source: io, .. }) => return Err(DataError::Image { source_name: source.clone(), message: io.to_string() }),
+                        Err(DataError::Read { source: io, .. }) => {
+                            return Err(DataError::Image { source_name: source.clone(), message: io.to_string() })
+                        }
                         Err(e) => return Err(e),
                     },
                     Encoded::Bytes(Ok(bytes)) => bytes,

@@ -20,10 +20,7 @@
 //! - backward ([`conv2_conv1_backward`]): conv2's transpose from the pooled
 //!   features' gradient, then conv1's ReLU mask and input gradient.
 
-use super::kernels::{
-    block, conv1_backward_taps, conv1_relu_backward_image, pool_relu_image, Avx2, Dims, Isa, Portable, CONV1,
-    CONV2,
-};
+use super::kernels::{block, conv1_backward_taps, conv1_relu_backward_image, pool_relu_image, Avx2, Dims, Isa, Portable, CONV1, CONV2};
 use super::parallel::{in_parallel, row_ranges};
 
 /// conv2's weights `[CONV2, CONV1, 3, 3]`, regrouped tap major: entry `t * INNER + i`
@@ -78,11 +75,7 @@ pub fn conv2_pool_relu(r1: &[f32], dims: Dims, weight: &[f32], bias: &[f32], fea
     let taps = taps::<CONV1, CONV2>(weight, true);
     let bias: [f32; CONV2] = bias.try_into().expect("checked above");
     let (per, ranges) = row_ranges(rows, threads);
-    let jobs: Vec<_> = ranges
-        .into_iter()
-        .zip(features.chunks_mut(per * out_row))
-        .zip(winner.chunks_mut(per * out_row))
-        .collect();
+    let jobs: Vec<_> = ranges.into_iter().zip(features.chunks_mut(per * out_row)).zip(winner.chunks_mut(per * out_row)).collect();
     let avx2 = Avx2::detect();
     in_parallel(jobs, |((range, features), winner)| {
         let r1 = &r1[range.start * in_row..range.end * in_row];
@@ -103,12 +96,28 @@ pub fn conv2_pool_relu(r1: &[f32], dims: Dims, weight: &[f32], bias: &[f32], fea
 /// The CPU must have AVX2 and FMA; holding `isa` proves it.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn conv2_pool_relu_avx2(isa: Avx2, r1: &[f32], dims: Dims, taps: &[[f32; CONV2]], bias: &[f32; CONV2], features: &mut [f32], winner: &mut [u8]) {
+unsafe fn conv2_pool_relu_avx2(
+    isa: Avx2,
+    r1: &[f32],
+    dims: Dims,
+    taps: &[[f32; CONV2]],
+    bias: &[f32; CONV2],
+    features: &mut [f32],
+    winner: &mut [u8],
+) {
     conv2_pool_relu_rows(isa, r1, dims, taps, bias, features, winner)
 }
 
 #[inline(always)]
-fn conv2_pool_relu_rows<M: Isa>(isa: M, r1: &[f32], dims: Dims, taps: &[[f32; CONV2]], bias: &[f32; CONV2], features: &mut [f32], winner: &mut [u8]) {
+fn conv2_pool_relu_rows<M: Isa>(
+    isa: M,
+    r1: &[f32],
+    dims: Dims,
+    taps: &[[f32; CONV2]],
+    bias: &[f32; CONV2],
+    features: &mut [f32],
+    winner: &mut [u8],
+) {
     let (h, w, pooled) = (dims.h, dims.w, dims.pooled() * CONV2);
     let mut a2 = vec![[0f32; CONV2]; h * w];
     let mut alive = vec![0u32; h * w];

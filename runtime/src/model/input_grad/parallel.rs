@@ -100,7 +100,12 @@ unsafe extern "C" fn region_body<J>(data: *mut c_void) {
 
 fn on_openmp_team<J: Send>(gomp: Gomp, jobs: Vec<J>, work: &(impl Fn(J) + Sync)) {
     let team = jobs.len();
-    let region = Region { jobs: jobs.into_iter().map(|j| Mutex::new(Some(j))).collect(), work, thread_num: gomp.thread_num, panic: Mutex::new(None) };
+    let region = Region {
+        jobs: jobs.into_iter().map(|j| Mutex::new(Some(j))).collect(),
+        work,
+        thread_num: gomp.thread_num,
+        panic: Mutex::new(None),
+    };
     // SAFETY: the body only reads `region`, which outlives the call; GOMP_parallel
     // returns after the whole team has run it.
     unsafe { (gomp.parallel)(region_body::<J>, &region as *const Region<'_, J> as *mut c_void, team as c_uint, 0) };

@@ -221,7 +221,8 @@ mod tests {
         std::fs::write(dir.path().join(format!(".{}.u8.tmp-{}", KEYS[2], std::process::id())), [1u8; 4]).unwrap();
         std::fs::write(dir.path().join("notes.txt"), "the user's").unwrap();
         let inventory = Inventory::read(dir.path()).unwrap();
-        let sets: Vec<(&str, usize, Option<&str>)> = inventory.sets.iter().map(|s| (s.key.as_str(), s.samples, s.dataset.as_deref())).collect();
+        let sets: Vec<(&str, usize, Option<&str>)> =
+            inventory.sets.iter().map(|s| (s.key.as_str(), s.samples, s.dataset.as_deref())).collect();
         assert_eq!(sets, [(KEYS[1], 5, Some(&*format!("folder {}", KEYS[1]))), (KEYS[0], 3, Some(&*format!("folder {}", KEYS[0])))]);
         assert_eq!(inventory.sets[1].bytes, 12 + std::fs::metadata(dir.path().join(format!("{}.json", KEYS[0]))).unwrap().len());
         let unfinished: Vec<(String, bool)> =
