@@ -80,11 +80,11 @@ fn scoring_reports_its_progress_through_events_json_with_epochs_counted_from_one
     assert!(stderr.contains("epoch 4/4: loss"), "{stderr}");
 
     // summary.json counts epochs from 1: every scored epoch, and those combined (the
-    // default window, the first 40 % of 4 epochs, holds epoch 2).
+    // default for label noise combines every scored epoch).
     let summary = read_summary(&dir.path().join("runs/job"));
     let file = |name: &str| summary["scores"].as_array().unwrap().iter().find(|f| f["name"] == name).unwrap().clone();
     assert_eq!(file("eval_loss")["scored_epochs"], serde_json::json!([2, 4]));
-    assert_eq!(file("eval_loss")["epochs"], serde_json::json!([2]));
+    assert_eq!(file("eval_loss")["epochs"], serde_json::json!([2, 4]));
     assert_eq!(file("loss")["scored_epochs"], serde_json::json!([1, 2, 3, 4]));
     let curve = summary["curves"].as_array().unwrap().iter().find(|c| c["score"] == "eval_loss").unwrap();
     assert_eq!(curve["epochs"], serde_json::json!([2, 4]));
