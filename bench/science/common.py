@@ -38,6 +38,18 @@ def log(*args):
     print(*args, file=sys.stderr, flush=True)
 
 
+def write_section(path, begin, end, section):
+    """Replaces the text from `begin` to `end` (both kept, as `section` holds them) in the
+    markdown file `path`, or appends `section` where the file has no such markers: how
+    each script keeps its own part of REPRODUCTION.md."""
+    text = open(path).read() if os.path.exists(path) else ""
+    if begin in text and end in text:
+        text = text[:text.index(begin)] + section + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    open(path, "w").write(text)
+
+
 def job_toml(name, dataset, limit, noise, train, h=1e-3, every=1, threads=1, seed=0, draws=10, margin=False, window=None):
     """A job: `dataset` (first `limit` images), `noise` = (fraction, kind), `train` = dict of
     [train] keys; loss, eval_loss and curvature (and the margin plugin's score) scored

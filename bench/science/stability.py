@@ -20,12 +20,11 @@ markers.
 import itertools
 import json
 import os
-import re
 
 import numpy as np
 
 from cells import OUT as CELLS, REPO, SEEDED, cell_name
-from common import auroc, epochs_of
+from common import auroc, epochs_of, write_section
 from fz import estimate_dir
 from windows import cosine, spearman
 
@@ -100,13 +99,7 @@ def main():
         lines.append("")
     lines.append(END)
     section = "\n".join(lines)
-    path = os.path.join(REPO, "REPRODUCTION.md")
-    text = open(path).read()
-    if BEGIN in text:
-        text = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    open(path, "w").write(text)
+    write_section(os.path.join(REPO, "REPRODUCTION.md"), BEGIN, END, section)
     print(section)
 
 

@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import DATASETS, REPO, log, run_job  # noqa: E402
+from common import DATASETS, REPO, log, run_job, write_section  # noqa: E402
 
 RECIPE = {"epochs": 15, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "step", "step_epochs": 5, "gamma": 0.1}
 CELLS = [("fashion-mnist", "symmetric"), ("fashion-mnist", "pairflip")]
@@ -159,13 +159,7 @@ def section(results, args):
 
 def write_markdown(path, results, args):
     """Replaces the verdict section of REPRODUCTION.md (or appends it)."""
-    text = open(path).read() if os.path.exists(path) else ""
-    new = section(results, args)
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + new + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + new + "\n"
-    open(path, "w").write(text)
+    write_section(path, BEGIN, END, section(results, args))
     log(f"wrote {path}")
 
 

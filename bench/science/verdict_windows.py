@@ -50,7 +50,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import DATASETS, REPO, log  # noqa: E402
+from common import DATASETS, REPO, log, write_section  # noqa: E402
 
 FASHION_RECIPE = {"epochs": 15, "batch_size": 128, "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4, "schedule": "step", "step_epochs": 5, "gamma": 0.1}
 DIGITS_RECIPE = {"epochs": 30, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "weight_decay": 0.0}
@@ -228,13 +228,7 @@ def write_markdown(path, results, args):
     lines += table(results, lambda r: f"{r['source']}: {r['window']}" if r["flags"] == CHOSEN else None,
                    "Windows and sources, with memscope's flags (calibrated_self_confidence)")
     lines += [END]
-    text = open(path).read() if os.path.exists(path) else ""
-    new = "\n".join(lines)
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + new + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip("\n") + "\n\n" + new + "\n"
-    open(path, "w").write(text)
+    write_section(path, BEGIN, END, "\n".join(lines))
     log(f"wrote {path}")
 
 
