@@ -4,6 +4,7 @@
 //! (`make test` fixes `OMP_NUM_THREADS` for the other tests, which compare runs byte for
 //! byte; these tests remove it.)
 
+use memscope::threads::CpuReading;
 use memscope_tests::{memscope_bin, read_summary, write_job};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -33,17 +34,13 @@ impl Drop for BusyCores {
     }
 }
 
-/// How many cores the machine keeps busy now (sampled over half a second while this
-/// test waits): the checks that need an idle machine are made only on one.
+/// How many cores other processes keep busy now, measured as a job measures them, over
+/// half a second while this test waits: the checks that need an idle machine are made
+/// only on one.
 fn cores_busy_now() -> f64 {
-    fn busy_ticks() -> u64 {
-        let stat = std::fs::read_to_string("/proc/stat").unwrap();
-        let fields: Vec<u64> = stat.lines().next().unwrap().split_whitespace().skip(1).map(|f| f.parse().unwrap()).collect();
-        [0, 1, 2, 5, 6, 7].iter().map(|&i| fields.get(i).copied().unwrap_or(0)).sum()
-    }
-    let before = busy_ticks();
+    let before = CpuReading::now().expect("Linux has /proc/stat");
     std::thread::sleep(std::time::Duration::from_millis(500));
-    (busy_ticks() - before) as f64 / 100.0 / 0.5
+    CpuReading::now().unwrap().others_busy_since(&before).unwrap()
 }
 
 /// Whether the machine is idle enough to expect every core free; says so when not.

@@ -198,8 +198,6 @@ pub struct Trainer {
     group_cancelled: bool,
     /// With `threads = 0` on the CPU: the count follows the cores other processes leave free.
     thread_budget: Option<ThreadBudget>,
-    /// The thread counts used so far, in order.
-    threads_used: Vec<usize>,
 }
 
 impl Trainer {
@@ -276,7 +274,6 @@ impl Trainer {
         let batch_outputs = plugins.wants(Hook::TrainBatchOutputs);
         let epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
         let thread_budget = if device == Device::Cpu { ThreadBudget::adaptive(config.threads, config.deterministic) } else { None };
-        let threads_used = if thread_budget.is_some() { Vec::new() } else { vec![tch::get_num_threads().max(1) as usize] };
         Ok(Trainer {
             config,
             network,
@@ -305,7 +302,6 @@ impl Trainer {
             reducer,
             group_cancelled: false,
             thread_budget,
-            threads_used,
         })
     }
 
@@ -343,8 +339,8 @@ impl Trainer {
 
     /// With `threads = 0` on the CPU: follows the cores other processes leave free.
     fn adjust_threads(&mut self) {
-        if let Some(threads) = self.thread_budget.as_mut().and_then(ThreadBudget::adjust) {
-            self.threads_used.push(threads);
+        if let Some(budget) = &mut self.thread_budget {
+            budget.adjust();
         }
     }
 
@@ -571,7 +567,7 @@ impl Trainer {
             verdict,
             group,
             reducer,
-            threads_used,
+            thread_budget,
             ..
         } = self;
         if let Some(group) = &group {
@@ -610,8 +606,11 @@ impl Trainer {
         }
         let dist = reducer.map(|r| r.timings().clone());
         let recorded = verdict.finish()?;
-        // (Empty where the CPU time could not be read: the count stayed libtorch's.)
-        let threads = if threads_used.is_empty() { vec![tch::get_num_threads().max(1) as usize] } else { threads_used };
+        // libtorch's count where it is fixed, or where the CPU time could not be read.
+        let threads = thread_budget
+            .map(ThreadBudget::into_used)
+            .filter(|used| !used.is_empty())
+            .unwrap_or_else(|| vec![tch::get_num_threads().max(1) as usize]);
         Ok(TrainResult {
             state,
             tables,

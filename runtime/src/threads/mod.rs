@@ -30,8 +30,8 @@ pub struct ThreadBudget {
     allowed: usize,
     /// The reading the next measurement starts from.
     since: CpuReading,
-    /// The count set last; 0 before the first choice.
-    threads: usize,
+    /// The counts set so far, in order (empty before the first choice).
+    used: Vec<usize>,
 }
 
 impl ThreadBudget {
@@ -44,39 +44,41 @@ impl ThreadBudget {
             return None;
         }
         let allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Some(Self { allowed, since: CpuReading::now()?, threads: 0 })
+        Some(Self { allowed, since: CpuReading::now()?, used: Vec::new() })
     }
 
     /// Called by the trainer before each step: the first time, chooses the count from
     /// what the others used since the budget was made (waiting out the rest of a short
     /// measurement); then, once a second, again from the last second. Sets libtorch's
-    /// count for the calling thread when it changes, and returns the new count.
-    pub fn adjust(&mut self) -> Option<usize> {
-        if self.threads == 0 {
-            if let Some(rest) = FIRST_MEASUREMENT.checked_sub(self.since.at.elapsed()) {
-                std::thread::sleep(rest);
+    /// count for the calling thread when it changes.
+    pub fn adjust(&mut self) {
+        let current = self.used.last().copied();
+        match current {
+            None => {
+                if let Some(rest) = FIRST_MEASUREMENT.checked_sub(self.since.at.elapsed()) {
+                    std::thread::sleep(rest);
+                }
             }
-        } else if self.since.at.elapsed() < EVERY {
-            return None;
+            Some(_) if self.since.at.elapsed() < EVERY => return,
+            Some(_) => {}
         }
-        let now = CpuReading::now()?;
-        let others = now.others_busy_since(&self.since)?;
+        let Some(now) = CpuReading::now() else { return };
+        let Some(others) = now.others_busy_since(&self.since) else { return };
         self.since = now;
         let threads = free_cores(self.allowed, now.cores, others);
-        if threads == self.threads {
-            return None;
+        if current == Some(threads) {
+            return;
         }
         tch::set_num_threads(threads as i32);
-        if self.threads > 0 {
+        if current.is_some() {
             tracing::info!("training on {threads} threads: other processes keep {others:.1} of {} cores busy", now.cores);
         }
-        self.threads = threads;
-        Some(threads)
+        self.used.push(threads);
     }
 
-    /// The count chosen last (0 before the first step).
-    pub fn threads(&self) -> usize {
-        self.threads
+    /// The counts set, in the order chosen (empty where the CPU time could not be read).
+    pub fn into_used(self) -> Vec<usize> {
+        self.used
     }
 }
 
