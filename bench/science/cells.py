@@ -16,12 +16,9 @@ user sets it with `--set train.epochs=N`.
 
 import json
 import os
-import subprocess
-import time
 
-from common import DATASETS, REPO, log
+from common import DATASETS, REPO, run_job
 
-BIN = os.path.join(REPO, "target", "release", "memscope")
 OUT = os.path.join(REPO, "data", "science", "windows")
 LENGTHS = (5, 15, 30)
 
@@ -78,22 +75,7 @@ def run_cell(dataset, epochs, labels, seed=0, threads=2, out=OUT):
     """Runs the cell unless its summary exists; its events go to `events.jsonl` (the
     training accuracy per epoch, for mask-free window rules). Returns the run directory."""
     name = cell_name(dataset, epochs, labels, seed)
-    run_dir = os.path.join(out, name)
-    if os.path.exists(os.path.join(run_dir, "summary.json")):
-        return run_dir
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, f"{name}.toml")
-    with open(path, "w") as f:
-        f.write(job_toml(dataset, epochs, labels, seed, threads))
-    log(f"running {name} ...")
-    started = time.time()
-    with open(os.path.join(out, f"{name}.events.jsonl"), "w") as events:
-        proc = subprocess.run([BIN, "run", path, "--out", out, "--force", "--quiet", "--events-json"], stdout=events, stderr=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"{name} failed:\n{proc.stderr}")
-    os.replace(os.path.join(out, f"{name}.events.jsonl"), os.path.join(run_dir, "events.jsonl"))
-    log(f"  {name}: {time.time() - started:.0f} s")
-    return run_dir
+    return run_job(out, name, job_toml(dataset, epochs, labels, seed, threads), events=True)
 
 
 def epoch_accuracy(run_dir):

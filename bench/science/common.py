@@ -73,8 +73,9 @@ def job_toml(name, dataset, limit, noise, train, h=1e-3, every=1, threads=1, see
     return "\n".join(lines) + "\n"
 
 
-def run_job(out_dir, name, text):
-    """Runs the job unless its summary exists; returns the run directory."""
+def run_job(out_dir, name, text, events=False):
+    """Runs the job unless its summary exists; returns the run directory. With `events`,
+    its events (`--events-json`) are kept in the run directory's `events.jsonl`."""
     run_dir = os.path.join(out_dir, name)
     if os.path.exists(os.path.join(run_dir, "summary.json")):
         return run_dir
@@ -84,9 +85,18 @@ def run_job(out_dir, name, text):
         f.write(text)
     log(f"running {name} ...")
     started = time.time()
-    proc = subprocess.run([BIN, "run", path, "--out", out_dir, "--force", "--quiet"], capture_output=True, text=True)
+    command = [BIN, "run", path, "--out", out_dir, "--force", "--quiet"]
+    if events:
+        # Beside the run directory while it runs: --force replaces that directory.
+        events_path = os.path.join(out_dir, f"{name}.events.jsonl")
+        with open(events_path, "w") as stream:
+            proc = subprocess.run(command + ["--events-json"], stdout=stream, stderr=subprocess.PIPE, text=True)
+    else:
+        proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{name} failed:\n{proc.stderr}")
+    if events:
+        os.replace(events_path, os.path.join(run_dir, "events.jsonl"))
     log(f"  {name}: {time.time() - started:.0f} s")
     return run_dir
 
