@@ -2,8 +2,11 @@
 //! the workspace: `Cargo.toml` (the SDK as an absolute path dependency on this checkout's
 //! `sdk/`, memscope's release profile, a workspace of its own), a `build.rs` with the
 //! libtorch link settings, a working scorer with typed settings and a test, a README,
-//! and this checkout's `Cargo.lock`, so its dependencies are the versions memscope
-//! built (and, with a shared `CARGO_TARGET_DIR`, the artifacts it built).
+//! this checkout's `Cargo.lock`, so its dependencies are the versions memscope built,
+//! and a `.cargo/config.toml` whose `build.build-dir` is this checkout's target
+//! directory, so cargo reuses the artifacts memscope built (torch-sys, tch) while the
+//! plugin's library lands in the crate's own `target/`, where no job sees it before
+//! `memscope plugins install`.
 
 use std::path::{Path, PathBuf};
 
@@ -124,6 +127,7 @@ pub fn new_plugin(name: &str, dir: &Path, kind: Kind) -> Result<PathBuf, Templat
         ("src/lib.rs", fill(lib)),
         ("README.md", fill(include_str!("files/README.md.in"))),
         (".gitignore", fill(include_str!("files/gitignore.in"))),
+        (".cargo/config.toml", fill(include_str!("files/cargo_config.toml.in"))),
     ];
     let write = |path: PathBuf, text: &[u8]| {
         if let Some(parent) = path.parent() {
@@ -167,6 +171,8 @@ mod tests {
         assert!(lib.contains("pub struct MyScore") && lib.contains("\"my-score\""), "{lib}");
         assert!(!lib.contains("{{") && !manifest.contains("{{"), "every placeholder is filled");
         assert!(root.join("Cargo.lock").exists() && root.join("build.rs").exists());
+        let config = std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap();
+        assert!(config.contains(&format!("build-dir = \"{}\"", checkout().join("target").display())), "{config}");
         let err = new_plugin("my-score", dir.path(), Kind::Training).unwrap_err().to_string();
         assert!(err.contains("exists already"), "{err}");
         let lib = std::fs::read_to_string(new_plugin("my-counts", dir.path(), Kind::Training).unwrap().join("src/lib.rs")).unwrap();
