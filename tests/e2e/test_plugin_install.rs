@@ -145,6 +145,9 @@ fn a_plugin_named_as_a_shipped_one_is_refused_and_one_installed_before_is_shadow
             shipped.display()
         )
     );
+    // The shipped file itself (a crate built into memscope's target directory lands there).
+    let err = as_user(dir.path(), &user, &["plugins", "install", shipped.to_str().unwrap()]).clean_failure();
+    assert!(err.starts_with(&format!("error: not installed: {} lies beside the memscope binary", shipped.display())), "{err}");
     assert!(!plugin_dir.exists(), "nothing was installed");
 
     // A user plugin that got the name of a shipped one later (a release that ships it)

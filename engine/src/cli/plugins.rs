@@ -36,7 +36,11 @@ pub fn plugins(command: PluginsCommand) -> anyhow::Result<()> {
                 TemplateKind::Training => template::Kind::Training,
             };
             let root = template::new_plugin(&name, &dir, kind)?;
-            println!("wrote {}: build it with `cargo build --release` there (see its README.md)", root.display());
+            println!(
+                "wrote {}: test it with `cargo test --release` there, install it with `memscope plugins install {}` (see its README.md)",
+                root.display(),
+                root.display()
+            );
             Ok(())
         }
         PluginsCommand::Check { file } => {

@@ -41,7 +41,7 @@ fn library_of(messages: &str, manifest: &Path) -> Option<PathBuf> {
         .filter(|m| m["reason"] == "compiler-artifact" && m["manifest_path"].as_str().is_some_and(|p| Path::new(p) == manifest))
         .filter(|m| m["target"]["kind"].as_array().is_some_and(|k| k.iter().any(|k| k == "cdylib")))
         .filter_map(|m| m["filenames"].as_array()?.iter().filter_map(|f| f.as_str()).find(|f| f.ends_with(".so")).map(PathBuf::from))
-        .last()
+        .next_back()
 }
 
 #[cfg(test)]
