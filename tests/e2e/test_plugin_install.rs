@@ -13,7 +13,16 @@ use std::process::Command;
 /// `XDG_DATA_HOME`, `HOME`), without `MEMSCOPE_PLUGIN_PATH`. cargo, which `install`
 /// runs, works offline (tests never download).
 fn as_user(cwd: &Path, vars: &[(&str, &Path)], args: &[&str]) -> Finished {
-    let output = Command::new(memscope_bin())
+    as_user_without(cwd, vars, &[], args)
+}
+
+/// [`as_user`] with the variables `unset` removed from the environment too.
+fn as_user_without(cwd: &Path, vars: &[(&str, &Path)], unset: &[&str], args: &[&str]) -> Finished {
+    let mut command = Command::new(memscope_bin());
+    for name in unset {
+        command.env_remove(name);
+    }
+    let output = command
         .args(args)
         .current_dir(cwd)
         .env("MEMSCOPE_LOG", "warn")
@@ -77,12 +86,17 @@ fn a_crate_from_plugins_new_is_installed_for_jobs_and_plugins_list_then_upgraded
     assert_eq!(shape, vec![300]);
     assert!(scores.iter().all(|v| v.is_finite() && *v >= 0.0), "cross-entropies");
 
-    // Installing again is an upgrade: the new build replaces the installed file.
+    // Installing again is an upgrade: the new build replaces the installed file. Here
+    // from a shell without the checkout's libtorch settings: the crate's
+    // `.cargo/config.toml` has them, so torch-sys stays as the checkout built it.
     let manifest = root.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replacen("version = \"0.1.0\"", "version = \"0.2.0\"", 1)).unwrap();
-    let out = as_user(dir.path(), &user, &["plugins", "install", root.to_str().unwrap()]).success().stdout();
+    let bare = ["LIBTORCH_USE_PYTORCH", "LIBTORCH", "VIRTUAL_ENV"];
+    let finished = as_user_without(dir.path(), &user, &bare, &["plugins", "install", root.to_str().unwrap()]).success();
+    let out = finished.stdout();
     assert!(out.contains("installed inst-check 0.2.0 (replaced the one installed before)"), "{out}");
+    assert!(!finished.stderr().contains("Compiling torch-sys"), "{}", finished.stderr());
     let listed = as_user(dir.path(), &user, &["plugins", "list"]).success().stdout();
     assert!(listed.lines().any(|l| l.starts_with("inst-check 0.2.0 ")), "{listed}");
     assert!(!listed.contains("inst-check 0.1.0"), "{listed}");

@@ -56,6 +56,26 @@ pub enum TemplateError {
     },
 }
 
+/// The variables torch-sys's build script reads (`cargo:rerun-if-env-changed`), with
+/// the values this memscope's build had. The crate's `.cargo/config.toml` sets them
+/// (`[env]`, which cargo's rebuild check reads too), so a build of the plugin in the
+/// shared build directory finds torch-sys as the checkout left it, whatever the shell.
+const LIBTORCH_ENV: [(&str, Option<&str>); 8] = [
+    ("LIBTORCH", option_env!("LIBTORCH")),
+    ("LIBTORCH_USE_PYTORCH", option_env!("LIBTORCH_USE_PYTORCH")),
+    ("LIBTORCH_INCLUDE", option_env!("LIBTORCH_INCLUDE")),
+    ("LIBTORCH_LIB", option_env!("LIBTORCH_LIB")),
+    ("LIBTORCH_CXX11_ABI", option_env!("LIBTORCH_CXX11_ABI")),
+    ("LIBTORCH_STATIC", option_env!("LIBTORCH_STATIC")),
+    ("LIBTORCH_BYPASS_VERSION_CHECK", option_env!("LIBTORCH_BYPASS_VERSION_CHECK")),
+    ("TORCH_CUDA_VERSION", option_env!("TORCH_CUDA_VERSION")),
+];
+
+/// The `[env]` lines of [`LIBTORCH_ENV`]'s variables that were set.
+fn libtorch_env() -> String {
+    LIBTORCH_ENV.iter().filter_map(|(name, value)| value.map(|v| format!("{name} = {}\n", toml::Value::String(v.to_string())))).collect()
+}
+
 /// The checkout this memscope was built from (the workspace root).
 fn checkout() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("/")).to_path_buf()
@@ -108,6 +128,7 @@ pub fn new_plugin(name: &str, dir: &Path, kind: Kind) -> Result<PathBuf, Templat
             .replace("{{lib_file}}", &format!("libmemscope_plugin_{stem}.so"))
             .replace("{{sdk_path}}", &sdk.display().to_string())
             .replace("{{target_dir}}", &checkout.join("target").display().to_string())
+            .replace("{{libtorch_env}}", &libtorch_env())
             .replace("{{what}}", match kind {
                 Kind::Scorer => "a working scorer (the per-sample cross-entropy at a softmax temperature)",
                 Kind::Training => "a working plugin that watches training (the share of each sample's training presentations it was misclassified at, kept across a resume)",
@@ -173,6 +194,12 @@ mod tests {
         assert!(root.join("Cargo.lock").exists() && root.join("build.rs").exists());
         let config = std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap();
         assert!(config.contains(&format!("build-dir = \"{}\"", checkout().join("target").display())), "{config}");
+        let env = config.split("[env]\n").nth(1).unwrap_or_else(|| panic!("{config}"));
+        let set = LIBTORCH_ENV.iter().filter(|(_, v)| v.is_some()).count();
+        assert_eq!(env.lines().filter(|l| !l.trim().is_empty()).count(), set, "{config}");
+        if let Some(value) = option_env!("LIBTORCH_USE_PYTORCH") {
+            assert!(env.contains(&format!("LIBTORCH_USE_PYTORCH = \"{value}\"")), "{config}");
+        }
         let err = new_plugin("my-score", dir.path(), Kind::Training).unwrap_err().to_string();
         assert!(err.contains("exists already"), "{err}");
         let lib = std::fs::read_to_string(new_plugin("my-counts", dir.path(), Kind::Training).unwrap().join("src/lib.rs")).unwrap();
