@@ -154,3 +154,26 @@ fn without_gpus_or_without_nvidia_smi_no_job_gets_a_gpu() {
     assert_eq!(state_log.matches(&said).count(), 1, "the daemon's own log says it too:\n{state_log}");
     assert!(!daemon.get("/metrics").unwrap().body.contains("gpu_memory"));
 }
+
+#[test]
+fn a_retried_submission_must_ask_for_the_same_gpus_as_its_first_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let smi = fake_nvidia_smi(dir.path(), "0, 0, 81559\n1, 0, 81559\n");
+    // No job runs: the queue keeps them, as a busy server does.
+    let daemon =
+        Daemon::start_with_env(dir.path(), "gpus = \"auto\"\nmax_running_jobs = 0\n", &[("MEMSCOPE_NVIDIA_SMI", smi.to_str().unwrap())]);
+    let post =
+        |path: &str| daemon.raw("POST", path, &[("Content-Type", "application/toml"), ("Idempotency-Key", "k-1")], &cpu_job("a", "mlp", 1));
+
+    let first = post("/v1/jobs?gpus=1");
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = post("/v1/jobs?gpus=1");
+    assert_eq!((again.status, &again.json()["id"]), (200, &first.json()["id"]), "the same request: the same job");
+    // The same body asking for no GPU is another request, not a retry of the first.
+    let other = post("/v1/jobs?gpus=0");
+    assert_eq!(other.status, 409, "{}", other.body);
+    assert!(other.json()["error"].as_str().unwrap().contains("another request"), "{}", other.body);
+    let other = post("/v1/jobs");
+    assert_eq!(other.status, 409, "without `?gpus` too: {}", other.body);
+    assert_eq!(daemon.get("/v1/jobs").unwrap().json()["jobs"].as_array().unwrap().len(), 1);
+}
