@@ -84,6 +84,9 @@ fn run_group(engine: &Path, args: &LaunchArgs, port: u16, attempt: u32) -> anyho
         let rank = first + local_rank;
         let mut command = Command::new(engine);
         die_with_launch(&mut command);
+        if args.stdout_rank0_only && rank != 0 {
+            command.stdout(Stdio::null());
+        }
         let child = command
             .args(&args.command)
             .env("RANK", rank.to_string())

@@ -51,9 +51,10 @@ impl JobProcess {
         let ranks = gpus.map_or(0, <[u32]>::len);
         let mut command = if ranks > 1 {
             // A job on N GPUs runs as N ranks, one per GPU (each takes cuda:LOCAL_RANK
-            // of those it sees), through `memscope launch` beside this daemon.
+            // of those it sees), through `memscope launch` beside this daemon. Rank 0's
+            // events alone are read: every rank's would count each epoch N times.
             let mut launch = Command::new(memscope_cli::front_end_path()?);
-            launch.args(["launch", "--nproc", &ranks.to_string()]);
+            launch.args(["launch", "--stdout-rank0-only", "--nproc", &ranks.to_string()]);
             launch
         } else {
             // The engine beside this daemon: the daemon itself links no libtorch.

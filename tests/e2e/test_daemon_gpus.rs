@@ -248,4 +248,13 @@ fn a_job_on_two_gpus_runs_as_two_ranks_that_stop_resume_and_end_together() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(Path::new(done["run_dir"].as_str().unwrap()).join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["samples"], 1797, "{summary}");
+    // The daemon follows rank 0's events alone: its step count is the group's, not
+    // one per rank.
+    let metrics = daemon.get("/metrics").unwrap().body;
+    let run = format!("run=\"short-{short}\"");
+    let steps = metrics
+        .lines()
+        .find(|l| l.starts_with("memscope_train_steps_total{") && l.contains(&run))
+        .unwrap_or_else(|| panic!("no step count of {run}:\n{metrics}"));
+    assert_eq!(steps.rsplit(' ').next().unwrap().parse::<u64>().unwrap(), summary["timings"]["dist"]["steps"].as_u64().unwrap(), "{steps}");
 }
