@@ -19,7 +19,7 @@ use super::{EpochStats, JobError, JobEvent};
 use crate::config::JobConfig;
 use crate::data::{spawn_loader, Batch, Dataset, Feed, LoaderHandle, TrainingSamples};
 use crate::dist::{DistTimings, ProcessGroup};
-use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, Network, Optimizer, Snapshot};
+use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, MixedPrecision, Network, Optimizer, Snapshot};
 use crate::plugins::PluginSet;
 use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
@@ -166,6 +166,8 @@ pub struct Trainer {
     batch_hook: bool,
     /// Per-sample logits too, only when a plugin subscribes to `train_batch_outputs`.
     batch_outputs: bool,
+    /// The training step's precision (`train.precision`).
+    precision: MixedPrecision,
     /// One process or a data-parallel group (declared after the scorer, which uses its
     /// collectives, so that it is dropped last).
     replication: Box<dyn Replication>,
@@ -234,6 +236,8 @@ impl Trainer {
         let epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
         let thread_budget = if device == Device::Cpu { ThreadBudget::adaptive(config.threads, config.deterministic) } else { None };
         let checkpointer = Checkpointer::new(checkpoints, config.checkpoint.every, events.clone());
+        let precision = MixedPrecision::new(config.train.precision, device)
+            .map_err(|message| JobError::Setting { key: "train.precision".into(), message })?;
         Ok(Trainer {
             config,
             network,
@@ -257,6 +261,7 @@ impl Trainer {
             snapshot_scorers: snapshot_scorer_names,
             batch_hook,
             batch_outputs,
+            precision,
             replication,
             thread_budget,
         })
@@ -354,12 +359,24 @@ impl Trainer {
         let step_started = Instant::now();
         let images = batch.images.f_to_device(device)?;
         let labels = batch.labels.f_to_device(device)?;
-        let logits = self.network.forward(&images, true)?;
-        let per_sample = logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::None, -100, 0.0)?;
+        let (logits, per_sample) = {
+            // Autocast covers the forward pass and the loss, not the backward pass.
+            let _autocast = self.precision.autocast()?;
+            let logits = self.network.forward(&images, true)?;
+            let per_sample = logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::None, -100, 0.0)?;
+            (logits, per_sample)
+        };
+        // What is recorded from the step (the losses, the verdict's probabilities, the
+        // plugins' logits) is float32 whatever the step's precision.
+        let float32 = |t: Tensor| if t.kind() == Kind::Float { Ok(t) } else { t.f_to_kind(Kind::Float) };
+        let (logits, per_sample) = (float32(logits)?, float32(per_sample)?);
         // Processes agree on a stop only where the running loss is read (a device
         // sync), on the same steps everywhere.
         let agree_on_cancel = batch.step % RUNNING_EVERY == RUNNING_EVERY - 1 || batch.last_in_epoch;
-        self.replication.step(&mut self.optimizer, &per_sample, batch, lr, agree_on_cancel)?;
+        let grad = self.replication.backward(&self.optimizer, &per_sample, batch, self.precision.loss_scale(), agree_on_cancel)?;
+        if let Some(grad) = self.precision.unscale(grad)? {
+            self.optimizer.step_flat(lr, grad)?;
+        }
 
         let per_sample = per_sample.f_detach()?;
         if self.batch_hook {

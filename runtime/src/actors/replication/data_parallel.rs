@@ -52,23 +52,26 @@ impl Replication for DataParallel {
         true
     }
 
-    fn step(
+    fn backward(
         &mut self,
-        optimizer: &mut Optimizer,
+        optimizer: &Optimizer,
         per_sample: &Tensor,
         batch: &Batch,
-        lr: f64,
+        loss_scale: Option<f64>,
         agree_on_cancel: bool,
-    ) -> Result<(), JobError> {
+    ) -> Result<Tensor, JobError> {
         // Each rank's loss is its samples' sum over the global batch size, so the
         // ranks' summed gradients are the global batch's mean gradient, however
         // unevenly a short last batch was split. A rank without a sample still takes
         // part in every bucket, with a zero gradient.
-        let loss = if batch.labels.size()[0] == 0 {
+        let mut loss = if batch.labels.size()[0] == 0 {
             zero_loss(optimizer.params())?
         } else {
             per_sample.f_sum(Kind::Float)?.f_div_scalar(batch.global_size as f64)?
         };
+        if let Some(scale) = loss_scale {
+            loss = loss.f_mul_scalar(scale)?;
+        }
         self.reducer.backward(&self.group, &loss)?;
         let grads = optimizer.params().iter().map(Tensor::f_grad).collect::<Result<Vec<_>, _>>()?;
         let grad = Optimizer::flatten(&grads)?;
@@ -80,8 +83,7 @@ impl Replication for DataParallel {
             self.group.all_reduce(&mut flag, Reduce::Sum)?;
             self.cancelled = flag.f_double_value(&[0])? > 0.0;
         }
-        optimizer.step_flat(lr, grad)?;
-        Ok(())
+        Ok(grad)
     }
 
     fn cancelled(&self) -> bool {

@@ -31,18 +31,19 @@ pub trait Replication {
     /// (cleared at the epoch's start, summed across processes at its end).
     fn fills_own_rows(&self) -> bool;
 
-    /// The backward pass of `per_sample` (this process's samples of `batch`) and the
-    /// optimizer step with the global batch's mean gradient. With `agree_on_cancel`,
-    /// the processes also learn whether any was asked to stop (see
-    /// [`Replication::cancelled`]); it is asked only on the same steps everywhere.
-    fn step(
+    /// The backward pass of `per_sample` (this process's samples of `batch`): the global
+    /// batch's mean gradient of `optimizer`'s parameters, flat, times `loss_scale` when
+    /// given (float16's loss scaler). With `agree_on_cancel`, the processes also learn
+    /// whether any was asked to stop (see [`Replication::cancelled`]); it is asked only
+    /// on the same steps everywhere.
+    fn backward(
         &mut self,
-        optimizer: &mut Optimizer,
+        optimizer: &Optimizer,
         per_sample: &Tensor,
         batch: &Batch,
-        lr: f64,
+        loss_scale: Option<f64>,
         agree_on_cancel: bool,
-    ) -> Result<(), JobError>;
+    ) -> Result<Tensor, JobError>;
 
     /// Whether to stop before the next step: this process's cancel flag alone, or what
     /// the last agreement found, so that every process stops before the same step.

@@ -39,10 +39,19 @@ impl Replication for OneProcess {
         false
     }
 
-    fn step(&mut self, optimizer: &mut Optimizer, per_sample: &Tensor, _batch: &Batch, lr: f64, _agree: bool) -> Result<(), JobError> {
-        let grads = optimizer.gradients(&per_sample.f_mean(Kind::Float)?)?;
-        optimizer.step(lr, &grads)?;
-        Ok(())
+    fn backward(
+        &mut self,
+        optimizer: &Optimizer,
+        per_sample: &Tensor,
+        _batch: &Batch,
+        loss_scale: Option<f64>,
+        _agree: bool,
+    ) -> Result<Tensor, JobError> {
+        let mut loss = per_sample.f_mean(Kind::Float)?;
+        if let Some(scale) = loss_scale {
+            loss = loss.f_mul_scalar(scale)?;
+        }
+        Ok(Optimizer::flatten(&optimizer.gradients(&loss)?)?)
     }
 
     fn cancelled(&self) -> bool {
