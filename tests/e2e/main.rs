@@ -23,6 +23,7 @@ mod test_plugin_state;
 mod test_plugin_suite;
 mod test_plugin_template;
 mod test_plugins;
+mod test_precision;
 mod test_progress;
 mod test_relocation;
 mod test_report;

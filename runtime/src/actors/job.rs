@@ -23,7 +23,7 @@ use crate::data::{load_data, locate_corrections, Access, Dataset, DecodeProgress
 use crate::dist::{Launch, ProcessGroup};
 use crate::model::{Checkpoints, ModelSource, Network};
 use crate::plugins::{default_plugin_dirs, drop_partial_scores, InProcessPlugin, PluginSet, PublishedArray};
-use crate::run::{write_bool_npy, RunDir, ScoreFile, SubsetSummary, Summary, Timings};
+use crate::run::{write_bool_npy, PrecisionSummary, RunDir, ScoreFile, SubsetSummary, Summary, Timings};
 use crate::scores::{epoch_curves, Aggregate, EpochWeights, ScoreTable, CUMULATIVE_LOSS};
 use crate::verdict::{decide, Verdict, LABEL_ISSUES_FILE};
 use actix::Recipient;
@@ -211,6 +211,9 @@ impl JobRun {
             tch::set_num_threads(config.threads as i32);
         }
         let mut device = resolve_device(&config.device)?;
+        // Before any data is read: a precision the device cannot run.
+        crate::model::check_precision(config.train.precision, device)
+            .map_err(|message| JobError::Setting { key: "train.precision".into(), message })?;
         let group = match &launch {
             None => None,
             Some(launch) => {
@@ -502,6 +505,7 @@ impl JobRun {
             arch: facts.arch,
             parameters: result.parameters,
             device: format!("{:?}", self.device).to_lowercase(),
+            precision: PrecisionSummary { train: config.train.precision.to_string(), score: "32".into() },
             threads: result.threads.clone(),
             epochs: state.epochs_done,
             resumed_at_epoch: result.start_epoch,

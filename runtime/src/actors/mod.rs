@@ -4,8 +4,10 @@
 //! libtorch work never runs on the async arbiter.
 
 mod bus;
+mod checkpointing;
 mod error;
 mod job;
+mod replication;
 mod resume;
 mod scorer;
 mod supervisor;

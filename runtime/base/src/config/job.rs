@@ -1,6 +1,6 @@
 //! The job config schema. Field doc comments are the user documentation.
 
-use super::{DataConfig, Purpose, ScoreWindow};
+use super::{DataConfig, Precision, Purpose, ScoreWindow};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
@@ -286,6 +286,12 @@ pub struct TrainConfig {
     /// of `memscope estimate memorization` hold samples out. Absent: the whole set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset: Option<SubsetConfig>,
+    /// The training step's precision: `"32"` (float32, the default), `"bf16-mixed"`
+    /// (autocast to bfloat16, on the CPU or CUDA) or `"fp16-mixed"` (autocast to
+    /// float16 with a dynamic loss scaler, CUDA only). The weights, the optimizer and
+    /// scoring stay float32; `summary.json` records both precisions.
+    #[serde(default, skip_serializing_if = "Precision::is_full")]
+    pub precision: Precision,
 }
 
 /// A seeded random part of the training set.
@@ -316,6 +322,7 @@ impl Default for TrainConfig {
             gamma: defaults::gamma(),
             prefetch: defaults::prefetch(),
             subset: None,
+            precision: Precision::Full,
         }
     }
 }
