@@ -21,19 +21,21 @@
 #      the wall time the scorer adds (the goal: at most 1.3x).
 #
 #   bench/gpu.sh                                   # with target/release and .venv
-#   BIN_DIR=.gpu PY=python3 RESULTS_DIR=$OUT bench/gpu.sh
+#   BIN_DIR=.gpu RESULTS_DIR=$OUT bench/gpu.sh     # the folder of `make gpu-bundle`, python3's torch
 #   PARTS=23 bench/gpu.sh                         # only parts 2 and 3
 #   DETERMINISTIC=1 PARTS=2 bench/gpu.sh          # part 2 with deterministic algorithms
 #
 # BIN_DIR holds memscope, memscope-engine and the plugin libraries (curvature, noise,
-# baseline); RESULTS_DIR receives the JSON results. Every part runs even if one fails;
-# the exit status is the number of parts that failed.
+# baseline); on a GPU machine without Rust it is the folder `make gpu-bundle` made here
+# (its memscope runs them with the libtorch of python3's torch). PY is .venv/bin/python
+# where the checkout has that venv, else python3. RESULTS_DIR receives the JSON results.
+# Every part runs even if one fails; the exit status is the number of parts that failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 PARTS=${PARTS:-12345}
 BIN_DIR=${BIN_DIR:-target/release}
-PY=${PY:-.venv/bin/python}
+PY=${PY:-$([[ -x .venv/bin/python ]] && echo .venv/bin/python || echo python3)}
 RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d)}
 mkdir -p "$RESULTS_DIR"
 DEVICE=${DEVICE:-cuda}   # DEVICE=cpu tries the script itself on a machine without a GPU (Gloo for part 2)

@@ -13,6 +13,7 @@ mod test_dashboard;
 mod test_datasets;
 mod test_distributed;
 mod test_estimate;
+mod test_gpu_bundle;
 mod test_images;
 mod test_library;
 mod test_mask_reference;
