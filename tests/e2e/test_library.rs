@@ -3,7 +3,7 @@
 //! run by the CLI; cancelling from another thread; a panicking in-process scorer;
 //! two jobs in one process against two processes.
 
-use memscope::config::{parse_job, JobConfig};
+use memscope::config::{parse_job, DataConfig, JobConfig, TrainConfig};
 use memscope::data::{load_data, ImageDataset, ImageShape, InMemoryDataset, LoadOptions};
 use memscope::plugins::InProcessPlugin;
 use memscope::{Job, JobError, JobEvent, JobOutcome};
@@ -129,6 +129,31 @@ fn a_job_built_in_code_scores_like_the_same_job_run_by_the_cli() {
     assert_eq!((verdict.file.as_deref(), verdict.flagged), (None, in_memory.issues.len()));
     assert_eq!(in_memory.probs.len(), 300 * 10);
     assert_eq!(in_memory.label_prob_epochs.len(), 3, "one row per epoch");
+}
+
+#[test]
+fn a_job_built_in_code_without_any_toml_runs_and_scores() {
+    // A typed config: the keys the program sets, every other one at the value a TOML
+    // file gives it when absent; the program's dataset needs no `[data]` format.
+    let config = JobConfig {
+        threads: 1,
+        data: DataConfig { limit: 300, ..Default::default() },
+        train: TrainConfig { epochs: 2, ..Default::default() },
+        ..JobConfig::new("in-code")
+    };
+    let toml = "name = \"in-code\"\nthreads = 1\n[data]\nlimit = 300\n[train]\nepochs = 2\n";
+    assert_eq!(config, self::config(toml), "the same job as the TOML that sets the same keys");
+
+    let outcome = Job::new(config).dataset(digits_in_memory()).run().unwrap();
+    assert_eq!((outcome.summary.samples, outcome.summary.epochs), (300, 2));
+    let loss = outcome.score("loss").expect("the loss score is recorded by default");
+    assert_eq!(loss.len(), 300);
+    assert!(loss.iter().all(|v| v.is_finite() && *v > 0.0), "a cumulative loss per sample");
+    assert!(outcome.verdict.is_some(), "the default scoring gives the verdict too");
+
+    // With no data at all, one error names the missing key and both ways to give it.
+    let error = Job::new(JobConfig::new("no-data")).run().unwrap_err().to_string();
+    assert!(error.contains("data.format: missing") && error.contains("Job::dataset"), "{error}");
 }
 
 #[test]
