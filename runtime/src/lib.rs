@@ -101,5 +101,5 @@ pub mod seeding;
 pub mod threads;
 pub mod verdict;
 
-pub use actors::{JobError, JobEvent, JobOutcome};
+pub use actors::{JobError, JobEvent, JobOutcome, PartialScores};
 pub use api::{Canceller, Job, JobHandle, Progress};

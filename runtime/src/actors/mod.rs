@@ -6,6 +6,7 @@
 mod bus;
 mod error;
 mod job;
+mod partial;
 mod resume;
 mod scorer;
 mod supervisor;
@@ -15,4 +16,5 @@ pub use bus::{EventBus, Flush};
 pub use error::JobError;
 pub use job::{JobOutcome, JobSpec, UserData};
 pub use memscope_base::events::{EpochStats, EventProcessor, JobEvent};
+pub use partial::PartialScores;
 pub use supervisor::{run_job, JobSupervisor};

@@ -16,13 +16,13 @@
 //! that it holds rank 0's weights bit for bit.
 
 use super::scorer::{ScorerHandle, ScorerSetup};
-use super::{EpochStats, JobError, JobEvent};
+use super::{EpochStats, JobError, JobEvent, PartialScores};
 use crate::config::JobConfig;
 use crate::data::{spawn_loader, Batch, Dataset, Feed, LoaderHandle, Shard, TrainingSamples};
 use crate::dist::{broadcast_from_rank0, ranks_differing_from_rank0, DistError, DistTimings, GradientReducer, ProcessGroup, Reduce};
-use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, Network, Optimizer};
+use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, Network, Optimizer, Weights};
 use crate::plugins::{PluginSet, PluginStates};
-use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
+use crate::scores::{builtin_snapshot_scorer, set_windows, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
 use crate::threads::ThreadBudget;
 use crate::verdict::{ProbabilityRecord, Recorded};
@@ -142,6 +142,8 @@ pub struct TrainResult {
     /// The libtorch thread counts training used, in the order chosen (one entry unless
     /// `threads = 0` adapted to other processes' load, see [`crate::threads`]).
     pub threads: Vec<usize>,
+    /// The trained network's variables, for the program that ran the job.
+    pub weights: Weights,
 }
 
 /// Sums over the steps of one epoch, kept on the device (read once at its end).
@@ -546,7 +548,24 @@ impl Trainer {
             }
             tracing::info!("stopping: wrote a checkpoint at epoch {}", boundary.state.epochs_done);
         }
-        JobError::Cancelled { epochs_done: self.state.epochs_done, run_dir: self.run_dir.clone(), world: self.state.world }
+        let partial = match self.partial_scores() {
+            Ok(partial) => partial,
+            Err(e) => return e,
+        };
+        JobError::Cancelled { epochs_done: self.state.epochs_done, run_dir: self.run_dir.clone(), world: self.state.world, partial }
+    }
+
+    /// The tables of the epochs done, once the scorer has scored every snapshot it was
+    /// handed, combined as a job of that many epochs would combine them.
+    fn partial_scores(&mut self) -> Result<Box<PartialScores>, JobError> {
+        let mut scores = Vec::new();
+        if self.record_loss {
+            scores.push(self.loss_table.clone());
+        }
+        scores.extend(self.scorer.report()?.tables);
+        set_windows(&self.config.score, &mut scores, self.state.epochs_done);
+        let directions = scores.iter().map(|t| (t.name.clone(), self.plugins.direction(&t.name))).collect();
+        Ok(Box::new(PartialScores { scores, directions }))
     }
 
     /// After the last epoch: the scorer's tables and totals, then eval passes over the
@@ -624,6 +643,7 @@ impl Trainer {
             start_epoch,
             dist,
             threads,
+            weights: Weights::of(&network)?,
         })
     }
 }
