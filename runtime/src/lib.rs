@@ -103,3 +103,11 @@ pub mod verdict;
 
 pub use actors::{JobError, JobEvent, JobOutcome, PartialScores};
 pub use api::{Canceller, Job, JobHandle, Progress};
+/// The plugin SDK this library was built with (`memscope::sdk::Plugin`, `Direction`,
+/// ...): a program's plugins and scorers use it, with no version of their own to match.
+pub use memscope_sdk as sdk;
+/// The tch this library was built with: a program's module (`Job::model`) and its
+/// tensors must come from the same tch, so a program uses this one.
+pub use tch;
+/// The toml this library was built with (`Job::plugin` takes a `toml::Table`).
+pub use toml;
