@@ -291,6 +291,20 @@ pub enum PluginsCommand {
         /// The shared library.
         file: PathBuf,
     },
+    /// Install a plugin for your jobs: PATH is a plugin crate (built here with `cargo
+    /// build --release`) or a built library. It is checked as a job loads it, then
+    /// copied into the user plugin directory ($MEMSCOPE_PLUGIN_DIR, else
+    /// $XDG_DATA_HOME/memscope/plugins, else ~/.local/share/memscope/plugins), which jobs
+    /// and `plugins list` search after the shipped plugins. Installing again replaces it.
+    Install {
+        /// The plugin crate's folder, or the shared library (`.so`).
+        path: PathBuf,
+    },
+    /// Remove an installed plugin from the user plugin directory.
+    Remove {
+        /// The plugin's name.
+        name: String,
+    },
 }
 
 /// Arguments of `memscope run`.

@@ -19,6 +19,7 @@ mod test_library;
 mod test_mask_reference;
 mod test_metrics;
 mod test_plugin_discovery;
+mod test_plugin_install;
 mod test_plugin_state;
 mod test_plugin_suite;
 mod test_plugin_template;

@@ -82,7 +82,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         // A daemon's job (`--events-json`) logs its epoch and scoring lines to stderr,
         // the job's log; its stdout carries the events.
         .processor(Box::new(Progress::new(args.quiet || rank > 0)));
-    if events_json {
+    // Rank 0 speaks for a group (`memscope launch` under a daemon): the ranks share
+    // one stdout, and every rank's events would count each epoch once per rank.
+    if events_json && rank == 0 {
         job = job.processor(Box::new(JsonEvents));
     }
     if metrics_on {
