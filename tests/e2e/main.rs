@@ -12,6 +12,7 @@ mod test_daemon_http;
 mod test_dashboard;
 mod test_datasets;
 mod test_distributed;
+mod test_embed_crate;
 mod test_estimate;
 mod test_gpu_bundle;
 mod test_images;

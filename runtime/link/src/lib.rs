@@ -20,8 +20,10 @@
 //! otherwise be searched on the other one, and hide a launcher that finds nothing here.
 //!
 //! Call [`link_libtorch`] from `build.rs` of a crate that depends on `torch-sys`
-//! directly: cargo then hands it `DEP_TCH_LIBTORCH_LIB`, the directory torch-sys
-//! linked against.
+//! directly (cargo then hands it `DEP_TCH_LIBTORCH_LIB`, the directory torch-sys
+//! linked against) or on `memscope-runtime` (which hands the same directory on as
+//! `DEP_MEMSCOPE_LIBTORCH_LIB`): a program embedding memscope needs this build
+//! dependency and a one-line `build.rs`, nothing else.
 
 #![warn(missing_docs)]
 
@@ -30,9 +32,11 @@ use std::path::{Component, Path, PathBuf};
 /// Emits the `cargo:rustc-link-arg` lines for rpath and CUDA linking.
 pub fn link_libtorch() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    println!("cargo:rerun-if-env-changed=DEP_MEMSCOPE_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed={RPATH_VAR}");
-    let Ok(lib_dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
-        println!("cargo:warning=DEP_TCH_LIBTORCH_LIB is not set: add torch-sys as a direct dependency");
+    let given = std::env::var("DEP_TCH_LIBTORCH_LIB").or_else(|_| std::env::var("DEP_MEMSCOPE_LIBTORCH_LIB"));
+    let Ok(lib_dir) = given else {
+        println!("cargo:warning=neither DEP_TCH_LIBTORCH_LIB nor DEP_MEMSCOPE_LIBTORCH_LIB is set: depend on memscope-runtime (or torch-sys) directly");
         return;
     };
     let lib_dir = Path::new(&lib_dir);

@@ -15,13 +15,13 @@
 use super::checkpointing::{Checkpointer, Training};
 use super::replication::{replication, Replication};
 use super::scorer::{ScorerHandle, ScorerSetup};
-use super::{EpochStats, JobError, JobEvent};
+use super::{EpochStats, JobError, JobEvent, PartialScores};
 use crate::config::JobConfig;
 use crate::data::{spawn_loader, Batch, Dataset, Feed, LoaderHandle, TrainingSamples};
 use crate::dist::{DistTimings, ProcessGroup};
-use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, MixedPrecision, Network, Optimizer, Snapshot};
+use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, MixedPrecision, Network, Optimizer, Snapshot, Weights};
 use crate::plugins::PluginSet;
-use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
+use crate::scores::{builtin_snapshot_scorer, set_windows, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
 use crate::threads::ThreadBudget;
 use crate::verdict::{ProbabilityRecord, Recorded};
@@ -123,6 +123,8 @@ pub struct TrainResult {
     /// The libtorch thread counts training used, in the order chosen (one entry unless
     /// `threads = 0` adapted to other processes' load, see [`crate::threads`]).
     pub threads: Vec<usize>,
+    /// The trained network's variables, for the program that ran the job.
+    pub weights: Weights,
 }
 
 /// Sums over the steps of one epoch, kept on the device (read once at its end).
@@ -474,7 +476,27 @@ impl Trainer {
             Ok(None) => {}
             Err(e) => return e,
         }
-        JobError::Cancelled { epochs_done: self.state.epochs_done, run_dir: self.run_dir.clone(), world: self.state.world }
+        let partial = match self.partial_scores() {
+            Ok(partial) => partial,
+            Err(e) => return e,
+        };
+        JobError::Cancelled { epochs_done: self.state.epochs_done, run_dir: self.run_dir.clone(), world: self.state.world, partial }
+    }
+
+    /// The tables of the epochs done, combined as a job of that many epochs would
+    /// combine them. Scoring inline (the CPU), every snapshot handed over is scored; a
+    /// scorer thread's snapshots still queued are left out here (the checkpoint just
+    /// written keeps them, and `--resume` scores them).
+    fn partial_scores(&mut self) -> Result<Box<PartialScores>, JobError> {
+        let mut scores = Vec::new();
+        if self.record_loss {
+            scores.push(self.loss_table.clone());
+        }
+        let (report, _pending) = self.scorer.checkpoint()?;
+        scores.extend(report.tables);
+        set_windows(&self.config.score, &mut scores, self.state.epochs_done);
+        let directions = scores.iter().map(|t| (t.name.clone(), self.plugins.direction(&t.name))).collect();
+        Ok(Box::new(PartialScores { scores, directions }))
     }
 
     /// After the last epoch: the scorer's tables and totals, then eval passes over the
@@ -542,6 +564,7 @@ impl Trainer {
             start_epoch,
             dist,
             threads,
+            weights: Weights::of(&network)?,
         })
     }
 }

@@ -17,6 +17,7 @@ mod schedule;
 mod source;
 mod torchscript;
 mod varstore;
+mod weights;
 mod zoo;
 
 pub use base::Model;
@@ -28,3 +29,4 @@ pub use network::{channels_last, Network, Snapshot};
 pub use optim::Optimizer;
 pub use schedule::learning_rate;
 pub use source::ModelSource;
+pub use weights::Weights;
