@@ -22,7 +22,7 @@ else
 export LIBTORCH
 endif
 
-.PHONY: run test test-portable test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-busy bench-score bench-torchscript bench-duplicates bench-review bench-decode bench-suite bench-dist bench-gpu reproduce reproduce-deps fetch-data clean-runs
+.PHONY: run test test-portable test-deps c10d-deps setup build lint fuzz bench bench-deps bench-train bench-busy bench-score bench-torchscript bench-duplicates bench-review bench-decode bench-suite bench-dist bench-gpu gpu-bundle reproduce reproduce-deps fetch-data clean-runs
 
 run: build
 	$(BIN) run configs/digits.toml --force
@@ -157,6 +157,17 @@ bench-dist: build
 # The CUDA checks (BENCHMARKS.md "CUDA on an H200"), on a machine with an NVIDIA GPU.
 bench-gpu: build
 	bench/gpu.sh
+
+# The binaries for a GPU machine whose image has torch $(GPU_TORCH_VERSION) (CUDA) but no
+# Rust and no network (scripts/gpu-bundle): built against that release's libtorch
+# (fetched into GPU_CACHE, outside the checkout, when missing), stripped, into $(GPU_DIR)
+# with a launcher that runs them on the machine's own libtorch; prints how to run
+# bench/gpu.sh there. Not part of `make test`.
+GPU_TORCH_VERSION ?= 2.11.0
+GPU_CACHE         ?= $(HOME)/.cache/memscope/torch-$(GPU_TORCH_VERSION)
+GPU_DIR           ?= .gpu
+gpu-bundle: c10d-deps
+	GPU_TORCH_VERSION=$(GPU_TORCH_VERSION) GPU_CACHE=$(GPU_CACHE) GPU_DIR=$(GPU_DIR) VENV=$(VENV) scripts/gpu-bundle
 
 # The reproduction table (REPRODUCTION.md): memscope's scores against known label noise
 # on MNIST and Fashion-MNIST with the default recipe, beside cleanlab's cross-validated

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CUDA checks, in one go, for a machine with an NVIDIA GPU (CI has none: these are
 # run by hand when a GPU machine is at hand, and their output is what BENCHMARKS.md and
-# README quote for CUDA). Three parts, each printing its figures:
+# README quote for CUDA). Five parts, each printing its figures:
 #
 #   1. The default job (configs/digits.toml) on cuda:0 and on the CPU of the same
 #      machine: noise-mask AUROC of curvature, train/score seconds, and how closely the
@@ -14,22 +14,30 @@
 #      within MEMSCOPE_DIST_TIMEOUT; then one is stopped (SIGSTOP: a hung peer), likewise.
 #   3. bench/torchscript.sh on cuda: a TorchScript ResNet-18 trained and scored by
 #      memscope against the published curvature loop in PyTorch on the same GPU.
+#   4. Training samples/s against PyTorch eager (bench/reference/train_cnn.py), the `cnn`
+#      on MNIST-shaped and `resnet18` on CIFAR-shaped random images, fp32 and
+#      bf16-mixed (`train.precision`; a build without it says so and the row stays empty).
+#   5. A resnet18 job scoring curvature every epoch against the same job training alone:
+#      the wall time the scorer adds (the goal: at most 1.3x).
 #
 #   bench/gpu.sh                                   # with target/release and .venv
-#   BIN_DIR=.gpu PY=python3 RESULTS_DIR=$OUT bench/gpu.sh
+#   BIN_DIR=.gpu RESULTS_DIR=$OUT bench/gpu.sh     # the folder of `make gpu-bundle`, python3's torch
 #   PARTS=23 bench/gpu.sh                         # only parts 2 and 3
 #   DETERMINISTIC=1 PARTS=2 bench/gpu.sh          # part 2 with deterministic algorithms
 #
 # BIN_DIR holds memscope, memscope-engine and the plugin libraries (curvature, noise,
-# baseline); RESULTS_DIR receives the JSON results. Every part runs even if one fails;
-# the exit status is the number of parts that failed.
+# baseline); on a GPU machine without Rust it is the folder `make gpu-bundle` made here
+# (its memscope runs them with the libtorch of python3's torch). PY is .venv/bin/python
+# where the checkout has that venv, else python3. RESULTS_DIR receives the JSON results.
+# Every part runs even if one fails; the exit status is the number of parts that failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-PARTS=${PARTS:-123}
+PARTS=${PARTS:-12345}
 BIN_DIR=${BIN_DIR:-target/release}
-PY=${PY:-.venv/bin/python}
+PY=${PY:-$([[ -x .venv/bin/python ]] && echo .venv/bin/python || echo python3)}
 RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d)}
+mkdir -p "$RESULTS_DIR"
 DEVICE=${DEVICE:-cuda}   # DEVICE=cpu tries the script itself on a machine without a GPU (Gloo for part 2)
 EPOCHS_DEFAULT_JOB=${EPOCHS_DEFAULT_JOB:-30}
 EPOCHS_NCCL=${EPOCHS_NCCL:-10}
@@ -190,6 +198,107 @@ part "3. TorchScript ResNet-18: memscope against the published loop, both on cud
 DEVICE=$DEVICE N=$N ROUNDS=$ROUNDS EPOCHS=${EPOCHS:-4} BATCH=${BATCH:-512} THREADS=${THREADS:-8} BIN="$BIN" PY="$PY" \
   RESULTS="$RESULTS_DIR/gpu-torchscript.json" MARKDOWN="$RESULTS_DIR/gpu-torchscript.md" bench/torchscript.sh \
   || { echo "part 3 failed"; failed=$((failed + 1)); }
+fi
+
+# train_job NAME DATA MODEL_LINE EPOCHS BATCH [SCORING]: a job training on the npz DATA;
+# SCORING is its [score]/[[plugins]] part (default: the training pass's own per-sample
+# loss, no scoring pass).
+train_job() {
+  local scoring=${6:-$'[score]\nbuiltin = ["loss"]'}
+  cat <<EOF
+name = "$1"
+seed = 0
+device = "$DEVICE"
+[data]
+format = "npz"
+path = "$2"
+classes = 10
+[model]
+$3
+[train]
+epochs = $4
+batch_size = $5
+lr = 0.05
+momentum = 0.9
+[checkpoint]
+every = 0
+[report]
+enabled = false
+$scoring
+EOF
+}
+
+if [[ $PARTS == *4* ]]; then
+part "4. training: memscope against PyTorch eager on $DEVICE, same model, data, batch and optimizer"
+# MNIST-shaped (1x28x28) for the cnn, CIFAR-shaped (3x32x32) for resnet18: random
+# images a network learns (bench/reference/resnet18.py data), so nothing is carried.
+"$PY" bench/reference/resnet18.py data --out "$work/mnist.npz" --n "${TRAIN_N_CNN:-60000}" --shape 1x28x28
+"$PY" bench/reference/resnet18.py data --out "$work/cifar.npz" --n "${TRAIN_N_RESNET:-10000}"
+rows="$RESULTS_DIR/gpu-train.jsonl"
+: >"$rows"
+for model in cnn resnet18; do
+  if [[ $model == cnn ]]; then data=$work/mnist.npz batch=128 epochs=${TRAIN_EPOCHS_CNN:-3}; else data=$work/cifar.npz batch=128 epochs=${TRAIN_EPOCHS_RESNET:-2}; fi
+  train_job "train-$model" "$data" "arch = \"$model\"" "$epochs" "$batch" >"$work/train-$model.toml"
+  for precision in 32 bf16-mixed; do
+    for round in 1 2; do
+      # fp32 without the key: a build from before `train.precision` still runs it.
+      set_precision=(); [[ $precision == 32 ]] || set_precision=(--set "train.precision=\"$precision\"")
+      if "$BIN" run "$work/train-$model.toml" --out "$work/train" --force --quiet "${set_precision[@]}" >"$work/train.log" 2>&1; then
+        "$PY" -c 'import json, sys; s = json.load(open(sys.argv[1])); t = s["timings"]
+print(json.dumps({"impl": "memscope", "model": sys.argv[2], "precision": sys.argv[3], "round": int(sys.argv[4]),
+                  "samples_per_second": t["train_samples_per_second"], "train_seconds": t["train_seconds"], "accuracy": s["train_accuracy"]}))' \
+          "$work/train/train-$model/summary.json" "$model" "$precision" "$round" >>"$rows"
+      else
+        echo "  memscope $model $precision: $(grep -m1 '^error' "$work/train.log" || tail -1 "$work/train.log")"
+      fi
+      "$PY" bench/reference/train_cnn.py --data npz --path "$data" --model "$model" --device "$DEVICE" --precision "$precision" \
+        --epochs "$epochs" --batch-size "$batch" --threads "${THREADS:-8}" 2>/dev/null \
+        | "$PY" -c 'import json, sys; r = json.loads(sys.stdin.read()); print(json.dumps({"impl": "pytorch-eager", "model": r["model"], "precision": r["precision"], "round": int(sys.argv[1]),
+                  "samples_per_second": r["samples_per_second"], "train_seconds": r["train_seconds"], "accuracy": r["final_train_accuracy"]}))' "$round" >>"$rows" \
+        || echo "  pytorch eager $model $precision failed"
+    done
+  done
+done
+"$PY" - "$rows" "$RESULTS_DIR/gpu-train.json" <<'PY' || failed=$((failed + 1))
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+result = {}
+print(f"  {'model':<9} {'precision':<11} {'memscope':>10} {'eager':>10} {'ratio':>6}   (samples/s, best of 2 rounds)")
+for model in ("cnn", "resnet18"):
+    for precision in ("32", "bf16-mixed"):
+        best = {impl: max((r["samples_per_second"] for r in rows if (r["impl"], r["model"], r["precision"]) == (impl, model, precision)), default=None)
+                for impl in ("memscope", "pytorch-eager")}
+        ratio = best["memscope"] / best["pytorch-eager"] if None not in best.values() else None
+        result[f"{model} {precision}"] = {**best, "ratio": ratio}
+        show = lambda v, f: "-" if v is None else format(v, f)
+        print(f"  {model:<9} {precision:<11} {show(best['memscope'], '10.0f')} {show(best['pytorch-eager'], '10.0f')} {show(ratio, '6.2f')}")
+json.dump({"rows": rows, "best": result}, open(sys.argv[2], "w"), indent=2)
+PY
+fi
+
+if [[ $PARTS == *5* ]]; then
+part "5. what scoring every epoch costs: resnet18 with curvature every epoch against training alone"
+"$PY" bench/reference/resnet18.py data --out "$work/cifar5.npz" --n "${OVERLAP_N:-8192}"
+epochs=${OVERLAP_EPOCHS:-4}
+train_job alone "$work/cifar5.npz" 'arch = "resnet18"' "$epochs" 128 >"$work/alone.toml"
+train_job scored "$work/cifar5.npz" 'arch = "resnet18"' "$epochs" 128 "[score]
+every = 1
+builtin = [\"loss\"]
+[[plugins]]
+name = \"curvature\"
+config = { draws = 10, h = 1e-3 }" >"$work/scored.toml"
+for name in alone scored; do
+  "$BIN" run "$work/$name.toml" --out "$work/overlap" --force --quiet >/dev/null || { echo "part 5 ($name) failed"; failed=$((failed + 1)); }
+done
+"$PY" - "$work/overlap" "$RESULTS_DIR/gpu-overlap.json" <<'PY' || failed=$((failed + 1))
+import json, sys
+runs, out = sys.argv[1:]
+t = {name: json.load(open(f"{runs}/{name}/summary.json"))["timings"] for name in ("alone", "scored")}
+ratio = t["scored"]["total_seconds"] / t["alone"]["total_seconds"]
+print(f"  training alone {t['alone']['total_seconds']:.1f} s; scoring every epoch {t['scored']['total_seconds']:.1f} s"
+      f" (train {t['scored']['train_seconds']:.1f} s, score {t['scored']['score_seconds']:.1f} s): {ratio:.2f}x (goal: at most 1.3x)")
+json.dump({"alone": t["alone"], "scored": t["scored"], "ratio": ratio}, open(out, "w"), indent=2)
+PY
 fi
 
 echo; echo "bench/gpu.sh: $failed part(s) failed; results in $RESULTS_DIR"

@@ -69,7 +69,8 @@ def load_idx(images_path, labels_path):
 
 def add_data_args(p):
     """The dataset options every reference script takes, as memscope's [data]."""
-    p.add_argument("--data", choices=["digits", "idx"], default="digits")
+    p.add_argument("--data", choices=["digits", "idx", "npz"], default="digits")
+    p.add_argument("--path", help="npz file with x uint8 [N, C, H, W] and y [N] (memscope's npz), for --data npz")
     p.add_argument("--images", help="IDX images file (raw or gzip), for --data idx")
     p.add_argument("--labels", help="IDX labels file (raw or gzip), for --data idx")
     p.add_argument("--limit", type=int, default=0, help="only the first N training samples (as memscope's data.limit)")
@@ -79,6 +80,14 @@ def load_data_args(args):
     """(x, y, name) for the options of add_data_args."""
     if args.data == "digits":
         x, y, name = *load_digits(), "digits"
+    elif args.data == "npz":
+        if not args.path:
+            raise SystemExit("--data npz requires --path")
+        arrays = np.load(args.path)
+        # As memscope reads uint8 pixels.
+        x = torch.from_numpy(arrays["x"].astype(np.float32) / 255.0)
+        y = torch.from_numpy(arrays["y"].astype(np.int64))
+        name = f"npz:{args.path}"
     else:
         if not (args.images and args.labels):
             raise SystemExit("--data idx requires --images and --labels")

@@ -7,7 +7,7 @@ benchmark (bench/torchscript.sh). torchvision is not needed.
         torch.jit.script(ResNet18).save(out): the model memscope trains and scores.
     resnet18.py script-weights --weights model.safetensors --out trained.pt
         the same with a memscope checkpoint's weights (a trained model to start from).
-    resnet18.py data --out data.npz [--n 256] [--classes 10] [--seed 0] [--flip 0.1]
+    resnet18.py data --out data.npz [--n 256] [--classes 10] [--seed 0] [--flip 0.1] [--shape 3x32x32]
         CIFAR-shaped random data: x uint8 [N, 3, 32, 32], y int64 [N] (memscope's npz):
         a random pattern per class, noise per image, a fraction of labels flipped.
     resnet18.py score --weights model.safetensors --data data.npz --out scores.npy ...
@@ -108,13 +108,14 @@ def data(args):
     own noise, with `--flip` of the labels changed to another class (those it can only
     memorize)."""
     rng = np.random.default_rng(args.seed)
-    patterns = rng.uniform(-1, 1, size=(args.classes, 3, 32, 32))
+    shape = tuple(int(d) for d in args.shape.split("x"))
+    patterns = rng.uniform(-1, 1, size=(args.classes, *shape))
     y = rng.integers(0, args.classes, size=args.n)
-    x = np.clip(127.5 + 40 * patterns[y] + 50 * rng.standard_normal((args.n, 3, 32, 32)), 0, 255).astype(np.uint8)
+    x = np.clip(127.5 + 40 * patterns[y] + 50 * rng.standard_normal((args.n, *shape)), 0, 255).astype(np.uint8)
     flip = rng.random(args.n) < args.flip
     y = np.where(flip, (y + rng.integers(1, args.classes, size=args.n)) % args.classes, y).astype(np.int64)
     np.savez(args.out, x=x, y=y)
-    print(f"saved {args.out}: {args.n} random 3x32x32 images, {args.classes} classes, {flip.sum()} labels flipped", file=sys.stderr)
+    print(f"saved {args.out}: {args.n} random {args.shape} images, {args.classes} classes, {flip.sum()} labels flipped", file=sys.stderr)
 
 
 def score(args):
@@ -158,6 +159,7 @@ def main():
     d.add_argument("--classes", type=int, default=10)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--flip", type=float, default=0.1, help="fraction of labels changed to another class")
+    d.add_argument("--shape", default="3x32x32", help="CxHxW of the images (1x28x28: MNIST-shaped)")
     s = sub.add_parser("score")
     s.add_argument("--weights", required=True, help="a memscope checkpoint's model.safetensors of this model")
     s.add_argument("--data", required=True)

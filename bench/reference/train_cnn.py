@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""PyTorch eager reference for memscope's CNN training throughput.
+"""PyTorch eager reference for memscope's training throughput (its `cnn`, or its
+`resnet18` with --model resnet18), on the CPU or a GPU (--device), in fp32 or with
+autocast (--precision).
 
 The model, optimizer and per-batch work deliberately mirror what memscope
 does, so the two numbers can be compared side by side: same architecture,
 plain SGD, per-sample losses kept (detached) for every batch, last partial
-batch included, CPU only with a fixed thread count.
+batch included, a fixed thread count on the CPU.
 
 Prints exactly one JSON line to stdout; everything else goes to stderr.
 
@@ -48,6 +50,11 @@ def parse_args():
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--model", choices=["cnn", "resnet18"], default="cnn",
+                   help="memscope's `cnn`, or its `resnet18` (the twin in resnet18.py)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N; the data is put on it once, before timing")
+    p.add_argument("--precision", choices=["32", "bf16-mixed", "fp16-mixed"], default="32",
+                   help="autocast in the training step, fp32 weights (fp16: with a gradient scaler), as memscope's train.precision")
     args = p.parse_args()
     if args.data == "idx" and not (args.images and args.labels):
         p.error("--data idx requires --images and --labels")
@@ -92,10 +99,19 @@ def main():
     torch.manual_seed(args.seed)
 
     x, y, data_name = load_data_args(args)
-    n, _, height, width = x.shape
+    n, channels, height, width = x.shape
     log(f"data: {data_name} x={tuple(x.shape)} y={tuple(y.shape)}")
 
-    model = build_model(height, width)
+    device = torch.device(args.device)
+    if args.model == "cnn":
+        model = build_model(height, width)
+    else:
+        from resnet18 import ResNet18
+
+        model = ResNet18(channels, int(y.max()) + 1)
+    model, x, y = model.to(device), x.to(device), y.to(device)
+    autocast = {"32": None, "bf16-mixed": torch.bfloat16, "fp16-mixed": torch.float16}[args.precision]
+    scaler = torch.amp.GradScaler(device.type, enabled=args.precision == "fp16-mixed")
     opt = torch.optim.SGD(
         model.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
@@ -107,21 +123,26 @@ def main():
     # Per-sample losses for every epoch, indexed by sample id. Filled with
     # detached tensors and never read inside the loop, so recording costs no
     # synchronisation or Python float conversion (this mirrors memscope).
-    losses = torch.empty(args.epochs, n)
+    losses = torch.empty(args.epochs, n, device=device)
 
     start = time.perf_counter()
     for epoch in range(args.epochs):
-        perm = torch.randperm(n, generator=shuffle_gen)
+        perm = torch.randperm(n, generator=shuffle_gen).to(device)
         for b in range(0, n, args.batch_size):
             idx = perm[b : b + args.batch_size]
-            logits = model(x[idx])
-            per_sample = F.cross_entropy(logits, y[idx], reduction="none")
+            with torch.autocast(device.type, dtype=autocast or torch.float32, enabled=autocast is not None):
+                logits = model(x[idx])
+                per_sample = F.cross_entropy(logits.float(), y[idx], reduction="none")
             loss = per_sample.mean()
             opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
             losses[epoch].index_copy_(0, idx, per_sample.detach())
+    if device.type == "cuda":
+        torch.cuda.synchronize()
     train_seconds = time.perf_counter() - start
+    losses = losses.cpu()
 
     epoch_means = losses.mean(dim=1).tolist()
     for epoch, mean in enumerate(epoch_means):
@@ -134,7 +155,9 @@ def main():
         json.dumps(
             {
                 "impl": "pytorch-eager",
-                "model": "cnn",
+                "model": args.model,
+                "device": args.device,
+                "precision": args.precision,
                 "data": data_name,
                 "samples": n,
                 "epochs": args.epochs,

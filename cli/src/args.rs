@@ -236,6 +236,11 @@ pub struct LaunchArgs {
     /// restart continues the run from its newest checkpoint.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub max_restarts: u32,
+    /// Only global rank 0 writes to this launch's stdout; the other ranks' stdout is
+    /// discarded (their stderr is kept). For a reader of one stream of events, as the
+    /// daemon reads `--events-json` (each rank would repeat every epoch).
+    #[arg(long)]
+    pub stdout_rank0_only: bool,
     /// The command every rank runs, with its arguments (`run job.toml --out runs`).
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,
@@ -290,6 +295,20 @@ pub enum PluginsCommand {
     Check {
         /// The shared library.
         file: PathBuf,
+    },
+    /// Install a plugin for your jobs: PATH is a plugin crate (built here with `cargo
+    /// build --release`) or a built library. It is checked as a job loads it, then
+    /// copied into the user plugin directory ($MEMSCOPE_PLUGIN_DIR, else
+    /// $XDG_DATA_HOME/memscope/plugins, else ~/.local/share/memscope/plugins), which jobs
+    /// and `plugins list` search after the shipped plugins. Installing again replaces it.
+    Install {
+        /// The plugin crate's folder, or the shared library (`.so`).
+        path: PathBuf,
+    },
+    /// Remove an installed plugin from the user plugin directory.
+    Remove {
+        /// The plugin's name.
+        name: String,
     },
 }
 

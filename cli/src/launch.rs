@@ -82,7 +82,12 @@ fn run_group(engine: &Path, args: &LaunchArgs, port: u16, attempt: u32) -> anyho
     let mut ranks: Vec<Option<Child>> = Vec::with_capacity(local);
     for local_rank in 0..local {
         let rank = first + local_rank;
-        let child = Command::new(engine)
+        let mut command = Command::new(engine);
+        die_with_launch(&mut command);
+        if args.stdout_rank0_only && rank != 0 {
+            command.stdout(Stdio::null());
+        }
+        let child = command
             .args(&args.command)
             .env("RANK", rank.to_string())
             .env("LOCAL_RANK", local_rank.to_string())
@@ -126,6 +131,24 @@ fn wait_all(ranks: &mut [Option<Child>]) -> anyhow::Result<Vec<(usize, ExitStatu
         std::thread::sleep(Duration::from_millis(20));
     }
     Ok(failed)
+}
+
+/// A rank ends with its launch, however the launch ends (a `kill -9` included: a
+/// daemon's job is its launch, and the daemon kills it when it must), so that no rank
+/// is left behind training alone.
+fn die_with_launch(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent. The
+    // signal is tied to the spawning thread: the launch's main thread, which waits for
+    // the ranks.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 fn kill_all(ranks: &mut [Option<Child>]) {

@@ -29,6 +29,9 @@ use std::path::PathBuf;
 /// The engine's file name, beside the `memscope` binary.
 pub const ENGINE: &str = "memscope-engine";
 
+/// The front end's executable: `memscope`.
+pub const FRONT_END: &str = "memscope";
+
 /// The daemon's file name, beside the `memscope` binary.
 pub const DAEMON: &str = "memscope-daemon";
 
@@ -57,6 +60,13 @@ pub fn is_client_command(args: &[OsString]) -> bool {
 pub fn engine_path() -> std::io::Result<PathBuf> {
     let exe = std::env::current_exe()?;
     Ok(exe.with_file_name(ENGINE))
+}
+
+/// `memscope` (this front end: `launch` and the client commands) beside the running
+/// executable, for the daemon, which is a binary of its own.
+pub fn front_end_path() -> std::io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe.with_file_name(FRONT_END))
 }
 
 /// The binary beside this one that runs the command `args` ask for (program first):

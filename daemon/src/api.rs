@@ -147,7 +147,7 @@ async fn submit(
     let settings = shared.settings();
     let bytes = read_body(&request, body, &settings.config).await?;
     let text = std::str::from_utf8(&bytes).map_err(|_| ApiError::BadRequest("the job must be UTF-8 TOML text".into()))?.to_string();
-    let idempotency = idempotency(&request, &bytes)?;
+    let idempotency = idempotency(&request, &bytes, query.gpus)?;
     // A retried submission is answered before it is checked again: the policy may
     // have changed since, and the job exists either way.
     if let Some(used) = &idempotency {
@@ -193,14 +193,21 @@ async fn submit(
 const MAX_KEY_LENGTH: usize = 200;
 
 /// The request's `Idempotency-Key` (1 to 200 visible ASCII characters) with the
-/// SHA-256 of its body.
-fn idempotency(request: &HttpRequest, body: &[u8]) -> Result<Option<Idempotency>, ApiError> {
+/// SHA-256 of what it asks: its body and its `?gpus`. A retry repeats both; the same
+/// body asking for other GPUs is another request. Without `?gpus` the hash is the
+/// body's alone, as it was before `?gpus` existed, so stored keys still match.
+fn idempotency(request: &HttpRequest, body: &[u8], gpus: Option<usize>) -> Result<Option<Idempotency>, ApiError> {
     let Some(value) = request.headers().get("idempotency-key") else { return Ok(None) };
     let key = value.to_str().unwrap_or("");
     if key.is_empty() || key.len() > MAX_KEY_LENGTH || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::BadRequest(format!("`Idempotency-Key` must be 1 to {MAX_KEY_LENGTH} visible ASCII characters")));
     }
-    let body_sha256 = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
+    let mut hasher = Sha256::new();
+    hasher.update(body);
+    if let Some(n) = gpus {
+        hasher.update(format!("\0?gpus={n}"));
+    }
+    let body_sha256 = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     Ok(Some(Idempotency { key: key.to_string(), body_sha256 }))
 }
 
@@ -219,9 +226,9 @@ fn replay_locked(shared: &Shared, store: &Store, used: &Idempotency) -> Result<O
         KeyLookup::Pending(id) => {
             Err(ApiError::Conflict(format!("a submission with this Idempotency-Key (job `{id}`) is still being stored; retry")))
         }
-        KeyLookup::OtherBody(id) => {
-            Err(ApiError::Conflict(format!("this Idempotency-Key was used for job `{id}` with another body; use a new key for a new job")))
-        }
+        KeyLookup::OtherBody(id) => Err(ApiError::Conflict(format!(
+            "this Idempotency-Key was used for job `{id}` with another request (body or `?gpus`); use a new key for a new job"
+        ))),
     }
 }
 

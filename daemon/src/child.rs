@@ -48,8 +48,18 @@ impl JobProcess {
         let settings = shared.settings();
         // Absolute: the process runs in another working directory (below).
         let (run_dir, config) = (std::path::absolute(run_dir)?, std::path::absolute(config)?);
-        // The engine beside this daemon: the daemon itself links no libtorch.
-        let mut command = Command::new(memscope_cli::engine_path()?);
+        let ranks = gpus.map_or(0, <[u32]>::len);
+        let mut command = if ranks > 1 {
+            // A job on N GPUs runs as N ranks, one per GPU (each takes cuda:LOCAL_RANK
+            // of those it sees), through `memscope launch` beside this daemon. Rank 0's
+            // events alone are read: every rank's would count each epoch N times.
+            let mut launch = Command::new(memscope_cli::front_end_path()?);
+            launch.args(["launch", "--stdout-rank0-only", "--nproc", &ranks.to_string()]);
+            launch
+        } else {
+            // The engine beside this daemon: the daemon itself links no libtorch.
+            Command::new(memscope_cli::engine_path()?)
+        };
         let resume = run_dir.join("config.toml").is_file();
         if resume {
             command.arg("run").arg("--resume").arg(&run_dir);
@@ -84,6 +94,10 @@ impl JobProcess {
         if let Some(gpus) = gpus {
             command.env("CUDA_VISIBLE_DEVICES", super::gpus::visible_devices(gpus));
         }
+        // Its own process group: the signals that stop a job reach every process of it
+        // (a launch's ranks too), and a Ctrl-C at the daemon's terminal reaches the
+        // daemon alone, which stops its jobs itself.
+        command.process_group(0);
         // SAFETY: prctl is async-signal-safe and touches no memory of the parent. The
         // job dies with the daemon (even on kill -9), so a restarted daemon never finds
         // an orphan still writing the run directory it resumes. The signal is tied to
@@ -113,12 +127,18 @@ impl JobProcess {
         Ok(JobProcess { id: id.to_string(), child, readers: vec![events, copier], interrupted_at: None, gpus })
     }
 
-    /// Asks the job to stop at its next training step (as Ctrl-C does).
+    /// Asks the job to stop at its next training step (as Ctrl-C does): every process
+    /// of it, a launch's ranks included, which cancel together.
     pub fn interrupt(&mut self) {
         if self.interrupted_at.is_none() {
-            send_signal(&self.child, libc::SIGINT);
+            signal_group(&self.child, libc::SIGINT);
             self.interrupted_at = Some(std::time::Instant::now());
         }
+    }
+
+    /// Kills every process of the job (after it did not stop when asked).
+    pub fn kill(&mut self) {
+        signal_group(&self.child, libc::SIGKILL);
     }
 
     /// Waits for the event and log threads after the process exited.
@@ -129,12 +149,14 @@ impl JobProcess {
     }
 }
 
-fn send_signal(child: &Child, signal: libc::c_int) {
-    // The child is not reaped until `try_wait` sees it exit, so its pid is still ours.
+/// Sends `signal` to the job's process group (its pid: `process_group(0)`).
+fn signal_group(child: &Child, signal: libc::c_int) {
+    // The child is not reaped until `try_wait` sees it exit, so its pid, which names
+    // its group, is still ours.
     let pid = child.id() as libc::pid_t;
     // SAFETY: kill has no memory-safety preconditions.
     unsafe {
-        libc::kill(pid, signal);
+        libc::kill(-pid, signal);
     }
 }
 

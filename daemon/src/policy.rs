@@ -56,13 +56,16 @@ impl Policy {
             });
         }
         let data = &mut job.data;
+        if data.format.is_none() {
+            problems.push(Problem { key: "data.format".into(), message: "a submitted job needs its data: give `[data] format`".into() });
+        }
         if data.cache_dir.is_some() {
             problems.push(Problem {
                 key: "data.cache_dir".into(),
                 message: "the daemon keeps decoded images in its own cache directory; remove this key".into(),
             });
         }
-        let parquet = data.format == DataFormat::Parquet;
+        let parquet = data.format == Some(DataFormat::Parquet);
         for (key, path) in [
             ("data.path", &mut data.path),
             ("data.labels", &mut data.labels),

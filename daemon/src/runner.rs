@@ -195,7 +195,7 @@ impl Runner {
         for process in &mut self.running {
             if process.interrupted_at.is_some_and(|at| at.elapsed() > grace) {
                 tracing::warn!("job {} did not stop within {grace:?}: killing it", process.id);
-                let _ = process.child.kill();
+                process.kill();
             }
         }
     }
@@ -213,7 +213,7 @@ impl Runner {
         }
         for process in &mut self.running {
             tracing::warn!("job {} did not stop within {grace:?}: killing it", process.id);
-            let _ = process.child.kill();
+            process.kill();
         }
         while !self.running.is_empty() {
             self.reap(true);

@@ -89,12 +89,13 @@ pub struct JobRecord {
     pub gpus: Vec<u32>,
 }
 
-/// A submission's `Idempotency-Key` and the SHA-256 of its body.
+/// A submission's `Idempotency-Key` and the SHA-256 of what it asks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Idempotency {
     /// The key the client chose.
     pub key: String,
-    /// Hex SHA-256 of the request body.
+    /// Hex SHA-256 of what the request asks: its body, and its `?gpus` when given
+    /// (`api::idempotency`). The name is kept from when it was the body alone.
     pub body_sha256: String,
 }
 
@@ -107,7 +108,7 @@ pub enum KeyLookup {
     Same(JobRecord),
     /// A job with this key and body is being stored right now.
     Pending(String),
-    /// The key was used with another body, for this job id.
+    /// The key was used with another request (body or `?gpus`), for this job id.
     OtherBody(String),
 }
 

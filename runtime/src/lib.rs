@@ -6,10 +6,10 @@
 //! plugin host as `memscope run` (which is a user of the same builder):
 //!
 //! ```no_run
-//! use memscope::config::parse_job;
+//! use memscope::config::{JobConfig, TrainConfig};
 //! use memscope::data::{ImageShape, InMemoryDataset};
+//! use memscope::tch::nn;
 //! use memscope::{Job, JobEvent};
-//! use tch::nn;
 //!
 //! // A small network of the program's own, built on the VarStore path it is given.
 //! fn my_net(p: &nn::Path, shape: ImageShape, classes: usize) -> nn::SequentialT {
@@ -22,8 +22,8 @@
 //! }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let toml = "name = \"embedded\"\n[data]\nformat = \"digits\"\n[train]\nepochs = 3\n";
-//! let config = parse_job(toml, "<text>", &[], std::path::Path::new("."))?;
+//! // Every key not set holds its TOML default; the program's data needs no `[data]`.
+//! let config = JobConfig { train: TrainConfig { epochs: 3, ..Default::default() }, ..JobConfig::new("embedded") };
 //! let shape = ImageShape { channels: 1, height: 8, width: 8 };
 //! let images: Vec<f32> = (0..100 * 64).map(|i| (i % 7) as f32 / 7.0).collect();
 //! let labels: Vec<i64> = (0..100).map(|i| i % 10).collect();
@@ -42,12 +42,16 @@
 //! let outcome = job.join()?;
 //! let loss = outcome.score("loss").expect("the loss score is recorded by default");
 //! println!("{} samples scored, train accuracy {:.3}", loss.len(), outcome.summary.train_accuracy);
+//! println!("most memorized by loss: {:?}", outcome.top_k("loss", 10));
 //! # Ok(())
 //! # }
 //! ```
 //!
 //! `examples/embed.rs` does the same with a convolutional network and an in-process
-//! scorer plugin ([`Job::plugin`]).
+//! scorer plugin ([`Job::plugin`]). The outcome also carries the trained weights
+//! ([`JobOutcome::weights`]); a cancelled job's error, the completed epochs' scores
+//! ([`JobError::Cancelled`], [`PartialScores`]). A crate of its own needs this one, the
+//! `memscope-link` build dependency and a one-line `build.rs` (README, "From Rust").
 //!
 //! # Process-wide libtorch state
 //!
@@ -101,5 +105,13 @@ pub mod seeding;
 pub mod threads;
 pub mod verdict;
 
-pub use actors::{JobError, JobEvent, JobOutcome};
+pub use actors::{JobError, JobEvent, JobOutcome, PartialScores};
 pub use api::{Canceller, Job, JobHandle, Progress};
+/// The plugin SDK this library was built with (`memscope::sdk::Plugin`, `Direction`,
+/// ...): a program's plugins and scorers use it, with no version of their own to match.
+pub use memscope_sdk as sdk;
+/// The tch this library was built with: a program's module (`Job::model`) and its
+/// tensors must come from the same tch, so a program uses this one.
+pub use tch;
+/// The toml this library was built with (`Job::plugin` takes a `toml::Table`).
+pub use toml;

@@ -12,7 +12,8 @@
 use std::path::{Path, PathBuf};
 
 /// Every translation unit of the shim; each is one feature.
-const SOURCES: &[&str] = &["csrc/script_module.cpp", "csrc/c10d.cpp", "csrc/reducer.cpp", "csrc/determinism.cpp", "csrc/store.cpp"];
+const SOURCES: &[&str] =
+    &["csrc/script_module.cpp", "csrc/c10d.cpp", "csrc/reducer.cpp", "csrc/determinism.cpp", "csrc/store.cpp", "csrc/autocast.cpp"];
 /// Headers shared by the sources (rebuild when they change).
 const HEADERS: &[&str] = &["csrc/shim.h", "csrc/c10d.h"];
 /// Where Gloo's headers are looked for (`<dir>/gloo/config.h`), after the project's

@@ -77,9 +77,21 @@ impl Finished {
     }
 }
 
-/// Runs `memscope ARGS` from `cwd` with two libtorch threads (the CI machine's cores).
+/// A user plugin directory that does not exist: what [`memscope`] gives every run, so
+/// plugins installed by the person running the tests (`memscope plugins install`) are
+/// never searched (tests read nothing outside the repo).
+pub const NO_USER_PLUGINS: &str = "/nonexistent/memscope-tests/user-plugins";
+
+/// Runs `memscope ARGS` from `cwd` with two libtorch threads (the CI machine's cores),
+/// without the user plugin directory ([`NO_USER_PLUGINS`]).
 pub fn memscope(cwd: &Path, args: &[&str]) -> Finished {
-    let output = Command::new(memscope_bin()).args(args).current_dir(cwd).env("MEMSCOPE_LOG", "warn").output().expect("spawning memscope");
+    let output = Command::new(memscope_bin())
+        .args(args)
+        .current_dir(cwd)
+        .env("MEMSCOPE_LOG", "warn")
+        .env("MEMSCOPE_PLUGIN_DIR", NO_USER_PLUGINS)
+        .output()
+        .expect("spawning memscope");
     Finished { output }
 }
 

@@ -95,8 +95,6 @@ fn jobs_get_their_own_gpu_wait_for_a_free_one_and_impossible_requests_are_refuse
         format!("{}: {}", problem["key"].as_str().unwrap(), problem["message"].as_str().unwrap())
     };
     assert_eq!(refused("/v1/jobs?gpus=3", &cpu_job("three", "mlp", 1)), "gpus: asks for 3 GPU(s); this daemon has 2 ([0, 1])");
-    let two = refused("/v1/jobs?gpus=2", &cpu_job("two", "mlp", 1));
-    assert!(two.starts_with("gpus: a job on 2 GPUs would run as 2 ranks through `memscope launch`") && two.ends_with("ask for 1"), "{two}");
     let on_one = refused("/v1/jobs", &cpu_job("on1", "mlp", 1).replace("\"cpu\"", "\"cuda:1\""));
     assert!(on_one.starts_with("device: `cuda:1`: under a daemon with `gpus`, a job names `cuda`"), "{on_one}");
     let cli = daemon.cli(&["submit", "--gpus", "3", "c.toml"]).clean_failure();
@@ -153,4 +151,110 @@ fn without_gpus_or_without_nvidia_smi_no_job_gets_a_gpu() {
     let state_log = std::fs::read_to_string(dir.path().join("state/daemon.log")).unwrap();
     assert_eq!(state_log.matches(&said).count(), 1, "the daemon's own log says it too:\n{state_log}");
     assert!(!daemon.get("/metrics").unwrap().body.contains("gpu_memory"));
+}
+
+#[test]
+fn a_retried_submission_must_ask_for_the_same_gpus_as_its_first_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let smi = fake_nvidia_smi(dir.path(), "0, 0, 81559\n1, 0, 81559\n");
+    // No job runs: the queue keeps them, as a busy server does.
+    let daemon =
+        Daemon::start_with_env(dir.path(), "gpus = \"auto\"\nmax_running_jobs = 0\n", &[("MEMSCOPE_NVIDIA_SMI", smi.to_str().unwrap())]);
+    let post =
+        |path: &str| daemon.raw("POST", path, &[("Content-Type", "application/toml"), ("Idempotency-Key", "k-1")], &cpu_job("a", "mlp", 1));
+
+    let first = post("/v1/jobs?gpus=1");
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = post("/v1/jobs?gpus=1");
+    assert_eq!((again.status, &again.json()["id"]), (200, &first.json()["id"]), "the same request: the same job");
+    // The same body asking for no GPU is another request, not a retry of the first.
+    let other = post("/v1/jobs?gpus=0");
+    assert_eq!(other.status, 409, "{}", other.body);
+    assert!(other.json()["error"].as_str().unwrap().contains("another request"), "{}", other.body);
+    let other = post("/v1/jobs");
+    assert_eq!(other.status, 409, "without `?gpus` too: {}", other.body);
+    assert_eq!(daemon.get("/v1/jobs").unwrap().json()["jobs"].as_array().unwrap().len(), 1);
+}
+
+/// The processes on this machine whose command line mentions `needle`, with their
+/// command lines.
+fn processes_naming(needle: &str) -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(command) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let command = String::from_utf8_lossy(&command).replace('\0', " ");
+        if command.contains(needle) && !memscope_tests::daemon::has_ended(pid) {
+            found.push((pid, command));
+        }
+    }
+    found
+}
+
+/// `NAME=value` of process `pid`'s environment.
+fn env_of(pid: u32, name: &str) -> Option<String> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    let prefix = format!("{name}=");
+    environ.split(|b| *b == 0).find_map(|v| v.strip_prefix(prefix.as_bytes())).map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_job_on_two_gpus_runs_as_two_ranks_that_stop_resume_and_end_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let smi = fake_nvidia_smi(dir.path(), "0, 0, 81559\n1, 0, 81559\n");
+    let mut daemon =
+        Daemon::start_with_env(dir.path(), "gpus = \"auto\"\nmax_running_jobs = 2\n", &[("MEMSCOPE_NVIDIA_SMI", smi.to_str().unwrap())]);
+    std::fs::write(dir.path().join("pair.toml"), cpu_job("pair", "cnn", 500)).unwrap();
+    std::fs::write(dir.path().join("short.toml"), cpu_job("short", "mlp", 2)).unwrap();
+
+    // Asked for 2 GPUs, the job runs as 2 ranks of `memscope launch`, each seeing both.
+    let pair = daemon.cli(&["submit", "--gpus", "2", "pair.toml"]).success().stdout().trim().to_string();
+    let job = daemon.wait_for(&pair, MINUTE, |j| j["state"] == "running" && j["progress"]["checkpoint_epoch"].as_u64() >= Some(1));
+    assert_eq!(job["gpus"], serde_json::json!([0, 1]));
+    let run_dir = job["run_dir"].as_str().unwrap().to_string();
+    let ranks = || processes_naming(&run_dir).into_iter().filter(|(_, c)| c.contains("memscope-engine")).collect::<Vec<_>>();
+    let mut seen: Vec<(Option<String>, Option<String>)> =
+        ranks().iter().map(|(pid, _)| (env_of(*pid, "RANK"), env_of(*pid, "CUDA_VISIBLE_DEVICES"))).collect();
+    seen.sort();
+    let both = Some("0,1".to_string());
+    assert_eq!(seen, [(Some("0".into()), both.clone()), (Some("1".into()), both)], "{:?}", ranks());
+
+    // The daemon killed outright takes every rank with it; started again, it resumes
+    // the job from its checkpoint as 2 ranks again.
+    daemon.kill();
+    wait_until("the ranks to end with the daemon", Duration::from_secs(15), || processes_naming(&run_dir).is_empty());
+    daemon.restart();
+    let job = daemon.wait_for(&pair, MINUTE, |j| j["state"] == "running" && j["attempts"].as_u64() == Some(2));
+    assert_eq!(job["gpus"], serde_json::json!([0, 1]));
+    wait_until("2 resumed ranks", MINUTE, || ranks().len() == 2 && ranks().iter().all(|(_, c)| c.contains("--resume")));
+
+    // Cancelled, the ranks stop together and the job is cancelled, not failed.
+    daemon.cli(&["cancel", &pair]).success();
+    assert_eq!(daemon.wait_done(&pair, MINUTE)["state"], "cancelled");
+    wait_until("no process of the cancelled job", Duration::from_secs(15), || processes_naming(&run_dir).is_empty());
+
+    // A short one on both GPUs completes, scoring every sample once.
+    let short = daemon.cli(&["submit", "--gpus", "2", "short.toml"]).success().stdout().trim().to_string();
+    let done = daemon.wait_done(&short, 2 * MINUTE);
+    assert_eq!(done["state"], "completed", "{done}\n{}", daemon.log());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(done["run_dir"].as_str().unwrap()).join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["samples"], 1797, "{summary}");
+    // The daemon follows rank 0's events alone: its step count is the group's, not
+    // one per rank.
+    let metrics = daemon.get("/metrics").unwrap().body;
+    let run = format!("run=\"short-{short}\"");
+    let steps = metrics
+        .lines()
+        .find(|l| l.starts_with("memscope_train_steps_total{") && l.contains(&run))
+        .unwrap_or_else(|| panic!("no step count of {run}:\n{metrics}"));
+    assert_eq!(steps.rsplit(' ').next().unwrap().parse::<u64>().unwrap(), summary["timings"]["dist"]["steps"].as_u64().unwrap(), "{steps}");
 }

@@ -3,7 +3,7 @@
 //! run by the CLI; cancelling from another thread; a panicking in-process scorer;
 //! two jobs in one process against two processes.
 
-use memscope::config::{parse_job, JobConfig};
+use memscope::config::{parse_job, DataConfig, JobConfig, TrainConfig};
 use memscope::data::{load_data, ImageDataset, ImageShape, InMemoryDataset, LoadOptions};
 use memscope::plugins::InProcessPlugin;
 use memscope::{Job, JobError, JobEvent, JobOutcome};
@@ -129,6 +129,31 @@ fn a_job_built_in_code_scores_like_the_same_job_run_by_the_cli() {
     assert_eq!((verdict.file.as_deref(), verdict.flagged), (None, in_memory.issues.len()));
     assert_eq!(in_memory.probs.len(), 300 * 10);
     assert_eq!(in_memory.label_prob_epochs.len(), 3, "one row per epoch");
+}
+
+#[test]
+fn a_job_built_in_code_without_any_toml_runs_and_scores() {
+    // A typed config: the keys the program sets, every other one at the value a TOML
+    // file gives it when absent; the program's dataset needs no `[data]` format.
+    let config = JobConfig {
+        threads: 1,
+        data: DataConfig { limit: 300, ..Default::default() },
+        train: TrainConfig { epochs: 2, ..Default::default() },
+        ..JobConfig::new("in-code")
+    };
+    let toml = "name = \"in-code\"\nthreads = 1\n[data]\nlimit = 300\n[train]\nepochs = 2\n";
+    assert_eq!(config, self::config(toml), "the same job as the TOML that sets the same keys");
+
+    let outcome = Job::new(config).dataset(digits_in_memory()).run().unwrap();
+    assert_eq!((outcome.summary.samples, outcome.summary.epochs), (300, 2));
+    let loss = outcome.score("loss").expect("the loss score is recorded by default");
+    assert_eq!(loss.len(), 300);
+    assert!(loss.iter().all(|v| v.is_finite() && *v > 0.0), "a cumulative loss per sample");
+    assert!(outcome.verdict.is_some(), "the default scoring gives the verdict too");
+
+    // With no data at all, one error names the missing key and both ways to give it.
+    let error = Job::new(JobConfig::new("no-data")).run().unwrap_err().to_string();
+    assert!(error.contains("data.format: missing") && error.contains("Job::dataset"), "{error}");
 }
 
 #[test]
@@ -353,7 +378,7 @@ fn cancelling_from_another_thread_stops_at_the_next_step_with_its_checkpoint() {
     let progress = handle.progress();
     assert!(progress.started && progress.epochs == 6 && progress.epochs_done >= 2, "{progress:?}");
     let error = handle.join().unwrap_err();
-    let JobError::Cancelled { epochs_done, run_dir: Some(dir_named), world: 1 } = &error else { panic!("not a cancel: {error}") };
+    let JobError::Cancelled { epochs_done, run_dir: Some(dir_named), world: 1, .. } = &error else { panic!("not a cancel: {error}") };
     assert_eq!(dir_named, &run_dir);
     assert!((2..6).contains(epochs_done), "stopped after {epochs_done} epochs");
     let checkpoint = run_dir.join("checkpoints").join(format!("epoch-{epochs_done:06}"));
@@ -364,6 +389,105 @@ fn cancelling_from_another_thread_stops_at_the_next_step_with_its_checkpoint() {
     let resumed = Job::new(config(&text)).run_dir(Some(run_dir.clone())).resume(true).run().unwrap();
     assert_eq!(resumed.summary.resumed_at_epoch, *epochs_done);
     assert_eq!(resumed.summary.epochs, 6);
+}
+
+#[test]
+fn a_cancelled_job_in_memory_hands_back_the_scores_of_its_completed_epochs() {
+    let text = job_text(0, "").replace("epochs = 3", "epochs = 6");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let handle = Job::new(config(&text))
+        .on_event(move |e| {
+            if let JobEvent::TrainEpochEnd(stats) = e {
+                let _ = tx.send(stats.epoch);
+            }
+        })
+        .spawn()
+        .unwrap();
+    let canceller = handle.canceller();
+    std::thread::spawn(move || {
+        while let Ok(epoch) = rx.recv() {
+            if epoch == 2 {
+                return canceller.cancel();
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    let error = handle.join().unwrap_err();
+    let JobError::Cancelled { epochs_done, run_dir: None, partial, .. } = error else { panic!("not a cancel: {error}") };
+    assert!((2..6).contains(&epochs_done), "stopped after {epochs_done} epochs");
+    let done: Vec<usize> = (0..epochs_done).collect();
+    for name in ["loss", "eval_loss"] {
+        let table = partial.score_table(name).unwrap_or_else(|| panic!("no partial {name}: {partial:?}"));
+        assert_eq!(table.epochs, done, "{name}: one row per completed epoch");
+    }
+
+    // They are the first epochs of the same job run to its end (one thread, the same
+    // process: the same operations on the same values).
+    let whole = Job::new(config(&text)).run().unwrap();
+    for name in ["loss", "eval_loss"] {
+        assert_eq!(partial.score_table(name).unwrap().rows[..], whole.score_table(name).unwrap().rows[..epochs_done], "{name}");
+    }
+    let loss = partial.score("loss").unwrap();
+    let summed: Vec<f32> =
+        (0..300).map(|i| partial.score_table("loss").unwrap().rows.iter().map(|r| r[i] as f64).sum::<f64>() as f32).collect();
+    assert_eq!(loss, summed, "the cumulative loss of the completed epochs");
+    assert_eq!(partial.top_k("loss", 3).unwrap().len(), 3);
+}
+
+/// The predictions of `module` in eval mode over the first 300 images of `data` (the
+/// jobs' `limit`), in one batch as the job's final pass takes them.
+fn predictions(module: &impl nn::ModuleT, data: &InMemoryDataset) -> Vec<i64> {
+    let images: Vec<f32> = (0..300).flat_map(|i| data.get(i).image).collect();
+    let shape = data.shape();
+    let batch = Tensor::from_slice(&images).view([300, shape.channels as i64, shape.height as i64, shape.width as i64]);
+    let logits = tch::no_grad(|| module.forward_t(&batch, false));
+    Vec::<i64>::try_from(logits.argmax(1, false)).unwrap()
+}
+
+#[test]
+fn the_outcome_gives_back_the_trained_weights_and_ranks_samples_by_a_scores_direction() {
+    let data = digits_in_memory();
+    let outcome = Job::new(config(&job_text(0, "")))
+        .model(hand_written_cnn)
+        .dataset(data.clone())
+        .scorer("p_label", memscope_sdk::Direction::LowerIsMemorized, |host, _batch, images, labels| p_label(host, images, labels))
+        .run()
+        .unwrap();
+
+    // The program builds its module again, loads the weights: its predictions give
+    // exactly the accuracy the job's own final pass measured.
+    let store = nn::VarStore::new(tch::Device::Cpu);
+    let module = hand_written_cnn(&store.root(), data.shape(), 10);
+    let untrained = predictions(&module, &data);
+    outcome.weights.load_into(&store).unwrap();
+    let trained = predictions(&module, &data);
+    // Against the labels as trained (the noise plugin relabelled some).
+    let accuracy = |predicted: &[i64]| predicted.iter().zip(&outcome.labels).filter(|(p, l)| p == l).count() as f64 / 300.0;
+    assert_eq!(accuracy(&trained), outcome.summary.train_accuracy);
+    assert!(accuracy(&trained) > accuracy(&untrained) + 0.3, "{} vs {}", accuracy(&trained), accuracy(&untrained));
+    // Saved, they load with tch's own `VarStore::load`.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("weights.ot");
+    outcome.weights.save(&file).unwrap();
+    let mut again = nn::VarStore::new(tch::Device::Cpu);
+    let module_again = hand_written_cnn(&again.root(), data.shape(), 10);
+    again.load(&file).unwrap();
+    assert_eq!(predictions(&module_again, &data), trained);
+    // A module of another shape is refused, naming the variable.
+    let other = nn::VarStore::new(tch::Device::Cpu);
+    let _ = hand_written_cnn(&other.root(), data.shape(), 3);
+    let error = outcome.weights.load_into(&other).unwrap_err().to_string();
+    assert!(error.contains("`fc2.bias` is [10], the VarStore's is [3]"), "{error}");
+
+    // Ranked in each score's declared direction: the highest losses, the lowest p(label).
+    let (loss, p) = (outcome.score("loss").unwrap(), outcome.score("p_label").unwrap());
+    let top = outcome.top_k("loss", 10).unwrap();
+    assert!(top.iter().all(|&i| (0..300).filter(|j| !top.contains(j)).all(|j| loss[i] >= loss[j])), "{top:?}");
+    let top = outcome.top_k("p_label", 10).unwrap();
+    assert!(top.iter().all(|&i| (0..300).filter(|j| !top.contains(j)).all(|j| p[i] <= p[j])), "{top:?}");
+    assert!(top.windows(2).all(|w| p[w[0]] <= p[w[1]]), "the most memorized first");
+    assert_eq!(outcome.top_k("no-such-score", 10), None);
 }
 
 /// A scorer that panics in `score_batch`.

@@ -1,17 +1,17 @@
 //! `memscope plugins new`: the crate it writes builds outside the workspace (sharing
-//! the workspace's target directory, so torch-sys is not compiled again), its own test
+//! the workspace's build directory, so torch-sys is not compiled again), its own test
 //! passes, and a job loads the library and publishes its scores.
 
 use memscope_tests::{memscope, memscope_bin, read_npy_f32, read_summary, write_job};
 use std::path::Path;
 use std::process::Command;
 
-/// Runs cargo `args` in `dir` with the workspace's target directory and profile.
+/// Runs cargo `args` in `dir` with the workspace's profile (the crate's own
+/// `.cargo/config.toml` shares the workspace's build directory).
 fn cargo(dir: &Path, args: &[&str]) -> String {
     let profile_dir = memscope_bin().parent().unwrap().to_path_buf();
-    let target = profile_dir.parent().unwrap();
     let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.args(args).arg("--offline").current_dir(dir).env("CARGO_TARGET_DIR", target);
+    command.args(args).arg("--offline").current_dir(dir).env_remove("CARGO_TARGET_DIR");
     if profile_dir.file_name().is_some_and(|n| n == "release") {
         command.arg("--release");
     }
@@ -19,6 +19,15 @@ fn cargo(dir: &Path, args: &[&str]) -> String {
     let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "cargo {args:?} failed in {}:\n{text}", dir.display());
     text
+}
+
+/// The library `file` that cargo built in the crate `root`, in its own target directory
+/// (the profile of this test binary's).
+fn built_library(root: &Path, file: &str) -> std::path::PathBuf {
+    let profile = memscope_bin().parent().unwrap().file_name().unwrap().to_owned();
+    let built = root.join("target").join(profile).join(file);
+    assert!(built.is_file(), "{} was not built", built.display());
+    built
 }
 
 #[test]
@@ -34,14 +43,13 @@ fn a_crate_from_plugins_new_builds_outside_the_workspace_and_a_job_loads_it() {
     assert!(tested.contains("the_plugin_scores_a_batch_through_a_fake_host ... ok"), "{tested}");
     cargo(&root, &["build"]);
 
-    // The library leaves the shared target directory (beside the binary, a default
-    // plugin directory) for a plugin directory of the job's own.
-    let built = memscope_bin().parent().unwrap().join("libmemscope_plugin_tmpl_check.so");
+    // The library lands in the crate's own target directory (nothing beside the binary,
+    // where every job would find it); it goes into a plugin directory of the job's own.
+    let built = built_library(&root, "libmemscope_plugin_tmpl_check.so");
+    assert!(!memscope_bin().parent().unwrap().join("libmemscope_plugin_tmpl_check.so").exists());
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
     std::fs::copy(&built, plugins.join("libmemscope_plugin_tmpl_check.so")).unwrap();
-    std::fs::remove_file(&built).unwrap();
-    let _ = std::fs::remove_file(built.with_extension("d"));
 
     let job = write_job(
         dir.path(),
@@ -85,12 +93,10 @@ fn a_training_plugin_from_plugins_new_tests_its_resume_with_the_fake_host_and_a_
     assert!(tested.contains("counts_go_into_the_checkpoint_and_come_back_on_resume ... ok"), "{tested}");
     assert!(tested.contains("test result: ok. 2 passed"), "{tested}");
     cargo(&root, &["build"]);
-    let built = memscope_bin().parent().unwrap().join("libmemscope_plugin_tmpl_counts.so");
+    let built = built_library(&root, "libmemscope_plugin_tmpl_counts.so");
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
     std::fs::copy(&built, plugins.join("libmemscope_plugin_tmpl_counts.so")).unwrap();
-    std::fs::remove_file(&built).unwrap();
-    let _ = std::fs::remove_file(built.with_extension("d"));
 
     // Its score, published after the last epoch, reaches the comparer and finds relabelled samples.
     let job = write_job(

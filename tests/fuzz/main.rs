@@ -256,8 +256,9 @@ fn checkpoints() {
         CheckpointState { epochs_done: 1, steps: 4, samples: 3, train_seconds: 0.5, score_seconds: 0.1, scored_samples: 3, world: 1 };
     let weights = vec![("fc.weight".to_string(), Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).reshape([2, 2]))];
     let scores = vec![("loss".to_string(), Tensor::from_slice(&[0.1f32, 0.2, 0.3]))];
-    let written =
-        Checkpoints::new(valid.clone(), 2).write(&state, &weights, &weights, &scores, &memscope::plugins::PluginStates::default()).unwrap();
+    let written = Checkpoints::new(valid.clone(), 2)
+        .write(&state, &weights, &weights, &scores, &memscope::plugins::PluginStates::default(), &[])
+        .unwrap();
     let files: Vec<(String, Vec<u8>)> = ["state.json", "model.safetensors", "optimizer.safetensors", "scores.safetensors"]
         .iter()
         .map(|f| (f.to_string(), std::fs::read(written.join(f)).unwrap()))

@@ -56,12 +56,6 @@ pub fn request(asked: Option<usize>, device: &DeviceChoice, daemon: Option<&[u32
     if wanted > all.len() {
         return Err(problem("gpus", format!("asks for {wanted} GPU(s); this daemon has {} ({all:?})", all.len())));
     }
-    if wanted > 1 {
-        let message = format!(
-            "a job on {wanted} GPUs would run as {wanted} ranks through `memscope launch`, which the daemon does not do yet: ask for 1"
-        );
-        return Err(problem("gpus", message));
-    }
     Ok(wanted)
 }
 
@@ -129,7 +123,7 @@ mod tests {
         assert_eq!(request(None, &DeviceChoice::Cuda(0), None).unwrap(), 0, "no `gpus`: as before");
         let refused = |asked, device, daemon| request(asked, &device, daemon).unwrap_err().message;
         assert_eq!(refused(Some(3), DeviceChoice::Cpu, two), "asks for 3 GPU(s); this daemon has 2 ([0, 1])");
-        assert!(refused(Some(2), DeviceChoice::Cpu, two).contains("does not do yet: ask for 1"));
+        assert_eq!(request(Some(2), &DeviceChoice::Cuda(0), two).unwrap(), 2, "N GPUs: N ranks");
         assert!(refused(Some(1), DeviceChoice::Cpu, None).contains("its config has no `gpus`"));
         assert!(refused(Some(0), DeviceChoice::Cuda(0), two).contains("needs at least 1 GPU"));
         assert!(refused(None, DeviceChoice::Cuda(1), two).contains("a job names `cuda`"));

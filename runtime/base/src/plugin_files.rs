@@ -4,15 +4,49 @@
 
 use std::path::{Path, PathBuf};
 
-/// Directories searched when a job names no others: `MEMSCOPE_PLUGIN_PATH`
+/// Directories searched after a job's own `plugin_dirs`: `MEMSCOPE_PLUGIN_PATH`
 /// (colon-separated), then the directory of the `memscope` executable, where the
-/// workspace's plugins are built.
+/// workspace's plugins are built (the shipped plugins), then the user plugin directory
+/// that `memscope plugins install` fills ([`user_plugin_dir`]). A user plugin comes
+/// after the shipped ones, so a plugin of a name memscope ships is always the shipped
+/// one (`plugins install` refuses such a name; one installed before a release shipped
+/// it is reported as shadowed).
 pub fn default_plugin_dirs() -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("MEMSCOPE_PLUGIN_PATH")
         .map(|p| std::env::split_paths(&p).filter(|d| !d.as_os_str().is_empty()).collect())
         .unwrap_or_default();
     dirs.extend(executable_dir());
+    dirs.extend(user_plugin_dir());
     dirs
+}
+
+/// The variable that names the user plugin directory outright.
+pub const USER_PLUGIN_DIR_ENV: &str = "MEMSCOPE_PLUGIN_DIR";
+
+/// The user plugin directory, where `memscope plugins install` puts libraries:
+/// `$MEMSCOPE_PLUGIN_DIR` if set, else `$XDG_DATA_HOME/memscope/plugins`, else
+/// `~/.local/share/memscope/plugins` (the XDG base directory rule); `None` when none
+/// of those variables is set.
+pub fn user_plugin_dir() -> Option<PathBuf> {
+    user_plugin_dir_from(
+        std::env::var_os(USER_PLUGIN_DIR_ENV).map(PathBuf::from),
+        std::env::var_os("XDG_DATA_HOME").map(PathBuf::from),
+        std::env::var_os("HOME").map(PathBuf::from),
+    )
+}
+
+/// [`user_plugin_dir`] from the values of its three variables. Empty values count as
+/// unset, and so does a relative `XDG_DATA_HOME` (the XDG specification says to ignore
+/// it).
+pub fn user_plugin_dir_from(plugin_dir: Option<PathBuf>, xdg_data_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    let set = |p: Option<PathBuf>| p.filter(|p| !p.as_os_str().is_empty());
+    if let Some(dir) = set(plugin_dir) {
+        return Some(dir);
+    }
+    if let Some(data) = set(xdg_data_home).filter(|p| p.is_absolute()) {
+        return Some(data.join("memscope/plugins"));
+    }
+    set(home).map(|home| home.join(".local/share/memscope/plugins"))
 }
 
 /// The directory of the running executable, where the workspace builds the plugins.
@@ -80,4 +114,18 @@ pub fn locate_plugin(name: &str, dirs: &[PathBuf]) -> Option<Located> {
     }
     let path = found.remove(0);
     Some(Located { path, shadowed: found })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_user_plugin_dir_follows_the_xdg_rule_after_its_own_variable() {
+        let p = |s: &str| Some(PathBuf::from(s));
+        assert_eq!(user_plugin_dir_from(p("/mine"), p("/data"), p("/home/u")), p("/mine"));
+        assert_eq!(user_plugin_dir_from(None, p("/data"), p("/home/u")), p("/data/memscope/plugins"));
+        assert_eq!(user_plugin_dir_from(p(""), p("relative"), p("/home/u")), p("/home/u/.local/share/memscope/plugins"));
+        assert_eq!(user_plugin_dir_from(None, None, None), None);
+    }
 }

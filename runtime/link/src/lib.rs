@@ -13,9 +13,17 @@
 //! keeps working, where an absolute path into the old location would not. A libtorch
 //! outside the checkout (`make LIBTORCH=/opt/libtorch`) keeps its absolute rpath.
 //!
+//! Binaries built here to run on another machine (`make gpu-bundle`: the libtorch of a
+//! GPU machine's own PyTorch, wherever its python keeps it) carry no rpath at all:
+//! `MEMSCOPE_LIBTORCH_RPATH` replaces the entries (colon-separated; set but empty: none),
+//! and a launcher there finds libtorch at run time. A path of the build machine would
+//! otherwise be searched on the other one, and hide a launcher that finds nothing here.
+//!
 //! Call [`link_libtorch`] from `build.rs` of a crate that depends on `torch-sys`
-//! directly: cargo then hands it `DEP_TCH_LIBTORCH_LIB`, the directory torch-sys
-//! linked against.
+//! directly (cargo then hands it `DEP_TCH_LIBTORCH_LIB`, the directory torch-sys
+//! linked against) or on `memscope-runtime` (which hands the same directory on as
+//! `DEP_MEMSCOPE_LIBTORCH_LIB`): a program embedding memscope needs this build
+//! dependency and a one-line `build.rs`, nothing else.
 
 #![warn(missing_docs)]
 
@@ -24,12 +32,19 @@ use std::path::{Component, Path, PathBuf};
 /// Emits the `cargo:rustc-link-arg` lines for rpath and CUDA linking.
 pub fn link_libtorch() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
-    let Ok(lib_dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
-        println!("cargo:warning=DEP_TCH_LIBTORCH_LIB is not set: add torch-sys as a direct dependency");
+    println!("cargo:rerun-if-env-changed=DEP_MEMSCOPE_LIBTORCH_LIB");
+    println!("cargo:rerun-if-env-changed={RPATH_VAR}");
+    let given = std::env::var("DEP_TCH_LIBTORCH_LIB").or_else(|_| std::env::var("DEP_MEMSCOPE_LIBTORCH_LIB"));
+    let Ok(lib_dir) = given else {
+        println!("cargo:warning=neither DEP_TCH_LIBTORCH_LIB nor DEP_MEMSCOPE_LIBTORCH_LIB is set: depend on memscope-runtime (or torch-sys) directly");
         return;
     };
     let lib_dir = Path::new(&lib_dir);
-    for rpath in rpaths(lib_dir) {
+    let rpaths = match std::env::var(RPATH_VAR) {
+        Ok(chosen) => chosen_rpaths(&chosen),
+        Err(_) => rpaths(lib_dir),
+    };
+    for rpath in rpaths {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{rpath}");
     }
     if lib_dir.join("libtorch_cuda.so").exists() {
@@ -38,6 +53,15 @@ pub fn link_libtorch() {
         println!("cargo:rustc-link-arg=-ltorch_cuda");
         println!("cargo:rustc-link-arg=-Wl,--as-needed");
     }
+}
+
+/// The variable that replaces the rpath entries (see the crate's documentation).
+const RPATH_VAR: &str = "MEMSCOPE_LIBTORCH_RPATH";
+
+/// The rpath entries `MEMSCOPE_LIBTORCH_RPATH` asks for: its colon-separated entries,
+/// none when it is empty.
+fn chosen_rpaths(chosen: &str) -> Vec<String> {
+    chosen.split(':').filter(|e| !e.is_empty()).map(str::to_string).collect()
 }
 
 /// The rpath entries for a binary of this build: relative ones when both libtorch
@@ -90,5 +114,11 @@ mod tests {
         let rel = relative(Path::new("/w/main/target/release"), Path::new("/w/main/.venv/lib/torch/lib")).unwrap();
         assert_eq!(rel, Path::new("../../.venv/lib/torch/lib"));
         assert_eq!(relative(Path::new("/a/b"), Path::new("/a/b/c")).unwrap(), Path::new("c"));
+    }
+
+    #[test]
+    fn a_chosen_rpath_replaces_the_entries_and_an_empty_one_leaves_none() {
+        assert!(chosen_rpaths("").is_empty());
+        assert_eq!(chosen_rpaths("/opt/torch/lib:$ORIGIN/lib"), ["/opt/torch/lib", "$ORIGIN/lib"]);
     }
 }

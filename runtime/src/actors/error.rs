@@ -56,6 +56,9 @@ pub enum JobError {
         run_dir: Option<PathBuf>,
         /// Processes that ran the job (a data-parallel group's size, else 1).
         world: usize,
+        /// The scores of the completed epochs (what a program would otherwise lose
+        /// with a job in memory).
+        partial: Box<super::PartialScores>,
     },
     /// The job's config is not valid.
     #[error(transparent)]

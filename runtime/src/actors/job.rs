@@ -21,13 +21,13 @@ use super::{JobError, JobEvent};
 use crate::config::{DeviceChoice, JobConfig};
 use crate::data::{load_data, locate_corrections, Access, Dataset, DecodeProgress, ImageDataset, LoadOptions, LoadedData};
 use crate::dist::{Launch, ProcessGroup};
-use crate::model::{Checkpoints, ModelSource, Network};
+use crate::model::{Checkpoints, ModelSource, Network, Weights};
 use crate::plugins::{default_plugin_dirs, drop_partial_scores, InProcessPlugin, PluginSet, PublishedArray};
-use crate::run::{write_bool_npy, RunDir, ScoreFile, SubsetSummary, Summary, Timings};
-use crate::scores::{epoch_curves, Aggregate, EpochWeights, ScoreTable, CUMULATIVE_LOSS};
+use crate::run::{write_bool_npy, PrecisionSummary, RunDir, ScoreFile, SubsetSummary, Summary, Timings};
+use crate::scores::{epoch_curves, set_windows, top_k, Aggregate, ScoreTable};
 use crate::verdict::{decide, Verdict, LABEL_ISSUES_FILE};
 use actix::Recipient;
-use memscope_sdk::ArrayKind;
+use memscope_sdk::{ArrayKind, Direction};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -91,6 +91,9 @@ pub struct JobOutcome {
     /// `None` for a `[train] subset` run (a model of a memorization estimate): the
     /// samples it left out have no training-pass probabilities to judge by.
     pub verdict: Option<Verdict>,
+    /// The trained network's variables (a state dict on the CPU): loaded into the
+    /// program's module built again, it predicts as the job's final network did.
+    pub weights: Weights,
 }
 
 impl JobOutcome {
@@ -111,6 +114,23 @@ impl JobOutcome {
     /// The array a plugin published as `name` (masks hold 0 and 1).
     pub fn array(&self, name: &str) -> Option<&PublishedArray> {
         self.arrays.iter().find(|a| a.name == name)
+    }
+
+    /// Which values of score `name` mean more memorized, as its plugin declared
+    /// (`summary.scores[].direction`).
+    pub fn direction(&self, name: &str) -> Option<Direction> {
+        let score = self.summary.scores.iter().find(|s| s.name == name)?;
+        Some(if score.direction == Direction::LowerIsMemorized.as_str() {
+            Direction::LowerIsMemorized
+        } else {
+            Direction::HigherIsMemorized
+        })
+    }
+
+    /// The `k` samples score `name` finds most memorized (indices into the training
+    /// set, the most memorized first), read in the score's declared direction.
+    pub fn top_k(&self, name: &str, k: usize) -> Option<Vec<usize>> {
+        Some(top_k(&self.score(name)?, self.direction(name)?, k))
     }
 }
 
@@ -211,6 +231,9 @@ impl JobRun {
             tch::set_num_threads(config.threads as i32);
         }
         let mut device = resolve_device(&config.device)?;
+        // Before any data is read: a precision the device cannot run.
+        crate::model::check_precision(config.train.precision, device)
+            .map_err(|message| JobError::Setting { key: "train.precision".into(), message })?;
         let group = match &launch {
             None => None,
             Some(launch) => {
@@ -393,14 +416,7 @@ impl JobRun {
     fn finish(self, mut result: TrainResult, plugins: &PluginSet, facts: Facts, started: Instant) -> Result<JobOutcome, JobError> {
         let config = &self.config;
         let epochs = config.train.epochs;
-        for table in &mut result.tables {
-            if let Some(aggregate) = config.score.aggregate.get(&table.name) {
-                table.set_aggregation(aggregate, epochs);
-            } else if table.name != CUMULATIVE_LOSS {
-                let (first, last) = config.score.window().epochs(epochs);
-                table.set_window(first, last, EpochWeights::from_config(config.score.purpose.weighting(), None, None));
-            }
-        }
+        set_windows(&config.score, &mut result.tables, epochs);
         // A plugin that failed in training may still hold a table: its scores go.
         drop_partial_scores(&plugins.dropped(), &mut result.tables, &mut plugins.outputs.lock().expect("plugin outputs"));
         // Copy what was published before calling plugins: they publish while in the hook.
@@ -502,6 +518,7 @@ impl JobRun {
             arch: facts.arch,
             parameters: result.parameters,
             device: format!("{:?}", self.device).to_lowercase(),
+            precision: PrecisionSummary { train: config.train.precision.to_string(), score: "32".into() },
             threads: result.threads.clone(),
             epochs: state.epochs_done,
             resumed_at_epoch: result.start_epoch,
@@ -544,6 +561,7 @@ impl JobRun {
             arrays: outputs.arrays,
             labels: facts.labels,
             verdict,
+            weights: result.weights,
         })
     }
 }

@@ -4,8 +4,11 @@
 //! libtorch work never runs on the async arbiter.
 
 mod bus;
+mod checkpointing;
 mod error;
 mod job;
+mod partial;
+mod replication;
 mod resume;
 mod scorer;
 mod supervisor;
@@ -15,4 +18,5 @@ pub use bus::{EventBus, Flush};
 pub use error::JobError;
 pub use job::{JobOutcome, JobSpec, UserData};
 pub use memscope_base::events::{EpochStats, EventProcessor, JobEvent};
+pub use partial::PartialScores;
 pub use supervisor::{run_job, JobSupervisor};

@@ -124,7 +124,8 @@ pub(super) fn share(
     for (key, bytes) in plugin_bytes {
         states.push((key, Vec::<u8>::try_from(&bytes).map_err(|e| local(e.to_string()))?));
     }
-    Ok(Some(CheckpointData { dir, state, model, optimizer, scores, plugins: PluginStates { states, dropped } }))
+    // A group scores on the trainer's thread: its checkpoints hold no pending snapshot.
+    Ok(Some(CheckpointData { dir, state, model, optimizer, scores, plugins: PluginStates { states, dropped }, pending: Vec::new() }))
 }
 
 /// The bytes the tensors of `parts` hold.

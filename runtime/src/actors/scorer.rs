@@ -2,28 +2,29 @@
 //! snapshot scorer over the whole training set in eval mode, on a thread of its own
 //! while training goes on (GPU), or on the trainer's thread between epochs (CPU).
 //!
-//! In a process group the scorer runs on the trainer's thread (collectives are issued
-//! by one thread, in one order on every rank) and shares the work: rank r scores the
-//! r-th contiguous block of samples, with their absolute indices (so per-sample seeded
-//! scorers draw what they draw in one process), and the blocks are all-gathered, so
-//! every rank holds, and tells its plugins, the whole set's scores.
+//! Where it runs and which samples it scores are the job's [`super::replication`]'s
+//! to say: in a process group the scorer runs on the trainer's thread (collectives are
+//! issued by one thread, in one order on every rank) and each rank scores its block of
+//! samples ([`ScoreSharding`]), gathered so that every rank holds, and tells its
+//! plugins, the whole set's scores.
 //!
 //! A snapshot's scoring is told as it goes (`ScoringStarted`, `ScoringProgress` per
 //! scorer, `ScoresReady`, `ScoringEnded`): a pass over a large set takes minutes, and
 //! a display that heard nothing in that time would look frozen.
 
+use super::replication::{ScoreSharding, WholeSet};
 use super::{JobError, JobEvent};
 use crate::data::Dataset;
-use crate::dist::{ProcessGroup, Reduce};
 use crate::model::{channels_last, ModelSource, Network, Snapshot};
 use crate::plugins::PluginSet;
 use crate::scores::{BatchPosition, ScoreError, ScoreTable, SnapshotScorer};
 use actix::Recipient;
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tch::{Device, Tensor};
+use tch::Device;
 
 /// Snapshots in flight before the trainer waits for the scorer (bounds memory).
 const SNAPSHOT_QUEUE: usize = 2;
@@ -47,6 +48,17 @@ enum Request {
     Snapshot(Snapshot),
     /// Answer with the report once every earlier snapshot is scored.
     Report(Sender<ScorerReport>),
+}
+
+/// What a scorer thread has finished, published after each snapshot: what a
+/// checkpoint records without waiting for the snapshots still queued.
+#[derive(Default)]
+struct Published {
+    /// The tables and totals after the newest finished snapshot (none before the
+    /// first, then the tables as the thread started).
+    report: Option<ScorerReport>,
+    /// Snapshots finished by the thread.
+    snapshots: usize,
 }
 
 /// Everything the scorer thread needs.
@@ -83,12 +95,15 @@ pub struct Scorer {
     network: Option<Network>,
     /// Whether this runs on a thread of its own (which then sets its thread count).
     own_thread: bool,
+    /// On a thread of its own: where each finished snapshot's tables are published
+    /// (a copy of every table per snapshot; scoring one takes far longer).
+    published: Option<Arc<Mutex<Published>>>,
 }
 
 impl Scorer {
     /// Runs every scorer over the training set with the snapshot's weights (this
-    /// rank's block of it, in a group).
-    fn score(&mut self, snapshot: Snapshot, group: Option<&ProcessGroup>) -> Result<(), JobError> {
+    /// process's block of it, gathered with the others').
+    fn score(&mut self, snapshot: Snapshot, sharding: &dyn ScoreSharding) -> Result<(), JobError> {
         let ScorerSetup { model, data, device, batch_size, threads, scorers, seconds, scored_samples, events, plugins } = &mut self.setup;
         if scorers.is_empty() {
             return Ok(());
@@ -108,7 +123,7 @@ impl Scorer {
             }
         };
         network.load_snapshot(&snapshot)?;
-        let block = group.map_or(0..data.len(), |g| block(data.len(), g.rank(), g.world()));
+        let block = sharding.block(data.len());
         // Events count epochs from 1.
         let epoch = snapshot.epoch + 1;
         let snapshot_started = Instant::now();
@@ -128,24 +143,15 @@ impl Scorer {
                 }
                 other => Ok(other?),
             };
-            // Every rank drops a scorer that any rank dropped, so that all issue the
-            // same collectives.
-            let disabled = match group {
-                Some(group) => {
-                    let mut flag = Tensor::from(if mine.is_err() { 1.0f32 } else { 0.0 }).f_to_device(*device)?;
-                    group.all_reduce(&mut flag, Reduce::Sum)?;
-                    flag.f_double_value(&[])? > 0.0
-                }
-                None => mine.is_err(),
-            };
-            let values = match (mine, group) {
-                _ if disabled => {
+            // Every process drops a scorer that any process dropped, so that all issue
+            // the same collectives.
+            let disabled = sharding.any_dropped(mine.is_err(), *device)?;
+            let values = match mine {
+                Ok(values) if !disabled => sharding.gather(values, data.len(), *device)?,
+                _ => {
                     dropped.push(k);
                     continue;
                 }
-                (Ok(values), None) => values,
-                (Ok(values), Some(group)) => gather_blocks(group, &values, data.len(), *device)?,
-                (Err(()), _) => unreachable!("a disabled scorer is dropped above"),
             };
             plugins.scores(snapshot.epoch, &table.name, &values)?;
             let took = start.elapsed().as_secs_f64();
@@ -158,6 +164,12 @@ impl Scorer {
             scorers.remove(k);
         }
         events.do_send(JobEvent::ScoringEnded { epoch, seconds: snapshot_started.elapsed().as_secs_f64() });
+        if let Some(published) = &self.published {
+            let report = self.report();
+            let mut published = published.lock().expect("the trainer does not panic holding the lock");
+            published.report = Some(report);
+            published.snapshots += 1;
+        }
         Ok(())
     }
 
@@ -183,7 +195,7 @@ pub enum ScorerHandle {
 impl ScorerHandle {
     /// Scores on the caller's thread: see [`ScorerHandle::Inline`].
     pub fn inline(setup: ScorerSetup) -> Self {
-        ScorerHandle::Inline(Box::new(Scorer { setup, network: None, own_thread: false }))
+        ScorerHandle::Inline(Box::new(Scorer { setup, network: None, own_thread: false, published: None }))
     }
 
     /// Starts the scorer thread: see [`ScorerHandle::Thread`].
@@ -191,23 +203,23 @@ impl ScorerHandle {
         ScorerHandle::Thread(ScorerThread::spawn(setup))
     }
 
-    /// Scores a snapshot now, or queues it (blocks while the queue is full). With a
-    /// process group (inline only), this rank's block, gathered with the others'.
-    pub fn score(&mut self, snapshot: Snapshot, group: Option<&ProcessGroup>) -> Result<(), JobError> {
+    /// Scores a snapshot now (inline: this process's block of `sharding`, gathered
+    /// with the others'), or queues it for the thread, which scores every sample
+    /// (blocks while the queue is full).
+    pub fn score(&mut self, snapshot: Snapshot, sharding: &dyn ScoreSharding) -> Result<(), JobError> {
         match self {
-            ScorerHandle::Inline(scorer) => scorer.score(snapshot, group),
-            ScorerHandle::Thread(thread) => {
-                debug_assert!(group.is_none(), "a process group scores inline");
-                thread.score(snapshot)
-            }
+            ScorerHandle::Inline(scorer) => scorer.score(snapshot, sharding),
+            ScorerHandle::Thread(thread) => thread.score(snapshot),
         }
     }
 
-    /// Waits until every queued snapshot is scored and returns the accumulated tables.
-    pub fn report(&mut self) -> Result<ScorerReport, JobError> {
+    /// What a checkpoint records, without waiting: the tables of every snapshot
+    /// scored so far, and the snapshots still queued (oldest first), which a resumed
+    /// run scores. Inline, every snapshot handed over is scored.
+    pub fn checkpoint(&mut self) -> Result<(ScorerReport, Vec<Snapshot>), JobError> {
         match self {
-            ScorerHandle::Inline(scorer) => Ok(scorer.report()),
-            ScorerHandle::Thread(thread) => thread.report(),
+            ScorerHandle::Inline(scorer) => Ok((scorer.report(), Vec::new())),
+            ScorerHandle::Thread(thread) => thread.checkpoint(),
         }
     }
 
@@ -226,18 +238,30 @@ pub struct ScorerThread {
     requests: Option<Sender<Request>>,
     /// Taken when the thread is joined.
     thread: Option<JoinHandle<Result<(), JobError>>>,
+    /// What the thread has finished.
+    published: Arc<Mutex<Published>>,
+    /// The tables as the thread started, for a checkpoint before its first snapshot.
+    initial: ScorerReport,
+    /// The snapshots sent and not known to be finished, oldest first (their tensors
+    /// shared with the thread's copies, which nobody writes).
+    sent: VecDeque<Snapshot>,
+    /// Snapshots sent before `sent`'s first (finished by the thread).
+    acknowledged: usize,
 }
 
 impl ScorerThread {
     fn spawn(setup: ScorerSetup) -> Self {
         let (tx, rx) = bounded::<Request>(SNAPSHOT_QUEUE);
+        let published = Arc::new(Mutex::new(Published::default()));
+        let initial = Scorer { setup, network: None, own_thread: true, published: Some(published.clone()) };
+        let initial_report = initial.report();
         let thread = std::thread::Builder::new()
             .name("memscope-scorer".into())
             .spawn(move || {
-                let mut scorer = Scorer { setup, network: None, own_thread: true };
+                let mut scorer = initial;
                 for request in rx {
                     match request {
-                        Request::Snapshot(snapshot) => scorer.score(snapshot, None)?,
+                        Request::Snapshot(snapshot) => scorer.score(snapshot, &WholeSet)?,
                         Request::Report(reply) => {
                             let _ = reply.send(scorer.report());
                         }
@@ -246,10 +270,18 @@ impl ScorerThread {
                 Ok(())
             })
             .expect("spawning the scorer thread");
-        ScorerThread { requests: Some(tx), thread: Some(thread) }
+        ScorerThread {
+            requests: Some(tx),
+            thread: Some(thread),
+            published,
+            initial: initial_report,
+            sent: VecDeque::new(),
+            acknowledged: 0,
+        }
     }
 
     fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
+        self.sent.push_back(shallow(&snapshot));
         let sent = self.requests.as_ref().map(|tx| tx.send(Request::Snapshot(snapshot)).is_ok());
         if sent == Some(true) {
             Ok(())
@@ -273,6 +305,19 @@ impl ScorerThread {
                 Err(_) => return Err(self.failure()),
             }
         }
+    }
+
+    fn checkpoint(&mut self) -> Result<(ScorerReport, Vec<Snapshot>), JobError> {
+        if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
+            return Err(self.failure());
+        }
+        let published = self.published.lock().expect("the scorer does not panic holding the lock");
+        let done = published.snapshots - self.acknowledged;
+        let report = published.report.clone().unwrap_or_else(|| self.initial.clone());
+        drop(published);
+        self.sent.drain(..done);
+        self.acknowledged += done;
+        Ok((report, self.sent.iter().map(shallow).collect()))
     }
 
     fn finish(mut self) -> Result<ScorerReport, JobError> {
@@ -304,26 +349,9 @@ impl Drop for ScorerThread {
     }
 }
 
-/// Rank `rank`'s contiguous block of `n` samples: blocks of `ceil(n / world)`, the
-/// last one shorter (or empty).
-fn block(n: usize, rank: usize, world: usize) -> std::ops::Range<usize> {
-    let per = n.div_ceil(world);
-    (rank * per).min(n)..((rank + 1) * per).min(n)
-}
-
-/// Every rank's block of scores (this rank's is `mine`), in sample order: the blocks
-/// are padded to one length, all-gathered (on the group's `device`), and trimmed.
-fn gather_blocks(group: &ProcessGroup, mine: &[f32], n: usize, device: Device) -> Result<Vec<f32>, JobError> {
-    let per = n.div_ceil(group.world());
-    let mut padded = vec![0.0f32; per];
-    padded[..mine.len()].copy_from_slice(mine);
-    let padded = Tensor::from_slice(&padded).f_to_device(device)?;
-    let all = Vec::<f32>::try_from(&group.all_gather(&padded)?.f_flatten(0, -1)?.f_to_device(Device::Cpu)?)?;
-    let mut values = Vec::with_capacity(n);
-    for rank in 0..group.world() {
-        values.extend_from_slice(&all[rank * per..rank * per + block(n, rank, group.world()).len()]);
-    }
-    Ok(values)
+/// Another handle on `snapshot`'s tensors (a snapshot is a copy nobody writes).
+fn shallow(snapshot: &Snapshot) -> Snapshot {
+    Snapshot { epoch: snapshot.epoch, variables: snapshot.variables.iter().map(|(name, t)| (name.clone(), t.shallow_clone())).collect() }
 }
 
 /// `ScoringProgress` of one scorer's pass: after the first batch, the last, and at
@@ -376,19 +404,4 @@ fn score_all(
         progress.scored(end - first);
     }
     Ok(values)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::block;
-
-    /// Blocks cover every sample once, in order, however the count divides.
-    #[test]
-    fn blocks_split_the_samples_in_order() {
-        let blocks = |n, world| (0..world).map(|r| block(n, r, world)).collect::<Vec<_>>();
-        assert_eq!(blocks(10, 2), [0..5, 5..10]);
-        assert_eq!(blocks(1797, 2), [0..899, 899..1797]);
-        assert_eq!(blocks(5, 4), [0..2, 2..4, 4..5, 5..5]);
-        assert_eq!(block(7, 0, 1), 0..7);
-    }
 }

@@ -1,35 +1,34 @@
 //! The trainer: owns the network and optimizer on the job thread, consumes the
 //! loader's batches, records each sample's training loss (the `loss` score), hands
-//! snapshots to the scorer on schedule, and writes checkpoints.
+//! snapshots to the scorer on schedule, and has its [`Checkpointer`] write checkpoints.
 //!
 //! [`Trainer::new`] sets up (optimizer, score tables, resume, scorer); [`Trainer::run`]
 //! trains epoch by epoch ([`Trainer::step`] per batch, [`Trainer::end_epoch`] after
 //! each epoch) and [`Trainer::finish`] collects the scores and runs the eval passes.
 //!
-//! In a process group (data-parallel training, [`crate::dist`]) every rank holds the
-//! whole network: rank 0's weights are broadcast at the start, each rank trains on its
-//! shard of every global batch ([`Shard`]), the gradients are summed across ranks in
-//! buckets during the backward pass by c10d's own `Reducer`, as DDP does
-//! ([`GradientReducer`]), and the epoch's totals and per-sample losses are
-//! summed across ranks at its end. Snapshots are scored on the trainer's thread, each
-//! rank its block of samples ([`super::scorer`]). After training every rank checks
-//! that it holds rank 0's weights bit for bit.
+//! Whatever differs between one process and a data-parallel group (rank 0's weights
+//! broadcast at the start, each rank's shard of every global batch, gradients summed
+//! across ranks during backward, the epoch's totals and per-sample rows summed at its
+//! end, the cancel agreement, score sharding, the check of the replicas at the end) is
+//! the job's [`Replication`]'s ([`super::replication`]).
 
+use super::checkpointing::{Checkpointer, Training};
+use super::replication::{replication, Replication};
 use super::scorer::{ScorerHandle, ScorerSetup};
-use super::{EpochStats, JobError, JobEvent};
+use super::{EpochStats, JobError, JobEvent, PartialScores};
 use crate::config::JobConfig;
-use crate::data::{spawn_loader, Batch, Dataset, Feed, LoaderHandle, Shard, TrainingSamples};
-use crate::dist::{broadcast_from_rank0, ranks_differing_from_rank0, DistError, DistTimings, GradientReducer, ProcessGroup, Reduce};
-use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, Network, Optimizer};
-use crate::plugins::{PluginSet, PluginStates};
-use crate::scores::{builtin_snapshot_scorer, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
+use crate::data::{spawn_loader, Batch, Dataset, Feed, LoaderHandle, TrainingSamples};
+use crate::dist::{DistTimings, ProcessGroup};
+use crate::model::{learning_rate, CheckpointData, CheckpointState, Checkpoints, MixedPrecision, Network, Optimizer, Snapshot, Weights};
+use crate::plugins::PluginSet;
+use crate::scores::{builtin_snapshot_scorer, set_windows, Aggregate, ScoreTable, SnapshotScorer, CUMULATIVE_LOSS};
 use crate::seeding;
 use crate::threads::ThreadBudget;
 use crate::verdict::{ProbabilityRecord, Recorded};
 use actix::Recipient;
 use memscope_sdk::{BatchInfo, Hook};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Instant;
 use tch::{Device, Kind, Reduction, Tensor};
@@ -37,24 +36,6 @@ use tch::{Device, Kind, Reduction, Tensor};
 /// Steps between reads of the running loss for progress display (each read syncs
 /// the device).
 const RUNNING_EVERY: usize = 10;
-
-/// Copies of what a checkpoint at an epoch's end holds, taken when no checkpoint was
-/// due then.
-struct EpochBoundary {
-    state: CheckpointState,
-    model: Vec<(String, Tensor)>,
-    optimizer: Vec<(String, Tensor)>,
-    plugins: PluginStates,
-}
-
-/// What a checkpoint holds besides the counters and the scorer's tables.
-struct CheckpointParts<'a> {
-    model: &'a [(String, Tensor)],
-    optimizer: &'a [(String, Tensor)],
-    loss: &'a ScoreTable,
-    verdict: &'a ProbabilityRecord,
-    plugins: &'a PluginStates,
-}
 
 /// Everything the trainer needs.
 pub struct TrainerSetup {
@@ -142,6 +123,8 @@ pub struct TrainResult {
     /// The libtorch thread counts training used, in the order chosen (one entry unless
     /// `threads = 0` adapted to other processes' load, see [`crate::threads`]).
     pub threads: Vec<usize>,
+    /// The trained network's variables, for the program that ran the job.
+    pub weights: Weights,
 }
 
 /// Sums over the steps of one epoch, kept on the device (read once at its end).
@@ -161,9 +144,8 @@ pub struct Trainer {
     samples: TrainingSamples,
     test: Option<Dataset>,
     device: Device,
-    checkpoints: Option<Checkpoints>,
+    checkpointer: Checkpointer,
     events: Recipient<JobEvent>,
-    cancel: Arc<AtomicBool>,
     run_dir: Option<PathBuf>,
     plugins: Arc<PluginSet>,
     scorer: ScorerHandle,
@@ -178,24 +160,19 @@ pub struct Trainer {
     epoch_losses: Tensor,
     /// Each sample's class probabilities from the training passes (the verdict's input).
     verdict: ProbabilityRecord,
+    /// The snapshots the checkpoint resumed from had not scored yet, scored first.
+    pending: Vec<Snapshot>,
     /// The snapshot scorers' names (none: no snapshot is taken).
     snapshot_scorers: Vec<String>,
     /// Per-sample losses reach the CPU every step only when a plugin wants them.
     batch_hook: bool,
     /// Per-sample logits too, only when a plugin subscribes to `train_batch_outputs`.
     batch_outputs: bool,
-    /// The state at the end of the newest epoch that no checkpoint holds yet, so that a
-    /// stop (Ctrl-C, a cancel, a daemon shutdown) can still write it: a stopped job
-    /// then loses at most the epoch it was in, whatever `checkpoint.every` is.
-    unsaved: Option<EpochBoundary>,
-    /// In a group: sums each step's gradients across ranks during backward (declared
-    /// before the group, so that it is dropped first).
-    reducer: Option<GradientReducer>,
-    /// The process group of a data-parallel job.
-    group: Option<ProcessGroup>,
-    /// In a group: some rank's cancel flag was set, as the last step's all-reduce
-    /// told every rank, so that all of them stop before the same step.
-    group_cancelled: bool,
+    /// The training step's precision (`train.precision`).
+    precision: MixedPrecision,
+    /// One process or a data-parallel group (declared after the scorer, which uses its
+    /// collectives, so that it is dropped last).
+    replication: Box<dyn Replication>,
     /// With `threads = 0` on the CPU: the count follows the cores other processes leave free.
     thread_budget: Option<ThreadBudget>,
 }
@@ -223,17 +200,11 @@ impl Trainer {
             .collect();
         let snapshot_scorer_names: Vec<String> = snapshot_scorers.iter().map(|(_, t)| t.name.clone()).collect();
 
-        let mut state = CheckpointState {
-            epochs_done: 0,
-            steps: 0,
-            samples: n,
-            train_seconds: 0.0,
-            score_seconds: 0.0,
-            scored_samples: 0,
-            world: group.as_ref().map_or(1, |g| g.world()),
-        };
+        let mut state =
+            CheckpointState { epochs_done: 0, steps: 0, samples: n, train_seconds: 0.0, score_seconds: 0.0, scored_samples: 0, world: 1 };
         // (Checked against the job when read: the same samples and number of processes.)
-        if let Some(checkpoint) = &resume {
+        let mut pending = Vec::new();
+        if let Some(mut checkpoint) = resume {
             checkpoint.restore(&mut network, &mut optimizer)?;
             loss_table.restore(&checkpoint.scores)?;
             verdict.restore(&checkpoint.scores)?;
@@ -243,16 +214,11 @@ impl Trainer {
             state = checkpoint.state.clone();
             // Stateful plugins continue where they were, dropped ones stay dropped.
             plugins.load_states(&checkpoint.plugins)?;
+            pending = std::mem::take(&mut checkpoint.pending);
         }
         let start_epoch = state.epochs_done;
-        if let Some(group) = &group {
-            // Every rank built the same network from the same seed; the broadcast makes
-            // that a fact rather than an assumption (a model file that differs on one
-            // machine, a kernel that initializes differently).
-            let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
-            broadcast_from_rank0(group, &variables)?;
-        }
-        let reducer = group.as_ref().map(|g| g.gradient_reducer(optimizer.params())).transpose()?;
+        let replication = replication(group, &network, &optimizer, cancel)?;
+        state.world = replication.world();
 
         let scorer_setup = ScorerSetup {
             model: network.source().clone(),
@@ -266,14 +232,14 @@ impl Trainer {
             events: events.clone(),
             plugins: plugins.clone(),
         };
-        // In a group the scorer shares the trainer's thread: collectives must come from
-        // one thread, in the same order on every rank.
-        let scorer =
-            if device == Device::Cpu || group.is_some() { ScorerHandle::inline(scorer_setup) } else { ScorerHandle::spawn(scorer_setup) };
+        let scorer = if replication.scorer_thread(device) { ScorerHandle::spawn(scorer_setup) } else { ScorerHandle::inline(scorer_setup) };
         let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
         let batch_outputs = plugins.wants(Hook::TrainBatchOutputs);
         let epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
         let thread_budget = if device == Device::Cpu { ThreadBudget::adaptive(config.threads, config.deterministic) } else { None };
+        let checkpointer = Checkpointer::new(checkpoints, config.checkpoint.every, events.clone());
+        let precision = MixedPrecision::new(config.train.precision, device)
+            .map_err(|message| JobError::Setting { key: "train.precision".into(), message })?;
         Ok(Trainer {
             config,
             network,
@@ -282,9 +248,8 @@ impl Trainer {
             samples,
             test,
             device,
-            checkpoints,
+            checkpointer,
             events,
-            cancel,
             run_dir,
             plugins,
             scorer,
@@ -294,13 +259,12 @@ impl Trainer {
             loss_table,
             epoch_losses,
             verdict,
+            pending,
             snapshot_scorers: snapshot_scorer_names,
             batch_hook,
             batch_outputs,
-            unsaved: None,
-            group,
-            reducer,
-            group_cancelled: false,
+            precision,
+            replication,
             thread_budget,
         })
     }
@@ -317,8 +281,17 @@ impl Trainer {
             steps_per_epoch: n.div_ceil(batch_size),
             device: format!("{:?}", self.device).to_lowercase(),
             scorers: self.snapshot_scorers.clone(),
-            scored_epochs: (self.start_epoch..epochs).filter(|&e| self.scores_snapshot(e)).map(|e| e + 1).collect(),
+            scored_epochs: self
+                .pending
+                .iter()
+                .map(|s| s.epoch + 1)
+                .chain((self.start_epoch..epochs).filter(|&e| self.scores_snapshot(e)).map(|e| e + 1))
+                .collect(),
         });
+        for snapshot in std::mem::take(&mut self.pending) {
+            tracing::info!("scoring the snapshot of epoch {} the checkpoint had not scored", snapshot.epoch + 1);
+            self.scorer.score(snapshot, self.replication.scores())?;
+        }
         let loader = spawn_loader(
             self.train.clone(),
             self.config.data.augment.clone(),
@@ -326,7 +299,7 @@ impl Trainer {
             batch_size,
             Feed { samples: self.samples.indices().clone(), epochs: self.start_epoch..epochs },
             self.config.train.prefetch,
-            self.group.as_ref().map_or(Shard::WHOLE, |g| Shard { rank: g.rank(), world: g.world() }),
+            self.replication.shard(),
         );
         // The first choice waits out a short measurement: before the epochs' clocks start.
         self.adjust_threads();
@@ -357,7 +330,7 @@ impl Trainer {
             correct: Tensor::zeros([], (Kind::Int64, self.device)),
             seen: 0,
         };
-        if self.group.is_some() {
+        if self.replication.fills_own_rows() {
             // Each rank fills in its shard's rows; the sum across ranks is the epoch's.
             if self.record_loss {
                 let _ = self.epoch_losses.f_zero_()?;
@@ -365,9 +338,7 @@ impl Trainer {
             self.verdict.clear_epoch()?;
         }
         loop {
-            // A rank alone reads its flag; ranks read the group's verdict (see `step`).
-            let cancelled = if self.group.is_some() { self.group_cancelled } else { self.cancel.load(Ordering::Relaxed) };
-            if cancelled {
+            if self.replication.cancelled() {
                 return Err(self.stop());
             }
             let batch = loader
@@ -390,38 +361,23 @@ impl Trainer {
         let step_started = Instant::now();
         let images = batch.images.f_to_device(device)?;
         let labels = batch.labels.f_to_device(device)?;
-        let logits = self.network.forward(&images, true)?;
-        let per_sample = logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::None, -100, 0.0)?;
-        match (&self.group, &mut self.reducer) {
-            (Some(group), Some(reducer)) => {
-                // Each rank's loss is its samples' sum over the global batch size, so
-                // the ranks' summed gradients are the global batch's mean gradient,
-                // however unevenly a short last batch was split. A rank without a
-                // sample still takes part in every bucket, with a zero gradient.
-                let loss = if batch.labels.size()[0] == 0 {
-                    zero_loss(self.optimizer.params())?
-                } else {
-                    per_sample.f_sum(Kind::Float)?.f_div_scalar(batch.global_size as f64)?
-                };
-                reducer.backward(group, &loss)?;
-                let grads = self.optimizer.params().iter().map(Tensor::f_grad).collect::<Result<Vec<_>, _>>()?;
-                let grad = Optimizer::flatten(&grads)?;
-                // Every rank learns whether any rank was asked to stop by a one-value
-                // all-reduce, only where the running loss is read (a device sync),
-                // on the same steps on every rank; the flag stays set, so a later read
-                // still sees it.
-                if batch.step % RUNNING_EVERY == RUNNING_EVERY - 1 || batch.last_in_epoch {
-                    let mut flag =
-                        Tensor::from_slice(&[if self.cancel.load(Ordering::Relaxed) { 1.0f32 } else { 0.0 }]).f_to_device(device)?;
-                    group.all_reduce(&mut flag, Reduce::Sum)?;
-                    self.group_cancelled = flag.f_double_value(&[0])? > 0.0;
-                }
-                self.optimizer.step_flat(lr, grad)?;
-            }
-            _ => {
-                let grads = self.optimizer.gradients(&per_sample.f_mean(Kind::Float)?)?;
-                self.optimizer.step(lr, &grads)?;
-            }
+        let (logits, per_sample) = {
+            // Autocast covers the forward pass and the loss, not the backward pass.
+            let _autocast = self.precision.autocast()?;
+            let logits = self.network.forward(&images, true)?;
+            let per_sample = logits.f_cross_entropy_loss::<Tensor>(&labels, None, Reduction::None, -100, 0.0)?;
+            (logits, per_sample)
+        };
+        // What is recorded from the step (the losses, the verdict's probabilities, the
+        // plugins' logits) is float32 whatever the step's precision.
+        let float32 = |t: Tensor| if t.kind() == Kind::Float { Ok(t) } else { t.f_to_kind(Kind::Float) };
+        let (logits, per_sample) = (float32(logits)?, float32(per_sample)?);
+        // Processes agree on a stop only where the running loss is read (a device
+        // sync), on the same steps everywhere.
+        let agree_on_cancel = batch.step % RUNNING_EVERY == RUNNING_EVERY - 1 || batch.last_in_epoch;
+        let grad = self.replication.backward(&self.optimizer, &per_sample, batch, self.precision.loss_scale(), agree_on_cancel)?;
+        if let Some(grad) = self.precision.unscale(grad)? {
+            self.optimizer.step_flat(lr, grad)?;
         }
 
         let per_sample = per_sample.f_detach()?;
@@ -466,18 +422,11 @@ impl Trainer {
     fn end_epoch(&mut self, epoch: usize, lr: f64, totals: EpochTotals, seconds: f64) -> Result<(), JobError> {
         // The epoch's means are over the samples it trained on.
         let (n, epochs) = (self.samples.len(), self.config.train.epochs);
-        let (loss_sum, correct) = match &self.group {
-            None => (totals.loss_sum.f_double_value(&[])?, totals.correct.f_int64_value(&[])? as f64),
-            Some(group) => {
-                let mut sums = Tensor::f_stack(&[totals.loss_sum, totals.correct.f_to_kind(Kind::Double)?], 0)?;
-                group.all_reduce(&mut sums, Reduce::Sum)?;
-                if self.record_loss {
-                    group.all_reduce(&mut self.epoch_losses, Reduce::Sum)?;
-                }
-                group.all_reduce(self.verdict.epoch_mut(), Reduce::Sum)?;
-                (sums.f_double_value(&[0])?, sums.f_double_value(&[1])?)
-            }
-        };
+        let mut rows = vec![self.verdict.epoch_mut()];
+        if self.record_loss {
+            rows.insert(0, &mut self.epoch_losses);
+        }
+        let (loss_sum, correct) = self.replication.reduce_epoch(totals.loss_sum, totals.correct, &mut rows)?;
         let loss = loss_sum / n as f64;
         let accuracy = correct / n as f64;
         self.state.train_seconds += seconds;
@@ -499,26 +448,16 @@ impl Trainer {
 
         let last = epoch + 1 == epochs;
         if self.scores_snapshot(epoch) {
-            self.scorer.score(self.network.snapshot(epoch)?, self.group.as_ref())?;
+            self.scorer.score(self.network.snapshot(epoch)?, self.replication.scores())?;
         }
-        let every = if self.checkpoints.is_some() { self.config.checkpoint.every } else { 0 };
-        // The plugins' state at this epoch's end, for whichever checkpoint holds it.
-        let plugins = if every > 0 { self.plugins.save_states()? } else { PluginStates::default() };
-        if every > 0 && ((epoch + 1).is_multiple_of(every) || last) {
-            let (model, optimizer) = (self.network.variables()?, self.optimizer.state());
-            let parts =
-                CheckpointParts { model: &model, optimizer: &optimizer, loss: &self.loss_table, verdict: &self.verdict, plugins: &plugins };
-            write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut self.state, parts, &self.events, self.group.as_ref())?;
-            self.unsaved = None;
-        } else if every > 0 {
-            self.unsaved = Some(EpochBoundary {
-                state: self.state.clone(),
-                model: self.network.snapshot(epoch)?.variables,
-                optimizer: self.optimizer.state().into_iter().map(|(name, t)| (name, t.copy())).collect(),
-                plugins,
-            });
-        }
-        Ok(())
+        let training = Training {
+            network: &self.network,
+            optimizer: &self.optimizer,
+            plugins: &self.plugins,
+            loss: &self.loss_table,
+            verdict: &self.verdict,
+        };
+        self.checkpointer.end_epoch(epoch, last, training, &mut self.state, &mut self.scorer, self.replication.as_ref())
     }
 
     /// Whether the weights at the end of `epoch` (0-based) are scored: every
@@ -530,23 +469,34 @@ impl Trainer {
     /// The cancel flag was seen: writes the newest epoch no checkpoint holds yet, and
     /// returns the error that ends the job.
     fn stop(&mut self) -> JobError {
-        if let Some(mut boundary) = self.unsaved.take() {
-            // The scorer holds only snapshots up to that epoch: the checkpoint waits
-            // for them, as at any epoch end.
-            let saved = CheckpointParts {
-                model: &boundary.model,
-                optimizer: &boundary.optimizer,
-                loss: &self.loss_table,
-                verdict: &self.verdict,
-                plugins: &boundary.plugins,
-            };
-            let group = self.group.as_ref();
-            if let Err(e) = write_checkpoint(self.checkpoints.as_ref(), &mut self.scorer, &mut boundary.state, saved, &self.events, group) {
-                return e;
-            }
-            tracing::info!("stopping: wrote a checkpoint at epoch {}", boundary.state.epochs_done);
+        // The scorer holds only snapshots up to the newest finished epoch, as at any
+        // epoch end.
+        match self.checkpointer.write_unsaved(&self.loss_table, &self.verdict, &mut self.scorer, self.replication.as_ref()) {
+            Ok(Some(epochs)) => tracing::info!("stopping: wrote a checkpoint at epoch {epochs}"),
+            Ok(None) => {}
+            Err(e) => return e,
         }
-        JobError::Cancelled { epochs_done: self.state.epochs_done, run_dir: self.run_dir.clone(), world: self.state.world }
+        let partial = match self.partial_scores() {
+            Ok(partial) => partial,
+            Err(e) => return e,
+        };
+        JobError::Cancelled { epochs_done: self.state.epochs_done, run_dir: self.run_dir.clone(), world: self.state.world, partial }
+    }
+
+    /// The tables of the epochs done, combined as a job of that many epochs would
+    /// combine them. Scoring inline (the CPU), every snapshot handed over is scored; a
+    /// scorer thread's snapshots still queued are left out here (the checkpoint just
+    /// written keeps them, and `--resume` scores them).
+    fn partial_scores(&mut self) -> Result<Box<PartialScores>, JobError> {
+        let mut scores = Vec::new();
+        if self.record_loss {
+            scores.push(self.loss_table.clone());
+        }
+        let (report, _pending) = self.scorer.checkpoint()?;
+        scores.extend(report.tables);
+        set_windows(&self.config.score, &mut scores, self.state.epochs_done);
+        let directions = scores.iter().map(|t| (t.name.clone(), self.plugins.direction(&t.name))).collect();
+        Ok(Box::new(PartialScores { scores, directions }))
     }
 
     /// After the last epoch: the scorer's tables and totals, then eval passes over the
@@ -565,20 +515,11 @@ impl Trainer {
             record_loss,
             loss_table,
             verdict,
-            group,
-            reducer,
+            replication,
             thread_budget,
             ..
         } = self;
-        if let Some(group) = &group {
-            let variables: Vec<Tensor> = network.variables()?.into_iter().map(|(_, t)| t).collect();
-            let ranks = ranks_differing_from_rank0(group, &variables)?;
-            // The last collective of the job.
-            group.finished();
-            if !ranks.is_empty() {
-                return Err(DistError::Diverged { ranks }.into());
-            }
-        }
+        let dist = replication.finish(&network)?;
         let report = scorer.finish()?;
         state.score_seconds = report.seconds;
         state.scored_samples = report.scored_samples;
@@ -604,7 +545,6 @@ impl Trainer {
                 events.do_send(JobEvent::Evaluated { subset: subset.to_string(), loss: e.loss, accuracy: e.accuracy });
             }
         }
-        let dist = reducer.map(|r| r.timings().clone());
         let recorded = verdict.finish()?;
         // libtorch's count where it is fixed, or where the CPU time could not be read.
         let threads = thread_budget
@@ -624,46 +564,9 @@ impl Trainer {
             start_epoch,
             dist,
             threads,
+            weights: Weights::of(&network)?,
         })
     }
-}
-
-/// A loss of exactly zero that reaches every parameter: its backward pass gives each a
-/// zero gradient, so a rank without a sample in a step still fills every bucket.
-fn zero_loss(params: &[Tensor]) -> Result<Tensor, tch::TchError> {
-    let mut loss = Tensor::f_zeros([], (Kind::Float, params.first().map_or(Device::Cpu, Tensor::device)))?;
-    for p in params {
-        loss = loss.f_add(&p.f_sum(Kind::Float)?.f_mul_scalar(0.0)?)?;
-    }
-    Ok(loss)
-}
-
-/// Waits for the scorer's queued snapshots, records its totals in `state`, and writes
-/// a checkpoint of `state`, the parts and every score table (nothing without a place
-/// for checkpoints: a job in memory). In a `group`, the write is not cut short by the
-/// liveness watch (a finished epoch would be lost).
-fn write_checkpoint(
-    checkpoints: Option<&Checkpoints>,
-    scorer: &mut ScorerHandle,
-    state: &mut CheckpointState,
-    parts: CheckpointParts<'_>,
-    events: &Recipient<JobEvent>,
-    group: Option<&ProcessGroup>,
-) -> Result<(), JobError> {
-    let Some(checkpoints) = checkpoints else { return Ok(()) };
-    let report = scorer.report()?;
-    state.score_seconds = report.seconds;
-    state.scored_samples = report.scored_samples;
-    let mut tensors = parts.loss.to_tensors();
-    tensors.extend(parts.verdict.to_tensors()?);
-    for table in &report.tables {
-        tensors.extend(table.to_tensors());
-    }
-    let writing = group.map(ProcessGroup::uninterruptible);
-    let path = checkpoints.write(state, parts.model, parts.optimizer, &tensors, parts.plugins)?;
-    drop(writing);
-    events.do_send(JobEvent::CheckpointWritten { epochs_done: state.epochs_done, path });
-    Ok(())
 }
 
 /// Each sample's loss and correctness under `network` in eval mode over `data`,

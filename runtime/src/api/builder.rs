@@ -3,7 +3,7 @@
 
 use super::handle::{JobHandle, ProgressTracker};
 use crate::actors::{run_job, EventProcessor, JobError, JobEvent, JobOutcome, JobSpec, UserData};
-use crate::config::{ConfigError, JobConfig};
+use crate::config::{ConfigError, JobConfig, Problem};
 use crate::data::{Access, ImageDataset, ImageShape};
 use crate::model::{CustomModel, ModelSource};
 use crate::plugins::InProcessPlugin;
@@ -76,8 +76,9 @@ impl Job {
         self
     }
 
-    /// Trains on `data` instead of the config's `[data]` files (whose `augment` and
-    /// `limit` still apply). Every sample is read once when the job starts.
+    /// Trains on `data` instead of the config's `[data]` files (whose `augment`,
+    /// `limit` and `corrections` still apply; the config then needs no `[data]`).
+    /// Every sample is read once when the job starts.
     pub fn dataset(mut self, data: impl ImageDataset + 'static) -> Self {
         self.train = Some(Arc::new(data));
         self
@@ -186,7 +187,14 @@ impl Job {
                 })
             }
         };
-        let problems = spec.config.validate();
+        let mut problems = spec.config.validate();
+        if spec.data.is_none() && spec.config.data.format.is_none() {
+            problems.push(Problem {
+                key: "data.format".into(),
+                message: "missing: the job has no data; give `[data] format` (and its files) or the program's dataset (`Job::dataset`)"
+                    .into(),
+            });
+        }
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { origin: format!("of job `{}`", spec.config.name), problems }.into());
         }

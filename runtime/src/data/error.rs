@@ -53,6 +53,9 @@ pub enum DataError {
         /// `line N: what is wrong`.
         message: String,
     },
+    /// `[data]` names no format, and no program gave the job its data.
+    #[error("no data: `[data] format` is missing (give the format and its files, or a dataset of the program, `Job::dataset`)")]
+    NoFormat,
     /// Images and labels disagree, or a label is out of range.
     #[error("dataset {what}: {message}")]
     Mismatch {

@@ -57,7 +57,8 @@ impl std::fmt::Debug for LoadOptions {
 pub fn load_data(config: &DataConfig, options: &LoadOptions) -> Result<LoadedData, DataError> {
     let access = &options.access;
     let mut skipped = Vec::new();
-    let (mut train, test) = match config.format {
+    let format = config.format.ok_or(DataError::NoFormat)?;
+    let (mut train, test) = match format {
         DataFormat::Digits => (load_digits(), None),
         DataFormat::Idx => {
             let train = read_idx_pair(req(&config.path), req(&config.labels), access)?;
@@ -68,7 +69,7 @@ pub fn load_data(config: &DataConfig, options: &LoadOptions) -> Result<LoadedDat
             (train, test)
         }
         DataFormat::Cifar10 | DataFormat::Cifar100 => {
-            let kind = if config.format == DataFormat::Cifar10 { CifarKind::Ten } else { CifarKind::Hundred };
+            let kind = if format == DataFormat::Cifar10 { CifarKind::Ten } else { CifarKind::Hundred };
             let path = req(&config.path);
             access.check(path)?;
             let train = read_cifar_set(&train_files(path, kind)?, kind, path, access)?;
@@ -105,7 +106,7 @@ pub fn load_data(config: &DataConfig, options: &LoadOptions) -> Result<LoadedDat
     }
     let classes = match config.classes {
         Some(c) => c,
-        None if matches!(config.format, DataFormat::Idx | DataFormat::Npz) => {
+        None if matches!(format, DataFormat::Idx | DataFormat::Npz) => {
             train.labels.iter().copied().max().map_or(0, |m| m + 1).max(2) as usize
         }
         None => train.classes,
@@ -161,10 +162,10 @@ pub(crate) fn locate_corrections(
 /// listing a test set.
 fn list(config: &DataConfig, path: &Path, known: Option<&[String]>, access: &Access) -> Result<Listing, DataError> {
     match config.format {
-        DataFormat::Folder => list_folder(path, known, config, access),
-        DataFormat::Csv => list_manifest(path, known, config, access),
-        DataFormat::Parquet => list_parquet(path, config, access),
-        other => unreachable!("{} is not an image format", other.name()),
+        Some(DataFormat::Folder) => list_folder(path, known, config, access),
+        Some(DataFormat::Csv) => list_manifest(path, known, config, access),
+        Some(DataFormat::Parquet) => list_parquet(path, config, access),
+        other => unreachable!("{other:?} is not an image format"),
     }
 }
 

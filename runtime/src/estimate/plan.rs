@@ -242,7 +242,7 @@ mod tests {
         assert_eq!(m.name, "d-model-0002");
         assert_eq!((m.seed, m.train.subset), (seeds[2], Some(SubsetConfig { fraction: 0.7, seed: Some(seeds[2]) })));
         assert!(m.plugins.is_empty() && m.score.builtin.is_empty() && !m.report.enabled);
-        assert_eq!((m.train.epochs, m.data.format), (3, crate::config::DataFormat::Digits));
+        assert_eq!((m.train.epochs, m.data.format), (3, Some(crate::config::DataFormat::Digits)));
         // Another job seed gives other models.
         let mut other = job();
         other.seed = 6;

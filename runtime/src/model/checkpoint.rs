@@ -18,13 +18,18 @@
 //! each global batch is processes × `batch_size` and the run would train on other
 //! batches than the one it continues.
 //!
+//! A checkpoint never waits for the scorer: the snapshots it has not scored yet are
+//! written beside the rest (`pending.safetensors`, each variable as
+//! `epoch-NNNNNN/NAME`, the epochs listed in `state.json`), and a resumed run scores
+//! them before it trains on, so its scores are those of an uninterrupted run.
+//!
 //! A disk can still damage a checkpoint later (a truncated copy, a bad sector, a full
 //! disk during a backup restore), so `state.json` also records the SHA-256 of every
 //! other file. A resume verifies the newest checkpoint and falls back to the newest
 //! intact one, saying which it skipped and why: with `keep = 2` one damaged file costs
 //! a few epochs, not the run.
 
-use super::{ModelError, Network, Optimizer};
+use super::{ModelError, Network, Optimizer, Snapshot};
 use crate::plugins::{DroppedPlugin, PluginStates};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -37,6 +42,9 @@ const MODEL_FILE: &str = "model.safetensors";
 const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 const SCORES_FILE: &str = "scores.safetensors";
 const STATE_FILE: &str = "state.json";
+/// The snapshots the scorer had not scored when the checkpoint was written (only when
+/// there are some).
+const PENDING_FILE: &str = "pending.safetensors";
 /// The files whose checksums `state.json` records.
 const DATA_FILES: [&str; 3] = [MODEL_FILE, OPTIMIZER_FILE, SCORES_FILE];
 
@@ -80,6 +88,14 @@ struct StateFile {
     /// Optional plugins dropped before it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     dropped_plugins: Vec<DroppedPlugin>,
+    /// The epochs (0-based) of the snapshots still to score, in `pending.safetensors`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pending_snapshots: Vec<usize>,
+}
+
+/// The name of variable `name` of the snapshot after `epoch` in `pending.safetensors`.
+fn pending_name(epoch: usize, name: &str) -> String {
+    format!("epoch-{epoch:06}/{name}")
 }
 
 /// The file of a plugin's state with key `key`.
@@ -98,6 +114,8 @@ pub struct Checkpoint {
     plugin_states: Vec<String>,
     /// Optional plugins dropped before it.
     dropped_plugins: Vec<DroppedPlugin>,
+    /// The epochs of the snapshots still to score.
+    pending_snapshots: Vec<usize>,
 }
 
 impl Checkpoint {
@@ -113,6 +131,18 @@ impl Checkpoint {
             let path = self.dir.join(plugin_state_file(key));
             states.push((key.clone(), std::fs::read(&path).map_err(|e| ModelError::checkpoint(&path, e))?));
         }
+        let mut pending = Vec::new();
+        if !self.pending_snapshots.is_empty() {
+            let mut variables = safetensors(PENDING_FILE)?;
+            for &epoch in &self.pending_snapshots {
+                let prefix = pending_name(epoch, "");
+                let (mine, rest): (Vec<_>, Vec<_>) = variables.into_iter().partition(|(name, _)| name.starts_with(&prefix));
+                variables = rest;
+                let mut mine: Vec<(String, Tensor)> = mine.into_iter().map(|(name, t)| (name[prefix.len()..].to_string(), t)).collect();
+                mine.sort_by(|a, b| a.0.cmp(&b.0));
+                pending.push(Snapshot { epoch, variables: mine });
+            }
+        }
         Ok(CheckpointData {
             dir: self.dir.clone(),
             state: self.state.clone(),
@@ -120,6 +150,7 @@ impl Checkpoint {
             optimizer: safetensors(OPTIMIZER_FILE)?,
             scores: safetensors(SCORES_FILE)?,
             plugins: PluginStates { states, dropped: self.dropped_plugins.clone() },
+            pending,
         })
     }
 }
@@ -141,6 +172,9 @@ pub struct CheckpointData {
     pub scores: Vec<(String, Tensor)>,
     /// The plugins' saved states and the optional plugins dropped before it.
     pub plugins: PluginStates,
+    /// The snapshots the scorer had not scored when it was written, oldest first: a
+    /// resumed run scores them first.
+    pub pending: Vec<Snapshot>,
 }
 
 impl CheckpointData {
@@ -170,6 +204,7 @@ impl Checkpoints {
     }
 
     /// Writes a checkpoint atomically and prunes old ones; returns its directory.
+    /// `pending`: the snapshots the scorer has yet to score.
     pub fn write(
         &self,
         state: &CheckpointState,
@@ -177,6 +212,7 @@ impl Checkpoints {
         optimizer: &[(String, Tensor)],
         scores: &[(String, Tensor)],
         plugins: &PluginStates,
+        pending: &[Snapshot],
     ) -> Result<PathBuf, ModelError> {
         let name = format!("epoch-{:06}", state.epochs_done);
         let tmp = self.dir.join(format!(".tmp-{name}"));
@@ -191,6 +227,12 @@ impl Checkpoints {
         Tensor::write_safetensors(optimizer, tmp.join(OPTIMIZER_FILE))?;
         Tensor::write_safetensors(scores, tmp.join(SCORES_FILE))?;
         let mut files: Vec<String> = DATA_FILES.iter().map(|f| f.to_string()).collect();
+        if !pending.is_empty() {
+            let variables: Vec<(String, &Tensor)> =
+                pending.iter().flat_map(|s| s.variables.iter().map(|(name, t)| (pending_name(s.epoch, name), t))).collect();
+            Tensor::write_safetensors(&variables, tmp.join(PENDING_FILE))?;
+            files.push(PENDING_FILE.to_string());
+        }
         for (key, bytes) in &plugins.states {
             let file = plugin_state_file(key);
             std::fs::write(tmp.join(&file), bytes).map_err(|e| io(&tmp.join(&file), e))?;
@@ -206,6 +248,7 @@ impl Checkpoints {
             sha256,
             plugin_states: plugins.states.iter().map(|(key, _)| key.clone()).collect(),
             dropped_plugins: plugins.dropped.clone(),
+            pending_snapshots: pending.iter().map(|s| s.epoch).collect(),
         };
         let json = serde_json::to_vec_pretty(&file).expect("checkpoint state serializes");
         std::fs::write(tmp.join(STATE_FILE), json).map_err(|e| io(&tmp, e))?;
@@ -281,7 +324,8 @@ pub fn verify(dir: &Path) -> Result<Checkpoint, String> {
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{STATE_FILE}: {e}"))?;
     let file: StateFile = serde_json::from_str(&text).map_err(|e| format!("{STATE_FILE}: {e}"))?;
     let plugin_files = file.plugin_states.iter().map(|key| plugin_state_file(key));
-    for name in DATA_FILES.iter().map(|f| f.to_string()).chain(plugin_files) {
+    let pending_file = (!file.pending_snapshots.is_empty()).then(|| PENDING_FILE.to_string());
+    for name in DATA_FILES.iter().map(|f| f.to_string()).chain(plugin_files).chain(pending_file) {
         let name = name.as_str();
         let path = dir.join(name);
         if !path.is_file() {
@@ -298,7 +342,13 @@ pub fn verify(dir: &Path) -> Result<Checkpoint, String> {
             None => {}
         }
     }
-    Ok(Checkpoint { dir: dir.to_path_buf(), state: file.state, plugin_states: file.plugin_states, dropped_plugins: file.dropped_plugins })
+    Ok(Checkpoint {
+        dir: dir.to_path_buf(),
+        state: file.state,
+        plugin_states: file.plugin_states,
+        dropped_plugins: file.dropped_plugins,
+        pending_snapshots: file.pending_snapshots,
+    })
 }
 
 /// Hex SHA-256 of a file's bytes.
@@ -330,7 +380,7 @@ mod tests {
 
     fn write(checkpoints: &Checkpoints, epochs_done: usize) -> PathBuf {
         let t = |v: f32| vec![("w".to_string(), Tensor::from_slice(&[v, v + 1.0]))];
-        checkpoints.write(&state(epochs_done), &t(epochs_done as f32), &t(0.5), &t(2.0), &PluginStates::default()).unwrap()
+        checkpoints.write(&state(epochs_done), &t(epochs_done as f32), &t(0.5), &t(2.0), &PluginStates::default(), &[]).unwrap()
     }
 
     #[test]
@@ -342,7 +392,7 @@ mod tests {
             states: vec![("01-forgetting".into(), vec![1, 2, 3]), ("02-aum".into(), Vec::new())],
             dropped: vec![DroppedPlugin { plugin: "x".into(), hook: "score_batch".into(), message: "boom".into() }],
         };
-        let written = checkpoints.write(&state(1), &t, &t, &t, &plugins).unwrap();
+        let written = checkpoints.write(&state(1), &t, &t, &t, &plugins, &[]).unwrap();
         let found = checkpoints.latest().unwrap().unwrap();
         assert_eq!(found.read().unwrap().plugins, plugins);
 
@@ -351,6 +401,34 @@ mod tests {
         std::fs::write(written.join("plugin-01-forgetting.state"), [1, 2, 3]).unwrap();
         std::fs::remove_file(written.join("plugin-02-aum.state")).unwrap();
         assert_eq!(verify(&written).unwrap_err(), "plugin-02-aum.state is missing");
+    }
+
+    /// The snapshots the scorer had not scored come back with their epochs and weights,
+    /// and are checksummed like every other file.
+    #[test]
+    fn pending_snapshots_are_kept_and_checksummed() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoints = Checkpoints::new(dir.path().to_path_buf(), 2);
+        let t = vec![("w".to_string(), Tensor::from_slice(&[1f32]))];
+        let snapshot = |epoch: usize, v: f32| Snapshot {
+            epoch,
+            variables: vec![("a.bias".to_string(), Tensor::from_slice(&[v])), ("a.weight".to_string(), Tensor::from_slice(&[v, -v]))],
+        };
+        let written = checkpoints.write(&state(4), &t, &t, &t, &PluginStates::default(), &[snapshot(2, 3.0), snapshot(3, 4.0)]).unwrap();
+        let pending = checkpoints.latest().unwrap().unwrap().read().unwrap().pending;
+        assert_eq!(pending.iter().map(|s| s.epoch).collect::<Vec<_>>(), [2, 3]);
+        for (s, v) in pending.iter().zip([3.0f32, 4.0]) {
+            let names: Vec<&str> = s.variables.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(names, ["a.bias", "a.weight"]);
+            assert_eq!(Vec::<f32>::try_from(&s.variables[1].1).unwrap(), [v, -v]);
+        }
+        // None pending: no file, nothing listed.
+        let none = checkpoints.write(&state(5), &t, &t, &t, &PluginStates::default(), &[]).unwrap();
+        assert!(!none.join(PENDING_FILE).exists());
+        assert!(checkpoints.latest().unwrap().unwrap().read().unwrap().pending.is_empty());
+
+        std::fs::remove_file(written.join(PENDING_FILE)).unwrap();
+        assert_eq!(verify(&written).unwrap_err(), "pending.safetensors is missing");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! without loading anything) and listing the plugins a directory holds.
 
 use super::{load_library, PluginError, PluginInfo};
-pub use memscope_base::plugin_files::{default_plugin_dirs, executable_dir, plugin_file_names, Located};
+pub use memscope_base::plugin_files::{default_plugin_dirs, executable_dir, plugin_file_names, user_plugin_dir, Located};
 use memscope_base::plugin_files::{is_file_of, is_test_fixture};
 use std::path::PathBuf;
 

@@ -11,6 +11,7 @@ mod dropped;
 mod error;
 mod host_api;
 mod in_process;
+pub mod install;
 mod instance;
 mod library;
 mod names;
@@ -21,7 +22,9 @@ pub mod template;
 mod torch;
 
 pub use contract::{check_scores, ContractError};
-pub use discovery::{default_plugin_dirs, executable_dir, find_plugin, list_plugins, locate_plugin, plugin_file_names, Listed, Located};
+pub use discovery::{
+    default_plugin_dirs, executable_dir, find_plugin, list_plugins, locate_plugin, plugin_file_names, user_plugin_dir, Listed, Located,
+};
 pub use dropped::{drop_partial_scores, DroppedPlugin};
 pub use error::PluginError;
 pub use host_api::{PluginOutputs, PublishedArray};

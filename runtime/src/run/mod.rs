@@ -9,4 +9,4 @@ mod summary;
 pub use dir::RunDir;
 pub use npy::{write_bool_npy, write_bool_npy_shaped};
 pub use ranking::{inverted_warnings, measure_label, rank_scores, RankedScore, ScoreRanking, TargetKind, INVERTED_AUROC};
-pub use summary::{Comparison, ScoreFile, SubsetSummary, Summary, Timings};
+pub use summary::{Comparison, PrecisionSummary, ScoreFile, SubsetSummary, Summary, Timings};

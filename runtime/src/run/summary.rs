@@ -105,6 +105,23 @@ pub struct SubsetSummary {
     pub held_out_loss: Option<f64>,
 }
 
+/// The precisions a run trained and scored in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrecisionSummary {
+    /// `train.precision`: `"32"`, `"bf16-mixed"` or `"fp16-mixed"`.
+    pub train: String,
+    /// Scoring's: always `"32"` (finite differences subtract two nearly equal
+    /// gradients; no lower precision has been measured to keep the scores right).
+    pub score: String,
+}
+
+impl Default for PrecisionSummary {
+    /// What runs before the setting recorded: float32 both.
+    fn default() -> Self {
+        PrecisionSummary { train: "32".into(), score: "32".into() }
+    }
+}
+
 /// The result of a run. Epochs count from 1 (`scores[].epochs`,
 /// `scores[].scored_epochs`, `curves[].epochs`), as in the job's settings, the plots
 /// and the log.
@@ -128,6 +145,9 @@ pub struct Summary {
     pub deterministic: bool,
     /// Device used.
     pub device: String,
+    /// The precisions of training (`train.precision`) and of scoring.
+    #[serde(default)]
+    pub precision: PrecisionSummary,
     /// The libtorch thread counts training used, in the order chosen: one entry, unless
     /// `threads = 0` followed the cores other processes left free and that changed.
     #[serde(default)]

@@ -4,12 +4,14 @@
 mod curves;
 mod error;
 mod eval_loss;
+mod order;
 mod table;
 
 pub use curves::{epoch_curves, EpochCurve};
 pub use error::ScoreError;
 pub use eval_loss::EvalLoss;
-pub use table::{Aggregate, EpochWeights, EpochWindow, ScoreTable, DEFAULT_RISING_POWER};
+pub use order::{most_memorized_first, top_k};
+pub use table::{set_windows, Aggregate, EpochWeights, EpochWindow, ScoreTable, DEFAULT_RISING_POWER};
 
 /// Where a scoring batch sits: the snapshot's epoch and the index of its first sample.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! A score's values per scored epoch, and how they combine into one value per sample.
 
 use super::ScoreError;
-use crate::config::{AggregateConfig, Reduce, Weighting};
+use crate::config::{AggregateConfig, Reduce, ScoreConfig, Weighting};
+use crate::scores::CUMULATIVE_LOSS;
 use std::path::{Path, PathBuf};
 use tch::{Kind, Tensor};
 
@@ -85,6 +86,21 @@ impl EpochWindow {
     /// Whether every epoch weighs the same.
     pub fn is_uniform(&self) -> bool {
         self.weights == EpochWeights::Uniform
+    }
+}
+
+/// Sets how each table combines for a run of `epochs` epochs: its
+/// `[score.aggregate.<name>]`, else the job's window (`score.window`, the purpose's
+/// weighting); the cumulative loss keeps every epoch. A cancelled job's tables get it
+/// for the epochs it completed.
+pub fn set_windows(score: &ScoreConfig, tables: &mut [ScoreTable], epochs: usize) {
+    for table in tables {
+        if let Some(aggregate) = score.aggregate.get(&table.name) {
+            table.set_aggregation(aggregate, epochs);
+        } else if table.name != CUMULATIVE_LOSS {
+            let (first, last) = score.window().epochs(epochs);
+            table.set_window(first, last, EpochWeights::from_config(score.purpose.weighting(), None, None));
+        }
     }
 }
 

@@ -41,6 +41,14 @@ unsafe extern "C" {
     pub fn mste_error_free(error: *mut c_char);
     pub fn mste_set_deterministic(on: bool, error: *mut *mut c_char) -> c_int;
     pub fn mste_deterministic() -> bool;
+    pub fn mste_autocast_enter(
+        device_type: c_int,
+        dtype: c_int,
+        prev_enabled: *mut bool,
+        prev_dtype: *mut c_int,
+        error: *mut *mut c_char,
+    ) -> c_int;
+    pub fn mste_autocast_exit(device_type: c_int, prev_enabled: bool, prev_dtype: c_int, error: *mut *mut c_char) -> c_int;
     pub fn mste_script_load(path: *const c_char, device: c_int, out: *mut *mut Module, error: *mut *mut c_char) -> c_int;
     pub fn mste_script_free(module: *mut Module);
     pub fn mste_script_forward(module: *mut Module, input: *const C_tensor, out: *mut *mut C_tensor, error: *mut *mut c_char) -> c_int;

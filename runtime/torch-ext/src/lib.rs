@@ -13,6 +13,8 @@
 //!   short timeout, for what runs beside the collectives (the ranks' signs of life).
 //! - [`set_deterministic`]: deterministic algorithms, as
 //!   `torch.use_deterministic_algorithms(True)` with cuDNN's deterministic mode.
+//! - [`Autocast`]: autocast (mixed precision) on the CPU or CUDA in bfloat16 or
+//!   float16, as `torch.autocast(device_type, dtype)`.
 //! - [`C10dReducer`]: `c10d::Reducer`, DDP's engine: a backward pass whose gradients
 //!   are summed across the group in buckets, each all-reduced as soon as its
 //!   gradients are ready, overlapping the rest of the backward pass.
@@ -25,6 +27,7 @@
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod autocast;
 mod c10d;
 mod determinism;
 mod error;
@@ -33,6 +36,7 @@ mod reducer;
 mod script;
 mod store;
 
+pub use autocast::{Autocast, AutocastDtype};
 pub use c10d::{C10dGroup, Rendezvous};
 pub use determinism::{deterministic, set_deterministic};
 pub use error::ExtError;

@@ -84,12 +84,17 @@ pub struct Normalize {
     pub std: Vec<f64>,
 }
 
-/// Where the data comes from.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// Where the data comes from. Every key has a default (`DataConfig::default()` is an
+/// absent `[data]`), so a program that gives its own dataset (`memscope::Job::dataset`)
+/// needs no `[data]` at all, or only the keys that still apply to its data (`limit`,
+/// `augment`, `corrections`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// `digits`, `idx`, `cifar10`, `cifar100`, `npz`, `folder`, `csv` or `parquet`.
-    pub format: DataFormat,
+    /// Required unless a program gives the job its own dataset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<DataFormat>,
     /// Training data: the IDX image file, the `.npz` file, for CIFAR a `.bin` file or
     /// the directory holding `data_batch_*.bin` / `train.bin`, for `folder` the root
     /// whose sub-folders are the classes, for `csv` the manifest, for `parquet` a file
@@ -212,9 +217,66 @@ impl DataConfig {
 
     /// `(key, message)` for every problem of this table, keys relative to `data.`.
     pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let Some(format) = self.format else { return self.formatless_problems() };
         let mut problems: Vec<(&'static str, String)> = Vec::new();
-        let format = self.format.name();
-        match self.format {
+        self.format_problems(format, &mut problems);
+        self.image_problems(format, &mut problems);
+        self.column_problems(format, &mut problems);
+        self.class_problems(format, &mut problems);
+        self.normalize_problems(&mut problems);
+        problems
+    }
+
+    /// Without a format the data is a program's: only `limit`, `augment` and
+    /// `corrections` apply to it; any key that describes files or decoding is a
+    /// mistake (a forgotten `format`), not silently ignored.
+    fn formatless_problems(&self) -> Vec<(&'static str, String)> {
+        let DataConfig {
+            format: _,
+            path,
+            labels,
+            test_path,
+            test_labels,
+            corrections: _,
+            classes,
+            class_names,
+            limit: _,
+            image_size,
+            resize,
+            on_bad_image,
+            cache_dir,
+            path_column,
+            image_column,
+            label_column,
+            normalize,
+            augment: _,
+        } = self;
+        let given = [
+            ("path", path.is_some()),
+            ("labels", labels.is_some()),
+            ("test_path", test_path.is_some()),
+            ("test_labels", test_labels.is_some()),
+            ("classes", classes.is_some()),
+            ("class_names", class_names.is_some()),
+            ("image_size", image_size.is_some()),
+            ("resize", *resize != ResizeMode::default()),
+            ("on_bad_image", *on_bad_image != BadImagePolicy::default()),
+            ("cache_dir", cache_dir.is_some()),
+            ("path_column", path_column.is_some()),
+            ("image_column", image_column.is_some()),
+            ("label_column", label_column.is_some()),
+            ("normalize", normalize.is_some()),
+        ];
+        given
+            .into_iter()
+            .filter(|(_, set)| *set)
+            .map(|(key, _)| (key, "describes data files, but `[data] format` is missing; give the format".to_string()))
+            .collect()
+    }
+
+    fn format_problems(&self, format: DataFormat, problems: &mut Vec<(&'static str, String)>) {
+        let name = format.name();
+        match format {
             DataFormat::Digits => {
                 for (key, given) in
                     [("path", &self.path), ("labels", &self.labels), ("test_path", &self.test_path), ("test_labels", &self.test_labels)]
@@ -237,24 +299,24 @@ impl DataConfig {
             }
             DataFormat::Cifar10 | DataFormat::Cifar100 | DataFormat::Npz | DataFormat::Folder | DataFormat::Csv | DataFormat::Parquet => {
                 if self.path.is_none() {
-                    problems.push(("path", format!("format `{format}` needs a path")));
+                    problems.push(("path", format!("format `{name}` needs a path")));
                 }
                 for (key, given) in [("labels", &self.labels), ("test_labels", &self.test_labels)] {
                     if given.is_some() {
-                        problems.push((key, format!("format `{format}` keeps labels with the images; remove this key")));
+                        problems.push((key, format!("format `{name}` keeps labels with the images; remove this key")));
                     }
                 }
             }
         }
-        self.image_problems(&mut problems);
-        self.column_problems(&mut problems);
+    }
 
+    fn class_problems(&self, format: DataFormat, problems: &mut Vec<(&'static str, String)>) {
         if self.classes.is_some_and(|c| c < 2) {
             problems.push(("classes", "needs at least 2 classes".into()));
         }
         if let Some(names) = &self.class_names {
-            if !matches!(self.format, DataFormat::Csv | DataFormat::Parquet) {
-                problems.push(("class_names", format!("only for formats `csv` and `parquet`, not `{format}`")));
+            if !matches!(format, DataFormat::Csv | DataFormat::Parquet) {
+                problems.push(("class_names", format!("only for formats `csv` and `parquet`, not `{}`", format.name())));
             } else if names.len() < 2 {
                 problems.push(("class_names", "needs at least 2 names".into()));
             } else if let Some(i) = names.iter().position(|n| n.trim().is_empty()) {
@@ -265,6 +327,9 @@ impl DataConfig {
                 problems.push(("classes", format!("{} classes, but `class_names` has {} names", self.classes.unwrap_or(0), names.len())));
             }
         }
+    }
+
+    fn normalize_problems(&self, problems: &mut Vec<(&'static str, String)>) {
         if let Some(n) = &self.normalize {
             if n.mean.is_empty() || n.mean.len() != n.std.len() {
                 problems.push(("normalize", format!("give one mean and one std per channel (found {} and {})", n.mean.len(), n.std.len())));
@@ -279,12 +344,12 @@ impl DataConfig {
                 problems.push(("normalize.std", format!("{s} is not a positive number")));
             }
         }
-        problems
     }
 
-    fn image_problems(&self, problems: &mut Vec<(&'static str, String)>) {
-        let format = self.format.name();
-        if self.format.is_encoded_images() {
+    fn image_problems(&self, format: DataFormat, problems: &mut Vec<(&'static str, String)>) {
+        let encoded = format.is_encoded_images();
+        let format = format.name();
+        if encoded {
             match self.image_size.as_deref() {
                 None => problems.push((
                     "image_size",
@@ -315,17 +380,16 @@ impl DataConfig {
         }
     }
 
-    fn column_problems(&self, problems: &mut Vec<(&'static str, String)>) {
-        let format = self.format.name();
+    fn column_problems(&self, format: DataFormat, problems: &mut Vec<(&'static str, String)>) {
         for (key, given, formats) in [
             ("path_column", &self.path_column, &[DataFormat::Csv][..]),
             ("image_column", &self.image_column, &[DataFormat::Parquet][..]),
             ("label_column", &self.label_column, &[DataFormat::Csv, DataFormat::Parquet][..]),
         ] {
             match given {
-                Some(_) if !formats.contains(&self.format) => {
+                Some(_) if !formats.contains(&format) => {
                     let names: Vec<String> = formats.iter().map(|f| format!("`{}`", f.name())).collect();
-                    problems.push((key, format!("only for format {}, not `{format}`", names.join(" and "))));
+                    problems.push((key, format!("only for format {}, not `{}`", names.join(" and "), format.name())));
                 }
                 Some(name) if name.trim().is_empty() => problems.push((key, "is empty".into())),
                 _ => {}
@@ -344,6 +408,15 @@ mod tests {
         match parse_job(&text, "job.toml", &[], Path::new("/data")) {
             Ok(_) => String::new(),
             Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn without_a_format_only_the_keys_of_a_programs_data_are_accepted() {
+        assert_eq!(problems("limit = 100\naugment = { hflip = true }\ncorrections = \"c.csv\""), "");
+        let err = problems("path = \"train.npz\"\nimage_size = [1, 8, 8]");
+        for key in ["data.path", "data.image_size"] {
+            assert!(err.contains(&format!("{key}: describes data files, but `[data] format` is missing")), "missing {key}: {err}");
         }
     }
 

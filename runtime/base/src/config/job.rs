@@ -1,10 +1,19 @@
 //! The job config schema. Field doc comments are the user documentation.
 
-use super::{DataConfig, Purpose, ScoreWindow};
+use super::{DataConfig, Precision, Purpose, ScoreWindow};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// One training-and-scoring job.
+/// One training-and-scoring job. In TOML only `name` and `[data]` are required; in
+/// code, [`JobConfig::new`] (or [`Default`]) gives every other key the value the TOML
+/// gives an absent key (the same `defaults` functions; a test checks that they agree),
+/// and struct update syntax sets the rest:
+///
+/// ```
+/// use memscope_base::config::{JobConfig, TrainConfig};
+/// let job = JobConfig { train: TrainConfig { epochs: 3, ..Default::default() }, ..JobConfig::new("in-code") };
+/// assert_eq!((job.train.epochs, job.train.batch_size), (3, 64));
+/// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobConfig {
@@ -30,7 +39,9 @@ pub struct JobConfig {
     /// in a program that embeds memscope, it stays on for the rest of the process.
     #[serde(default)]
     pub deterministic: bool,
-    /// The training set (and optional held-out test set).
+    /// The training set (and optional held-out test set). Required unless a program
+    /// gives the job its own dataset.
+    #[serde(default)]
     pub data: DataConfig,
     /// The network.
     #[serde(default)]
@@ -57,6 +68,36 @@ pub struct JobConfig {
     /// Plugins, by name, in the order their hooks run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginConfig>,
+}
+
+impl JobConfig {
+    /// A job named `name` with every other key at its default (no `[data]`: the program
+    /// gives the dataset, or sets `data`).
+    pub fn new(name: &str) -> Self {
+        JobConfig { name: name.to_string(), ..JobConfig::default() }
+    }
+}
+
+impl Default for JobConfig {
+    /// The job `job`: every key at the value TOML gives it when absent.
+    fn default() -> Self {
+        JobConfig {
+            name: "job".to_string(),
+            seed: 0,
+            device: DeviceChoice::default(),
+            threads: 0,
+            deterministic: false,
+            data: DataConfig::default(),
+            model: ModelConfig::default(),
+            train: TrainConfig::default(),
+            score: ScoreConfig::default(),
+            checkpoint: CheckpointConfig::default(),
+            metrics: MetricsConfig::default(),
+            report: ReportConfig::default(),
+            plugin_dirs: Vec::new(),
+            plugins: Vec::new(),
+        }
+    }
 }
 
 /// Prometheus metrics of a job.
@@ -286,6 +327,12 @@ pub struct TrainConfig {
     /// of `memscope estimate memorization` hold samples out. Absent: the whole set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subset: Option<SubsetConfig>,
+    /// The training step's precision: `"32"` (float32, the default), `"bf16-mixed"`
+    /// (autocast to bfloat16, on the CPU or CUDA) or `"fp16-mixed"` (autocast to
+    /// float16 with a dynamic loss scaler, CUDA only). The weights, the optimizer and
+    /// scoring stay float32; `summary.json` records both precisions.
+    #[serde(default, skip_serializing_if = "Precision::is_full")]
+    pub precision: Precision,
 }
 
 /// A seeded random part of the training set.
@@ -316,6 +363,7 @@ impl Default for TrainConfig {
             gamma: defaults::gamma(),
             prefetch: defaults::prefetch(),
             subset: None,
+            precision: Precision::Full,
         }
     }
 }
@@ -573,5 +621,18 @@ mod defaults {
     }
     pub fn pairs_shown() -> usize {
         24
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_and_toml_defaults_agree() {
+        let parsed: JobConfig = toml::from_str("name = \"job\"\n").unwrap();
+        assert_eq!(JobConfig::default(), parsed);
+        let parsed: JobConfig = toml::from_str("name = \"a\"\n[data]\n[train]\n[score]\n[checkpoint]\n[report]\n[model]\n").unwrap();
+        assert_eq!(JobConfig::new("a"), parsed);
     }
 }

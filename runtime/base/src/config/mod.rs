@@ -8,6 +8,7 @@ mod error;
 mod job;
 mod load;
 mod overrides;
+mod precision;
 mod validate;
 mod window;
 
@@ -20,5 +21,6 @@ pub use job::{
     Reduce, ReportConfig, ScheduleKind, ScoreConfig, SubsetConfig, TrainConfig, Weighting,
 };
 pub use load::{load_job_file, parse_job, parse_job_unchecked};
+pub use precision::Precision;
 pub use validate::{BUILTIN_SCORES, MAX_TOP_K};
 pub use window::{Purpose, ScoreWindow, LABEL_NOISE_WINDOW, MEMORIZATION_WINDOW};

@@ -2,8 +2,11 @@
 //! the workspace: `Cargo.toml` (the SDK as an absolute path dependency on this checkout's
 //! `sdk/`, memscope's release profile, a workspace of its own), a `build.rs` with the
 //! libtorch link settings, a working scorer with typed settings and a test, a README,
-//! and this checkout's `Cargo.lock`, so its dependencies are the versions memscope
-//! built (and, with a shared `CARGO_TARGET_DIR`, the artifacts it built).
+//! this checkout's `Cargo.lock`, so its dependencies are the versions memscope built,
+//! and a `.cargo/config.toml` whose `build.build-dir` is this checkout's target
+//! directory, so cargo reuses the artifacts memscope built (torch-sys, tch) while the
+//! plugin's library lands in the crate's own `target/`, where no job sees it before
+//! `memscope plugins install`.
 
 use std::path::{Path, PathBuf};
 
@@ -51,6 +54,26 @@ pub enum TemplateError {
         /// The I/O error.
         source: std::io::Error,
     },
+}
+
+/// The variables torch-sys's build script reads (`cargo:rerun-if-env-changed`), with
+/// the values this memscope's build had. The crate's `.cargo/config.toml` sets them
+/// (`[env]`, which cargo's rebuild check reads too), so a build of the plugin in the
+/// shared build directory finds torch-sys as the checkout left it, whatever the shell.
+const LIBTORCH_ENV: [(&str, Option<&str>); 8] = [
+    ("LIBTORCH", option_env!("LIBTORCH")),
+    ("LIBTORCH_USE_PYTORCH", option_env!("LIBTORCH_USE_PYTORCH")),
+    ("LIBTORCH_INCLUDE", option_env!("LIBTORCH_INCLUDE")),
+    ("LIBTORCH_LIB", option_env!("LIBTORCH_LIB")),
+    ("LIBTORCH_CXX11_ABI", option_env!("LIBTORCH_CXX11_ABI")),
+    ("LIBTORCH_STATIC", option_env!("LIBTORCH_STATIC")),
+    ("LIBTORCH_BYPASS_VERSION_CHECK", option_env!("LIBTORCH_BYPASS_VERSION_CHECK")),
+    ("TORCH_CUDA_VERSION", option_env!("TORCH_CUDA_VERSION")),
+];
+
+/// The `[env]` lines of [`LIBTORCH_ENV`]'s variables that were set.
+fn libtorch_env() -> String {
+    LIBTORCH_ENV.iter().filter_map(|(name, value)| value.map(|v| format!("{name} = {}\n", toml::Value::String(v.to_string())))).collect()
 }
 
 /// The checkout this memscope was built from (the workspace root).
@@ -105,6 +128,7 @@ pub fn new_plugin(name: &str, dir: &Path, kind: Kind) -> Result<PathBuf, Templat
             .replace("{{lib_file}}", &format!("libmemscope_plugin_{stem}.so"))
             .replace("{{sdk_path}}", &sdk.display().to_string())
             .replace("{{target_dir}}", &checkout.join("target").display().to_string())
+            .replace("{{libtorch_env}}", &libtorch_env())
             .replace("{{what}}", match kind {
                 Kind::Scorer => "a working scorer (the per-sample cross-entropy at a softmax temperature)",
                 Kind::Training => "a working plugin that watches training (the share of each sample's training presentations it was misclassified at, kept across a resume)",
@@ -124,6 +148,7 @@ pub fn new_plugin(name: &str, dir: &Path, kind: Kind) -> Result<PathBuf, Templat
         ("src/lib.rs", fill(lib)),
         ("README.md", fill(include_str!("files/README.md.in"))),
         (".gitignore", fill(include_str!("files/gitignore.in"))),
+        (".cargo/config.toml", fill(include_str!("files/cargo_config.toml.in"))),
     ];
     let write = |path: PathBuf, text: &[u8]| {
         if let Some(parent) = path.parent() {
@@ -167,6 +192,14 @@ mod tests {
         assert!(lib.contains("pub struct MyScore") && lib.contains("\"my-score\""), "{lib}");
         assert!(!lib.contains("{{") && !manifest.contains("{{"), "every placeholder is filled");
         assert!(root.join("Cargo.lock").exists() && root.join("build.rs").exists());
+        let config = std::fs::read_to_string(root.join(".cargo/config.toml")).unwrap();
+        assert!(config.contains(&format!("build-dir = \"{}\"", checkout().join("target").display())), "{config}");
+        let env = config.split("[env]\n").nth(1).unwrap_or_else(|| panic!("{config}"));
+        let set = LIBTORCH_ENV.iter().filter(|(_, v)| v.is_some()).count();
+        assert_eq!(env.lines().filter(|l| !l.trim().is_empty()).count(), set, "{config}");
+        if let Some(value) = option_env!("LIBTORCH_USE_PYTORCH") {
+            assert!(env.contains(&format!("LIBTORCH_USE_PYTORCH = \"{value}\"")), "{config}");
+        }
         let err = new_plugin("my-score", dir.path(), Kind::Training).unwrap_err().to_string();
         assert!(err.contains("exists already"), "{err}");
         let lib = std::fs::read_to_string(new_plugin("my-counts", dir.path(), Kind::Training).unwrap().join("src/lib.rs")).unwrap();
