@@ -1,8 +1,8 @@
 //! A program embedding memscope, set up as README's "From Rust" says, in a crate
 //! outside the workspace: one dependency, one build dependency and a one-line
-//! `build.rs`; it builds (sharing the checkout's target directory, so torch-sys and
-//! tch are not compiled again), runs a job and leaves the checkout's own artifacts as
-//! they were.
+//! `build.rs`; it builds (sharing the checkout's target directory, so torch-sys's C++
+//! is not compiled again), runs a job and leaves the checkout's own artifacts as they
+//! were.
 
 use memscope_tests::memscope_bin;
 use std::path::{Path, PathBuf};
@@ -76,7 +76,10 @@ fn a_crate_outside_the_workspace_set_up_as_the_readme_says_builds_and_runs_a_job
     let out = command.output().expect("running cargo");
     let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "cargo build failed in {}:\n{text}", root.display());
-    assert!(!text.contains("Compiling torch-sys") && !text.contains("Compiling tch "), "the heavy builds are shared:\n{text}");
+    // torch-sys's C++ glue is the heavy build. tch itself (Rust) may be compiled once
+    // more, under a hash of its own, where the program's features differ from the
+    // workspace's, as on a fresh checkout.
+    assert!(!text.contains("Compiling torch-sys"), "the heavy build is shared:\n{text}");
 
     // It runs without LD_LIBRARY_PATH: the rpath to libtorch came from the build dependency.
     let program = profile_dir.join("embed-check");
