@@ -347,15 +347,11 @@ fn a_plugin_added_twice_or_a_score_published_over_anothers_is_refused() {
     assert_eq!(outcome.summary.scores.iter().filter(|s| s.name.starts_with("margin")).count(), 2);
 }
 
-#[test]
-fn cancelling_from_another_thread_stops_at_the_next_step_with_its_checkpoint() {
-    let dir = tempfile::tempdir().unwrap();
-    let run_dir = dir.path().join("run");
-    // No checkpoint falls due before the end: the one found is the cancel's.
-    let text = job_text(0, "").replace("epochs = 3", "epochs = 6\n[checkpoint]\nevery = 100");
+/// Spawns `job` and cancels it from another thread once it reports training epoch
+/// `epoch`, as a program's stop button would; returns when the cancel was asked.
+fn cancelled_after_epoch(job: Job, epoch: usize) -> memscope::JobHandle {
     let (tx, rx) = std::sync::mpsc::channel();
-    let handle = Job::new(config(&text))
-        .run_dir(Some(run_dir.clone()))
+    let handle = job
         .on_event(move |e| {
             if let JobEvent::TrainEpochEnd(stats) = e {
                 let _ = tx.send(stats.epoch);
@@ -364,15 +360,25 @@ fn cancelling_from_another_thread_stops_at_the_next_step_with_its_checkpoint() {
         .spawn()
         .unwrap();
     let canceller = handle.canceller();
-    let watcher = std::thread::spawn(move || {
-        while let Ok(epoch) = rx.recv() {
-            if epoch == 2 {
-                canceller.cancel();
-                return;
+    std::thread::spawn(move || {
+        while let Ok(seen) = rx.recv() {
+            if seen == epoch {
+                return canceller.cancel();
             }
         }
-    });
-    watcher.join().unwrap();
+    })
+    .join()
+    .unwrap();
+    handle
+}
+
+#[test]
+fn cancelling_from_another_thread_stops_at_the_next_step_with_its_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let run_dir = dir.path().join("run");
+    // No checkpoint falls due before the end: the one found is the cancel's.
+    let text = job_text(0, "").replace("epochs = 3", "epochs = 6\n[checkpoint]\nevery = 100");
+    let handle = cancelled_after_epoch(Job::new(config(&text)).run_dir(Some(run_dir.clone())), 2);
     // The watcher heard of epoch 2 after the handle's progress did (it is the first to
     // hear every event).
     let progress = handle.progress();
@@ -394,25 +400,7 @@ fn cancelling_from_another_thread_stops_at_the_next_step_with_its_checkpoint() {
 #[test]
 fn a_cancelled_job_in_memory_hands_back_the_scores_of_its_completed_epochs() {
     let text = job_text(0, "").replace("epochs = 3", "epochs = 6");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = Job::new(config(&text))
-        .on_event(move |e| {
-            if let JobEvent::TrainEpochEnd(stats) = e {
-                let _ = tx.send(stats.epoch);
-            }
-        })
-        .spawn()
-        .unwrap();
-    let canceller = handle.canceller();
-    std::thread::spawn(move || {
-        while let Ok(epoch) = rx.recv() {
-            if epoch == 2 {
-                return canceller.cancel();
-            }
-        }
-    })
-    .join()
-    .unwrap();
+    let handle = cancelled_after_epoch(Job::new(config(&text)), 2);
     let error = handle.join().unwrap_err();
     let JobError::Cancelled { epochs_done, run_dir: None, partial, .. } = error else { panic!("not a cancel: {error}") };
     assert!((2..6).contains(&epochs_done), "stopped after {epochs_done} epochs");

@@ -19,6 +19,18 @@ fn args<'a>(config: &'a str, out: &'a str, name: &'a str) -> Vec<String> {
     a
 }
 
+/// kill -9 of `child` as soon as the checkpoint whose `state.json` is `state` exists.
+fn kill_at_checkpoint(child: &mut std::process::Child, state: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !state.exists() {
+        assert!(Instant::now() < deadline, "no checkpoint appeared");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its first checkpoint");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn killed_run_resumes_from_its_checkpoint_to_the_same_result() {
     let out = tempfile::tempdir().unwrap();
@@ -38,14 +50,7 @@ fn killed_run_resumes_from_its_checkpoint_to_the_same_result() {
         .spawn()
         .unwrap();
     let first = run_dir.join("checkpoints/epoch-000002/state.json");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !first.exists() {
-        assert!(Instant::now() < deadline, "no checkpoint appeared");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before its first checkpoint");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_at_checkpoint(&mut child, &first);
     assert!(!run_dir.join("summary.json").exists(), "the run finished before it could be killed");
 
     let resumed = memscope(&repo_root(), &["run", "--resume", run_dir.to_str().unwrap(), "--quiet"]).success();
@@ -269,14 +274,7 @@ fn a_checkpoint_with_pending_snapshots_resumes_to_the_scores_of_an_uninterrupted
     let mut child =
         run(&job("cut").iter().map(String::as_str).collect::<Vec<_>>()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     let first = run_dir.join("checkpoints/epoch-000002/state.json");
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !first.exists() {
-        assert!(Instant::now() < deadline, "no checkpoint appeared");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before its first checkpoint");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_at_checkpoint(&mut child, &first);
     let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&first).unwrap()).unwrap();
     let pending = state["pending_snapshots"].as_array().map_or(0, Vec::len);
     assert!(pending > 0, "the checkpoint after epoch 2 waited for the scorer (no pending snapshot): {state}");
