@@ -83,7 +83,8 @@ fn run_group(engine: &Path, args: &LaunchArgs, port: u16, attempt: u32) -> anyho
     for local_rank in 0..local {
         let rank = first + local_rank;
         let mut command = Command::new(engine);
-        die_with_launch(&mut command);
+        // Spawned from the launch's main thread, which waits for the ranks.
+        die_with_parent(&mut command);
         if args.stdout_rank0_only && rank != 0 {
             command.stdout(Stdio::null());
         }
@@ -133,14 +134,15 @@ fn wait_all(ranks: &mut [Option<Child>]) -> anyhow::Result<Vec<(usize, ExitStatu
     Ok(failed)
 }
 
-/// A rank ends with its launch, however the launch ends (a `kill -9` included: a
-/// daemon's job is its launch, and the daemon kills it when it must), so that no rank
-/// is left behind training alone.
-fn die_with_launch(command: &mut Command) {
+/// `command`'s process gets SIGKILL when the thread that spawns it ends, however it
+/// ends (a `kill -9` of this process included). A launch's ranks so end with the launch
+/// (a daemon's job is its launch, and the daemon kills it when it must), and the
+/// daemon's jobs with the daemon: nothing is left behind training alone. The signal is
+/// tied to the spawning thread, so spawn from one that lives as long as the process
+/// that must be outlived by none of its children.
+pub fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent. The
-    // signal is tied to the spawning thread: the launch's main thread, which waits for
-    // the ranks.
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
     unsafe {
         command.pre_exec(|| {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {

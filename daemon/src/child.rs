@@ -98,19 +98,10 @@ impl JobProcess {
         // (a launch's ranks too), and a Ctrl-C at the daemon's terminal reaches the
         // daemon alone, which stops its jobs itself.
         command.process_group(0);
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent. The
-        // job dies with the daemon (even on kill -9), so a restarted daemon never finds
-        // an orphan still writing the run directory it resumes. The signal is tied to
-        // the spawning thread, which is the runner thread that lives as long as the
-        // daemon.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        // The job dies with the daemon (even on kill -9), so a restarted daemon never
+        // finds an orphan still writing the run directory it resumes. Spawned from the
+        // runner thread, which lives as long as the daemon.
+        memscope_cli::launch::die_with_parent(&mut command);
         let recorder = shared.run_metrics.recorder(id).map_err(std::io::Error::other)?;
         let mut child = command.spawn()?;
         let stdout = child.stdout.take().expect("stdout is piped");
