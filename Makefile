@@ -150,9 +150,11 @@ bench-suite: build
 	@test -f data/mnist/train-images-idx3-ubyte || scripts/fetch-data
 	$(VENV)/bin/python bench/suite.py
 
-# Scale-out on this machine: 1 process x 2 threads against 2 ranks x 1 thread (Gloo).
+# Scale-out on this machine: 1 process x 2 threads against 2 ranks x 1 thread (Gloo),
+# then a group of 2 scoring inline against scoring on threads of their own.
 bench-dist: build
 	bench/dist.sh
+	bench/dist-scorer.sh
 
 # The CUDA checks (BENCHMARKS.md "CUDA on an H200"), on a machine with an NVIDIA GPU.
 bench-gpu: build

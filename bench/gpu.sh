@@ -12,6 +12,8 @@
 #      over its socket transport on loopback, as two one-GPU nodes would. Then one rank
 #      is killed (SIGKILL) mid-training, and the other must end with an error naming it
 #      within MEMSCOPE_DIST_TIMEOUT; then one is stopped (SIGSTOP: a hung peer), likewise.
+#      On CUDA the ranks score on threads of their own, gathering through a second
+#      NCCL group (`scorer_thread` in the results).
 #   3. bench/torchscript.sh on cuda: a TorchScript ResNet-18 trained and scored by
 #      memscope against the published curvature loop in PyTorch on the same GPU.
 #   4. Training samples/s against PyTorch eager (bench/reference/train_cnn.py), the `cnn`
@@ -19,6 +21,11 @@
 #      bf16-mixed (`train.precision`; a build without it says so and the row stays empty).
 #   5. A resnet18 job scoring curvature every epoch against the same job training alone:
 #      the wall time the scorer adds (the goal: at most 1.3x).
+#   6. Scoring precision (bench/reference/score_precision.py, PyTorch on the same GPU):
+#      curvature of a trained ResNet-18 by finite differences and by HVP, at float32
+#      with TF32 off, with TF32 (libtorch's default for cuDNN convolutions), and under
+#      bf16 and fp16 autocast, each against float32 by Spearman, with samples/s: the
+#      measurement that sets memscope's scorer precision.
 #
 #   bench/gpu.sh                                   # with target/release and .venv
 #   BIN_DIR=.gpu RESULTS_DIR=$OUT bench/gpu.sh     # the folder of `make gpu-bundle`, python3's torch
@@ -33,7 +40,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-PARTS=${PARTS:-12345}
+PARTS=${PARTS:-123456}
 BIN_DIR=${BIN_DIR:-target/release}
 PY=${PY:-$([[ -x .venv/bin/python ]] && echo .venv/bin/python || echo python3)}
 RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d)}
@@ -131,6 +138,9 @@ work, out, wall1, wall2 = sys.argv[1:]
 s1, s2 = (json.load(open(f"{work}/world{w}/nccl/summary.json")) for w in (1, 2))
 result = {"wall_seconds": {"world1": float(wall1), "world2": float(wall2)}, "world": s2.get("world"),
           "train_seconds": {"world1": s1["timings"]["train_seconds"], "world2": s2["timings"]["train_seconds"]}}
+# On CUDA each rank scores on a thread of its own, gathering through a second NCCL group.
+result["scorer_thread"] = {"world1": s1["timings"].get("scorer_thread"), "world2": s2["timings"].get("scorer_thread")}
+print(f"  scored on a thread of its own: world 1 {result['scorer_thread']['world1']}, world 2 {result['scorer_thread']['world2']}")
 def relative(a, b):
     return np.abs(a - b) / np.maximum(np.abs(a), 1e-6)
 for name in ("loss_epochs", "curvature", "eval_loss"):
@@ -299,6 +309,13 @@ print(f"  training alone {t['alone']['total_seconds']:.1f} s; scoring every epoc
       f" (train {t['scored']['train_seconds']:.1f} s, score {t['scored']['score_seconds']:.1f} s): {ratio:.2f}x (goal: at most 1.3x)")
 json.dump({"alone": t["alone"], "scored": t["scored"], "ratio": ratio}, open(out, "w"), indent=2)
 PY
+fi
+
+if [[ $PARTS == *6* ]]; then
+part "6. scoring precision: curvature at TF32, bf16 and fp16 against float32 (TF32 off)"
+"$PY" bench/reference/score_precision.py --device "$DEVICE" --n "${PRECISION_N:-8192}" --epochs "${PRECISION_EPOCHS:-15}" \
+  --threads "${THREADS:-8}" --out "$RESULTS_DIR/gpu-score-precision.json" 2>&1 | grep -v '^  epoch ' \
+  || { echo "part 6 failed"; failed=$((failed + 1)); }
 fi
 
 echo; echo "bench/gpu.sh: $failed part(s) failed; results in $RESULTS_DIR"

@@ -103,19 +103,25 @@ def script_weights(args):
     print(f"saved {args.out} with the weights of {args.weights}", file=sys.stderr)
 
 
-def data(args):
+def make_data(n, classes=10, seed=0, flip=0.1, shape=(3, 32, 32)):
     """Random images a network can learn: a random pattern per class plus each image's
-    own noise, with `--flip` of the labels changed to another class (those it can only
-    memorize)."""
-    rng = np.random.default_rng(args.seed)
+    own noise, with a fraction `flip` of the labels changed to another class (those it
+    can only memorize). Returns x uint8 [N, *shape], y int64 [N] and the flip mask."""
+    rng = np.random.default_rng(seed)
+    patterns = rng.uniform(-1, 1, size=(classes, *shape))
+    y = rng.integers(0, classes, size=n)
+    x = np.clip(127.5 + 40 * patterns[y] + 50 * rng.standard_normal((n, *shape)), 0, 255).astype(np.uint8)
+    flipped = rng.random(n) < flip
+    y = np.where(flipped, (y + rng.integers(1, classes, size=n)) % classes, y).astype(np.int64)
+    return x, y, flipped
+
+
+def data(args):
+    """`make_data`, saved as memscope's npz."""
     shape = tuple(int(d) for d in args.shape.split("x"))
-    patterns = rng.uniform(-1, 1, size=(args.classes, *shape))
-    y = rng.integers(0, args.classes, size=args.n)
-    x = np.clip(127.5 + 40 * patterns[y] + 50 * rng.standard_normal((args.n, *shape)), 0, 255).astype(np.uint8)
-    flip = rng.random(args.n) < args.flip
-    y = np.where(flip, (y + rng.integers(1, args.classes, size=args.n)) % args.classes, y).astype(np.int64)
+    x, y, flipped = make_data(args.n, args.classes, args.seed, args.flip, shape)
     np.savez(args.out, x=x, y=y)
-    print(f"saved {args.out}: {args.n} random {args.shape} images, {args.classes} classes, {flip.sum()} labels flipped", file=sys.stderr)
+    print(f"saved {args.out}: {args.n} random {args.shape} images, {args.classes} classes, {flipped.sum()} labels flipped", file=sys.stderr)
 
 
 def score(args):

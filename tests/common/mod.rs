@@ -210,6 +210,18 @@ pub fn run_until_epoch_then_interrupt<S: AsRef<std::ffi::OsStr>>(cwd: &Path, arg
     child.wait().unwrap()
 }
 
+/// kill -9 of `child` as soon as the checkpoint whose `state.json` is `state` exists.
+pub fn kill_at_checkpoint(child: &mut std::process::Child, state: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !state.exists() {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint appeared");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before its first checkpoint");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 /// The verdict a run wrote (`label_issues.csv`), read as the library reads it.
 pub fn read_verdict(run_dir: &Path) -> Vec<memscope::verdict::LabelIssue> {
     let path = run_dir.join("label_issues.csv");

@@ -332,6 +332,120 @@ fn sharded_scores_equal_those_of_one_process() {
     assert_eq!(ready(&r1)[1].as_array().unwrap().len(), 1797);
 }
 
+/// Scoring on a thread of its own in a group (a GPU's default; on the CPU through
+/// `MEMSCOPE_SCORER_THREAD=1`): each rank's scorer scores its block beside training
+/// and gathers through a second group of its own. A group of two scoring every epoch
+/// that way ends with exactly the scores of the same group scoring inline on the
+/// trainer's thread, and both ranks are told the same gathered scores.
+#[test]
+fn scoring_on_a_thread_in_a_group_of_two_equals_scoring_inline() {
+    let dir = tempfile::tempdir().unwrap();
+    write_job(dir.path(), JOB);
+    let group = |out: &str, env: &[(&str, &str)]| {
+        let port = free_port();
+        let args = ["job.toml", "--out", out, "--set", "score.every=1"];
+        [0, 1].map(|r| rank_with_env(dir.path(), r, 2, port, &args, env)).map(events)
+    };
+    let [(inline0, _), (inline1, _)] = group("inline", &[]);
+    let [(thread0, _), (thread1, _)] = group("thread", &[("MEMSCOPE_SCORER_THREAD", "1")]);
+
+    let (inline, thread) = (dir.path().join("inline/dp"), dir.path().join("thread/dp"));
+    assert_eq!(read_summary(&inline)["timings"]["scorer_thread"], false);
+    assert_eq!(read_summary(&thread)["timings"]["scorer_thread"], true);
+    let scores = score_files(&inline);
+    assert!(scores.iter().any(|s| s == "curvature_epochs.npy"), "{scores:?}");
+    assert_eq!(scores, score_files(&thread));
+    for score in &scores {
+        let (a, shape) = read_npy_f32(&inline.join("scores").join(score));
+        let (b, _) = read_npy_f32(&thread.join("scores").join(score));
+        if score == "curvature_epochs.npy" {
+            assert_eq!(shape, [3, 1797], "curvature scored every epoch");
+        }
+        assert!(a == b, "{score}: scored on a thread, it differs from inline");
+    }
+    let ready = |events: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        events.iter().filter(|e| e["event"] == "scores_ready").map(|e| e["values"].clone()).collect()
+    };
+    assert_eq!(ready(&thread0).len(), 6, "eval_loss and curvature, 3 epochs");
+    assert_eq!(ready(&thread0), ready(&thread1));
+    assert_eq!(ready(&thread0), ready(&inline0));
+    assert_eq!(ready(&inline0), ready(&inline1));
+}
+
+/// The files of a run's `scores/`, sorted.
+fn score_files(run: &Path) -> Vec<String> {
+    let mut files: Vec<String> =
+        std::fs::read_dir(run.join("scores")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    files.sort();
+    files
+}
+
+/// A group's scorer threads lag behind training, and rank 0's checkpoint does not wait
+/// for them: it records the snapshots its thread had not scored. Rank 0 killed -9 as
+/// soon as that checkpoint exists (rank 1 then ends with an error), the group resumed
+/// with `--resume` (rank 1 without the run directory) sends those snapshots to every
+/// rank, scores them first, and ends with the scores of an uninterrupted group, bit
+/// for bit.
+#[test]
+fn a_group_checkpoint_with_pending_snapshots_resumes_to_the_scores_of_an_uninterrupted_group() {
+    let dir = tempfile::tempdir().unwrap();
+    // The `mlp` trains an epoch in a twentieth of the time curvature with 200 draws
+    // scores it: the scorers are behind at every checkpoint.
+    write_job(dir.path(), &JOB.replace("arch = \"cnn\"", "arch = \"mlp\"").replace("draws = 2", "draws = 200"));
+    let sets = ["train.epochs=4", "checkpoint.every=2", "score.every=1", "deterministic=true"];
+    let thread = [("MEMSCOPE_SCORER_THREAD", "1")];
+    // Both started before either is waited for.
+    let ranks = |out: [&str; 2], resume: bool| -> [Child; 2] {
+        let port = free_port();
+        [0, 1].map(|r| {
+            let mut args = vec!["job.toml", "--out", out[r]];
+            for set in sets {
+                args.extend(["--set", set]);
+            }
+            if resume {
+                args.push("--resume");
+            }
+            rank_with_env(dir.path(), r, 2, port, &args, &thread)
+        })
+    };
+    for rank in ranks(["whole", "whole"], false) {
+        events(rank);
+    }
+
+    let [mut first, second] = ranks(["cut", "cut"], false);
+    let state = dir.path().join("cut/dp/checkpoints/epoch-000002/state.json");
+    memscope_tests::kill_at_checkpoint(&mut first, &state);
+    // Whichever of its threads meets the loss first (the trainer's all-reduce, the
+    // scorer's gather), it ends with memscope's error naming the rank.
+    let error = failure_line(&ended_within(second, Duration::from_secs(60), "rank 1"));
+    assert!(error.starts_with("error: rank 1 of 2: "), "{error}");
+    let state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let pending = state["pending_snapshots"].as_array().map_or(0, Vec::len);
+    assert!(pending > 0, "the checkpoint after epoch 2 waited for the scorer (no pending snapshot): {state}");
+
+    let resumed = ranks(["cut", "elsewhere"], true).map(events);
+    let run = dir.path().join("cut/dp");
+    let at = read_summary(&run)["resumed_at_epoch"].as_u64().unwrap();
+    assert_eq!(at, 2, "resumed from the checkpoint after epoch 2");
+    for (r, (events, _)) in resumed.iter().enumerate() {
+        let started = events.iter().find(|e| e["event"] == "job_started").unwrap();
+        assert_eq!(started["scored_epochs"].as_array().unwrap().len(), pending + 2, "rank {r} scores the pending snapshots too");
+    }
+    assert!(!dir.path().join("elsewhere").exists(), "rank 1 writes nothing");
+    let whole = dir.path().join("whole/dp");
+    let scores = score_files(&whole);
+    assert_eq!(scores, score_files(&run));
+    for score in ["curvature_epochs.npy", "curvature.npy", "eval_loss_epochs.npy", "loss.npy"] {
+        assert!(scores.iter().any(|s| s == score), "{score} in {scores:?}");
+    }
+    for score in &scores {
+        let (a, shape_a) = read_npy_f32(&whole.join("scores").join(score));
+        let (b, shape_b) = read_npy_f32(&run.join("scores").join(score));
+        assert_eq!(shape_a, shape_b, "{score}");
+        assert!(a == b, "{score} differs from the uninterrupted group's");
+    }
+}
+
 /// Waits at most `limit` for `child`; kills it and fails past that. Its piped output
 /// must close with it: a process it left behind that still holds a pipe fails the
 /// test, rather than hanging it.

@@ -1,7 +1,7 @@
 //! A run killed after a checkpoint, then resumed, ends where an uninterrupted run ends.
 
 use memscope_tests::{
-    assert_close, assert_same_verdict, memscope, memscope_bin, read_npy_f32, read_npy_i64, read_summary, repo_root,
+    assert_close, assert_same_verdict, kill_at_checkpoint, memscope, memscope_bin, read_npy_f32, read_npy_i64, read_summary, repo_root,
     run_until_epoch_then_interrupt,
 };
 use std::path::Path;
@@ -17,18 +17,6 @@ fn args<'a>(config: &'a str, out: &'a str, name: &'a str) -> Vec<String> {
         a.push(s.into());
     }
     a
-}
-
-/// kill -9 of `child` as soon as the checkpoint whose `state.json` is `state` exists.
-fn kill_at_checkpoint(child: &mut std::process::Child, state: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !state.exists() {
-        assert!(Instant::now() < deadline, "no checkpoint appeared");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before its first checkpoint");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
 }
 
 #[test]

@@ -532,6 +532,7 @@ impl JobRun {
                 decoded_images: facts.decoded_images,
                 train_seconds: state.train_seconds,
                 score_seconds: state.score_seconds,
+                scorer_thread: result.scorer_thread,
                 scored_samples: state.scored_samples,
                 total_seconds: started.elapsed().as_secs_f64(),
                 train_samples_per_second: (result.samples.len() * state.epochs_done) as f64 / state.train_seconds.max(1e-9),

@@ -6,13 +6,14 @@
 //! the other machines: no shared filesystem). Every rank takes part in [`share`], the
 //! same collectives in the same order whether or not the job resumes: rank 0 sends its
 //! verdict (start afresh, resume, or its error), then everything the checkpoint holds
-//! (weights, optimizer slots, counters, score tables, plugin states), so that every
-//! rank continues from the very same state. When rank 0 cannot resume, the others end
+//! (weights, optimizer slots, counters, score tables, plugin states, the snapshots its
+//! scorer thread had yet to score), so that every rank continues from the very same
+//! state. When rank 0 cannot resume, the others end
 //! with its error rather than waiting for it.
 
 use super::JobError;
 use crate::dist::{broadcast_bytes, broadcast_tensors, DistError, ProcessGroup};
-use crate::model::{CheckpointData, CheckpointState, Checkpoints};
+use crate::model::{pending_snapshots, pending_tensors, CheckpointData, CheckpointState, Checkpoints};
 use crate::plugins::{DroppedPlugin, PluginStates};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -66,6 +67,10 @@ enum Verdict {
         state: CheckpointState,
         /// Optional plugins dropped before it.
         dropped: Vec<DroppedPlugin>,
+        /// The epochs of the snapshots still to score (a scorer thread's), whose
+        /// variables follow too.
+        #[serde(default)]
+        pending: Vec<usize>,
     },
     /// Rank 0 could not read or use the checkpoint: its error.
     Failed(String),
@@ -85,7 +90,12 @@ pub(super) fn share(
     if group.rank() == 0 {
         let verdict = match &mine {
             Ok(None) => Verdict::Fresh,
-            Ok(Some(data)) => Verdict::Resume { dir: data.dir.clone(), state: data.state.clone(), dropped: data.plugins.dropped.clone() },
+            Ok(Some(data)) => Verdict::Resume {
+                dir: data.dir.clone(),
+                state: data.state.clone(),
+                dropped: data.plugins.dropped.clone(),
+                pending: data.pending.iter().map(|s| s.epoch).collect(),
+            },
             Err(e) => Verdict::Failed(e.to_string()),
         };
         broadcast_bytes(group, device, &serde_json::to_vec(&verdict).expect("a verdict serializes"))?;
@@ -102,12 +112,12 @@ pub(super) fn share(
     let local = |message: String| group.local_failure("resume from rank 0's checkpoint", message);
     let verdict = broadcast_bytes(group, device, &[])?;
     let verdict: Verdict = serde_json::from_slice(&verdict).map_err(|e| local(format!("rank 0's verdict: {e}")))?;
-    let (dir, state, dropped) = match verdict {
+    let (dir, state, dropped, pending) = match verdict {
         Verdict::Fresh => return Ok(None),
         Verdict::Failed(message) => {
             return Err(DistError::Rank0Failed { rank: group.rank(), world: group.world(), what: "resume the job", message }.into())
         }
-        Verdict::Resume { dir, state, dropped } => (dir, state, dropped),
+        Verdict::Resume { dir, state, dropped, pending } => (dir, state, dropped, pending),
     };
     let started = Instant::now();
     let parts = broadcast_parts(group, device, None)?;
@@ -118,14 +128,14 @@ pub(super) fn share(
         size(&parts),
         started.elapsed().as_secs_f64()
     );
-    let [model, optimizer, scores, plugin_bytes] = parts;
+    let [model, optimizer, scores, plugin_bytes, pending_variables] = parts;
     check(&dir, &state, samples, group.world())?;
     let mut states = Vec::with_capacity(plugin_bytes.len());
     for (key, bytes) in plugin_bytes {
         states.push((key, Vec::<u8>::try_from(&bytes).map_err(|e| local(e.to_string()))?));
     }
-    // A group scores on the trainer's thread: its checkpoints hold no pending snapshot.
-    Ok(Some(CheckpointData { dir, state, model, optimizer, scores, plugins: PluginStates { states, dropped }, pending: Vec::new() }))
+    let pending = pending_snapshots(&pending, pending_variables);
+    Ok(Some(CheckpointData { dir, state, model, optimizer, scores, plugins: PluginStates { states, dropped }, pending }))
 }
 
 /// The bytes the tensors of `parts` hold.
@@ -134,15 +144,18 @@ fn size(parts: &[Vec<(String, Tensor)>]) -> usize {
 }
 
 /// Rank 0's checkpoint tensors on every rank (rank 0 passes its checkpoint): the
-/// model, the optimizer, the scores and the plugin states (their bytes as `uint8`).
-fn broadcast_parts(group: &ProcessGroup, device: Device, data: Option<&CheckpointData>) -> Result<[Vec<(String, Tensor)>; 4], DistError> {
+/// model, the optimizer, the scores, the plugin states (their bytes as `uint8`) and
+/// the variables of the snapshots still to score.
+fn broadcast_parts(group: &ProcessGroup, device: Device, data: Option<&CheckpointData>) -> Result<[Vec<(String, Tensor)>; 5], DistError> {
     let plugin_bytes: Option<Vec<(String, Tensor)>> =
         data.map(|d| d.plugins.states.iter().map(|(key, bytes)| (key.clone(), Tensor::from_slice(bytes))).collect());
+    let pending = data.map(|d| pending_tensors(&d.pending));
     Ok([
         broadcast_tensors(group, device, data.map(|d| d.model.as_slice()))?,
         broadcast_tensors(group, device, data.map(|d| d.optimizer.as_slice()))?,
         broadcast_tensors(group, device, data.map(|d| d.scores.as_slice()))?,
         broadcast_tensors(group, device, plugin_bytes.as_deref())?,
+        broadcast_tensors(group, device, pending.as_deref())?,
     ])
 }
 

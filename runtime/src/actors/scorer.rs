@@ -3,16 +3,16 @@
 //! while training goes on (GPU), or on the trainer's thread between epochs (CPU).
 //!
 //! Where it runs and which samples it scores are the job's [`super::replication`]'s
-//! to say: in a process group the scorer runs on the trainer's thread (collectives are
-//! issued by one thread, in one order on every rank) and each rank scores its block of
-//! samples ([`ScoreSharding`]), gathered so that every rank holds, and tells its
-//! plugins, the whole set's scores.
+//! to say. In a process group each rank scores its block of samples
+//! ([`ScoreSharding`]), gathered so that every rank holds, and tells its plugins, the
+//! whole set's scores; a scorer thread gathers through a group of its own, so that
+//! its collectives and the trainer's each keep one order on every rank.
 //!
 //! A snapshot's scoring is told as it goes (`ScoringStarted`, `ScoringProgress` per
 //! scorer, `ScoresReady`, `ScoringEnded`): a pass over a large set takes minutes, and
 //! a display that heard nothing in that time would look frozen.
 
-use super::replication::{ScoreSharding, WholeSet};
+use super::replication::ScoreSharding;
 use super::{JobError, JobEvent};
 use crate::data::Dataset;
 use crate::model::{channels_last, ModelSource, Network, Snapshot};
@@ -198,14 +198,21 @@ impl ScorerHandle {
         ScorerHandle::Inline(Box::new(Scorer { setup, network: None, own_thread: false, published: None }))
     }
 
-    /// Starts the scorer thread: see [`ScorerHandle::Thread`].
-    pub fn spawn(setup: ScorerSetup) -> Self {
-        ScorerHandle::Thread(ScorerThread::spawn(setup))
+    /// Starts the scorer thread, which scores this process's block of `sharding`'s and
+    /// gathers through it: see [`ScorerHandle::Thread`].
+    pub fn spawn(setup: ScorerSetup, sharding: Box<dyn ScoreSharding + Send>) -> Self {
+        ScorerHandle::Thread(ScorerThread::spawn(setup, sharding))
+    }
+
+    /// Whether the scorer runs on a thread of its own (its seconds then overlap
+    /// training).
+    pub fn is_thread(&self) -> bool {
+        matches!(self, ScorerHandle::Thread(_))
     }
 
     /// Scores a snapshot now (inline: this process's block of `sharding`, gathered
-    /// with the others'), or queues it for the thread, which scores every sample
-    /// (blocks while the queue is full).
+    /// with the others'), or queues it for the thread, which scores through its own
+    /// sharding (blocks while the queue is full).
     pub fn score(&mut self, snapshot: Snapshot, sharding: &dyn ScoreSharding) -> Result<(), JobError> {
         match self {
             ScorerHandle::Inline(scorer) => scorer.score(snapshot, sharding),
@@ -250,7 +257,7 @@ pub struct ScorerThread {
 }
 
 impl ScorerThread {
-    fn spawn(setup: ScorerSetup) -> Self {
+    fn spawn(setup: ScorerSetup, sharding: Box<dyn ScoreSharding + Send>) -> Self {
         let (tx, rx) = bounded::<Request>(SNAPSHOT_QUEUE);
         let published = Arc::new(Mutex::new(Published::default()));
         let initial = Scorer { setup, network: None, own_thread: true, published: Some(published.clone()) };
@@ -261,7 +268,7 @@ impl ScorerThread {
                 let mut scorer = initial;
                 for request in rx {
                     match request {
-                        Request::Snapshot(snapshot) => scorer.score(snapshot, &WholeSet)?,
+                        Request::Snapshot(snapshot) => scorer.score(snapshot, sharding.as_ref())?,
                         Request::Report(reply) => {
                             let _ = reply.send(scorer.report());
                         }
@@ -281,6 +288,7 @@ impl ScorerThread {
     }
 
     fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
+        self.forget_finished();
         self.sent.push_back(shallow(&snapshot));
         let sent = self.requests.as_ref().map(|tx| tx.send(Request::Snapshot(snapshot)).is_ok());
         if sent == Some(true) {
@@ -315,9 +323,21 @@ impl ScorerThread {
         let done = published.snapshots - self.acknowledged;
         let report = published.report.clone().unwrap_or_else(|| self.initial.clone());
         drop(published);
+        self.acknowledge(done);
+        Ok((report, self.sent.iter().map(shallow).collect()))
+    }
+
+    /// Lets go of the snapshots the thread has finished: a process that writes no
+    /// checkpoint (a job in memory, the other ranks of a group) would otherwise hold
+    /// every snapshot of the run.
+    fn forget_finished(&mut self) {
+        let done = self.published.lock().expect("the scorer does not panic holding the lock").snapshots - self.acknowledged;
+        self.acknowledge(done);
+    }
+
+    fn acknowledge(&mut self, done: usize) {
         self.sent.drain(..done);
         self.acknowledged += done;
-        Ok((report, self.sent.iter().map(shallow).collect()))
     }
 
     fn finish(mut self) -> Result<ScorerReport, JobError> {

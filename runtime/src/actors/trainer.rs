@@ -120,6 +120,9 @@ pub struct TrainResult {
     pub start_epoch: usize,
     /// How the gradients were reduced across the group; `None` for a single process.
     pub dist: Option<DistTimings>,
+    /// Whether snapshots were scored on a thread of the scorer's own, overlapping
+    /// training (else inline, between epochs).
+    pub scorer_thread: bool,
     /// The libtorch thread counts training used, in the order chosen (one entry unless
     /// `threads = 0` adapted to other processes' load, see [`crate::threads`]).
     pub threads: Vec<usize>,
@@ -232,7 +235,10 @@ impl Trainer {
             events: events.clone(),
             plugins: plugins.clone(),
         };
-        let scorer = if replication.scorer_thread(device) { ScorerHandle::spawn(scorer_setup) } else { ScorerHandle::inline(scorer_setup) };
+        let scorer = match replication.scorer_thread(device)? {
+            Some(sharding) => ScorerHandle::spawn(scorer_setup, sharding),
+            None => ScorerHandle::inline(scorer_setup),
+        };
         let batch_hook = plugins.wants(Hook::OnTrainBatchEnd);
         let batch_outputs = plugins.wants(Hook::TrainBatchOutputs);
         let epoch_losses = Tensor::zeros([n as i64], (Kind::Float, device));
@@ -519,8 +525,10 @@ impl Trainer {
             thread_budget,
             ..
         } = self;
-        let dist = replication.finish(&network)?;
+        // The scorer first: a scorer thread in a group still gathers with the others.
+        let scorer_thread = scorer.is_thread();
         let report = scorer.finish()?;
+        let dist = replication.finish(&network)?;
         state.score_seconds = report.seconds;
         state.scored_samples = report.scored_samples;
         let mut tables = Vec::new();
@@ -563,6 +571,7 @@ impl Trainer {
             parameters: network.parameter_count()?,
             start_epoch,
             dist,
+            scorer_thread,
             threads,
             weights: Weights::of(&network)?,
         })

@@ -4,6 +4,7 @@
 use super::liveness::Liveness;
 use super::{DistError, GradientReducer, Launch};
 use memscope_torch_ext::{C10dGroup, ExtError, Rendezvous};
+use std::sync::Arc;
 use tch::{Device, Tensor};
 
 /// Whether an all-reduce keeps the sum or divides it by the world size.
@@ -26,8 +27,9 @@ pub enum Reduce {
 #[derive(Debug)]
 pub struct ProcessGroup {
     /// Declared (so dropped) before the group: rank 0 serves the store the watch
-    /// leaves its end in.
-    liveness: Option<Liveness>,
+    /// leaves its end in. Shared with the group's siblings ([`ProcessGroup::sibling`]):
+    /// one watch per rank.
+    liveness: Option<Arc<Liveness>>,
     group: C10dGroup,
     rank: usize,
     world: usize,
@@ -57,16 +59,27 @@ impl ProcessGroup {
             timeout: launch.timeout,
             message: e.message(),
         })?;
-        let liveness =
-            launch.liveness.map(|timing| Liveness::start(launch, timing)).transpose().map_err(|message| DistError::Rendezvous {
+        let liveness = launch.liveness.map(|timing| Liveness::start(launch, timing).map(Arc::new)).transpose().map_err(|message| {
+            DistError::Rendezvous {
                 rank: launch.rank,
                 world: launch.world,
                 addr: launch.master_addr.clone(),
                 port: launch.master_port,
                 timeout: launch.timeout,
                 message,
-            })?;
+            }
+        })?;
         Ok(ProcessGroup { liveness, group, rank: launch.rank, world: launch.world, bucket_bytes: launch.bucket_bytes })
+    }
+
+    /// A second group of the same ranks (see [`C10dGroup::sibling`]), for collectives
+    /// issued from another thread beside this group's: a scorer thread's gathers
+    /// beside the trainer's all-reduces. It shares this group's liveness watch, so its
+    /// failures name the lost rank as this group's do. Every rank creates it, with the
+    /// same `name`.
+    pub fn sibling(&self, name: &str) -> Result<ProcessGroup, DistError> {
+        let group = self.collective("creating a group", || self.group.sibling(name)).map_err(|e| self.failed("creating a group", e))?;
+        Ok(ProcessGroup { liveness: self.liveness.clone(), group, rank: self.rank, world: self.world, bucket_bytes: self.bucket_bytes })
     }
 
     /// This process's rank.
@@ -135,7 +148,7 @@ impl ProcessGroup {
         }
         let result = call();
         if let Some(liveness) = &self.liveness {
-            liveness.leave_collective();
+            liveness.leave_collective(op);
         }
         result
     }
@@ -151,7 +164,7 @@ impl ProcessGroup {
     /// waited for.
     pub(crate) fn failed(&self, op: &'static str, error: ExtError) -> DistError {
         super::exit::note_collective_failed();
-        let lost = self.liveness.as_ref().and_then(Liveness::lost_after_failure);
+        let lost = self.liveness.as_deref().and_then(Liveness::lost_after_failure);
         let others: Vec<String> = (0..self.world).filter(|&r| r != self.rank).map(|r| r.to_string()).collect();
         let peer = match (lost, others.as_slice()) {
             (Some(lost), _) => lost,

@@ -77,8 +77,9 @@ struct State {
     finished: bool,
     /// A collective failed: read every rank with the short silence.
     collective_failed: bool,
-    /// The collective the main thread is waiting in, if any.
-    in_collective: Option<&'static str>,
+    /// The collectives this rank's threads are waiting in (the trainer's, and a scorer
+    /// thread's in a group of its own), oldest first.
+    in_collective: Vec<&'static str>,
     /// Sections the watch must not cut short (rank 0 writing a checkpoint).
     uninterruptible: usize,
     /// The lost rank(s), in words, and when this rank learnt of it.
@@ -122,13 +123,17 @@ impl Liveness {
         Ok(Liveness { shared, thread: Some(thread), timing })
     }
 
-    /// The main thread waits in collective `op` from now until `leave_collective`.
+    /// A thread of this rank waits in collective `op` from now until it calls
+    /// `leave_collective(op)`.
     pub(super) fn enter_collective(&self, op: &'static str) {
-        self.shared.state().in_collective = Some(op);
+        self.shared.state().in_collective.push(op);
     }
 
-    pub(super) fn leave_collective(&self) {
-        self.shared.state().in_collective = None;
+    pub(super) fn leave_collective(&self, op: &'static str) {
+        let mut state = self.shared.state();
+        if let Some(i) = state.in_collective.iter().position(|&o| o == op) {
+            state.in_collective.remove(i);
+        }
     }
 
     /// The job is past its last collective: this rank's end is a finish.
@@ -363,7 +368,7 @@ impl Watch {
         if state.finished || state.uninterruptible > 0 || since.elapsed() < self.timing.naming_wait() {
             return;
         }
-        let why = match state.in_collective {
+        let why = match state.in_collective.first() {
             Some(op) => format!("{op} cannot complete: {lost}. This rank ends here: a collective in progress cannot be interrupted"),
             None => format!("{lost}. This rank ends here: the group cannot go on without it"),
         };

@@ -98,6 +98,28 @@ fn pending_name(epoch: usize, name: &str) -> String {
     format!("epoch-{epoch:06}/{name}")
 }
 
+/// The snapshots still to score as one list of named tensors (each variable named by
+/// its snapshot's epoch, as in `pending.safetensors`): how they are written, and how
+/// rank 0 sends them to the other ranks of a group.
+pub(crate) fn pending_tensors(pending: &[Snapshot]) -> Vec<(String, Tensor)> {
+    pending.iter().flat_map(|s| s.variables.iter().map(|(name, t)| (pending_name(s.epoch, name), t.shallow_clone()))).collect()
+}
+
+/// The snapshots after `epochs` out of [`pending_tensors`]' list, in the order of
+/// `epochs`, each one's variables sorted by name.
+pub(crate) fn pending_snapshots(epochs: &[usize], mut variables: Vec<(String, Tensor)>) -> Vec<Snapshot> {
+    let mut pending = Vec::with_capacity(epochs.len());
+    for &epoch in epochs {
+        let prefix = pending_name(epoch, "");
+        let (mine, rest): (Vec<_>, Vec<_>) = variables.into_iter().partition(|(name, _)| name.starts_with(&prefix));
+        variables = rest;
+        let mut mine: Vec<(String, Tensor)> = mine.into_iter().map(|(name, t)| (name[prefix.len()..].to_string(), t)).collect();
+        mine.sort_by(|a, b| a.0.cmp(&b.0));
+        pending.push(Snapshot { epoch, variables: mine });
+    }
+    pending
+}
+
 /// The file of a plugin's state with key `key`.
 fn plugin_state_file(key: &str) -> String {
     format!("plugin-{key}.state")
@@ -131,18 +153,10 @@ impl Checkpoint {
             let path = self.dir.join(plugin_state_file(key));
             states.push((key.clone(), std::fs::read(&path).map_err(|e| ModelError::checkpoint(&path, e))?));
         }
-        let mut pending = Vec::new();
-        if !self.pending_snapshots.is_empty() {
-            let mut variables = safetensors(PENDING_FILE)?;
-            for &epoch in &self.pending_snapshots {
-                let prefix = pending_name(epoch, "");
-                let (mine, rest): (Vec<_>, Vec<_>) = variables.into_iter().partition(|(name, _)| name.starts_with(&prefix));
-                variables = rest;
-                let mut mine: Vec<(String, Tensor)> = mine.into_iter().map(|(name, t)| (name[prefix.len()..].to_string(), t)).collect();
-                mine.sort_by(|a, b| a.0.cmp(&b.0));
-                pending.push(Snapshot { epoch, variables: mine });
-            }
-        }
+        let pending = match self.pending_snapshots.is_empty() {
+            true => Vec::new(),
+            false => pending_snapshots(&self.pending_snapshots, safetensors(PENDING_FILE)?),
+        };
         Ok(CheckpointData {
             dir: self.dir.clone(),
             state: self.state.clone(),
@@ -228,9 +242,7 @@ impl Checkpoints {
         Tensor::write_safetensors(scores, tmp.join(SCORES_FILE))?;
         let mut files: Vec<String> = DATA_FILES.iter().map(|f| f.to_string()).collect();
         if !pending.is_empty() {
-            let variables: Vec<(String, &Tensor)> =
-                pending.iter().flat_map(|s| s.variables.iter().map(|(name, t)| (pending_name(s.epoch, name), t))).collect();
-            Tensor::write_safetensors(&variables, tmp.join(PENDING_FILE))?;
+            Tensor::write_safetensors(&pending_tensors(pending), tmp.join(PENDING_FILE))?;
             files.push(PENDING_FILE.to_string());
         }
         for (key, bytes) in &plugins.states {

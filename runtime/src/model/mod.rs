@@ -21,6 +21,7 @@ mod weights;
 mod zoo;
 
 pub use base::Model;
+pub(crate) use checkpoint::{pending_snapshots, pending_tensors};
 pub use checkpoint::{Checkpoint, CheckpointData, CheckpointState, Checkpoints};
 pub use custom::{BuildModule, CustomModel};
 pub use error::ModelError;

@@ -15,8 +15,13 @@ pub struct Timings {
     pub decoded_images: usize,
     /// Seconds in training steps (all epochs, including before a resume).
     pub train_seconds: f64,
-    /// Seconds in snapshot scoring passes (on the scorer thread, overlapping training).
+    /// Seconds in snapshot scoring passes (overlapping training when `scorer_thread`).
     pub score_seconds: f64,
+    /// Whether snapshots were scored on a thread of their own, overlapping training
+    /// (on a GPU, or with `MEMSCOPE_SCORER_THREAD=1`), rather than on the trainer's
+    /// thread between epochs (on the CPU, where that measured faster).
+    #[serde(default)]
+    pub scorer_thread: bool,
     /// Samples scored, summed over scorers and snapshots.
     pub scored_samples: u64,
     /// Wall-clock seconds of this process, from start to summary.
@@ -111,7 +116,8 @@ pub struct PrecisionSummary {
     /// `train.precision`: `"32"`, `"bf16-mixed"` or `"fp16-mixed"`.
     pub train: String,
     /// Scoring's: always `"32"` (finite differences subtract two nearly equal
-    /// gradients; no lower precision has been measured to keep the scores right).
+    /// gradients; no lower precision has been measured to keep the scores right). On
+    /// CUDA, float32 tensors, with libtorch's default of TF32 for cuDNN convolutions.
     pub score: String,
 }
 

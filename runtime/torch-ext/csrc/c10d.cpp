@@ -22,7 +22,6 @@
 #include <string>
 #include <vector>
 
-using memscope::fail;
 using memscope::guarded;
 
 namespace {
@@ -110,29 +109,23 @@ void let_the_others_read(c10d::Store &store, int rank, int world, bool serves_st
   }
 }
 
-// Meets the other ranks in the store at `addr:port`, under the keys `prefix`: each
-// rank marks its arrival and waits for every other's, so that a rank that never comes
-// is named ("rank 2 never arrived"). Failures are thrown as one error of ours;
-// libtorch's own log lines about them (with C++ backtraces) would bury it.
-c10::intrusive_ptr<c10d::Store> meet(const char *addr, int port, int rank, int world, bool serve_store,
-                                     const char *prefix, std::chrono::milliseconds timeout) {
-  memscope::QuietLog quiet(memscope::QuietLog::kAll);
-  auto tcp = connect_store(addr, port, rank, world, serve_store, timeout);
-  // One namespace per group (and incarnation), as torch.distributed's default group has.
-  auto store = c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), tcp);
+// Marks this rank's arrival under `store`'s keys and waits for every other's, so that
+// a rank that never comes is named ("rank 2 never arrived"). `serves_store`: this rank
+// serves the TCPStore (then it keeps it up a little after a timeout, for the others to
+// read who is missing).
+void arrive(c10d::Store &store, int rank, int world, bool serves_store, std::chrono::milliseconds timeout) {
   std::vector<std::string> arrived;
   for (int r = 0; r < world; ++r) {
     arrived.push_back(rank_key("arrived", r));
   }
-  store->set(arrived[rank], std::vector<uint8_t>{1});
+  store.set(arrived[rank], std::vector<uint8_t>{1});
   try {
-    store->wait(arrived, timeout);
-    return store;
+    store.wait(arrived, timeout);
   } catch (const std::exception &) {
     std::vector<int> missing;
     try {
       for (int r = 0; r < world; ++r) {
-        if (!store->check({arrived[r]})) {
+        if (!store.check({arrived[r]})) {
           missing.push_back(r);
         }
       }
@@ -142,9 +135,49 @@ c10::intrusive_ptr<c10d::Store> meet(const char *addr, int port, int rank, int w
     if (missing.empty()) {
       throw;
     }
-    let_the_others_read(*store, rank, world, rank == 0 && serve_store, timeout);
+    let_the_others_read(store, rank, world, serves_store, timeout);
     throw std::runtime_error(rank_names(missing) + " never arrived");
   }
+}
+
+// Meets the other ranks in the store at `addr:port`, under the keys `prefix` (see
+// `arrive`). Failures are thrown as one error of ours; libtorch's own log lines about
+// them (with C++ backtraces) would bury it.
+c10::intrusive_ptr<c10d::Store> meet(const char *addr, int port, int rank, int world, bool serve_store,
+                                     const char *prefix, std::chrono::milliseconds timeout) {
+  memscope::QuietLog quiet(memscope::QuietLog::kAll);
+  auto tcp = connect_store(addr, port, rank, world, serve_store, timeout);
+  // One namespace per group (and incarnation), as torch.distributed's default group has.
+  auto store = c10::make_intrusive<c10d::PrefixStore>(std::string(prefix), tcp);
+  arrive(*store, rank, world, rank == 0 && serve_store, timeout);
+  return store;
+}
+
+// The group of `world` ranks over `store` (every rank has arrived): Gloo when
+// `cuda_device` < 0, else NCCL on that CUDA device.
+MsteGroup *make_group(c10::intrusive_ptr<c10d::Store> store, int rank, int world, int cuda_device, bool serves_store,
+                      std::chrono::milliseconds timeout) {
+  c10::intrusive_ptr<c10d::Backend> backend;
+  // The front-end ProcessGroup over the backend: what c10d::Reducer talks to.
+  auto group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, world);
+  if (cuda_device < 0) {
+    auto options = c10d::ProcessGroupGloo::Options::create_default(timeout);
+    options->devices = {gloo_device()};
+    backend = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
+    group->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, backend);
+    group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
+  } else {
+#ifdef MEMSCOPE_WITH_NCCL
+    auto options = c10d::ProcessGroupNCCL::Options::create();
+    options->timeout = timeout;
+    backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, options);
+    group->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::NCCL, backend);
+    group->setDefaultBackend(c10d::ProcessGroup::BackendType::NCCL);
+#else
+    throw std::runtime_error("this build's libtorch has no CUDA, so no NCCL process group");
+#endif
+  }
+  return new MsteGroup{store, backend, group, timeout, cuda_device, serves_store};
 }
 
 }  // namespace
@@ -163,27 +196,25 @@ int mste_group_new(const char *addr, int port, int rank, int world, bool serve_s
   return guarded(error, [&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
     auto store = meet(addr, port, rank, world, serve_store, prefix, timeout);
-    c10::intrusive_ptr<c10d::Backend> backend;
-    // The front-end ProcessGroup over the backend: what c10d::Reducer talks to.
-    auto group = c10::make_intrusive<c10d::ProcessGroup>(store, rank, world);
-    if (cuda_device < 0) {
-      auto options = c10d::ProcessGroupGloo::Options::create_default(timeout);
-      options->devices = {gloo_device()};
-      backend = c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, options);
-      group->setBackend(c10::DeviceType::CPU, c10d::ProcessGroup::BackendType::GLOO, backend);
-      group->setDefaultBackend(c10d::ProcessGroup::BackendType::GLOO);
-    } else {
-#ifdef MEMSCOPE_WITH_NCCL
-      auto options = c10d::ProcessGroupNCCL::Options::create();
-      options->timeout = timeout;
-      backend = c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, options);
-      group->setBackend(c10::DeviceType::CUDA, c10d::ProcessGroup::BackendType::NCCL, backend);
-      group->setDefaultBackend(c10d::ProcessGroup::BackendType::NCCL);
-#else
-      return fail(error, "this build's libtorch has no CUDA, so no NCCL process group");
-#endif
+    *out = make_group(store, rank, world, cuda_device, rank == 0 && serve_store, timeout);
+    return 0;
+  });
+}
+
+// A second group of the same ranks, on the same device and store, under `parent`'s
+// keys and then `name`'s: its collectives run beside the parent's, from another
+// thread, in an order of their own (the scorer thread's gathers beside the trainer's
+// gradient all-reduces). Every rank creates it, as it created the parent.
+int mste_group_sibling(MsteGroup *parent, const char *name, MsteGroup **out, char **error) {
+  return guarded(error, [&] {
+    int rank = parent->backend->getRank();
+    int world = parent->backend->getSize();
+    auto store = c10::make_intrusive<c10d::PrefixStore>(std::string(name), parent->store);
+    {
+      memscope::QuietLog quiet(memscope::QuietLog::kAll);
+      arrive(*store, rank, world, parent->serves_store, parent->timeout);
     }
-    *out = new MsteGroup{store, backend, group, timeout};
+    *out = make_group(store, rank, world, parent->cuda_device, parent->serves_store, parent->timeout);
     return 0;
   });
 }

@@ -18,6 +18,10 @@ struct MsteGroup {
   c10::intrusive_ptr<c10d::Backend> backend;
   c10::intrusive_ptr<c10d::ProcessGroup> group;
   std::chrono::milliseconds timeout;
+  // The CUDA device of an NCCL group, -1 for Gloo (a sibling group's is the same).
+  int cuda_device;
+  // This rank serves the TCPStore the group met in.
+  bool serves_store;
   // A collective failed (a peer died, a timeout): the group is not shut down
   // gracefully when freed, since a graceful NCCL shutdown would wait on the dead peer.
   // Shared with the gradient reducer's hook, whose all-reduces end on the backend's

@@ -79,6 +79,21 @@ impl C10dGroup {
         Ok(C10dGroup { raw })
     }
 
+    /// A second group of the same ranks, on the same device, met under this group's
+    /// store keys and `name`'s: its collectives may run on another thread beside this
+    /// group's, each group keeping one order of its own on every rank. Every rank
+    /// creates it (with the same `name`), as it created this one; a rank that does not
+    /// is named when the wait for it times out.
+    pub fn sibling(&self, name: &str) -> Result<C10dGroup, ExtError> {
+        let name = CString::new(name).map_err(|_| ExtError::torch("process group", "the name holds a NUL byte".into()))?;
+        let mut raw: *mut ffi::Group = std::ptr::null_mut();
+        // SAFETY: the group is alive; `name` lives through the call; `raw` is an
+        // out-parameter.
+        call("process group", |error| unsafe { ffi::mste_group_sibling(self.raw.as_ptr(), name.as_ptr(), &mut raw, error) })?;
+        let raw = NonNull::new(raw).ok_or_else(|| ExtError::torch("process group", "no group returned".into()))?;
+        Ok(C10dGroup { raw })
+    }
+
     /// Sums `tensor` over every rank, in place; with `average`, divides by the world size.
     pub fn all_reduce(&self, tensor: &mut Tensor, average: bool) -> Result<(), ExtError> {
         // SAFETY: the group is alive; `tensor` is a valid handle borrowed for the call.

@@ -2,7 +2,7 @@
 //! on its shard of every global batch, and has its gradients summed across ranks in
 //! buckets during the backward pass by c10d's own `Reducer`, as DDP does.
 
-use super::{Replication, ScoreSharding};
+use super::{wants_scorer_thread, Replication, ScoreSharding};
 use crate::actors::JobError;
 use crate::data::{Batch, Shard};
 use crate::dist::{
@@ -114,39 +114,53 @@ impl Replication for DataParallel {
         Ok(Some(self.reducer.timings().clone()))
     }
 
-    /// Inline: a scorer thread would issue collectives beside the trainer's, in an
-    /// order that differs between ranks.
-    fn scorer_thread(&self, _device: Device) -> bool {
-        false
+    /// A thread where every rank would have one (a GPU), gathering through a group of
+    /// its own: the trainer's collectives and the scorer's then keep one order each,
+    /// on every rank, whatever the threads' timing. The ranks agree first (a rank whose
+    /// `MEMSCOPE_SCORER_THREAD` differs would otherwise wait for a group the others
+    /// never create): a thread only if every rank wants one.
+    fn scorer_thread(&self, device: Device) -> Result<Option<Box<dyn ScoreSharding + Send>>, JobError> {
+        let mine = wants_scorer_thread(device);
+        let mut wanting = Tensor::from_slice(&[f32::from(u8::from(mine))]).f_to_device(device)?;
+        self.group.all_reduce(&mut wanting, Reduce::Sum)?;
+        let wanting = wanting.f_double_value(&[0])? as usize;
+        if wanting < self.group.world() {
+            if mine {
+                tracing::warn!("scoring inline: {} of {} ranks score on a thread of their own", wanting, self.group.world());
+            }
+            return Ok(None);
+        }
+        Ok(Some(Box::new(self.group.sibling("scores")?)))
     }
 
     fn scores(&self) -> &dyn ScoreSharding {
-        self
+        &self.group
     }
 }
 
 /// Rank r scores the r-th contiguous block of samples, with their absolute indices (so
 /// per-sample seeded scorers draw what they draw in one process); the blocks are
-/// all-gathered, so every rank holds the whole set's scores.
-impl ScoreSharding for DataParallel {
+/// all-gathered, so every rank holds the whole set's scores. Through the job's group
+/// when scoring inline, through a sibling of it on a scorer thread.
+impl ScoreSharding for ProcessGroup {
     fn block(&self, n: usize) -> Range<usize> {
-        block(n, self.group.rank(), self.group.world())
+        block(n, self.rank(), self.world())
     }
 
     fn any_dropped(&self, mine: bool, device: Device) -> Result<bool, JobError> {
         let mut flag = Tensor::from(if mine { 1.0f32 } else { 0.0 }).f_to_device(device)?;
-        self.group.all_reduce(&mut flag, Reduce::Sum)?;
+        self.all_reduce(&mut flag, Reduce::Sum)?;
         Ok(flag.f_double_value(&[])? > 0.0)
     }
 
     /// The blocks are padded to one length, all-gathered (on `device`), and trimmed.
     fn gather(&self, mine: Vec<f32>, n: usize, device: Device) -> Result<Vec<f32>, JobError> {
-        let world = self.group.world();
+        let world = self.world();
         let per = n.div_ceil(world);
         let mut padded = vec![0.0f32; per];
         padded[..mine.len()].copy_from_slice(&mine);
         let padded = Tensor::from_slice(&padded).f_to_device(device)?;
-        let all = Vec::<f32>::try_from(&self.group.all_gather(&padded)?.f_flatten(0, -1)?.f_to_device(Device::Cpu)?)?;
+        let all = Vec::<f32>::try_from(&self.all_gather(&padded)?.f_flatten(0, -1)?.f_to_device(Device::Cpu)?)?;
         let mut values = Vec::with_capacity(n);
         for rank in 0..world {
             values.extend_from_slice(&all[rank * per..rank * per + block(n, rank, world).len()]);

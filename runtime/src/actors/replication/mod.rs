@@ -8,7 +8,7 @@ mod data_parallel;
 mod one_process;
 
 pub use data_parallel::DataParallel;
-pub use one_process::{OneProcess, WholeSet};
+pub use one_process::OneProcess;
 
 use super::JobError;
 use crate::data::{Batch, Shard};
@@ -61,16 +61,32 @@ pub trait Replication {
     /// group's last collective) and returns how the gradients were reduced.
     fn finish(&self, network: &Network) -> Result<Option<DistTimings>, JobError>;
 
-    /// Whether snapshots are scored on a thread of the scorer's own (else inline, on
-    /// the trainer's thread between epochs).
-    fn scorer_thread(&self, device: Device) -> bool;
+    /// Where snapshots are scored: `Some` on a thread of the scorer's own, with the
+    /// sharding that thread scores and gathers through; `None` inline, on the trainer's
+    /// thread between epochs, through [`Replication::scores`]. Called once, before
+    /// training; in a group every process makes the same choice.
+    fn scorer_thread(&self, device: Device) -> Result<Option<Box<dyn ScoreSharding + Send>>, JobError>;
 
-    /// Sharding and gathering of snapshot scores.
+    /// Sharding and gathering of snapshot scores scored inline.
     fn scores(&self) -> &dyn ScoreSharding;
 }
 
-/// How snapshot scores are shared out: on the trainer's thread only, since the
-/// collectives of a group come from one thread, in one order on every process.
+/// Set to `1`, a job on the CPU scores on a thread of its own, as on a GPU (how the
+/// tests run the scorer thread on a CPU).
+pub const SCORER_THREAD_ENV: &str = "MEMSCOPE_SCORER_THREAD";
+
+/// Whether this process would score on a thread of its own. On a GPU the scorer's
+/// kernels fill the gaps of the trainer's. On the CPU the trainer already uses every
+/// core: overlapping gains no compute, and a second OpenMP team makes libgomp stop
+/// spin-waiting for both (measured a quarter slower scoring on digits), so it scores
+/// inline unless [`SCORER_THREAD_ENV`] is `1`.
+fn wants_scorer_thread(device: Device) -> bool {
+    device != Device::Cpu || std::env::var(SCORER_THREAD_ENV).is_ok_and(|v| v == "1")
+}
+
+/// How snapshot scores are shared out: the collectives of one group come from one
+/// thread (the trainer's when scoring inline, else the scorer thread's, in a group of
+/// its own), in one order on every process.
 pub trait ScoreSharding {
     /// The samples of `0..n` this process scores.
     fn block(&self, n: usize) -> Range<usize>;

@@ -1,6 +1,6 @@
 //! A job in one process: nothing to agree on, nothing to sum.
 
-use super::{Replication, ScoreSharding};
+use super::{wants_scorer_thread, Replication, ScoreSharding};
 use crate::actors::JobError;
 use crate::data::{Batch, Shard};
 use crate::dist::{DistTimings, Uninterruptible};
@@ -9,10 +9,6 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
-
-/// Set to `1`, a job in one process on the CPU scores on a thread of its own, as on a
-/// GPU.
-pub const SCORER_THREAD_ENV: &str = "MEMSCOPE_SCORER_THREAD";
 
 /// A single process: it sees whole batches and scores every sample itself.
 pub struct OneProcess {
@@ -70,13 +66,9 @@ impl Replication for OneProcess {
         Ok(None)
     }
 
-    /// On a GPU the scorer's kernels fill the gaps of the trainer's. On the CPU the
-    /// trainer already uses every core: overlapping gains no compute, and a second
-    /// OpenMP team makes libgomp stop spin-waiting for both (measured a quarter slower
-    /// scoring on digits), so it scores inline unless [`SCORER_THREAD_ENV`] is `1`
-    /// (how the tests run the scorer thread on a CPU).
-    fn scorer_thread(&self, device: Device) -> bool {
-        device != Device::Cpu || std::env::var(SCORER_THREAD_ENV).is_ok_and(|v| v == "1")
+    /// A thread on a GPU (see [`wants_scorer_thread`]), scoring every sample.
+    fn scorer_thread(&self, device: Device) -> Result<Option<Box<dyn ScoreSharding + Send>>, JobError> {
+        Ok(wants_scorer_thread(device).then(|| Box::new(WholeSet) as Box<dyn ScoreSharding + Send>))
     }
 
     fn scores(&self) -> &dyn ScoreSharding {
