@@ -346,7 +346,8 @@ fn scoring_on_a_thread_in_a_group_of_two_equals_scoring_inline() {
         let args = ["job.toml", "--out", out, "--set", "score.every=1"];
         [0, 1].map(|r| rank_with_env(dir.path(), r, 2, port, &args, env)).map(events)
     };
-    let [(inline0, _), (inline1, _)] = group("inline", &[]);
+    // Inline spelled out: the test's own environment may ask for threads.
+    let [(inline0, _), (inline1, _)] = group("inline", &[("MEMSCOPE_SCORER_THREAD", "0")]);
     let [(thread0, _), (thread1, _)] = group("thread", &[("MEMSCOPE_SCORER_THREAD", "1")]);
 
     let (inline, thread) = (dir.path().join("inline/dp"), dir.path().join("thread/dp"));
