@@ -23,6 +23,8 @@ fn run_piped(dir: &Path, args: &[&str]) -> (String, String) {
         .args(args)
         .current_dir(dir)
         .env_remove("MEMSCOPE_LOG")
+        // Inline, as on the CPU by default, whatever the test's environment says.
+        .env("MEMSCOPE_SCORER_THREAD", "0")
         .output()
         .expect("spawning memscope");
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned());

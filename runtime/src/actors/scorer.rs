@@ -230,6 +230,14 @@ impl ScorerHandle {
         }
     }
 
+    /// The tables of every snapshot handed over, once a thread has scored them all.
+    pub fn report(&mut self) -> Result<ScorerReport, JobError> {
+        match self {
+            ScorerHandle::Inline(scorer) => Ok(scorer.report()),
+            ScorerHandle::Thread(thread) => thread.report(),
+        }
+    }
+
     /// Stops the scorer after pending work and returns the final report.
     pub fn finish(self) -> Result<ScorerReport, JobError> {
         match self {

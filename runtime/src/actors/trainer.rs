@@ -490,15 +490,15 @@ impl Trainer {
     }
 
     /// The tables of the epochs done, combined as a job of that many epochs would
-    /// combine them. Scoring inline (the CPU), every snapshot handed over is scored; a
-    /// scorer thread's snapshots still queued are left out here (the checkpoint just
-    /// written keeps them, and `--resume` scores them).
+    /// combine them. A scorer thread first scores the snapshots still queued (as its
+    /// end would anyway, and in a group every rank's alike), so every scored epoch
+    /// done is there.
     fn partial_scores(&mut self) -> Result<Box<PartialScores>, JobError> {
         let mut scores = Vec::new();
         if self.record_loss {
             scores.push(self.loss_table.clone());
         }
-        let (report, _pending) = self.scorer.checkpoint()?;
+        let report = self.scorer.report()?;
         scores.extend(report.tables);
         set_windows(&self.config.score, &mut scores, self.state.epochs_done);
         let directions = scores.iter().map(|t| (t.name.clone(), self.plugins.direction(&t.name))).collect();
