@@ -12,8 +12,15 @@
 use std::path::{Path, PathBuf};
 
 /// Every translation unit of the shim; each is one feature.
-const SOURCES: &[&str] =
-    &["csrc/script_module.cpp", "csrc/c10d.cpp", "csrc/reducer.cpp", "csrc/determinism.cpp", "csrc/store.cpp", "csrc/autocast.cpp"];
+const SOURCES: &[&str] = &[
+    "csrc/script_module.cpp",
+    "csrc/c10d.cpp",
+    "csrc/reducer.cpp",
+    "csrc/determinism.cpp",
+    "csrc/store.cpp",
+    "csrc/autocast.cpp",
+    "csrc/cuda_stream.cpp",
+];
 /// Headers shared by the sources (rebuild when they change).
 const HEADERS: &[&str] = &["csrc/shim.h", "csrc/c10d.h"];
 /// Where Gloo's headers are looked for (`<dir>/gloo/config.h`), after the project's
@@ -74,7 +81,9 @@ fn main() {
         for dir in cuda_include_dirs(&lib_dir) {
             build.include(dir);
         }
-        build.define("USE_C10D_NCCL", None).define("MEMSCOPE_WITH_NCCL", None);
+        build.define("USE_C10D_NCCL", None).define("MEMSCOPE_WITH_NCCL", None).define("MEMSCOPE_WITH_CUDA", None);
+        // The side stream (`csrc/cuda_stream.cpp`) calls c10's CUDA library directly.
+        println!("cargo:rustc-link-lib=dylib=c10_cuda");
     }
     build.compile("memscope_torch_ext");
     // The crate's own test binaries need libtorch at run time too.

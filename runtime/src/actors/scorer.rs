@@ -15,7 +15,7 @@
 use super::replication::ScoreSharding;
 use super::{JobError, JobEvent};
 use crate::data::Dataset;
-use crate::model::{channels_last, ModelSource, Network, Snapshot};
+use crate::model::{channels_last, ModelError, ModelSource, Network, Snapshot};
 use crate::plugins::PluginSet;
 use crate::scores::{BatchPosition, ScoreError, ScoreTable, SnapshotScorer};
 use actix::Recipient;
@@ -114,6 +114,11 @@ impl Scorer {
                 if self.own_thread && *threads > 0 {
                     tch::set_num_threads(*threads as i32);
                 }
+                // On CUDA a thread of its own scores on a stream of its own: on the
+                // default stream its kernels would queue behind the trainer's.
+                if let (true, Device::Cuda(i)) = (self.own_thread, *device) {
+                    memscope_torch_ext::use_side_stream(i).map_err(ModelError::from)?;
+                }
                 let mut network = Network::build(model, data.shape, data.classes, *device)?;
                 // Built-ins score fastest channels-last (see `score_all`).
                 if network.arch().is_some() {
@@ -123,6 +128,11 @@ impl Scorer {
             }
         };
         network.load_snapshot(&snapshot)?;
+        if self.own_thread {
+            // The snapshot is freed below, on this thread: the copies out of it must
+            // be done before its memory can go back to the trainer's stream.
+            settle(*device)?;
+        }
         let block = sharding.block(data.len());
         // Events count epochs from 1.
         let epoch = snapshot.epoch + 1;
@@ -296,6 +306,11 @@ impl ScorerThread {
     }
 
     fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
+        // The snapshot was copied on the trainer's stream; the scorer reads it on its
+        // own.
+        if let Some((_, variable)) = snapshot.variables.first() {
+            settle(variable.device())?;
+        }
         self.forget_finished();
         self.sent.push_back(shallow(&snapshot));
         let sent = self.requests.as_ref().map(|tx| tx.send(Request::Snapshot(snapshot)).is_ok());
@@ -375,6 +390,16 @@ impl Drop for ScorerThread {
             let _ = thread.join();
         }
     }
+}
+
+/// On CUDA, waits for the work the calling thread has queued on its current stream
+/// (its stream alone): how tensors cross between the trainer's stream and the scorer
+/// thread's.
+fn settle(device: Device) -> Result<(), JobError> {
+    if let Device::Cuda(i) = device {
+        memscope_torch_ext::synchronize_current_stream(i).map_err(ModelError::from)?;
+    }
+    Ok(())
 }
 
 /// Another handle on `snapshot`'s tensors (a snapshot is a copy nobody writes).

@@ -15,6 +15,8 @@
 //!   `torch.use_deterministic_algorithms(True)` with cuDNN's deterministic mode.
 //! - [`Autocast`]: autocast (mixed precision) on the CPU or CUDA in bfloat16 or
 //!   float16, as `torch.autocast(device_type, dtype)`.
+//! - [`use_side_stream`]: a CUDA stream of its own for a thread (a scorer beside the
+//!   trainer), and [`synchronize_current_stream`] for the tensors that cross.
 //! - [`C10dReducer`]: `c10d::Reducer`, DDP's engine: a backward pass whose gradients
 //!   are summed across the group in buckets, each all-reduced as soon as its
 //!   gradients are ready, overlapping the rest of the backward pass.
@@ -29,6 +31,7 @@
 
 mod autocast;
 mod c10d;
+mod cuda_stream;
 mod determinism;
 mod error;
 mod ffi;
@@ -38,6 +41,7 @@ mod store;
 
 pub use autocast::{Autocast, AutocastDtype};
 pub use c10d::{C10dGroup, Rendezvous};
+pub use cuda_stream::{synchronize_current_stream, use_side_stream};
 pub use determinism::{deterministic, set_deterministic};
 pub use error::ExtError;
 pub use reducer::{BackwardError, C10dReducer, ReducedBackward};
