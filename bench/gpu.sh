@@ -18,7 +18,8 @@
 #      memscope against the published curvature loop in PyTorch on the same GPU.
 #   4. Training samples/s against PyTorch eager (bench/reference/train_cnn.py), the `cnn`
 #      on MNIST-shaped and `resnet18` on CIFAR-shaped random images, fp32 and
-#      bf16-mixed (`train.precision`; a build without it says so and the row stays empty).
+#      bf16-mixed (`train.precision`; a build without it says so and the row stays empty),
+#      and fp32 with cuDNN's autotuner on both sides (`32-autotuned`).
 #   5. A resnet18 job scoring curvature every epoch against the same job training alone:
 #      the wall time the scorer adds (the goal: at most 1.3x).
 #   6. Scoring precision (bench/reference/score_precision.py, PyTorch on the same GPU):
@@ -249,23 +250,27 @@ rows="$RESULTS_DIR/gpu-train.jsonl"
 for model in cnn resnet18; do
   if [[ $model == cnn ]]; then data=$work/mnist.npz batch=128 epochs=${TRAIN_EPOCHS_CNN:-3}; else data=$work/cifar.npz batch=128 epochs=${TRAIN_EPOCHS_RESNET:-2}; fi
   train_job "train-$model" "$data" "arch = \"$model\"" "$epochs" "$batch" >"$work/train-$model.toml"
-  for precision in 32 bf16-mixed; do
+  # 32-autotuned: float32 with cuDNN's autotuner on both sides (memscope's
+  # MEMSCOPE_CUDNN_BENCHMARK=1, torch.backends.cudnn.benchmark), to decide its default.
+  for variant in 32 bf16-mixed 32-autotuned; do
+    precision=${variant%-autotuned}
+    tune=(); eager_tune=(); [[ $variant == *-autotuned ]] && tune=(MEMSCOPE_CUDNN_BENCHMARK=1) eager_tune=(--cudnn-benchmark)
     for round in 1 2; do
       # fp32 without the key: a build from before `train.precision` still runs it.
       set_precision=(); [[ $precision == 32 ]] || set_precision=(--set "train.precision=\"$precision\"")
-      if "$BIN" run "$work/train-$model.toml" --out "$work/train" --force --quiet "${set_precision[@]}" >"$work/train.log" 2>&1; then
+      if env "${tune[@]}" "$BIN" run "$work/train-$model.toml" --out "$work/train" --force --quiet "${set_precision[@]}" >"$work/train.log" 2>&1; then
         "$PY" -c 'import json, sys; s = json.load(open(sys.argv[1])); t = s["timings"]
 print(json.dumps({"impl": "memscope", "model": sys.argv[2], "precision": sys.argv[3], "round": int(sys.argv[4]),
                   "samples_per_second": t["train_samples_per_second"], "train_seconds": t["train_seconds"], "accuracy": s["train_accuracy"]}))' \
-          "$work/train/train-$model/summary.json" "$model" "$precision" "$round" >>"$rows"
+          "$work/train/train-$model/summary.json" "$model" "$variant" "$round" >>"$rows"
       else
-        echo "  memscope $model $precision: $(grep -m1 '^error' "$work/train.log" || tail -1 "$work/train.log")"
+        echo "  memscope $model $variant: $(grep -m1 '^error' "$work/train.log" || tail -1 "$work/train.log")"
       fi
       "$PY" bench/reference/train_cnn.py --data npz --path "$data" --model "$model" --device "$DEVICE" --precision "$precision" \
-        --epochs "$epochs" --batch-size "$batch" --threads "${THREADS:-8}" 2>/dev/null \
-        | "$PY" -c 'import json, sys; r = json.loads(sys.stdin.read()); print(json.dumps({"impl": "pytorch-eager", "model": r["model"], "precision": r["precision"], "round": int(sys.argv[1]),
-                  "samples_per_second": r["samples_per_second"], "train_seconds": r["train_seconds"], "accuracy": r["final_train_accuracy"]}))' "$round" >>"$rows" \
-        || echo "  pytorch eager $model $precision failed"
+        "${eager_tune[@]}" --epochs "$epochs" --batch-size "$batch" --threads "${THREADS:-8}" 2>/dev/null \
+        | "$PY" -c 'import json, sys; r = json.loads(sys.stdin.read()); print(json.dumps({"impl": "pytorch-eager", "model": r["model"], "precision": sys.argv[2], "round": int(sys.argv[1]),
+                  "samples_per_second": r["samples_per_second"], "train_seconds": r["train_seconds"], "accuracy": r["final_train_accuracy"]}))' "$round" "$variant" >>"$rows" \
+        || echo "  pytorch eager $model $variant failed"
     done
   done
 done
@@ -273,15 +278,15 @@ done
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 result = {}
-print(f"  {'model':<9} {'precision':<11} {'memscope':>10} {'eager':>10} {'ratio':>6}   (samples/s, best of 2 rounds)")
+print(f"  {'model':<9} {'precision':<12} {'memscope':>10} {'eager':>10} {'ratio':>6}   (samples/s, best of 2 rounds)")
 for model in ("cnn", "resnet18"):
-    for precision in ("32", "bf16-mixed"):
+    for precision in ("32", "bf16-mixed", "32-autotuned"):
         best = {impl: max((r["samples_per_second"] for r in rows if (r["impl"], r["model"], r["precision"]) == (impl, model, precision)), default=None)
                 for impl in ("memscope", "pytorch-eager")}
         ratio = best["memscope"] / best["pytorch-eager"] if None not in best.values() else None
         result[f"{model} {precision}"] = {**best, "ratio": ratio}
         show = lambda v, f: "-" if v is None else format(v, f)
-        print(f"  {model:<9} {precision:<11} {show(best['memscope'], '10.0f')} {show(best['pytorch-eager'], '10.0f')} {show(ratio, '6.2f')}")
+        print(f"  {model:<9} {precision:<12} {show(best['memscope'], '10.0f')} {show(best['pytorch-eager'], '10.0f')} {show(ratio, '6.2f')}")
 json.dump({"rows": rows, "best": result}, open(sys.argv[2], "w"), indent=2)
 PY
 fi

@@ -55,6 +55,8 @@ def parse_args():
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N; the data is put on it once, before timing")
     p.add_argument("--precision", choices=["32", "bf16-mixed", "fp16-mixed"], default="32",
                    help="autocast in the training step, fp32 weights (fp16: with a gradient scaler), as memscope's train.precision")
+    p.add_argument("--cudnn-benchmark", action="store_true",
+                   help="torch.backends.cudnn.benchmark = True (memscope: MEMSCOPE_CUDNN_BENCHMARK=1)")
     args = p.parse_args()
     if args.data == "idx" and not (args.images and args.labels):
         p.error("--data idx requires --images and --labels")
@@ -103,6 +105,7 @@ def main():
     log(f"data: {data_name} x={tuple(x.shape)} y={tuple(y.shape)}")
 
     device = torch.device(args.device)
+    torch.backends.cudnn.benchmark = args.cudnn_benchmark
     if args.model == "cnn":
         model = build_model(height, width)
     else:

@@ -231,6 +231,7 @@ impl JobRun {
             tch::set_num_threads(config.threads as i32);
         }
         let mut device = resolve_device(&config.device)?;
+        crate::model::autotune_cudnn(device, config.deterministic);
         // Before any data is read: a precision the device cannot run.
         crate::model::check_precision(config.train.precision, device)
             .map_err(|message| JobError::Setting { key: "train.precision".into(), message })?;
