@@ -27,6 +27,10 @@
 #      with TF32 off, with TF32 (libtorch's default for cuDNN convolutions), and under
 #      bf16 and fp16 autocast, each against float32 by Spearman, with samples/s: the
 #      measurement that sets memscope's scorer precision.
+#   7. Profiles of part 3's scoring passes, one round at a smaller N: memscope's
+#      (MEMSCOPE_PROFILE_SCORING) and the published loop's (torch.profiler), each
+#      summed by bench/profile_summary.py: GPU busy share, kernels and host operators
+#      by time. Why TorchScript scoring ran at 1.19x the published loop on the H200.
 #
 #   bench/gpu.sh                                   # with target/release and .venv
 #   BIN_DIR=.gpu RESULTS_DIR=$OUT bench/gpu.sh     # the folder of `make gpu-bundle`, python3's torch
@@ -41,7 +45,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-PARTS=${PARTS:-123456}
+PARTS=${PARTS:-1234567}
 BIN_DIR=${BIN_DIR:-target/release}
 PY=${PY:-$([[ -x .venv/bin/python ]] && echo .venv/bin/python || echo python3)}
 RESULTS_DIR=${RESULTS_DIR:-$(mktemp -d)}
@@ -321,6 +325,20 @@ part "6. scoring precision: curvature at TF32, bf16 and fp16 against float32 (TF
 "$PY" bench/reference/score_precision.py --device "$DEVICE" --n "${PRECISION_N:-8192}" --epochs "${PRECISION_EPOCHS:-15}" \
   --threads "${THREADS:-8}" --out "$RESULTS_DIR/gpu-score-precision.json" 2>&1 | grep -v '^  epoch ' \
   || { echo "part 6 failed"; failed=$((failed + 1)); }
+fi
+
+if [[ $PARTS == *7* ]]; then
+part "7. profiles of the scoring passes: memscope (TorchScript and built-in ResNet-18) and the published loop"
+profiles=$RESULTS_DIR/profiles
+DEVICE=$DEVICE N=${PROFILE_N:-1024} ROUNDS=1 EPOCHS=${EPOCHS:-2} BATCH=${BATCH:-512} THREADS=${THREADS:-8} BIN="$BIN" PY="$PY" \
+  PROFILE_DIR="$profiles" RESULTS="$work/profiled.json" MARKDOWN="$work/profiled.md" bench/torchscript.sh >/dev/null 2>"$work/profiled.log" \
+  || { tail -3 "$work/profiled.log"; echo "part 7 failed"; failed=$((failed + 1)); }
+traces=()
+for trace in "$profiles"/memscope-torchscript-round1/scoring-epoch-*.json "$profiles"/memscope-builtin-round1/scoring-epoch-*.json "$profiles"/published-round1.json; do
+  [[ -f $trace ]] && traces+=("$(basename "$(dirname "$trace")")/$(basename "$trace")=$trace")
+done
+"$PY" bench/profile_summary.py --top 10 --json "$RESULTS_DIR/gpu-profiles.json" "${traces[@]}" || { echo "part 7 (summary) failed"; failed=$((failed + 1)); }
+gzip -f "$profiles"/*.json "$profiles"/*/*.json 2>/dev/null
 fi
 
 echo; echo "bench/gpu.sh: $failed part(s) failed; results in $RESULTS_DIR"

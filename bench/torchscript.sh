@@ -26,6 +26,8 @@
 #   N=512 ROUNDS=1 bench/torchscript.sh
 #   ROWS=256 bench/torchscript.sh     # the curvature plugin's rows per pass (default: from the input size)
 #   DEVICE=cuda N=8192 bench/torchscript.sh   # both sides on the GPU (bench/gpu.sh runs this)
+#   PROFILE_DIR=prof ROUNDS=1 bench/torchscript.sh   # also a Chrome trace of each side's scoring pass
+#                                                  # (the profiler's overhead then counts in the timings)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -37,6 +39,7 @@ DRAWS=${DRAWS:-10}
 H=${H:-1e-3}
 BATCH=${BATCH:-128}
 ROWS=${ROWS:-}
+PROFILE_DIR=${PROFILE_DIR:-}
 DEVICE=${DEVICE:-cpu}
 BIN=${BIN:-target/release/memscope}
 PY=${PY:-.venv/bin/python}
@@ -99,7 +102,8 @@ PY
 show() { "$PY" "$out/show.py" "$runs"; } # the newest run, on stderr
 memscope_run() { # name round
   local la; la=$(load)
-  "$BIN" run "$out/$1.toml" --out "$out/round$2" --force --quiet >/dev/null
+  MEMSCOPE_PROFILE_SCORING=${PROFILE_DIR:+$PROFILE_DIR/memscope-$1-round$2} \
+    "$BIN" run "$out/$1.toml" --out "$out/round$2" --force --quiet >/dev/null
   "$PY" - "$out/round$2/$1" "$1" "$2" "$la" >>"$runs" <<'PY'
 import json, sys
 run, name, rnd, la = sys.argv[1:]
@@ -123,6 +127,7 @@ for round in $(seq "$ROUNDS"); do
   la=$(load)
   "$PY" "$REF" score --weights "$weights" --data "$out/data.npz" --out "$out/published-round$round.npy" \
     --draws "$DRAWS" --h "$H" --batch-size "$BATCH" --threads "$THREADS" --seed "$round" --device "$DEVICE" \
+    ${PROFILE_DIR:+--profile "$PROFILE_DIR/published-round$round.json"} \
     | "$PY" -c 'import json, sys; r = json.load(sys.stdin); r.update(round=int(sys.argv[1]), loadavg_1m=float(sys.argv[2])); print(json.dumps(r))' "$round" "$la" >>"$runs"
   show
   memscope_run builtin "$round"

@@ -16,6 +16,7 @@ benchmark (bench/torchscript.sh). torchvision is not needed.
 """
 
 import argparse
+import contextlib
 import json
 import struct
 import sys
@@ -138,9 +139,17 @@ def score(args):
         logits = model(x[: args.batch_size])
         check_loss = F.cross_entropy(logits, y[: args.batch_size]).item()
     torch.manual_seed(args.seed)
+    profiling = contextlib.nullcontext()
+    if args.profile:
+        # The same profiler memscope's MEMSCOPE_PROFILE_SCORING runs (Kineto).
+        activities = [torch.profiler.ProfilerActivity.CPU] + ([torch.profiler.ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        profiling = torch.profiler.profile(activities=activities, record_shapes=True)
     start = time.perf_counter()
-    scores = curvature_published(model, x, y, args.draws, args.h, args.batch_size, 0).cpu()  # waits for the GPU
+    with profiling as profiler:
+        scores = curvature_published(model, x, y, args.draws, args.h, args.batch_size, 0).cpu()  # waits for the GPU
     seconds = time.perf_counter() - start
+    if args.profile:
+        profiler.export_chrome_trace(args.profile)
     np.save(args.out, scores.numpy().astype(np.float32))
     n = x.shape[0]
     print(json.dumps({"impl": "pytorch-published", "samples": n, "seconds": seconds, "samples_per_second": n / seconds,
@@ -177,6 +186,7 @@ def main():
     s.add_argument("--threads", type=int, default=2)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (the one memscope's job names)")
+    s.add_argument("--profile", help="save a Chrome trace of the scoring pass here (torch.profiler; the timing then includes its overhead)")
     args = p.parse_args()
     {"export": export, "script-weights": script_weights, "data": data, "score": score}[args.command](args)
 

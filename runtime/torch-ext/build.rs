@@ -20,6 +20,7 @@ const SOURCES: &[&str] = &[
     "csrc/store.cpp",
     "csrc/autocast.cpp",
     "csrc/cuda_stream.cpp",
+    "csrc/profiler.cpp",
 ];
 /// Headers shared by the sources (rebuild when they change).
 const HEADERS: &[&str] = &["csrc/shim.h", "csrc/c10d.h"];

@@ -26,6 +26,7 @@ mod test_plugin_suite;
 mod test_plugin_template;
 mod test_plugins;
 mod test_precision;
+mod test_profile;
 mod test_progress;
 mod test_relocation;
 mod test_report;

@@ -21,6 +21,7 @@ use crate::scores::{BatchPosition, ScoreError, ScoreTable, SnapshotScorer};
 use actix::Recipient;
 use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -98,6 +99,33 @@ pub struct Scorer {
     /// On a thread of its own: where each finished snapshot's tables are published
     /// (a copy of every table per snapshot; scoring one takes far longer).
     published: Option<Arc<Mutex<Published>>>,
+    /// Where each snapshot's scoring pass is profiled to ([`PROFILE_ENV`]).
+    profile_dir: Option<PathBuf>,
+}
+
+/// Set to a directory, each snapshot's scoring pass (every scorer over the samples) is
+/// profiled by libtorch's profiler, and its Chrome trace saved there as
+/// `scoring-epoch-E.json` (`-rank-R` added in a group): which operators, and on CUDA
+/// which kernels, the time goes to (`bench/profile_summary.py` sums them).
+pub const PROFILE_ENV: &str = "MEMSCOPE_PROFILE_SCORING";
+
+/// The directory [`PROFILE_ENV`] names, if any.
+fn profile_dir() -> Option<PathBuf> {
+    std::env::var_os(PROFILE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from)
+}
+
+/// Saves the profile of the snapshot after `epoch` (1-based) into `dir`.
+fn save_profile(profile: memscope_torch_ext::Profile, dir: &Path, epoch: usize) -> Result<(), JobError> {
+    std::fs::create_dir_all(dir).map_err(|e| JobError::io(dir, e))?;
+    let rank = std::env::var("RANK").ok().filter(|_| std::env::var("WORLD_SIZE").is_ok_and(|w| w != "1"));
+    let name = match rank {
+        Some(rank) => format!("scoring-epoch-{epoch}-rank-{rank}.json"),
+        None => format!("scoring-epoch-{epoch}.json"),
+    };
+    let path = dir.join(name);
+    let events = profile.save(&path).map_err(ModelError::from)?;
+    tracing::info!("profiled the scoring of epoch {epoch}: {events} events in {}", path.display());
+    Ok(())
 }
 
 impl Scorer {
@@ -136,6 +164,10 @@ impl Scorer {
         let block = sharding.block(data.len());
         // Events count epochs from 1.
         let epoch = snapshot.epoch + 1;
+        let profile = match &self.profile_dir {
+            Some(_) => Some(memscope_torch_ext::Profile::start(*device != Device::Cpu).map_err(ModelError::from)?),
+            None => None,
+        };
         let snapshot_started = Instant::now();
         events.do_send(JobEvent::ScoringStarted {
             epoch,
@@ -173,6 +205,9 @@ impl Scorer {
         for k in dropped.into_iter().rev() {
             scorers.remove(k);
         }
+        if let (Some(dir), Some(profile)) = (&self.profile_dir, profile) {
+            save_profile(profile, dir, epoch)?;
+        }
         events.do_send(JobEvent::ScoringEnded { epoch, seconds: snapshot_started.elapsed().as_secs_f64() });
         if let Some(published) = &self.published {
             let report = self.report();
@@ -205,7 +240,7 @@ pub enum ScorerHandle {
 impl ScorerHandle {
     /// Scores on the caller's thread: see [`ScorerHandle::Inline`].
     pub fn inline(setup: ScorerSetup) -> Self {
-        ScorerHandle::Inline(Box::new(Scorer { setup, network: None, own_thread: false, published: None }))
+        ScorerHandle::Inline(Box::new(Scorer { setup, network: None, own_thread: false, published: None, profile_dir: profile_dir() }))
     }
 
     /// Starts the scorer thread, which scores this process's block of `sharding`'s and
@@ -278,7 +313,7 @@ impl ScorerThread {
     fn spawn(setup: ScorerSetup, sharding: Box<dyn ScoreSharding + Send>) -> Self {
         let (tx, rx) = bounded::<Request>(SNAPSHOT_QUEUE);
         let published = Arc::new(Mutex::new(Published::default()));
-        let initial = Scorer { setup, network: None, own_thread: true, published: Some(published.clone()) };
+        let initial = Scorer { setup, network: None, own_thread: true, published: Some(published.clone()), profile_dir: profile_dir() };
         let initial_report = initial.report();
         let thread = std::thread::Builder::new()
             .name("memscope-scorer".into())

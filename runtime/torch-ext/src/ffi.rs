@@ -74,6 +74,8 @@ unsafe extern "C" {
     ) -> c_int;
     pub fn mste_group_sibling(parent: *mut Group, name: *const c_char, out: *mut *mut Group, error: *mut *mut c_char) -> c_int;
     pub fn mste_group_free(group: *mut Group);
+    pub fn mste_profiler_start(cuda: bool, error: *mut *mut c_char) -> c_int;
+    pub fn mste_profiler_stop(path: *const c_char, events: *mut c_long, error: *mut *mut c_char) -> c_int;
     pub fn mste_cuda_use_side_stream(device: c_int, error: *mut *mut c_char) -> c_int;
     pub fn mste_cuda_synchronize_current_stream(device: c_int, error: *mut *mut c_char) -> c_int;
     pub fn mste_group_all_reduce(group: *mut Group, tensor: *mut C_tensor, average: bool, error: *mut *mut c_char) -> c_int;

@@ -17,6 +17,8 @@
 //!   float16, as `torch.autocast(device_type, dtype)`.
 //! - [`use_side_stream`]: a CUDA stream of its own for a thread (a scorer beside the
 //!   trainer), and [`synchronize_current_stream`] for the tensors that cross.
+//! - [`Profile`]: libtorch's profiler (Kineto) around a stretch of one thread's work,
+//!   saved as a Chrome trace.
 //! - [`C10dReducer`]: `c10d::Reducer`, DDP's engine: a backward pass whose gradients
 //!   are summed across the group in buckets, each all-reduced as soon as its
 //!   gradients are ready, overlapping the rest of the backward pass.
@@ -35,6 +37,7 @@ mod cuda_stream;
 mod determinism;
 mod error;
 mod ffi;
+mod profiler;
 mod reducer;
 mod script;
 mod store;
@@ -44,6 +47,7 @@ pub use c10d::{C10dGroup, Rendezvous};
 pub use cuda_stream::{synchronize_current_stream, use_side_stream};
 pub use determinism::{deterministic, set_deterministic};
 pub use error::ExtError;
+pub use profiler::Profile;
 pub use reducer::{BackwardError, C10dReducer, ReducedBackward};
 pub use script::ScriptModule;
 pub use store::{StoreClient, StoreServer};
