@@ -11,6 +11,15 @@
 //! A snapshot's scoring is told as it goes (`ScoringStarted`, `ScoringProgress` per
 //! scorer, `ScoresReady`, `ScoringEnded`): a pass over a large set takes minutes, and
 //! a display that heard nothing in that time would look frozen.
+//!
+//! `thread.rs` is the scorer on a thread of its own (its queue, what it publishes for
+//! checkpoints, the CUDA streams snapshots cross); `profile.rs` the profiles of the
+//! passes (`MEMSCOPE_PROFILE_SCORING`).
+
+mod profile;
+mod thread;
+
+pub use thread::ScorerThread;
 
 use super::replication::ScoreSharding;
 use super::{JobError, JobEvent};
@@ -19,16 +28,12 @@ use crate::model::{channels_last, ModelError, ModelSource, Network, Snapshot};
 use crate::plugins::PluginSet;
 use crate::scores::{BatchPosition, ScoreError, ScoreTable, SnapshotScorer};
 use actix::Recipient;
-use crossbeam_channel::{bounded, RecvTimeoutError, Sender};
-use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use profile::{profile_dir, save_profile};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tch::Device;
-
-/// Snapshots in flight before the trainer waits for the scorer (bounds memory).
-const SNAPSHOT_QUEUE: usize = 2;
+use thread::{settle, Published};
 
 /// The least time between two `ScoringProgress` events of one pass: often enough for
 /// a progress bar, few enough for the JSON event stream the daemon reads.
@@ -43,23 +48,6 @@ pub struct ScorerReport {
     pub seconds: f64,
     /// Samples scored (including before a resume).
     pub scored_samples: u64,
-}
-
-enum Request {
-    Snapshot(Snapshot),
-    /// Answer with the report once every earlier snapshot is scored.
-    Report(Sender<ScorerReport>),
-}
-
-/// What a scorer thread has finished, published after each snapshot: what a
-/// checkpoint records without waiting for the snapshots still queued.
-#[derive(Default)]
-struct Published {
-    /// The tables and totals after the newest finished snapshot (none before the
-    /// first, then the tables as the thread started).
-    report: Option<ScorerReport>,
-    /// Snapshots finished by the thread.
-    snapshots: usize,
 }
 
 /// Everything the scorer thread needs.
@@ -99,33 +87,8 @@ pub struct Scorer {
     /// On a thread of its own: where each finished snapshot's tables are published
     /// (a copy of every table per snapshot; scoring one takes far longer).
     published: Option<Arc<Mutex<Published>>>,
-    /// Where each snapshot's scoring pass is profiled to ([`PROFILE_ENV`]).
+    /// Where each snapshot's scoring pass is profiled to ([`profile::PROFILE_ENV`]).
     profile_dir: Option<PathBuf>,
-}
-
-/// Set to a directory, each snapshot's scoring pass (every scorer over the samples) is
-/// profiled by libtorch's profiler, and its Chrome trace saved there as
-/// `scoring-epoch-E.json` (`-rank-R` added in a group): which operators, and on CUDA
-/// which kernels, the time goes to (`bench/profile_summary.py` sums them).
-pub const PROFILE_ENV: &str = "MEMSCOPE_PROFILE_SCORING";
-
-/// The directory [`PROFILE_ENV`] names, if any.
-fn profile_dir() -> Option<PathBuf> {
-    std::env::var_os(PROFILE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from)
-}
-
-/// Saves the profile of the snapshot after `epoch` (1-based) into `dir`.
-fn save_profile(profile: memscope_torch_ext::Profile, dir: &Path, epoch: usize) -> Result<(), JobError> {
-    std::fs::create_dir_all(dir).map_err(|e| JobError::io(dir, e))?;
-    let rank = std::env::var("RANK").ok().filter(|_| std::env::var("WORLD_SIZE").is_ok_and(|w| w != "1"));
-    let name = match rank {
-        Some(rank) => format!("scoring-epoch-{epoch}-rank-{rank}.json"),
-        None => format!("scoring-epoch-{epoch}.json"),
-    };
-    let path = dir.join(name);
-    let events = profile.save(&path).map_err(ModelError::from)?;
-    tracing::info!("profiled the scoring of epoch {epoch}: {events} events in {}", path.display());
-    Ok(())
 }
 
 impl Scorer {
@@ -290,156 +253,6 @@ impl ScorerHandle {
             ScorerHandle::Thread(thread) => thread.finish(),
         }
     }
-}
-
-/// A scorer on a thread of its own.
-pub struct ScorerThread {
-    /// Dropped to tell the thread to stop once its queue is empty.
-    requests: Option<Sender<Request>>,
-    /// Taken when the thread is joined.
-    thread: Option<JoinHandle<Result<(), JobError>>>,
-    /// What the thread has finished.
-    published: Arc<Mutex<Published>>,
-    /// The tables as the thread started, for a checkpoint before its first snapshot.
-    initial: ScorerReport,
-    /// The snapshots sent and not known to be finished, oldest first (their tensors
-    /// shared with the thread's copies, which nobody writes).
-    sent: VecDeque<Snapshot>,
-    /// Snapshots sent before `sent`'s first (finished by the thread).
-    acknowledged: usize,
-}
-
-impl ScorerThread {
-    fn spawn(setup: ScorerSetup, sharding: Box<dyn ScoreSharding + Send>) -> Self {
-        let (tx, rx) = bounded::<Request>(SNAPSHOT_QUEUE);
-        let published = Arc::new(Mutex::new(Published::default()));
-        let initial = Scorer { setup, network: None, own_thread: true, published: Some(published.clone()), profile_dir: profile_dir() };
-        let initial_report = initial.report();
-        let thread = std::thread::Builder::new()
-            .name("memscope-scorer".into())
-            .spawn(move || {
-                let mut scorer = initial;
-                for request in rx {
-                    match request {
-                        Request::Snapshot(snapshot) => scorer.score(snapshot, sharding.as_ref())?,
-                        Request::Report(reply) => {
-                            let _ = reply.send(scorer.report());
-                        }
-                    }
-                }
-                Ok(())
-            })
-            .expect("spawning the scorer thread");
-        ScorerThread {
-            requests: Some(tx),
-            thread: Some(thread),
-            published,
-            initial: initial_report,
-            sent: VecDeque::new(),
-            acknowledged: 0,
-        }
-    }
-
-    fn score(&mut self, snapshot: Snapshot) -> Result<(), JobError> {
-        // The snapshot was copied on the trainer's stream; the scorer reads it on its
-        // own.
-        if let Some((_, variable)) = snapshot.variables.first() {
-            settle(variable.device())?;
-        }
-        self.forget_finished();
-        self.sent.push_back(shallow(&snapshot));
-        let sent = self.requests.as_ref().map(|tx| tx.send(Request::Snapshot(snapshot)).is_ok());
-        if sent == Some(true) {
-            Ok(())
-        } else {
-            Err(self.failure())
-        }
-    }
-
-    fn report(&mut self) -> Result<ScorerReport, JobError> {
-        let (tx, rx) = bounded(1);
-        let sent = self.requests.as_ref().map(|r| r.send(Request::Report(tx)).is_ok());
-        if sent != Some(true) {
-            return Err(self.failure());
-        }
-        // If the scorer fails first, the request stays queued in a channel we still
-        // hold a sender of, so the reply never disconnects: watch the thread too.
-        loop {
-            match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(report) => return Ok(report),
-                Err(RecvTimeoutError::Timeout) if !self.thread.as_ref().is_none_or(|t| t.is_finished()) => {}
-                Err(_) => return Err(self.failure()),
-            }
-        }
-    }
-
-    fn checkpoint(&mut self) -> Result<(ScorerReport, Vec<Snapshot>), JobError> {
-        if self.thread.as_ref().is_none_or(|t| t.is_finished()) {
-            return Err(self.failure());
-        }
-        let published = self.published.lock().expect("the scorer does not panic holding the lock");
-        let done = published.snapshots - self.acknowledged;
-        let report = published.report.clone().unwrap_or_else(|| self.initial.clone());
-        drop(published);
-        self.acknowledge(done);
-        Ok((report, self.sent.iter().map(shallow).collect()))
-    }
-
-    /// Lets go of the snapshots the thread has finished: a process that writes no
-    /// checkpoint (a job in memory, the other ranks of a group) would otherwise hold
-    /// every snapshot of the run.
-    fn forget_finished(&mut self) {
-        let done = self.published.lock().expect("the scorer does not panic holding the lock").snapshots - self.acknowledged;
-        self.acknowledge(done);
-    }
-
-    fn acknowledge(&mut self, done: usize) {
-        self.sent.drain(..done);
-        self.acknowledged += done;
-    }
-
-    fn finish(mut self) -> Result<ScorerReport, JobError> {
-        let report = self.report()?;
-        self.requests = None;
-        if let Some(thread) = self.thread.take() {
-            thread.join().map_err(|p| JobError::from_panic("scorer", p))??;
-        }
-        Ok(report)
-    }
-
-    /// The scorer thread stopped early: join it and return why.
-    fn failure(&mut self) -> JobError {
-        self.requests = None;
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(Err(e))) => e,
-            Some(Err(panic)) => JobError::from_panic("scorer", panic),
-            _ => JobError::Panicked { thread: "scorer".into(), message: "stopped without an error".into() },
-        }
-    }
-}
-
-impl Drop for ScorerThread {
-    fn drop(&mut self) {
-        self.requests = None;
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// On CUDA, waits for the work the calling thread has queued on its current stream
-/// (its stream alone): how tensors cross between the trainer's stream and the scorer
-/// thread's.
-fn settle(device: Device) -> Result<(), JobError> {
-    if let Device::Cuda(i) = device {
-        memscope_torch_ext::synchronize_current_stream(i).map_err(ModelError::from)?;
-    }
-    Ok(())
-}
-
-/// Another handle on `snapshot`'s tensors (a snapshot is a copy nobody writes).
-fn shallow(snapshot: &Snapshot) -> Snapshot {
-    Snapshot { epoch: snapshot.epoch, variables: snapshot.variables.iter().map(|(name, t)| (name.clone(), t.shallow_clone())).collect() }
 }
 
 /// `ScoringProgress` of one scorer's pass: after the first batch, the last, and at
