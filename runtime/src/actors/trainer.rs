@@ -14,7 +14,7 @@
 
 use super::checkpointing::{Checkpointer, Training};
 use super::replication::{replication, Replication};
-use super::scorer::{ScorerHandle, ScorerSetup};
+use super::scorer::{Profiling, ScorerHandle, ScorerSetup};
 use super::{EpochStats, JobError, JobEvent, PartialScores};
 use crate::config::JobConfig;
 use crate::data::{spawn_loader, Batch, Dataset, Feed, LoaderHandle, TrainingSamples};
@@ -234,6 +234,7 @@ impl Trainer {
             scored_samples: state.scored_samples,
             events: events.clone(),
             plugins: plugins.clone(),
+            profiling: Profiling::from_env(replication.shard()),
         };
         let scorer = match replication.scorer_thread(device)? {
             Some(sharding) => ScorerHandle::spawn(scorer_setup, sharding),

@@ -19,6 +19,8 @@
 mod profile;
 mod thread;
 
+pub use profile::Profiling;
+
 pub use thread::ScorerThread;
 
 use super::replication::ScoreSharding;
@@ -28,8 +30,6 @@ use crate::model::{channels_last, ModelError, ModelSource, Network, Snapshot};
 use crate::plugins::PluginSet;
 use crate::scores::{BatchPosition, ScoreError, ScoreTable, SnapshotScorer};
 use actix::Recipient;
-use profile::{profile_dir, save_profile};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tch::Device;
@@ -72,6 +72,8 @@ pub struct ScorerSetup {
     pub events: Recipient<JobEvent>,
     /// Plugins, told `on_scores`.
     pub plugins: Arc<PluginSet>,
+    /// Where each snapshot's pass is profiled to, if anywhere ([`Profiling::from_env`]).
+    pub profiling: Option<Profiling>,
 }
 
 /// The scoring work, on whichever thread runs it.
@@ -87,15 +89,14 @@ pub struct Scorer {
     /// On a thread of its own: where each finished snapshot's tables are published
     /// (a copy of every table per snapshot; scoring one takes far longer).
     published: Option<Arc<Mutex<Published>>>,
-    /// Where each snapshot's scoring pass is profiled to ([`profile::PROFILE_ENV`]).
-    profile_dir: Option<PathBuf>,
 }
 
 impl Scorer {
     /// Runs every scorer over the training set with the snapshot's weights (this
     /// process's block of it, gathered with the others').
     fn score(&mut self, snapshot: Snapshot, sharding: &dyn ScoreSharding) -> Result<(), JobError> {
-        let ScorerSetup { model, data, device, batch_size, threads, scorers, seconds, scored_samples, events, plugins } = &mut self.setup;
+        let ScorerSetup { model, data, device, batch_size, threads, scorers, seconds, scored_samples, events, plugins, profiling } =
+            &mut self.setup;
         if scorers.is_empty() {
             return Ok(());
         }
@@ -127,7 +128,7 @@ impl Scorer {
         let block = sharding.block(data.len());
         // Events count epochs from 1.
         let epoch = snapshot.epoch + 1;
-        let profile = match &self.profile_dir {
+        let profile = match profiling {
             Some(_) => Some(memscope_torch_ext::Profile::start(*device != Device::Cpu).map_err(ModelError::from)?),
             None => None,
         };
@@ -168,8 +169,8 @@ impl Scorer {
         for k in dropped.into_iter().rev() {
             scorers.remove(k);
         }
-        if let (Some(dir), Some(profile)) = (&self.profile_dir, profile) {
-            save_profile(profile, dir, epoch)?;
+        if let (Some(profiling), Some(profile)) = (profiling, profile) {
+            profiling.save(profile, epoch)?;
         }
         events.do_send(JobEvent::ScoringEnded { epoch, seconds: snapshot_started.elapsed().as_secs_f64() });
         if let Some(published) = &self.published {
@@ -203,7 +204,7 @@ pub enum ScorerHandle {
 impl ScorerHandle {
     /// Scores on the caller's thread: see [`ScorerHandle::Inline`].
     pub fn inline(setup: ScorerSetup) -> Self {
-        ScorerHandle::Inline(Box::new(Scorer { setup, network: None, own_thread: false, published: None, profile_dir: profile_dir() }))
+        ScorerHandle::Inline(Box::new(Scorer { setup, network: None, own_thread: false, published: None }))
     }
 
     /// Starts the scorer thread, which scores this process's block of `sharding`'s and

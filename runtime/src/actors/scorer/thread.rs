@@ -1,7 +1,6 @@
 //! The scorer on a thread of its own, fed snapshots through a bounded queue; what it has
 //! finished is published after each snapshot, for checkpoints that do not wait for it.
 
-use super::profile::profile_dir;
 use super::{Scorer, ScorerReport, ScorerSetup};
 use crate::actors::replication::ScoreSharding;
 use crate::actors::JobError;
@@ -54,7 +53,7 @@ impl ScorerThread {
     pub(super) fn spawn(setup: ScorerSetup, sharding: Box<dyn ScoreSharding + Send>) -> Self {
         let (tx, rx) = bounded::<Request>(SNAPSHOT_QUEUE);
         let published = Arc::new(Mutex::new(Published::default()));
-        let initial = Scorer { setup, network: None, own_thread: true, published: Some(published.clone()), profile_dir: profile_dir() };
+        let initial = Scorer { setup, network: None, own_thread: true, published: Some(published.clone()) };
         let initial_report = initial.report();
         let thread = std::thread::Builder::new()
             .name("memscope-scorer".into())
