@@ -353,17 +353,8 @@ fn scoring_on_a_thread_in_a_group_of_two_equals_scoring_inline() {
     let (inline, thread) = (dir.path().join("inline/dp"), dir.path().join("thread/dp"));
     assert_eq!(read_summary(&inline)["timings"]["scorer_thread"], false);
     assert_eq!(read_summary(&thread)["timings"]["scorer_thread"], true);
-    let scores = score_files(&inline);
-    assert!(scores.iter().any(|s| s == "curvature_epochs.npy"), "{scores:?}");
-    assert_eq!(scores, score_files(&thread));
-    for score in &scores {
-        let (a, shape) = read_npy_f32(&inline.join("scores").join(score));
-        let (b, _) = read_npy_f32(&thread.join("scores").join(score));
-        if score == "curvature_epochs.npy" {
-            assert_eq!(shape, [3, 1797], "curvature scored every epoch");
-        }
-        assert!(a == b, "{score}: scored on a thread, it differs from inline");
-    }
+    assert_same_scores(&inline, &thread, &["curvature_epochs.npy"], "scored on a thread, differs from inline");
+    assert_eq!(read_npy_f32(&thread.join("scores/curvature_epochs.npy")).1, [3, 1797], "curvature scored every epoch");
     let ready = |events: &[serde_json::Value]| -> Vec<serde_json::Value> {
         events.iter().filter(|e| e["event"] == "scores_ready").map(|e| e["values"].clone()).collect()
     };
@@ -371,6 +362,22 @@ fn scoring_on_a_thread_in_a_group_of_two_equals_scoring_inline() {
     assert_eq!(ready(&thread0), ready(&thread1));
     assert_eq!(ready(&thread0), ready(&inline0));
     assert_eq!(ready(&inline0), ready(&inline1));
+}
+
+/// Asserts that `run` wrote the score files `expected` wrote, `including` these, each
+/// of the same shape and equal bit for bit (else: "FILE `differs`").
+fn assert_same_scores(expected: &Path, run: &Path, including: &[&str], differs: &str) {
+    let scores = score_files(expected);
+    for score in including {
+        assert!(scores.iter().any(|s| s == score), "{score} in {scores:?}");
+    }
+    assert_eq!(scores, score_files(run));
+    for score in &scores {
+        let (a, shape_a) = read_npy_f32(&expected.join("scores").join(score));
+        let (b, shape_b) = read_npy_f32(&run.join("scores").join(score));
+        assert_eq!(shape_a, shape_b, "{score}");
+        assert!(a == b, "{score} {differs}");
+    }
 }
 
 /// The files of a run's `scores/`, sorted.
@@ -433,18 +440,8 @@ fn a_group_checkpoint_with_pending_snapshots_resumes_to_the_scores_of_an_uninter
         assert_eq!(started["scored_epochs"].as_array().unwrap().len(), pending + 2, "rank {r} scores the pending snapshots too");
     }
     assert!(!dir.path().join("elsewhere").exists(), "rank 1 writes nothing");
-    let whole = dir.path().join("whole/dp");
-    let scores = score_files(&whole);
-    assert_eq!(scores, score_files(&run));
-    for score in ["curvature_epochs.npy", "curvature.npy", "eval_loss_epochs.npy", "loss.npy"] {
-        assert!(scores.iter().any(|s| s == score), "{score} in {scores:?}");
-    }
-    for score in &scores {
-        let (a, shape_a) = read_npy_f32(&whole.join("scores").join(score));
-        let (b, shape_b) = read_npy_f32(&run.join("scores").join(score));
-        assert_eq!(shape_a, shape_b, "{score}");
-        assert!(a == b, "{score} differs from the uninterrupted group's");
-    }
+    let including = ["curvature_epochs.npy", "curvature.npy", "eval_loss_epochs.npy", "loss.npy"];
+    assert_same_scores(&dir.path().join("whole/dp"), &run, &including, "differs from the uninterrupted group's");
 }
 
 /// Waits at most `limit` for `child`; kills it and fails past that. Its piped output
@@ -840,17 +837,8 @@ fn a_group_stopped_and_resumed_ends_where_an_uninterrupted_group_ends() {
     assert!(!dir.path().join("elsewhere").exists(), "rank 1 writes nothing");
 
     let whole_dir = dir.path().join("whole/dp");
-    let scores: Vec<String> =
-        std::fs::read_dir(whole_dir.join("scores")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    for score in ["loss.npy", "loss_epochs.npy", "eval_loss.npy", "eval_loss_epochs.npy", "forgetting.npy"] {
-        assert!(scores.iter().any(|s| s == score), "{score} in {scores:?}");
-    }
-    for score in &scores {
-        let (a, shape_a) = read_npy_f32(&whole_dir.join("scores").join(score));
-        let (b, shape_b) = read_npy_f32(&run.join("scores").join(score));
-        assert_eq!(shape_a, shape_b, "{score}");
-        assert!(a == b, "{score} differs from the uninterrupted job's");
-    }
+    let including = ["loss.npy", "loss_epochs.npy", "eval_loss.npy", "eval_loss_epochs.npy", "forgetting.npy"];
+    assert_same_scores(&whole_dir, &run, &including, "differs from the uninterrupted job's");
     for file in ["model.safetensors", "optimizer.safetensors"] {
         let final_checkpoint = |d: &Path| std::fs::read(d.join("checkpoints/epoch-000006").join(file)).unwrap();
         assert!(final_checkpoint(&whole_dir) == final_checkpoint(&run), "{file} of the last epoch differs");
