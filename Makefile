@@ -154,7 +154,6 @@ bench-suite: build
 # then a group of 2 scoring inline against scoring on threads of their own.
 bench-dist: build
 	bench/dist.sh
-	bench/dist-scorer.sh
 
 # The CUDA checks (BENCHMARKS.md "CUDA on an H200"), on a machine with an NVIDIA GPU.
 bench-gpu: build

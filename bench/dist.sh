@@ -10,7 +10,14 @@
 # compute per sample (from the 2-rank runs) and bytes per step against a link.
 # It also prints the 2 ranks' gradient buckets and their all-reduce time per step
 # (`timings.dist`: in flight, overlapping backward, and the part after backward's end).
+# Last, where a group scores on the CPU: the 2 ranks scoring every epoch of 4 inline on
+# the trainer's thread (the CPU's default) against each rank's scorer on a thread of its
+# own (`MEMSCOPE_SCORER_THREAD=1`, a GPU's default), gathering through a second group;
+# each run's wall, training and scoring seconds, and how the two ways' scores compare:
+# bit for bit with a fixed thread count per rank (SCORER_THREADS, default 1); with
+# SCORER_THREADS=0 the count follows the machine's load, so the runs train differently.
 #     bench/dist.sh [ROUNDS]
+#     SCORER_THREADS=0 bench/dist.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -18,7 +25,7 @@ bin=${MEMSCOPE:-target/release/memscope}
 test -f data/mnist/train-images-idx3-ubyte || scripts/fetch-data
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-job() { # NAME THREADS BATCH
+job() { # NAME THREADS BATCH [EPOCHS] [EVERY]
   cat <<TOML
 name = "$1"
 seed = 0
@@ -32,13 +39,13 @@ labels = "$PWD/data/mnist/train-labels-idx1-ubyte"
 [model]
 arch = "cnn"
 [train]
-epochs = 2
+epochs = ${4:-2}
 batch_size = $3
 lr = 0.05
 momentum = 0.9
 weight_decay = 5e-4
 [score]
-every = 2
+every = ${5:-2}
 [checkpoint]
 every = 0
 [report]
@@ -114,3 +121,36 @@ for name, latency, bandwidth in links:
         cells.append(f"{w}: {w * compute / (compute + comm):.1f}x")
     print(f"    {name:<44} " + ", ".join(cells))
 PY
+
+# Where the group scores (see the top).
+scorer_threads=${SCORER_THREADS:-1}
+py=${PY:-.venv/bin/python}
+job group "$scorer_threads" 64 4 1 > "$out/group.toml"
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg); $scorer_threads thread(s) per rank"
+for r in $(seq "$rounds"); do
+  for mode in inline thread; do
+    start=$(date +%s.%N)
+    MEMSCOPE_SCORER_THREAD=$([[ $mode == thread ]] && echo 1 || echo 0) \
+      "$bin" launch --nproc 2 run "$out/group.toml" --out "$out/$mode" --force --quiet > /dev/null
+    wall=$(echo "$(date +%s.%N) - $start" | bc)
+    "$py" - "$out/$mode/group/summary.json" "$mode" "$r" "$wall" <<'PY'
+import json, sys
+path, mode, r, wall = sys.argv[1:]
+t = json.load(open(path))["timings"]
+print(f"round {r} {mode:<7} wall {float(wall):6.1f} s   train {t['train_seconds']:6.1f} s   score {t['score_seconds']:6.1f} s   scorer thread {t['scorer_thread']}")
+PY
+  done
+  "$py" - "$out" "$r" <<'PY'
+import sys
+import numpy as np
+out, r = sys.argv[1:]
+a, b = (np.load(f"{out}/{mode}/group/scores/curvature_epochs.npy") for mode in ("inline", "thread"))
+rank = lambda x: np.argsort(np.argsort(x))
+if np.array_equal(a, b):
+    print(f"round {r}: the same curvature scores both ways, bit for bit")
+else:
+    rel = np.abs(a - b) / np.maximum(np.abs(a), 1e-6)
+    rho = min(np.corrcoef(rank(x), rank(y))[0, 1] for x, y in zip(a, b))
+    print(f"round {r}: curvature differs by at most {rel.max():.1e} (relative), Spearman >= {rho:.6f} per epoch")
+PY
+done
